@@ -101,7 +101,7 @@ class Fixed:
         if off.size:
             i = np.unravel_index(off[0], x.shape)
             raise QirError(
-                f"{what}: value {x[i]!r} at index {tuple(int(k) for k in i)} is not on the grid of "
+                f"{what}: value {float(x[i])!r} at index {tuple(int(k) for k in i)} is not on the grid of "
                 f"{self} (step {self.lsb!r}); quantize the inputs to that type or pick another "
                 "--input-type"
             )
@@ -109,7 +109,7 @@ class Fixed:
         if bad.size:
             i = np.unravel_index(bad[0], x.shape)
             raise QirError(
-                f"{what}: value {x[i]!r} at index {tuple(int(k) for k in i)} is outside the range "
+                f"{what}: value {float(x[i])!r} at index {tuple(int(k) for k in i)} is outside the range "
                 f"of {self} [{self.min_int * self.lsb!r}, {self.max_int * self.lsb!r}]"
             )
         return mant.astype(np.int64) if self.width <= 62 else mant.astype(object)

@@ -1,0 +1,173 @@
+"""The numpy reference interpreter: the semantic ground truth of the ``qir`` dialect.
+
+Every value is an integer numpy array of mantissas with a leading batch axis, shape
+``(N, *tensor shape)``; the real value of a mantissa ``n`` of type ``fixed<W,I>`` is
+``n * 2**(I-W)``.  Arrays are int64 while the type is at most 62 bits wide and Python-int object
+arrays beyond, so nothing here can overflow.  RTL is checked against this module, never the
+other way round.
+
+Each op's semantics is one function registered with ``@impl(OpClass)``; a new op adds one.
+"""
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import numpy as np
+from xdsl.dialects.builtin import ModuleOp
+from xdsl.ir import Operation, SSAValue
+
+from qir.dialect import (
+    CmvmOp,
+    DenseOp,
+    InputOp,
+    ModelOp,
+    OutputOp,
+    QuantizeOp,
+    RegOp,
+    ReluOp,
+    elem,
+    elements_to_numpy,
+    shape_of,
+)
+from qir.errors import QirError
+from qir.fixed import Fixed, mantissa_array, requantize
+from qir.ir import get_model, layer_of
+
+Impl = Callable[[Operation, list[np.ndarray]], np.ndarray]
+_IMPLS: dict[type[Operation], Impl] = {}
+
+
+def impl(op_class: type[Operation]):
+    def register(fn: Impl) -> Impl:
+        _IMPLS[op_class] = fn
+        return fn
+    return register
+
+
+def _matvec(x: np.ndarray, m: np.ndarray, out_t: Fixed) -> np.ndarray:
+    """x @ m on integer mantissas, exact.  int64 is safe when the (verified exact) result type
+    fits 62 bits: every partial sum lies within the interval bounds of the full sum, because
+    every term's interval contains 0."""
+    if out_t.width <= 62 and x.dtype != object and m.dtype != object:
+        return x.astype(np.int64) @ m.astype(np.int64)
+    return x.astype(object) @ m.astype(object)
+
+
+@impl(DenseOp)
+def _dense(op: DenseOp, args):
+    w, off, frac, _ = op.folded()  # bias aligned to the products (or w scaled to the bias)
+    out_t = elem(op.output.type)
+    acc = _matvec(args[0], w, out_t) + np.asarray(off, dtype=object if out_t.width > 62 else np.int64)
+    return _regrid(acc, frac, out_t)
+
+
+@impl(CmvmOp)
+def _cmvm(op: CmvmOp, args):
+    m, off = elements_to_numpy(op.matrix), elements_to_numpy(op.offset)
+    out_t = elem(op.output.type)
+    return mantissa_array(_matvec(args[0], m, out_t) + off, out_t.width)
+
+
+def _regrid(acc: np.ndarray, frac: int, out_t: Fixed) -> np.ndarray:
+    """Exact results with ``frac`` fractional bits, expressed on out_t's (finer or equal) grid."""
+    shift = out_t.frac - frac
+    return mantissa_array(acc * (1 << shift) if shift else acc, out_t.width)
+
+
+@impl(ReluOp)
+def _relu(op: ReluOp, args):
+    return np.maximum(args[0], 0)
+
+
+@impl(QuantizeOp)
+def _quantize(op: QuantizeOp, args):
+    return requantize(args[0], elem(op.input.type), elem(op.output.type),
+                      op.rounding.data, op.overflow.data)
+
+
+@impl(RegOp)
+def _reg(op: RegOp, args):
+    return args[0]
+
+
+class Evaluation:
+    """Result of running a model: output mantissas, and every op's result by SSA value."""
+
+    def __init__(self, model: ModelOp, values: dict[SSAValue, np.ndarray]):
+        self.model = model
+        self.values = values
+
+    @property
+    def outputs(self) -> list[np.ndarray]:
+        return [self.values[v] for v in self.model.output().outs]
+
+    def layer_outputs(self) -> dict[str, tuple[Fixed, np.ndarray]]:
+        """Per source layer, the value its last op produced (its type and mantissas)."""
+        last: dict[str, SSAValue] = {}
+        for op in self.model.block.ops:
+            name = layer_of(op)
+            if name is not None and op.results:
+                last[name] = op.results[0]
+        return {name: (elem(v.type), self.values[v]) for name, v in last.items()}
+
+
+def evaluate(model: ModelOp | ModuleOp, inputs: Sequence[np.ndarray]) -> Evaluation:
+    """Run ``model`` on input mantissas, one array of shape (N, *input shape) per qir.input."""
+    if isinstance(model, ModuleOp):
+        model = get_model(model)
+    ins = model.inputs()
+    if len(inputs) != len(ins):
+        raise QirError(f"model @{model.sym_name.data} has {len(ins)} inputs, got {len(inputs)} arrays")
+    values: dict[SSAValue, np.ndarray] = {}
+    for op in model.block.ops:
+        if isinstance(op, InputOp):
+            x = np.asarray(inputs[ins.index(op)])
+            t, shape = elem(op.result.type), shape_of(op.result.type)
+            if x.shape[1:] != shape:
+                raise QirError(f"input '{op.port.data}' expects shape (N, {', '.join(map(str, shape))}),"
+                               f" got {x.shape}")
+            if x.size and (x.min() < t.min_int or x.max() > t.max_int):
+                raise QirError(f"input '{op.port.data}': mantissas outside {t}")
+            values[op.result] = mantissa_array(x, t.width)
+            continue
+        if isinstance(op, OutputOp):
+            break
+        fn = _IMPLS.get(type(op))
+        if fn is None:
+            raise QirError(f"the reference interpreter has no semantics for '{op.name}'")
+        values[op.results[0]] = fn(op, [values[a] for a in op.operands])
+    return Evaluation(model, values)
+
+
+def input_types(model: ModelOp) -> list[tuple[str, Fixed, tuple[int, ...]]]:
+    return [(op.port.data, elem(op.result.type), shape_of(op.result.type)) for op in model.inputs()]
+
+
+def output_types(model: ModelOp) -> list[tuple[Fixed, tuple[int, ...]]]:
+    return [(elem(v.type), shape_of(v.type)) for v in model.output().outs]
+
+
+def evaluate_real(model: ModelOp | ModuleOp, inputs: Sequence[np.ndarray], what: str = "inputs"
+                  ) -> tuple[list[np.ndarray], Evaluation]:
+    """Run on real values (float64 on the input grid); returns real outputs and the evaluation."""
+    if isinstance(model, ModuleOp):
+        model = get_model(model)
+    mants = []
+    for (port, t, _), x in zip(input_types(model), inputs):
+        mants.append(t.from_real(x, f"{what} for input '{port}'"))
+    ev = evaluate(model, mants)
+    outs = [t.to_real(y) for (t, _), y in zip(output_types(model), ev.outputs)]
+    return outs, ev
+
+
+def write_trace(ev: Evaluation, directory: str | Path) -> list[Path]:
+    """One ``<layer>.npy`` (real values, float64) per source layer, in DIR (created)."""
+    d = Path(directory)
+    d.mkdir(parents=True, exist_ok=True)
+    written = []
+    for name, (t, mant) in ev.layer_outputs().items():
+        p = d / f"{name.replace('/', '_')}.npy"
+        np.save(p, t.to_real(mant))
+        written.append(p)
+    return written
