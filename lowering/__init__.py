@@ -1,0 +1,30 @@
+"""qir passes, one module each; ``get_all_passes()`` maps CLI names to lazy pass factories."""
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from xdsl.passes import ModulePass
+
+
+def get_all_passes() -> dict[str, Callable[[], type[ModulePass]]]:
+    def infer_widths():
+        from qir.lowering.infer_widths import InferWidths
+        return InferWidths
+
+    def lower_dense():
+        from qir.lowering.lower_dense import LowerDense
+        return LowerDense
+
+    def pipeline():
+        from qir.lowering.pipeline import Pipeline
+        return Pipeline
+
+    return {
+        "qir-infer-widths": infer_widths,
+        "qir-lower-dense": lower_dense,
+        "qir-pipeline": pipeline,
+    }
+
+
+#: What ``qir compile`` runs between the imported IR and RTL generation.
+DEFAULT_PIPELINE = "qir-infer-widths,qir-lower-dense{style=mac},qir-pipeline"

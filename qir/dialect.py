@@ -95,6 +95,8 @@ class FixedType(_FixedBase):
     """``!qir.fixed<W,I>``: signed, W bits, I integer bits including the sign."""
 
     name = "qir.fixed"
+    width: IntAttr
+    integer: IntAttr
     SIGNED: ClassVar[bool] = True
 
 
@@ -103,6 +105,8 @@ class UFixedType(_FixedBase):
     """``!qir.ufixed<W,I>``: unsigned, W bits, I integer bits."""
 
     name = "qir.ufixed"
+    width: IntAttr
+    integer: IntAttr
     SIGNED: ClassVar[bool] = False
 
 

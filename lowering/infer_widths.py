@@ -1,0 +1,55 @@
+"""``qir-infer-widths``: give every arithmetic result the narrowest type that holds it exactly.
+
+For ``qir.dense`` and ``qir.cmvm`` the result interval is computed from the actual constant
+weights and the input type's range (interval arithmetic per output, then the union), and the result
+gets exactly the fractional bits the products and bias need; nothing can overflow and no bit is
+wasted.  Types that must equal their input (``qir.relu``, ``qir.reg``) follow.  ``qir.quantize``
+results are the user's explicit choice and are kept.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from xdsl.context import Context
+from xdsl.dialects.builtin import ModuleOp, TensorType
+from xdsl.ir import Operation
+from xdsl.passes import ModulePass
+from xdsl.rewriter import Rewriter
+
+from qir.dialect import CmvmOp, DenseOp, ModelOp, RegOp, ReluOp, dense_bounds, elem, elements_to_numpy, tensor_of
+from qir.fixed import Fixed
+
+
+def exact_type(in_t: Fixed, matrix, offset, frac: int) -> Fixed:
+    lo, hi = dense_bounds(in_t, matrix, offset)
+    return Fixed.for_range(int(min(lo, default=0)), int(max(hi, default=0)), frac)
+
+
+def inferred_type(op: Operation):
+    """The result type ``op`` should have, or None to keep it."""
+    if isinstance(op, DenseOp):
+        w, off, frac, _ = op.folded()
+        t = exact_type(elem(op.input.type), w, off, frac)
+    elif isinstance(op, CmvmOp):
+        in_t = elem(op.input.type)
+        t = exact_type(in_t, elements_to_numpy(op.matrix), elements_to_numpy(op.offset),
+                       in_t.frac + op.shift.value.data)
+    elif isinstance(op, (ReluOp, RegOp)):
+        return op.input.type
+    else:
+        return None
+    return tensor_of(t, op.results[0].type.get_shape())
+
+
+@dataclass(frozen=True)
+class InferWidths(ModulePass):
+    name = "qir-infer-widths"
+
+    def apply(self, ctx: Context, op: ModuleOp) -> None:
+        for model in op.walk():
+            if not isinstance(model, ModelOp):
+                continue
+            for inner in list(model.block.ops):
+                new = inferred_type(inner)
+                if new is not None and isinstance(new, TensorType) and new != inner.results[0].type:
+                    Rewriter.replace_value_with_new_type(inner.results[0], new)

@@ -1,0 +1,50 @@
+"""``qir-lower-dense{style=mac}``: layer-level ``qir.dense`` -> dataflow ``qir.cmvm``.
+
+The bias is aligned to the products' binary point (or the weights to the bias's) exactly as
+``DenseOp.folded`` defines, and both are rescaled to the dense result's grid, so the
+``qir.cmvm`` result has the very type of the ``qir.dense`` it replaces: the rest of the model is
+untouched.  ``style`` picks the hardware implementation of the constant products.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from xdsl.context import Context
+from xdsl.dialects.builtin import IntegerAttr, ModuleOp, StringAttr, i32
+from xdsl.passes import ModulePass
+from xdsl.rewriter import Rewriter
+
+from qir.dialect import CMVM_STYLES, CmvmOp, DenseOp, elem, int_elements
+from qir.errors import QirError
+from qir.ir import layer_of
+
+
+def cmvm_from_dense(op: DenseOp, style: str) -> CmvmOp:
+    w, off, frac, _ = op.folded()
+    in_t, out_t = elem(op.input.type), elem(op.output.type)
+    scale = 1 << (out_t.frac - frac)  # the verifier guarantees out_t.frac >= frac
+    cm = CmvmOp.build(
+        operands=[op.input],
+        result_types=[op.output.type],
+        properties={
+            "matrix": int_elements(w.astype(object) * scale),
+            "offset": int_elements(off.astype(object) * scale),
+            "shift": IntegerAttr(out_t.frac - in_t.frac, i32),
+            "style": StringAttr(style),
+        },
+    )
+    if layer_of(op) is not None:
+        cm.attributes["layer"] = op.attributes["layer"]
+    return cm
+
+
+@dataclass(frozen=True)
+class LowerDense(ModulePass):
+    name = "qir-lower-dense"
+    style: str = "mac"
+
+    def apply(self, ctx: Context, op: ModuleOp) -> None:
+        if self.style not in CMVM_STYLES:
+            raise QirError(f"qir-lower-dense: unknown style {self.style!r}; use one of {', '.join(CMVM_STYLES)}")
+        for dense in [o for o in op.walk() if isinstance(o, DenseOp)]:
+            Rewriter.replace_op(dense, cmvm_from_dense(dense, self.style))
