@@ -33,11 +33,19 @@ def _add_import_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--precision", type=_fixed, metavar="T",
                    help="default type for float weights/biases of unquantized layers (rounded to nearest, "
                         "saturated), e.g. 'fixed<18,8>'")
+    p.add_argument("--precision-config", metavar="FILE",
+                   help="JSON/YAML precision configuration: default and per-layer weight/bias/accum/result "
+                        "types (see qir/precision.py)")
 
 
 def _import_options(args) -> dict:
+    precision = args.precision
+    if args.precision_config:
+        from qir.precision import PrecisionConfig
+
+        precision = PrecisionConfig.load(args.precision_config, default=args.precision)
     return {"weights": args.weights, "input_type": args.input_type, "softmax": args.softmax,
-            "precision": args.precision}
+            "precision": precision}
 
 
 def _load_npy(path: str):

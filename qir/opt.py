@@ -5,6 +5,8 @@ import sys
 
 from xdsl.xdsl_opt_main import xDSLOptMain
 
+from xdsl.utils.exceptions import DiagnosticException, ParseError
+
 from qir.errors import QirError
 
 
@@ -28,6 +30,11 @@ def main(argv: list[str] | None = None) -> int:
         QirOptMain(description="qir modular optimizer", args=argv).run()
     except QirError as e:
         print(f"qir-opt: error: {e}", file=sys.stderr)
+        return 1
+    except (ParseError, DiagnosticException) as e:
+        from qir.ir import _first_line
+
+        print(f"qir-opt: error: invalid IR: {_first_line(e)}", file=sys.stderr)
         return 1
     return 0
 
