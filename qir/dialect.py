@@ -14,6 +14,29 @@ Layer-level ops (what frontends produce; one source layer may become several ops
   ``qir.quantize``  re-grid to another fixed type with explicit rounding and overflow modes
   ``qir.output``    the model outputs (terminator)
 
+Spatial, elementwise and shape ops (layer level; tensors are NHWC without the batch axis:
+``tensor<L x C>`` 1-D, ``tensor<H x W x C>`` 2-D; lists print as ``[a, b]``; ``pads`` are
+``[begin_0, .., begin_n-1, end_0, .., end_n-1]`` per spatial/tensor axis, ONNX order):
+  ``qir.conv``       N-D convolution: weights (kernel..., C_in/groups, C_out) + weight_type,
+                     optional bias (C_out) + bias_type, ``strides``, ``dilations``, zero ``pads``,
+                     ``groups`` (depthwise: groups = C_in, C_out = C_in * multiplier, output
+                     channel g*M + m); out = (in + pb + pe - d*(k-1) - 1) // s + 1; exact result
+  ``qir.pool``       ``kind "max"``: largest valid element per window (padding never wins),
+                     result type = input type.  ``kind "avg"``: zero-padded window sum times a
+                     constant ``multiplier`` (mantissas + type): ``count "window"`` one
+                     multiplier for all windows (count_include_pad; QKeras Q(1/A)), ``count
+                     "valid"`` multiplier[k-1] for a window with k elements inside the input;
+                     exact result.  Global pooling = window of the full spatial size
+  ``qir.scale``      y = x * scale[c] + bias[c] on the last axis ((1,) broadcasts; either may be
+                     absent), exact (unfoldable batchnorm, ApplyAlpha, Mul/Add by a constant)
+  ``qir.leaky_relu`` y = x >= 0 ? x : alpha[c] * x, alpha mantissas + type, exact
+  ``qir.add``        elementwise sum of >= 2 same-shape tensors, binary points aligned, exact
+  ``qir.concat``     concatenation on ``axis``; result frac >= every input's, range holds all
+  ``qir.reshape``    row-major (NHWC) reinterpretation, same element type (Flatten)
+  ``qir.transpose``  result axis i = input axis perm[i], same element type
+  ``qir.pad``        zero padding of every axis, same element type
+  ``qir.lut``        y = table[x - min_int] (dense i32 of 2^W_in result mantissas, W_in <= 16)
+
 Dataflow ops (what lowering/ produces and rtl/ consumes):
   ``qir.cmvm``      constant-matrix times vector on integer mantissas plus a constant offset,
                     with an implementation ``style`` (mac, ...); result type is exact
@@ -23,10 +46,12 @@ Semantics are defined by the numpy reference interpreter in ``qir.sim.interprete
 """
 from __future__ import annotations
 
+import itertools
 from typing import ClassVar
 
 import numpy as np
 from xdsl.dialects.builtin import (
+    DenseArrayBase,
     DenseIntOrFPElementsAttr,
     IntAttr,
     IntegerAttr,
@@ -34,6 +59,7 @@ from xdsl.dialects.builtin import (
     StringAttr,
     SymbolNameConstraint,
     TensorType,
+    i64,
 )
 from xdsl.ir import Attribute, Dialect, ParametrizedAttribute, TypeAttribute
 from xdsl.irdl import (
@@ -51,6 +77,11 @@ from xdsl.irdl import (
     result_def,
     traits_def,
     var_operand_def,
+)
+from xdsl.irdl.declarative_assembly_format import (
+    AttributeVariable,
+    CustomDirective,
+    irdl_custom_directive,
 )
 from xdsl.traits import HasParent, IsolatedFromAbove, IsTerminator, NoTerminator, Pure, SymbolOpInterface
 from xdsl.utils.exceptions import VerifyException
@@ -375,6 +406,577 @@ class QuantizeOp(IRDLOperation):
             )
 
 
+# ------------------------------------------------------------- layer-level ops: spatial & more
+@irdl_custom_directive
+class IntList(CustomDirective):
+    """``[1, 2, 3]`` for a ``DenseArrayBase`` of i64 (strides, pads, window, perm)."""
+
+    values: AttributeVariable
+
+    def parse(self, parser, state) -> None:
+        items = parser.parse_comma_separated_list(
+            parser.Delimiter.SQUARE, lambda: parser.parse_integer(allow_boolean=False)
+        )
+        self.values.set(state, DenseArrayBase.from_list(i64, items))
+
+    def print(self, printer, state, op) -> None:
+        state.print_whitespace(printer)
+        arr = self.values.get(op)
+        printer.print_string("[" + ", ".join(str(v) for v in arr.get_values()) + "]")
+
+
+@irdl_custom_directive
+class BareInt(CustomDirective):
+    """A bare integer for an i64 ``IntegerAttr`` (``groups 2``, ``axis 1``)."""
+
+    value: AttributeVariable
+
+    def parse(self, parser, state) -> None:
+        self.value.set(state, IntegerAttr(parser.parse_integer(allow_boolean=False), i64))
+
+    def print(self, printer, state, op) -> None:
+        state.print_whitespace(printer)
+        printer.print_string(str(self.value.get(op).value.data))
+
+
+_FIXED_T = base(FixedType) | base(UFixedType)
+_I64_ARRAY = DenseArrayBase.constr(i64)
+
+
+def _ints(attr: DenseArrayBase) -> tuple[int, ...]:
+    return tuple(int(v) for v in attr.get_values())
+
+
+def _channel_const(where: str, what: str, attr, t, channels: int) -> np.ndarray:
+    """A per-channel constant (shape (C,) or (1,), broadcast over the last axis), checked
+    against its type; returned with shape (C,)."""
+    v = elements_to_numpy(attr)
+    if v.shape not in ((channels,), (1,)):
+        raise VerifyException(f"{where}: {what} shape {v.shape} must be ({channels},) or (1,)")
+    _check_in_type(v, t.spec, f"{where} {what}")
+    return np.broadcast_to(v, (channels,))
+
+
+def _check_bounds(where: str, out_t: Fixed, lo: int, hi: int, frac: int) -> None:
+    """The result type must hold every exact result in [lo, hi] * 2^-frac (mantissas)."""
+    if out_t.frac < frac:
+        raise VerifyException(
+            f"{where}: result type {out_t} has {out_t.frac} fractional bits but the exact result "
+            f"needs {frac}; run qir-infer-widths or quantize explicitly with qir.quantize"
+        )
+    scale = 1 << (out_t.frac - frac)
+    if not out_t.contains(lo * scale, hi * scale):
+        need = Fixed.for_range(lo, hi, frac)
+        raise VerifyException(
+            f"{where}: result type {out_t} cannot hold the exact results "
+            f"[{lo * 2.0 ** -frac}, {hi * 2.0 ** -frac}]; it needs at least {need} "
+            "(run qir-infer-widths)"
+        )
+
+
+def _check_same_elem(where: str, in_type, out_type) -> None:
+    if elem(in_type, f"{where} input") != elem(out_type, f"{where} result"):
+        raise VerifyException(
+            f"{where}: result element type {elem(out_type)} must equal the input's {elem(in_type)}"
+        )
+
+
+def fold_affine(in_frac: int, w: np.ndarray, wt: Fixed, b, bt: Fixed | None):
+    """(w, b, frac): ``x*w*2^-wt.frac + b*2^-bt.frac`` as integers on one grid with ``frac``
+    fractional bits (the bias aligned to the products, or the weights to a finer bias)."""
+    pf = in_frac + wt.frac
+    if b is None:
+        return w, np.zeros(w.shape[-1], dtype=np.int64), pf
+    if bt.frac <= pf:
+        return w, np.asarray(b).astype(object) * (1 << (pf - bt.frac)), pf
+    return w.astype(object) * (1 << (bt.frac - pf)), np.asarray(b), bt.frac
+
+
+def window_geometry(in_shape, window, strides, dilations, pads):
+    """Per spatial dim: (output size, valid-tap mask of shape (out, window)); pads are
+    [begin_0, .., begin_n-1, end_0, .., end_n-1] (ONNX order)."""
+    n = len(in_shape)
+    dims = []
+    for d in range(n):
+        size, k, s, dl = in_shape[d], window[d], strides[d], dilations[d]
+        pb, pe = pads[d], pads[n + d]
+        out = (size + pb + pe - dl * (k - 1) - 1) // s + 1
+        pos = np.arange(max(out, 0))[:, None] * s - pb + np.arange(k)[None, :] * dl
+        dims.append((out, (pos >= 0) & (pos < size)))
+    return dims
+
+
+def _check_window_params(where, spatial, window, strides, dilations, pads, what="window") -> None:
+    n = len(spatial)
+    if len(window) != n or len(strides) != n or len(dilations) != n or len(pads) != 2 * n:
+        raise VerifyException(
+            f"{where}: {n} spatial dims need {n} {what} sizes, {n} strides, {n} dilations and "
+            f"{2 * n} pads, got {len(window)}, {len(strides)}, {len(dilations)} and {len(pads)}"
+        )
+    if min(window + strides + dilations, default=1) < 1 or min(pads, default=0) < 0:
+        raise VerifyException(f"{where}: {what} sizes, strides and dilations must be >= 1 and pads >= 0")
+
+
+def _check_out_shape(where, got, spatial_out, channels) -> None:
+    want = tuple(spatial_out) + (channels,)
+    if min(spatial_out, default=1) < 1:
+        raise VerifyException(f"{where}: the window does not fit the (padded) input")
+    if tuple(got) != want:
+        raise VerifyException(f"{where}: result shape {tuple(got)} != expected {want}")
+
+
+@irdl_op_definition
+class ConvOp(IRDLOperation):
+    """N-D convolution, channels last: y[p, o] = sum_{t, i} x[p*s - pb + t*d, g*Cg + i] *
+    W[t, i, o] + b[o], with g = o // (C_out/groups), zero padding; exact result type."""
+
+    name = "qir.conv"
+    input = operand_def(TensorType)
+    weights = prop_def(DenseIntOrFPElementsAttr)
+    weight_type = prop_def(_FIXED_T)
+    bias = opt_prop_def(DenseIntOrFPElementsAttr)
+    bias_type = opt_prop_def(_FIXED_T)
+    strides = prop_def(_I64_ARRAY)
+    dilations = prop_def(_I64_ARRAY)
+    pads = prop_def(_I64_ARRAY)
+    groups = prop_def(IntegerAttr)
+    output = result_def(TensorType)
+    traits = traits_def(Pure())
+    custom_directives = (IntList, BareInt)
+    assembly_format = (
+        "$input `weights` `(` $weights `:` $weight_type `)` "
+        "(`bias` `(` $bias^ `:` $bias_type `)`)? "
+        "`strides` custom<IntList>($strides) `dilations` custom<IntList>($dilations) "
+        "`pads` custom<IntList>($pads) `groups` custom<BareInt>($groups) "
+        "attr-dict `:` type($input) `->` type($output)"
+    )
+
+    def geometry(self):
+        spatial = shape_of(self.input.type)[:-1]
+        k = tuple(self.weights.get_shape())[:-2]
+        return window_geometry(spatial, k, _ints(self.strides), _ints(self.dilations), _ints(self.pads))
+
+    def folded(self):
+        """(w, b, frac): weights (kernel..., C_in/groups, C_out) and bias on one integer grid."""
+        b = None if self.bias is None else elements_to_numpy(self.bias)
+        bt = None if self.bias_type is None else self.bias_type.spec
+        return fold_affine(elem(self.input.type).frac, elements_to_numpy(self.weights),
+                           self.weight_type.spec, b, bt)
+
+    def exact_bounds(self):
+        """(lo, hi, frac): tight mantissa bounds over every output (border windows see fewer taps)."""
+        in_t = elem(self.input.type)
+        w, off, frac = self.folded()
+        ktaps = w.shape[:-2]
+        wo = w.reshape(-1, w.shape[-2], w.shape[-1]).astype(object)
+        a, b = wo * in_t.min_int, wo * in_t.max_int
+        tmin = np.minimum(a, b).sum(axis=1)  # (taps, C_out)
+        tmax = np.maximum(a, b).sum(axis=1)
+        per_dim = [np.unique(mask, axis=0) for _, mask in self.geometry()]
+        lo = hi = None
+        for combo in itertools.product(*per_dim):
+            m = np.ones(ktaps, dtype=bool)
+            for d, row in enumerate(combo):
+                m = m & row.reshape((1,) * d + (-1,) + (1,) * (len(ktaps) - d - 1))
+            sel = m.ravel()
+            clo = tmin[sel].sum(axis=0) + off.astype(object)
+            chi = tmax[sel].sum(axis=0) + off.astype(object)
+            cl, ch = int(min(clo, default=0)), int(max(chi, default=0))
+            lo, hi = (cl, ch) if lo is None else (min(lo, cl), max(hi, ch))
+        return lo, hi, frac
+
+    def verify_(self) -> None:
+        where = _layer(self)
+        elem(self.input.type, f"{where} input")
+        out_t = elem(self.output.type, f"{where} result")
+        ishape, oshape = shape_of(self.input.type), shape_of(self.output.type)
+        wshape = tuple(self.weights.get_shape())
+        n = len(ishape) - 1
+        if n < 1 or len(oshape) != len(ishape):
+            raise VerifyException(f"{where}: input and result must be (spatial..., channels) tensors "
+                                  f"of equal rank, got {ishape} and {oshape}")
+        if len(wshape) != n + 2:
+            raise VerifyException(f"{where}: weights shape {wshape} must be (kernel x{n}, C_in/groups, C_out)")
+        groups, c_in, c_out = self.groups.value.data, ishape[-1], wshape[-1]
+        if groups < 1 or c_in % groups or c_out % groups or wshape[-2] * groups != c_in:
+            raise VerifyException(f"{where}: groups {groups} does not fit {c_in} input channels, "
+                                  f"weights shape {wshape}")
+        _check_window_params(where, ishape[:-1], wshape[:-2], _ints(self.strides),
+                             _ints(self.dilations), _ints(self.pads), "kernel")
+        _check_out_shape(where, oshape, [o for o, _ in self.geometry()], c_out)
+        if (self.bias is None) != (self.bias_type is None):
+            raise VerifyException(f"{where}: bias and its type go together")
+        _check_in_type(elements_to_numpy(self.weights), self.weight_type.spec, f"{where} weights")
+        if self.bias is not None:
+            if tuple(self.bias.get_shape()) != (c_out,):
+                raise VerifyException(f"{where}: bias shape {tuple(self.bias.get_shape())} != ({c_out},)")
+            _check_in_type(elements_to_numpy(self.bias), self.bias_type.spec, f"{where} bias")
+        _check_bounds(where, out_t, *self.exact_bounds())
+
+
+POOL_KINDS = ("max", "avg")
+POOL_COUNTS = ("window", "valid")
+
+
+@irdl_op_definition
+class PoolOp(IRDLOperation):
+    """Max or average pooling, channels last.  ``max``: the largest valid element of each window
+    (padding never wins); result type = input type.  ``avg``: the zero-padded window sum times
+    a constant multiplier, exact: count ``window`` uses multiplier[0] everywhere, count
+    ``valid`` uses multiplier[k-1] where k window elements lie inside the input."""
+
+    name = "qir.pool"
+    input = operand_def(TensorType)
+    kind = prop_def(StringAttr)
+    window = prop_def(_I64_ARRAY)
+    strides = prop_def(_I64_ARRAY)
+    pads = prop_def(_I64_ARRAY)
+    count = opt_prop_def(StringAttr)
+    multiplier = opt_prop_def(DenseIntOrFPElementsAttr)
+    multiplier_type = opt_prop_def(_FIXED_T)
+    output = result_def(TensorType)
+    traits = traits_def(Pure())
+    custom_directives = (IntList,)
+    assembly_format = (
+        "$input `kind` $kind `window` custom<IntList>($window) `strides` custom<IntList>($strides) "
+        "`pads` custom<IntList>($pads) "
+        "(`count` $count^ `multiplier` `(` $multiplier `:` $multiplier_type `)`)? "
+        "attr-dict `:` type($input) `->` type($output)"
+    )
+
+    def geometry(self):
+        window = _ints(self.window)
+        return window_geometry(shape_of(self.input.type)[:-1], window, _ints(self.strides),
+                               (1,) * len(window), _ints(self.pads))
+
+    def counts(self) -> np.ndarray:
+        """Valid (non-padding) elements of each window, shape (out spatial...)."""
+        c = np.ones((), dtype=np.int64)
+        for _, mask in self.geometry():
+            c = np.multiply.outer(c, mask.sum(axis=1))
+        return c
+
+    def multipliers(self) -> np.ndarray:
+        """multiplier mantissa per window-element count k (index k), shape (A + 1,)."""
+        m = elements_to_numpy(self.multiplier)
+        area = int(np.prod(_ints(self.window)))
+        if self.count.data == "window":
+            return np.full(area + 1, m[0], dtype=np.int64)
+        return np.concatenate([[0], m])
+
+    def exact_bounds(self):
+        """(lo, hi, frac) of an average pool: sum of k inputs times the multiplier for k."""
+        in_t = elem(self.input.type)
+        mt = self.multiplier_type.spec
+        m = self.multipliers()
+        lo = hi = None
+        for k in np.unique(self.counts()):
+            k = int(k)
+            prods = [k * in_t.min_int * int(m[k]), k * in_t.max_int * int(m[k])]
+            lo = min(prods) if lo is None else min(lo, *prods)
+            hi = max(prods) if hi is None else max(hi, *prods)
+        return lo, hi, in_t.frac + mt.frac
+
+    def verify_(self) -> None:
+        where = _layer(self)
+        elem(self.input.type, f"{where} input")
+        out_t = elem(self.output.type, f"{where} result")
+        ishape, oshape = shape_of(self.input.type), shape_of(self.output.type)
+        if len(ishape) < 2 or len(oshape) != len(ishape):
+            raise VerifyException(f"{where}: input and result must be (spatial..., channels) tensors "
+                                  f"of equal rank, got {ishape} and {oshape}")
+        window = _ints(self.window)
+        _check_window_params(where, ishape[:-1], window, _ints(self.strides), (1,) * len(window),
+                             _ints(self.pads))
+        _check_out_shape(where, oshape, [o for o, _ in self.geometry()], ishape[-1])
+        if int(self.counts().min()) < 1:
+            raise VerifyException(f"{where}: a pooling window lies entirely in the padding; "
+                                  "pads must be smaller than the window")
+        kind = self.kind.data
+        if kind not in POOL_KINDS:
+            raise VerifyException(f"{where}: kind {kind!r} is not one of {', '.join(POOL_KINDS)}")
+        if kind == "max":
+            if self.count is not None or self.multiplier is not None:
+                raise VerifyException(f"{where}: max pooling takes no count or multiplier")
+            _check_same_elem(where, self.input.type, self.output.type)
+            return
+        if self.count is None or self.multiplier is None or self.multiplier_type is None:
+            raise VerifyException(f"{where}: average pooling needs count and multiplier")
+        if self.count.data not in POOL_COUNTS:
+            raise VerifyException(f"{where}: count {self.count.data!r} is not one of {', '.join(POOL_COUNTS)}")
+        area = int(np.prod(window))
+        want = (1,) if self.count.data == "window" else (area,)
+        m = elements_to_numpy(self.multiplier)
+        if m.shape != want:
+            raise VerifyException(f"{where}: count {self.count.data!r} needs a multiplier of shape "
+                                  f"{want}, got {m.shape}")
+        _check_in_type(m, self.multiplier_type.spec, f"{where} multiplier")
+        _check_bounds(where, out_t, *self.exact_bounds())
+
+
+@irdl_op_definition
+class ScaleOp(IRDLOperation):
+    """y = x * scale[c] + bias[c] per channel (last axis; (1,) broadcasts), exact; either
+    constant may be absent (scale 1, bias 0)."""
+
+    name = "qir.scale"
+    input = operand_def(TensorType)
+    scale = opt_prop_def(DenseIntOrFPElementsAttr)
+    scale_type = opt_prop_def(_FIXED_T)
+    bias = opt_prop_def(DenseIntOrFPElementsAttr)
+    bias_type = opt_prop_def(_FIXED_T)
+    output = result_def(TensorType)
+    traits = traits_def(Pure())
+    assembly_format = (
+        "$input (`scale` `(` $scale^ `:` $scale_type `)`)? (`bias` `(` $bias^ `:` $bias_type `)`)? "
+        "attr-dict `:` type($input) `->` type($output)"
+    )
+
+    def folded(self):
+        """(s, t, frac): per-channel integer multiplier and offset, result = x*s + t at ``frac``."""
+        channels = shape_of(self.input.type)[-1]
+        if self.scale is None:
+            s, st = np.ones(channels, dtype=np.int64), Fixed(1, 1, False)
+        else:
+            s, st = np.broadcast_to(elements_to_numpy(self.scale), (channels,)), self.scale_type.spec
+        b = None if self.bias is None else np.broadcast_to(elements_to_numpy(self.bias), (channels,))
+        bt = None if self.bias_type is None else self.bias_type.spec
+        return fold_affine(elem(self.input.type).frac, s, st, b, bt)
+
+    def exact_bounds(self):
+        in_t = elem(self.input.type)
+        s, t, frac = self.folded()
+        so, to = s.astype(object), np.asarray(t).astype(object)
+        a, b = so * in_t.min_int + to, so * in_t.max_int + to
+        return int(np.minimum(a, b).min()), int(np.maximum(a, b).max()), frac
+
+    def verify_(self) -> None:
+        where = _layer(self)
+        elem(self.input.type, f"{where} input")
+        out_t = elem(self.output.type, f"{where} result")
+        ishape = shape_of(self.input.type)
+        if not ishape or ishape != shape_of(self.output.type):
+            raise VerifyException(f"{where}: qir.scale must keep the (non-scalar) shape")
+        if (self.scale is None) != (self.scale_type is None) or (self.bias is None) != (self.bias_type is None):
+            raise VerifyException(f"{where}: each constant and its type go together")
+        if self.scale is None and self.bias is None:
+            raise VerifyException(f"{where}: qir.scale needs a scale, a bias or both")
+        if self.scale is not None:
+            _channel_const(where, "scale", self.scale, self.scale_type, ishape[-1])
+        if self.bias is not None:
+            _channel_const(where, "bias", self.bias, self.bias_type, ishape[-1])
+        _check_bounds(where, out_t, *self.exact_bounds())
+
+
+@irdl_op_definition
+class LeakyReluOp(IRDLOperation):
+    """y = x if x >= 0 else alpha[c] * x per channel (last axis; (1,) broadcasts), exact."""
+
+    name = "qir.leaky_relu"
+    input = operand_def(TensorType)
+    alpha = prop_def(DenseIntOrFPElementsAttr)
+    alpha_type = prop_def(_FIXED_T)
+    output = result_def(TensorType)
+    traits = traits_def(Pure())
+    assembly_format = (
+        "$input `alpha` `(` $alpha `:` $alpha_type `)` attr-dict `:` type($input) `->` type($output)"
+    )
+
+    def exact_bounds(self):
+        """(lo, hi, frac): frac = input frac + max(alpha frac, 0)."""
+        in_t, at = elem(self.input.type), self.alpha_type.spec
+        a = np.broadcast_to(elements_to_numpy(self.alpha), (shape_of(self.input.type)[-1],))
+        frac = in_t.frac + max(at.frac, 0)
+        pos_scale = 1 << (frac - in_t.frac)
+        neg_scale = 1 << (frac - in_t.frac - at.frac)
+        lo, hi = 0, in_t.max_int * pos_scale
+        if in_t.min_int < 0:
+            for av in (int(a.min()), int(a.max())):
+                for x in (in_t.min_int, -1):
+                    v = av * x * neg_scale
+                    lo, hi = min(lo, v), max(hi, v)
+        return lo, hi, frac
+
+    def verify_(self) -> None:
+        where = _layer(self)
+        elem(self.input.type, f"{where} input")
+        out_t = elem(self.output.type, f"{where} result")
+        ishape = shape_of(self.input.type)
+        if not ishape or ishape != shape_of(self.output.type):
+            raise VerifyException(f"{where}: qir.leaky_relu must keep the (non-scalar) shape")
+        _channel_const(where, "alpha", self.alpha, self.alpha_type, ishape[-1])
+        _check_bounds(where, out_t, *self.exact_bounds())
+
+
+@irdl_op_definition
+class AddOp(IRDLOperation):
+    """Elementwise sum of two or more same-shape tensors, binary points aligned, exact."""
+
+    name = "qir.add"
+    inputs = var_operand_def(TensorType)
+    output = result_def(TensorType)
+    traits = traits_def(Pure())
+    assembly_format = "$inputs attr-dict `:` type($inputs) `->` type($output)"
+
+    def exact_bounds(self):
+        ts = [elem(v.type) for v in self.inputs]
+        frac = max(t.frac for t in ts)
+        lo = sum(t.min_int << (frac - t.frac) for t in ts)
+        hi = sum(t.max_int << (frac - t.frac) for t in ts)
+        return lo, hi, frac
+
+    def verify_(self) -> None:
+        where = _layer(self)
+        if len(self.inputs) < 2:
+            raise VerifyException(f"{where}: qir.add needs at least two inputs")
+        out_t = elem(self.output.type, f"{where} result")
+        shape = shape_of(self.output.type)
+        for i, v in enumerate(self.inputs):
+            elem(v.type, f"{where} input {i}")
+            if shape_of(v.type) != shape:
+                raise VerifyException(f"{where}: input {i} shape {shape_of(v.type)} != result shape {shape}")
+        _check_bounds(where, out_t, *self.exact_bounds())
+
+
+@irdl_op_definition
+class ConcatOp(IRDLOperation):
+    """Concatenation along ``axis`` (of the unbatched shape); every input is placed exactly on
+    the result grid, so the result type must have at least the finest input's fractional bits
+    and hold every input's range."""
+
+    name = "qir.concat"
+    inputs = var_operand_def(TensorType)
+    axis = prop_def(IntegerAttr)
+    output = result_def(TensorType)
+    traits = traits_def(Pure())
+    custom_directives = (BareInt,)
+    assembly_format = "$inputs `axis` custom<BareInt>($axis) attr-dict `:` type($inputs) `->` type($output)"
+
+    def exact_bounds(self):
+        ts = [elem(v.type) for v in self.inputs]
+        frac = max(t.frac for t in ts)
+        lo = min(t.min_int << (frac - t.frac) for t in ts)
+        hi = max(t.max_int << (frac - t.frac) for t in ts)
+        return lo, hi, frac
+
+    def verify_(self) -> None:
+        where = _layer(self)
+        if not self.inputs:
+            raise VerifyException(f"{where}: qir.concat needs at least one input")
+        out_t = elem(self.output.type, f"{where} result")
+        oshape = shape_of(self.output.type)
+        axis = self.axis.value.data
+        if not 0 <= axis < len(oshape):
+            raise VerifyException(f"{where}: axis {axis} out of range for rank {len(oshape)}")
+        total = 0
+        for i, v in enumerate(self.inputs):
+            elem(v.type, f"{where} input {i}")
+            s = shape_of(v.type)
+            if len(s) != len(oshape) or s[:axis] + s[axis + 1:] != oshape[:axis] + oshape[axis + 1:]:
+                raise VerifyException(f"{where}: input {i} shape {s} does not match result shape "
+                                      f"{oshape} outside axis {axis}")
+            total += s[axis]
+        if total != oshape[axis]:
+            raise VerifyException(f"{where}: inputs give {total} along axis {axis}, result has {oshape[axis]}")
+        _check_bounds(where, out_t, *self.exact_bounds())
+
+
+@irdl_op_definition
+class ReshapeOp(IRDLOperation):
+    """Reinterpret the elements in row-major (NHWC) order; same element type (Flatten)."""
+
+    name = "qir.reshape"
+    input = operand_def(TensorType)
+    output = result_def(TensorType)
+    traits = traits_def(Pure())
+    assembly_format = "$input attr-dict `:` type($input) `->` type($output)"
+
+    def verify_(self) -> None:
+        where = _layer(self)
+        _check_same_elem(where, self.input.type, self.output.type)
+        a, b = shape_of(self.input.type), shape_of(self.output.type)
+        if int(np.prod(a)) != int(np.prod(b)):
+            raise VerifyException(f"{where}: cannot reshape {a} ({int(np.prod(a))} elements) to {b} "
+                                  f"({int(np.prod(b))} elements)")
+
+
+@irdl_op_definition
+class TransposeOp(IRDLOperation):
+    """Permute the (unbatched) axes: result axis i is input axis perm[i]; same element type."""
+
+    name = "qir.transpose"
+    input = operand_def(TensorType)
+    perm = prop_def(_I64_ARRAY)
+    output = result_def(TensorType)
+    traits = traits_def(Pure())
+    custom_directives = (IntList,)
+    assembly_format = "$input `perm` custom<IntList>($perm) attr-dict `:` type($input) `->` type($output)"
+
+    def verify_(self) -> None:
+        where = _layer(self)
+        _check_same_elem(where, self.input.type, self.output.type)
+        a, b, perm = shape_of(self.input.type), shape_of(self.output.type), _ints(self.perm)
+        if sorted(perm) != list(range(len(a))):
+            raise VerifyException(f"{where}: perm {list(perm)} is not a permutation of 0..{len(a) - 1}")
+        if tuple(a[p] for p in perm) != b:
+            raise VerifyException(f"{where}: result shape {b} != {tuple(a[p] for p in perm)} (input permuted)")
+
+
+@irdl_op_definition
+class PadOp(IRDLOperation):
+    """Zero padding of every (unbatched) axis; pads = [begin_0, .., begin_n-1, end_0, .., end_n-1]."""
+
+    name = "qir.pad"
+    input = operand_def(TensorType)
+    pads = prop_def(_I64_ARRAY)
+    output = result_def(TensorType)
+    traits = traits_def(Pure())
+    custom_directives = (IntList,)
+    assembly_format = "$input `pads` custom<IntList>($pads) attr-dict `:` type($input) `->` type($output)"
+
+    def verify_(self) -> None:
+        where = _layer(self)
+        _check_same_elem(where, self.input.type, self.output.type)
+        a, b, pads = shape_of(self.input.type), shape_of(self.output.type), _ints(self.pads)
+        n = len(a)
+        if len(pads) != 2 * n or min(pads, default=0) < 0:
+            raise VerifyException(f"{where}: need {2 * n} non-negative pads, got {list(pads)}")
+        want = tuple(a[d] + pads[d] + pads[n + d] for d in range(n))
+        if b != want:
+            raise VerifyException(f"{where}: result shape {b} != padded shape {want}")
+
+
+#: Widest input a ``qir.lut`` accepts (the table has 2^W entries).
+LUT_MAX_INPUT_WIDTH = 16
+
+
+@irdl_op_definition
+class LutOp(IRDLOperation):
+    """y = table[x - min_int(x type)] on mantissas: an elementwise function given by its full
+    table of result mantissas (exact by definition)."""
+
+    name = "qir.lut"
+    input = operand_def(TensorType)
+    table = prop_def(DenseIntOrFPElementsAttr)
+    output = result_def(TensorType)
+    traits = traits_def(Pure())
+    assembly_format = "$input `table` `(` $table `)` attr-dict `:` type($input) `->` type($output)"
+
+    def verify_(self) -> None:
+        where = _layer(self)
+        in_t = elem(self.input.type, f"{where} input")
+        out_t = elem(self.output.type, f"{where} result")
+        if shape_of(self.input.type) != shape_of(self.output.type):
+            raise VerifyException(f"{where}: qir.lut must keep the shape")
+        if in_t.width > LUT_MAX_INPUT_WIDTH:
+            raise VerifyException(f"{where}: input type {in_t} is wider than the {LUT_MAX_INPUT_WIDTH} "
+                                  "bits a table can index; quantize the input first")
+        t = elements_to_numpy(self.table)
+        if t.shape != (1 << in_t.width,):
+            raise VerifyException(f"{where}: table shape {t.shape} != ({1 << in_t.width},) for input {in_t}")
+        _check_in_type(t, out_t, f"{where} table")
+
+
 # ---------------------------------------------------------------------------- dataflow ops
 CMVM_STYLES = ("mac",)
 
@@ -427,6 +1029,7 @@ class RegOp(IRDLOperation):
 
 QIR = Dialect(
     "qir",
-    [ModelOp, InputOp, OutputOp, DenseOp, ReluOp, QuantizeOp, CmvmOp, RegOp],
+    [ModelOp, InputOp, OutputOp, DenseOp, ReluOp, QuantizeOp, CmvmOp, RegOp,
+     ConvOp, PoolOp, ScaleOp, LeakyReluOp, AddOp, ConcatOp, ReshapeOp, TransposeOp, PadOp, LutOp],
     [FixedType, UFixedType],
 )
