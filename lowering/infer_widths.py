@@ -3,7 +3,10 @@
 For ``qir.dense`` and ``qir.cmvm`` the result interval is computed from the actual constant
 weights and the input type's range (interval arithmetic per output, then the union), and the result
 gets exactly the fractional bits the products and bias need; nothing can overflow and no bit is
-wasted.  Types that must equal their input (``qir.relu``, ``qir.reg``) follow.  ``qir.quantize``
+wasted.  ``qir.conv``, average ``qir.pool``, ``qir.scale``, ``qir.leaky_relu``, ``qir.add`` and
+``qir.concat`` get the narrowest type holding their ops' ``exact_bounds()`` (tight over border
+windows too).  Types that must equal their input (``qir.relu``, ``qir.reg``, max ``qir.pool``,
+``qir.reshape``, ``qir.transpose``, ``qir.pad``) follow.  ``qir.quantize`` and ``qir.lut``
 results are the user's explicit choice and are kept.
 """
 from __future__ import annotations
@@ -16,7 +19,26 @@ from xdsl.ir import Operation
 from xdsl.passes import ModulePass
 from xdsl.rewriter import Rewriter
 
-from qir.dialect import CmvmOp, DenseOp, ModelOp, RegOp, ReluOp, dense_bounds, elem, elements_to_numpy, tensor_of
+from qir.dialect import (
+    AddOp,
+    CmvmOp,
+    ConcatOp,
+    ConvOp,
+    DenseOp,
+    LeakyReluOp,
+    ModelOp,
+    PadOp,
+    PoolOp,
+    RegOp,
+    ReluOp,
+    ReshapeOp,
+    ScaleOp,
+    TransposeOp,
+    dense_bounds,
+    elem,
+    elements_to_numpy,
+    tensor_of,
+)
 from qir.fixed import Fixed
 
 
@@ -36,6 +58,10 @@ def inferred_type(op: Operation):
                        in_t.frac + op.shift.value.data)
     elif isinstance(op, (ReluOp, RegOp)):
         return op.input.type
+    elif isinstance(op, PoolOp) and op.kind.data == "max" or isinstance(op, (ReshapeOp, TransposeOp, PadOp)):
+        t = elem(op.input.type)
+    elif isinstance(op, (ConvOp, PoolOp, ScaleOp, LeakyReluOp, AddOp, ConcatOp)):
+        t = Fixed.for_range(*op.exact_bounds())
     else:
         return None
     return tensor_of(t, op.results[0].type.get_shape())

@@ -1,6 +1,6 @@
 """``qir-pipeline``: insert ``qir.reg`` pipeline registers, one stage per constant-matrix layer.
 
-Stages are counted by ``qir.cmvm``/``qir.dense`` ops on the longest path from the inputs: stage(input)
+Stages are counted by ``qir.cmvm``/``qir.dense``/``qir.conv`` ops on the longest path from the inputs: stage(input)
 = 0, an arithmetic layer op is one stage later than its latest operand, every other op lives in
 the stage of its latest operand.  A value produced in stage a and used in stage b > a crosses
 b - a registers; every model output is registered once at the end of the last stage, so the
@@ -18,11 +18,11 @@ from xdsl.ir import Operation, SSAValue
 from xdsl.passes import ModulePass
 from xdsl.rewriter import InsertPoint, Rewriter
 
-from qir.dialect import CmvmOp, DenseOp, InputOp, ModelOp, OutputOp, RegOp
+from qir.dialect import CmvmOp, ConvOp, DenseOp, InputOp, ModelOp, OutputOp, RegOp
 from qir.errors import QirError
 from qir.ir import layer_of, set_layer
 
-_STAGE_OPS = (CmvmOp, DenseOp)
+_STAGE_OPS = (CmvmOp, DenseOp, ConvOp)
 
 
 def _reg_chain(value: SSAValue, first: int, last: int, after: Operation) -> SSAValue:

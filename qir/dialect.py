@@ -443,7 +443,7 @@ _FIXED_T = base(FixedType) | base(UFixedType)
 _I64_ARRAY = DenseArrayBase.constr(i64)
 
 
-def _ints(attr: DenseArrayBase) -> tuple[int, ...]:
+def int_values(attr: DenseArrayBase) -> tuple[int, ...]:
     return tuple(int(v) for v in attr.get_values())
 
 
@@ -554,7 +554,7 @@ class ConvOp(IRDLOperation):
     def geometry(self):
         spatial = shape_of(self.input.type)[:-1]
         k = tuple(self.weights.get_shape())[:-2]
-        return window_geometry(spatial, k, _ints(self.strides), _ints(self.dilations), _ints(self.pads))
+        return window_geometry(spatial, k, int_values(self.strides), int_values(self.dilations), int_values(self.pads))
 
     def folded(self):
         """(w, b, frac): weights (kernel..., C_in/groups, C_out) and bias on one integer grid."""
@@ -601,8 +601,8 @@ class ConvOp(IRDLOperation):
         if groups < 1 or c_in % groups or c_out % groups or wshape[-2] * groups != c_in:
             raise VerifyException(f"{where}: groups {groups} does not fit {c_in} input channels, "
                                   f"weights shape {wshape}")
-        _check_window_params(where, ishape[:-1], wshape[:-2], _ints(self.strides),
-                             _ints(self.dilations), _ints(self.pads), "kernel")
+        _check_window_params(where, ishape[:-1], wshape[:-2], int_values(self.strides),
+                             int_values(self.dilations), int_values(self.pads), "kernel")
         _check_out_shape(where, oshape, [o for o, _ in self.geometry()], c_out)
         if (self.bias is None) != (self.bias_type is None):
             raise VerifyException(f"{where}: bias and its type go together")
@@ -645,9 +645,9 @@ class PoolOp(IRDLOperation):
     )
 
     def geometry(self):
-        window = _ints(self.window)
-        return window_geometry(shape_of(self.input.type)[:-1], window, _ints(self.strides),
-                               (1,) * len(window), _ints(self.pads))
+        window = int_values(self.window)
+        return window_geometry(shape_of(self.input.type)[:-1], window, int_values(self.strides),
+                               (1,) * len(window), int_values(self.pads))
 
     def counts(self) -> np.ndarray:
         """Valid (non-padding) elements of each window, shape (out spatial...)."""
@@ -659,7 +659,7 @@ class PoolOp(IRDLOperation):
     def multipliers(self) -> np.ndarray:
         """multiplier mantissa per window-element count k (index k), shape (A + 1,)."""
         m = elements_to_numpy(self.multiplier)
-        area = int(np.prod(_ints(self.window)))
+        area = int(np.prod(int_values(self.window)))
         if self.count.data == "window":
             return np.full(area + 1, m[0], dtype=np.int64)
         return np.concatenate([[0], m])
@@ -685,9 +685,9 @@ class PoolOp(IRDLOperation):
         if len(ishape) < 2 or len(oshape) != len(ishape):
             raise VerifyException(f"{where}: input and result must be (spatial..., channels) tensors "
                                   f"of equal rank, got {ishape} and {oshape}")
-        window = _ints(self.window)
-        _check_window_params(where, ishape[:-1], window, _ints(self.strides), (1,) * len(window),
-                             _ints(self.pads))
+        window = int_values(self.window)
+        _check_window_params(where, ishape[:-1], window, int_values(self.strides), (1,) * len(window),
+                             int_values(self.pads))
         _check_out_shape(where, oshape, [o for o, _ in self.geometry()], ishape[-1])
         if int(self.counts().min()) < 1:
             raise VerifyException(f"{where}: a pooling window lies entirely in the padding; "
@@ -915,7 +915,7 @@ class TransposeOp(IRDLOperation):
     def verify_(self) -> None:
         where = _layer(self)
         _check_same_elem(where, self.input.type, self.output.type)
-        a, b, perm = shape_of(self.input.type), shape_of(self.output.type), _ints(self.perm)
+        a, b, perm = shape_of(self.input.type), shape_of(self.output.type), int_values(self.perm)
         if sorted(perm) != list(range(len(a))):
             raise VerifyException(f"{where}: perm {list(perm)} is not a permutation of 0..{len(a) - 1}")
         if tuple(a[p] for p in perm) != b:
@@ -937,7 +937,7 @@ class PadOp(IRDLOperation):
     def verify_(self) -> None:
         where = _layer(self)
         _check_same_elem(where, self.input.type, self.output.type)
-        a, b, pads = shape_of(self.input.type), shape_of(self.output.type), _ints(self.pads)
+        a, b, pads = shape_of(self.input.type), shape_of(self.output.type), int_values(self.pads)
         n = len(a)
         if len(pads) != 2 * n or min(pads, default=0) < 0:
             raise VerifyException(f"{where}: need {2 * n} non-negative pads, got {list(pads)}")

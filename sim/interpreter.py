@@ -18,16 +18,27 @@ from xdsl.dialects.builtin import ModuleOp
 from xdsl.ir import Operation, SSAValue
 
 from qir.dialect import (
+    AddOp,
     CmvmOp,
+    ConcatOp,
+    ConvOp,
     DenseOp,
     InputOp,
+    LeakyReluOp,
+    LutOp,
     ModelOp,
     OutputOp,
+    PadOp,
+    PoolOp,
     QuantizeOp,
     RegOp,
     ReluOp,
+    ReshapeOp,
+    ScaleOp,
+    TransposeOp,
     elem,
     elements_to_numpy,
+    int_values,
     shape_of,
 )
 from qir.errors import QirError
@@ -89,6 +100,135 @@ def _quantize(op: QuantizeOp, args):
 @impl(RegOp)
 def _reg(op: RegOp, args):
     return args[0]
+
+
+# ------------------------------------------------------- spatial, elementwise and shape ops
+def _work(x: np.ndarray, out_t: Fixed) -> np.ndarray:
+    """The input as int64 when the (exact, verified) result fits 62 bits, else Python ints.
+    Intermediate sums of terms whose ranges contain 0 stay within the result's bounds."""
+    return x.astype(object) if out_t.width > 62 or x.dtype == object else x.astype(np.int64)
+
+
+def _consts(values, out_t: Fixed) -> np.ndarray:
+    return np.asarray(values, dtype=object if out_t.width > 62 else np.int64)
+
+
+def _windows(x: np.ndarray, window, strides, dilations, pads, fill) -> np.ndarray:
+    """All windows of a (N, spatial..., C) array padded with ``fill``: shape
+    (N, out spatial..., C, window...), tap t of dim d at input p*s - pb + t*dl."""
+    n = len(window)
+    width = [(0, 0)] + [(pads[d], pads[n + d]) for d in range(n)] + [(0, 0)]
+    if any(pads):
+        xp = np.pad(x, width, constant_values=fill) if x.dtype != object else _pad_object(x, width, fill)
+    else:
+        xp = x
+    span = [dl * (k - 1) + 1 for k, dl in zip(window, dilations)]
+    v = np.lib.stride_tricks.sliding_window_view(xp, span, axis=tuple(range(1, n + 1)))
+    out_sl = (slice(None),) + tuple(slice(None, None, s) for s in strides) + (slice(None),)
+    tap_sl = tuple(slice(None, None, dl) for dl in dilations)
+    return v[out_sl + tap_sl]
+
+
+def _pad_object(x: np.ndarray, width, fill) -> np.ndarray:
+    out = np.full(tuple(s + a + b for s, (a, b) in zip(x.shape, width)), fill, dtype=object)
+    out[tuple(slice(a, a + s) for s, (a, _) in zip(x.shape, width))] = x
+    return out
+
+
+@impl(ConvOp)
+def _conv(op: ConvOp, args):
+    out_t = elem(op.output.type)
+    w, off, frac = op.folded()  # w: (kernel..., C_in/groups, C_out)
+    x = _work(args[0], out_t)
+    win = _windows(x, w.shape[:-2], int_values(op.strides), int_values(op.dilations), int_values(op.pads), 0)
+    n, out_sp, c_in = x.shape[0], win.shape[1:-1 - (w.ndim - 2)], x.shape[-1]
+    g = op.groups.value.data
+    ci, co = c_in // g, w.shape[-1] // g
+    # (N, P, C, taps...) -> (N, P, taps, G, ci)
+    win = win.reshape((n, -1, c_in) + w.shape[:-2])
+    win = np.moveaxis(win, 2, -1).reshape(n, win.shape[1], -1, g, ci)
+    wk = _consts(w, out_t).reshape(-1, ci, g, co)  # (taps, ci, G, co)
+    if x.dtype == object:
+        acc = np.einsum("npkgi,kigo->npgo", win, wk.astype(object), optimize=False)
+    else:
+        acc = np.einsum("npkgi,kigo->npgo", win, wk)
+    acc = acc.reshape((n,) + tuple(out_sp) + (g * co,)) + _consts(off, out_t)
+    return _regrid(acc, frac, out_t)
+
+
+@impl(PoolOp)
+def _pool(op: PoolOp, args):
+    in_t, out_t = elem(op.input.type), elem(op.output.type)
+    window = int_values(op.window)
+    nw = len(window)
+    taps = tuple(range(-nw, 0))
+    if op.kind.data == "max":
+        win = _windows(args[0], window, int_values(op.strides), (1,) * nw, int_values(op.pads), in_t.min_int)
+        return mantissa_array(win.max(axis=taps), out_t.width)
+    x = _work(args[0], out_t)
+    win = _windows(x, window, int_values(op.strides), (1,) * nw, int_values(op.pads), 0)
+    m = _consts(op.multipliers(), out_t)[op.counts()]  # per output position
+    acc = win.sum(axis=taps) * m[None, ..., None]
+    return _regrid(acc, in_t.frac + op.multiplier_type.spec.frac, out_t)
+
+
+@impl(ScaleOp)
+def _scale(op: ScaleOp, args):
+    out_t = elem(op.output.type)
+    s, t, frac = op.folded()
+    return _regrid(_work(args[0], out_t) * _consts(s, out_t) + _consts(t, out_t), frac, out_t)
+
+
+@impl(LeakyReluOp)
+def _leaky_relu(op: LeakyReluOp, args):
+    in_t, out_t, at = elem(op.input.type), elem(op.output.type), op.alpha_type.spec
+    frac = in_t.frac + max(at.frac, 0)
+    x = _work(args[0], out_t)
+    a = _consts(elements_to_numpy(op.alpha), out_t)
+    neg = x * a * (1 << (frac - in_t.frac - at.frac))
+    return _regrid(np.where(x >= 0, x * (1 << (frac - in_t.frac)), neg), frac, out_t)
+
+
+@impl(AddOp)
+def _add(op: AddOp, args):
+    out_t = elem(op.output.type)
+    frac = max(elem(v.type).frac for v in op.inputs)
+    acc = 0
+    for v, x in zip(op.inputs, args):
+        acc = acc + _work(x, out_t) * (1 << (frac - elem(v.type).frac))
+    return _regrid(acc, frac, out_t)
+
+
+@impl(ConcatOp)
+def _concat(op: ConcatOp, args):
+    out_t = elem(op.output.type)
+    parts = [_regrid(_work(x, out_t), elem(v.type).frac, out_t) for v, x in zip(op.inputs, args)]
+    return mantissa_array(np.concatenate(parts, axis=op.axis.value.data + 1), out_t.width)
+
+
+@impl(ReshapeOp)
+def _reshape(op: ReshapeOp, args):
+    return args[0].reshape((args[0].shape[0],) + shape_of(op.output.type))
+
+
+@impl(TransposeOp)
+def _transpose(op: TransposeOp, args):
+    return args[0].transpose((0,) + tuple(p + 1 for p in int_values(op.perm)))
+
+
+@impl(PadOp)
+def _pad(op: PadOp, args):
+    x, pads = args[0], int_values(op.pads)
+    n = x.ndim - 1
+    width = [(0, 0)] + [(pads[d], pads[n + d]) for d in range(n)]
+    return np.pad(x, width) if x.dtype != object else _pad_object(x, width, 0)
+
+
+@impl(LutOp)
+def _lut(op: LutOp, args):
+    in_t, out_t = elem(op.input.type), elem(op.output.type)
+    table = elements_to_numpy(op.table)
+    return mantissa_array(table[np.asarray(args[0], dtype=np.int64) - in_t.min_int], out_t.width)
 
 
 class Evaluation:

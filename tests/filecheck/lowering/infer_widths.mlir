@@ -42,3 +42,77 @@ qir.model @cmvm {
 // [0*3 + 15*-5 + 7, 15*3 + 0 + 7] = [-68, 52]: fixed<8,2> with 6 frac bits.
 // CHECK-LABEL: qir.model @cmvm
 // CHECK:       %1 = qir.cmvm %0 {{.*}} -> tensor<1x!qir.fixed<8,2>>
+
+// -----
+
+// Spatial ops: conv results are the union over output positions of the per-channel dot-product
+// bounds, counting only the taps a window actually sees; max pool, reshape, transpose and pad
+// follow their input; average pool is (count * input range) * multiplier.
+qir.model @cnn {
+  %0 = qir.input "x" : tensor<1x1x1x!qir.fixed<4,4>>
+  %1 = qir.conv %0 weights(dense<-8> : tensor<3x3x1x2xi32> : !qir.fixed<4,4>) strides [1, 1] dilations [1, 1] pads [1, 1, 1, 1] groups 1 {layer = "c"} : tensor<1x1x1x!qir.fixed<4,4>> -> tensor<1x1x2x!qir.fixed<40,20>>
+  %2 = qir.pool %1 kind "max" window [1, 1] strides [1, 1] pads [0, 0, 0, 0] : tensor<1x1x2x!qir.fixed<40,20>> -> tensor<1x1x2x!qir.fixed<40,20>>
+  %3 = qir.reshape %2 : tensor<1x1x2x!qir.fixed<40,20>> -> tensor<2x!qir.fixed<40,20>>
+  qir.output %3 : tensor<2x!qir.fixed<40,20>>
+}
+// A 1x1 input with pads 1 meets only the centre tap: (-8) * [-8, 7] = [-56, 64], not nine times that.
+// CHECK-LABEL: qir.model @cnn
+// CHECK:       %1 = qir.conv %0 {{.*}} -> tensor<1x1x2x!qir.fixed<8,8>>
+// CHECK-NEXT:  %2 = qir.pool %1 kind "max" {{.*}} : tensor<1x1x2x!qir.fixed<8,8>> -> tensor<1x1x2x!qir.fixed<8,8>>
+// CHECK-NEXT:  %3 = qir.reshape %2 : tensor<1x1x2x!qir.fixed<8,8>> -> tensor<2x!qir.fixed<8,8>>
+
+// -----
+
+// Depthwise conv with bias finer than the products (weights aligned to the bias), strides 2.
+qir.model @depthwise {
+  %0 = qir.input "x" : tensor<4x4x2x!qir.ufixed<4,0>>
+  %1 = qir.conv %0 weights(dense<[[[[1, -1]], [[2, -2]]], [[[3, -3]], [[4, -4]]]]> : tensor<2x2x1x2xi32> : !qir.fixed<4,1>) bias(dense<[1, -1]> : tensor<2xi32> : !qir.fixed<4,-4>) strides [2, 2] dilations [1, 1] pads [0, 0, 0, 0] groups 2 : tensor<4x4x2x!qir.ufixed<4,0>> -> tensor<2x2x2x!qir.fixed<60,30>>
+  qir.output %1 : tensor<2x2x2x!qir.fixed<60,30>>
+}
+// Channel 0: x in [0, 15/16], sum w = 10/8: [0, 150/128] + 2^-8; channel 1: [-150/128, 0] - 2^-8.
+// 8 fractional bits: [-301, 301] -> fixed<10,2>.
+// CHECK-LABEL: qir.model @depthwise
+// CHECK:       %1 = qir.conv %0 {{.*}} -> tensor<2x2x2x!qir.fixed<10,2>>
+
+// -----
+
+// Average pool with valid-count multipliers ~ 1/k: a full window (2 elements) uses 0.5, the border
+// window (1 element, 1 pad) uses 1.0.
+qir.model @avgpool {
+  %0 = qir.input "x" : tensor<3x1x!qir.fixed<4,4>>
+  %1 = qir.pool %0 kind "avg" window [2] strides [2] pads [0, 1] count "valid" multiplier(dense<[4, 2]> : tensor<2xi32> : !qir.ufixed<3,1>) : tensor<3x1x!qir.fixed<4,4>> -> tensor<2x1x!qir.fixed<40,20>>
+  qir.output %1 : tensor<2x1x!qir.fixed<40,20>>
+}
+// 2 * [-8, 7] * 0.5 and 1 * [-8, 7] * 1.0 are both [-8, 7] at 2 fractional bits -> fixed<6,4>
+// (not the 2 * [-8, 7] * 1.0 of the largest count times the largest multiplier).
+// CHECK-LABEL: qir.model @avgpool
+// CHECK:       %1 = qir.pool %0 {{.*}} -> tensor<2x1x!qir.fixed<6,4>>
+
+// -----
+
+// Elementwise: scale, leaky_relu, add, concat get exact types; transpose, pad follow; lut stays.
+qir.model @elementwise {
+  %0 = qir.input "x" : tensor<2x3x!qir.fixed<4,1>>
+  %1 = qir.input "y" : tensor<2x3x!qir.ufixed<3,3>>
+  %2 = qir.scale %0 scale(dense<[-4, 1, 2]> : tensor<3xi32> : !qir.fixed<3,1>) bias(dense<1> : tensor<1xi32> : !qir.fixed<2,0>) : tensor<2x3x!qir.fixed<4,1>> -> tensor<2x3x!qir.fixed<40,20>>
+  %3 = qir.leaky_relu %0 alpha(dense<[1, 3, 2]> : tensor<3xi32> : !qir.ufixed<2,0>) : tensor<2x3x!qir.fixed<4,1>> -> tensor<2x3x!qir.fixed<40,20>>
+  %4 = qir.add %0, %1, %0 : tensor<2x3x!qir.fixed<4,1>>, tensor<2x3x!qir.ufixed<3,3>>, tensor<2x3x!qir.fixed<4,1>> -> tensor<2x3x!qir.fixed<40,20>>
+  %5 = qir.concat %0, %1 axis 0 : tensor<2x3x!qir.fixed<4,1>>, tensor<2x3x!qir.ufixed<3,3>> -> tensor<4x3x!qir.fixed<40,20>>
+  %6 = qir.transpose %5 perm [1, 0] : tensor<4x3x!qir.fixed<40,20>> -> tensor<3x4x!qir.fixed<40,20>>
+  %7 = qir.pad %6 pads [0, 1, 1, 0] : tensor<3x4x!qir.fixed<40,20>> -> tensor<4x5x!qir.fixed<40,20>>
+  %8 = qir.lut %1 table(dense<[0, 1, 2, 3, 4, 5, 6, 7]> : tensor<8xi32>) : tensor<2x3x!qir.ufixed<3,3>> -> tensor<2x3x!qir.fixed<20,10>>
+  qir.output %2, %3, %4, %7, %8 : tensor<2x3x!qir.fixed<40,20>>, tensor<2x3x!qir.fixed<40,20>>, tensor<2x3x!qir.fixed<40,20>>, tensor<4x5x!qir.fixed<40,20>>, tensor<2x3x!qir.fixed<20,10>>
+}
+// scale: x in [-1, 0.875] * {-1, 0.25, 0.5} + 0.25 at 5 fractional bits: [-0.625, 1.25], the
+// maximum from min * min.
+// CHECK-LABEL: qir.model @elementwise
+// CHECK:       %2 = qir.scale %0 {{.*}} -> tensor<2x3x!qir.fixed<7,2>>
+// leaky_relu: negative side x * {0.25, 0.75, 0.5} >= -0.75, positive side up to 0.875, 5 frac bits.
+// CHECK-NEXT:  %3 = qir.leaky_relu %0 {{.*}} -> tensor<2x3x!qir.fixed<6,1>>
+// add: [-1, 0.875] * 2 + [0, 7] = [-2, 8.75] at 3 fractional bits.
+// CHECK-NEXT:  %4 = qir.add %0, %1, %0 {{.*}} -> tensor<2x3x!qir.fixed<8,5>>
+// concat: [-1, 0.875] and [0, 7] on one grid: [-8, 56] eighths -> fixed<7,4>.
+// CHECK-NEXT:  %5 = qir.concat %0, %1 axis 0 {{.*}} -> tensor<4x3x!qir.fixed<7,4>>
+// CHECK-NEXT:  %6 = qir.transpose %5 perm [1, 0] : tensor<4x3x!qir.fixed<7,4>> -> tensor<3x4x!qir.fixed<7,4>>
+// CHECK-NEXT:  %7 = qir.pad %6 pads [0, 1, 1, 0] : tensor<3x4x!qir.fixed<7,4>> -> tensor<4x5x!qir.fixed<7,4>>
+// CHECK-NEXT:  %8 = qir.lut %1 {{.*}} -> tensor<2x3x!qir.fixed<20,10>>
