@@ -1,0 +1,519 @@
+"""Constant matrix-vector products as shared adder graphs (the ``cmvm`` lowering style).
+
+``build(matrix, offset, in_lo, in_hi)`` turns ``out[j] = sum_i x[i] * matrix[i, j] + offset[j]``
+(integer mantissas, ``x[i]`` in ``[in_lo[i], in_hi[i]]``) into a graph of two-input adders:
+
+1. **CSD**: every constant is written in canonical signed digits, so each output starts as a
+   list of terms ``±(x_i << k)``.
+2. **Common subexpressions across all outputs**: the most profitable two-term pattern
+   ``(a, b, relative shift, relative sign)`` is turned into one adder node and substituted
+   everywhere it occurs; repeated until no pattern occurs twice.  Profit is counted in adder
+   bits (occurrences - 1) * width of the new node, so wide shared sums win over narrow ones.
+   A depth budget per output (its CSD-only balanced-tree depth plus ``depth_slack``) keeps the
+   sharing from building long chains.
+3. **Delay-aware balanced trees**: each output's remaining terms are summed shallowest first
+   (a Huffman tree on depth), narrowest first among equal depths.  Identical adders built for
+   different outputs are shared.
+4. **Exact widths**: every node is a known linear form of the inputs, so its exact value
+   interval (hence its minimal width) and its known-zero LSBs follow from the constants; adders
+   only span the bits where both operands can be non-zero (LSBs below pass through), and
+   subtractions are oriented so that the subtrahend is the operand with more zero LSBs.
+
+A node is ``value = (v[a] << sa) + sign * (v[b] << sb)`` with ``sa, sb >= 0`` and
+``sign`` +1/-1; node ids ``0 .. n_in-1`` are the inputs.  Each output is
+``offset[j] + osign[j] * (v[onode[j]] << oshift[j])``, or just ``offset[j]`` when ``onode[j]``
+is -1 (a zero column).
+
+Cost model (``AdderGraph.cost``): one unit per result bit an adder computes, i.e. the result
+width minus the pass-through LSBs, plus the same for each output's constant add or negation;
+this is what a carry-chain FPGA spends in LUTs.
+"""
+from __future__ import annotations
+
+import heapq
+from dataclasses import dataclass, field
+
+import numpy as np
+
+
+# ------------------------------------------------------------------------------ helpers
+def csd(n: int) -> list[tuple[int, int]]:
+    """Canonical signed digits of ``n`` as (position, +1/-1), LSB first; no two adjacent."""
+    out = []
+    n = int(n)
+    pos = 0
+    while n:
+        if n & 1:
+            d = 2 - (n & 3)  # +1 if n % 4 == 1, -1 if n % 4 == 3
+            out.append((pos, d))
+            n -= d
+        n >>= 1
+        pos += 1
+    return out
+
+
+def tz(n: int) -> int:
+    """Trailing zero bits of a non-zero integer (a huge number for 0)."""
+    n = int(n)
+    return (n & -n).bit_length() - 1 if n else 1 << 30
+
+
+def range_bits(lo: int, hi: int) -> int:
+    """Bits of the narrowest two's-complement (lo < 0) or unsigned (lo >= 0) holding [lo, hi]."""
+    if lo >= 0:
+        return max(int(hi).bit_length(), 1)
+    return max(int(hi).bit_length(), int(-lo - 1).bit_length()) + 1
+
+
+def _linear_bounds(coef, in_lo, in_hi) -> tuple[int, int]:
+    lo = hi = 0
+    for c, a, b in zip(coef, in_lo, in_hi):
+        if c > 0:
+            lo += c * a
+            hi += c * b
+        elif c < 0:
+            lo += c * b
+            hi += c * a
+    return lo, hi
+
+
+# ------------------------------------------------------------------------------ the graph
+@dataclass
+class AdderGraph:
+    """A shared adder graph for a constant matrix-vector product (see the module docstring)."""
+
+    n_in: int
+    in_lo: list[int]
+    in_hi: list[int]
+    #: per adder node (ids n_in, n_in+1, ...): operands, shifts and sign of the second operand
+    a: list[int] = field(default_factory=list)
+    sa: list[int] = field(default_factory=list)
+    b: list[int] = field(default_factory=list)
+    sb: list[int] = field(default_factory=list)
+    sign: list[int] = field(default_factory=list)
+    #: per output: node (-1: constant), shift, sign (+1/-1) and constant offset
+    onode: list[int] = field(default_factory=list)
+    oshift: list[int] = field(default_factory=list)
+    osign: list[int] = field(default_factory=list)
+    offset: list[int] = field(default_factory=list)
+
+    def __post_init__(self):
+        self._derive()
+
+    # -- derived quantities ---------------------------------------------------------------
+    def _derive(self) -> None:
+        """Exact linear form, interval, zero LSBs and adder depth of every node."""
+        n = self.n_in
+        coefs: list[list[int]] = [[int(i == k) for i in range(n)] for k in range(n)]
+        lo = [int(v) for v in self.in_lo]
+        hi = [int(v) for v in self.in_hi]
+        depth = [0] * n
+        for a, sa, b, sb, s in zip(self.a, self.sa, self.b, self.sb, self.sign):
+            ca, cb = coefs[a], coefs[b]
+            c = [(x << sa) + s * (y << sb) for x, y in zip(ca, cb)]
+            coefs.append(c)
+            l, h = _linear_bounds(c, self.in_lo, self.in_hi)
+            lo.append(l)
+            hi.append(h)
+            depth.append(max(depth[a], depth[b]) + 1)
+        self.coefs, self.lo, self.hi, self.depth = coefs, lo, hi, depth
+        self.zero_lsbs = [min((tz(x) for x in c if x), default=0) for c in coefs]
+        # inputs: their own value may be even; we know nothing, so 0
+        for k in range(n):
+            self.zero_lsbs[k] = 0
+
+    @property
+    def n_out(self) -> int:
+        return len(self.onode)
+
+    @property
+    def n_nodes(self) -> int:
+        return self.n_in + len(self.a)
+
+    @property
+    def n_adders(self) -> int:
+        return len(self.a)
+
+    def width(self, k: int) -> int:
+        return range_bits(self.lo[k], self.hi[k])
+
+    def signed(self, k: int) -> bool:
+        return self.lo[k] < 0
+
+    def out_bounds(self, j: int) -> tuple[int, int]:
+        k = self.onode[j]
+        if k < 0:
+            return self.offset[j], self.offset[j]
+        lo, hi = self.lo[k] << self.oshift[j], self.hi[k] << self.oshift[j]
+        if self.osign[j] < 0:
+            lo, hi = -hi, -lo
+        return lo + self.offset[j], hi + self.offset[j]
+
+    def matrix(self) -> np.ndarray:
+        """The constant matrix this graph computes (n_in x n_out), from the node linear forms."""
+        m = np.zeros((self.n_in, self.n_out), dtype=object)
+        for j, k in enumerate(self.onode):
+            if k >= 0:
+                for i, c in enumerate(self.coefs[k]):
+                    m[i, j] = self.osign[j] * (c << self.oshift[j])
+        return m
+
+    # -- cost -----------------------------------------------------------------------------
+    def node_cost(self, k: int) -> int:
+        """Adder bits of node k (0 for inputs)."""
+        if k < self.n_in:
+            return 0
+        i = k - self.n_in
+        ta = self.sa[i] + self.zero_lsbs[self.a[i]]
+        tb = self.sb[i] + self.zero_lsbs[self.b[i]]
+        start = tb if self.sign[i] < 0 else max(ta, tb)
+        return max(self.width(k) - start, 1)
+
+    def out_cost(self, j: int) -> int:
+        """Adder bits of output j's constant add / negation (0 when it is a plain wire)."""
+        k = self.onode[j]
+        if k < 0:
+            return 0
+        off = self.offset[j]
+        if off == 0 and self.osign[j] > 0:
+            return 0
+        t_node = self.oshift[j] + self.zero_lsbs[k]
+        start = t_node if self.osign[j] < 0 else max(t_node, tz(off))
+        lo, hi = self.out_bounds(j)
+        return max(range_bits(lo, hi) - start, 1)
+
+    def cost(self) -> int:
+        """Total adder bits (the instant estimate ``qir report`` prints)."""
+        return sum(self.node_cost(k) for k in range(self.n_in, self.n_nodes)) + \
+            sum(self.out_cost(j) for j in range(self.n_out))
+
+    def max_depth(self) -> int:
+        return max((self.depth[k] + self.out_extra_depth(j) for j, k in enumerate(self.onode) if k >= 0),
+                   default=0)
+
+    def out_extra_depth(self, j: int) -> int:
+        k = self.onode[j]
+        return int(k >= 0 and (self.offset[j] != 0 or self.osign[j] < 0))
+
+    # -- evaluation -----------------------------------------------------------------------
+    def node_values(self, x: np.ndarray) -> list[np.ndarray]:
+        """Every node's value for integer inputs ``x`` of shape (N, n_in), exactly (int64, or
+        Python ints when a node may exceed 62 bits)."""
+        x = np.asarray(x)
+        wide = max((self.width(k) + 2 for k in range(self.n_nodes)), default=1) > 62
+        dt = object if wide else np.int64
+        vals = [x[:, i].astype(dt) for i in range(self.n_in)]
+        for a, sa, b, sb, s in zip(self.a, self.sa, self.b, self.sb, self.sign):
+            va = vals[a] * (1 << sa) if sa else vals[a]
+            vb = vals[b] * (1 << sb) if sb else vals[b]
+            vals.append(va + vb if s > 0 else va - vb)
+        return vals
+
+    def evaluate(self, x: np.ndarray) -> np.ndarray:
+        """Outputs for integer inputs ``x`` of shape (N, n_in), exactly."""
+        x = np.asarray(x)
+        vals = self.node_values(x)
+        wide = any(range_bits(*self.out_bounds(j)) > 62 for j in range(self.n_out)) or \
+            (vals and vals[0].dtype == object)
+        dt = object if wide else np.int64
+        out = np.zeros((x.shape[0], self.n_out), dtype=dt)
+        for j, k in enumerate(self.onode):
+            col = np.full(x.shape[0], self.offset[j], dtype=dt)
+            if k >= 0:
+                v = vals[k].astype(dt) * (1 << self.oshift[j])
+                col = col + v if self.osign[j] > 0 else col - v
+            out[:, j] = col
+        return out
+
+    # -- pipelining -----------------------------------------------------------------------
+    def stages(self, max_depth: int, in_level: int = 0) -> tuple[list[int], list[int]]:
+        """Stage of every node and every output when at most ``max_depth`` adder levels may
+        run between registers and the inputs arrive ``in_level`` levels into stage 0."""
+        lev = [in_level + d for d in self.depth]
+        st = [0 if k < self.n_in else (lev[k] - 1) // max_depth for k in range(self.n_nodes)]
+        out = []
+        for j, k in enumerate(self.onode):
+            if k < 0:
+                out.append(0)
+                continue
+            e = lev[k] + self.out_extra_depth(j)
+            out.append(max(st[k], (e - 1) // max_depth if e else 0))
+        return st, out
+
+
+# ------------------------------------------------------------------------------ the builder
+class _Builder:
+    def __init__(self, in_lo, in_hi):
+        self.n_in = len(in_lo)
+        self.in_lo = [int(v) for v in in_lo]
+        self.in_hi = [int(v) for v in in_hi]
+        self.lo = list(self.in_lo)
+        self.hi = list(self.in_hi)
+        self.tz = [0] * self.n_in
+        self.depth = [0] * self.n_in
+        self.coefs: list[list[int]] = [[int(i == k) for i in range(self.n_in)] for k in range(self.n_in)]
+        self.ops: list[tuple[int, int, int, int, int]] = []
+        self.memo: dict[tuple, tuple[int, int]] = {}
+
+    def node(self, a: int, sa: int, b: int, sb: int, s: int) -> tuple[int, int]:
+        """The node (a << sa) + s * (b << sb), as (node id, sign) with the sign to apply;
+        subtractions are turned so the subtrahend has the higher zero LSBs."""
+        if s < 0 and self.tz[b] + sb < self.tz[a] + sa:
+            a, sa, b, sb = b, sb, a, sa
+            flip = -1
+        else:
+            flip = 1
+        m = min(sa, sb)
+        sa, sb = sa - m, sb - m  # callers keep the common shift outside
+        if s > 0 and (b, sb, a, sa) < (a, sa, b, sb):
+            a, sa, b, sb = b, sb, a, sa
+        key = (a, sa, b, sb, s)
+        hit = self.memo.get(key)
+        if hit is not None:
+            return hit[0], flip
+        ca, cb = self.coefs[a], self.coefs[b]
+        c = [(x << sa) + s * (y << sb) for x, y in zip(ca, cb)]
+        lo, hi = _linear_bounds(c, self.in_lo, self.in_hi)
+        k = len(self.lo)
+        self.coefs.append(c)
+        self.lo.append(lo)
+        self.hi.append(hi)
+        self.tz.append(min((tz(x) for x in c if x), default=0))
+        self.depth.append(max(self.depth[a], self.depth[b]) + 1)
+        self.ops.append((a, sa, b, sb, s))
+        self.memo[key] = (k, 1)
+        return k, flip
+
+    def est_width(self, a: int, b: int, ds: int, s: int) -> int:
+        """Interval-arithmetic width of a + s * (b << ds) (ds may be negative)."""
+        la, ha, lb, hb = self.lo[a], self.hi[a], self.lo[b], self.hi[b]
+        if ds >= 0:
+            lb, hb = lb << ds, hb << ds
+        else:
+            la, ha = la << -ds, ha << -ds
+        if s < 0:
+            lb, hb = -hb, -lb
+        return range_bits(la + lb, ha + hb) - max(0, -ds)
+
+
+def _tree_depth(depths) -> int:
+    """Depth of the shallowest binary tree over leaves of the given depths."""
+    if not depths:
+        return 0
+    total = sum(1 << d for d in depths)
+    return max(max(depths), (total - 1).bit_length())
+
+
+def build(matrix, offset=None, in_lo=None, in_hi=None, *, cse: bool = True,
+          depth_slack: int = 1) -> AdderGraph:
+    """The shared adder graph of ``x @ matrix + offset`` for x[i] in [in_lo[i], in_hi[i]]."""
+    m = np.asarray(matrix, dtype=object)
+    if m.ndim != 2:
+        raise ValueError("matrix must be 2-D (n_in x n_out)")
+    n_in, n_out = m.shape
+    offset = [0] * n_out if offset is None else [int(v) for v in np.asarray(offset, dtype=object).ravel()]
+    in_lo = [-128] * n_in if in_lo is None else [int(v) for v in in_lo]
+    in_hi = [127] * n_in if in_hi is None else [int(v) for v in in_hi]
+    bld = _Builder(in_lo, in_hi)
+    # an input that is constant zero contributes nothing
+    live = [not (in_lo[i] == 0 and in_hi[i] == 0) for i in range(n_in)]
+
+    # terms[j]: dict term-id -> (node, shift, sign); term ids are unique per output
+    terms: list[dict[int, tuple[int, int, int]]] = []
+    tid = 0
+    for j in range(n_out):
+        t = {}
+        for i in range(n_in):
+            if not live[i] or m[i, j] == 0:
+                continue
+            for pos, d in csd(m[i, j]):
+                t[tid] = (i, pos, d)
+                tid += 1
+        terms.append(t)
+    budget = [_tree_depth([0] * len(t)) + depth_slack for t in terms]
+
+    if cse:
+        _cse(bld, terms, budget)
+
+    onode, oshift, osign = [], [], []
+    for j in range(n_out):
+        node, shift, sgn = _reduce(bld, list(terms[j].values()))
+        onode.append(node)
+        oshift.append(shift)
+        osign.append(sgn)
+    g = AdderGraph(n_in, in_lo, in_hi,
+                   a=[o[0] for o in bld.ops], sa=[o[1] for o in bld.ops],
+                   b=[o[2] for o in bld.ops], sb=[o[3] for o in bld.ops],
+                   sign=[o[4] for o in bld.ops],
+                   onode=onode, oshift=oshift, osign=osign, offset=offset)
+    return prune(g)
+
+
+def _pair_key(t1, t2):
+    """Canonical pattern of two terms: (n1, n2, ds, s) meaning n1 + s * (n2 << ds), and which
+    term is first (so the occurrence maps back)."""
+    (n1, k1, s1), (n2, k2, s2) = t1, t2
+    if n1 > n2 or (n1 == n2 and k1 > k2):
+        return (n2, n1, k1 - k2, s1 * s2), True
+    return (n1, n2, k2 - k1, s1 * s2), False
+
+
+def _cse(bld: _Builder, terms, budget) -> None:
+    stats: dict[tuple, int] = {}
+    where: dict[tuple, set[int]] = {}
+
+    def add_pairs(j: int, tid: int, sgn: int):
+        t = terms[j]
+        me = t[tid]
+        for other, ot in t.items():
+            if other == tid:
+                continue
+            key, _ = _pair_key(me, ot)
+            c = stats.get(key, 0) + sgn
+            stats[key] = c
+            if sgn > 0:
+                where.setdefault(key, set()).add(j)
+                if c >= 2:
+                    push(key, c)
+
+    score_cache: dict[tuple, int] = {}
+
+    def score(key, c):
+        w = score_cache.get(key)
+        if w is None:
+            n1, n2, ds, s = key
+            w = bld.est_width(n1, n2, ds, s)
+            score_cache[key] = w
+        return (c - 1) * w
+
+    heap: list = []
+
+    def push(key, c):
+        heapq.heappush(heap, (-score(key, c), -c, key))
+
+    # initial statistics
+    for j, t in enumerate(terms):
+        items = list(t.items())
+        for x in range(len(items)):
+            for y in range(x + 1, len(items)):
+                key, _ = _pair_key(items[x][1], items[y][1])
+                stats[key] = stats.get(key, 0) + 1
+                where.setdefault(key, set()).add(j)
+    for key, c in stats.items():
+        if c >= 2:
+            push(key, c)
+
+    blocked: set[tuple] = set()
+    next_tid = [max((max(t) for t in terms if t), default=0) + 1]
+    while heap:
+        neg_score, _, key = heapq.heappop(heap)
+        c = stats.get(key, 0)
+        if c < 2 or key in blocked:
+            continue
+        if -neg_score != score(key, c):
+            push(key, c)  # stale entry: its count went down
+            continue
+        n1, n2, ds, s = key
+        # disjoint occurrences, per output, respecting the depth budget
+        occ: list[tuple[int, int, int]] = []
+        new_depth = max(bld.depth[n1], bld.depth[n2]) + 1
+        for j in sorted(where.get(key, ())):
+            t = terms[j]
+            by_node: dict[int, list[int]] = {}
+            for i, (nd, _, _) in t.items():
+                if nd == n1 or nd == n2:
+                    by_node.setdefault(nd, []).append(i)
+            used: set[int] = set()
+            mine = []
+            for i1 in by_node.get(n1, ()):
+                if i1 in used:
+                    continue
+                _, k1, s1 = t[i1]
+                for i2 in by_node.get(n2, ()):
+                    if i2 in used or i2 == i1:
+                        continue
+                    _, k2, s2 = t[i2]
+                    if k2 - k1 == ds and s1 * s2 == s:
+                        used.update((i1, i2))
+                        mine.append((j, i1, i2))
+                        break
+            if not mine:
+                continue
+            depths = [bld.depth[nd] for i, (nd, _, _) in t.items() if i not in used]
+            depths += [new_depth] * len(mine)
+            if _tree_depth(depths) > budget[j]:
+                continue
+            occ.extend(mine)
+        if len(occ) < 2:
+            blocked.add(key)
+            continue
+        # build the node once; shifts of the pattern: n1 at 0, n2 at ds (or n1 at -ds)
+        sa, sb = (0, ds) if ds >= 0 else (-ds, 0)
+        node, flip = bld.node(n1, sa, n2, sb, s)
+        for j, i1, i2 in occ:
+            t = terms[j]
+            _, k1, s1 = t[i1]
+            _, k2, _ = t[i2]
+            for i in (i1, i2):
+                add_pairs(j, i, -1)
+                del t[i]
+            t[next_tid[0]] = (node, min(k1, k2), s1 * flip)
+            add_pairs(j, next_tid[0], +1)
+            next_tid[0] += 1
+        # outputs no longer holding the pattern stay in ``where``; counts are authoritative
+
+
+def _reduce(bld: _Builder, items) -> tuple[int, int, int]:
+    """Sum the terms of one output with a balanced, shallowest-first tree; returns
+    (node, shift, sign) or (-1, 0, 1) for no terms."""
+    if not items:
+        return -1, 0, 1
+    heap = []
+    for n, (nd, k, s) in enumerate(items):
+        msb = range_bits(bld.lo[nd], bld.hi[nd]) + k
+        heap.append((bld.depth[nd], msb, n, nd, k, s))
+    heapq.heapify(heap)
+    uid = len(items)
+    while len(heap) > 1:
+        d1, m1, _, n1, k1, s1 = heapq.heappop(heap)
+        d2, m2, _, n2, k2, s2 = heapq.heappop(heap)
+        base = min(k1, k2)
+        if s1 < 0 and s2 > 0:  # keep the positive term first
+            n1, k1, s1, n2, k2, s2 = n2, k2, s2, n1, k1, s1
+        node, flip = bld.node(n1, k1 - base, n2, k2 - base, s1 * s2)
+        sign = s1 * flip
+        msb = range_bits(bld.lo[node], bld.hi[node]) + base
+        heapq.heappush(heap, (bld.depth[node], msb, uid, node, base, sign))
+        uid += 1
+    _, _, _, nd, k, s = heap[0]
+    return nd, k, s
+
+
+def prune(g: AdderGraph) -> AdderGraph:
+    """Drop adder nodes no output depends on and renumber the rest."""
+    need = [False] * g.n_nodes
+    stack = [k for k in g.onode if k >= 0]
+    while stack:
+        k = stack.pop()
+        if need[k]:
+            continue
+        need[k] = True
+        if k >= g.n_in:
+            i = k - g.n_in
+            stack.extend((g.a[i], g.b[i]))
+    if all(need[g.n_in:]):
+        return g
+    remap = list(range(g.n_in))
+    keep = []
+    for k in range(g.n_in, g.n_nodes):
+        if need[k]:
+            remap.append(g.n_in + len(keep))
+            keep.append(k - g.n_in)
+        else:
+            remap.append(-1)
+    return AdderGraph(g.n_in, g.in_lo, g.in_hi,
+                      a=[remap[g.a[i]] for i in keep], sa=[g.sa[i] for i in keep],
+                      b=[remap[g.b[i]] for i in keep], sb=[g.sb[i] for i in keep],
+                      sign=[g.sign[i] for i in keep],
+                      onode=[remap[k] if k >= 0 else -1 for k in g.onode],
+                      oshift=list(g.oshift), osign=list(g.osign), offset=list(g.offset))
