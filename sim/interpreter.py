@@ -10,6 +10,8 @@ Each op's semantics is one function registered with ``@impl(OpClass)``; a new op
 """
 from __future__ import annotations
 
+import functools
+import itertools
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -18,6 +20,7 @@ from xdsl.dialects.builtin import ModuleOp
 from xdsl.ir import Operation, SSAValue
 
 from qir.dialect import (
+    AdderGraphOp,
     AddOp,
     CmvmOp,
     ConcatOp,
@@ -102,6 +105,18 @@ def _reg(op: RegOp, args):
     return args[0]
 
 
+@impl(AdderGraphOp)
+def _addergraph(op: AdderGraphOp, args):
+    """The adder graph's sums (exact), then the fused relu/quantize epilogue if present."""
+    acc_t = op.acc_spec
+    acc = mantissa_array(op.graph().evaluate(args[0]), acc_t.width)
+    if op.acc_type is None:
+        return acc
+    if op.relu.value.data:
+        acc = np.maximum(acc, 0)
+    return requantize(acc, acc_t, elem(op.output.type), op.rounding.data, op.overflow.data)
+
+
 # ------------------------------------------------------- spatial, elementwise and shape ops
 def _work(x: np.ndarray, out_t: Fixed) -> np.ndarray:
     """The input as int64 when the (exact, verified) result fits 62 bits, else Python ints.
@@ -113,20 +128,13 @@ def _consts(values, out_t: Fixed) -> np.ndarray:
     return np.asarray(values, dtype=object if out_t.width > 62 else np.int64)
 
 
-def _windows(x: np.ndarray, window, strides, dilations, pads, fill) -> np.ndarray:
-    """All windows of a (N, spatial..., C) array padded with ``fill``: shape
-    (N, out spatial..., C, window...), tap t of dim d at input p*s - pb + t*dl."""
-    n = len(window)
+def _padded(x: np.ndarray, pads, fill) -> np.ndarray:
+    """x (N, spatial..., C) with pads [begin.., end..] on the spatial axes, filled with ``fill``."""
+    n = len(pads) // 2
     width = [(0, 0)] + [(pads[d], pads[n + d]) for d in range(n)] + [(0, 0)]
-    if any(pads):
-        xp = np.pad(x, width, constant_values=fill) if x.dtype != object else _pad_object(x, width, fill)
-    else:
-        xp = x
-    span = [dl * (k - 1) + 1 for k, dl in zip(window, dilations)]
-    v = np.lib.stride_tricks.sliding_window_view(xp, span, axis=tuple(range(1, n + 1)))
-    out_sl = (slice(None),) + tuple(slice(None, None, s) for s in strides) + (slice(None),)
-    tap_sl = tuple(slice(None, None, dl) for dl in dilations)
-    return v[out_sl + tap_sl]
+    if not any(pads):
+        return x
+    return np.pad(x, width, constant_values=fill) if x.dtype != object else _pad_object(x, width, fill)
 
 
 def _pad_object(x: np.ndarray, width, fill) -> np.ndarray:
@@ -135,24 +143,41 @@ def _pad_object(x: np.ndarray, width, fill) -> np.ndarray:
     return out
 
 
+def _taps(xp: np.ndarray, window, strides, dilations, out_sp):
+    """(tap, view): for every kernel tap, the (N, out spatial..., C) input elements it meets."""
+    for t in itertools.product(*map(range, window)):
+        sl = tuple(slice(t[d] * dilations[d], t[d] * dilations[d] + (out_sp[d] - 1) * strides[d] + 1, strides[d])
+                   for d in range(len(window)))
+        yield t, xp[(slice(None),) + sl]
+
+
 @impl(ConvOp)
 def _conv(op: ConvOp, args):
     out_t = elem(op.output.type)
     w, off, frac = op.folded()  # w: (kernel..., C_in/groups, C_out)
     x = _work(args[0], out_t)
-    win = _windows(x, w.shape[:-2], int_values(op.strides), int_values(op.dilations), int_values(op.pads), 0)
-    n, out_sp, c_in = x.shape[0], win.shape[1:-1 - (w.ndim - 2)], x.shape[-1]
+    nk = w.ndim - 2
+    strides, dil = int_values(op.strides), int_values(op.dilations)
+    out_sp = shape_of(op.output.type)[:-1]
     g = op.groups.value.data
-    ci, co = c_in // g, w.shape[-1] // g
-    # (N, P, C, taps...) -> (N, P, taps, G, ci)
-    win = win.reshape((n, -1, c_in) + w.shape[:-2])
-    win = np.moveaxis(win, 2, -1).reshape(n, win.shape[1], -1, g, ci)
-    wk = _consts(w, out_t).reshape(-1, ci, g, co)  # (taps, ci, G, co)
-    if x.dtype == object:
-        acc = np.einsum("npkgi,kigo->npgo", win, wk.astype(object), optimize=False)
-    else:
-        acc = np.einsum("npkgi,kigo->npgo", win, wk)
-    acc = acc.reshape((n,) + tuple(out_sp) + (g * co,)) + _consts(off, out_t)
+    n, ci, co = x.shape[0], x.shape[-1] // g, w.shape[-1] // g
+    # Exact in float64 (BLAS) when the result fits 53 bits: every product and every partial sum
+    # lies within the verified result bounds, whatever the summation order.
+    fast = out_t.width <= 53 and x.dtype != object
+    dt = np.float64 if fast else x.dtype
+    xp = _padded(x, int_values(op.pads), 0).astype(dt)
+    wg = _consts(w, out_t).reshape(w.shape[:nk] + (ci, g, co)).transpose(tuple(range(nk)) + (nk + 1, nk, nk + 2))
+    wg = wg.astype(dt)  # (kernel..., G, ci, co)
+    acc = np.zeros((g, n * int(np.prod(out_sp)), co), dtype=dt)
+    for t, v in _taps(xp, w.shape[:nk], strides, dil, out_sp):
+        xs = v.reshape(-1, g, ci)
+        if g == 1:
+            acc[0] += xs[:, 0, :] @ wg[t][0]
+        else:
+            acc += np.matmul(xs.transpose(1, 0, 2), wg[t])
+    if fast:
+        acc = np.rint(acc).astype(np.int64)
+    acc = acc.transpose(1, 0, 2).reshape((n,) + tuple(out_sp) + (g * co,)) + _consts(off, out_t)
     return _regrid(acc, frac, out_t)
 
 
@@ -160,16 +185,16 @@ def _conv(op: ConvOp, args):
 def _pool(op: PoolOp, args):
     in_t, out_t = elem(op.input.type), elem(op.output.type)
     window = int_values(op.window)
-    nw = len(window)
-    taps = tuple(range(-nw, 0))
+    ones = (1,) * len(window)
+    out_sp = shape_of(op.output.type)[:-1]
     if op.kind.data == "max":
-        win = _windows(args[0], window, int_values(op.strides), (1,) * nw, int_values(op.pads), in_t.min_int)
-        return mantissa_array(win.max(axis=taps), out_t.width)
-    x = _work(args[0], out_t)
-    win = _windows(x, window, int_values(op.strides), (1,) * nw, int_values(op.pads), 0)
-    m = _consts(op.multipliers(), out_t)[op.counts()]  # per output position
-    acc = win.sum(axis=taps) * m[None, ..., None]
-    return _regrid(acc, in_t.frac + op.multiplier_type.spec.frac, out_t)
+        xp = _padded(args[0], int_values(op.pads), in_t.min_int)  # padding never wins
+        views = [v for _, v in _taps(xp, window, int_values(op.strides), ones, out_sp)]
+        return mantissa_array(functools.reduce(np.maximum, views), out_t.width)
+    xp = _padded(_work(args[0], out_t), int_values(op.pads), 0)
+    total = sum(v for _, v in _taps(xp, window, int_values(op.strides), ones, out_sp))
+    m = _consts(op.multipliers(), out_t)[op.counts()]  # per output position, by window count
+    return _regrid(total * m[None, ..., None], in_t.frac + op.multiplier_type.spec.frac, out_t)
 
 
 @impl(ScaleOp)
