@@ -1,0 +1,450 @@
+"""The ONNX frontend: float ONNX (the shared hls4ml model), QONNX graphs checked against the qonnx
+executor, QDQ graphs checked against onnxruntime (hand-built with power-of-two scales, and made by
+onnxruntime.quantization with its scales rounded to powers of two), Brevitas exports (heavy), and
+one-line errors for bad input."""
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import onnx
+import pytest
+from onnx import TensorProto as T
+from onnx import helper, numpy_helper
+
+from qir.dialect import ConvOp, DenseOp, InputOp, QuantizeOp, elem
+from qir.errors import QirError
+from qir.fixed import Fixed
+from qir.frontends.onnx import import_onnx
+from qir.ir import get_model, layer_of, print_module
+from qir.precision import LayerPrecision, PrecisionConfig
+from qir.sim.interpreter import evaluate_real
+
+DATA = Path(__file__).parent / "data"
+THREE = DATA / "three_layer_keras_onnx"
+BIN = Path(sys.executable).parent
+RNG = np.random.default_rng(1234)
+QONNX = "qonnx.custom_op.general"
+
+
+# ------------------------------------------------------------------------------ helpers
+def save(model: onnx.ModelProto, path: Path) -> Path:
+    onnx.checker.check_model(model)
+    onnx.save(model, path)
+    return path
+
+
+def make_model(nodes, inits, in_shape, out_shape=None, out_name="y", opset=21, domains=(), in_name="x"):
+    out_shape = out_shape or [in_shape[0], None]
+    g = helper.make_graph(nodes, "g", [helper.make_tensor_value_info(in_name, T.FLOAT, in_shape)],
+                          [helper.make_tensor_value_info(out_name, T.FLOAT, out_shape)], inits)
+    ops = [helper.make_opsetid("", opset)] + [helper.make_opsetid(d, 1) for d in domains]
+    m = helper.make_model(g, opset_imports=ops)
+    m.ir_version = 10 if opset < 25 else 11
+    return m
+
+
+def init(name, arr, dtype=None):
+    arr = np.asarray(arr)
+    if dtype is not None and dtype not in (T.FLOAT, T.INT32, T.INT64, T.INT8, T.UINT8, T.INT16):
+        return helper.make_tensor(name, dtype, list(arr.shape), arr.reshape(-1).tolist())
+    if dtype == T.FLOAT or (dtype is None and arr.dtype.kind == "f"):
+        arr = arr.astype(np.float32)
+    elif dtype is not None:
+        arr = arr.astype(helper.tensor_dtype_to_np_dtype(dtype))
+    return numpy_helper.from_array(arr, name)
+
+
+def grid(t: Fixed, shape) -> np.ndarray:
+    """Random inputs on the grid of t (in range)."""
+    return t.to_real(RNG.integers(t.min_int, t.max_int + 1, size=shape)).astype(np.float32)
+
+
+def run_ort(path: Path, x: np.ndarray, optimized: bool = False) -> np.ndarray:
+    """onnxruntime's results; by default with graph optimizations off, i.e. the ONNX semantics as
+    specified: with them on, ORT 1.32 fuses 4-bit QDQ graphs differently (e.g. drops a Relu in
+    front of a uint4 QuantizeLinear with zero point 8), which changes results."""
+    import onnxruntime as ort
+
+    opts = ort.SessionOptions()
+    if not optimized:
+        opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
+    sess = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
+    return sess.run(None, {sess.get_inputs()[0].name: x.astype(np.float32)})[0]
+
+
+def run_qonnx(path: Path, x: np.ndarray) -> np.ndarray:
+    from qonnx.core.modelwrapper import ModelWrapper
+    from qonnx.core.onnx_exec import execute_onnx
+
+    from qonnx.transformation.infer_shapes import InferShapes
+
+    m = ModelWrapper(str(path)).transform(InferShapes())
+    iname, oname = m.graph.input[0].name, m.graph.output[0].name
+    return np.concatenate([execute_onnx(m, {iname: x[i:i + 1].astype(np.float32)})[oname]
+                           for i in range(x.shape[0])])
+
+
+def run_qir(module, x: np.ndarray) -> np.ndarray:
+    outs, _ = evaluate_real(module, [x.astype(np.float64)])
+    return outs[0]
+
+
+def po2(e):
+    return np.float32(2.0 ** e)
+
+
+# ------------------------------------------------------------------------------ float ONNX: shared model
+def test_three_layer_keras_onnx_agreement():
+    module = import_onnx(THREE / "three_layer_keras.onnx", input_type=Fixed(16, 6), softmax="none",
+                         precision=Fixed(18, 8))
+    v = np.load(THREE / "vectors.npz")
+    y = run_qir(module, v["x"])
+    agree = float(np.mean(y.argmax(1) == v["y"].argmax(1)))
+    print(f"three_layer_keras.onnx at fixed<18,8>: argmax agreement {agree:.4f} on {len(y)} vectors")
+    assert agree >= 0.99
+    model = get_model(module)
+    assert model.sym_name.data == "three_layer_keras"
+    ops = list(model.block.ops)
+    assert isinstance(ops[0], InputOp) and elem(ops[0].result.type) == Fixed(16, 6)
+    dense = [op for op in ops if isinstance(op, DenseOp)]
+    assert [layer_of(op) for op in dense] == ["biased_tensor_name", "biased_tensor_name1",
+                                              "biased_tensor_name2", "biased_tensor_name3"]
+    # float layers: weights/bias fixed<18,8> (rne, sat), exact dense result, explicit cast
+    for op in dense:
+        assert op.weight_type.spec == Fixed(18, 8) and op.bias_type.spec == Fixed(18, 8)
+        cast = op.output.uses.get().operation if hasattr(op.output.uses, "get") else next(iter(op.output.uses)).operation
+        assert isinstance(cast, QuantizeOp) and elem(cast.output.type) == Fixed(18, 8)
+        assert cast.rounding.data == "rnd_conv" and cast.overflow.data == "sat"
+
+
+def test_three_layer_precision_config_per_layer():
+    cfg = PrecisionConfig(LayerPrecision(weight=Fixed(18, 8), bias=Fixed(18, 8), result=Fixed(18, 8)),
+                          {"biased_tensor_name3": {"result": None}})
+    module = import_onnx(THREE / "three_layer_keras.onnx", input_type=Fixed(16, 6), softmax="none",
+                         precision=cfg)
+    last = [op for op in get_model(module).block.ops if isinstance(op, DenseOp)][-1]
+    out = get_model(module).output().outs[0]
+    assert out is last.output  # exact result of the last layer, no cast
+    assert elem(out.type).frac == 16 + 10 - 0 or elem(out.type).frac >= 10
+
+
+def test_three_layer_softmax_keep_is_an_error():
+    with pytest.raises(QirError, match="hardware softmax is not supported yet.*--softmax none"):
+        import_onnx(THREE / "three_layer_keras.onnx", input_type=Fixed(16, 6), precision=Fixed(18, 8))
+
+
+def test_three_layer_needs_input_type_and_precision():
+    with pytest.raises(QirError, match="--input-type"):
+        import_onnx(THREE / "three_layer_keras.onnx", softmax="none", precision=Fixed(18, 8))
+    with pytest.raises(QirError, match="--precision"):
+        import_onnx(THREE / "three_layer_keras.onnx", softmax="none", input_type=Fixed(16, 6))
+
+
+def test_cli_import(tmp_path):
+    out = tmp_path / "x.mlir"
+    r = subprocess.run([str(BIN / "qir"), "import", str(THREE / "three_layer_keras.onnx"), "-o", str(out),
+                        "--precision", "fixed<18,8>", "--input-type", "fixed<16,6>", "--softmax", "none"],
+                       capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    assert "qir.model @three_layer_keras" in out.read_text()
+    assert 'layer = "biased_tensor_name3"' in out.read_text()
+
+
+def test_fixed_batch_size_and_old_opset_are_handled(tmp_path):
+    """Exports carry fixed batch sizes (here 789444) and old opsets (9): both are accepted."""
+    m = onnx.load(THREE / "three_layer_keras.onnx")
+    m.graph.input[0].type.tensor_type.shape.dim[0].dim_value = 789444
+    for o in m.graph.output:
+        o.type.tensor_type.shape.dim[0].dim_value = 789444
+    p = save(m, tmp_path / "batch.onnx")
+    module = import_onnx(p, input_type=Fixed(16, 6), softmax="none", precision=Fixed(18, 8))
+    ref = import_onnx(THREE / "three_layer_keras.onnx", input_type=Fixed(16, 6), softmax="none",
+                      precision=Fixed(18, 8))
+    x = np.load(THREE / "vectors.npz")["x"][:50]
+    assert np.array_equal(run_qir(module, x), run_qir(ref, x))
+
+
+def test_external_data_is_loaded(tmp_path):
+    m = onnx.load(THREE / "three_layer_keras.onnx")
+    for i, t in enumerate(list(m.graph.initializer)):  # raw_data, so onnx can move it out
+        m.graph.initializer[i].CopyFrom(numpy_helper.from_array(numpy_helper.to_array(t), t.name))
+    onnx.save(m, tmp_path / "ext.onnx", save_as_external_data=True, all_tensors_to_one_file=True,
+              location="ext.data", size_threshold=0)
+    assert (tmp_path / "ext.data").is_file()
+    module = import_onnx(tmp_path / "ext.onnx", input_type=Fixed(16, 6), softmax="none", precision=Fixed(18, 8))
+    ref = import_onnx(THREE / "three_layer_keras.onnx", input_type=Fixed(16, 6), softmax="none",
+                      precision=Fixed(18, 8))
+    assert print_module(module).replace("@ext", "@three_layer_keras") == print_module(ref)
+    (tmp_path / "ext.data").unlink()
+    with pytest.raises(QirError, match="external data file 'ext.data'.*missing"):
+        import_onnx(tmp_path / "ext.onnx", input_type=Fixed(16, 6), softmax="none", precision=Fixed(18, 8))
+
+
+# ------------------------------------------------------------------------------ QONNX (hand-built)
+def qonnx_quant(name, x, scale, zp, bits, signed=1, narrow=0, mode="ROUND"):
+    return helper.make_node("Quant", [x, f"{name}_s", f"{name}_z", f"{name}_b"], [name], domain=QONNX,
+                            name=f"n_{name}", signed=signed, narrow=narrow, rounding_mode=mode), [
+        init(f"{name}_s", scale), init(f"{name}_z", np.float32(zp)), init(f"{name}_b", np.float32(bits))]
+
+
+def qonnx_dense_model(bits: int, k=12, n1=10, n2=4):
+    """x -Quant-> MatMul(Quant W, per-column po2 scales) + Add(Quant bias) -> Relu -> Quant(unsigned)
+    -> Gemm(transB, Quant W2, Quant bias) -> y."""
+    nodes, inits = [], []
+
+    def add(pair):
+        nodes.append(pair[0])
+        inits.extend(pair[1])
+
+    add(qonnx_quant("xq", "x", po2(-3), 0, bits))
+    w1 = RNG.normal(0, 0.5, (k, n1)).astype(np.float32)
+    s1 = (2.0 ** RNG.integers(-4, -1, size=(1, n1))).astype(np.float32)
+    inits.append(init("w1", w1))
+    add(qonnx_quant("w1q", "w1", s1, 0, bits, narrow=1))
+    inits.append(init("b1", RNG.normal(0, 1, n1)))
+    add(qonnx_quant("b1q", "b1", po2(-6), 0, 16))
+    nodes += [helper.make_node("MatMul", ["xq", "w1q"], ["mm1"], name="fc1"),
+              helper.make_node("Add", ["mm1", "b1q"], ["fc1_out"], name="fc1_bias"),
+              helper.make_node("Relu", ["fc1_out"], ["relu1"], name="relu1")]
+    add(qonnx_quant("a1", "relu1", po2(-2), 0, bits, signed=0))
+    w2 = RNG.normal(0, 0.5, (n2, n1)).astype(np.float32)
+    inits.append(init("w2", w2))
+    add(qonnx_quant("w2q", "w2", po2(-3), 0, bits, narrow=1))
+    inits.append(init("b2", RNG.normal(0, 1, n2)))
+    add(qonnx_quant("b2q", "b2", po2(-5), 0, 12))
+    nodes.append(helper.make_node("Gemm", ["a1", "w2q", "b2q"], ["y"], name="fc2", transB=1))
+    return make_model(nodes, inits, [1, k], domains=[QONNX])
+
+
+@pytest.mark.parametrize("bits", [2, 3, 4, 6, 8])
+def test_qonnx_dense_matches_executor(tmp_path, bits):
+    p = save(qonnx_dense_model(bits), tmp_path / f"qonnx_dense_{bits}.onnx")
+    module = import_onnx(p)  # input type from the input Quant, no precision needed
+    model = get_model(module)
+    in_t = elem(model.inputs()[0].result.type)
+    assert in_t == Fixed(bits, bits - 3)
+    assert layer_of(model.inputs()[0]) == "xq"
+    x = grid(in_t, (40, 12))
+    assert np.array_equal(run_qir(module, x), run_qonnx(p, x))
+
+
+@pytest.mark.parametrize("mode,zp,signed,narrow", [
+    ("ROUND", 0, 1, 0), ("FLOOR", 0, 1, 0), ("HALF_UP", 0, 1, 1), ("HALF_DOWN", 0, 1, 0), ("DOWN", 0, 1, 0),
+    ("CEIL", 0, 1, 0), ("UP", 0, 0, 0), ("ROUND", 2, 0, 0), ("ROUND", 3, 0, 0), ("FLOOR", 5, 0, 0),
+    ("ROUND", 0, 0, 1),
+])
+def test_qonnx_quant_modes_match_executor(tmp_path, mode, zp, signed, narrow):
+    """A dense layer then a Quant with the given rounding mode / zero point / narrow range
+    (qir.quantize where ap_fixed has the mode, an exact table otherwise)."""
+    nodes, inits = [], []
+    n, q = qonnx_quant("xq", "x", po2(-2), 0, 6)
+    nodes.append(n)
+    inits += q
+    inits.append(init("w", RNG.integers(-3, 4, (6, 5)) / 4.0))
+    nodes.append(helper.make_node("MatMul", ["xq", "wq"], ["mm"], name="mm"))
+    n, q = qonnx_quant("wq", "w", po2(-2), 0, 4)
+    nodes.insert(1, n)
+    inits += q
+    n, q = qonnx_quant("y", "mm", po2(-1), zp, 4, signed, narrow, mode)
+    nodes.append(n)
+    inits += q
+    p = save(make_model(nodes, inits, [1, 6], domains=[QONNX]), tmp_path / "modes.onnx")
+    module = import_onnx(p)
+    x = grid(Fixed(6, 4), (200, 6))
+    assert np.array_equal(run_qir(module, x), run_qonnx(p, x))
+
+
+@pytest.mark.parametrize("trunc_version", [1, 2])
+def test_qonnx_bipolar_trunc_multithreshold_match_executor(tmp_path, trunc_version):
+    nodes, inits = [], []
+    n, q = qonnx_quant("xq", "x", po2(-3), 0, 8)
+    nodes.append(n)
+    inits += q
+    inits += [init("w", RNG.integers(-4, 5, (8, 8)) / 8.0), init("bs", po2(-1)),
+              init("ts", po2(-3)), init("tz", np.float32(0)), init("tin", np.float32(12)),
+              init("tout", np.float32(8)), init("thr", np.array([[-1.0, -0.25, 0.5, 1.5]], np.float32)),
+              init("tos", po2(0))]
+    n, q = qonnx_quant("wq", "w", po2(-3), 0, 5)
+    nodes.append(n)
+    inits += q
+    trunc_in = ["mm", "ts", "tz", "tin", "tout"] if trunc_version == 1 else ["mm", "ts", "tz", "tin", "tos", "tout"]
+    nodes += [
+        helper.make_node("MatMul", ["xq", "wq"], ["mm"], name="mm"),
+        helper.make_node("Trunc", trunc_in, ["tr"], domain=QONNX, name="trunc", rounding_mode="FLOOR"),
+        helper.make_node("MultiThreshold", ["tr", "thr"], ["mt"], domain=QONNX, name="mt",
+                         out_dtype="UINT3", out_scale=0.5, out_bias=-1.0),
+        helper.make_node("BipolarQuant", ["tr", "bs"], ["bp"], domain=QONNX, name="bipolar"),
+        helper.make_node("Add", ["mt", "bp"], ["sum"], name="sum"),
+        helper.make_node("Add", ["sum", "tr"], ["y"], name="out"),
+    ]
+    m = make_model(nodes, inits, [1, 8], [1, 8], domains=[QONNX])
+    m.opset_import[1].version = trunc_version  # the domain's opset selects Trunc v1 or v2
+    p = save(m, tmp_path / "misc.onnx")
+    module = import_onnx(p)
+    x = grid(Fixed(8, 5), (300, 8))
+    assert np.array_equal(run_qir(module, x), run_qonnx(p, x))
+
+
+def test_older_domains_are_accepted(tmp_path):
+    """finn.custom_op.general and onnx.brevitas hold the same Quant op."""
+    for domain in ("finn.custom_op.general", "onnx.brevitas"):
+        m = qonnx_dense_model(4)
+        for n in m.graph.node:
+            if n.domain == QONNX:
+                n.domain = domain
+        m.opset_import[1].domain = domain
+        p = save(m, tmp_path / "old.onnx")
+        ref = save(qonnx_dense_model(4), tmp_path / "new.onnx")
+        x = grid(Fixed(4, 1), (20, 12))
+        assert np.array_equal(run_qir(import_onnx(p), x), run_qir(import_onnx(p), x))
+        assert import_onnx(ref) is not None
+
+
+def test_qonnx_non_po2_scale_is_a_named_error(tmp_path):
+    nodes, inits = [], []
+    n, q = qonnx_quant("xq", "x", np.float32(0.1), 0, 8)
+    nodes.append(n)
+    inits += q
+    nodes.append(helper.make_node("Relu", ["xq"], ["y"], name="r"))
+    p = save(make_model(nodes, inits, [1, 4], domains=[QONNX]), tmp_path / "np2.onnx")
+    with pytest.raises(QirError, match=r"node 'n_xq' \(Quant\).*not a power of two.*approximate"):
+        import_onnx(p, input_type=Fixed(8, 4))
+
+
+# ------------------------------------------------------------------------------ QDQ (hand-built)
+QDQ_TYPES = {2: (T.INT2, 0), 4: (T.INT4, 0), -4: (T.UINT4, 8), 8: (T.INT8, 0), -8: (T.UINT8, 128),
+             -80: (T.UINT8, 113)}
+
+
+def qdq(name, x, e, dtype, zp, nodes, inits, axis=None):
+    kw = {} if axis is None else {"axis": axis}
+    inits += [init(f"{name}_s", po2(e)), init(f"{name}_z", np.array(zp), dtype)]
+    nodes += [helper.make_node("QuantizeLinear", [x, f"{name}_s", f"{name}_z"], [f"{name}_q"], name=f"q_{name}", **kw),
+              helper.make_node("DequantizeLinear", [f"{name}_q", f"{name}_s", f"{name}_z"], [name],
+                               name=f"dq_{name}", **kw)]
+
+
+def int_weights(name, shape, dtype, scale, nodes, inits, axis=1):
+    lo, hi = {T.INT2: (-2, 1), T.INT4: (-8, 7), T.UINT4: (-8, 7), T.INT8: (-127, 127), T.UINT8: (-127, 127)}[dtype]
+    wdtype = T.INT8 if dtype in (T.UINT8, T.INT8) else (T.INT4 if dtype in (T.INT4, T.UINT4) else T.INT2)
+    w = RNG.integers(lo, hi + 1, size=shape)
+    inits += [init(f"{name}_i", w, wdtype), init(f"{name}_s", scale),
+              init(f"{name}_z", np.zeros(np.shape(scale), dtype=np.int64), wdtype)]
+    nodes.append(helper.make_node("DequantizeLinear", [f"{name}_i", f"{name}_s", f"{name}_z"], [name],
+                                  name=f"dq_{name}", axis=axis))
+
+
+@pytest.mark.parametrize("bits", sorted(QDQ_TYPES))
+def test_qdq_dense_matches_onnxruntime(tmp_path, bits):
+    dtype, zp = QDQ_TYPES[bits]
+    k, n1, n2 = 16, 12, 5
+    nodes, inits = [], []
+    qdq("xq", "x", -2, dtype, zp, nodes, inits)
+    s1 = (2.0 ** RNG.integers(-5, -2, size=n1)).astype(np.float32)
+    int_weights("w1", (k, n1), dtype, s1, nodes, inits)
+    b1 = RNG.integers(-200, 200, n1)
+    inits += [init("b1_i", b1, T.INT32), init("b1_s", (s1 * np.float32(0.25)).astype(np.float32))]
+    nodes += [helper.make_node("DequantizeLinear", ["b1_i", "b1_s"], ["b1"], name="dq_b1", axis=0),
+              helper.make_node("MatMul", ["xq", "w1"], ["mm1"], name="fc1"),
+              helper.make_node("Add", ["mm1", "b1"], ["fc1_out"], name="fc1_bias"),
+              helper.make_node("Relu", ["fc1_out"], ["relu1"], name="relu1")]
+    qdq("a1", "relu1", -3, dtype, zp, nodes, inits)
+    int_weights("w2", (n2, n1), dtype, po2(-4), nodes, inits, axis=0)
+    nodes.append(helper.make_node("Gemm", ["a1", "w2"], ["fc2"], name="fc2", transB=1))
+    qdq("y", "fc2", -2, dtype, zp, nodes, inits)
+    p = save(make_model(nodes, inits, ["N", k], opset=25 if bits == 2 else 21), tmp_path / "qdq.onnx")
+    module = import_onnx(p)
+    in_t = elem(get_model(module).inputs()[0].result.type)
+    x = grid(in_t, (200, k))
+    y = run_qir(module, x)
+    assert np.array_equal(y, run_ort(p, x))
+    if abs(bits) >= 8:  # 8-bit QDQ: the optimized (fused integer) kernels agree too
+        assert np.array_equal(y, run_ort(p, x, optimized=True))
+
+
+def test_qlinear_matmul_and_matmul_integer_match_onnxruntime(tmp_path):
+    k, n = 10, 6
+    nodes, inits = [], []
+    w = RNG.integers(-128, 128, (k, n))
+    wz = RNG.integers(-3, 4, n)
+    inits += [init("xs", po2(-4)), init("xz", np.int8(0), T.INT8), init("w", w, T.INT8), init("ws", po2(-6)),
+              init("wz", np.int8(0), T.INT8), init("ys", po2(-5)), init("yz", np.int8(0), T.INT8),
+              init("w2", RNG.integers(-128, 128, (n, 4)), T.INT8), init("w2z", wz[:4], T.INT8),
+              init("mscale", po2(-5 - 3))]
+    nodes += [helper.make_node("QuantizeLinear", ["x", "xs", "xz"], ["xq"], name="qx"),
+              helper.make_node("QLinearMatMul", ["xq", "xs", "xz", "w", "ws", "wz", "ys", "yz"], ["h"], name="qlmm"),
+              helper.make_node("MatMulInteger", ["h", "w2", "yz", "w2z"], ["acc"], name="mmi"),
+              helper.make_node("Cast", ["acc"], ["accf"], to=T.FLOAT, name="cast"),
+              helper.make_node("Mul", ["accf", "mscale"], ["y"], name="rescale")]
+    p = save(make_model(nodes, inits, ["N", k]), tmp_path / "qlinear.onnx")
+    module = import_onnx(p)
+    x = grid(Fixed(8, 4), (200, k))
+    assert np.array_equal(run_qir(module, x), run_ort(p, x))
+
+
+def test_qdq_non_po2_scale_is_a_named_error(tmp_path):
+    nodes, inits = [], []
+    qdq("xq", "x", -2, T.INT8, 0, nodes, inits)
+    inits.append(init("w_i", RNG.integers(-5, 5, (4, 3)), T.INT8))
+    inits += [init("w_s", np.float32(0.3)), init("w_z", np.int8(0), T.INT8)]
+    nodes += [helper.make_node("DequantizeLinear", ["w_i", "w_s", "w_z"], ["w"], name="dq_w"),
+              helper.make_node("MatMul", ["xq", "w"], ["y"], name="fc")]
+    p = save(make_model(nodes, inits, [1, 4]), tmp_path / "np2.onnx")
+    with pytest.raises(QirError, match=r"node 'dq_w' \(DequantizeLinear\).*0\.3.*not a power of two"):
+        import_onnx(p)
+
+
+# ------------------------------------------------------------------------------ errors
+def test_truncated_and_garbage_files(tmp_path):
+    data = (THREE / "three_layer_keras.onnx").read_bytes()
+    (tmp_path / "trunc.onnx").write_bytes(data[: len(data) // 2])
+    with pytest.raises(QirError, match=r"trunc.onnx: not a valid ONNX model.*truncated or corrupt"):
+        import_onnx(tmp_path / "trunc.onnx", input_type=Fixed(16, 6))
+    (tmp_path / "empty.onnx").write_bytes(b"")
+    with pytest.raises(QirError, match="empty"):
+        import_onnx(tmp_path / "empty.onnx", input_type=Fixed(16, 6))
+    (tmp_path / "text.onnx").write_text("not a model at all\n")
+    with pytest.raises(QirError, match="not a valid ONNX model"):
+        import_onnx(tmp_path / "text.onnx", input_type=Fixed(16, 6))
+
+
+def test_unsupported_op_names_node_and_op_type(tmp_path):
+    nodes = [helper.make_node("Relu", ["x"], ["r"], name="first"),
+             helper.make_node("Erf", ["r"], ["y"], name="my_erf")]
+    p = save(make_model(nodes, [], [1, 4]), tmp_path / "unsup.onnx")
+    with pytest.raises(QirError, match=r"unsup.onnx: node 'my_erf' \(Erf\): unsupported op type 'Erf'"):
+        import_onnx(p, input_type=Fixed(8, 4))
+
+
+def test_unresolved_dynamic_shape(tmp_path):
+    nodes = [helper.make_node("Relu", ["x"], ["y"], name="r")]
+    p = save(make_model(nodes, [], ["N", "features"]), tmp_path / "dyn.onnx")
+    with pytest.raises(QirError, match=r"unresolved dynamic shape: input 'x' has dimension 'features'"):
+        import_onnx(p, input_type=Fixed(8, 4))
+    # the batch axis alone may be dynamic
+    p = save(make_model(nodes, [], ["N", 4]), tmp_path / "dynbatch.onnx")
+    assert import_onnx(p, input_type=Fixed(8, 4)) is not None
+
+
+@pytest.mark.parametrize("case,needle", [
+    ("trunc", "not a valid ONNX model"),
+    ("unsup", "node 'my_erf' (Erf)"),
+    ("dyn", "unresolved dynamic shape"),
+])
+def test_cli_errors_are_one_line(tmp_path, case, needle):
+    if case == "trunc":
+        data = (THREE / "three_layer_keras.onnx").read_bytes()
+        (tmp_path / "m.onnx").write_bytes(data[:1000])
+    elif case == "unsup":
+        save(make_model([helper.make_node("Erf", ["x"], ["y"], name="my_erf")], [], [1, 4]), tmp_path / "m.onnx")
+    else:
+        save(make_model([helper.make_node("Relu", ["x"], ["y"], name="r")], [], ["N", "F"]), tmp_path / "m.onnx")
+    r = subprocess.run([str(BIN / "qir"), "import", str(tmp_path / "m.onnx"), "--input-type", "fixed<8,4>"],
+                       capture_output=True, text=True)
+    assert r.returncode != 0
+    assert "Traceback" not in r.stderr
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("qir: error:") and needle in lines[0], r.stderr
