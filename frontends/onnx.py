@@ -987,22 +987,27 @@ def _binary_const(imp: Importer, node: Node):
 
 def _linear_const(imp: Importer, node: Node, scale_of, bias_of) -> None:
     """Mul/Div/Add/Sub by a per-channel constant on a pending op (fused) or an emitted tensor."""
-    r, c, _ = _binary_const(imp, node)
+    r, c, const_first = _binary_const(imp, node)
+    name = node.inputs[1] if const_first else node.inputs[0]
     if isinstance(r, Act) and r.codes is not None:
         raise QirError(f"{node.op} on an integer (quantized) tensor is not supported; dequantize it first")
-    shape, perm = _act_like(r)
-    vec = _channel_vector(c.array, shape, perm, f"{node.op} constant")
+    vec = _channel_vector(c.array, r.shape, r.perm, f"{node.op} constant")
+    if isinstance(r, Pending) and vec is not None and imp.fusable(name):
+        scale, bias = scale_of(vec), bias_of(vec)
+        float_c = not c.quantized and not (scale is not None and bias is None and oq.is_po2(scale))
+        imp.set(node.out, _extend(imp, node, r, scale, bias, float_c, float_c))
+        return
+    a = imp.canonical(imp.act(name, node), node.out)
+    if vec is None and len(a.shape) > 1:  # an ONNX (C, ...) tensor: per channel once channels last
+        cl = tuple(range(1, len(a.shape))) + (0,)
+        vec = _channel_vector(c.array, a.shape, cl, f"{node.op} constant")
+        if vec is not None:
+            a = imp.permute(a, cl, node.out)
     if vec is None:
         raise QirError(f"{node.op} by a constant that varies within a channel (shape {c.array.shape}) is "
                        "not supported; only per-tensor or per-channel constants are")
     scale, bias = scale_of(vec), bias_of(vec)
-    float_c = _is_float_const(c) and not (scale is not None and bias is None and oq.is_po2(scale))
-    if isinstance(r, Pending) and imp.fusable(node.inputs[0] if imp.get(node.inputs[0], node) is r else node.inputs[1]):
-        imp.set(node.out, _extend(imp, node, r, scale, bias, float_c, float_c))
-        return
-    a = imp.act(node.inputs[0] if imp.get(node.inputs[0], node) is r else node.inputs[1], node)
-    if a.row_order is not None and not (np.all(vec == vec[0])):
-        a = imp.canonical(a, node.out)
+    float_c = not c.quantized and not (scale is not None and bias is None and oq.is_po2(scale))
     _affine_on_act(imp, node, a, scale, bias, float_c, float_c)
 
 
@@ -1081,21 +1086,25 @@ def _neg(imp: Importer, node: Node) -> None:
 
 
 @onnx_handler("BatchNormalization")
-def _batchnorm(imp: Importer, node: Node) -> None:
+def _batchnorm(imp: Importer, node: Node, channels_last: bool = False) -> None:
+    """y = (x - mean) / sqrt(var + eps) * scale + bias per channel: folded into a preceding
+    dense/conv, else one qir.scale; float (precision configuration) either way."""
     r = imp.get(node.inputs[0], node)
     gamma, beta, mean, var = (imp.const(node, i, w).astype(np.float64) for i, w in
                               ((1, "scale"), (2, "bias"), (3, "mean"), (4, "variance")))
     eps = float(np.float32(node.attr("epsilon", 1e-5)))
     a = (gamma / np.sqrt(var + eps))
     c = beta - mean * a
-    if len(r.shape) >= 1 and r.shape[0] != a.shape[0]:
+    ch = len(r.shape) - 1 if channels_last else 0
+    if not r.shape or r.shape[ch] != a.shape[0]:
         raise QirError(f"BatchNormalization with {a.shape[0]} channels on a tensor of shape {r.shape}")
-    if isinstance(r, Pending) and imp.fusable(node.inputs[0]):
+    if isinstance(r, Pending) and imp.fusable(node.inputs[0]) and r.perm[-1] == ch:
         imp.set(node.out, _extend(imp, node, r, a, c, True, True))
         return
-    x = imp.float_act(node.inputs[0], node)
-    if x.perm and x.perm[-1] != 0 and len(x.shape) > 1:
-        x = imp.channels_last(x, node.out)
+    x = imp.canonical(imp.float_act(node.inputs[0], node), node.out)
+    if len(x.shape) > 1:
+        want = tuple(i for i in range(len(x.shape)) if i != ch) + (ch,)
+        x = imp.permute(x, want, node.out)
     _affine_on_act(imp, node, x, a, c, True, True)
 
 
@@ -1392,6 +1401,287 @@ def _matmul_integer(imp: Importer, node: Node) -> None:
     xf = _dense_input_from(imp, node, replace(x, codes=None))
     # the ONNX int32 result is sum (a - za)(b - zb) = (x_real / sa) @ (b - zb)
     imp.set(node.out, _new_dense(imp, node, xf, w / sa, False, None, False))
+
+
+# ------------------------------------------------------------------------------ handlers: spatial
+def _spatial_input(imp: Importer, node: Node, name: str, channels_last: bool) -> Act:
+    """The input of a spatial op stored channels last (qir layout), ONNX (C, spatial...) or, for
+    the qonnx channels_last domain, (spatial..., C)."""
+    a = imp.float_act(name, node)
+    if len(a.shape) < 2:
+        raise QirError(f"{node.op} needs a (channels, spatial...) input, got per-sample shape {a.shape}")
+    if channels_last:
+        return imp.onnx_order(a, node.out)
+    return imp.channels_last(a, node.out)
+
+
+def _window_pads(node: Node, spatial, window, strides, dilations) -> list[int]:
+    n = len(spatial)
+    auto = str(node.attr("auto_pad", "NOTSET"))
+    if auto in ("NOTSET", ""):
+        pads = list(node.attr("pads") or [0] * (2 * n))
+        if len(pads) != 2 * n:
+            raise QirError(f"pads {pads} do not match {n} spatial dims")
+        return [int(p) for p in pads]
+    if auto == "VALID":
+        return [0] * (2 * n)
+    if auto not in ("SAME_UPPER", "SAME_LOWER"):
+        raise QirError(f"auto_pad {auto!r} is not one of NOTSET, VALID, SAME_UPPER, SAME_LOWER")
+    begin, end = [], []
+    for size, k, st, d in zip(spatial, window, strides, dilations):
+        out = -(-size // st)
+        total = max((out - 1) * st + (k - 1) * d + 1 - size, 0)
+        lo = total // 2 if auto == "SAME_UPPER" else total - total // 2
+        begin.append(lo)
+        end.append(total - lo)
+    return begin + end
+
+
+def _spatial_out_shape(spatial, window, strides, dilations, pads) -> list[int]:
+    n = len(spatial)
+    out = [(spatial[i] + pads[i] + pads[n + i] - dilations[i] * (window[i] - 1) - 1) // strides[i] + 1
+           for i in range(n)]
+    if min(out, default=1) < 1:
+        raise QirError(f"the window {list(window)} does not fit the (padded) input {list(spatial)}")
+    return out
+
+
+def _out_record_shape(spatial_out, channels: int, channels_last: bool):
+    """(ONNX per-sample shape, perm) of a spatial op's result stored channels last."""
+    n = len(spatial_out)
+    if channels_last:
+        return tuple(spatial_out) + (channels,), tuple(range(n + 1))
+    return (channels,) + tuple(spatial_out), tuple(range(1, n + 1)) + (0,)
+
+
+def _new_conv(imp: Importer, node: Node, x: Act, w_onnx: np.ndarray, float_w: bool, b, float_b: bool,
+              channels_last: bool) -> Pending:
+    """A pending qir.conv from ONNX weights (C_out, C_in/groups, k...)."""
+    nd = w_onnx.ndim - 2
+    spatial = x.qshape[:-1]
+    c_in = x.qshape[-1]
+    groups = int(node.attr("group", 1))
+    if w_onnx.shape[1] * groups != c_in or w_onnx.shape[0] % groups:
+        raise QirError(f"weights {w_onnx.shape} with group={groups} do not fit {c_in} input channels")
+    window = list(w_onnx.shape[2:])
+    kernel_shape = node.attr("kernel_shape")
+    if kernel_shape and list(kernel_shape) != window:
+        raise QirError(f"kernel_shape {list(kernel_shape)} differs from the weights {w_onnx.shape}")
+    strides = list(node.attr("strides") or [1] * nd)
+    dilations = list(node.attr("dilations") or [1] * nd)
+    pads = _window_pads(node, spatial, window, strides, dilations)
+    out = _spatial_out_shape(spatial, window, strides, dilations, pads)
+    w = np.transpose(w_onnx.astype(np.float64), tuple(range(2, nd + 2)) + (1, 0))
+    shape, perm = _out_record_shape(out, w_onnx.shape[0], channels_last)
+    return Pending("conv", x, w, None if b is None else np.asarray(b, dtype=np.float64).reshape(-1),
+                   float_w, float_b, shape, perm, (node.out,), (node.name,),
+                   {"strides": strides, "dilations": dilations, "pads": pads, "groups": groups})
+
+
+def _conv(imp: Importer, node: Node, channels_last: bool) -> None:
+    w = imp.get(node.inputs[1], node)
+    if not isinstance(w, Const):
+        raise QirError("Conv with computed weights is not supported; only constant weights are")
+    x = _spatial_input(imp, node, node.inputs[0], channels_last)
+    if w.array.ndim != len(x.shape) + 1:
+        raise QirError(f"Conv weights of shape {w.array.shape} do not match an input of shape {x.shape}")
+    b, fb = None, False
+    if len(node.inputs) > 2 and node.inputs[2]:
+        c = imp.get(node.inputs[2], node)
+        if not isinstance(c, Const):
+            raise QirError("Conv with a computed bias is not supported")
+        b, fb = c.array, not c.quantized
+    imp.set(node.out, _new_conv(imp, node, x, w.array, not w.quantized, b, fb, channels_last))
+
+
+@onnx_handler("Conv")
+def _conv_nchw(imp: Importer, node: Node) -> None:
+    _conv(imp, node, False)
+
+
+@onnx_handler("Conv", domain="channels_last")
+def _conv_nhwc(imp: Importer, node: Node) -> None:
+    _conv(imp, node, True)
+
+
+@onnx_handler("ConvInteger")
+def _conv_integer(imp: Importer, node: Node) -> None:
+    x = imp.act(node.inputs[0], node)
+    if x.codes is None:
+        raise QirError("ConvInteger input x is not an integer tensor from a QuantizeLinear")
+    sa, za = x.codes[0], x.codes[1]
+    x_zp = imp.const(node, 2, "x zero point", default=np.int64(0)) if len(node.inputs) > 2 and node.inputs[2] else np.int64(0)
+    if _scalar_int(np.asarray(x_zp).astype(np.int64), "x zero point", node) != za:
+        raise QirError(f"ConvInteger x zero point differs from the QuantizeLinear's ({za})")
+    w = _int_weights(imp, node, 1, None, 3 if len(node.inputs) > 3 and node.inputs[3] else None, 0)
+    xf = imp.channels_last(replace(x, codes=None), node.out)
+    imp.set(node.out, _new_conv(imp, node, xf, w / sa, False, None, False, False))
+
+
+@onnx_handler("QLinearConv")
+def _qlinear_conv(imp: Importer, node: Node) -> None:
+    x = imp.act(node.inputs[0], node)
+    _check_codes(imp, node, x, 1, 2, "input")
+    w = _int_weights(imp, node, 3, 4, 5, 0)
+    b = None
+    if len(node.inputs) > 8 and node.inputs[8]:
+        sx = float(np.asarray(imp.const(node, 1, "x scale")).reshape(-1)[0])
+        ws = imp.const(node, 4, "weight scale").astype(np.float64).reshape(-1)
+        b = imp.const(node, 8, "bias").astype(np.float64) * sx * ws  # int32 at scale sx*sw, zp 0
+    xf = imp.channels_last(replace(x, codes=None), node.out)
+    p = _new_conv(imp, node, xf, w, False, b, False, False)
+    a = imp.emit_pending(p)
+    _requantize_out(imp, node, a, 6, 7)
+
+
+def _pool_params(node: Node, x: Act, window):
+    nd = len(window)
+    strides = list(node.attr("strides") or [1] * nd)
+    dilations = list(node.attr("dilations") or [1] * nd)
+    if any(d != 1 for d in dilations):
+        raise QirError(f"pooling with dilations {dilations} is not supported")
+    spatial = x.qshape[:-1]
+    pads = _window_pads(node, spatial, window, strides, dilations)
+    if node.attr("ceil_mode", 0):
+        # ceil mode: extra end padding so the last partial window exists (it never lies fully in padding)
+        for i in range(nd):
+            size = spatial[i] + pads[i] + pads[nd + i]
+            rem = (size - window[i]) % strides[i]
+            if rem and (size - window[i]) // strides[i] * strides[i] + strides[i] < spatial[i] + pads[i]:
+                pads[nd + i] += strides[i] - rem
+    return strides, pads
+
+
+def _pool(imp: Importer, node: Node, kind: str, channels_last: bool, global_: bool) -> None:
+    x = _spatial_input(imp, node, node.inputs[0], channels_last)
+    spatial = list(x.qshape[:-1])
+    window = spatial if global_ else list(node.attr("kernel_shape"))
+    if len(window) != len(spatial):
+        raise QirError(f"kernel_shape {window} does not match {len(spatial)} spatial dims")
+    if global_:
+        strides, pads = [1] * len(window), [0] * (2 * len(window))
+    else:
+        strides, pads = _pool_params(node, x, window)
+    out = _spatial_out_shape(spatial, window, strides, [1] * len(window), pads)
+    shape, perm = _out_record_shape(out, x.qshape[-1], channels_last)
+    qshape = tuple(shape[i] for i in perm)
+    props = {"kind": StringAttr(kind), "window": _ints(window), "strides": _ints(strides), "pads": _ints(pads)}
+    if kind == "max":
+        v = imp.emit(PoolOp.create(operands=[x.value], result_types=[tensor_of(x.type, qshape)], properties=props),
+                     node.out)
+        imp.set(node.out, Act(v, shape, perm))
+        return
+    from qir.dialect import window_geometry
+
+    area = int(np.prod(window))
+    include_pad = bool(node.attr("count_include_pad", 0)) or not any(pads)
+    geo = window_geometry(tuple(spatial), window, strides, (1,) * len(window), pads)
+    counts = np.ones((), dtype=np.int64)
+    for _, mask in geo:
+        counts = np.multiply.outer(counts, mask.sum(axis=1))
+    used = [area] if include_pad else sorted({int(c) for c in np.unique(counts)})
+    mult = np.array([1.0 / area]) if include_pad else np.array([1.0 / k for k in range(1, area + 1)])
+    exact = all(oq.is_po2(1.0 / k) for k in used)
+    lp = imp.layer_precision((node.out,), (node.name,))
+    if exact:
+        if not include_pad:
+            mult = np.array([1.0 / k if k in used else 0.0 for k in range(1, area + 1)])
+        mm, mt = oq.exact_fixed(mult, "average pooling multipliers")
+    else:
+        mt = imp.float_type(lp, "weight", node.where)
+        mm = quantize_float(mult, mt)
+    props |= {"count": StringAttr("window" if include_pad else "valid"),
+              "multiplier": int_elements(mm), "multiplier_type": fixed_type(mt)}
+    v = imp.exact_op(PoolOp, x.value, props, qshape, node.out)
+    if not exact:
+        v = imp.cast_result(v, lp, node.out)
+    imp.set(node.out, Act(v, shape, perm))
+
+
+@onnx_handler("MaxPool")
+def _maxpool(imp: Importer, node: Node) -> None:
+    if len(node.proto.output) > 1 and node.proto.output[1]:
+        raise QirError("MaxPool with an Indices output is not supported")
+    _pool(imp, node, "max", False, False)
+
+
+@onnx_handler("MaxPool", domain="channels_last")
+def _maxpool_nhwc(imp: Importer, node: Node) -> None:
+    _pool(imp, node, "max", True, False)
+
+
+@onnx_handler("AveragePool")
+def _avgpool(imp: Importer, node: Node) -> None:
+    _pool(imp, node, "avg", False, False)
+
+
+@onnx_handler("GlobalAveragePool")
+def _global_avgpool(imp: Importer, node: Node) -> None:
+    _pool(imp, node, "avg", False, True)
+
+
+@onnx_handler("GlobalMaxPool")
+def _global_maxpool(imp: Importer, node: Node) -> None:
+    _pool(imp, node, "max", False, True)
+
+
+@onnx_handler("BatchNormalization", domain="channels_last")
+def _batchnorm_nhwc(imp: Importer, node: Node) -> None:
+    _batchnorm(imp, node, channels_last=True)
+
+
+@onnx_handler("Concat")
+def _concat(imp: Importer, node: Node) -> None:
+    acts = [imp.float_act(n, node) for n in node.inputs]
+    rank = len(acts[0].shape) + 1
+    axis = int(node.attr("axis")) % rank
+    if axis == 0:
+        raise QirError("Concat along the batch axis is not supported")
+    base = imp.canonical(acts[0], node.out)
+    acts = [base] + [imp.permute(imp.canonical(a, node.out), base.perm, node.out) for a in acts[1:]]
+    qaxis = base.perm.index(axis - 1)
+    shape = list(base.shape)
+    shape[axis - 1] = sum(a.shape[axis - 1] for a in acts)
+    qshape = tuple(shape[i] for i in base.perm)
+    values = [a.value for a in acts]
+    probe = ConcatOp.create(operands=values, result_types=[values[0].type],
+                            properties={"axis": IntegerAttr(qaxis, i64)})
+    lo, hi, frac = probe.exact_bounds()
+    probe.erase()
+    t = Fixed.for_range(lo, hi, frac)
+    v = imp.emit(ConcatOp.create(operands=values, result_types=[tensor_of(t, qshape)],
+                                 properties={"axis": IntegerAttr(qaxis, i64)}), node.out)
+    imp.set(node.out, Act(v, tuple(shape), base.perm))
+
+
+@onnx_handler("Pad")
+def _pad(imp: Importer, node: Node) -> None:
+    a = imp.canonical(imp.float_act(node.inputs[0], node), node.out)
+    mode = str(node.attr("mode", "constant"))
+    if mode != "constant":
+        raise QirError(f"Pad mode {mode!r} is not supported (only constant zero padding)")
+    if len(node.inputs) > 1 and node.inputs[1]:
+        pads = [int(v) for v in imp.const(node, 1, "pads").reshape(-1)]
+    else:
+        pads = [int(v) for v in node.attr("pads")]
+    if len(node.inputs) > 2 and node.inputs[2] and np.any(imp.const(node, 2, "constant value") != 0):
+        raise QirError("Pad with a nonzero constant value is not supported")
+    rank = len(a.shape) + 1
+    if len(node.inputs) > 3 and node.inputs[3]:
+        axes = [int(v) % rank for v in imp.const(node, 3, "axes").reshape(-1)]
+        full = [0] * (2 * rank)
+        for i, ax in enumerate(axes):
+            full[ax], full[rank + ax] = pads[i], pads[len(axes) + i]
+        pads = full
+    if len(pads) != 2 * rank or pads[0] or pads[rank] or min(pads) < 0:
+        raise QirError(f"Pad {pads} pads the batch axis or is negative; not supported")
+    begin, end = pads[1:rank], pads[rank + 1:]
+    qpads = [begin[p] for p in a.perm] + [end[p] for p in a.perm]
+    shape = tuple(d + b + e for d, b, e in zip(a.shape, begin, end))
+    qshape = tuple(shape[p] for p in a.perm)
+    v = imp.emit(PadOp.create(operands=[a.value], result_types=[tensor_of(a.type, qshape)],
+                              properties={"pads": _ints(qpads)}), node.out)
+    imp.set(node.out, Act(v, shape, a.perm))
 
 
 # ------------------------------------------------------------------------------ entry point
