@@ -19,10 +19,15 @@ def get_all_passes() -> dict[str, Callable[[], type[ModulePass]]]:
         from qir.lowering.pipeline import Pipeline
         return Pipeline
 
+    def lower_cmvm():
+        from qir.lowering.lower_cmvm import LowerCmvm
+        return LowerCmvm
+
     return {
         "qir-infer-widths": infer_widths,
         "qir-lower-dense": lower_dense,
         "qir-pipeline": pipeline,
+        "qir-lower-cmvm": lower_cmvm,
     }
 
 

@@ -7,6 +7,13 @@ b - a registers; every model output is registered once at the end of the last st
 latency is the number of stages (at least 1; 0 only where an output is an input unchanged).
 Inputs feed the first stage combinationally.  Every input->output path crosses the same number
 of registers, which the RTL generator relies on.
+
+With ``max-depth=D`` (or ``latency=L``, which picks the smallest D giving at most L cycles)
+registers go by delay budget instead: at most D adder levels run between two registers.
+``qir.addergraph`` ops are cut inside (their ``stages``/``latency`` properties; only values
+crossing a cut are registered); other ops count as levels (an element-wise op 1, a
+``qir.cmvm``/``qir.dense``/``qir.conv`` its balanced-tree depth) and a ``qir.reg`` goes before an
+op that would exceed the budget.  The output is registered once, as above.
 """
 from __future__ import annotations
 
@@ -18,11 +25,11 @@ from xdsl.ir import Operation, SSAValue
 from xdsl.passes import ModulePass
 from xdsl.rewriter import InsertPoint, Rewriter
 
-from qir.dialect import CmvmOp, ConvOp, DenseOp, InputOp, ModelOp, OutputOp, RegOp
+from qir.dialect import AdderGraphOp, CmvmOp, ConvOp, DenseOp, InputOp, ModelOp, OutputOp, RegOp
 from qir.errors import QirError
 from qir.ir import layer_of, set_layer
 
-_STAGE_OPS = (CmvmOp, DenseOp, ConvOp)
+_STAGE_OPS = (CmvmOp, DenseOp, ConvOp, AdderGraphOp)
 
 
 def _reg_chain(value: SSAValue, first: int, last: int, after: Operation) -> SSAValue:
@@ -40,12 +47,21 @@ def _reg_chain(value: SSAValue, first: int, last: int, after: Operation) -> SSAV
 @dataclass(frozen=True)
 class Pipeline(ModulePass):
     name = "qir-pipeline"
+    max_depth: int = 0
+    latency: int = 0
 
     def apply(self, ctx: Context, op: ModuleOp) -> None:
+        if self.max_depth < 0 or self.latency < 0:
+            raise QirError("qir-pipeline: max-depth and latency must be positive")
         for model in [m for m in op.walk() if isinstance(m, ModelOp)]:
             if any(isinstance(o, RegOp) for o in model.block.ops):
                 raise QirError("qir-pipeline: the model already has qir.reg ops; run it once, on unpipelined IR")
-            self._pipeline(model)
+            if self.max_depth or self.latency:
+                from qir.lowering.pipeline_depth import pipeline_by_depth
+
+                pipeline_by_depth(model, self.max_depth, self.latency, _reg_chain)
+            else:
+                self._pipeline(model)
 
     def _pipeline(self, model: ModelOp) -> None:
         stage: dict[SSAValue, int] = {}

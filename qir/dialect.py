@@ -978,7 +978,9 @@ class LutOp(IRDLOperation):
 
 
 # ---------------------------------------------------------------------------- dataflow ops
-CMVM_STYLES = ("mac",)
+#: ``mac``: multipliers (DSPs); ``cmvm``: shared adder graph of CSD digits; ``ternary``: weights in
+#: {-1, 0, 1}, adds/subtracts only; ``po2``: weights 0 or +-2^k, shifts only (see qir.addergraph).
+CMVM_STYLES = ("mac", "cmvm", "ternary", "po2")
 
 
 @irdl_op_definition
@@ -1027,9 +1029,145 @@ class RegOp(IRDLOperation):
     assembly_format = "$input `stage` $stage attr-dict `:` type($input)"
 
 
+
+# ------------------------------------------------------------------ adder graphs (issue 5)
+#: styles a ``qir.addergraph`` may record (the ``qir.cmvm`` style it was lowered from)
+ADDERGRAPH_STYLES = ("cmvm", "ternary", "po2")
+
+
+@irdl_op_definition
+class AdderGraphOp(IRDLOperation):
+    """A constant matrix-vector product as an explicit graph of two-input adders.
+
+    Values ``v``: the input mantissas ``v[0..n_in-1]``, then one per row of ``nodes``
+    ``[a, sa, b, sb, sign]``: ``v[k] = (v[a] << sa) + sign * (v[b] << sb)`` (a, b < k).
+    Sums: one per row of ``outputs`` ``[node, shift, sign]``:
+    ``acc[j] = offset[j] + sign * (v[node] << shift)`` (node -1: ``offset[j]`` alone), on the
+    grid with ``input frac + shift`` fractional bits (the op's ``shift`` property).
+    Without ``acc_type`` the result is ``acc``, whose type must hold it exactly.  With
+    ``acc_type`` (the exact type of ``acc``) the op also applies a fused epilogue: ``relu``
+    (when ``relu`` is true) then ``qir.quantize`` to the result type with ``rounding`` and
+    ``overflow``.  ``stages`` (one per node, then one per output) and ``latency`` place the
+    adders in pipeline stages: stage s runs after s clock edges, operands from earlier stages
+    are registered, and the result is ``latency`` cycles after the input (all outputs are in
+    stage ``latency``).  Registers change timing only, never values.
+    """
+
+    name = "qir.addergraph"
+    input = operand_def(TensorType)
+    nodes = prop_def(DenseIntOrFPElementsAttr)
+    outputs = prop_def(DenseIntOrFPElementsAttr)
+    offset = prop_def(DenseIntOrFPElementsAttr)
+    shift = prop_def(IntegerAttr)
+    style = prop_def(StringAttr)
+    stages = prop_def(DenseIntOrFPElementsAttr)
+    latency = prop_def(IntegerAttr)
+    acc_type = opt_prop_def(base(FixedType) | base(UFixedType))
+    relu = opt_prop_def(IntegerAttr)
+    rounding = opt_prop_def(StringAttr)
+    overflow = opt_prop_def(StringAttr)
+    output = result_def(TensorType)
+    traits = traits_def(Pure())
+    assembly_format = (
+        "$input `nodes` `(` $nodes `)` `outputs` `(` $outputs `)` `offset` `(` $offset `)` "
+        "`shift` $shift `style` $style `stages` `(` $stages `)` `latency` $latency "
+        "(`epilogue` `(` $acc_type^ `relu` $relu `rounding` $rounding `overflow` $overflow `)`)? "
+        "attr-dict `:` type($input) `->` type($output)"
+    )
+
+    def graph(self):
+        """The ``qir.lowering.adder_graph.AdderGraph`` this op computes (input bounds from the
+        input type; cached per op properties)."""
+        from qir.lowering.adder_graph import AdderGraph
+
+        key = (id(self.nodes), id(self.outputs), id(self.offset), id(self.input.type))
+        hit = _GRAPH_CACHE.get(id(self))
+        if hit is not None and hit[0] == key and hit[1] is self.nodes:
+            return hit[2]
+        in_t = elem(self.input.type)
+        n_in = shape_of(self.input.type)[0] if shape_of(self.input.type) else 1
+        nodes = elements_to_numpy(self.nodes).reshape(-1, 5).tolist()
+        outs = elements_to_numpy(self.outputs).reshape(-1, 3).tolist()
+        g = AdderGraph(n_in, [in_t.min_int] * n_in, [in_t.max_int] * n_in,
+                       a=[r[0] for r in nodes], sa=[r[1] for r in nodes], b=[r[2] for r in nodes],
+                       sb=[r[3] for r in nodes], sign=[r[4] for r in nodes],
+                       onode=[r[0] for r in outs], oshift=[r[1] for r in outs], osign=[r[2] for r in outs],
+                       offset=[int(v) for v in elements_to_numpy(self.offset).ravel()])
+        _GRAPH_CACHE[id(self)] = (key, self.nodes, g)
+        return g
+
+    @property
+    def acc_spec(self) -> Fixed:
+        """The exact type of the sums (the result type when there is no epilogue)."""
+        return self.acc_type.spec if self.acc_type is not None else elem(self.output.type)
+
+    def verify_(self) -> None:
+        where = _layer(self)
+        in_t = elem(self.input.type, f"{where} input")
+        out_t = elem(self.output.type, f"{where} result")
+        if len(shape_of(self.input.type)) != 1 or len(shape_of(self.output.type)) != 1:
+            raise VerifyException(f"{where}: qir.addergraph takes and returns 1-D tensors")
+        (n_in,), (n_out,) = shape_of(self.input.type), shape_of(self.output.type)
+        nodes, outs = elements_to_numpy(self.nodes), elements_to_numpy(self.outputs)
+        off, st = elements_to_numpy(self.offset), elements_to_numpy(self.stages)
+        if nodes.ndim != 2 or nodes.shape[1] != 5:
+            raise VerifyException(f"{where}: nodes must be an N x 5 array [a, sa, b, sb, sign]")
+        if outs.shape != (n_out, 3) or off.shape != (n_out,):
+            raise VerifyException(f"{where}: outputs must be {n_out} x 3 [node, shift, sign] and offset ({n_out},)")
+        n_nodes = n_in + nodes.shape[0]
+        for k, (a, sa, b, sb, sg) in enumerate(nodes.tolist(), start=n_in):
+            if not (0 <= a < k and 0 <= b < k) or sa < 0 or sb < 0 or sg not in (-1, 1):
+                raise VerifyException(f"{where}: node {k} = [{a}, {sa}, {b}, {sb}, {sg}] must use earlier nodes, "
+                                      "non-negative shifts and sign +-1")
+        for j, (k, sh, sg) in enumerate(outs.tolist()):
+            if not -1 <= k < n_nodes or sh < 0 or sg not in (-1, 1):
+                raise VerifyException(f"{where}: output {j} = [{k}, {sh}, {sg}] is not a node, shift >= 0, sign +-1")
+        if self.style.data not in ADDERGRAPH_STYLES:
+            raise VerifyException(f"{where}: style {self.style.data!r} is not one of {', '.join(ADDERGRAPH_STYLES)}")
+        lat = self.latency.value.data
+        if st.shape != (nodes.shape[0] + n_out,):
+            raise VerifyException(f"{where}: stages must have one entry per node and per output "
+                                  f"({nodes.shape[0] + n_out}), has {st.shape}")
+        stl = st.tolist()
+        node_st = [0] * n_in + stl[:nodes.shape[0]]
+        for k, (a, _, b, _, _) in enumerate(nodes.tolist(), start=n_in):
+            if not node_st[a] <= node_st[k] >= node_st[b] or node_st[k] > lat:
+                raise VerifyException(f"{where}: node {k} is in stage {node_st[k]}, before an operand or after "
+                                      f"the latency {lat}")
+        for j, (k, _, _) in enumerate(outs.tolist()):
+            if stl[nodes.shape[0] + j] != lat or (k >= 0 and node_st[k] > lat):
+                raise VerifyException(f"{where}: output {j} must be in the last stage {lat}")
+        acc = self.acc_spec
+        frac = in_t.frac + self.shift.value.data
+        if acc.frac != frac:
+            raise VerifyException(f"{where}: the sums must have exactly {frac} fractional bits, have {acc.frac}")
+        g = self.graph()
+        lo = min((g.out_bounds(j)[0] for j in range(n_out)), default=0)
+        hi = max((g.out_bounds(j)[1] for j in range(n_out)), default=0)
+        if not acc.contains(lo, hi):
+            raise VerifyException(f"{where}: the sums [{lo}, {hi}] (mantissas) do not fit {acc}; it needs "
+                                  f"{Fixed.for_range(lo, hi, frac)}")
+        epi = (self.acc_type, self.relu, self.rounding, self.overflow)
+        if any(e is None for e in epi) and any(e is not None for e in epi):
+            raise VerifyException(f"{where}: the epilogue needs acc_type, relu, rounding and overflow together")
+        if self.rounding is not None:
+            if self.rounding.data not in ROUNDING_MODES or self.overflow.data not in OVERFLOW_MODES:
+                raise VerifyException(f"{where}: epilogue rounding/overflow must be one of {', '.join(ROUNDING_MODES)}"
+                                      f" / {', '.join(OVERFLOW_MODES)}")
+        if self.style.data in ("ternary", "po2"):
+            mags = {abs(int(v)) for v in g.matrix().ravel()} - {0}
+            if any(v & (v - 1) for v in mags) or (self.style.data == "ternary" and len(mags) > 1):
+                raise VerifyException(f"{where}: style {self.style.data!r} needs weights "
+                                      + ("in {-c, 0, c} (c a power of two)" if self.style.data == "ternary"
+                                         else "0 or +-2^k"))
+
+
+_GRAPH_CACHE: dict[int, tuple] = {}
+
 QIR = Dialect(
     "qir",
     [ModelOp, InputOp, OutputOp, DenseOp, ReluOp, QuantizeOp, CmvmOp, RegOp,
-     ConvOp, PoolOp, ScaleOp, LeakyReluOp, AddOp, ConcatOp, ReshapeOp, TransposeOp, PadOp, LutOp],
+     ConvOp, PoolOp, ScaleOp, LeakyReluOp, AddOp, ConcatOp, ReshapeOp, TransposeOp, PadOp, LutOp,
+     AdderGraphOp],
     [FixedType, UFixedType],
 )

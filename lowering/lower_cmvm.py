@@ -1,0 +1,117 @@
+"""``qir-lower-cmvm``: ``qir.cmvm`` of style cmvm/ternary/po2 -> ``qir.addergraph``.
+
+The constant matrix becomes a shared adder graph (``qir.lowering.adder_graph.build``: CSD
+digits, common two-term subexpressions shared across all outputs of the layer, shallowest-first
+balanced trees, exact widths).  ``depth-slack`` is how many adder levels per output the sharing
+may add over the CSD-only balanced tree.
+
+With ``fuse=true`` (the default) an activation that follows the product alone -- ``qir.relu``
+then ``qir.quantize``, or a lone ``qir.quantize`` -- becomes the addergraph's epilogue, so the
+RTL can fold the rounding constant into the offset and share the saturation logic; the values
+are unchanged (the interpreter applies the very same relu and quantize).
+
+``mac`` products stay ``qir.cmvm``.  Pipeline stages are left to ``qir-pipeline``.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from xdsl.context import Context
+from xdsl.dialects.builtin import IntegerAttr, ModuleOp, StringAttr, i1, i32
+from xdsl.ir import Operation
+from xdsl.passes import ModulePass
+from xdsl.rewriter import Rewriter
+
+from qir.dialect import (
+    ADDERGRAPH_STYLES,
+    AdderGraphOp,
+    CmvmOp,
+    QuantizeOp,
+    ReluOp,
+    elem,
+    elements_to_numpy,
+    fixed_type,
+    int_elements,
+    shape_of,
+)
+from qir.errors import QirError
+from qir.ir import layer_of
+from qir.lowering.adder_graph import AdderGraph, build
+
+
+def graph_properties(g: AdderGraph) -> dict:
+    """The ``nodes``/``outputs``/``offset``/``stages``/``latency`` properties of ``g``
+    (unpipelined: every node and output in stage 0)."""
+    nodes = np.array([g.a, g.sa, g.b, g.sb, g.sign], dtype=np.int64).T.reshape(-1, 5)
+    outs = np.array([g.onode, g.oshift, g.osign], dtype=np.int64).T.reshape(-1, 3)
+    return {
+        "nodes": int_elements(nodes),
+        "outputs": int_elements(outs),
+        "offset": int_elements(np.array(g.offset, dtype=object)),
+        "stages": int_elements(np.zeros(g.n_adders + g.n_out, dtype=np.int64)),
+        "latency": IntegerAttr(0, i32),
+    }
+
+
+def graph_for(op: CmvmOp, depth_slack: int = 1) -> AdderGraph:
+    in_t = elem(op.input.type)
+    (n_in,) = shape_of(op.input.type)
+    m = elements_to_numpy(op.matrix)
+    return build(m, elements_to_numpy(op.offset), [in_t.min_int] * n_in, [in_t.max_int] * n_in,
+                 depth_slack=depth_slack)
+
+
+def _single_user(value) -> Operation | None:
+    uses = list(value.uses)
+    return uses[0].operation if len(uses) == 1 else None
+
+
+@dataclass(frozen=True)
+class LowerCmvm(ModulePass):
+    name = "qir-lower-cmvm"
+    depth_slack: int = 1
+    fuse: bool = True
+
+    def apply(self, ctx: Context, op: ModuleOp) -> None:
+        if self.depth_slack < 0:
+            raise QirError("qir-lower-cmvm: depth-slack must be >= 0")
+        for cm in [o for o in op.walk() if isinstance(o, CmvmOp) and o.style.data in ADDERGRAPH_STYLES]:
+            self._lower(cm)
+
+    def _lower(self, cm: CmvmOp) -> None:
+        g = graph_for(cm, self.depth_slack)
+        props = graph_properties(g)
+        props.update(shift=cm.shift, style=cm.style)
+        result_type = cm.output.type
+        fused: list[Operation] = []
+        if self.fuse:
+            user = _single_user(cm.output)
+            relu = None
+            if isinstance(user, ReluOp):
+                relu, user = user, _single_user(user.output)
+            if isinstance(user, QuantizeOp):
+                fused = ([relu] if relu is not None else []) + [user]
+                props.update(acc_type=fixed_type(elem(cm.output.type)),
+                             relu=IntegerAttr(int(relu is not None), i1),
+                             rounding=user.rounding, overflow=user.overflow)
+                result_type = user.output.type
+        ag = AdderGraphOp.build(operands=[cm.input], result_types=[result_type], properties=props)
+        layer = layer_of(cm)
+        if layer is not None:
+            ag.attributes["layer"] = StringAttr(layer)
+        if fused:
+            last = fused[-1]
+            Rewriter.insert_op(ag, _after(cm))
+            last.results[0].replace_all_uses_with(ag.output)
+            for o in reversed(fused):
+                Rewriter.erase_op(o)
+            Rewriter.erase_op(cm)
+        else:
+            Rewriter.replace_op(cm, ag)
+
+
+def _after(op: Operation):
+    from xdsl.rewriter import InsertPoint
+
+    return InsertPoint.after(op)
