@@ -1485,13 +1485,16 @@ def _conv(imp: Importer, node: Node, channels_last: bool) -> None:
     x = _spatial_input(imp, node, node.inputs[0], channels_last)
     if w.array.ndim != len(x.shape) + 1:
         raise QirError(f"Conv weights of shape {w.array.shape} do not match an input of shape {x.shape}")
+    warr = w.array
+    if channels_last:  # qonnx channels_last Conv: weights are channels last too (O, k..., I)
+        warr = np.moveaxis(warr, -1, 1)
     b, fb = None, False
     if len(node.inputs) > 2 and node.inputs[2]:
         c = imp.get(node.inputs[2], node)
         if not isinstance(c, Const):
             raise QirError("Conv with a computed bias is not supported")
         b, fb = c.array, not c.quantized
-    imp.set(node.out, _new_conv(imp, node, x, w.array, not w.quantized, b, fb, channels_last))
+    imp.set(node.out, _new_conv(imp, node, x, warr, not w.quantized, b, fb, channels_last))
 
 
 @onnx_handler("Conv")
