@@ -582,6 +582,72 @@ def test_ort_quantize_static_with_po2_scales(tmp_path):
     assert np.array_equal(run_qir(module, x), run_ort(p, x, optimized=True))
 
 
+# ------------------------------------------------------------------------------ Brevitas (heavy)
+def brevitas_model(kind: str, bits: int):
+    import brevitas.nn as qnn
+    import torch
+    from brevitas.quant import (Int8ActPerTensorFixedPoint, Int8WeightPerTensorFixedPoint, Int16Bias,
+                                Uint8ActPerTensorFixedPoint)
+
+    wq = {"weight_quant": Int8WeightPerTensorFixedPoint, "weight_bit_width": bits, "bias": True,
+          "bias_quant": Int16Bias}
+
+    class Net(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.inp = qnn.QuantIdentity(act_quant=Int8ActPerTensorFixedPoint, bit_width=bits,
+                                         return_quant_tensor=True)
+            if kind == "conv":
+                self.body = qnn.QuantConv2d(2, 4, 3, padding=1, return_quant_tensor=True, **wq)
+                self.pool = torch.nn.MaxPool2d(2)
+                n_in = 64
+            else:
+                self.body = qnn.QuantLinear(12, 10, return_quant_tensor=True, **wq)
+                n_in = 10
+            self.act = qnn.QuantReLU(act_quant=Uint8ActPerTensorFixedPoint, bit_width=bits, return_quant_tensor=True)
+            self.out = qnn.QuantLinear(n_in, 5, **wq)
+
+        def forward(self, x):
+            y = self.act(self.body(self.inp(x)))
+            if kind == "conv":
+                y = torch.flatten(self.pool(y), 1)
+            return self.out(y)
+
+    torch.manual_seed(bits)
+    net = Net().eval()
+    shape = (1, 2, 8, 8) if kind == "conv" else (1, 12)
+    with torch.no_grad():
+        net(torch.randn((16,) + shape[1:]))
+    return net, shape
+
+
+@pytest.mark.heavy
+@pytest.mark.parametrize("kind", ["dense", "conv"])
+@pytest.mark.parametrize("bits", [2, 4, 8])
+def test_brevitas_qonnx_export_matches_executor(tmp_path, kind, bits):
+    import warnings
+
+    p = tmp_path / f"brevitas_{kind}_{bits}.onnx"
+    with warnings.catch_warnings():  # brevitas' own DeprecationWarnings (brevitas.fx) on import
+        warnings.simplefilter("ignore")
+        torch = pytest.importorskip("torch")
+        pytest.importorskip("brevitas")
+        pytest.importorskip("onnxoptimizer")
+        from brevitas.export import export_qonnx
+
+        net, shape = brevitas_model(kind, bits)
+        export_qonnx(net, torch.randn(shape), export_path=str(p))
+    module = import_onnx(p)
+    in_t = elem(get_model(module).inputs()[0].result.type)
+    assert in_t.width == bits
+    x = grid(in_t, (16,) + shape[1:])
+    ours = run_qir(module, x)
+    assert np.array_equal(ours, run_qonnx(p, x))
+    with torch.no_grad():
+        ref = net(torch.from_numpy(x)).numpy()
+    assert np.array_equal(ours, ref)
+
+
 # ------------------------------------------------------------------------------ errors
 def test_truncated_and_garbage_files(tmp_path):
     data = (THREE / "three_layer_keras.onnx").read_bytes()
