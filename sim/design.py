@@ -172,7 +172,7 @@ def design_from_report(report: dict, outdir: str | Path, where: str | None = Non
             raise QirError(f"corrupt report.json: 'rtl' must list source paths inside the design "
                            f"directory, got {rtl!r}", where=where)
         rtl = tuple(rtl)
-    return Design(outdir=outdir, top=top, latency=latency, inputs=inputs, outputs=outputs, rtl_files=rtl)
+    return Design(outdir=outdir.absolute(), top=top, latency=latency, inputs=inputs, outputs=outputs, rtl_files=rtl)
 
 
 def _data_port(p: dict, name: str, direction: str, width: int, where: str) -> DataPort:

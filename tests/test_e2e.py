@@ -147,3 +147,14 @@ def test_existing_foreign_directory_is_not_clobbered(tmp_path):
     (out / "thesis.tex").write_text("precious")
     r = qir("compile", MODEL / "qkeras_3layer.json", "-o", out, *OPTS)
     assert r.returncode != 0 and (out / "thesis.tex").read_text() == "precious"
+
+
+@pytest.mark.sim
+def test_relative_paths(tmp_path, vectors):
+    """OUTDIR given relative to the working directory, as users type it."""
+    d, _ = vectors
+    r = qir("compile", MODEL / "qkeras_3layer.json", "-o", "rel/out", *OPTS, cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    r = qir("sim", "rel/out", "--inputs", d / "x300.npy", "--simulator", "icarus", "-o", "y.npy", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert (tmp_path / "y.npy").is_file()
