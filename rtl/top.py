@@ -17,7 +17,8 @@ With several model inputs (outputs) the data ports are ``in_data_0``, ``in_data_
 The datapath is fully pipelined: a new input may be accepted at every rising edge, with no
 ready/backpressure.  ``out_valid`` is high, with ``out_data`` the result, exactly ``latency``
 rising edges after the edge that accepted the input; ``latency`` is the number of ``qir.reg``
-ops on every input->output path (checked to be the same on all paths).  Each ``qir.reg`` is a
+ops on every input->output path plus the internal pipeline stages of ops that have them
+(``qir.addergraph``'s ``latency``), checked to be the same on all paths.  Each ``qir.reg`` is a
 bank of data registers without reset; the ``in_valid`` -> ``out_valid`` chain has ``latency``
 registers cleared by ``rst``.  With latency 0 the design is combinational from inputs to outputs
 and ``out_valid = in_valid`` (``clk``/``rst`` are still ports, unused).  Connect ports by name:
@@ -59,7 +60,18 @@ from amaranth.lib.wiring import In, Out  # noqa: E402
 from xdsl.dialects.builtin import ModuleOp  # noqa: E402
 from xdsl.ir import Operation, SSAValue  # noqa: E402
 
-from qir.dialect import AdderGraphOp, CmvmOp, InputOp, ModelOp, OutputOp, QuantizeOp, RegOp, ReluOp, elem, shape_of  # noqa: E402
+from qir.dialect import (  # noqa: E402
+    AdderGraphOp,
+    CmvmOp,
+    InputOp,
+    ModelOp,
+    OutputOp,
+    QuantizeOp,
+    RegOp,
+    ReluOp,
+    elem,
+    shape_of,
+)
 from qir.errors import QirError  # noqa: E402
 from qir.fixed import Fixed  # noqa: E402
 from qir.ir import get_model, layer_of  # noqa: E402
@@ -74,6 +86,7 @@ LINT_WAIVERS = (
     ("UNUSEDSIGNAL", "Amaranth keeps named alias wires and full-width intermediates whose top bits are unused; "
                      "clk/rst are unused in latency-0 designs"),
     ("PROCASSINIT", "Amaranth gives registers an initial value in their declaration"),
+    ("WIDTHTRUNC", "Yosys writes Amaranth's zero test (x == 0) as a logical not (!x) of a multi-bit vector"),
 )
 
 
