@@ -453,12 +453,12 @@ class Importer:
                 self.get(n, node)  # raises the missing-input error
         present = [r for r in ins if r is not None]
         if all(isinstance(r, Const) for r in present) and can_fold(node.kind, node.op):
-            self.check_folded_quantizer(node)
+            exact = self.check_folded_quantizer(node)
             outs = fold(node.kind, node.proto, node.opset, [r.array if r is not None else None for r in ins],
                         [r.quantized if r is not None else False for r in ins], node.where)
             for name, (arr, q) in zip(node.proto.output, outs):
                 if name:
-                    self.set(name, Const(arr, q))
+                    self.set(name, Const(arr, q and exact))
             return
         handler = _HANDLERS.get((node.kind, node.op))
         if handler is None:
@@ -467,13 +467,18 @@ class Importer:
                            f"{', '.join(supported_ops())}", where=node.where)
         handler(self, node)
 
-    def check_folded_quantizer(self, node: Node) -> None:
-        """Weights quantized with a non-power-of-two scale are not on a fixed-point grid."""
+    def check_folded_quantizer(self, node: Node) -> bool:
+        """Weights quantized with a non-power-of-two scale are not on a fixed-point grid: an
+        error, or with ``approximate`` float weights typed by the precision configuration
+        (returns False then)."""
         if node.op not in ("Quant", "IntQuant", "BipolarQuant", "QuantizeLinear", "DequantizeLinear", "Trunc"):
-            return
+            return True
         scale = self.const(node, 1, "scale")
-        if oq.po2_exponents(scale) is None and not self.approximate:
-            raise QirError(_po2_message(scale, "weights"), where=node.where)
+        if oq.po2_exponents(scale) is None:
+            if not self.approximate:
+                raise QirError(_po2_message(scale, "weights"), where=node.where)
+            return False
+        return True
 
     # -- the input -------------------------------------------------------------------------
     def start_input(self) -> None:
@@ -592,7 +597,7 @@ def _quantizer_spec(imp: Importer, node: Node):
         bits = _scalar_int(imp.const(node, 3, "bitwidth"), "bitwidth", node)
         signed, narrow = bool(node.attr("signed", 1)), bool(node.attr("narrow", 0))
         mode = str(node.attr("rounding_mode", "ROUND")).upper()
-        e = _tensor_exponent(scale, node)
+        e = _tensor_exponent(scale, node, imp.approximate)
         z = _scalar_int(zp, "zero point", node)
         if bits == 1 and signed:
             return None
@@ -600,12 +605,12 @@ def _quantizer_spec(imp: Importer, node: Node):
         rnd = oq.QONNX_ROUNDING.get(mode)
         if rnd is not None and z != 0 and not (mode == "FLOOR" or (rnd == "rnd_conv" and z % 2 == 0)):
             rnd = None  # R(u + z) - z != R(u): rounding depends on the zero point
-        return (lo - z, hi - z, e, rnd, None)
+        return (lo - z, hi - z, e, rnd, None, _scalar_scale(scale))
     if node.op == "QuantizeLinear":
         scale = imp.const(node, 1, "scale")
-        e = _tensor_exponent(scale, node)
+        e = _tensor_exponent(scale, node, imp.approximate)
         lo, hi, dtype, z = _ql_zero_point(imp, node)
-        return (lo - z, hi - z, e, "rnd_conv", (float(2.0 ** e), z, dtype))
+        return (lo - z, hi - z, e, "rnd_conv", (_scalar_scale(scale), z, dtype), _scalar_scale(scale))
     raise QirError(f"internal: no quantizer spec for {node.op}")
 
 
@@ -617,10 +622,20 @@ def _scalar_int(v, what: str, node: Node) -> int:
     return int(a[0])
 
 
-def _tensor_exponent(scale, node: Node) -> int:
+def _scalar_scale(scale) -> float:
+    return float(np.asarray(scale, dtype=np.float32).reshape(-1)[0])
+
+
+def _tensor_exponent(scale, node: Node, approximate: bool = False) -> int | None:
+    """The exponent of a per-tensor power-of-two scale (None: another scale, with approximate)."""
     s = np.asarray(scale, dtype=np.float64).reshape(-1)
+    if s.size == 0 or not np.all(s == s[0]) or not s[0] > 0:
+        raise QirError(f"per-channel or non-positive activation scales {s[:4].tolist()} are not supported; "
+                       "the activation quantizer must use one positive scale per tensor", where=node.where)
     e = oq.po2_exponents(s)
     if e is None:
+        if approximate:
+            return None
         raise QirError(_po2_message(s, "activation"), where=node.where)
     if not np.all(e == e[0]):
         raise QirError(f"per-channel activation scales {s[:4].tolist()}... are not supported; the "
@@ -645,8 +660,8 @@ def _ql_zero_point(imp: Importer, node: Node):
 
 def _spec_type(spec) -> tuple:
     """Complete a quantizer spec to (type, rounding, overflow, codes) for input detection."""
-    lo, hi, e, rnd, codes = spec
-    if rnd is None:
+    lo, hi, e, rnd, codes, _ = spec
+    if rnd is None or e is None:
         return (None, None, None, codes)
     ft = oq.fixed_type_of_codes(lo, hi, e)
     if ft is None:
@@ -659,8 +674,26 @@ def _input_spec(imp: Importer, node: Node):
     return None if spec is None else _spec_type(spec)
 
 
-def _apply_quantizer(imp: Importer, x: Act, lo: int, hi: int, e: int, rnd: str, layer: str) -> SSAValue:
-    """Round ``x`` to the grid 2^e with ``rnd`` and clip the mantissa to [lo, hi] (exact)."""
+def _approx(value: float) -> tuple[int, int]:
+    """(M0, n) with M0 * 2^-n the nearest value with APPROX_BITS significant bits (relative error
+    at most 2^-APPROX_BITS)."""
+    _, ex = np.frexp(value)
+    n = APPROX_BITS - int(ex)
+    return int(np.rint(np.ldexp(value, n))), n
+
+
+def _apply_quantizer(imp: Importer, x: Act, lo: int, hi: int, e: int | None, rnd: str, layer: str,
+                     scale: float | None = None) -> SSAValue:
+    """Round ``x`` to the grid 2^e with ``rnd`` and clip the mantissa to [lo, hi] (exact).  With a
+    non-power-of-two ``scale`` (e None; approximate=True): codes = clip(R(x * M0*2^-n)) with
+    M0*2^-n ≈ 1/scale, then codes * S0*2^-m with S0*2^-m ≈ scale (each to APPROX_BITS bits)."""
+    if e is None:
+        m0, n = _approx(1.0 / scale)
+        mt = Fixed.for_range(m0, m0, n)
+        v = imp.scale(x.value, np.array([m0]), mt, None, None, layer)
+        codes = _apply_quantizer(imp, replace(x, value=v), lo, hi, 0, rnd, layer)
+        s0, m = _approx(scale)
+        return imp.scale(codes, np.array([s0]), Fixed.for_range(s0, s0, m), None, None, layer)
     ft = oq.fixed_type_of_codes(lo, hi, e)
     if ft is not None:
         return imp.quantize(x.value, ft[0], rnd, ft[1], layer)
@@ -1204,8 +1237,8 @@ def _quant(imp: Importer, node: Node) -> None:
     if spec is None or spec[3] is None:
         _quant_lut(imp, node, x)
         return
-    lo, hi, e, rnd, _ = spec
-    v = _apply_quantizer(imp, x, lo, hi, e, rnd, node.out)
+    lo, hi, e, rnd, _, s = spec
+    v = _apply_quantizer(imp, x, lo, hi, e, rnd, node.out, s)
     imp.set(node.out, replace(x, value=v, codes=None))
 
 
@@ -1297,20 +1330,21 @@ def _multithreshold(imp: Importer, node: Node) -> None:
 def _quantize_linear(imp: Importer, node: Node) -> None:
     x = imp.float_act(node.inputs[0], node)
     spec = _quantizer_spec(imp, node)
-    lo, hi, e, rnd, codes = spec
-    v = _apply_quantizer(imp, x, lo, hi, e, rnd, node.out)
+    lo, hi, e, rnd, codes, s = spec
+    v = _apply_quantizer(imp, x, lo, hi, e, rnd, node.out, s)
     imp.set(node.out, replace(x, value=v, codes=codes))
 
 
 def _check_codes(imp: Importer, node: Node, a: Act, scale_idx: int, zp_idx: int, what: str):
     scale = imp.const(node, scale_idx, f"{what} scale")
     zp = imp.const(node, zp_idx, f"{what} zero point", default=np.int64(0))
-    e = _tensor_exponent(scale, node)
+    _tensor_exponent(scale, node, imp.approximate and node.op == "DequantizeLinear")
+    sc = _scalar_scale(scale)
     z = _scalar_int(np.asarray(zp).astype(np.int64), f"{what} zero point", node)
     if a.codes is None:
         raise QirError(f"{what} '{node.inputs[0]}' is not an integer tensor from a QuantizeLinear")
-    if a.codes[0] != 2.0 ** e or a.codes[1] != z:
-        raise QirError(f"{what} scale/zero point ({2.0 ** e}, {z}) differ from the ones it was quantized "
+    if a.codes[0] != sc or a.codes[1] != z:
+        raise QirError(f"{what} scale/zero point ({sc}, {z}) differ from the ones it was quantized "
                        f"with {a.codes[:2]}; not supported")
 
 

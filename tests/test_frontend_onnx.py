@@ -314,6 +314,35 @@ def test_qonnx_non_po2_scale_is_a_named_error(tmp_path):
         import_onnx(p, input_type=Fixed(8, 4))
 
 
+def test_qonnx_non_po2_scales_with_approximate(tmp_path):
+    """Brevitas' default (non-power-of-two) scales: with approximate=True each rescale becomes a
+    multiplier M0*2^-n of 16 significant bits, weights follow the precision configuration."""
+    nodes, inits = [], []
+
+    def add(pair):
+        nodes.append(pair[0])
+        inits.extend(pair[1])
+
+    add(qonnx_quant("xq", "x", np.float32(0.1), 0, 8))
+    inits += [init("w1", RNG.normal(0, 0.3, (8, 6))), init("w2", RNG.normal(0, 0.3, (6, 3)))]
+    add(qonnx_quant("w1q", "w1", np.float32(0.0486), 0, 4, narrow=1))
+    nodes += [helper.make_node("MatMul", ["xq", "w1q"], ["mm1"], name="fc1"),
+              helper.make_node("Relu", ["mm1"], ["r1"], name="relu1")]
+    add(qonnx_quant("a1", "r1", np.float32(0.0667), 0, 4, signed=0))
+    add(qonnx_quant("w2q", "w2", np.float32(0.057), 0, 4, narrow=1))
+    nodes.append(helper.make_node("MatMul", ["a1", "w2q"], ["y"], name="fc2"))
+    p = save(make_model(nodes, inits, [1, 8], [1, 3], domains=[QONNX]), tmp_path / "brevitas_like.onnx")
+    with pytest.raises(QirError, match="not a power of two"):
+        import_onnx(p, input_type=Fixed(12, 4))
+    module = import_onnx(p, input_type=Fixed(12, 4), precision=Fixed(16, 2), approximate=True)
+    x = grid(Fixed(11, 3), (300, 8))  # on the fixed<12,4> grid, within the first quantizer's range
+    ours, ref = run_qir(module, x), run_qonnx(p, x)
+    err = np.abs(ours - ref)
+    step = 0.0667 * 0.057 * 6  # a few output LSBs: only near-tie codes can differ
+    print(f"approximate: {np.mean(err < 1e-3):.3f} of outputs within 1e-3, max error {err.max():.4f}")
+    assert np.mean(err < 1e-3) > 0.9 and err.max() < step * 4
+
+
 # ------------------------------------------------------------------------------ QDQ (hand-built)
 QDQ_TYPES = {2: (T.INT2, 0), 4: (T.INT4, 0), -4: (T.UINT4, 8), 8: (T.INT8, 0), -8: (T.UINT8, 128),
              -80: (T.UINT8, 113)}
