@@ -183,6 +183,34 @@ def test_external_data_is_loaded(tmp_path):
         import_onnx(tmp_path / "ext.onnx", input_type=Fixed(16, 6), softmax="none", precision=Fixed(18, 8))
 
 
+THREE_OPTS = ["--precision", "fixed<18,8>", "--input-type", "fixed<16,6>", "--softmax", "none"]
+
+
+def qir_cli(*args):
+    return subprocess.run([str(BIN / "qir"), *map(str, args)], capture_output=True, text=True)
+
+
+@pytest.fixture(scope="module")
+def three_compiled(tmp_path_factory):
+    d = tmp_path_factory.mktemp("three")
+    r = qir_cli("compile", THREE / "three_layer_keras.onnx", "-o", d / "out", *THREE_OPTS)
+    assert r.returncode == 0, r.stderr
+    np.save(d / "x.npy", np.load(THREE / "vectors.npz")["x"][:300])
+    r = qir_cli("eval", d / "out" / "net.mlir", "--inputs", d / "x.npy", "-o", d / "ref.npy", "--trace", d / "trace")
+    assert r.returncode == 0, r.stderr
+    assert (d / "trace" / "fc1_relu_Relu_0.npy").is_file()  # one .npy per ONNX node output
+    return d
+
+
+@pytest.mark.sim
+@pytest.mark.parametrize("simulator", ["icarus", pytest.param("verilator", marks=pytest.mark.slow)])
+def test_three_layer_compile_and_sim_bit_exact(three_compiled, simulator, tmp_path):
+    d = three_compiled
+    r = qir_cli("sim", d / "out", "--inputs", d / "x.npy", "--simulator", simulator, "-o", tmp_path / "y.npy")
+    assert r.returncode == 0, r.stderr + r.stdout
+    assert np.array_equal(np.load(tmp_path / "y.npy"), np.load(d / "ref.npy"))
+
+
 # ------------------------------------------------------------------------------ QONNX (hand-built)
 def qonnx_quant(name, x, scale, zp, bits, signed=1, narrow=0, mode="ROUND"):
     return helper.make_node("Quant", [x, f"{name}_s", f"{name}_z", f"{name}_b"], [name], domain=QONNX,
