@@ -259,6 +259,19 @@ def test_qonnx_dense_matches_executor(tmp_path, bits):
     assert np.array_equal(run_qir(module, x), run_qonnx(p, x))
 
 
+@pytest.mark.sim
+def test_qonnx_dense_rtl_matches_executor(tmp_path):
+    """QONNX -> Verilog (Icarus) equals the qonnx executor, bit for bit."""
+    p = save(qonnx_dense_model(4), tmp_path / "qdense.onnx")
+    r = qir_cli("compile", p, "-o", tmp_path / "out")
+    assert r.returncode == 0, r.stderr
+    x = grid(Fixed(4, 1), (64, 12))
+    np.save(tmp_path / "x.npy", x.astype(np.float64))
+    r = qir_cli("sim", tmp_path / "out", "--inputs", tmp_path / "x.npy", "--simulator", "icarus", "-o", tmp_path / "y.npy")
+    assert r.returncode == 0, r.stderr + r.stdout
+    assert np.array_equal(np.load(tmp_path / "y.npy"), run_qonnx(p, x))
+
+
 @pytest.mark.parametrize("mode,zp,signed,narrow", [
     ("ROUND", 0, 1, 0), ("FLOOR", 0, 1, 0), ("HALF_UP", 0, 1, 1), ("HALF_DOWN", 0, 1, 0), ("DOWN", 0, 1, 0),
     ("CEIL", 0, 1, 0), ("UP", 0, 0, 0), ("ROUND", 2, 0, 0), ("ROUND", 3, 0, 0), ("FLOOR", 5, 0, 0),
@@ -318,17 +331,64 @@ def test_qonnx_bipolar_trunc_multithreshold_match_executor(tmp_path, trunc_versi
 
 def test_older_domains_are_accepted(tmp_path):
     """finn.custom_op.general and onnx.brevitas hold the same Quant op."""
+    m = qonnx_dense_model(4)
+    ref = import_onnx(save(m, tmp_path / "new.onnx"))
+    x = grid(Fixed(4, 1), (20, 12))
     for domain in ("finn.custom_op.general", "onnx.brevitas"):
-        m = qonnx_dense_model(4)
-        for n in m.graph.node:
+        old = onnx.ModelProto()
+        old.CopyFrom(m)
+        for n in old.graph.node:
             if n.domain == QONNX:
                 n.domain = domain
-        m.opset_import[1].domain = domain
-        p = save(m, tmp_path / "old.onnx")
-        ref = save(qonnx_dense_model(4), tmp_path / "new.onnx")
-        x = grid(Fixed(4, 1), (20, 12))
-        assert np.array_equal(run_qir(import_onnx(p), x), run_qir(import_onnx(p), x))
-        assert import_onnx(ref) is not None
+        old.opset_import[1].domain = domain
+        module = import_onnx(save(old, tmp_path / "old.onnx"))
+        assert np.array_equal(run_qir(module, x), run_qir(ref, x))
+
+
+def test_qonnx_residual_concat_pad_leaky_relu_match_executor(tmp_path):
+    """Add of two computed tensors (a skip connection), LeakyRelu with a power-of-two slope, Pad,
+    Concat on channels, AveragePool with padding (count_include_pad=0) and GlobalAveragePool."""
+    nodes, inits = [], []
+
+    def add(pair):
+        nodes.append(pair[0])
+        inits.extend(pair[1])
+
+    add(qonnx_quant("xq", "x", po2(-3), 0, 6))
+    inits += [init("w1", RNG.normal(0, 0.4, (2, 2, 3, 3))), init("w2", RNG.normal(0, 0.3, (4, 3)))]
+    add(qonnx_quant("w1q", "w1", po2(-3), 0, 4, narrow=1))
+    nodes += [helper.make_node("Conv", ["xq", "w1q"], ["c1"], name="conv1", pads=[1, 1, 1, 1]),
+              helper.make_node("Add", ["c1", "xq"], ["res"], name="residual"),
+              helper.make_node("LeakyRelu", ["res"], ["lr"], name="leaky", alpha=0.125)]
+    add(qonnx_quant("a1", "lr", po2(-2), 0, 6))
+    inits.append(init("pads", np.array([0, 0, 1, 0, 0, 0, 0, 0], np.int64)))
+    nodes += [helper.make_node("Pad", ["a1", "pads"], ["pd"], name="pad"),  # (2, 9, 8)
+              helper.make_node("AveragePool", ["pd"], ["ap"], name="avg", kernel_shape=[2, 2], strides=[1, 1],
+                               pads=[0, 1, 0, 0]),  # (2, 8, 8); windows at w=0 count 2 elements
+              helper.make_node("Concat", ["ap", "xq"], ["cat"], name="concat", axis=1),
+              helper.make_node("GlobalAveragePool", ["cat"], ["gap"], name="gap"),
+              helper.make_node("Flatten", ["gap"], ["f"], name="flatten")]
+    add(qonnx_quant("w2q", "w2", po2(-3), 0, 4, narrow=1))
+    nodes.append(helper.make_node("MatMul", ["f", "w2q"], ["y"], name="fc"))
+    p = save(make_model(nodes, inits, [1, 2, 8, 8], [1, 3], domains=[QONNX]), tmp_path / "res.onnx")
+    module = import_onnx(p)
+    x = grid(Fixed(6, 3), (20, 2, 8, 8))
+    assert np.array_equal(run_qir(module, x), run_qonnx(p, x))
+
+
+def test_lut_activations_follow_precision(tmp_path):
+    """Sigmoid/Tanh on a narrow input become exact tables of the float function rounded to the
+    configured result type."""
+    nodes = [helper.make_node("Sigmoid", ["x"], ["s"], name="sig"),
+             helper.make_node("Tanh", ["s"], ["y"], name="tanh")]
+    p = save(make_model(nodes, [], ["N", 4], opset=13), tmp_path / "lut.onnx")
+    module = import_onnx(p, input_type=Fixed(8, 4), precision=Fixed(10, 1))
+    assert [op.name for op in get_model(module).block.ops][1:3] == ["qir.lut", "qir.lut"]
+    x = grid(Fixed(8, 4), (200, 4))
+    ref = np.tanh(np.round((1 / (1 + np.exp(-x.astype(np.float64)))) * 512) / 512)
+    assert np.abs(run_qir(module, x) - ref).max() <= 2.0 ** -10
+    with pytest.raises(QirError, match="quantize its input to at most 16 bits"):
+        import_onnx(p, input_type=Fixed(18, 4), precision=Fixed(10, 1))
 
 
 def test_qonnx_non_po2_scale_is_a_named_error(tmp_path):
