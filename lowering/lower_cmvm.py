@@ -115,3 +115,24 @@ def _after(op: Operation):
     from xdsl.rewriter import InsertPoint
 
     return InsertPoint.after(op)
+
+
+def auto_style(matrix) -> str:
+    """The automatic implementation style of a constant matrix: ``po2`` when every weight is 0
+    or +-2^k, ``ternary`` when all non-zero weights have one magnitude 2^k, else ``cmvm``."""
+    mags = {abs(int(v)) for v in np.asarray(matrix, dtype=object).ravel()} - {0}
+    if any(v & (v - 1) for v in mags):
+        return "cmvm"
+    return "ternary" if len(mags) <= 1 else "po2"
+
+
+def parse_layer_styles(text: str, choices) -> dict[str, str]:
+    """``"fc1:mac;fc2:cmvm"`` -> {"fc1": "mac", "fc2": "cmvm"} (``=`` works as well as ``:``)."""
+    out: dict[str, str] = {}
+    for item in filter(None, (t.strip() for t in text.replace(",", ";").split(";"))):
+        name, sep, style = item.replace("=", ":").partition(":")
+        if not sep or style.strip() not in choices:
+            raise QirError(f"qir-lower-dense: bad per-layer style {item!r}; write layer:style with style one of "
+                           f"{', '.join(choices)}")
+        out[name.strip()] = style.strip()
+    return out

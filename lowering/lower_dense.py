@@ -40,11 +40,23 @@ def cmvm_from_dense(op: DenseOp, style: str) -> CmvmOp:
 
 @dataclass(frozen=True)
 class LowerDense(ModulePass):
+    """``style`` is one of CMVM_STYLES or ``auto`` (per layer: ``po2`` when every weight is 0 or
+    +-2^k, ``ternary`` when they are 0 or +-c, else ``cmvm``; never ``mac``); ``layers`` overrides
+    it per source layer: ``layers=fc1:mac;fc3:cmvm``."""
+
     name = "qir-lower-dense"
     style: str = "mac"
+    layers: str = ""
 
     def apply(self, ctx: Context, op: ModuleOp) -> None:
-        if self.style not in CMVM_STYLES:
-            raise QirError(f"qir-lower-dense: unknown style {self.style!r}; use one of {', '.join(CMVM_STYLES)}")
+        from qir.lowering.lower_cmvm import auto_style, parse_layer_styles
+
+        choices = CMVM_STYLES + ("auto",)
+        if self.style not in choices:
+            raise QirError(f"qir-lower-dense: unknown style {self.style!r}; use one of {', '.join(choices)}")
+        per_layer = parse_layer_styles(self.layers, choices)
         for dense in [o for o in op.walk() if isinstance(o, DenseOp)]:
-            Rewriter.replace_op(dense, cmvm_from_dense(dense, self.style))
+            style = per_layer.get(layer_of(dense) or "", self.style)
+            if style == "auto":
+                style = auto_style(dense.folded()[0])
+            Rewriter.replace_op(dense, cmvm_from_dense(dense, style))

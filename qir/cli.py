@@ -119,6 +119,17 @@ def cmd_sim(args) -> int:
     return sim_command(args.outdir, args.inputs, args.simulator, args.output)
 
 
+def cmd_report(args) -> int:
+    import json
+
+    from qir.report import format_report, report
+
+    flows = [f for f in (args.synth or "").split(",") if f]
+    r = report(args.outdir, synth=flows)
+    print(json.dumps(r, indent=1) if args.json else format_report(r))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="qir", description="Quantized neural networks to bit-exact Verilog.")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -148,6 +159,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--simulator", choices=("verilator", "icarus"), default="verilator")
     p.add_argument("-o", "--output", help="Y.npy: the RTL's outputs as real values")
     p.set_defaults(func=cmd_sim)
+    p = sub.add_parser("report", help="hardware cost of OUTDIR: instant estimate, optionally Yosys synthesis")
+    p.add_argument("outdir", help="a directory written by qir compile")
+    p.add_argument("--json", action="store_true", help="print the report as JSON")
+    p.add_argument("--synth", metavar="FLOWS", help="also synthesize with Yosys: 'xilinx' (synth_xilinx -family xcup "
+                   "-flatten), 'ecp5' (synth_ecp5) or 'xilinx,ecp5'")
+    p.set_defaults(func=cmd_report)
     return parser
 
 

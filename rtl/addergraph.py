@@ -74,14 +74,14 @@ def generate(op: AdderGraphOp, ins: list[Tensor], prefix: str, where: str) -> tu
     for i in range(n_add):
         k = n_in + i
         s = node_stage[k]
-        va = at(g.a[i], s)
-        vb = at(g.b[i], s)
-        if g.sa[i]:
-            va = va << g.sa[i]
-        if g.sb[i]:
-            vb = vb << g.sb[i]
+        w = g.width(k)
+        va = _ext(at(g.a[i], s), g.sa[i], g.signed(g.a[i]), w + 1)
+        vb = _ext(at(g.b[i], s), g.sb[i], g.signed(g.b[i]), w + 1)
         node = Signal(_shape(g.lo[k], g.hi[k]), name=f"{prefix}_n{k}")
-        comb.append(node.eq(va + vb if g.sign[i] > 0 else va - vb))
+        # unsigned (w+1)-bit arithmetic on explicitly extended operands, truncated to the exact
+        # width w: the same value, but synthesis sees a sum that could overflow its result and so
+        # keeps every adder a carry-chain adder instead of merging chains into compressor trees
+        comb.append(node.eq((va + vb if g.sign[i] > 0 else va - vb)[:w]))
         vals.append(node)
 
     out_t = elem(op.output.type)
@@ -135,6 +135,16 @@ def generate(op: AdderGraphOp, ins: list[Tensor], prefix: str, where: str) -> tu
     if sync:
         m.d.sync += sync
     return m, Tensor(out_t, shape_of(op.output.type), elems, los, his)
+
+
+def _ext(v: Value, shift: int, is_signed: bool, width: int) -> Value:
+    """``v << shift`` as an unsigned ``width``-bit value (sign bits replicated explicitly)."""
+    bits = Cat(Const(0, shift), v) if shift else v
+    n = len(bits)
+    if n >= width:
+        return bits[:width]
+    pad = bits[-1].replicate(width - n) if is_signed else Const(0, width - n)
+    return Cat(bits, pad)
 
 
 def _ints(op: AdderGraphOp) -> list[int]:
