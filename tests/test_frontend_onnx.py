@@ -686,11 +686,22 @@ def test_ort_quantize_static_with_po2_scales(tmp_path):
                     extra_options={"ActivationSymmetric": True, "WeightSymmetric": True})
     m = onnx.load(qp)
     assert {n.op_type for n in m.graph.node} >= {"QuantizeLinear", "DequantizeLinear", "Conv", "Gemm"}
-    for i, t in enumerate(list(m.graph.initializer)):
-        a = numpy_helper.to_array(t)
-        if "scale" in t.name and a.dtype == np.float32:
-            m.graph.initializer[i].CopyFrom(numpy_helper.from_array(
-                (2.0 ** np.round(np.log2(a))).astype(np.float32), t.name))
+    inits_by_name = {t.name: i for i, t in enumerate(m.graph.initializer)}
+    values = {t.name: numpy_helper.to_array(t) for t in m.graph.initializer}
+
+    def set_init(name, arr):
+        m.graph.initializer[inits_by_name[name]].CopyFrom(numpy_helper.from_array(arr.astype(np.float32), name))
+        values[name] = arr.astype(np.float32)
+
+    for name, a in list(values.items()):
+        if "scale" in name and a.dtype == np.float32:
+            set_init(name, 2.0 ** np.round(np.log2(a)))
+    # int32 biases stay at scale x_scale * w_scale (what fused integer kernels assume)
+    dq = {n.output[0]: n for n in m.graph.node if n.op_type == "DequantizeLinear"}
+    for n in m.graph.node:
+        if n.op_type in ("Conv", "Gemm") and len(n.input) > 2:
+            sx, sw, sb = (values[dq[n.input[i]].input[1]] for i in range(3))
+            set_init(dq[n.input[2]].input[1], sx * sw)
     p = save(m, tmp_path / "qdq_po2.onnx")
     module = import_onnx(p)
     in_t = elem(get_model(module).inputs()[0].result.type)
