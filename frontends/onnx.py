@@ -28,9 +28,16 @@ exactly.  Float parts (weights, biases, float ``Mul``/``Add`` constants, batch n
 activations) follow the precision configuration (``qir.precision``): float constants are rounded to
 nearest (ties to even) and saturated to their type; a float layer's exact result is then cast to the
 configured ``result`` type with an explicit ``qir.quantize`` (``rnd_conv``, ``sat`` by default;
-``result: null`` keeps it exact).  A non-power-of-two scale is an error unless
-``approximate=True``, which replaces the real rescale by the nearest multiplier M0·2^-n with
-``APPROX_BITS`` significant bits (worst-case relative error 2^-APPROX_BITS per rescale).
+``result: null`` keeps it exact).
+
+Other scales.  A non-power-of-two scale is a ``QirError`` naming the node, unless
+``approximate=True``: an activation quantizer then computes codes = clip(R(x·M0·2^-n)) with
+M0·2^-n ≈ 1/s and outputs codes·S0·2^-m with S0·2^-m ≈ s, both rounded to ``APPROX_BITS`` (16)
+significant bits, so each multiplier has a relative error of at most 2^-16 and a code differs from
+the reference by one step only where x/s lies within |x/s|·2^-16 of a rounding boundary; weights
+quantized with such scales are treated as float weights (precision configuration).  The integer
+QDQ ops (QLinearMatMul/QLinearConv/MatMulInteger/ConvInteger) need power-of-two scales.
+
 Integer outputs (a final QuantizeLinear) are output as their real value scale·(q − zp); the
 mantissa is the code minus the zero point.
 """
@@ -577,14 +584,6 @@ def _channel_vector(c: np.ndarray, shape, perm, what: str) -> np.ndarray | None:
     if not np.all(moved == moved[:1]):
         return None
     return moved[0].astype(np.float64)
-
-
-def _is_float_const(r: Const) -> bool:
-    return not r.quantized
-
-
-def _act_like(r: Act | Pending) -> tuple[tuple[int, ...], tuple[int, ...]]:
-    return r.shape, r.perm
 
 
 # ------------------------------------------------------------------------------ quantizer specs
@@ -1173,15 +1172,29 @@ def _float_fn(fn):
     return run
 
 
+def _selu(n: Node):
+    a = np.float32(n.attr("alpha", 1.67326319217681884765625))
+    g = np.float32(n.attr("gamma", 1.05070102214813232421875))
+    return _float_fn(lambda x: np.where(x > 0, g * x, g * (a * np.exp(x) - a)))
+
+
+def _elu(n: Node):
+    a = np.float32(n.attr("alpha", 1.0))
+    return _float_fn(lambda x: np.where(x > 0, x, a * (np.exp(x) - 1)))
+
+
+def _hard_sigmoid(n: Node):
+    a, b = np.float32(n.attr("alpha", 0.2)), np.float32(n.attr("beta", 0.5))
+    return _float_fn(lambda x: np.clip(a * x + b, 0, 1))
+
+
+#: elementwise float functions imported as tables (float32, as onnxruntime computes them)
 _LUT_FUNCTIONS = {
     "Sigmoid": lambda n: _float_fn(lambda x: 1 / (1 + np.exp(-x))),
     "Tanh": lambda n: _float_fn(np.tanh),
-    "Selu": lambda n: _float_fn(lambda x, a=np.float32(n.attr("alpha", 1.67326319217681884765625)),
-                                g=np.float32(n.attr("gamma", 1.05070102214813232421875)):
-                                np.where(x > 0, g * x, g * (a * np.exp(x) - a))),
-    "Elu": lambda n: _float_fn(lambda x, a=np.float32(n.attr("alpha", 1.0)): np.where(x > 0, x, a * (np.exp(x) - 1))),
-    "HardSigmoid": lambda n: _float_fn(lambda x, a=np.float32(n.attr("alpha", 0.2)), b=np.float32(n.attr("beta", 0.5)):
-                                       np.clip(a * x + b, 0, 1)),
+    "Selu": _selu,
+    "Elu": _elu,
+    "HardSigmoid": _hard_sigmoid,
     "Softsign": lambda n: _float_fn(lambda x: x / (1 + np.abs(x))),
     "Softplus": lambda n: _float_fn(lambda x: np.log1p(np.exp(x))),
 }

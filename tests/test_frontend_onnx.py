@@ -153,6 +153,20 @@ def test_cli_import(tmp_path):
     assert 'layer = "biased_tensor_name3"' in out.read_text()
 
 
+def test_cli_precision_config(tmp_path):
+    """--precision-config (per-layer types) reaches the ONNX frontend as a PrecisionConfig."""
+    cfg = tmp_path / "p.json"
+    cfg.write_text('{"default": {"weight": "fixed<18,8>", "bias": "fixed<18,8>", "result": "fixed<18,8>"},'
+                   ' "layers": {"biased_tensor_name": {"weight": "fixed<8,1>", "result": "fixed<12,6>"}}}')
+    out = tmp_path / "x.mlir"
+    r = subprocess.run([str(BIN / "qir"), "import", str(THREE / "three_layer_keras.onnx"), "-o", str(out),
+                        "--precision-config", str(cfg), "--input-type", "fixed<16,6>", "--softmax", "none"],
+                       capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    text = out.read_text()
+    assert ": !qir.fixed<8,1>) bias" in text and "-> tensor<64x!qir.fixed<12,6>>" in text
+
+
 def test_fixed_batch_size_and_old_opset_are_handled(tmp_path):
     """Exports carry fixed batch sizes (here 789444) and old opsets (9): both are accepted."""
     m = onnx.load(THREE / "three_layer_keras.onnx")
