@@ -176,22 +176,30 @@ def test_auto_po2_rank1_per_element():
 
 
 @pytest.mark.parametrize("spec, needle", [
-    ("quantized_relu(4,2,negative_slope=0.25)", "negative_slope"),
+    ("quantized_relu(4,2,negative_slope=0.3)", "power of two"),
     ("quantized_relu(4,0,1)", "use_sigmoid"),
     ("quantized_bits(4,0,alpha='auto')", "data"),
-    ("quantized_bits(4,0,alpha=2)", "alpha"),
-    ("quantized_po2(4)", "weights only"),
+    ("binary(alpha='auto_po2')", "data"),
     ("quantized_bits(4,0,qnoise_factor=0.5)", "qnoise_factor"),
-    ("tanh", "tanh"),
+    ("quantized_tanh(4,use_real_tanh=True)", "use_real_tanh"),
+    ("quantized_sigmoid(4,0,1)", "use_real_sigmoid"),
+    ("bernoulli()", "samples randomly"),
+    ("quantized_ulaw(8)", "not on a fixed-point grid"),
+    ("hard_swish", "not supported"),
 ])
 def test_unsupported_activation_raises(spec, needle):
     with pytest.raises(QirError, match=needle):
         resolve_activation(spec).steps()
 
 
-def test_non_po2_alpha_weights_rejected():
-    with pytest.raises(QirError, match="power of two"):
-        weights_of("quantized_bits(4,0,alpha=0.3)", [0.5])
+def test_numeric_alpha_weights_are_float32_products():
+    a = np.float32(0.3)
+    got = weights_of("quantized_bits(4,0,alpha=0.3)", [0.5, -0.9, 2.0])
+    assert got.tolist() == [float(a * np.float32(v)) for v in (0.5, -0.875, 0.875)]
+    per_channel = resolve_quantizer({"class_name": "quantized_bits",
+                                     "config": {"bits": 4, "integer": 0, "alpha": [0.5, 2.0]}})
+    w = per_channel.quantize_weights(np.array([[0.3, 0.3], [-1, 1]], np.float32))
+    assert w.tolist() == [[0.125, 0.5], [-0.5, 1.75]]
 
 
 def test_exact_fixed_narrowest():
@@ -341,7 +349,8 @@ def test_float_dense_needs_precision(tmp_path):
     (y,), _ = evaluate_real(module, [x])
     wq = np.clip(np.rint(W3.astype(np.float64) * 32), -128, 127) / 32
     bq = np.clip(np.rint(B3.astype(np.float64) * 32), -128, 127) / 32
-    assert np.array_equal(y, np.maximum(x @ wq + bq, 0))
+    # the layer result is cast to the result type (round to nearest even, saturate), then relu
+    assert np.array_equal(y, np.maximum(np.clip(np.rint((x @ wq + bq) * 32), -128, 127) / 32, 0))
 
 
 def test_qdense_hidden_alpha_rewrite(tmp_path):
@@ -353,18 +362,22 @@ def test_qdense_hidden_alpha_rewrite(tmp_path):
     assert b.tolist() == [.125, -.5, .25]  # the bias keeps alpha None = 1
 
 
-def test_non_po2_alpha_names_layer(tmp_path):
-    layer = dense_layer("qd", 3, cls="QDense", kernel_quantizer="quantized_bits(4,0,alpha=0.3)",
+def test_auto_alpha_names_layer_and_option(tmp_path):
+    layer = dense_layer("qd", 3, cls="QDense", kernel_quantizer="quantized_bits(4,0,alpha='auto')",
                         bias_quantizer="quantized_bits(4,0)")
     path = write_model(tmp_path, "qa", [input_layer(3), layer], {"qd": {"kernel": W3, "bias": B3}})
-    with pytest.raises(QirError, match="power of two") as e:
+    with pytest.raises(QirError, match="approximate=True") as e:
         import_keras(path, input_type=Fixed(8, 4))
-    assert "qa.json: layer 'qd' (QDense)" in str(e.value)
+    assert "qa.json: layer 'qd' (QDense)" in str(e.value) and ": kernel: " in str(e.value)
+    w, _ = dense_values(import_keras(path, input_type=Fixed(8, 4), approximate=True), "qd")
+    # notes §1.1: column (-.5, .25, .05) -> (-.5, .2142857, .0714286) in float32
+    assert np.allclose(w[:, 1], [-.5, .2142857, .0714286], atol=1e-6)
+    assert w.dtype == np.float64 and np.all(w.astype(np.float32) == w)
 
 
 def test_shape_mismatch(tmp_path):
     path = write_model(tmp_path, "sm", [input_layer(4), dense_layer("d", 3)], {"d": {"kernel": W3, "bias": B3}})
-    with pytest.raises(QirError, match="expects 3 inputs") as e:
+    with pytest.raises(QirError, match="expects 3 input") as e:
         import_keras(path, input_type=Fixed(8, 4), precision=Fixed(8, 3))
     assert "layer 'd'" in str(e.value)
 
