@@ -1322,20 +1322,53 @@ def _trunc(imp: Importer, node: Node) -> None:
 
 @onnx_handler("MultiThreshold", domain="qonnx")
 def _multithreshold(imp: Importer, node: Node) -> None:
+    """y = out_scale * #{j : x >= T[c, j]} + out_bias.  One threshold set and a narrow input: a
+    table.  Otherwise, exactly, per threshold j: step_j = clip(x - T'[c, j] + lsb, 0, lsb) with T'
+    the threshold rounded up to the input grid (qir.scale + saturating qir.quantize), then the
+    sum of the steps (qir.add) and the output scale and bias (qir.scale)."""
     x = imp.float_act(node.inputs[0], node)
     t = imp.const(node, 1, "thresholds").astype(np.float32)
-    if t.ndim != 2 or not np.all(t == t[:1]):
-        raise QirError(f"MultiThreshold with per-channel thresholds (shape {t.shape}) is not supported; "
-                       "only one threshold set for all channels (shape (1, B)) maps to a table")
+    if t.ndim != 2:
+        raise QirError(f"MultiThreshold thresholds must have shape (C, B) or (1, B), got {t.shape}")
     out_scale = np.float32(node.attr("out_scale", 1.0))
     out_bias = np.float32(node.attr("out_bias", 0.0))
-    row = t[0]
+    if np.all(t == t[:1]) and x.type.width <= LUT_MAX_INPUT_WIDTH:
+        row = t[0]
 
-    def fn(r):
-        cnt = np.count_nonzero(r.astype(np.float32)[:, None] >= row[None, :], axis=1).astype(np.float32)
-        return (out_scale * cnt + out_bias).astype(np.float32)
+        def fn(r):
+            cnt = np.count_nonzero(r.astype(np.float32)[:, None] >= row[None, :], axis=1).astype(np.float32)
+            return (out_scale * cnt + out_bias).astype(np.float32)
 
-    v = _lut(imp, x, fn, node.out, "MultiThreshold", node.where)
+        v = _lut(imp, x, fn, node.out, "MultiThreshold", node.where)
+        imp.set(node.out, replace(x, value=v))
+        return
+    x = imp.canonical(x, node.out)
+    if len(x.shape) > 1:
+        ch = len(x.shape) - 1 if str(node.attr("data_layout", "NCHW")).endswith("C") else 0
+        x = imp.permute(x, tuple(i for i in range(len(x.shape)) if i != ch) + (ch,), node.out)
+    channels, in_t = x.qshape[-1], x.type
+    if t.shape[0] not in (1, channels):
+        raise QirError(f"MultiThreshold thresholds {t.shape} do not match {channels} channels")
+    tm = np.ceil(np.ldexp(np.broadcast_to(t.astype(np.float64), (channels, t.shape[1])), in_t.frac))
+    tm = np.clip(tm, in_t.min_int - 1, in_t.max_int + 1).astype(np.int64)
+    step_t = Fixed(1, 1 - in_t.frac, False)  # {0, lsb}
+    steps = []
+    for j in range(t.shape[1]):
+        bias = 1 - tm[:, j]
+        v = imp.scale(x.value, None, None, bias, Fixed.for_range(int(bias.min()), int(bias.max()), in_t.frac),
+                      node.out)
+        steps.append(imp.quantize(v, step_t, "trn", "sat", node.out))
+    if len(steps) > 1:
+        probe = AddOp.create(operands=steps, result_types=[steps[0].type])
+        lo, hi, frac = probe.exact_bounds()
+        probe.erase()
+        total = imp.emit(AddOp.create(operands=steps, result_types=[tensor_of(Fixed.for_range(lo, hi, frac), x.qshape)]),
+                         node.out)
+    else:
+        total = steps[0]
+    sm, st = oq.exact_fixed(np.array([np.ldexp(np.float64(out_scale), in_t.frac)]), "MultiThreshold out_scale")
+    bm, bt = (None, None) if out_bias == 0 else oq.exact_fixed(np.array([np.float64(out_bias)]), "out_bias")
+    v = imp.scale(total, sm, st, bm, bt, node.out)
     imp.set(node.out, replace(x, value=v))
 
 

@@ -179,8 +179,8 @@ def exact_fixed(values, what: str, max_width: int = 64) -> tuple[np.ndarray, Fix
         return np.zeros(x.shape, dtype=np.int64), Fixed(1, 1, False)
     m, e = np.frexp(nz)
     # smallest frac with every value * 2^frac an integer: 53-bit mantissas, trailing zeros removed
-    mant = np.ldexp(m, 53).astype(np.int64)
-    tz = np.array([(int(v) & -int(v)).bit_length() - 1 for v in np.abs(mant)], dtype=np.int64)
+    mant = np.abs(np.ldexp(m, 53).astype(np.int64))
+    tz = np.log2((mant & -mant).astype(np.float64)).astype(np.int64)  # trailing zero bits (exact)
     frac = int(np.max(53 - e - tz))
     scaled = np.ldexp(x, frac)
     if np.max(np.abs(scaled)) >= 2.0 ** 62:

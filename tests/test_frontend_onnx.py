@@ -343,6 +343,30 @@ def test_qonnx_bipolar_trunc_multithreshold_match_executor(tmp_path, trunc_versi
     assert np.array_equal(run_qir(module, x), run_qonnx(p, x))
 
 
+@pytest.mark.parametrize("per_channel", [False, True])
+def test_qonnx_multithreshold_wide_and_per_channel(tmp_path, per_channel):
+    """MultiThreshold on a 20-bit dense result (too wide for a table), global or per-channel
+    thresholds (FINN's streamlined form), NC layout: exact against the executor."""
+    nodes, inits = [], []
+    n, q = qonnx_quant("xq", "x", po2(-6), 0, 10)
+    nodes.append(n)
+    inits += q
+    inits.append(init("w", RNG.integers(-200, 200, (12, 5)) / 64.0))
+    n, q = qonnx_quant("wq", "w", po2(-6), 0, 10)
+    nodes.append(n)
+    inits += q
+    thr = np.sort(RNG.normal(0, 4, (5 if per_channel else 1, 7)), axis=1).astype(np.float32)
+    inits.append(init("thr", thr))
+    nodes += [helper.make_node("MatMul", ["xq", "wq"], ["mm"], name="mm"),
+              helper.make_node("MultiThreshold", ["mm", "thr"], ["y"], domain=QONNX, name="mt",
+                               out_dtype="INT4", out_scale=0.5, out_bias=-2.0)]
+    p = save(make_model(nodes, inits, [1, 12], [1, 5], domains=[QONNX]), tmp_path / "mt.onnx")
+    module = import_onnx(p)
+    assert "qir.lut" not in [op.name for op in get_model(module).block.ops]
+    x = grid(Fixed(10, 4), (300, 12))
+    assert np.array_equal(run_qir(module, x), run_qonnx(p, x))
+
+
 def test_older_domains_are_accepted(tmp_path):
     """finn.custom_op.general and onnx.brevitas hold the same Quant op."""
     m = qonnx_dense_model(4)
