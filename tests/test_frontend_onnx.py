@@ -167,6 +167,35 @@ def test_cli_precision_config(tmp_path):
     assert ": !qir.fixed<8,1>) bias" in text and "-> tensor<64x!qir.fixed<12,6>>" in text
 
 
+def test_float_plumbing_ops_match_onnxruntime(tmp_path):
+    """Unsqueeze/Squeeze/Identity/Dropout, MatMul + Add + Mul/Sub/Div (fused into one dense),
+    Reshape + Transpose + Flatten (a permuted flatten folded into the next weights), Gemm."""
+    nodes = [helper.make_node("Unsqueeze", ["x", "ax"], ["u"], name="unsq"),
+             helper.make_node("Squeeze", ["u", "ax"], ["sq"], name="sq"),
+             helper.make_node("Identity", ["sq"], ["id"], name="id"),
+             helper.make_node("Dropout", ["id"], ["dr"], name="drop"),
+             helper.make_node("MatMul", ["dr", "w1"], ["mm"], name="mm"),
+             helper.make_node("Add", ["mm", "b1"], ["a"], name="bias"),
+             helper.make_node("Mul", ["a", "half"], ["m"], name="mul"),
+             helper.make_node("Sub", ["m", "quarter"], ["s"], name="sub"),
+             helper.make_node("Div", ["s", "two"], ["d"], name="div"),
+             helper.make_node("Relu", ["d"], ["r"], name="relu"),
+             helper.make_node("Reshape", ["r", "shape"], ["rs"], name="reshape"),
+             helper.make_node("Transpose", ["rs"], ["tr"], name="transpose", perm=[0, 2, 1]),
+             helper.make_node("Flatten", ["tr"], ["f"], name="flatten"),
+             helper.make_node("Gemm", ["f", "w2", "b2"], ["y"], name="fc2", transB=1, alpha=0.5)]
+    inits = [init("ax", np.array([1], np.int64)), init("w1", RNG.normal(0, 0.5, (8, 6))), init("b1", RNG.normal(0, 0.1, 6)),
+             init("half", np.float32(0.5)), init("quarter", RNG.normal(0, 0.1, (1, 6))), init("two", np.float32(2.0)),
+             init("shape", np.array([0, 2, 3], np.int64)), init("w2", RNG.normal(0, 0.5, (3, 6))),
+             init("b2", RNG.normal(0, 0.1, 3))]
+    p = save(make_model(nodes, inits, ["N", 8], opset=13), tmp_path / "plumbing.onnx")
+    module = import_onnx(p, input_type=Fixed(10, 3), precision=Fixed(24, 6))
+    ops = [op.name for op in get_model(module).block.ops]
+    assert ops.count("qir.dense") == 2 and "qir.scale" not in ops
+    x = grid(Fixed(10, 3), (100, 8))
+    assert np.abs(run_qir(module, x) - run_ort(p, x)).max() < 1e-4
+
+
 def test_fixed_batch_size_and_old_opset_are_handled(tmp_path):
     """Exports carry fixed batch sizes (here 789444) and old opsets (9): both are accepted."""
     m = onnx.load(THREE / "three_layer_keras.onnx")
