@@ -31,5 +31,7 @@ def get_all_passes() -> dict[str, Callable[[], type[ModulePass]]]:
     }
 
 
-#: What ``qir compile`` runs between the imported IR and RTL generation.
-DEFAULT_PIPELINE = "qir-infer-widths,qir-lower-dense{style=mac},qir-pipeline"
+#: What ``qir compile`` runs between the imported IR and RTL generation: exact widths, every dense
+#: layer as a shared adder graph (po2 / ternary / cmvm chosen from its weights; no multipliers),
+#: relu/quantize fused into it, and registers every 5 adder levels.
+DEFAULT_PIPELINE = "qir-infer-widths,qir-lower-dense{style=auto},qir-lower-cmvm,qir-pipeline{max-depth=5}"

@@ -75,8 +75,8 @@ def generate(op: AdderGraphOp, ins: list[Tensor], prefix: str, where: str) -> tu
         k = n_in + i
         s = node_stage[k]
         w = g.width(k)
-        va = _ext(at(g.a[i], s), g.sa[i], g.signed(g.a[i]), w + 1)
-        vb = _ext(at(g.b[i], s), g.sb[i], g.signed(g.b[i]), w + 1)
+        va = _ext(at(g.a[i], s), g.sa[i], g.signed(g.a[i]), w + 2)
+        vb = _ext(at(g.b[i], s), g.sb[i], g.signed(g.b[i]), w + 2)
         node = Signal(_shape(g.lo[k], g.hi[k]), name=f"{prefix}_n{k}")
         # unsigned (w+1)-bit arithmetic on explicitly extended operands, truncated to the exact
         # width w: the same value, but synthesis sees a sum that could overflow its result and so
@@ -103,12 +103,16 @@ def generate(op: AdderGraphOp, ins: list[Tensor], prefix: str, where: str) -> tu
             v = at(k, out_stage[j])
             v = v << g.oshift[j] if g.oshift[j] else v
             off = g.offset[j] + c0
+            wy = range_bits(ylo, yhi)
             if off == 0 and g.osign[j] > 0:
                 e = v
             else:
-                e = (off + v) if g.osign[j] > 0 else (off - v)
+                # same carry-chain form as the adder nodes (see above)
+                ve = _ext(v, 0, g.signed(k) or g.oshift[j] > 0 and g.lo[k] < 0, wy + 2)
+                ce = Const(off, wy + 2)
+                e = ((ce + ve) if g.osign[j] > 0 else (ce - ve))[:wy]
             y = Signal(_shape(ylo, yhi), name=f"{name}_acc" if epi else name)
-            comb.append(y.eq(e))
+            comb.append(y.eq(e.as_signed() if ylo < 0 and not isinstance(e, Signal) else e))
         if not epi:
             if k < 0:
                 y = Const(g.offset[j], elem_shape(out_t))
