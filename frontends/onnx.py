@@ -53,6 +53,7 @@ import onnx
 from onnx import helper
 from xdsl.dialects.builtin import DenseArrayBase, IntegerAttr, ModuleOp, StringAttr, i64
 from xdsl.ir import Operation, SSAValue
+from xdsl.utils.exceptions import DiagnosticException, VerifyException
 
 from qir.dialect import (
     LUT_MAX_INPUT_WIDTH,
@@ -433,8 +434,10 @@ class Importer:
                 self.import_node(node)
             except QirError as e:
                 raise e.located(node.where) from None
-            except (ValueError, TypeError, IndexError, KeyError) as e:
-                raise QirError(f"malformed node ({type(e).__name__}: {' '.join(str(e).split())[:200]})",
+            except (ValueError, TypeError, IndexError, KeyError, AttributeError, ZeroDivisionError,
+                    OverflowError, VerifyException, DiagnosticException) as e:
+                raise QirError(f"cannot import this node ({type(e).__name__}: "
+                               f"{' '.join(str(e).split())[:200]}); check its attributes and inputs",
                                where=node.where) from None
         outs = []
         for name in g.outputs:
@@ -468,6 +471,8 @@ class Importer:
                     self.set(name, Const(arr, q and exact))
             return
         handler = _HANDLERS.get((node.kind, node.op))
+        if handler is None and node.op in _UNSUPPORTED_HINTS:
+            raise QirError(f"unsupported op type '{node.op}': {_UNSUPPORTED_HINTS[node.op]}", where=node.where)
         if handler is None:
             raise QirError(f"unsupported op type '{node.op}'"
                            f"{'' if node.kind == 'onnx' else f' (domain {node.proto.domain})'}; supported: "
@@ -536,6 +541,18 @@ class Importer:
         if spec is None or spec[1] is None:
             return None
         return node, spec
+
+
+#: ops with a known reason and fix
+_UNSUPPORTED_HINTS = {
+    "DynamicQuantizeLinear": "dynamic quantization computes its scale from each input at run time, "
+                             "which fixed-point hardware cannot; quantize statically (QDQ with "
+                             "onnxruntime.quantization.quantize_static, power-of-two scales)",
+    "Resize": "resizing/upsampling has no qir op yet",
+    "Upsample": "resizing/upsampling has no qir op yet",
+    "If": "control flow cannot be mapped to a fixed dataflow pipeline",
+    "Loop": "control flow cannot be mapped to a fixed dataflow pipeline",
+}
 
 
 def _po2_message(scale, what: str) -> str:
