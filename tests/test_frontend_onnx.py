@@ -238,7 +238,7 @@ def three_compiled(tmp_path_factory):
     d = tmp_path_factory.mktemp("three")
     r = qir_cli("compile", THREE / "three_layer_keras.onnx", "-o", d / "out", *THREE_OPTS)
     assert r.returncode == 0, r.stderr
-    np.save(d / "x.npy", np.load(THREE / "vectors.npz")["x"][:300])
+    np.save(d / "x.npy", np.load(THREE / "vectors.npz")["x"][:200])
     r = qir_cli("eval", d / "out" / "net.mlir", "--inputs", d / "x.npy", "-o", d / "ref.npy", "--trace", d / "trace")
     assert r.returncode == 0, r.stderr
     assert (d / "trace" / "fc1_relu_Relu_0.npy").is_file()  # one .npy per ONNX node output
@@ -663,7 +663,8 @@ def qonnx_conv_model(bits: int, channels_last: bool):
                                       strides=[2, 2], pads=[0, 0, 0, 0]))
         nodes.append(helper.make_node("Transpose", ["p1"], ["p1t"], name="to_nchw", perm=[0, 3, 1, 2]))
     else:
-        nodes.append(helper.make_node("MaxPool", ["a1"], ["p1t"], name="pool", kernel_shape=[2, 2], strides=[2, 2]))
+        nodes.append(helper.make_node("MaxPool", ["a1"], ["p1t"], name="pool", kernel_shape=[2, 2], strides=[2, 2],
+                                      pads=[0, 0, 0, 0]))
     nodes.append(helper.make_node("Flatten", ["p1t"], ["f"], name="flatten"))
     inits.append(init("w2", RNG.normal(0, 0.3, (64, 5))))
     add(qonnx_quant("w2q", "w2", po2(-3), 0, bits, narrow=1))
@@ -685,6 +686,27 @@ def test_qonnx_conv_matches_executor(tmp_path, bits, channels_last):
     in_t = elem(get_model(module).inputs()[0].result.type)
     x = grid(in_t, (12, 8, 8, 3) if channels_last else (12, 3, 8, 8))
     assert np.array_equal(run_qir(module, x), run_qonnx(p, x))
+
+
+def test_qonnx_converted_to_channels_last_matches_executor(tmp_path):
+    """qonnx's own ConvertToChannelsLastAndClean (channels_last Conv/MaxPool, NHWC input, layout
+    transposes moved into the weights): X.npy in NHWC, exact."""
+    from qonnx.core.modelwrapper import ModelWrapper
+    from qonnx.transformation.channels_last import ConvertToChannelsLastAndClean
+    from qonnx.util.cleanup import cleanup_model
+
+    p = save(qonnx_conv_model(4, False), tmp_path / "nchw.onnx")
+    m = cleanup_model(ModelWrapper(str(p))).transform(ConvertToChannelsLastAndClean(make_input_channels_last=True))
+    m.save(str(tmp_path / "nhwc.onnx"))
+    cl = onnx.load(tmp_path / "nhwc.onnx")
+    assert any(n.domain == "qonnx.custom_op.channels_last" for n in cl.graph.node)
+    module = import_onnx(tmp_path / "nhwc.onnx")
+    in_t = elem(get_model(module).inputs()[0].result.type)
+    assert get_model(module).inputs()[0].result.type.get_shape() == (8, 8, 3)
+    x = grid(in_t, (12, 8, 8, 3))
+    assert np.array_equal(run_qir(module, x), run_qonnx(tmp_path / "nhwc.onnx", x))
+    # the same network as the NCHW original
+    assert np.array_equal(run_qir(module, x), run_qir(import_onnx(p), x.transpose(0, 3, 1, 2)))
 
 
 def test_float_conv_net_with_precision(tmp_path):
