@@ -456,6 +456,13 @@ def test_lut_activations_follow_precision(tmp_path):
     assert np.abs(run_qir(module, x) - ref).max() <= 2.0 ** -10
     with pytest.raises(QirError, match="quantize its input to at most 16 bits"):
         import_onnx(p, input_type=Fixed(18, 4), precision=Fixed(10, 1))
+    # LeakyRelu with a float slope (typed like a weight, result cast), then Selu as a table
+    nodes = [helper.make_node("LeakyRelu", ["x"], ["l"], name="leaky", alpha=0.1),
+             helper.make_node("Selu", ["l"], ["y"], name="selu")]
+    p = save(make_model(nodes, [], ["N", 4], opset=13), tmp_path / "leaky.onnx")
+    module = import_onnx(p, input_type=Fixed(8, 4), precision=Fixed(14, 5))
+    assert [op.name for op in get_model(module).block.ops][1:4] == ["qir.leaky_relu", "qir.quantize", "qir.lut"]
+    assert np.abs(run_qir(module, x) - run_ort(p, x)).max() < 0.02  # alpha 0.1 rounded to 9 fraction bits, results to fixed<14,5>
 
 
 def test_qonnx_non_po2_scale_is_a_named_error(tmp_path):
