@@ -217,7 +217,7 @@ class Importer:
         for o in graph.outputs:
             self.consumers[o] = self.consumers.get(o, 0) + 1
         self._emitted: dict[int, Act] = {}
-        self.absorbed: str | None = None  # the input quantizer node folded into qir.input
+        self.absorbed: int | None = None  # id() of the input quantizer node folded into qir.input
 
     # -- records ---------------------------------------------------------------------------
     def get(self, name: str, node: Node) -> Record:
@@ -455,7 +455,7 @@ class Importer:
         return self.module
 
     def import_node(self, node: Node) -> None:
-        if node.proto.name and node.proto.name == self.absorbed:
+        if id(node.proto) == self.absorbed:
             return
         ins = [self.values.get(n) if n else None for n in node.inputs]
         for n, r in zip(node.inputs, ins):
@@ -508,9 +508,7 @@ class Importer:
                 # type covers it, and the quantizer is imported as ops (rounding + exact clip)
                 layer, quant = name, None
             else:
-                self.absorbed = node.proto.name or None
-                if self.absorbed is None:  # unnamed node: give it a unique name to skip it
-                    node.proto.name = self.absorbed = f"__qir_input_quantizer_{node.out}"
+                self.absorbed = id(node.proto)
         else:
             raise QirError(f"the model has no input quantizer (Quant/QuantizeLinear on input '{name}'); "
                            "pass --input-type 'fixed<W,I>' (input_type=Fixed(W, I)) with the fixed-point "
@@ -605,8 +603,11 @@ def _channel_vector(c: np.ndarray, shape, perm, what: str) -> np.ndarray | None:
 
 # ------------------------------------------------------------------------------ quantizer specs
 def _quantizer_spec(imp: Importer, node: Node):
-    """(type, rounding, overflow, codes) for an activation quantizer with power-of-two scale, or
-    raises.  rounding None means 'not expressible as one qir.quantize' (LUT fallback)."""
+    """(lo, hi, e, rounding, codes, scale) of an activation quantizer: output mantissas clipped to
+    [lo, hi] on the grid 2^e (e None: a non-power-of-two ``scale``, approximate mode), the qir
+    rounding mode (None: no ap_fixed mode gives this rounding, e.g. CEIL or an odd zero point;
+    the node becomes a table), and for QuantizeLinear the (scale, zero point, type) of its codes.
+    None for a 1-bit signed (bipolar) Quant."""
     if node.op in ("Quant", "IntQuant"):
         scale = imp.const(node, 1, "scale")
         zp = imp.const(node, 2, "zero point")
