@@ -151,13 +151,14 @@ def _softmax_layer(layer: KerasLayer, ctx: ImportContext) -> list:
 
 # ------------------------------------------------------------------------------ Dense
 def _ptq_mode(cfg: dict) -> str | None:
-    """The Keras 3 quantization mode of a layer (from its dtype policy), or None."""
+    """The Keras 3 quantization mode of a layer (its dtype policy's ``mode``: 'int8', 'int4', ...),
+    or None for a float layer."""
     dt = cfg.get("dtype")
-    if isinstance(dt, dict) and str(dt.get("class_name", "")).endswith("QuantizedDTypePolicy"):
-        mode = (dt.get("config") or {}).get("mode")
-        return str(mode) if mode is not None else "?"
-    if isinstance(dt, dict) and "Quantized" in str(dt.get("class_name", "")):
-        return str((dt.get("config") or {}).get("mode", "?"))
+    if isinstance(dt, dict):
+        mode = (dt.get("config") or {}).get("mode") if isinstance(dt.get("config"), dict) else None
+        if mode is None and "Quantized" in str(dt.get("class_name", "")):
+            mode = "?"
+        return None if mode is None else str(mode).split("/")[0]
     if isinstance(dt, str) and dt.split("_from_")[0].split("/")[0] in ("int8", "int4", "float8", "gptq", "awq"):
         return dt.split("_from_")[0].split("/")[0]
     return None

@@ -875,6 +875,8 @@ def resolve_activation(entry: Any) -> Quantizer | KerasActivation:
     """An activation: a quantizer (dict or spec string) or a Keras activation name."""
     if entry is None:
         return KerasActivation("linear")
+    if isinstance(entry, dict) and _class_name(entry) == "function" and isinstance(entry.get("config"), str):
+        entry = entry["config"]  # Keras 3 serializes a plain function as {"class_name": "function", ...}
     if isinstance(entry, dict) and _class_name(entry) not in _QUANTIZERS:
         return KerasActivation(_class_name(entry))
     if isinstance(entry, str):
