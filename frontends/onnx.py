@@ -31,12 +31,21 @@ configured ``result`` type with an explicit ``qir.quantize`` (``rnd_conv``, ``sa
 ``result: null`` keeps it exact).
 
 Other scales.  A non-power-of-two scale is a ``QirError`` naming the node, unless
-``approximate=True``: an activation quantizer then computes codes = clip(R(x·M0·2^-n)) with
-M0·2^-n ≈ 1/s and outputs codes·S0·2^-m with S0·2^-m ≈ s, both rounded to ``APPROX_BITS`` (16)
-significant bits, so each multiplier has a relative error of at most 2^-16 and a code differs from
-the reference by one step only where x/s lies within |x/s|·2^-16 of a rounding boundary; weights
-quantized with such scales are treated as float weights (precision configuration).  The integer
-QDQ ops (QLinearMatMul/QLinearConv/MatMulInteger/ConvInteger) need power-of-two scales.
+``approximate=True`` (or ``approximate=B`` significant bits; True means ``APPROX_BITS`` = 16).
+Every real rescale factor f is then replaced by M0·2^-n, the nearest value with B significant bits
+(relative error at most 2^-B; per-channel factors share n, so a smaller channel's factor keeps
+fewer bits), computed as an exact ``qir.scale`` before the rounding ``qir.quantize``:
+
+- QuantizeLinear keeps integer codes: codes − zp = clip(rne(x·M0·2^-n)), M0·2^-n ≈ 1/s; a
+  DequantizeLinear multiplies by S0·2^-m ≈ s; a QONNX Quant does both (its output is real);
+- QLinearMatMul/QLinearConv accumulate exactly on the integer codes (zero points and the int32
+  bias included) and requantize with one multiplier per output channel, M0·2^-n ≈ sa·sw/sy
+  (gemmlowp/TFLite style); MatMulInteger/ConvInteger give the exact int32 accumulator;
+- weights quantized with such scales are float weights (precision configuration).
+
+A code differs from the reference by one step only where the scaled value lies within a relative
+2^-B of a rounding boundary (onnxruntime itself rounds acc·M in float32, i.e. 24 bits: with B = 24
+the test QOperator network matches it code for code).
 
 Integer outputs (a final QuantizeLinear) are output as their real value scale·(q − zp); the
 mantissa is the code minus the zero point.
@@ -110,6 +119,8 @@ class Act:
     codes: tuple[float, int, str] | None = None  # (scale, zero point, element type) of int tensors
     row_order: np.ndarray | None = None    # flat tensors only: qir element k is ONNX element row_order[k]
     unflat: tuple | None = None            # (qir shape, perm) before a permuted flatten
+    unit: float = 1.0                      # integer tensors with a non-power-of-two scale
+    #                                        (approximate): value = code - zp, real = value * unit
 
     @property
     def qshape(self) -> tuple[int, ...]:
@@ -201,12 +212,13 @@ def layer_name(tensor: str) -> str:
 # ------------------------------------------------------------------------------ the importer
 class Importer:
     def __init__(self, graph: Graph, input_type: Fixed | None, softmax: str,
-                 precision: PrecisionConfig | None, approximate: bool):
+                 precision: PrecisionConfig | None, approximate: bool | int):
         self.g = graph
         self.input_type = input_type
         self.softmax = softmax
         self.precision = precision or PrecisionConfig()
-        self.approximate = approximate
+        self.approximate = bool(approximate)
+        self.approx_bits = APPROX_BITS if approximate is True else int(approximate or 0)
         self.values: dict[str, Record] = {}
         self.module, _, self.block = new_model(_symbol(graph.file.stem))
         self.consumers: dict[str, int] = {}
@@ -691,12 +703,32 @@ def _input_spec(imp: Importer, node: Node):
     return None if spec is None else _spec_type(spec)
 
 
-def _approx(value: float) -> tuple[int, int]:
-    """(M0, n) with M0 * 2^-n the nearest value with APPROX_BITS significant bits (relative error
-    at most 2^-APPROX_BITS)."""
-    _, ex = np.frexp(value)
-    n = APPROX_BITS - int(ex)
-    return int(np.rint(np.ldexp(value, n))), n
+def _approx(value, bits: int) -> tuple[np.ndarray, int]:
+    """(M0, n): M0 * 2^-n nearest to ``value`` (a positive scalar or vector) with ``bits``
+    significant bits for its largest element (relative error at most 2^-bits there); one n."""
+    v = np.asarray(value, dtype=np.float64).reshape(-1)
+    _, ex = np.frexp(v.max())
+    n = bits - int(ex)
+    return np.rint(np.ldexp(v, n)).astype(np.int64), n
+
+
+def _multiply(imp: "Importer", v: SSAValue, factor, layer: str) -> SSAValue:
+    """v * factor per channel (last axis): exact for dyadic factors, else M0*2^-n (approximate)."""
+    f = np.asarray(factor, dtype=np.float64).reshape(-1)
+    try:
+        mant, t = oq.exact_fixed(f, "rescale factor", max_width=64)
+        if t.width > max(imp.approx_bits, 32):
+            raise QirError("wide")
+    except QirError:
+        mant, n = _approx(f, imp.approx_bits)
+        t = Fixed.for_range(int(mant.min()), int(mant.max()), n)
+    return imp.scale(v, mant, t, None, None, layer)
+
+
+def _approx_codes(imp: "Importer", x: Act, lo: int, hi: int, scale: float, rnd: str, layer: str) -> SSAValue:
+    """Integer codes clip(R(x / scale), lo, hi) with 1/scale ≈ M0*2^-n (approximate mode)."""
+    v = _multiply(imp, x.value, 1.0 / scale, layer)
+    return _apply_quantizer(imp, replace(x, value=v), lo, hi, 0, rnd, layer)
 
 
 def _apply_quantizer(imp: Importer, x: Act, lo: int, hi: int, e: int | None, rnd: str, layer: str,
@@ -705,12 +737,8 @@ def _apply_quantizer(imp: Importer, x: Act, lo: int, hi: int, e: int | None, rnd
     non-power-of-two ``scale`` (e None; approximate=True): codes = clip(R(x * M0*2^-n)) with
     M0*2^-n ≈ 1/scale, then codes * S0*2^-m with S0*2^-m ≈ scale (each to APPROX_BITS bits)."""
     if e is None:
-        m0, n = _approx(1.0 / scale)
-        mt = Fixed.for_range(m0, m0, n)
-        v = imp.scale(x.value, np.array([m0]), mt, None, None, layer)
-        codes = _apply_quantizer(imp, replace(x, value=v), lo, hi, 0, rnd, layer)
-        s0, m = _approx(scale)
-        return imp.scale(codes, np.array([s0]), Fixed.for_range(s0, s0, m), None, None, layer)
+        codes = _approx_codes(imp, x, lo, hi, scale, rnd, layer)
+        return _multiply(imp, codes, scale, layer)
     ft = oq.fixed_type_of_codes(lo, hi, e)
     if ft is not None:
         return imp.quantize(x.value, ft[0], rnd, ft[1], layer)
@@ -806,7 +834,7 @@ def _reshape_to(imp: Importer, node: Node, r, target: tuple[int, ...]) -> None:
             qtarget = tuple(target)
             if shape_of(v.type) != qtarget:
                 v = imp.emit(ReshapeOp.create(operands=[v], result_types=[tensor_of(a.type, qtarget)]), node.out)
-            imp.set(node.out, Act(v, tuple(target), out_perm, a.codes))
+            imp.set(node.out, Act(v, tuple(target), out_perm, a.codes, unit=a.unit))
             return
     if len(nonunit_out) <= 1 and len(a.shape) > 1 and a.perm != tuple(range(len(a.shape))):
         # flatten of a permuted (channels-last) tensor: keep the qir order, remember the permutation
@@ -815,11 +843,12 @@ def _reshape_to(imp: Importer, node: Node, r, target: tuple[int, ...]) -> None:
         v = imp.emit(ReshapeOp.create(operands=[a.value], result_types=[tensor_of(a.type, (size,))]), node.out)
         if target != (size,):
             v = imp.emit(ReshapeOp.create(operands=[v], result_types=[tensor_of(a.type, tuple(target))]), node.out)
-        imp.set(node.out, Act(v, tuple(target), tuple(range(len(target))), a.codes, row_order, (a.qshape, a.perm)))
+        imp.set(node.out, Act(v, tuple(target), tuple(range(len(target))), a.codes, row_order, (a.qshape, a.perm),
+                              a.unit))
         return
     a = imp.onnx_order(a, node.out)
     v = imp.emit(ReshapeOp.create(operands=[a.value], result_types=[tensor_of(a.type, tuple(target))]), node.out)
-    imp.set(node.out, Act(v, tuple(target), tuple(range(len(target))), a.codes))
+    imp.set(node.out, Act(v, tuple(target), tuple(range(len(target))), a.codes, unit=a.unit))
 
 
 def _flat_target(r_shape, axis: int) -> tuple[int, ...]:
@@ -919,7 +948,7 @@ def _transpose(imp: Importer, node: Node) -> None:
     inv = list(np.argsort(p))
     new_perm = tuple(int(inv[q]) for q in a.perm)
     new_shape = tuple(a.shape[q] for q in p)
-    imp.set(node.out, Act(a.value, new_shape, new_perm, a.codes))
+    imp.set(node.out, Act(a.value, new_shape, new_perm, a.codes, unit=a.unit))
 
 
 # ------------------------------------------------------------------------------ handlers: linear
@@ -941,7 +970,7 @@ def _dense_input(imp: Importer, node: Node, name: str) -> Act:
         size = int(np.prod(a.shape))
         if a.row_order is None and shape_of(a.value.type) != (size,):
             v = imp.emit(ReshapeOp.create(operands=[a.value], result_types=[tensor_of(a.type, (size,))]), node.out)
-            a = Act(v, (size,), (0,), a.codes)
+            a = Act(v, (size,), (0,), a.codes, unit=a.unit)
         else:
             a = replace(a, shape=(size,), perm=(0,))
     return a
@@ -1395,14 +1424,18 @@ def _quantize_linear(imp: Importer, node: Node) -> None:
     x = imp.float_act(node.inputs[0], node)
     spec = _quantizer_spec(imp, node)
     lo, hi, e, rnd, codes, s = spec
-    v = _apply_quantizer(imp, x, lo, hi, e, rnd, node.out, s)
+    if e is None:  # approximate: keep the integer codes (minus zero point), real = value * s
+        v = _approx_codes(imp, x, lo, hi, s, rnd, node.out)
+        imp.set(node.out, replace(x, value=v, codes=codes, unit=s))
+        return
+    v = _apply_quantizer(imp, x, lo, hi, e, rnd, node.out)
     imp.set(node.out, replace(x, value=v, codes=codes))
 
 
 def _check_codes(imp: Importer, node: Node, a: Act, scale_idx: int, zp_idx: int, what: str):
     scale = imp.const(node, scale_idx, f"{what} scale")
     zp = imp.const(node, zp_idx, f"{what} zero point", default=np.int64(0))
-    _tensor_exponent(scale, node, imp.approximate and node.op == "DequantizeLinear")
+    _tensor_exponent(scale, node, imp.approximate)
     sc = _scalar_scale(scale)
     z = _scalar_int(np.asarray(zp).astype(np.int64), f"{what} zero point", node)
     if a.codes is None:
@@ -1427,6 +1460,11 @@ def _dequantize_linear(imp: Importer, node: Node) -> None:
         return
     a = imp.act(node.inputs[0], node)
     _check_codes(imp, node, a, 1, 2, "input")
+    if a.unit != 1.0:  # integer codes with a non-power-of-two scale: times S0*2^-m ≈ scale
+        a = imp.canonical(a, node.out)
+        v = _multiply(imp, a.value, a.unit, node.out)
+        imp.set(node.out, replace(a, value=v, codes=None, unit=1.0))
+        return
     imp.set(node.out, replace(a, codes=None))
 
 
@@ -1456,11 +1494,56 @@ def _int_weights(imp: Importer, node: Node, w_idx: int, s_idx: int | None, zp_id
 def _qlinear_matmul(imp: Importer, node: Node) -> None:
     x = imp.act(node.inputs[0], node)
     _check_codes(imp, node, x, 1, 2, "input")
-    xf = _dense_input_from(imp, node, replace(x, codes=None))
+    xf = _dense_input_from(imp, node, replace(x, codes=None, unit=1.0))
+    if _integer_requant(imp, node, x):
+        w, k, _ = _int_weights_scaled(imp, node, x, 1)
+        a = imp.emit_pending(_new_dense(imp, node, xf, w, False, None, False))
+        _requantize_codes(imp, node, a, k, 6, 7)
+        return
     w = _int_weights(imp, node, 3, 4, 5, 1)
     p = _new_dense(imp, node, xf, w, False, None, False)
     a = imp.emit_pending(p)
     _requantize_out(imp, node, a, 6, 7)
+
+
+def _integer_requant(imp: Importer, node: Node, x: Act) -> bool:
+    """QLinear* with a non-power-of-two scale somewhere (approximate mode): integer accumulator
+    and one M0*2^-n requantization multiplier per output channel."""
+    scales = [imp.const(node, i, "scale") for i in (1, 4, 6)]
+    if x.unit == 1.0 and all(oq.po2_exponents(s) is not None for s in scales):
+        return False
+    if not imp.approximate:
+        bad = next(s for s in scales if oq.po2_exponents(s) is None)
+        raise QirError(_po2_message(bad, "requantization"))
+    return True
+
+
+def _int_weights_scaled(imp: Importer, node: Node, x: Act, cout_axis: int):
+    """(integer weights w - zp, K, xs) for the integer path: x.value is the input code (minus zero
+    point) times xs (sa when it holds real values, 1 when it holds codes), so value @ w is the
+    integer accumulator times xs, and y = rne(acc * sa*sw/sy) = rne((value @ w) * K) with
+    K = sa*sw / (sy*xs) per output channel."""
+    w = _int_weights(imp, node, 3, None, 5, cout_axis)
+    sa = float(np.asarray(imp.const(node, 1, "x scale"), dtype=np.float32).reshape(-1)[0])
+    xs = sa if x.unit == 1.0 else 1.0
+    sw = imp.const(node, 4, "weight scale").astype(np.float32).astype(np.float64).reshape(-1)
+    sy = float(np.asarray(imp.const(node, 6, "output scale"), dtype=np.float32).reshape(-1)[0])
+    return w, sa * sw / (sy * xs), xs
+
+
+def _requantize_codes(imp: Importer, node: Node, a: Act, k, s_idx: int, zp_idx: int) -> None:
+    """Output codes clip(rne(value * K) + zy) - zy with K ≈ M0*2^-n per channel; real = codes * sy."""
+    sy = float(np.asarray(imp.const(node, s_idx, "output scale"), dtype=np.float32).reshape(-1)[0])
+    names = node.inputs
+    if len(names) > zp_idx and names[zp_idx]:
+        zp = imp.const(node, zp_idx, "output zero point")
+        dtype, z = str(zp.dtype), _scalar_int(zp.astype(np.int64), "output zero point", node)
+    else:
+        dtype, z = "uint8", 0
+    lo, hi = oq.ql_range(dtype)
+    v = _multiply(imp, a.value, np.broadcast_to(np.asarray(k, dtype=np.float64), (a.qshape[-1],)), node.out)
+    v = _apply_quantizer(imp, replace(a, value=v), lo - z, hi - z, 0, "rnd_conv", node.out)
+    imp.set(node.out, replace(a, value=v, codes=(sy, z, dtype), unit=sy))
 
 
 def _dense_input_from(imp: Importer, node: Node, a: Act) -> Act:
@@ -1496,16 +1579,18 @@ def _matmul_integer(imp: Importer, node: Node) -> None:
     if _scalar_int(np.asarray(a_zp).astype(np.int64), "A zero point", node) != za:
         raise QirError(f"MatMulInteger A zero point differs from the QuantizeLinear's ({za})")
     w = _int_weights(imp, node, 1, None, 3 if len(node.inputs) > 3 and node.inputs[3] else None, 1)
-    xf = _dense_input_from(imp, node, replace(x, codes=None))
-    # the ONNX int32 result is sum (a - za)(b - zb) = (x_real / sa) @ (b - zb)
-    imp.set(node.out, _new_dense(imp, node, xf, w / sa, False, None, False))
+    xs = sa if x.unit == 1.0 else 1.0  # x.value per code step (real values, or the codes themselves)
+    xf = _dense_input_from(imp, node, replace(x, codes=None, unit=1.0))
+    # the ONNX int32 result is sum (a - za)(b - zb) = (x.value / xs) @ (b - zb)
+    imp.set(node.out, _new_dense(imp, node, xf, w / xs, False, None, False))
 
 
 # ------------------------------------------------------------------------------ handlers: spatial
-def _spatial_input(imp: Importer, node: Node, name: str, channels_last: bool) -> Act:
+def _spatial_input(imp: Importer, node: Node, name: str, channels_last: bool, codes_ok: bool = False) -> Act:
     """The input of a spatial op stored channels last (qir layout), ONNX (C, spatial...) or, for
-    the qonnx channels_last domain, (spatial..., C)."""
-    a = imp.float_act(name, node)
+    the qonnx channels_last domain, (spatial..., C).  ``codes_ok``: integer tensors are fine
+    (max pooling commutes with dequantization)."""
+    a = imp.act(name, node) if codes_ok else imp.float_act(name, node)
     if len(a.shape) < 2:
         raise QirError(f"{node.op} needs a (channels, spatial...) input, got per-sample shape {a.shape}")
     if channels_last:
@@ -1615,14 +1700,24 @@ def _conv_integer(imp: Importer, node: Node) -> None:
     if _scalar_int(np.asarray(x_zp).astype(np.int64), "x zero point", node) != za:
         raise QirError(f"ConvInteger x zero point differs from the QuantizeLinear's ({za})")
     w = _int_weights(imp, node, 1, None, 3 if len(node.inputs) > 3 and node.inputs[3] else None, 0)
-    xf = imp.channels_last(replace(x, codes=None), node.out)
-    imp.set(node.out, _new_conv(imp, node, xf, w / sa, False, None, False, False))
+    xs = sa if x.unit == 1.0 else 1.0
+    xf = imp.channels_last(replace(x, codes=None, unit=1.0), node.out)
+    imp.set(node.out, _new_conv(imp, node, xf, w / xs, False, None, False, False))
 
 
 @onnx_handler("QLinearConv")
 def _qlinear_conv(imp: Importer, node: Node) -> None:
     x = imp.act(node.inputs[0], node)
     _check_codes(imp, node, x, 1, 2, "input")
+    if _integer_requant(imp, node, x):
+        w, k, xs = _int_weights_scaled(imp, node, x, 0)
+        b = None
+        if len(node.inputs) > 8 and node.inputs[8]:  # int32 at scale sa*sw: accumulator units
+            b = imp.const(node, 8, "bias").astype(np.float64) * xs
+        xf = imp.channels_last(replace(x, codes=None, unit=1.0), node.out)
+        a = imp.emit_pending(_new_conv(imp, node, xf, w, False, b, False, False))
+        _requantize_codes(imp, node, a, k, 6, 7)
+        return
     w = _int_weights(imp, node, 3, 4, 5, 0)
     b = None
     if len(node.inputs) > 8 and node.inputs[8]:
@@ -1654,7 +1749,7 @@ def _pool_params(node: Node, x: Act, window):
 
 
 def _pool(imp: Importer, node: Node, kind: str, channels_last: bool, global_: bool) -> None:
-    x = _spatial_input(imp, node, node.inputs[0], channels_last)
+    x = _spatial_input(imp, node, node.inputs[0], channels_last, codes_ok=kind == "max")
     spatial = list(x.qshape[:-1])
     window = spatial if global_ else list(node.attr("kernel_shape"))
     if len(window) != len(spatial):
@@ -1670,7 +1765,7 @@ def _pool(imp: Importer, node: Node, kind: str, channels_last: bool, global_: bo
     if kind == "max":
         v = imp.emit(PoolOp.create(operands=[x.value], result_types=[tensor_of(x.type, qshape)], properties=props),
                      node.out)
-        imp.set(node.out, Act(v, shape, perm))
+        imp.set(node.out, Act(v, shape, perm, x.codes, unit=x.unit))
         return
     from qir.dialect import window_geometry
 
@@ -1787,12 +1882,14 @@ def _pad(imp: Importer, node: Node) -> None:
 
 # ------------------------------------------------------------------------------ entry point
 def import_onnx(path: str | Path, *, input_type: Fixed | None = None, softmax: str = "keep",
-                precision: PrecisionConfig | Fixed | None = None, approximate: bool = False) -> ModuleOp:
+                precision: PrecisionConfig | Fixed | None = None, approximate: bool | int = False) -> ModuleOp:
     """Import a QONNX, QDQ or float ONNX model into one ``qir.model`` (see the module docstring)."""
     if softmax not in SOFTMAX_MODES:
         raise QirError(f"softmax must be one of {', '.join(SOFTMAX_MODES)}, got {softmax!r}")
     if input_type is not None and not isinstance(input_type, Fixed):
         raise QirError(f"input_type must be a Fixed (e.g. Fixed.parse('fixed<16,6>')), got {input_type!r}")
+    if approximate is not False and not (approximate is True or (isinstance(approximate, int) and 2 <= approximate <= 48)):
+        raise QirError(f"approximate must be False, True or a number of significant bits (2..48), got {approximate!r}")
     if isinstance(precision, Fixed):
         precision = PrecisionConfig.from_type(precision)
     elif precision is not None and not isinstance(precision, PrecisionConfig):
