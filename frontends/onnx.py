@@ -33,8 +33,8 @@ configured ``result`` type with an explicit ``qir.quantize`` (``rnd_conv``, ``sa
 Other scales.  A non-power-of-two scale is a ``QirError`` naming the node, unless
 ``approximate=True`` (or ``approximate=B`` significant bits; True means ``APPROX_BITS`` = 16).
 Every real rescale factor f is then replaced by M0·2^-n, the nearest value with B significant bits
-(relative error at most 2^-B; per-channel factors share n, so a smaller channel's factor keeps
-fewer bits), computed as an exact ``qir.scale`` before the rounding ``qir.quantize``:
+(relative error at most 2^-B; per-channel factors share n, chosen so that the smallest keeps B
+bits), computed as an exact ``qir.scale`` before the rounding ``qir.quantize``:
 
 - QuantizeLinear keeps integer codes: codes − zp = clip(rne(x·M0·2^-n)), M0·2^-n ≈ 1/s; a
   DequantizeLinear multiplies by S0·2^-m ≈ s; a QONNX Quant does both (its output is real);
@@ -704,10 +704,11 @@ def _input_spec(imp: Importer, node: Node):
 
 
 def _approx(value, bits: int) -> tuple[np.ndarray, int]:
-    """(M0, n): M0 * 2^-n nearest to ``value`` (a positive scalar or vector) with ``bits``
-    significant bits for its largest element (relative error at most 2^-bits there); one n."""
+    """(M0, n): M0 * 2^-n nearest to ``value`` (a positive scalar or vector), one n for all
+    elements, chosen so that the smallest keeps ``bits`` significant bits (relative error at
+    most 2^-bits for every element)."""
     v = np.asarray(value, dtype=np.float64).reshape(-1)
-    _, ex = np.frexp(v.max())
+    _, ex = np.frexp(v.min())
     n = bits - int(ex)
     return np.rint(np.ldexp(v, n)).astype(np.int64), n
 
