@@ -407,3 +407,59 @@ def test_shared_layer_and_multi_input_rejected(tmp_path):
     path = write_functional(tmp_path, "sh", [d], {"d": {"kernel": np.eye(4)}}, ["d"], [4])
     with pytest.raises(QirError, match="called 2 times"):
         import_keras(path, input_type=Fixed(8, 3), precision=F18)
+
+
+# ------------------------------------------------------------------------------ real .keras / .h5 files
+V3 = DATA / "qkeras_v3_small"
+
+
+@pytest.mark.parametrize("fname", ["model.keras", "model.h5"])
+def test_qkeras_v3_files(fname):
+    """A QKeras-v3 model saved by Keras 3 (generate.py): QConv2DBatchnorm, ternary depthwise,
+    separable with binary pointwise, Add, pooling, QDense; layer outputs of its own predict()."""
+    v = vectors(V3)
+    module = import_keras(V3 / fname)  # the input type comes from the first QActivation
+    assert elem(get_model(module).inputs()[0].result.type) == Fixed(8, 4)
+    _, ev = evaluate_real(module, [v["x"]])
+    ours = {n: t.to_real(m) for n, (t, m) in ev.layer_outputs().items()}
+    for name in ("qin", "a1", "a2", "a3", "add", "mp", "fl"):
+        assert np.mean(ours[name] == v[f"layer_{name}"]) >= 0.999, name
+    for name in ("cbn", "dw", "sep", "out"):  # float32 accumulation in Keras
+        assert np.abs(ours[name] - v[f"layer_{name}"]).max() <= 1e-4, name
+
+
+def test_keras_zip_guards(tmp_path):
+    import zipfile
+
+    src = V3 / "model.keras"
+    bomb = tmp_path / "bomb.keras"
+    with zipfile.ZipFile(src) as zin, zipfile.ZipFile(bomb, "w", zipfile.ZIP_DEFLATED) as zout:
+        for item in zin.infolist():
+            data = zin.read(item)
+            if item.filename == "config.json":
+                data = data + b" " * (8 << 20)  # a highly compressible member
+            zout.writestr(item.filename, data)
+    with pytest.raises(QirError, match="implausibly large"):
+        import_keras(bomb)
+    missing = tmp_path / "nocfg.keras"
+    with zipfile.ZipFile(missing, "w") as z:
+        z.writestr("model.weights.h5", b"")
+    with pytest.raises(QirError, match="no config.json"):
+        import_keras(missing)
+    (tmp_path / "trunc.keras").write_bytes(src.read_bytes()[:1000])
+    with pytest.raises(QirError, match="truncated or corrupt"):
+        import_keras(tmp_path / "trunc.keras")
+
+
+def test_cli_precision_config(tmp_path):
+    from qir.cli import main
+
+    cfg = tmp_path / "p.json"
+    cfg.write_text(json.dumps({"default": {"weight": "fixed<18,8>", "bias": "fixed<18,8>",
+                                           "result": "fixed<18,8>"},
+                               "layers": {"output_softmax": {"result": None}}}))
+    out = tmp_path / "net.mlir"
+    assert main(["import", str(JET / "KERAS_3layer.json"), "--input-type", "fixed<16,6>", "--softmax", "none",
+                 "--precision-config", str(cfg), "-o", str(out)]) == 0
+    text = out.read_text()
+    assert text.count("qir.quantize") == 3 and text.count("qir.dense") == 4
