@@ -441,7 +441,8 @@ class Importer:
             if kind is None:
                 raise QirError(f"unsupported op '{proto.op_type}' from unknown domain '{proto.domain}'; "
                                f"supported domains: ai.onnx, qonnx.custom_op.general, finn.custom_op.general, "
-                               "onnx.brevitas, qonnx.custom_op.channels_last", where=node.where)
+                               "onnx.brevitas, qonnx.custom_op.channels_last, com.microsoft (QGemm, QLinearAdd, "
+                               "QLinearGlobalAveragePool)", where=node.where)
             try:
                 self.import_node(node)
             except QirError as e:
@@ -718,9 +719,12 @@ def _multiply(imp: "Importer", v: SSAValue, factor, layer: str) -> SSAValue:
     f = np.asarray(factor, dtype=np.float64).reshape(-1)
     try:
         mant, t = oq.exact_fixed(f, "rescale factor", max_width=64)
-        if t.width > max(imp.approx_bits, 32):
-            raise QirError("wide")
+        exact = t.width <= max(imp.approx_bits, 32)
     except QirError:
+        exact = False
+    if not exact:
+        if not imp.approximate:
+            raise QirError(_po2_message(f, "rescale"))
         mant, n = _approx(f, imp.approx_bits)
         t = Fixed.for_range(int(mant.min()), int(mant.max()), n)
     return imp.scale(v, mant, t, None, None, layer)
@@ -1511,9 +1515,10 @@ def _integer_requant(imp: Importer, node: Node, x: Act) -> bool:
     """QLinear* with a non-power-of-two scale somewhere (approximate mode): integer accumulator
     and one M0*2^-n requantization multiplier per output channel."""
     scales = [imp.const(node, i, "scale") for i in (1, 4, 6)]
-    if x.unit == 1.0 and all(oq.po2_exponents(s) is not None for s in scales):
+    po2 = all(oq.po2_exponents(s) is not None for s in scales)
+    if x.unit == 1.0 and po2:
         return False
-    if not imp.approximate:
+    if not po2 and not imp.approximate:
         bad = next(s for s in scales if oq.po2_exponents(s) is None)
         raise QirError(_po2_message(bad, "requantization"))
     return True
@@ -1729,6 +1734,108 @@ def _qlinear_conv(imp: Importer, node: Node) -> None:
     p = _new_conv(imp, node, xf, w, False, b, False, False)
     a = imp.emit_pending(p)
     _requantize_out(imp, node, a, 6, 7)
+
+
+def _code_act(imp: Importer, node: Node, idx: int, s_idx: int, zp_idx: int, what: str) -> tuple[Act, float]:
+    """An integer input (checked against its scale/zero point inputs) and its value step xs:
+    value = (code - zp) * xs (xs = scale for real-valued storage, 1 for code storage)."""
+    a = imp.act(node.inputs[idx], node)
+    if a.codes is None:
+        raise QirError(f"{what} '{node.inputs[idx]}' is not an integer tensor from a QuantizeLinear")
+    scale = imp.const(node, s_idx, f"{what} scale")
+    zp = imp.const(node, zp_idx, f"{what} zero point", default=np.int64(0))
+    _tensor_exponent(scale, node, imp.approximate)
+    sc = _scalar_scale(scale)
+    z = _scalar_int(np.asarray(zp).astype(np.int64), f"{what} zero point", node)
+    if a.codes[0] != sc or a.codes[1] != z:
+        raise QirError(f"{what} scale/zero point ({sc}, {z}) differ from the ones it was quantized with "
+                       f"{a.codes[:2]}; not supported")
+    return a, (sc if a.unit == 1.0 else 1.0)
+
+
+def _out_codes(imp: Importer, node: Node, a: Act, v: SSAValue, s_idx: int, zp_idx: int, default_dtype="uint8"):
+    """Round ``v`` (code units) to integer codes, clip to the output type minus its zero point."""
+    sy = _scalar_scale(imp.const(node, s_idx, "output scale"))
+    if len(node.inputs) > zp_idx and node.inputs[zp_idx]:
+        zp = imp.const(node, zp_idx, "output zero point")
+        dtype, z = str(zp.dtype), _scalar_int(zp.astype(np.int64), "output zero point", node)
+    else:
+        dtype, z = default_dtype, 0
+    lo, hi = oq.ql_range(dtype)
+    v = _apply_quantizer(imp, replace(a, value=v), lo - z, hi - z, 0, "rnd_conv", node.out)
+    return replace(a, value=v, codes=(sy, z, dtype), unit=sy, row_order=a.row_order)
+
+
+@onnx_handler("QLinearAdd", domain="ms")
+def _qlinear_add(imp: Importer, node: Node) -> None:
+    """C = sat(rne((A_real + B_real) / sc) + zc): both inputs scaled to output code units, added
+    exactly, rounded once."""
+    a, xa = _code_act(imp, node, 0, 1, 2, "A")
+    b, xb = _code_act(imp, node, 3, 4, 5, "B")
+    if a.shape != b.shape:
+        raise QirError(f"QLinearAdd of shapes {a.shape} and {b.shape} (broadcasting) is not supported")
+    a = imp.canonical(a, node.out)
+    b = imp.permute(imp.canonical(b, node.out), a.perm, node.out)
+    sa, sb = (_scalar_scale(imp.const(node, i, "scale")) for i in (1, 4))
+    sc = _scalar_scale(imp.const(node, 6, "output scale"))
+    va = _multiply(imp, a.value, sa / (sc * xa), node.out)
+    vb = _multiply(imp, b.value, sb / (sc * xb), node.out)
+    probe = AddOp.create(operands=[va, vb], result_types=[va.type])
+    lo, hi, frac = probe.exact_bounds()
+    probe.erase()
+    s = imp.emit(AddOp.create(operands=[va, vb], result_types=[tensor_of(Fixed.for_range(lo, hi, frac), a.qshape)]),
+                 node.out)
+    imp.set(node.out, _out_codes(imp, node, a, s, 6, 7))
+
+
+@onnx_handler("QLinearGlobalAveragePool", domain="ms")
+def _qlinear_gap(imp: Importer, node: Node) -> None:
+    """y = sat(rne(sum(x - zx) * sx / (N * sy)) + zy): an exact window sum, then one factor."""
+    a, xs = _code_act(imp, node, 0, 1, 2, "X")
+    cl = bool(node.attr("channels_last", 0))
+    x = imp.onnx_order(a, node.out) if cl else imp.channels_last(a, node.out)
+    spatial = list(x.qshape[:-1])
+    n = int(np.prod(spatial))
+    props = {"kind": StringAttr("avg"), "window": _ints(spatial), "strides": _ints([1] * len(spatial)),
+             "pads": _ints([0] * (2 * len(spatial))), "count": StringAttr("window"),
+             "multiplier": int_elements(np.array([1])), "multiplier_type": fixed_type(Fixed(2, 2, False))}
+    shape, perm = _out_record_shape([1] * len(spatial), x.qshape[-1], cl)
+    qshape = tuple(shape[i] for i in perm)
+    total = imp.exact_op(PoolOp, x.value, props, qshape, node.out)
+    sx = _scalar_scale(imp.const(node, 1, "X scale"))
+    sy = _scalar_scale(imp.const(node, 3, "output scale"))
+    v = _multiply(imp, total, sx / (n * sy * xs), node.out)
+    out = Act(v, shape, perm)
+    imp.set(node.out, _out_codes(imp, node, out, v, 3, 4))
+
+
+@onnx_handler("QGemm", domain="ms")
+def _qgemm(imp: Importer, node: Node) -> None:
+    """Y = alpha * (A - za)(B - zb) * sa*sb (+ C int32 at scale sa*sb); quantized to y_scale/zp when
+    given, else real."""
+    if node.attr("transA", 0):
+        raise QirError("QGemm with transA=1 is not supported")
+    a, xs = _code_act(imp, node, 0, 1, 2, "A")
+    transb = bool(node.attr("transB", 0))
+    w = _int_weights(imp, node, 3, None, 5, 0 if transb else 1)
+    w = w.T if transb else w
+    sa = _scalar_scale(imp.const(node, 1, "A scale"))
+    sb = imp.const(node, 4, "B scale").astype(np.float32).astype(np.float64).reshape(-1)
+    alpha = float(np.float32(node.attr("alpha", 1.0)))
+    b = None
+    if len(node.inputs) > 6 and node.inputs[6]:
+        b = _per_sample(imp.const(node, 6, "C").astype(np.float64), (w.shape[1],), "QGemm C") * xs
+    xf = _dense_input_from(imp, node, replace(a, codes=None, unit=1.0))
+    acc = imp.emit_pending(_new_dense(imp, node, xf, w, False, b, False))  # = (acc_int + C) * xs
+    factor = np.broadcast_to(alpha * sa * sb / xs, (w.shape[1],))
+    if len(node.inputs) > 7 and node.inputs[7]:
+        sy = _scalar_scale(imp.const(node, 7, "output scale"))
+        _tensor_exponent(np.array([sy]), node, imp.approximate)
+        v = _multiply(imp, acc.value, factor / sy, node.out)
+        imp.set(node.out, _out_codes(imp, node, acc, v, 7, 8))
+        return
+    v = _multiply(imp, acc.value, factor, node.out)
+    imp.set(node.out, replace(acc, value=v))
 
 
 def _pool_params(node: Node, x: Act, window):

@@ -38,19 +38,23 @@ QONNX_DOMAINS = ("qonnx.custom_op.general", "finn.custom_op.general", "onnx.brev
 CHANNELS_LAST_DOMAINS = ("qonnx.custom_op.channels_last", "finn.custom_op.channels_last")
 #: The default ONNX domain.
 ONNX_DOMAINS = ("", "ai.onnx")
+#: onnxruntime's contrib ops (QOperator exports: QGemm, QLinearAdd, QLinearGlobalAveragePool).
+MS_DOMAINS = ("com.microsoft",)
 
 #: Graphs older than this default-domain opset are upgraded with the version converter.
 MIN_OPSET = 13
 
 
 def domain_kind(domain: str) -> str | None:
-    """'onnx', 'qonnx', 'channels_last' or None (unknown domain)."""
+    """'onnx', 'qonnx', 'channels_last', 'ms' (com.microsoft) or None (unknown domain)."""
     if domain in ONNX_DOMAINS:
         return "onnx"
     if domain in QONNX_DOMAINS:
         return "qonnx"
     if domain in CHANNELS_LAST_DOMAINS:
         return "channels_last"
+    if domain in MS_DOMAINS:
+        return "ms"
     return None
 
 
