@@ -33,12 +33,12 @@ from typing import Any
 from xdsl.dialects.builtin import ModuleOp
 from xdsl.ir import Operation, SSAValue
 
-from qir.dialect import InputOp, OutputOp, elem, tensor_of
+from qir.dialect import InputOp, OutputOp, tensor_of
 from qir.errors import QirError
 from qir.fixed import Fixed
 from qir.frontends import keras_files
 from qir.frontends.keras_files import Source, Variables, WeightStore, one_line
-from qir.frontends.keras_graph import KerasLayer, KerasModel, Node, parse_graph
+from qir.frontends.keras_graph import KerasLayer, KerasModel, parse_graph
 from qir.frontends.keras_quantizers import FloatFunction, Quantizer, resolve_activation
 from qir.frontends.keras_steps import (
     BatchNormStep,
@@ -46,10 +46,8 @@ from qir.frontends.keras_steps import (
     DenseStep,
     Param,
     Quantize,
-    ScaleStep,
     Softmax,
     Step,
-    Table,
 )
 from qir.ir import new_model, set_layer, verify
 from qir.precision import DEFAULT_TABLE_INPUT, LayerPrecision, PrecisionConfig
@@ -57,8 +55,8 @@ from qir.precision import DEFAULT_TABLE_INPUT, LayerPrecision, PrecisionConfig
 SOFTMAX_MODES = ("keep", "none")
 PTQ_MODES = ("reject", "weight-only")
 
-__all__ = ["import_keras", "layer_handler", "ImportContext", "KerasLayer", "DenseStep", "SOFTMAX_MODES",
-           "PTQ_MODES"]
+__all__ = ["import_keras", "layer_handler", "supported_layers", "ImportContext", "KerasLayer", "DenseStep",
+           "Quantizer", "resolve_activation", "SOFTMAX_MODES", "PTQ_MODES"]
 
 
 # ------------------------------------------------------------------------------ layer handlers
@@ -365,5 +363,3 @@ def _import(source: Source, input_type, softmax, prec, approximate, ptq) -> Modu
 
 
 from qir.frontends import keras_layers as _keras_layers  # noqa: E402,F401  (registers the handlers)
-
-__all__ += ["Quantizer", "resolve_activation", "Table", "ScaleStep"]
