@@ -41,7 +41,7 @@ def models(workdir: Path) -> dict[str, dict]:
         "qkeras_3layer": {"path": data / "qkeras_3layer" / "qkeras_3layer.json", "input_type": "fixed<16,6>",
                           "x": np.load(data / "qkeras_3layer" / "vectors.npz")["x"]},
         "qkeras_mnist_dense": {"path": data / "qkeras_mnist_dense" / "qkeras_mnist_dense.json",
-                               "input_type": "ufixed<8,0>",
+                               "input_type": "ufixed<9,1>",
                                "x": np.load(data / "qkeras_mnist_dense" / "vectors.npz")["x"]},
     }
     for kind in ("binary", "ternary"):

@@ -65,16 +65,29 @@ def range_bits(lo: int, hi: int) -> int:
     return max(int(hi).bit_length(), int(-lo - 1).bit_length()) + 1
 
 
-def _linear_bounds(coef, in_lo, in_hi) -> tuple[int, int]:
+def _linear_bounds(coef: dict[int, int], in_lo, in_hi) -> tuple[int, int]:
+    """Exact bounds of sum_i coef[i] * x_i for x_i in [in_lo[i], in_hi[i]] (sparse coef)."""
     lo = hi = 0
-    for c, a, b in zip(coef, in_lo, in_hi):
+    for i, c in coef.items():
         if c > 0:
-            lo += c * a
-            hi += c * b
+            lo += c * in_lo[i]
+            hi += c * in_hi[i]
         elif c < 0:
-            lo += c * b
-            hi += c * a
+            lo += c * in_hi[i]
+            hi += c * in_lo[i]
     return lo, hi
+
+
+def _combine(ca: dict[int, int], sa: int, cb: dict[int, int], sb: int, s: int) -> dict[int, int]:
+    """The linear form (a << sa) + s * (b << sb), zero coefficients dropped."""
+    out = {i: c << sa for i, c in ca.items()}
+    for i, c in cb.items():
+        v = out.get(i, 0) + s * (c << sb)
+        if v:
+            out[i] = v
+        else:
+            out.pop(i, None)
+    return out
 
 
 # ------------------------------------------------------------------------------ the graph
@@ -104,20 +117,19 @@ class AdderGraph:
     def _derive(self) -> None:
         """Exact linear form, interval, zero LSBs and adder depth of every node."""
         n = self.n_in
-        coefs: list[list[int]] = [[int(i == k) for i in range(n)] for k in range(n)]
+        coefs: list[dict[int, int]] = [{k: 1} for k in range(n)]
         lo = [int(v) for v in self.in_lo]
         hi = [int(v) for v in self.in_hi]
         depth = [0] * n
         for a, sa, b, sb, s in zip(self.a, self.sa, self.b, self.sb, self.sign):
-            ca, cb = coefs[a], coefs[b]
-            c = [(x << sa) + s * (y << sb) for x, y in zip(ca, cb)]
+            c = _combine(coefs[a], sa, coefs[b], sb, s)
             coefs.append(c)
             l, h = _linear_bounds(c, self.in_lo, self.in_hi)
             lo.append(l)
             hi.append(h)
             depth.append(max(depth[a], depth[b]) + 1)
         self.coefs, self.lo, self.hi, self.depth = coefs, lo, hi, depth
-        self.zero_lsbs = [min((tz(x) for x in c if x), default=0) for c in coefs]
+        self.zero_lsbs = [min((tz(x) for x in c.values()), default=0) for c in coefs]
         # inputs: their own value may be even; we know nothing, so 0
         for k in range(n):
             self.zero_lsbs[k] = 0
@@ -154,9 +166,13 @@ class AdderGraph:
         m = np.zeros((self.n_in, self.n_out), dtype=object)
         for j, k in enumerate(self.onode):
             if k >= 0:
-                for i, c in enumerate(self.coefs[k]):
+                for i, c in self.coefs[k].items():
                     m[i, j] = self.osign[j] * (c << self.oshift[j])
         return m
+
+    def coef_vector(self, k: int) -> list[int]:
+        """Node k's linear form as a dense list over the inputs."""
+        return [self.coefs[k].get(i, 0) for i in range(self.n_in)]
 
     # -- cost -----------------------------------------------------------------------------
     def node_cost(self, k: int) -> int:
@@ -251,7 +267,7 @@ class _Builder:
         self.hi = list(self.in_hi)
         self.tz = [0] * self.n_in
         self.depth = [0] * self.n_in
-        self.coefs: list[list[int]] = [[int(i == k) for i in range(self.n_in)] for k in range(self.n_in)]
+        self.coefs: list[dict[int, int]] = [{k: 1} for k in range(self.n_in)]
         self.ops: list[tuple[int, int, int, int, int]] = []
         self.memo: dict[tuple, tuple[int, int]] = {}
 
@@ -271,14 +287,13 @@ class _Builder:
         hit = self.memo.get(key)
         if hit is not None:
             return hit[0], flip
-        ca, cb = self.coefs[a], self.coefs[b]
-        c = [(x << sa) + s * (y << sb) for x, y in zip(ca, cb)]
+        c = _combine(self.coefs[a], sa, self.coefs[b], sb, s)
         lo, hi = _linear_bounds(c, self.in_lo, self.in_hi)
         k = len(self.lo)
         self.coefs.append(c)
         self.lo.append(lo)
         self.hi.append(hi)
-        self.tz.append(min((tz(x) for x in c if x), default=0))
+        self.tz.append(min((tz(x) for x in c.values()), default=0))
         self.depth.append(max(self.depth[a], self.depth[b]) + 1)
         self.ops.append((a, sa, b, sb, s))
         self.memo[key] = (k, 1)
@@ -304,8 +319,12 @@ def _tree_depth(depths) -> int:
     return max(max(depths), (total - 1).bit_length())
 
 
+#: above this many two-term pairs in a layer, common subexpressions are not searched
+MAX_PAIRS = 400_000
+
+
 def build(matrix, offset=None, in_lo=None, in_hi=None, *, cse: bool = True,
-          depth_slack: int = 1) -> AdderGraph:
+          depth_slack: int = 1, max_pairs: int = MAX_PAIRS) -> AdderGraph:
     """The shared adder graph of ``x @ matrix + offset`` for x[i] in [in_lo[i], in_hi[i]]."""
     m = np.asarray(matrix, dtype=object)
     if m.ndim != 2:
@@ -332,7 +351,9 @@ def build(matrix, offset=None, in_lo=None, in_hi=None, *, cse: bool = True,
         terms.append(t)
     budget = [_tree_depth([0] * len(t)) + depth_slack for t in terms]
 
-    if cse:
+    # the pair statistics grow with the square of the terms per output: very wide layers (e.g. a
+    # 784-input MNIST layer) get balanced trees only, which keeps compile time linear
+    if cse and sum(len(t) * (len(t) - 1) // 2 for t in terms) <= max_pairs:
         _cse(bld, terms, budget)
 
     onode, oshift, osign = [], [], []

@@ -49,7 +49,7 @@ def write_mlp(directory: str | Path, kind: str, seed: int = 5) -> Path:
     d = Path(directory)
     d.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(seed)
-    kq = (_quantizer("binary", use01=False, alpha=1, use_stochastic_rounding=False) if kind == "binary" else
+    kq = (_quantizer("binary", use_01=False, alpha=1, use_stochastic_rounding=False) if kind == "binary" else
           _quantizer("ternary", alpha=1, threshold=None, use_stochastic_rounding=False, number_of_unrolls=5))
     layers = [{"class_name": "InputLayer",
                "config": {"batch_input_shape": [None, SIZES[0]], "dtype": "float32", "sparse": False,
