@@ -31,7 +31,7 @@ configured ``result`` type with an explicit ``qir.quantize`` (``rnd_conv``, ``sa
 ``result: null`` keeps it exact).
 
 Other scales.  A non-power-of-two scale is a ``QirError`` naming the node, unless
-``approximate=True`` (or ``approximate=B`` significant bits; True means ``APPROX_BITS`` = 16).
+``approximate=True`` (or ``approximate=B`` significant bits; True means ``APPROX_BITS`` = 24).
 Every real rescale factor f is then replaced by M0·2^-n, the nearest value with B significant bits
 (relative error at most 2^-B; per-channel factors share n, chosen so that the smallest keeps B
 bits), computed as an exact ``qir.scale`` before the rounding ``qir.quantize``:
@@ -98,8 +98,9 @@ from .onnx_fold import can_fold, fold
 from .onnx_graph import Graph, domain_kind, prepare
 
 SOFTMAX_MODES = ("keep", "none")
-#: significant bits of an approximated rescale multiplier M0 (approximate=True)
-APPROX_BITS = 16
+#: significant bits of an approximated rescale multiplier M0 (approximate=True): float32's 24, so
+#: results agree with runtimes that rescale in float32 except at rare near-ties
+APPROX_BITS = 24
 
 
 # ------------------------------------------------------------------------------ tensor records
@@ -228,7 +229,8 @@ class Importer:
                     self.consumers[i] = self.consumers.get(i, 0) + 1
         for o in graph.outputs:
             self.consumers[o] = self.consumers.get(o, 0) + 1
-        self._emitted: dict[int, Act] = {}
+        # emitted pending ops by id(); the Pending is kept alive with its Act so an id is never reused
+        self._emitted: dict[int, tuple[Pending, Act]] = {}
         self.absorbed: int | None = None  # id() of the input quantizer node folded into qir.input
 
     # -- records ---------------------------------------------------------------------------
@@ -374,7 +376,7 @@ class Importer:
     def emit_pending(self, p: Pending) -> Act:
         key = id(p)
         if key in self._emitted:
-            return self._emitted[key]
+            return self._emitted[key][1]
         layer = p.names[-1]
         where = f"{self.g.file}: layer '{layer_name(layer)}'"
         lp = self.layer_precision(p.names, p.nodes)
@@ -407,7 +409,7 @@ class Importer:
                 v = self.quantize(v, lp.accum, lp.accum_rounding, lp.accum_overflow, layer)
             v = self.cast_result(v, lp, layer)
         a = Act(v, p.shape, p.perm)
-        self._emitted[key] = a
+        self._emitted[key] = (p, a)
         return a
 
     # -- the walk --------------------------------------------------------------------------
@@ -1753,8 +1755,11 @@ def _code_act(imp: Importer, node: Node, idx: int, s_idx: int, zp_idx: int, what
     return a, (sc if a.unit == 1.0 else 1.0)
 
 
-def _out_codes(imp: Importer, node: Node, a: Act, v: SSAValue, s_idx: int, zp_idx: int, default_dtype="uint8"):
-    """Round ``v`` (code units) to integer codes, clip to the output type minus its zero point."""
+def _out_codes(imp: Importer, node: Node, a: Act, v: SSAValue, s_idx: int, zp_idx: int, default_dtype="uint8",
+               zp_before_rounding: bool = False):
+    """Round ``v`` (code units) to integer codes, clip to the output type minus its zero point.
+    ``zp_before_rounding``: rne(v + zp) - zp (onnxruntime's contrib kernels add the zero point
+    before rounding, which differs from rne(v) at ties when zp is odd)."""
     sy = _scalar_scale(imp.const(node, s_idx, "output scale"))
     if len(node.inputs) > zp_idx and node.inputs[zp_idx]:
         zp = imp.const(node, zp_idx, "output zero point")
@@ -1762,7 +1767,14 @@ def _out_codes(imp: Importer, node: Node, a: Act, v: SSAValue, s_idx: int, zp_id
     else:
         dtype, z = default_dtype, 0
     lo, hi = oq.ql_range(dtype)
-    v = _apply_quantizer(imp, replace(a, value=v), lo - z, hi - z, 0, "rnd_conv", node.out)
+    if zp_before_rounding and z % 2:
+        frac = max(elem(v.type).frac, 0)
+        zm = z << frac  # the zero point on v's grid
+        shifted = imp.scale(v, None, None, np.array([zm]), Fixed.for_range(min(zm, -zm), max(zm, -zm), frac), node.out)
+        q = _apply_quantizer(imp, replace(a, value=shifted), lo, hi, 0, "rnd_conv", node.out)
+        v = imp.scale(q, None, None, np.array([-z]), Fixed.for_range(min(z, -z), max(z, -z), 0), node.out)
+    else:
+        v = _apply_quantizer(imp, replace(a, value=v), lo - z, hi - z, 0, "rnd_conv", node.out)
     return replace(a, value=v, codes=(sy, z, dtype), unit=sy, row_order=a.row_order)
 
 
@@ -1785,7 +1797,7 @@ def _qlinear_add(imp: Importer, node: Node) -> None:
     probe.erase()
     s = imp.emit(AddOp.create(operands=[va, vb], result_types=[tensor_of(Fixed.for_range(lo, hi, frac), a.qshape)]),
                  node.out)
-    imp.set(node.out, _out_codes(imp, node, a, s, 6, 7))
+    imp.set(node.out, _out_codes(imp, node, a, s, 6, 7, zp_before_rounding=True))
 
 
 @onnx_handler("QLinearGlobalAveragePool", domain="ms")
