@@ -36,6 +36,13 @@ def _add_import_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--precision-config", metavar="FILE",
                    help="JSON/YAML precision configuration: default and per-layer weight/bias/accum/result "
                         "types (see qir/precision.py)")
+    p.add_argument("--approximate", type=int, nargs="?", const=24, default=0, metavar="BITS",
+                   help="accept non-power-of-two scales (ONNX QDQ/QONNX, QKeras alpha='auto') as "
+                        "fixed-point multipliers with BITS significant bits (default 24); relative error "
+                        "<= 2^-BITS per rescale. Without it such models are rejected")
+    p.add_argument("--ptq", choices=("reject", "weight-only"), default="reject",
+                   help="Keras 3 int8/int4 models with dynamic activation quantization: reject (default) "
+                        "or lower the integer weights on the static --input-type")
 
 
 def _import_options(args) -> dict:
@@ -44,8 +51,10 @@ def _import_options(args) -> dict:
         from qir.precision import PrecisionConfig
 
         precision = PrecisionConfig.load(args.precision_config, default=args.precision)
+    if args.approximate < 0:
+        raise QirError("--approximate takes a positive number of bits")
     return {"weights": args.weights, "input_type": args.input_type, "softmax": args.softmax,
-            "precision": precision}
+            "precision": precision, "approximate": args.approximate, "ptq": args.ptq}
 
 
 def _load_npy(path: str):

@@ -18,6 +18,7 @@ from qir.errors import QirError
 from qir.fixed import Fixed
 from qir.ir import get_model, make_context, print_module, verify
 from qir.lowering import DEFAULT_PIPELINE, get_all_passes
+from qir.precision import PrecisionConfig
 
 #: Model file suffixes and the frontend that reads them.
 KERAS_SUFFIXES = (".json", ".h5", ".hdf5", ".keras")
@@ -25,8 +26,13 @@ ONNX_SUFFIXES = (".onnx",)
 
 
 def import_model(path: str | Path, *, weights: str | Path | None = None, input_type: Fixed | None = None,
-                 softmax: str = "keep", precision: Fixed | None = None) -> ModuleOp:
-    """Read a model file with the frontend its suffix names."""
+                 softmax: str = "keep", precision: Fixed | PrecisionConfig | None = None,
+                 approximate: int = 0, ptq: str = "reject") -> ModuleOp:
+    """Read a model file with the frontend its suffix names.
+
+    ``approximate``: 0 = exact only; N > 0 accepts non-power-of-two scales (ONNX requantize
+    multipliers with N significant bits, QKeras ``alpha='auto'``).  ``ptq``: Keras 3 int8/int4
+    handling ("reject", "weight-only")."""
     p = Path(path)
     if not p.is_file():
         raise QirError("no such model file", where=str(p))
@@ -34,13 +40,20 @@ def import_model(path: str | Path, *, weights: str | Path | None = None, input_t
     if suffix in KERAS_SUFFIXES:
         from qir.frontends.keras import import_keras
 
-        module = import_keras(p, weights=weights, input_type=input_type, softmax=softmax, precision=precision)
+        if ptq not in ("reject", "weight-only"):
+            raise QirError(f"--ptq {ptq!r} is not supported; use 'reject' or 'weight-only'", where=str(p))
+        module = import_keras(p, weights=weights, input_type=input_type, softmax=softmax, precision=precision,
+                              approximate=bool(approximate), ptq=ptq)
     elif suffix in ONNX_SUFFIXES:
         try:
             from qir.frontends.onnx import import_onnx
         except ImportError:
             raise QirError("the ONNX frontend is not available in this version of qir", where=str(p)) from None
-        module = import_onnx(p, input_type=input_type, softmax=softmax, precision=precision)
+        if weights is not None:
+            raise QirError("--weights applies to Keras .json models; an ONNX file holds its weights",
+                           where=str(p))
+        module = import_onnx(p, input_type=input_type, softmax=softmax, precision=precision,
+                             approximate=approximate or False)
     else:
         raise QirError(f"unknown model format {suffix!r}; qir reads {', '.join(KERAS_SUFFIXES + ONNX_SUFFIXES)}",
                        where=str(p))
