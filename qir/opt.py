@@ -17,6 +17,11 @@ class QirOptMain(xDSLOptMain):
 
         self.ctx.register_dialect("qir", lambda: QIR)
 
+    def output_resulting_program(self, prog) -> str:
+        # One trailing newline, as `qir import` writes IR, so qir-opt round trips are byte-identical.
+        text = super().output_resulting_program(prog)
+        return text.rstrip("\n") + "\n" if text.endswith("\n") else text
+
     def register_all_passes(self):
         super().register_all_passes()
         from qir.lowering import get_all_passes

@@ -158,3 +158,25 @@ def test_relative_paths(tmp_path, vectors):
     r = qir("sim", "rel/out", "--inputs", d / "x300.npy", "--simulator", "icarus", "-o", "y.npy", cwd=tmp_path)
     assert r.returncode == 0, r.stderr
     assert (tmp_path / "y.npy").is_file()
+
+
+def test_imported_ir_roundtrip_byte_identical(compiled, tmp_path):
+    opt = str(BIN / "qir-opt")
+    custom = subprocess.run([opt, str(compiled / "net.mlir")], capture_output=True, text=True, check=True).stdout
+    assert custom == (compiled / "net.mlir").read_text()
+    (tmp_path / "g.mlir").write_text(
+        subprocess.run([opt, str(compiled / "net.mlir"), "--print-op-generic"], capture_output=True, text=True,
+                       check=True).stdout)
+    back = subprocess.run([opt, str(tmp_path / "g.mlir")], capture_output=True, text=True, check=True).stdout
+    assert back == custom
+
+
+@pytest.mark.sim
+def test_verilator_lint_clean(compiled):
+    from qir.sim.tools import tool_env
+
+    top = json.loads((compiled / "report.json").read_text())["top"]
+    files = sorted(str(p) for p in (compiled / "rtl").glob("*.v"))
+    r = subprocess.run(["verilator", "--lint-only", "-Wall", "--top-module", top, *files],
+                       capture_output=True, text=True, env=tool_env())
+    assert r.returncode == 0 and "%Warning" not in r.stderr, r.stderr[-3000:]
