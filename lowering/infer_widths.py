@@ -3,9 +3,9 @@
 For ``qir.dense`` and ``qir.cmvm`` the result interval is computed from the actual constant
 weights and the input type's range (interval arithmetic per output, then the union), and the result
 gets exactly the fractional bits the products and bias need; nothing can overflow and no bit is
-wasted.  ``qir.conv``, average ``qir.pool``, ``qir.scale``, ``qir.leaky_relu``, ``qir.add`` and
-``qir.concat`` get the narrowest type holding their ops' ``exact_bounds()`` (tight over border
-windows too).  Types that must equal their input (``qir.relu``, ``qir.reg``, max ``qir.pool``,
+wasted.  ``qir.conv``, average ``qir.pool``, ``qir.scale``, ``qir.leaky_relu``, ``qir.add``,
+``qir.concat``, ``qir.mul`` and sum/maxabs ``qir.reduce`` get the narrowest type holding their ops' ``exact_bounds()`` (tight over border
+windows too).  Types that must equal their input (``qir.relu``, ``qir.reg``, max ``qir.pool``, max ``qir.reduce``,
 ``qir.reshape``, ``qir.transpose``, ``qir.pad``) follow.  ``qir.quantize`` and ``qir.lut``
 results are the user's explicit choice and are kept.
 """
@@ -27,8 +27,10 @@ from qir.dialect import (
     DenseOp,
     LeakyReluOp,
     ModelOp,
+    MulOp,
     PadOp,
     PoolOp,
+    ReduceOp,
     RegOp,
     ReluOp,
     ReshapeOp,
@@ -58,9 +60,9 @@ def inferred_type(op: Operation):
                        in_t.frac + op.shift.value.data)
     elif isinstance(op, (ReluOp, RegOp)):
         return op.input.type
-    elif isinstance(op, PoolOp) and op.kind.data == "max" or isinstance(op, (ReshapeOp, TransposeOp, PadOp)):
+    elif isinstance(op, (PoolOp, ReduceOp)) and op.kind.data == "max" or isinstance(op, (ReshapeOp, TransposeOp, PadOp)):
         t = elem(op.input.type)
-    elif isinstance(op, (ConvOp, PoolOp, ScaleOp, LeakyReluOp, AddOp, ConcatOp)):
+    elif isinstance(op, (ConvOp, PoolOp, ScaleOp, LeakyReluOp, AddOp, ConcatOp, MulOp, ReduceOp)):
         t = Fixed.for_range(*op.exact_bounds())
     else:
         return None

@@ -36,6 +36,10 @@ Spatial, elementwise and shape ops (layer level; tensors are NHWC without the ba
   ``qir.transpose``  result axis i = input axis perm[i], same element type
   ``qir.pad``        zero padding of every axis, same element type
   ``qir.lut``        y = table[x - min_int] (dense i32 of 2^W_in result mantissas, W_in <= 16)
+  ``qir.mul``        y = a * b elementwise, b of a's shape or broadcast numpy-style ((1,), (C,),
+                     a reduce result); exact, frac = sum of fracs
+  ``qir.reduce``     ``kind "sum"|"max"|"maxabs"`` over ``axis``, keepdims (that axis becomes 1);
+                     sum/maxabs exact, max keeps the input type
 
 Dataflow ops (what lowering/ produces and rtl/ consumes):
   ``qir.cmvm``      constant-matrix times vector on integer mantissas plus a constant offset,
@@ -1164,10 +1168,114 @@ class AdderGraphOp(IRDLOperation):
 
 _GRAPH_CACHE: dict[int, tuple] = {}
 
+# ------------------------------------------------- layer-level ops: products and reductions
+def broadcast_index(a_shape, b_shape) -> np.ndarray:
+    """For every element of a tensor of ``a_shape`` (row-major), the flat index of the element
+    of ``b_shape`` it meets under ``qir.mul`` broadcasting (numpy rules, b right-aligned, each
+    of b's axes equal to a's or 1)."""
+    size = int(np.prod(b_shape)) if b_shape else 1
+    idx = np.arange(size, dtype=np.int64).reshape(tuple(b_shape))
+    return np.broadcast_to(idx, tuple(a_shape)).ravel()
+
+
+def _broadcastable(a_shape, b_shape) -> bool:
+    if len(b_shape) > len(a_shape):
+        return False
+    tail = a_shape[len(a_shape) - len(b_shape):]
+    return all(bd in (1, ad) for ad, bd in zip(tail, b_shape))
+
+
+@irdl_op_definition
+class MulOp(IRDLOperation):
+    """y = a * b elementwise on mantissas, exact: result frac = a frac + b frac and the result
+    type holds every product of the two types' ranges.  ``b`` has ``a``'s shape or broadcasts
+    to it numpy-style (right-aligned, each of its axes equal to ``a``'s or 1: ``(1,)`` is one
+    scalar for all elements, ``(C,)`` one value per channel, a ``qir.reduce`` result one per
+    row); the result has ``a``'s shape."""
+
+    name = "qir.mul"
+    lhs = operand_def(TensorType)
+    rhs = operand_def(TensorType)
+    output = result_def(TensorType)
+    traits = traits_def(Pure())
+    assembly_format = "$lhs `,` $rhs attr-dict `:` type($lhs) `,` type($rhs) `->` type($output)"
+
+    def exact_bounds(self):
+        a, b = elem(self.lhs.type), elem(self.rhs.type)
+        prods = [x * y for x in (a.min_int, a.max_int) for y in (b.min_int, b.max_int)]
+        return min(prods), max(prods), a.frac + b.frac
+
+    def verify_(self) -> None:
+        where = _layer(self)
+        elem(self.lhs.type, f"{where} input 0")
+        elem(self.rhs.type, f"{where} input 1")
+        out_t = elem(self.output.type, f"{where} result")
+        a, b, o = shape_of(self.lhs.type), shape_of(self.rhs.type), shape_of(self.output.type)
+        if o != a:
+            raise VerifyException(f"{where}: result shape {o} != first input shape {a}")
+        if not _broadcastable(a, b):
+            raise VerifyException(f"{where}: second input shape {b} does not broadcast to {a} "
+                                  "(right-aligned, each axis equal or 1)")
+        _check_bounds(where, out_t, *self.exact_bounds())
+
+
+#: ``sum``: exact sum (adder tree); ``max``: largest element (comparator tree), result type =
+#: input type; ``maxabs``: largest |element| (exact, unsigned when the input can be negative)
+REDUCE_KINDS = ("sum", "max", "maxabs")
+
+
+@irdl_op_definition
+class ReduceOp(IRDLOperation):
+    """A reduction over one ``axis`` with keepdims semantics: the result shape is the input
+    shape with that axis set to 1.  ``sum`` is exact (result type holds n * the input range on
+    the input grid), ``max`` keeps the input element type, ``maxabs`` = max |x| (exact)."""
+
+    name = "qir.reduce"
+    input = operand_def(TensorType)
+    kind = prop_def(StringAttr)
+    axis = prop_def(IntegerAttr)
+    output = result_def(TensorType)
+    traits = traits_def(Pure())
+    custom_directives = (BareInt,)
+    assembly_format = "$input `kind` $kind `axis` custom<BareInt>($axis) attr-dict `:` type($input) `->` type($output)"
+
+    def exact_bounds(self):
+        t = elem(self.input.type)
+        n = shape_of(self.input.type)[self.axis.value.data]
+        lo, hi = t.min_int, t.max_int
+        if self.kind.data == "sum":
+            return n * lo, n * hi, t.frac
+        if self.kind.data == "maxabs":
+            mags = (abs(lo), abs(hi))
+            return (0 if lo <= 0 <= hi else min(mags)), max(mags), t.frac
+        return lo, hi, t.frac
+
+    def verify_(self) -> None:
+        where = _layer(self)
+        elem(self.input.type, f"{where} input")
+        out_t = elem(self.output.type, f"{where} result")
+        ishape, oshape = shape_of(self.input.type), shape_of(self.output.type)
+        axis = self.axis.value.data
+        if not 0 <= axis < len(ishape):
+            raise VerifyException(f"{where}: axis {axis} out of range for rank {len(ishape)}")
+        want = ishape[:axis] + (1,) + ishape[axis + 1:]
+        if oshape != want:
+            raise VerifyException(f"{where}: result shape {oshape} != {want} (the reduced axis is kept with size 1)")
+        if ishape[axis] < 1:
+            raise VerifyException(f"{where}: cannot reduce an empty axis")
+        kind = self.kind.data
+        if kind not in REDUCE_KINDS:
+            raise VerifyException(f"{where}: kind {kind!r} is not one of {', '.join(REDUCE_KINDS)}")
+        if kind == "max":
+            _check_same_elem(where, self.input.type, self.output.type)
+            return
+        _check_bounds(where, out_t, *self.exact_bounds())
+
+
 QIR = Dialect(
     "qir",
     [ModelOp, InputOp, OutputOp, DenseOp, ReluOp, QuantizeOp, CmvmOp, RegOp,
      ConvOp, PoolOp, ScaleOp, LeakyReluOp, AddOp, ConcatOp, ReshapeOp, TransposeOp, PadOp, LutOp,
-     AdderGraphOp],
+     AdderGraphOp, MulOp, ReduceOp],
     [FixedType, UFixedType],
 )

@@ -30,10 +30,12 @@ from qir.dialect import (
     LeakyReluOp,
     LutOp,
     ModelOp,
+    MulOp,
     OutputOp,
     PadOp,
     PoolOp,
     QuantizeOp,
+    ReduceOp,
     RegOp,
     ReluOp,
     ReshapeOp,
@@ -254,6 +256,31 @@ def _lut(op: LutOp, args):
     in_t, out_t = elem(op.input.type), elem(op.output.type)
     table = elements_to_numpy(op.table)
     return mantissa_array(table[np.asarray(args[0], dtype=np.int64) - in_t.min_int], out_t.width)
+
+
+@impl(MulOp)
+def _mul(op: MulOp, args):
+    """a * b (b broadcast numpy-style behind the batch axis), exact."""
+    out_t = elem(op.output.type)
+    a, b = _work(args[0], out_t), _work(args[1], out_t)
+    rank_gap = a.ndim - b.ndim
+    b = b.reshape((b.shape[0],) + (1,) * rank_gap + b.shape[1:])
+    return _regrid(a * b, elem(op.lhs.type).frac + elem(op.rhs.type).frac, out_t)
+
+
+@impl(ReduceOp)
+def _reduce(op: ReduceOp, args):
+    """sum / max / max |x| over ``axis`` with keepdims, exact."""
+    out_t = elem(op.output.type)
+    axis = op.axis.value.data + 1
+    x = _work(args[0], out_t) if op.kind.data == "sum" else args[0]
+    if op.kind.data == "sum":
+        r = x.sum(axis=axis, keepdims=True)
+    elif op.kind.data == "max":
+        r = x.max(axis=axis, keepdims=True)
+    else:
+        r = np.abs(x.astype(object) if x.dtype == object else x.astype(np.int64)).max(axis=axis, keepdims=True)
+    return _regrid(r, elem(op.input.type).frac, out_t)
 
 
 class Evaluation:

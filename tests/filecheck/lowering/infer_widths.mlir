@@ -116,3 +116,26 @@ qir.model @elementwise {
 // CHECK-NEXT:  %6 = qir.transpose %5 perm [1, 0] : tensor<4x3x!qir.fixed<7,4>> -> tensor<3x4x!qir.fixed<7,4>>
 // CHECK-NEXT:  %7 = qir.pad %6 pads [0, 1, 1, 0] : tensor<3x4x!qir.fixed<7,4>> -> tensor<4x5x!qir.fixed<7,4>>
 // CHECK-NEXT:  %8 = qir.lut %1 {{.*}} -> tensor<2x3x!qir.fixed<20,10>>
+
+// -----
+
+// qir.mul: product of the two ranges at the sum of the fracs; qir.reduce sum: n times the
+// input range; maxabs: [0, max |x|] unsigned; max keeps the input type.
+qir.model @mul_reduce {
+  %0 = qir.input "x" : tensor<4x!qir.fixed<4,1>>
+  %1 = qir.reduce %0 kind "sum" axis 0 : tensor<4x!qir.fixed<4,1>> -> tensor<1x!qir.fixed<32,16>>
+  %2 = qir.reduce %0 kind "maxabs" axis 0 : tensor<4x!qir.fixed<4,1>> -> tensor<1x!qir.fixed<32,16>>
+  %3 = qir.reduce %0 kind "max" axis 0 : tensor<4x!qir.fixed<4,1>> -> tensor<1x!qir.fixed<4,1>>
+  %4 = qir.mul %0, %2 : tensor<4x!qir.fixed<4,1>>, tensor<1x!qir.fixed<32,16>> -> tensor<4x!qir.fixed<60,30>>
+  %5 = qir.mul %0, %0 : tensor<4x!qir.fixed<4,1>>, tensor<4x!qir.fixed<4,1>> -> tensor<4x!qir.fixed<60,30>>
+  qir.output %1, %3, %4, %5 : tensor<1x!qir.fixed<32,16>>, tensor<1x!qir.fixed<4,1>>, tensor<4x!qir.fixed<60,30>>, tensor<4x!qir.fixed<60,30>>
+}
+// x in [-8, 7] * 2^-3: the sum of 4 is [-32, 28] * 2^-3 (fixed<6,3>); max |x| = 8 * 2^-3 (ufixed<4,1>);
+// x * (ufixed<4,1> range [0, 15]) in [-120, 105] * 2^-6 (fixed<8,2>: the verifier uses the
+// operand types' ranges); x * x in [-56, 64] * 2^-6 (fixed<8,2>).
+// CHECK-LABEL: qir.model @mul_reduce
+// CHECK:       %1 = qir.reduce %0 kind "sum" axis 0 : tensor<4x!qir.fixed<4,1>> -> tensor<1x!qir.fixed<6,3>>
+// CHECK-NEXT:  %2 = qir.reduce %0 kind "maxabs" axis 0 : tensor<4x!qir.fixed<4,1>> -> tensor<1x!qir.ufixed<4,1>>
+// CHECK-NEXT:  %3 = qir.reduce %0 kind "max" axis 0 : tensor<4x!qir.fixed<4,1>> -> tensor<1x!qir.fixed<4,1>>
+// CHECK-NEXT:  %4 = qir.mul %0, %2 : tensor<4x!qir.fixed<4,1>>, tensor<1x!qir.ufixed<4,1>> -> tensor<4x!qir.fixed<8,2>>
+// CHECK-NEXT:  %5 = qir.mul %0, %0 : tensor<4x!qir.fixed<4,1>>, tensor<4x!qir.fixed<4,1>> -> tensor<4x!qir.fixed<8,2>>
