@@ -47,12 +47,13 @@ from qir.frontends.keras_steps import (
     Param,
     Quantize,
     Softmax,
+    SoftmaxTable,
     Step,
 )
 from qir.ir import new_model, set_layer, verify
 from qir.precision import DEFAULT_TABLE_INPUT, LayerPrecision, PrecisionConfig
 
-SOFTMAX_MODES = ("keep", "none")
+SOFTMAX_MODES = ("keep", "none", "table")
 PTQ_MODES = ("reject", "weight-only")
 
 __all__ = ["import_keras", "layer_handler", "supported_layers", "ImportContext", "KerasLayer", "DenseStep",
@@ -203,6 +204,9 @@ def _typed_steps(p: Planned, precision: PrecisionConfig | None) -> list[Typed]:
     last_float = max((i for i, s in enumerate(steps) if isinstance(s, Step)
                       and any(not prm.exact for prm in s.params().values())), default=-1)
     for i, s in enumerate(steps):
+        if isinstance(s, SoftmaxTable):
+            typed.append(Typed(SoftmaxTable(lp.table if lp else None, lp.result if lp else None), {}))
+            continue
         if isinstance(s, FloatFunction):
             if lp is None or lp.result is None:
                 raise QirError(f"activation '{s.name}' is computed by a table whose precision must be "
@@ -257,14 +261,18 @@ def _apply_softmax(plans: list[Planned], outputs: list[str], mode: str) -> None:
     """Strip a final softmax (mode 'none'); any softmax left is an error."""
     final = _final_layers(plans, outputs)
     for p in plans:
-        if mode == "none" and p.layer.name in final and p.steps and isinstance(p.steps[-1], Softmax):
+        if mode in ("none", "table") and p.layer.name in final and p.steps and isinstance(p.steps[-1], Softmax):
             p.steps.pop()
+            if mode == "table":
+                p.steps.append(SoftmaxTable())
     for p in plans:
         if any(isinstance(s, Softmax) for s in p.steps):
             last = p.layer.name in final and isinstance(p.steps[-1], Softmax)
-            hint = ("hardware softmax is not supported yet; pass --softmax none (softmax='none') to "
-                    "output the logits") if last else (
-                    "softmax is only supported as the final layer, where --softmax none strips it")
+            hint = ("exact hardware softmax is not supported; pass --softmax table (softmax='table') for "
+                    "the documented table approximation, or --softmax none (softmax='none') to output the "
+                    "logits") if last else (
+                    "softmax is only supported as the final layer, where --softmax table approximates it "
+                    "and --softmax none strips it")
             raise QirError(hint, where=p.layer.where)
 
 

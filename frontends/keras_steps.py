@@ -188,6 +188,20 @@ class Softmax(Step):
         raise QirError("internal: softmax reached the IR builder")
 
 
+@dataclass(frozen=True)
+class SoftmaxTable(Step):
+    """A final softmax as the table approximation of ``qir.frontends.softmax`` (``index_type``:
+    the exp table's index, ``result_type``: the result; None = the defaults there)."""
+
+    index_type: Fixed | None = None
+    result_type: Fixed | None = None
+
+    def build(self, xs, emit, types):
+        from qir.frontends.softmax import build_softmax_table
+
+        return build_softmax_table(xs[0], emit, self.index_type, self.result_type)
+
+
 def scale_shift(x: SSAValue, scale, bias, emit: Emit) -> SSAValue:
     """y = x * scale + bias with exact dyadic scalars or per-channel arrays (``qir.scale``)."""
     props = {}

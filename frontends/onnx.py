@@ -97,7 +97,7 @@ from . import onnx_quant as oq
 from .onnx_fold import can_fold, fold
 from .onnx_graph import Graph, domain_kind, prepare
 
-SOFTMAX_MODES = ("keep", "none")
+SOFTMAX_MODES = ("keep", "none", "table")
 #: significant bits of an approximated rescale multiplier M0 (approximate=True): float32's 24, so
 #: results agree with runtimes that rescale in float32 except at rare near-ties
 APPROX_BITS = 24
@@ -1269,10 +1269,27 @@ def _softmax(imp: Importer, node: Node) -> None:
     if final and node.op == "Softmax" and imp.softmax == "none":
         imp.set(node.out, imp.get(node.inputs[0], node))
         return
+    if final and node.op == "Softmax" and imp.softmax == "table":
+        from .softmax import build_softmax_table
+
+        a = imp.float_act(node.inputs[0], node)
+        axis = int(node.attr("axis", -1 if node.opset >= 13 else 1))
+        if len(a.shape) != 1 or axis not in (-1, 1):
+            raise QirError(f"softmax='table' supports a softmax over the features of a 1-D (per-sample) "
+                           f"tensor, got shape {a.shape} and axis {axis}", where=node.where)
+        lp = imp.layer_precision((node.out,), (node.name,))
+        try:
+            v = build_softmax_table(a.value, lambda op: imp.emit(op, node.out), lp.table, lp.result)
+        except QirError as e:
+            raise e.located(node.where) from None
+        imp.set(node.out, replace(a, value=v))
+        return
     if final and node.op == "Softmax":
-        raise QirError("hardware softmax is not supported yet; pass --softmax none (softmax='none') to "
-                       "strip the final softmax and output the logits")
-    raise QirError(f"{node.op} is only supported as the final node, where --softmax none strips it")
+        raise QirError("exact hardware softmax is not supported; pass --softmax table (softmax='table') for the "
+                       "documented table approximation, or --softmax none (softmax='none') to strip the final "
+                       "softmax and output the logits")
+    raise QirError(f"{node.op} is only supported as the final node, where --softmax table approximates a "
+                   "Softmax and --softmax none strips it")
 
 
 @onnx_handler("Clip")

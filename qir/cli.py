@@ -28,8 +28,10 @@ def _add_import_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--input-type", type=_fixed, metavar="T",
                    help="fixed-point type of the model input, e.g. 'fixed<16,6>' (needed when the model "
                         "has no input quantizer)")
-    p.add_argument("--softmax", choices=("keep", "none"), default="keep",
-                   help="'none' strips a final softmax and outputs the logits")
+    p.add_argument("--softmax", choices=("keep", "none", "table"), default="keep",
+                   help="'none' strips a final softmax and outputs the logits; 'table' approximates it with "
+                        "exp and reciprocal tables (qir/frontends/softmax.py; index type = precision 'table', "
+                        "result type = precision 'result', default ufixed<16,0>); 'keep' rejects it")
     p.add_argument("--precision", type=_fixed, metavar="T",
                    help="default type for float weights/biases of unquantized layers (rounded to nearest, "
                         "saturated), e.g. 'fixed<18,8>'")

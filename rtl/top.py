@@ -76,6 +76,9 @@ from qir.errors import QirError  # noqa: E402
 from qir.fixed import Fixed  # noqa: E402
 from qir.ir import get_model, layer_of  # noqa: E402
 from qir.rtl import addergraph, cmvm, elementwise  # noqa: E402
+# qir.mul / qir.reduce generators (rtl/reduce.py)
+from qir.dialect import MulOp, ReduceOp  # noqa: E402
+from qir.rtl import reduce as _reduce  # noqa: E402
 from qir.rtl.values import Tensor, elem_shape, is_identifier, sanitize  # noqa: E402
 
 #: Verilator waivers written at the top of every generated file, each with its reason; they are
@@ -123,6 +126,8 @@ CHECKS: dict[type[Operation], Callable[[Operation, str], None]] = {
 #: op class -> its internal pipeline latency in clock cycles (ops not listed are combinational)
 LATENCY: dict[type[Operation], Callable[[Operation], int]] = {AdderGraphOp: addergraph.latency}
 _KIND = {CmvmOp: "cmvm", ReluOp: "relu", QuantizeOp: "quant", AdderGraphOp: "addergraph"}
+GENERATORS.update({MulOp: _reduce.mul, ReduceOp: _reduce.reduce})
+_KIND.update({MulOp: "mul", ReduceOp: "reduce"})
 
 
 def _where(op: Operation) -> str:

@@ -132,7 +132,7 @@ def test_three_layer_precision_config_per_layer():
 
 
 def test_three_layer_softmax_keep_is_an_error():
-    with pytest.raises(QirError, match="hardware softmax is not supported yet.*--softmax none"):
+    with pytest.raises(QirError, match="hardware softmax is not supported; pass --softmax table.*--softmax none"):
         import_onnx(THREE / "three_layer_keras.onnx", input_type=Fixed(16, 6), precision=Fixed(18, 8))
 
 
