@@ -23,15 +23,21 @@ def get_all_passes() -> dict[str, Callable[[], type[ModulePass]]]:
         from qir.lowering.lower_cmvm import LowerCmvm
         return LowerCmvm
 
+    def lower_conv():
+        from qir.lowering.lower_conv import LowerConv
+        return LowerConv
+
     return {
         "qir-infer-widths": infer_widths,
+        "qir-lower-conv": lower_conv,
         "qir-lower-dense": lower_dense,
         "qir-pipeline": pipeline,
         "qir-lower-cmvm": lower_cmvm,
     }
 
 
-#: What ``qir compile`` runs between the imported IR and RTL generation: exact widths, every dense
+#: What ``qir compile`` runs between the imported IR and RTL generation: exact widths, every conv and
+#: average pool as a constant matrix on the flattened tensor, every dense/conv/pool
 #: layer as a shared adder graph (po2 / ternary / cmvm chosen from its weights; no multipliers),
 #: relu/quantize fused into it, and registers every 5 adder levels.
-DEFAULT_PIPELINE = "qir-infer-widths,qir-lower-dense{style=auto},qir-lower-cmvm,qir-pipeline{max-depth=5}"
+DEFAULT_PIPELINE = "qir-infer-widths,qir-lower-conv{style=auto},qir-lower-dense{style=auto},qir-lower-cmvm,qir-pipeline{max-depth=5}"

@@ -61,21 +61,30 @@ from xdsl.dialects.builtin import ModuleOp  # noqa: E402
 from xdsl.ir import Operation, SSAValue  # noqa: E402
 
 from qir.dialect import (  # noqa: E402
+    AddOp,
     AdderGraphOp,
     CmvmOp,
+    ConcatOp,
     InputOp,
+    LeakyReluOp,
+    LutOp,
     ModelOp,
     OutputOp,
+    PadOp,
+    PoolOp,
     QuantizeOp,
     RegOp,
     ReluOp,
+    ReshapeOp,
+    ScaleOp,
+    TransposeOp,
     elem,
     shape_of,
 )
 from qir.errors import QirError  # noqa: E402
 from qir.fixed import Fixed  # noqa: E402
 from qir.ir import get_model, layer_of  # noqa: E402
-from qir.rtl import addergraph, cmvm, elementwise  # noqa: E402
+from qir.rtl import addergraph, arith, cmvm, elementwise, layout, lut, pool  # noqa: E402
 # qir.mul / qir.reduce generators (rtl/reduce.py)
 from qir.dialect import MulOp, ReduceOp  # noqa: E402
 from qir.rtl import reduce as _reduce  # noqa: E402
@@ -115,6 +124,15 @@ GENERATORS: dict[type[Operation], Generator] = {
     ReluOp: elementwise.relu,
     QuantizeOp: elementwise.quantize,
     AdderGraphOp: addergraph.generate,
+    ReshapeOp: layout.reshape,
+    TransposeOp: layout.transpose,
+    PadOp: layout.pad,
+    ConcatOp: layout.concat,
+    ScaleOp: arith.scale,
+    LeakyReluOp: arith.leaky_relu,
+    AddOp: arith.add,
+    LutOp: lut.generate,
+    PoolOp: pool.generate,
 }
 #: op class -> check(op, error location): rejects what the generator cannot build, before any
 #: Amaranth object exists
@@ -122,10 +140,13 @@ CHECKS: dict[type[Operation], Callable[[Operation, str], None]] = {
     CmvmOp: cmvm.check,
     QuantizeOp: elementwise.check_quantize,
     AdderGraphOp: addergraph.check,
+    PoolOp: pool.check,
 }
 #: op class -> its internal pipeline latency in clock cycles (ops not listed are combinational)
 LATENCY: dict[type[Operation], Callable[[Operation], int]] = {AdderGraphOp: addergraph.latency}
-_KIND = {CmvmOp: "cmvm", ReluOp: "relu", QuantizeOp: "quant", AdderGraphOp: "addergraph"}
+_KIND = {CmvmOp: "cmvm", ReluOp: "relu", QuantizeOp: "quant", AdderGraphOp: "addergraph",
+         ReshapeOp: "reshape", TransposeOp: "transpose", PadOp: "pad", ConcatOp: "concat", ScaleOp: "scale",
+         LeakyReluOp: "leaky", AddOp: "add", LutOp: "lut", PoolOp: "pool"}
 GENERATORS.update({MulOp: _reduce.mul, ReduceOp: _reduce.reduce})
 _KIND.update({MulOp: "mul", ReduceOp: "reduce"})
 
@@ -172,7 +193,8 @@ def _plan(model: ModelOp) -> _Plan:
         if isinstance(op, OutputOp):
             break
         if not isinstance(op, RegOp) and type(op) not in GENERATORS:
-            hint = "; run the lowering passes (qir-lower-dense) first" if op.name == "qir.dense" else ""
+            hint = {"qir.dense": "; run the lowering passes (qir-lower-dense) first",
+                    "qir.conv": "; run the lowering passes (qir-lower-conv) first"}.get(op.name, "")
             raise QirError(f"{_where(op)} has no RTL generator (supported: qir.input, qir.output, qir.reg, "
                            f"{', '.join(sorted(c.name for c in GENERATORS))}){hint}")
         if type(op) in CHECKS:
