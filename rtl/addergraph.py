@@ -54,11 +54,23 @@ def generate(op: AdderGraphOp, ins: list[Tensor], prefix: str, where: str) -> tu
     st = _ints(op)
     node_stage = [0] * n_in + st[:n_add]
     out_stage = st[n_add:]
-    vals: list[Value] = list(x.elems)
+    # Offset binary: node k is held as the unsigned field u[k] = v[k] - base[k] (u[k] <= top[k]),
+    # so no adder ever sign-extends an operand (sign-extension bits cost a LUT each, zero bits
+    # ride the carry chain for free); the bases are constants folded into each output's offset.
+    base: list[int] = []
+    top: list[int] = []
+    vals: list[Value] = []
+    for i, v in enumerate(x.elems):
+        if g.lo[i] < 0:  # two's complement -> offset binary: flip the sign bit (base = type min)
+            vals.append(Cat(v[:-1], ~v[-1]) if len(v) > 1 else ~v[-1])
+        else:
+            vals.append(v)
+        base.append(g.lo[i])
+        top.append(g.hi[i] - g.lo[i])
     staged: dict[tuple[int, int], Value] = {}
 
     def at(k: int, stage: int) -> Value:
-        """Node k as seen from ``stage`` (registered copies for later stages)."""
+        """Node k's field as seen from ``stage`` (registered copies for later stages)."""
         s0 = node_stage[k]
         if stage <= s0:
             return vals[k]
@@ -66,22 +78,42 @@ def generate(op: AdderGraphOp, ins: list[Tensor], prefix: str, where: str) -> tu
         if hit is not None:
             return hit
         prev = at(k, stage - 1)
-        r = Signal(_shape(g.lo[k], g.hi[k]), name=f"{prefix}_n{k}_s{stage}", reset_less=True)
+        r = Signal(unsigned(max(top[k].bit_length(), 1)), name=f"{prefix}_n{k}_s{stage}", reset_less=True)
         sync.append(r.eq(prev))
         staged[(k, stage)] = r
         return r
 
+    def operand(k: int, stage: int, shift: int, negate: bool, width: int) -> Value:
+        """(u[k] or its complement over its own width) << shift, one extra zero LSB, zero-extended
+        to ``width`` bits (see the adder below for the extra LSB)."""
+        f = at(k, stage)
+        wk = max(top[k].bit_length(), 1)
+        f = f[:wk] if len(f) > wk else f
+        if negate:
+            f = ~f
+        bits = Cat(Const(0, shift + 1), f)
+        n = len(bits)
+        return bits[:width] if n >= width else Cat(bits, Const(0, width - n))
+
     for i in range(n_add):
         k = n_in + i
-        s = node_stage[k]
-        w = g.width(k)
-        va = _ext(at(g.a[i], s), g.sa[i], g.signed(g.a[i]), w + 2)
-        vb = _ext(at(g.b[i], s), g.sb[i], g.signed(g.b[i]), w + 2)
-        node = Signal(_shape(g.lo[k], g.hi[k]), name=f"{prefix}_n{k}")
-        # unsigned (w+1)-bit arithmetic on explicitly extended operands, truncated to the exact
-        # width w: the same value, but synthesis sees a sum that could overflow its result and so
-        # keeps every adder a carry-chain adder instead of merging chains into compressor trees
-        comb.append(node.eq((va + vb if g.sign[i] > 0 else va - vb)[:w]))
+        st_k = node_stage[k]
+        a, b, sa, sb = g.a[i], g.b[i], g.sa[i], g.sb[i]
+        fb = (1 << max(top[b].bit_length(), 1)) - 1  # the complement of u[b] is fb - u[b]
+        if g.sign[i] > 0:
+            base.append((base[a] << sa) + (base[b] << sb))
+            top.append((top[a] << sa) + (top[b] << sb))
+        else:
+            base.append((base[a] << sa) - ((base[b] + fb) << sb))
+            top.append((top[a] << sa) + (fb << sb))
+        w = max(top[k].bit_length(), 1)
+        va = operand(a, st_k, sa, False, w + 2)
+        vb = operand(b, st_k, sb, g.sign[i] < 0, w + 2)
+        node = Signal(unsigned(w), name=f"{prefix}_n{k}")
+        # both operands carry one extra zero LSB and the result is bits [1, w]: the same value,
+        # but Yosys's alumacc never sees an adder output feeding another adder unchanged, so it
+        # cannot merge adder chains into $macc compressor trees (more LUTs than carry chains)
+        comb.append(node.eq((va + vb)[1:w + 1]))
         vals.append(node)
 
     out_t = elem(op.output.type)
@@ -100,19 +132,18 @@ def generate(op: AdderGraphOp, ins: list[Tensor], prefix: str, where: str) -> tu
         if k < 0:
             y: Value = Const(g.offset[j] + c0, _shape(ylo, yhi))
         else:
-            v = at(k, out_stage[j])
-            v = v << g.oshift[j] if g.oshift[j] else v
-            off = g.offset[j] + c0
+            sh = g.oshift[j]
+            fk = (1 << max(top[k].bit_length(), 1)) - 1
+            neg = g.osign[j] < 0
+            # y = offset + c0 +/- (v << sh), v = base + u: a field plus one constant
+            const = g.offset[j] + c0 + ((base[k] << sh) if not neg else -((base[k] + fk) << sh))
             wy = range_bits(ylo, yhi)
-            if off == 0 and g.osign[j] > 0:
-                e = v
-            else:
-                # same carry-chain form as the adder nodes (see above)
-                ve = _ext(v, 0, g.signed(k) or g.oshift[j] > 0 and g.lo[k] < 0, wy + 2)
-                ce = Const(off, wy + 2)
-                e = ((ce + ve) if g.osign[j] > 0 else (ce - ve))[:wy]
+            mod = 1 << (wy + 2)
+            ve = operand(k, out_stage[j], sh, neg, wy + 2)
+            ce = Const((const << 1) % mod, wy + 2)
             y = Signal(_shape(ylo, yhi), name=f"{name}_acc" if epi else name)
-            comb.append(y.eq(e.as_signed() if ylo < 0 and not isinstance(e, Signal) else e))
+            e = (ve + ce)[1:wy + 1]
+            comb.append(y.eq(e.as_signed() if ylo < 0 else e))
         if not epi:
             if k < 0:
                 y = Const(g.offset[j], elem_shape(out_t))
