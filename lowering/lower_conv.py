@@ -57,7 +57,7 @@ from qir.errors import QirError
 from qir.ir import layer_of, set_layer
 
 
-def _taps(geometry, strides, dilations, pads, out_sp):
+def window_taps(geometry, strides, dilations, pads, out_sp):
     """For every output position (row-major) and kernel tap (row-major): the input spatial index,
     or None when the tap lies in the padding.  Yields (position, tap, input index)."""
     n = len(out_sp)
@@ -82,7 +82,7 @@ def conv_matrix(op: ConvOp) -> tuple[np.ndarray, np.ndarray]:
     ch = (np.arange(c_out) // og)[None, :] * cg + np.arange(cg)[:, None]  # (cg, c_out)
     cols = np.broadcast_to(np.arange(c_out)[None, :], (cg, c_out))
     wo = w.astype(object) * scale
-    for p, t, src in _taps(op.geometry(), int_values(op.strides), int_values(op.dilations),
+    for p, t, src in window_taps(op.geometry(), int_values(op.strides), int_values(op.dilations),
                            int_values(op.pads), out_sp):
         row0 = int(np.ravel_multi_index(src, in_sp)) * c_in
         col0 = int(np.ravel_multi_index(p, out_sp)) * c_out if out_sp else 0
@@ -102,7 +102,7 @@ def avg_pool_matrix(op: PoolOp) -> tuple[np.ndarray, np.ndarray]:
     window = int_values(op.window)
     m = np.zeros((prod(in_shape), prod(out_shape)), dtype=object)
     chans = np.arange(c)
-    for p, _, src in _taps(op.geometry(), int_values(op.strides), (1,) * len(window),
+    for p, _, src in window_taps(op.geometry(), int_values(op.strides), (1,) * len(window),
                            int_values(op.pads), out_sp):
         row0 = int(np.ravel_multi_index(src, in_sp)) * c
         col0 = int(np.ravel_multi_index(p, out_sp)) * c

@@ -13,7 +13,7 @@ from amaranth.hdl import Module, Mux, Signal
 
 from qir.dialect import PoolOp, int_values, shape_of
 from qir.errors import QirError
-from qir.lowering.lower_conv import _taps
+from qir.lowering.lower_conv import window_taps
 from qir.rtl.values import Tensor, elem_shape
 
 
@@ -31,7 +31,7 @@ def generate(op: PoolOp, ins: list[Tensor], prefix: str, where: str) -> tuple[Mo
     out_sp = oshape[:-1]
     window = int_values(op.window)
     per_pos: dict[tuple, list[int]] = {}
-    for p, _, src in _taps(op.geometry(), int_values(op.strides), (1,) * len(window), int_values(op.pads), out_sp):
+    for p, _, src in window_taps(op.geometry(), int_values(op.strides), (1,) * len(window), int_values(op.pads), out_sp):
         flat = 0
         for d, i in enumerate(src):
             flat = flat * in_sp[d] + i
