@@ -319,13 +319,14 @@ def _onnx_sim(tmp_path, model_proto, name, n=40):
 
 
 @pytest.mark.sim
-@pytest.mark.parametrize("channels_last", [False, True])
-def test_qonnx_conv_net_compiles_bit_exact(tmp_path, channels_last):
+@pytest.mark.parametrize("bits,channels_last", [(2, True), pytest.param(4, False, marks=pytest.mark.slow),
+                                                pytest.param(4, True, marks=pytest.mark.slow)])
+def test_qonnx_conv_net_compiles_bit_exact(tmp_path, bits, channels_last):
     """QONNX Quant -> Conv(pads) -> Add bias -> Relu -> MaxPool -> (Transpose) -> Flatten -> MatMul."""
     pytest.importorskip("onnx")
     from test_frontend_onnx import qonnx_conv_model
 
-    lowered = _onnx_sim(tmp_path, qonnx_conv_model(4, channels_last), "qconv")
+    lowered = _onnx_sim(tmp_path, qonnx_conv_model(bits, channels_last), "qconv")
     assert "qir.pool" in lowered and "qir.conv" not in lowered
 
 
