@@ -54,7 +54,7 @@ from qir.ir import new_model, set_layer, verify
 from qir.precision import DEFAULT_TABLE_INPUT, LayerPrecision, PrecisionConfig
 
 SOFTMAX_MODES = ("keep", "none", "table")
-PTQ_MODES = ("reject", "weight-only")
+PTQ_MODES = ("reject", "weight-only", "emulate")
 
 __all__ = ["import_keras", "layer_handler", "supported_layers", "ImportContext", "KerasLayer", "DenseStep",
            "Quantizer", "resolve_activation", "SOFTMAX_MODES", "PTQ_MODES"]

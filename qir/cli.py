@@ -42,9 +42,11 @@ def _add_import_options(p: argparse.ArgumentParser) -> None:
                    help="accept non-power-of-two scales (ONNX QDQ/QONNX, QKeras alpha='auto') as "
                         "fixed-point multipliers with BITS significant bits (default 24); relative error "
                         "<= 2^-BITS per rescale. Without it such models are rejected")
-    p.add_argument("--ptq", choices=("reject", "weight-only"), default="reject",
-                   help="Keras 3 int8/int4 models with dynamic activation quantization: reject (default) "
-                        "or lower the integer weights on the static --input-type")
+    p.add_argument("--ptq", choices=("reject", "weight-only", "emulate"), default="reject",
+                   help="Keras 3 int8/int4 models with dynamic activation quantization: reject (default), "
+                        "lower the integer weights on the static --input-type (weight-only), or emulate "
+                        "Keras's per-row int8 activation quantization with max-abs and reciprocal tables "
+                        "(emulate; int8 only, not bit-exact at float32 ties)")
 
 
 def _import_options(args) -> dict:

@@ -32,7 +32,7 @@ def import_model(path: str | Path, *, weights: str | Path | None = None, input_t
 
     ``approximate``: 0 = exact only; N > 0 accepts non-power-of-two scales (ONNX requantize
     multipliers with N significant bits, QKeras ``alpha='auto'``).  ``ptq``: Keras 3 int8/int4
-    handling ("reject", "weight-only")."""
+    handling ("reject", "weight-only", "emulate")."""
     p = Path(path)
     if not p.is_file():
         raise QirError("no such model file", where=str(p))
@@ -40,8 +40,8 @@ def import_model(path: str | Path, *, weights: str | Path | None = None, input_t
     if suffix in KERAS_SUFFIXES:
         from qir.frontends.keras import import_keras
 
-        if ptq not in ("reject", "weight-only"):
-            raise QirError(f"--ptq {ptq!r} is not supported; use 'reject' or 'weight-only'", where=str(p))
+        if ptq not in ("reject", "weight-only", "emulate"):
+            raise QirError(f"--ptq {ptq!r} is not supported; use 'reject', 'weight-only' or 'emulate'", where=str(p))
         module = import_keras(p, weights=weights, input_type=input_type, softmax=softmax, precision=precision,
                               approximate=bool(approximate), ptq=ptq)
     elif suffix in ONNX_SUFFIXES:
