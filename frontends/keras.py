@@ -258,7 +258,8 @@ def _final_layers(plans: list[Planned], outputs: list[str]) -> set[str]:
 
 
 def _apply_softmax(plans: list[Planned], outputs: list[str], mode: str) -> None:
-    """Strip a final softmax (mode 'none'); any softmax left is an error."""
+    """Strip a final softmax (mode 'none') or replace it by the table approximation (mode 'table',
+    ``qir.frontends.softmax``); any softmax left is an error."""
     final = _final_layers(plans, outputs)
     for p in plans:
         if mode in ("none", "table") and p.layer.name in final and p.steps and isinstance(p.steps[-1], Softmax):
@@ -337,8 +338,11 @@ def import_keras(path: Any, *, weights: str | Path | None = None, input_type: Fi
     ``precision``: types for float parts (a ``Fixed`` sets weight, bias and result types, or a
     ``PrecisionConfig``).  ``approximate``: accept QKeras ``alpha='auto'`` weights (imported as
     QKeras's float32 values, exact but not a narrow grid).  ``ptq``: Keras 3 int8/int4 layers with
-    dynamic activation quantization are rejected ('reject'), or lowered with their integer weights
-    on the static input grid and the per-channel rescale typed by the precision ('weight-only')."""
+    dynamic activation quantization are rejected ('reject'), lowered with their integer weights
+    on the static input grid and the per-channel rescale typed by the precision ('weight-only'), or
+    (int8) emulated literally with per-row max-abs and scale tables ('emulate', keras_ptq).
+    ``softmax``: a final softmax is rejected ('keep'), stripped ('none') or approximated with
+    exp/reciprocal tables ('table', qir.frontends.softmax)."""
     if softmax not in SOFTMAX_MODES:
         raise QirError(f"softmax must be one of {', '.join(SOFTMAX_MODES)}, got {softmax!r}")
     if ptq not in PTQ_MODES:

@@ -15,9 +15,9 @@ from __future__ import annotations
 
 import numpy as np
 from amaranth.hdl import Const, Module, Mux, Signal, Value
+from qir.rtl.values import Tensor, elem_shape, range_shape
 
 from qir.dialect import MulOp, ReduceOp, broadcast_index, elem, shape_of
-from qir.rtl.values import Tensor, elem_shape, range_shape
 
 
 class _Builder:

@@ -10,13 +10,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from qir.frontends.keras import import_keras
+from qir.sim.interpreter import evaluate_real
 
 from qir.dialect import DenseOp, LutOp, MulOp, QuantizeOp, ReduceOp, elem, elements_to_numpy
 from qir.errors import QirError
 from qir.fixed import Fixed
-from qir.frontends.keras import import_keras
 from qir.ir import get_model
-from qir.sim.interpreter import evaluate_real
 
 HERE = Path(__file__).parent / "data" / "keras_ptq_int8"
 MODEL = HERE / "dense_int8.keras"
@@ -25,8 +25,8 @@ W = np.array([[.5, -1, .02], [.25, .3, -.01], [-.127, .7, 0]], np.float32)
 B = np.array([.1, -.2, 0], np.float32)
 
 
-def _import(precision=Fixed(24, 6)):
-    return import_keras(MODEL, input_type=IN_T, precision=precision, ptq="emulate")
+def _import(precision: Fixed | None = None):
+    return import_keras(MODEL, input_type=IN_T, precision=precision or Fixed(24, 6), ptq="emulate")
 
 
 def keras_xq(x):

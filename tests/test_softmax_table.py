@@ -6,16 +6,16 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from qir.frontends.keras import import_keras
+from qir.frontends.onnx import import_onnx
+from qir.frontends.softmax import DEFAULT_SOFTMAX_RESULT, EXP_TYPE, RECIP_TYPE, softmax_types
+from qir.sim.interpreter import evaluate, evaluate_real
 
 from qir.dialect import LutOp, MulOp, QuantizeOp, ReduceOp, elem, elements_to_numpy
 from qir.errors import QirError
 from qir.fixed import Fixed
-from qir.frontends.keras import import_keras
-from qir.frontends.onnx import import_onnx
-from qir.frontends.softmax import DEFAULT_SOFTMAX_RESULT, EXP_TYPE, RECIP_TYPE, softmax_types
 from qir.ir import get_model, parse_module
 from qir.precision import LayerPrecision, PrecisionConfig
-from qir.sim.interpreter import evaluate, evaluate_real
 
 DATA = Path(__file__).parent / "data"
 JET = DATA / "qkeras_3layer"
@@ -113,7 +113,7 @@ def test_onnx_table_softmax_close_to_float():
     model = get_model(module)
     assert any(isinstance(op, ReduceOp) for op in model.block.ops)
     assert any(isinstance(op, MulOp) for op in model.block.ops)
-    (y,), ev = evaluate_real(module, [d["x"][:500]])
+    (y,), _ = evaluate_real(module, [d["x"][:500]])
     logits_mod = import_onnx(THREE / "three_layer_keras.onnx", input_type=Fixed(16, 6), precision=Fixed(18, 8),
                              softmax="none")
     (z,), _ = evaluate_real(logits_mod, [d["x"][:500]])
@@ -125,9 +125,10 @@ def test_onnx_table_softmax_close_to_float():
 # ------------------------------------------------------------------------------ RTL
 @pytest.mark.sim
 def test_table_softmax_rtl_bit_exact_icarus(tmp_path):
-    from qir.pipeline import compile_model
     from qir.sim import run as simrun
     from qir.sim import tools
+
+    from qir.pipeline import compile_model
 
     try:
         tools.find_icarus()
@@ -146,3 +147,21 @@ def test_table_softmax_rtl_bit_exact_icarus(tmp_path):
     got, latency = simrun.simulate(out, [x], "icarus")
     assert np.array_equal(got[0].reshape(want.shape), want)
     assert latency >= 1
+
+
+@pytest.mark.sim
+def test_mul_reduce_rtl_bit_exact_icarus(tmp_path):
+    """rtl/reduce.py on its own: max/sum/maxabs over either axis of a 2x3 tensor, products with
+    (2,1) and (1,3) broadcast operands, signed x unsigned; corners and random vectors."""
+    from qir.rtl import generate
+    from test_rtl import check_bit_exact
+
+    text = (Path(__file__).parent / "filecheck" / "dialect" / "mul_reduce.mlir").read_text().split("// -----")[0]
+    model = get_model(parse_module(text))
+    design = generate(model)
+    rng = np.random.default_rng(5)
+    x = rng.integers(-128, 128, (120, 2, 3))
+    x[0], x[1], x[2] = -128, 127, 0
+    x[3] = [[-128, 127, -1], [0, -128, 127]]
+    x[4] = [[-5, 5, -5], [3, 3, -3]]  # ties between equal magnitudes
+    check_bit_exact(model, design, [x], tmp_path)

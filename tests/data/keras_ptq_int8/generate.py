@@ -6,8 +6,8 @@ import os
 from pathlib import Path
 
 os.environ.setdefault("KERAS_BACKEND", "jax")
-import keras  # noqa: E402
-import numpy as np  # noqa: E402
+import keras
+import numpy as np
 
 HERE = Path(__file__).parent
 W = np.array([[.5, -1, .02], [.25, .3, -.01], [-.127, .7, 0]], np.float32)
