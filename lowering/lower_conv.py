@@ -68,9 +68,23 @@ def window_taps(geometry, strides, dilations, pads, out_sp):
                 yield p, t, tuple(p[d] * strides[d] - pads[d] + t[d] * dilations[d] for d in range(n))
 
 
+#: Largest flattened matrix (input elements x output elements) the pass builds; beyond it the
+#: dense IR constant itself would take gigabytes, so the layer is rejected with a named error.
+MAX_MATRIX_ENTRIES = 1 << 24
+
+
+def _check_size(op: Operation, n_in: int, n_out: int) -> None:
+    if n_in * n_out > MAX_MATRIX_ENTRIES:
+        where = f"layer '{layer_of(op)}'" if layer_of(op) else f"'{op.name}'"
+        raise QirError(f"qir-lower-conv: {where} would become a {n_in} x {n_out} constant matrix "
+                       f"(more than {MAX_MATRIX_ENTRIES} entries); the fully unrolled architecture "
+                       "supports small feature maps only")
+
+
 def conv_matrix(op: ConvOp) -> tuple[np.ndarray, np.ndarray]:
     """(matrix, offset) of ``op`` on its result grid: out_flat = in_flat @ matrix + offset."""
     in_shape, out_shape = shape_of(op.input.type), shape_of(op.output.type)
+    _check_size(op, prod(in_shape), prod(out_shape))
     in_sp, c_in = in_shape[:-1], in_shape[-1]
     out_sp, c_out = out_shape[:-1], out_shape[-1]
     w, off, frac = op.folded()
@@ -94,6 +108,7 @@ def conv_matrix(op: ConvOp) -> tuple[np.ndarray, np.ndarray]:
 def avg_pool_matrix(op: PoolOp) -> tuple[np.ndarray, np.ndarray]:
     """(matrix, offset) of an average ``op`` on its result grid."""
     in_shape, out_shape = shape_of(op.input.type), shape_of(op.output.type)
+    _check_size(op, prod(in_shape), prod(out_shape))
     in_sp, c = in_shape[:-1], in_shape[-1]
     out_sp = out_shape[:-1]
     frac = elem(op.input.type).frac + op.multiplier_type.spec.frac

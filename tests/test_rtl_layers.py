@@ -4,6 +4,7 @@ the *unlowered* IR, in Icarus (and Verilator for the slow tests), corner inputs 
 from __future__ import annotations
 
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -245,6 +246,31 @@ def test_lut_table_is_shared_and_verilog_deterministic(tmp_path):
     # 16 + 8 table entries written once each, 6 + 6 element reads
     assert len(re.findall(r"\\table \[\d+\] = ", text)) == 24
     assert len(re.findall(r"= \\table \[", text)) == 12
+
+
+def test_huge_conv_is_a_named_error():
+    text = """
+qir.model @big {
+  %0 = qir.input "x" : tensor<128x128x4x!qir.fixed<4,2>>
+  %1 = qir.conv %0 weights(dense<1> : tensor<3x3x4x4xi32> : !qir.fixed<4,2>) strides [1, 1] dilations [1, 1] pads [1, 1, 1, 1] groups 1 {layer = "big"} : tensor<128x128x4x!qir.fixed<4,2>> -> tensor<128x128x4x!qir.fixed<16,8>>
+  qir.output %1 : tensor<128x128x4x!qir.fixed<16,8>>
+}"""
+    with pytest.raises(QirError, match=r"layer 'big' would become a 65536 x 65536 constant matrix"):
+        run_passes(parse_module(text), "qir-lower-conv")
+
+
+def test_yosys_synthesizes_lut_rom_and_concat(tmp_path):
+    """Debian Yosys 0.23 reads and synthesizes the ROM (an initialised array) and the concat."""
+    if shutil.which("yosys") is None:
+        pytest.skip("yosys not installed")
+    for case in ("lut_signed_unsigned", "concat_mixed_types"):
+        _, _, design = compile_ir(CASES[case])
+        (name, text), = design.files.items()
+        (tmp_path / name).write_text(text)
+        r = subprocess.run(["yosys", "-p", f"read_verilog -sv {name}; synth -top {design.top} -flatten; stat"],
+                           cwd=tmp_path, capture_output=True, text=True, timeout=300)
+        assert r.returncode == 0, r.stderr
+        assert "Number of cells" in r.stdout
 
 
 @pytest.mark.parametrize("case", sorted(CASES))
