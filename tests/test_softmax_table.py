@@ -165,3 +165,22 @@ def test_mul_reduce_rtl_bit_exact_icarus(tmp_path):
     x[3] = [[-128, 127, -1], [0, -128, 127]]
     x[4] = [[-5, 5, -5], [3, 3, -3]]  # ties between equal magnitudes
     check_bit_exact(model, design, [x], tmp_path)
+
+
+@pytest.mark.sim
+def test_mul_reduce_verilator_lint_clean(tmp_path):
+    import subprocess
+
+    from qir.rtl import generate
+    from test_rtl import _verilator_bin
+
+    vbin = _verilator_bin()
+    if vbin is None:
+        pytest.skip("verilator not installed")
+    text = (Path(__file__).parent / "filecheck" / "dialect" / "mul_reduce.mlir").read_text().split("// -----")[0]
+    design = generate(get_model(parse_module(text)))
+    for name, body in design.files.items():
+        (tmp_path / name).write_text(body)
+    r = subprocess.run([str(vbin / "verilator"), "--lint-only", "-Wall", "--top-module", design.top, *design.files],
+                       cwd=tmp_path, capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
