@@ -182,5 +182,5 @@ def test_mul_reduce_verilator_lint_clean(tmp_path):
     for name, body in design.files.items():
         (tmp_path / name).write_text(body)
     r = subprocess.run([str(vbin / "verilator"), "--lint-only", "-Wall", "--top-module", design.top, *design.files],
-                       cwd=tmp_path, capture_output=True, text=True)
+                       cwd=tmp_path, capture_output=True, text=True, check=False)
     assert r.returncode == 0, r.stderr
