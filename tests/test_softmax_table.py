@@ -184,3 +184,23 @@ def test_mul_reduce_verilator_lint_clean(tmp_path):
     r = subprocess.run([str(vbin / "verilator"), "--lint-only", "-Wall", "--top-module", design.top, *design.files],
                        cwd=tmp_path, capture_output=True, text=True, check=False)
     assert r.returncode == 0, r.stderr
+
+
+def test_fused_dense_softmax_activation_table(tmp_path):
+    """A QDense with activation='softmax' (followed by identity layers): the table replaces the
+    fused softmax after the exact dense; the result is close to float softmax of the exact logits."""
+    from test_frontend_keras import B3, W3, dense_layer, input_layer, write_model
+
+    layers = [input_layer(3),
+              dense_layer("qd", 3, cls="QDense", kernel_quantizer="quantized_bits(4,0,alpha=1)",
+                          bias_quantizer="quantized_bits(4,0)", activation="softmax"),
+              {"class_name": "Dropout", "config": {"name": "drop", "rate": 0.5}}]
+    path = write_model(tmp_path, "fs", layers, {"qd": {"kernel": W3, "bias": B3}})
+    module = import_keras(path, input_type=Fixed(8, 4), softmax="table")
+    model = get_model(module)
+    assert [op.name for op in model.block.ops][:3] == ["qir.input", "qir.dense", "qir.reduce"]
+    x = Fixed(8, 4).to_real(np.random.default_rng(2).integers(-128, 128, (300, 3)))
+    (y,), _ = evaluate_real(module, [x])
+    wq = np.clip(np.rint(W3.astype(np.float64) * 8), -8, 7) / 8
+    bq = np.clip(np.rint(B3.astype(np.float64) * 8), -8, 7) / 8
+    assert np.abs(y - _float_softmax(x @ wq + bq)).max() <= 0.004
