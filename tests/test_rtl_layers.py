@@ -3,6 +3,7 @@ through the default lowering pipeline and RTL, bit for bit against the reference
 the *unlowered* IR, in Icarus (and Verilator for the slow tests), corner inputs included."""
 from __future__ import annotations
 
+import functools
 import re
 import shutil
 import subprocess
@@ -53,6 +54,10 @@ def compile_ir(text: str, pipeline: str = DEFAULT_PIPELINE, infer: bool = True):
     verify(lowered)
     model = get_model(lowered)
     return ref, model, generate(model)
+
+
+#: compile_ir memoised (designs and models are only read by the tests that share them)
+compiled = functools.lru_cache(maxsize=None)(compile_ir)
 
 
 def _lint(design, tmp: Path):
@@ -173,7 +178,7 @@ PIPELINES = {
 @pytest.mark.sim
 @pytest.mark.parametrize("case", sorted(CASES))
 def test_layer_op_bit_exact(tmp_path, case):
-    ref, model, design = compile_ir(CASES[case])
+    ref, model, design = compiled(CASES[case])
     xs = _vectors(ref, np.random.default_rng(len(case)))
     check_bit_exact(ref, design, xs, tmp_path)
 
@@ -200,7 +205,7 @@ def test_wider_than_exact_result_types_bit_exact(tmp_path, case):
 
 def test_lowered_ir_has_no_layer_level_arithmetic():
     for case in ("conv1d_pad_stride_dilation", "conv2d_depthwise", "avg_pool", "branchy_residual"):
-        _, model, _ = compile_ir(CASES[case])
+        _, model, _ = compiled(CASES[case])
         names = {op.name for op in model.block.ops}
         assert "qir.conv" not in names and "qir.dense" not in names, names
         assert "qir.addergraph" in names
@@ -211,7 +216,7 @@ def test_branches_are_balanced():
     """Add/concat of paths with different stage counts: every operand crosses the same number of
     registers (generate() rejects an unbalanced pipeline), and the skip path is delayed."""
     for pipeline in PIPELINES.values():
-        _, model, design = compile_ir(CASES["branchy_residual"], pipeline)
+        _, model, design = compiled(CASES["branchy_residual"], pipeline)
         regs = [op for op in model.block.ops if op.name == "qir.reg"]
         assert regs and design.latency >= 2
 
@@ -264,7 +269,7 @@ def test_yosys_synthesizes_lut_rom_and_concat(tmp_path):
     if shutil.which("yosys") is None:
         pytest.skip("yosys not installed")
     for case in ("lut_signed_unsigned", "concat_mixed_types"):
-        _, _, design = compile_ir(CASES[case])
+        _, _, design = compiled(CASES[case])
         (name, text), = design.files.items()
         (tmp_path / name).write_text(text)
         r = subprocess.run(["yosys", "-p", f"read_verilog -sv {name}; synth -top {design.top} -flatten; stat"],
@@ -275,7 +280,7 @@ def test_yosys_synthesizes_lut_rom_and_concat(tmp_path):
 
 @pytest.mark.parametrize("case", sorted(CASES))
 def test_verilator_lint_clean(tmp_path, case):
-    _, _, design = compile_ir(CASES[case])
+    _, _, design = compiled(CASES[case])
     _lint(design, tmp_path)
 
 
@@ -432,3 +437,37 @@ def test_float_keras_branchy_add_concat_bit_exact(tmp_path):
     r = qir_cli("sim", tmp_path / "out", "--inputs", tmp_path / "x.npy", "--simulator", "icarus")
     assert r.returncode == 0, r.stderr + r.stdout
     assert "50 vectors" in r.stdout and " 0 mismatches" in r.stdout
+
+
+@pytest.mark.sim
+def test_qkeras_conv2d_pool_padding_depthwise_bit_exact(tmp_path):
+    """QKeras Conv2D 'same' + MaxPooling2D + ZeroPadding2D + DepthwiseConv2D (multiplier 2) +
+    AveragePooling2D 'same' (valid counts) + GlobalAveragePooling2D, compiled and simulated."""
+    pytest.importorskip("h5py")
+    from test_frontend_keras_layers import node, write_functional
+
+    rng = np.random.default_rng(4)
+    q = "quantized_bits(4,0,alpha=1)"
+    layers = [
+        node("QConv2D", "c1", ["inp"], filters=3, kernel_size=[3, 3], strides=[1, 1], padding="same",
+             dilation_rate=[1, 1], activation="quantized_relu(6,2)", use_bias=False, kernel_quantizer=q),
+        node("MaxPooling2D", "mp", ["c1"], pool_size=[2, 2], strides=[2, 2], padding="valid"),
+        node("ZeroPadding2D", "zp", ["mp"], padding=[[1, 1], [0, 2]]),
+        node("QDepthwiseConv2D", "dw", ["zp"], kernel_size=[2, 2], strides=[1, 1], padding="valid",
+             depth_multiplier=2, activation="linear", use_bias=False, depthwise_quantizer=q),
+        node("AveragePooling2D", "ap", ["dw"], pool_size=[2, 2], strides=[1, 1], padding="same"),
+        node("GlobalAveragePooling2D", "gap", ["ap"]),
+    ]
+    weights = {"c1": {"kernel": rng.integers(-8, 8, (3, 3, 2, 3)) / 8},
+               "dw": {"depthwise_kernel": rng.integers(-8, 8, (2, 2, 3, 2)) / 8}}
+    path = write_functional(tmp_path, "cv", layers, weights, ["gap"], [6, 6, 2])
+    r = qir_cli("compile", path, "-o", tmp_path / "out", "--input-type", "fixed<8,3>")
+    assert r.returncode == 0, r.stderr
+    net = (tmp_path / "out" / "net.mlir").read_text()
+    assert "qir.pad" in net and "qir.pool" in net and "groups 3" in net
+    x = np.random.default_rng(6).integers(-128, 128, (40, 6, 6, 2))
+    x[0], x[1] = -128, 127
+    np.save(tmp_path / "x.npy", x / 32)
+    r = qir_cli("sim", tmp_path / "out", "--inputs", tmp_path / "x.npy", "--simulator", "icarus")
+    assert r.returncode == 0, r.stderr + r.stdout
+    assert "40 vectors" in r.stdout and " 0 mismatches" in r.stdout
