@@ -91,9 +91,8 @@ def generate(op: AdderGraphOp, ins: list[Tensor], prefix: str, where: str) -> tu
         f = f[:wk] if len(f) > wk else f
         if negate:
             f = ~f
-        bits = Cat(Const(0, shift + 1), f)
-        n = len(bits)
-        return bits[:width] if n >= width else Cat(bits, Const(0, width - n))
+        bits = Cat(Const(0, shift + 1), f)  # unsigned: the sum zero-extends it implicitly
+        return bits[:width] if len(bits) > width else bits
 
     for i in range(n_add):
         k = n_in + i
