@@ -352,9 +352,23 @@ def build(matrix, offset=None, in_lo=None, in_hi=None, *, cse: bool = True,
     budget = [_tree_depth([0] * len(t)) + depth_slack for t in terms]
 
     # the pair statistics grow with the square of the terms per output: very wide layers (e.g. a
-    # 784-input MNIST layer) get balanced trees only, which keeps compile time linear
-    if cse and sum(len(t) * (len(t) - 1) // 2 for t in terms) <= max_pairs:
-        _cse(bld, terms, budget)
+    # 784-input MNIST layer) share subexpressions within groups of inputs only, which keeps the
+    # work about linear in the layer size; the groups' partial sums meet in the output trees
+    if cse:
+        n_pairs = sum(len(t) * (len(t) - 1) // 2 for t in terms)
+        if n_pairs <= max_pairs:
+            _cse(bld, terms, budget)
+        else:
+            n_groups = -(-n_pairs // max_pairs) * 2
+            size = -(-n_in // n_groups)
+            merged = [dict() for _ in terms]
+            for g0 in range(0, n_in, size):
+                part = [{tid: tm for tid, tm in t.items() if g0 <= tm[0] < g0 + size} for t in terms]
+                _cse(bld, part, budget)
+                for j, t in enumerate(part):
+                    for tm in t.values():  # fresh ids: each group numbers its new terms itself
+                        merged[j][len(merged[j])] = tm
+            terms = merged
 
     onode, oshift, osign = [], [], []
     for j in range(n_out):

@@ -204,3 +204,17 @@ def test_prune_keeps_semantics():
     x = np.array(list(itertools.product(range(-8, 8), repeat=2)))
     assert (p.evaluate(x) == g.evaluate(x)).all()
     assert (p.evaluate(x)[:, 0] == 5 - ((2 * x[:, 0] - x[:, 1]) << 2)).all()
+
+
+def test_grouped_sharing_for_wide_layers():
+    # above max_pairs the inputs are split into groups that share subexpressions separately
+    rng = np.random.default_rng(21)
+    m = rng.choice([-4, -2, -1, 0, 1, 2, 4], size=(120, 6))
+    lo, hi = [0] * 120, [3] * 120
+    grouped = build(m, rng.integers(-9, 9, size=6), lo, hi, max_pairs=2000)
+    plain = build(m, None, lo, hi, cse=False)
+    assert grouped.n_adders < plain.n_adders
+    x = _corners(lo, hi, rng)
+    assert (grouped.evaluate(x).astype(object) == x.astype(object) @ m.astype(object)
+            + np.asarray(grouped.offset, dtype=object)).all()
+    assert (grouped.matrix() == m.astype(object)).all()
