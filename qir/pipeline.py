@@ -77,6 +77,14 @@ def run_passes(module: ModuleOp, spec: str, where: str = "<pipeline>") -> Module
     return module
 
 
+def _register_bits(model, latency: int) -> int:
+    """Flip-flops of the design: pipeline registers (qir.reg banks and the registered copies
+    inside adder graphs) plus the valid chain."""
+    from qir.report import estimate
+
+    return estimate(model)["reg_bits"] + latency
+
+
 def _safe_top(name: str) -> str:
     out = "".join(c if c.isalnum() or c == "_" else "_" for c in name)
     return out if out and not out[0].isdigit() else f"m_{out}"
@@ -108,6 +116,7 @@ def compile_model(model_path: str | Path, outdir: str | Path, *, pipeline: str =
     report = {
         "top": design.top,
         "latency_cycles": design.latency,
+        "register_bits": _register_bits(model, design.latency),
         "ports": design.ports,
         "model": str(Path(model_path).name),
         "pipeline": pipeline,

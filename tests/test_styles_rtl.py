@@ -181,6 +181,7 @@ def test_default_compile_icarus_bit_exact(tmp_path, name):
     xm = Fixed.parse(t).from_real(x[:200], "inputs")
     got, latency = simulate(out, [xm], "icarus")
     assert latency == rep["latency_cycles"]
+    assert rep["register_bits"] >= rep["latency_cycles"]  # at least the valid chain
     assert np.array_equal(np.asarray(got[0]).astype(object), evaluate(net, [xm]).outputs[0].astype(object))
     if name == "qkeras_mnist_dense":
         text = (out / "rtl" / f"{rep['top']}.v").read_text()
