@@ -19,3 +19,4 @@ print(f"  top {r['top']}, latency {r['latency_cycles']} cycles, Verilog: {', '.j
 for p in r["ports"]:
     print(f"  {p['direction']:6} {p['name']:10} {p['width']:5} bits  {p.get('type') or ''}")
 PY
+$qir report "$out"
