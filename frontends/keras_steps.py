@@ -34,13 +34,13 @@ from qir.dialect import (
     ReshapeOp,
     ScaleOp,
     TransposeOp,
-    dense_bounds,
     elem,
     fixed_type,
     int_elements,
     shape_of,
     tensor_of,
 )
+from qir.exact import dense_result, op_result
 from qir.errors import QirError
 from qir.fixed import Fixed
 from qir.precision import quantize_float
@@ -135,18 +135,9 @@ class Step:
         raise NotImplementedError
 
 
-def _probe_type(cls, operands, props, out_shape) -> Fixed:
-    probe = cls.create(operands=operands, result_types=[operands[0].type], properties=props)
-    try:
-        lo, hi, frac = probe.exact_bounds()
-    finally:
-        probe.erase()
-    return Fixed.for_range(int(lo), int(hi), frac)
-
-
 def exact_op(cls, operands: list[SSAValue], props: dict, out_shape: Shape, emit: Emit) -> SSAValue:
     """An exact op with the narrowest result type holding every result."""
-    t = _probe_type(cls, operands, props, out_shape)
+    t = op_result(cls, operands, props)
     return emit(cls.create(operands=operands, result_types=[tensor_of(t, out_shape)], properties=props))
 
 
@@ -397,12 +388,8 @@ class DenseStep(Step):
             props |= {"strides": _ints([1] * nsp), "dilations": _ints([1] * nsp), "pads": _ints([0] * 2 * nsp),
                       "groups": IntegerAttr(1, i64)}
             return exact_op(ConvOp, [x], props, shape[:-1] + (w.shape[1],), emit)
-        probe = DenseOp.create(operands=[x], result_types=[x.type], properties=props)
-        wf, off, frac, _ = probe.folded()
-        probe.erase()
-        lo, hi = dense_bounds(elem(x.type), wf, off)
-        out_t = Fixed.for_range(int(min(lo, default=0)), int(max(hi, default=0)), frac)
-        return emit(DenseOp.create(operands=[x], result_types=[tensor_of(out_t, [wf.shape[1]])],
+        out_t, n_out = dense_result(x, props)
+        return emit(DenseOp.create(operands=[x], result_types=[tensor_of(out_t, [n_out])],
                                    properties=props))
 
 

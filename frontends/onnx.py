@@ -81,13 +81,13 @@ from qir.dialect import (
     ReshapeOp,
     ScaleOp,
     TransposeOp,
-    dense_bounds,
     elem,
     fixed_type,
     int_elements,
     shape_of,
     tensor_of,
 )
+from qir.exact import dense_result, op_result
 from qir.errors import QirError
 from qir.fixed import Fixed
 from qir.ir import new_model, set_layer, verify
@@ -321,18 +321,12 @@ class Importer:
             props |= {"scale": int_elements(np.asarray(s).reshape(-1)), "scale_type": fixed_type(st)}
         if b is not None:
             props |= {"bias": int_elements(np.asarray(b).reshape(-1)), "bias_type": fixed_type(bt)}
-        probe = ScaleOp.create(operands=[v], result_types=[v.type], properties=props)
-        lo, hi, frac = probe.exact_bounds()
-        probe.erase()
-        t = Fixed.for_range(lo, hi, frac)
+        t = op_result(ScaleOp, [v], props)
         return self.emit(ScaleOp.create(operands=[v], result_types=[tensor_of(t, shape_of(v.type))],
                                         properties=props), layer)
 
     def exact_op(self, cls, v: SSAValue, props: dict, out_shape, layer: str) -> SSAValue:
-        probe = cls.create(operands=[v], result_types=[v.type], properties=props)
-        lo, hi, frac = probe.exact_bounds()
-        probe.erase()
-        t = Fixed.for_range(int(lo), int(hi), frac)
+        t = op_result(cls, [v], props)
         return self.emit(cls.create(operands=[v], result_types=[tensor_of(t, out_shape)],
                                     properties=props), layer)
 
@@ -389,11 +383,7 @@ class Importer:
         if b is not None:
             props |= {"bias": int_elements(b), "bias_type": fixed_type(bt)}
         if p.kind == "dense":
-            probe = DenseOp.create(operands=[x.value], result_types=[x.value.type], properties=props)
-            wf, off, frac, _ = probe.folded()
-            probe.erase()
-            lo, hi = dense_bounds(x.type, wf, off)
-            t = Fixed.for_range(int(min(lo, default=0)), int(max(hi, default=0)), frac)
+            t, _ = dense_result(x.value, props)
             v = self.emit(DenseOp.create(operands=[x.value], result_types=[tensor_of(t, [w.shape[1]])],
                                          properties=props), layer)
             if p.shape != (w.shape[1],):

@@ -36,27 +36,22 @@ from qir.dialect import (
     ReshapeOp,
     ScaleOp,
     TransposeOp,
-    dense_bounds,
     elem,
     elements_to_numpy,
     tensor_of,
 )
+from qir.exact import dense_type
 from qir.fixed import Fixed
-
-
-def exact_type(in_t: Fixed, matrix, offset, frac: int) -> Fixed:
-    lo, hi = dense_bounds(in_t, matrix, offset)
-    return Fixed.for_range(int(min(lo, default=0)), int(max(hi, default=0)), frac)
 
 
 def inferred_type(op: Operation):
     """The result type ``op`` should have, or None to keep it."""
     if isinstance(op, DenseOp):
         w, off, frac, _ = op.folded()
-        t = exact_type(elem(op.input.type), w, off, frac)
+        t = dense_type(elem(op.input.type), w, off, frac)
     elif isinstance(op, CmvmOp):
         in_t = elem(op.input.type)
-        t = exact_type(in_t, elements_to_numpy(op.matrix), elements_to_numpy(op.offset),
+        t = dense_type(in_t, elements_to_numpy(op.matrix), elements_to_numpy(op.offset),
                        in_t.frac + op.shift.value.data)
     elif isinstance(op, (ReluOp, RegOp)):
         return op.input.type
