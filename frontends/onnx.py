@@ -1584,17 +1584,23 @@ def _requantize_out(imp: Importer, node: Node, a: Act, s_idx: int, zp_idx: int) 
     imp.set(node.out, replace(a, value=v, codes=(float(2.0 ** e), z, dtype)))
 
 
-@onnx_handler("MatMulInteger")
-def _matmul_integer(imp: Importer, node: Node) -> None:
+def _integer_input(imp: Importer, node: Node, name: str):
+    """MatMulInteger/ConvInteger input 0: the QuantizeLinear'd activation (its zero point must be
+    the one given as input 2) and its value per code step (real values, or the codes themselves)."""
     x = imp.act(node.inputs[0], node)
     if x.codes is None:
-        raise QirError("MatMulInteger input A is not an integer tensor from a QuantizeLinear")
+        raise QirError(f"{node.op} input {name} is not an integer tensor from a QuantizeLinear")
     sa, za = x.codes[0], x.codes[1]
-    a_zp = imp.const(node, 2, "A zero point", default=np.int64(0)) if len(node.inputs) > 2 and node.inputs[2] else np.int64(0)
-    if _scalar_int(np.asarray(a_zp).astype(np.int64), "A zero point", node) != za:
-        raise QirError(f"MatMulInteger A zero point differs from the QuantizeLinear's ({za})")
+    zp = imp.const(node, 2, f"{name} zero point", default=np.int64(0)) if len(node.inputs) > 2 and node.inputs[2] else np.int64(0)
+    if _scalar_int(np.asarray(zp).astype(np.int64), f"{name} zero point", node) != za:
+        raise QirError(f"{node.op} {name} zero point differs from the QuantizeLinear's ({za})")
+    return x, (sa if x.unit == 1.0 else 1.0)
+
+
+@onnx_handler("MatMulInteger")
+def _matmul_integer(imp: Importer, node: Node) -> None:
+    x, xs = _integer_input(imp, node, "A")
     w = _int_weights(imp, node, 1, None, 3 if len(node.inputs) > 3 and node.inputs[3] else None, 1)
-    xs = sa if x.unit == 1.0 else 1.0  # x.value per code step (real values, or the codes themselves)
     xf = _dense_input_from(imp, node, replace(x, codes=None, unit=1.0))
     # the ONNX int32 result is sum (a - za)(b - zb) = (x.value / xs) @ (b - zb)
     imp.set(node.out, _new_dense(imp, node, xf, w / xs, False, None, False))
@@ -1707,15 +1713,8 @@ def _conv_nhwc(imp: Importer, node: Node) -> None:
 
 @onnx_handler("ConvInteger")
 def _conv_integer(imp: Importer, node: Node) -> None:
-    x = imp.act(node.inputs[0], node)
-    if x.codes is None:
-        raise QirError("ConvInteger input x is not an integer tensor from a QuantizeLinear")
-    sa, za = x.codes[0], x.codes[1]
-    x_zp = imp.const(node, 2, "x zero point", default=np.int64(0)) if len(node.inputs) > 2 and node.inputs[2] else np.int64(0)
-    if _scalar_int(np.asarray(x_zp).astype(np.int64), "x zero point", node) != za:
-        raise QirError(f"ConvInteger x zero point differs from the QuantizeLinear's ({za})")
+    x, xs = _integer_input(imp, node, "x")
     w = _int_weights(imp, node, 1, None, 3 if len(node.inputs) > 3 and node.inputs[3] else None, 0)
-    xs = sa if x.unit == 1.0 else 1.0
     xf = imp.channels_last(replace(x, codes=None, unit=1.0), node.out)
     imp.set(node.out, _new_conv(imp, node, xf, w / xs, False, None, False, False))
 
