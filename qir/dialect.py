@@ -45,6 +45,8 @@ Dataflow ops (what lowering/ produces and rtl/ consumes):
   ``qir.cmvm``      constant-matrix times vector on integer mantissas plus a constant offset,
                     with an implementation ``style`` (mac, ...); result type is exact
   ``qir.reg``       a pipeline register (one clock cycle), with its ``stage`` number
+  ``qir.xnor``      binary weights x two-valued input: XNOR + popcount, optionally compared
+                    with per-output integer thresholds (a folded batchnorm + sign)
 
 Semantics are defined by the numpy reference interpreter in ``qir.sim.interpreter``.
 """
@@ -1168,6 +1170,107 @@ class AdderGraphOp(IRDLOperation):
 
 _GRAPH_CACHE: dict[int, tuple] = {}
 
+
+# ----------------------------------------------------------- binary layers: XNOR + popcount
+def xnor_bit(one: int, zero: int) -> int:
+    """The bit of the raw two's-complement code that tells ``one`` from ``zero``: the lowest bit
+    in which they differ."""
+    d = one ^ zero
+    return (d & -d).bit_length() - 1
+
+
+@irdl_op_definition
+class XnorOp(IRDLOperation):
+    """A binary-weight, binary-activation dense layer: XNOR of input bits and weight bits, then
+    popcount, optionally compared with a per-output threshold.
+
+    Every input code means one bit: ``bit(x) = 1`` iff bit k of x's raw two's-complement code
+    equals bit k of ``one``, k = the lowest bit in which the codes ``one`` and ``zero`` differ
+    (for x in {one, zero}: x == one).  ``weights`` is an (n_out, n_in) 0/1 matrix (1 = +).
+    ``p[j] = #{i : bit(x[i]) == weights[j, i]}`` in [0, n_in].  Without thresholds the result is
+    ``p`` (an integer-grid type holding [0, n_in]).  With ``thresholds`` T (in [0, n_in + 1]) and
+    the codes ``below``/``above`` (result mantissas), ``y[j] = above[j] if p[j] >= T[j] else
+    below[j]``.
+    """
+
+    name = "qir.xnor"
+    input = operand_def(TensorType)
+    weights = prop_def(DenseIntOrFPElementsAttr)
+    one = prop_def(IntegerAttr)
+    zero = prop_def(IntegerAttr)
+    thresholds = opt_prop_def(DenseIntOrFPElementsAttr)
+    below = opt_prop_def(DenseIntOrFPElementsAttr)
+    above = opt_prop_def(DenseIntOrFPElementsAttr)
+    output = result_def(TensorType)
+    traits = traits_def(Pure())
+    custom_directives = (BareInt,)
+    assembly_format = (
+        "$input `weights` `(` $weights `)` `one` custom<BareInt>($one) `zero` custom<BareInt>($zero) "
+        "(`thresholds` `(` $thresholds^ `)` `below` `(` $below `)` `above` `(` $above `)`)? "
+        "attr-dict `:` type($input) `->` type($output)"
+    )
+
+    @property
+    def n_in(self) -> int:
+        return shape_of(self.input.type)[0]
+
+    def bit(self) -> int:
+        return xnor_bit(self.one.value.data, self.zero.value.data)
+
+    def levels(self) -> int:
+        """Adder levels of the popcount tree, plus one for the threshold compare."""
+        return max((self.n_in - 1).bit_length(), 1) + (self.thresholds is not None)
+
+    def threshold_table(self):
+        """(thresholds, below, above) as int64 arrays of shape (n_out,); None without thresholds."""
+        if self.thresholds is None:
+            return None
+        return (elements_to_numpy(self.thresholds), elements_to_numpy(self.below), elements_to_numpy(self.above))
+
+    def reachable(self) -> list[list[int]]:
+        """Per output element, the codes it can take (sorted)."""
+        n, n_out = self.n_in, shape_of(self.output.type)[0]
+        tt = self.threshold_table()
+        if tt is None:
+            return [list(range(n + 1)) for _ in range(n_out)]
+        out = []
+        for t, b, a in zip(*(v.tolist() for v in tt)):
+            codes = ({b} if t > 0 else set()) | ({a} if t <= n else set())
+            out.append(sorted(codes))
+        return out
+
+    def verify_(self) -> None:
+        where = _layer(self)
+        in_t = elem(self.input.type, f"{where} input")
+        out_t = elem(self.output.type, f"{where} result")
+        if len(shape_of(self.input.type)) != 1 or len(shape_of(self.output.type)) != 1:
+            raise VerifyException(f"{where}: qir.xnor takes and returns 1-D tensors")
+        (n_in,), (n_out,) = shape_of(self.input.type), shape_of(self.output.type)
+        w = elements_to_numpy(self.weights)
+        if w.shape != (n_out, n_in):
+            raise VerifyException(f"{where}: weights shape {w.shape} != ({n_out}, {n_in}) (outputs x inputs)")
+        if w.size and not np.isin(w, (0, 1)).all():
+            raise VerifyException(f"{where}: weights must be bits (0 = -, 1 = +)")
+        one, zero = self.one.value.data, self.zero.value.data
+        if one == zero or not (in_t.contains(one, one) and in_t.contains(zero, zero)):
+            raise VerifyException(f"{where}: the codes one {one} and zero {zero} must be two different "
+                                  f"mantissas of the input type {in_t}")
+        present = [a is not None for a in (self.thresholds, self.below, self.above)]
+        if any(present) and not all(present):
+            raise VerifyException(f"{where}: thresholds, below and above go together")
+        if self.thresholds is None:
+            _check_bounds(where, out_t, 0, n_in, 0)
+            return
+        t, b, a = self.threshold_table()
+        for name, v in (("thresholds", t), ("below", b), ("above", a)):
+            if v.shape != (n_out,):
+                raise VerifyException(f"{where}: {name} shape {v.shape} != ({n_out},)")
+        if t.size and (t.min() < 0 or t.max() > n_in + 1):
+            raise VerifyException(f"{where}: thresholds must lie in [0, {n_in + 1}] (0: always above, "
+                                  f"{n_in + 1}: always below)")
+        _check_in_type(b, out_t, f"{where} below")
+        _check_in_type(a, out_t, f"{where} above")
+
 # ------------------------------------------------- layer-level ops: products and reductions
 def broadcast_index(a_shape, b_shape) -> np.ndarray:
     """For every element of a tensor of ``a_shape`` (row-major), the flat index of the element
@@ -1276,6 +1379,6 @@ QIR = Dialect(
     "qir",
     [ModelOp, InputOp, OutputOp, DenseOp, ReluOp, QuantizeOp, CmvmOp, RegOp,
      ConvOp, PoolOp, ScaleOp, LeakyReluOp, AddOp, ConcatOp, ReshapeOp, TransposeOp, PadOp, LutOp,
-     AdderGraphOp, MulOp, ReduceOp],
+     AdderGraphOp, MulOp, ReduceOp, XnorOp],
     [FixedType, UFixedType],
 )

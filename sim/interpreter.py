@@ -41,6 +41,7 @@ from qir.dialect import (
     ReshapeOp,
     ScaleOp,
     TransposeOp,
+    XnorOp,
     elem,
     elements_to_numpy,
     int_values,
@@ -117,6 +118,23 @@ def _addergraph(op: AdderGraphOp, args):
     if op.relu.value.data:
         acc = np.maximum(acc, 0)
     return requantize(acc, acc_t, elem(op.output.type), op.rounding.data, op.overflow.data)
+
+
+@impl(XnorOp)
+def _xnor(op: XnorOp, args):
+    """Popcount of XNOR(input bit, weight bit) per output; with thresholds, the two codes."""
+    k = op.bit()
+    x = np.asarray(args[0])
+    raw = (x.astype(object) >> k) & 1 if x.dtype == object else (x.astype(np.int64) >> k) & 1
+    b = (raw.astype(np.int64) == ((op.one.value.data >> k) & 1)).astype(np.int64)  # (N, n_in)
+    w = elements_to_numpy(op.weights).astype(np.int64)  # (n_out, n_in)
+    p = b @ w.T + (1 - b) @ (1 - w).T
+    out_t = elem(op.output.type)
+    tt = op.threshold_table()
+    if tt is None:
+        return _regrid(p, 0, out_t)
+    t, below, above = tt
+    return mantissa_array(np.where(p >= t, above, below), out_t.width)
 
 
 # ------------------------------------------------------- spatial, elementwise and shape ops
