@@ -23,6 +23,10 @@ def get_all_passes() -> dict[str, Callable[[], type[ModulePass]]]:
         from qir.lowering.lower_cmvm import LowerCmvm
         return LowerCmvm
 
+    def fold_threshold():
+        from qir.lowering.fold_threshold import FoldThreshold
+        return FoldThreshold
+
     def lower_conv():
         from qir.lowering.lower_conv import LowerConv
         return LowerConv
@@ -33,11 +37,15 @@ def get_all_passes() -> dict[str, Callable[[], type[ModulePass]]]:
         "qir-lower-dense": lower_dense,
         "qir-pipeline": pipeline,
         "qir-lower-cmvm": lower_cmvm,
+        "qir-fold-threshold": fold_threshold,
     }
 
 
 #: What ``qir compile`` runs between the imported IR and RTL generation: exact widths, every conv and
 #: average pool as a constant matrix on the flattened tensor, every dense/conv/pool
-#: layer as a shared adder graph (po2 / ternary / cmvm chosen from its weights; no multipliers),
-#: relu/quantize fused into it, and registers every 5 adder levels.
-DEFAULT_PIPELINE = "qir-infer-widths,qir-lower-conv{style=auto},qir-lower-dense{style=auto},qir-lower-cmvm,qir-pipeline{max-depth=5}"
+#: layer as a shared adder graph (po2 / ternary / cmvm chosen from its weights; no multipliers)
+#: or, for binary weights on a provably two-valued input, XNOR + popcount with a following
+#: batchnorm/sign folded into thresholds; relu/quantize fused into adder graphs, and registers
+#: every 5 adder levels.
+DEFAULT_PIPELINE = ("qir-infer-widths,qir-lower-conv{style=auto},qir-lower-dense{style=auto},qir-fold-threshold,"
+                    "qir-lower-cmvm,qir-pipeline{max-depth=5}")

@@ -3,7 +3,8 @@
 The bias is aligned to the products' binary point (or the weights to the bias's) exactly as
 ``DenseOp.folded`` defines, and both are rescaled to the dense result's grid, so the
 ``qir.cmvm`` result has the very type of the ``qir.dense`` it replaces: the rest of the model is
-untouched.  ``style`` picks the hardware implementation of the constant products.
+untouched.  ``style`` picks the hardware implementation of the constant products; ``xnor``
+(binary weights, two-valued input) writes ``qir.xnor`` + ``qir.scale`` instead (``qir.lowering.xnor``).
 """
 from __future__ import annotations
 
@@ -40,9 +41,10 @@ def cmvm_from_dense(op: DenseOp, style: str) -> CmvmOp:
 
 @dataclass(frozen=True)
 class LowerDense(ModulePass):
-    """``style`` is one of CMVM_STYLES or ``auto`` (per layer: ``po2`` when every weight is 0 or
-    +-2^k, ``ternary`` when they are 0 or +-c, else ``cmvm``; never ``mac``); ``layers`` overrides
-    it per source layer: ``layers=fc1:mac;fc3:cmvm``."""
+    """``style`` is one of CMVM_STYLES, ``xnor`` or ``auto`` (per layer: ``xnor`` when the weights
+    are +-a per output and the input is provably two-valued, see ``qir.lowering.xnor``; else
+    ``po2`` when every weight is 0 or +-2^k, ``ternary`` when they are 0 or +-c, else ``cmvm``;
+    never ``mac``); ``layers`` overrides it per source layer: ``layers=fc1:mac;fc3:xnor``."""
 
     name = "qir-lower-dense"
     style: str = "mac"
@@ -50,13 +52,23 @@ class LowerDense(ModulePass):
 
     def apply(self, ctx: Context, op: ModuleOp) -> None:
         from qir.lowering.lower_cmvm import auto_style, parse_layer_styles
+        from qir.lowering.xnor import lower_xnor, xnor_plan
 
-        choices = CMVM_STYLES + ("auto",)
+        choices = CMVM_STYLES + ("xnor", "auto")
         if self.style not in choices:
             raise QirError(f"qir-lower-dense: unknown style {self.style!r}; use one of {', '.join(choices)}")
         per_layer = parse_layer_styles(self.layers, choices)
         for dense in [o for o in op.walk() if isinstance(o, DenseOp)]:
             style = per_layer.get(layer_of(dense) or "", self.style)
-            if style == "auto":
+            if style in ("xnor", "auto"):
+                plan = xnor_plan(dense)
+                if not isinstance(plan, str):
+                    lower_xnor(dense, plan)
+                    continue
+                if style == "xnor":
+                    name = layer_of(dense)
+                    raise QirError(f"qir-lower-dense: {f'layer {name!r}' if name else 'a qir.dense'} cannot use "
+                                   f"style xnor: {plan}; use style ternary, cmvm or auto for it "
+                                   f"(layers={name or '<layer>'}:auto)")
                 style = auto_style(dense.folded()[0])
             Rewriter.replace_op(dense, cmvm_from_dense(dense, style))

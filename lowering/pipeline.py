@@ -1,6 +1,7 @@
 """``qir-pipeline``: insert ``qir.reg`` pipeline registers, one stage per constant-matrix layer.
 
-Stages are counted by ``qir.cmvm``/``qir.dense``/``qir.conv`` ops on the longest path from the inputs: stage(input)
+Stages are counted by ``qir.cmvm``/``qir.dense``/``qir.conv``/``qir.xnor`` ops on the longest path
+from the inputs: stage(input)
 = 0, an arithmetic layer op is one stage later than its latest operand, every other op lives in
 the stage of its latest operand.  A value produced in stage a and used in stage b > a crosses
 b - a registers; every model output is registered once at the end of the last stage, so the
@@ -12,7 +13,8 @@ With ``max-depth=D`` (or ``latency=L``, which picks the smallest D giving at mos
 registers go by delay budget instead: at most D adder levels run between two registers.
 ``qir.addergraph`` ops are cut inside (their ``stages``/``latency`` properties; only values
 crossing a cut are registered); other ops count as levels (an element-wise op 1, a
-``qir.cmvm``/``qir.dense``/``qir.conv`` its balanced-tree depth) and a ``qir.reg`` goes before an
+``qir.cmvm``/``qir.dense``/``qir.conv`` its balanced-tree depth, a ``qir.xnor`` its popcount
+tree depth plus one for a threshold compare) and a ``qir.reg`` goes before an
 op that would exceed the budget.  The output is registered once, as above.
 """
 from __future__ import annotations
@@ -25,11 +27,11 @@ from xdsl.ir import Operation, SSAValue
 from xdsl.passes import ModulePass
 from xdsl.rewriter import InsertPoint, Rewriter
 
-from qir.dialect import AdderGraphOp, CmvmOp, ConvOp, DenseOp, InputOp, ModelOp, OutputOp, RegOp
+from qir.dialect import AdderGraphOp, CmvmOp, ConvOp, DenseOp, InputOp, ModelOp, OutputOp, RegOp, XnorOp
 from qir.errors import QirError
 from qir.ir import layer_of, set_layer
 
-_STAGE_OPS = (CmvmOp, DenseOp, ConvOp, AdderGraphOp)
+_STAGE_OPS = (CmvmOp, DenseOp, ConvOp, AdderGraphOp, XnorOp)
 
 
 def _reg_chain(value: SSAValue, first: int, last: int, after: Operation) -> SSAValue:

@@ -15,7 +15,8 @@ import numpy as np
 from xdsl.dialects.builtin import IntegerAttr, i32
 from xdsl.ir import Operation, SSAValue
 
-from qir.dialect import AdderGraphOp, CmvmOp, ConvOp, DenseOp, InputOp, ModelOp, OutputOp, int_elements, shape_of
+from qir.dialect import (AdderGraphOp, CmvmOp, ConvOp, DenseOp, InputOp, ModelOp, OutputOp, XnorOp, int_elements,
+                         shape_of)
 from qir.errors import QirError
 
 #: adder levels charged for a fused epilogue (rounding/relu/saturation logic)
@@ -27,6 +28,8 @@ def _op_levels(o: Operation) -> int:
     if isinstance(o, (CmvmOp, DenseOp, ConvOp)):
         n = max(int(np.prod(shape_of(o.operands[0].type))), 1)
         return max((n - 1).bit_length(), 1) + 1
+    if isinstance(o, XnorOp):
+        return o.levels()
     return 1
 
 

@@ -149,6 +149,12 @@ _KIND = {CmvmOp: "cmvm", ReluOp: "relu", QuantizeOp: "quant", AdderGraphOp: "add
          LeakyReluOp: "leaky", AddOp: "add", LutOp: "lut", PoolOp: "pool"}
 GENERATORS.update({MulOp: _reduce.mul, ReduceOp: _reduce.reduce})
 _KIND.update({MulOp: "mul", ReduceOp: "reduce"})
+# qir.xnor (rtl/xnor.py): combinational XNOR + popcount (+ threshold compare)
+from qir.dialect import XnorOp  # noqa: E402
+from qir.rtl import xnor as _xnor  # noqa: E402
+
+GENERATORS[XnorOp] = _xnor.generate
+_KIND[XnorOp] = "xnor"
 
 
 def _where(op: Operation) -> str:

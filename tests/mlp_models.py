@@ -4,6 +4,13 @@ The tests and ``bench/run.py`` build them the same way (fixed seed), so both see
 16 inputs -> 32 -> 16 -> 5, QDense kernels ``binary(alpha=1)`` (weights +-1) or
 ``ternary(alpha=1)`` (weights -1/0/+1), biases ``quantized_bits(6,2,alpha=1)``, activations
 ``quantized_relu(4,2)``; the inputs are fixed<8,3> (``--input-type 'fixed<8,3>'``).
+
+``bnn`` / ``bnn01`` are binarized networks (Courbariaux/Hubara style): 16 inputs -> QDense 32
+(``binary`` kernel, default alpha: +-a per output column, a a power of two) -> BatchNormalization
+-> QActivation ``binary`` (+-1; ``bnn01``: ``binary(use_01=True)``, {0, 1}) -> QDense 16 (binary)
+-> BatchNormalization -> QActivation binary -> QDense 5 (binary kernel ``alpha=1``).  The
+batch normalizations are float (realistic gamma/beta/mean/variance, one negative gamma per
+layer), so they need a precision (``--precision 'fixed<16,6>'``, ``BNN_PRECISION``).
 """
 from __future__ import annotations
 
@@ -15,6 +22,8 @@ import numpy as np
 
 INPUT_TYPE = "fixed<8,3>"
 SIZES = (16, 32, 16, 5)
+BNN_PRECISION = "fixed<16,6>"
+KINDS = ("binary", "ternary", "bnn", "bnn01")
 
 
 def _quantizer(name: str, **config) -> dict:
@@ -34,18 +43,25 @@ def _dense(name: str, units: int, kernel_q: dict, first: bool) -> dict:
     return {"class_name": "QDense", "config": cfg}
 
 
-def _act(name: str) -> dict:
-    return {"class_name": "QActivation",
-            "config": {"name": name, "trainable": True, "dtype": "float32",
-                       "activation": _quantizer("quantized_relu", bits=4, integer=2, use_sigmoid=0,
-                                                negative_slope=0.0, use_stochastic_rounding=False,
-                                                relu_upper_bound=None, qnoise_factor=1.0)}}
+def _act(name: str, q: dict | None = None) -> dict:
+    q = q or _quantizer("quantized_relu", bits=4, integer=2, use_sigmoid=0, negative_slope=0.0,
+                        use_stochastic_rounding=False, relu_upper_bound=None, qnoise_factor=1.0)
+    return {"class_name": "QActivation", "config": {"name": name, "trainable": True, "dtype": "float32",
+                                                    "activation": q}}
+
+
+def _bn(name: str) -> dict:
+    return {"class_name": "BatchNormalization",
+            "config": {"name": name, "trainable": True, "dtype": "float32", "axis": -1, "momentum": 0.99,
+                       "epsilon": 0.001, "center": True, "scale": True}}
 
 
 def write_mlp(directory: str | Path, kind: str, seed: int = 5) -> Path:
     """Write ``<kind>_mlp.json`` and ``<kind>_mlp_weights.h5`` into ``directory``; returns the JSON."""
-    if kind not in ("binary", "ternary"):
-        raise ValueError("kind must be 'binary' or 'ternary'")
+    if kind not in KINDS:
+        raise ValueError(f"kind must be one of {', '.join(KINDS)}")
+    if kind.startswith("bnn"):
+        return _write_bnn(Path(directory), kind, seed)
     d = Path(directory)
     d.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(seed)
@@ -69,25 +85,61 @@ def write_mlp(directory: str | Path, kind: str, seed: int = 5) -> Path:
         if k < len(SIZES) - 1:
             layers.append(_act(f"relu{k}"))
             names.append(f"relu{k}")
-    model = {"class_name": "Sequential", "config": {"name": f"{kind}_mlp", "layers": layers},
+    return _save(d, f"{kind}_mlp", layers, names, {k: {"kernel": w, "bias": b} for k, (w, b) in weights.items()})
+
+
+def _save(d: Path, model_name: str, layers: list, names: list, weights: dict) -> Path:
+    model = {"class_name": "Sequential", "config": {"name": model_name, "layers": layers},
              "keras_version": "2.4.0", "backend": "tensorflow"}
-    js = d / f"{kind}_mlp.json"
+    js = d / f"{model_name}.json"
     js.write_text(json.dumps(model, indent=1))
-    with h5py.File(d / f"{kind}_mlp_weights.h5", "w") as f:
+    with h5py.File(d / f"{model_name}_weights.h5", "w") as f:
         f.attrs["layer_names"] = np.array([n.encode() for n in names])
         f.attrs["backend"] = b"tensorflow"
         f.attrs["keras_version"] = b"2.4.0"
         for name in names:
             g = f.create_group(name)
             if name in weights:
-                w, b = weights[name]
                 sub = g.create_group(name)
-                sub.create_dataset("kernel:0", data=w)
-                sub.create_dataset("bias:0", data=b)
-                g.attrs["weight_names"] = np.array([f"{name}/kernel:0".encode(), f"{name}/bias:0".encode()])
+                for var, data in weights[name].items():
+                    sub.create_dataset(f"{var}:0", data=np.asarray(data, dtype=np.float32))
+                g.attrs["weight_names"] = np.array([f"{name}/{var}:0".encode() for var in weights[name]])
             else:
                 g.attrs["weight_names"] = np.array([], dtype="S1")
     return js
+
+
+def _write_bnn(d: Path, kind: str, seed: int) -> Path:
+    d.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(seed)
+    use_01 = kind == "bnn01"
+    act_q = _quantizer("binary", use_01=use_01, alpha=None, use_stochastic_rounding=False)
+    layers = [{"class_name": "InputLayer",
+               "config": {"batch_input_shape": [None, SIZES[0]], "dtype": "float32", "sparse": False,
+                          "ragged": False, "name": "x"}}]
+    names, weights = [], {}
+    n_layers = len(SIZES) - 1
+    for k, (n_in, n_out) in enumerate(zip(SIZES[:-1], SIZES[1:]), start=1):
+        last = k == n_layers
+        kq = _quantizer("binary", use_01=False, alpha=1 if last else None, use_stochastic_rounding=False)
+        name = f"fc{k}"
+        layers.append(_dense(name, n_out, kq, first=k == 1))
+        names.append(name)
+        w = rng.normal(0.0, 0.5, size=(n_in, n_out)) * rng.choice([0.25, 0.5, 1.0], size=n_out)
+        weights[name] = {"kernel": w, "bias": rng.integers(-16, 16, size=n_out) / 16.0}
+        if last:
+            break
+        # batch statistics near the pre-activation's: n_in terms of magnitude ~mean|w| times the
+        # input's spread (uniform fixed<8,3> inputs: ~2.3; +-1 activations: 1)
+        std = np.abs(w).mean(axis=0) * np.sqrt(n_in) * (2.3 if k == 1 else 1.0)
+        gamma = rng.uniform(0.5, 1.5, n_out)
+        gamma[1] = -gamma[1]  # a negative gamma flips the sign comparison (swapped threshold)
+        weights[f"bn{k}"] = {"gamma": gamma, "beta": rng.normal(0.0, 0.3, n_out),
+                             "moving_mean": weights[name]["bias"] + rng.normal(0.0, 0.5, n_out) * std,
+                             "moving_variance": (std * rng.uniform(0.7, 1.3, n_out)) ** 2}
+        layers += [_bn(f"bn{k}"), _act(f"act{k}", act_q)]
+        names += [f"bn{k}", f"act{k}"]
+    return _save(d, f"{kind}_mlp", layers, names, weights)
 
 
 def random_inputs(n: int, seed: int = 0) -> np.ndarray:

@@ -1,0 +1,90 @@
+"""``qir-fold-threshold``: a popcount ``qir.xnor`` and the element-wise chain after it become
+one thresholded ``qir.xnor``.
+
+For each ``qir.xnor`` without thresholds, the pass follows its result through unary element-wise
+ops (``qir.lowering.value_sets.ELEMENTWISE``: the exact scale of ``qir-lower-dense{style=xnor}``,
+a batchnorm ``qir.scale``, its ``qir.quantize``, the sign step ...), each value used by the next op
+only.  At every op it evaluates the chain so far with the reference interpreter on p = 0..n_in
+(row p = popcount p in every output); where each output's table is a step -- one value for
+p < T, another for p >= T (either direction, or constant: T = 0) -- that op's result can be the
+thresholded ``qir.xnor`` (below = the table at p = 0, above = the table at p = n_in).  The furthest
+such op wins; the chain up to it is erased.  A chain that never becomes a step is left alone.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from xdsl.context import Context
+from xdsl.dialects.builtin import ModuleOp
+from xdsl.ir import Operation
+from xdsl.passes import ModulePass
+from xdsl.rewriter import InsertPoint, Rewriter
+
+from qir.dialect import XnorOp, int_elements, shape_of
+from qir.lowering.value_sets import ELEMENTWISE, evaluate_chain
+
+
+def step_thresholds(table: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+    """(T, below, above) per column of ``table`` (rows p = 0..n) when every column is a step
+    (value below for p < T, above for p >= T, T in [0, n + 1]), else None."""
+    n1 = table.shape[0]
+    ts, below, above = [], [], []
+    for col in table.T.tolist():
+        changes = [p for p in range(1, n1) if col[p] != col[p - 1]]
+        if len(changes) > 1:
+            return None
+        t = changes[0] if changes else 0
+        ts.append(t)
+        below.append(col[0])
+        above.append(col[-1])
+    return np.array(ts, dtype=np.int64), np.array(below, dtype=object), np.array(above, dtype=object)
+
+
+def _single_user(value) -> Operation | None:
+    uses = list(value.uses)
+    return uses[0].operation if len(uses) == 1 else None
+
+
+def fold(xn: XnorOp) -> bool:
+    """Fold the longest foldable chain after ``xn``; True when something changed."""
+    if xn.thresholds is not None:
+        return False
+    n, n_out = xn.n_in, shape_of(xn.output.type)[0]
+    rows = np.broadcast_to(np.arange(n + 1, dtype=np.int64)[:, None], (n + 1, n_out)).copy()
+    chain: list[Operation] = []
+    best: tuple[int, tuple] | None = None
+    v, x = xn.output, rows
+    while True:
+        user = _single_user(v)
+        if not isinstance(user, ELEMENTWISE) or user.operands[0] is not v:
+            break
+        chain.append(user)
+        x = evaluate_chain([user], x)
+        step = step_thresholds(x)
+        if step is not None:
+            best = (len(chain), step)
+        v = user.results[0]
+    if best is None:
+        return False
+    length, (t, below, above) = best
+    last = chain[length - 1]
+    props = dict(xn.properties)
+    props.update(thresholds=int_elements(t), below=int_elements(below), above=int_elements(above))
+    new = XnorOp.build(operands=[xn.input], result_types=[last.results[0].type], properties=props,
+                       attributes=dict(last.attributes))
+    Rewriter.insert_op(new, InsertPoint.after(last))
+    last.results[0].replace_all_uses_with(new.output)
+    for o in reversed(chain[:length]):
+        Rewriter.erase_op(o)
+    Rewriter.erase_op(xn)
+    return True
+
+
+@dataclass(frozen=True)
+class FoldThreshold(ModulePass):
+    name = "qir-fold-threshold"
+
+    def apply(self, ctx: Context, op: ModuleOp) -> None:
+        for xn in [o for o in op.walk() if isinstance(o, XnorOp)]:
+            fold(xn)

@@ -1,0 +1,115 @@
+"""``qir.xnor`` -> hardware: XNOR with constant weights, popcount, threshold compare.
+
+Per input element only one bit matters: bit k of its raw code (k = ``XnorOp.bit``, the lowest
+bit in which the codes ``one`` and ``zero`` differ; the sign bit for +-1 in ``fixed<2,2>``).
+The XNOR with a constant weight bit is that bit or its inverse: term = raw_k ^ one_k ^ w.  Per
+output the terms are counted in groups of ``LEAF_BITS`` (6) by pure logic (full/half adders
+written as XOR/AND/OR, so synthesis maps each 6-input count bit to one LUT instead of carry
+chains), then summed by a balanced tree of adders whose widths are exact for their maximum
+count (``qir.lowering.xnor.popcount_tree``).  With thresholds the root is compared with the
+constant T (``p >= T``) and selects one of two constant codes (wires or inverters of the
+compare bit); T = 0 or T > n_in is a constant output with no logic at all.
+"""
+from __future__ import annotations
+
+from amaranth.hdl import Cat, Const, Module, Mux, Signal, Value, unsigned
+
+from qir.dialect import XnorOp, elem, elements_to_numpy, shape_of
+from qir.lowering.xnor import popcount_tree
+from qir.rtl.values import Tensor, elem_shape
+
+
+def _compress(bits: list[Value]) -> list[Value]:
+    """The count of ``bits`` (at most 6) as little-endian bits, from full and half adders in
+    plain logic."""
+    cols: list[list[Value]] = [list(bits)]
+    out = []
+    w = 0
+    while w < len(cols):
+        col = cols[w]
+        while len(col) > 1:
+            if len(col) >= 3:
+                a, b, c = col.pop(0), col.pop(0), col.pop(0)
+                s, cy = a ^ b ^ c, (a & b) | (a & c) | (b & c)
+            else:
+                a, b = col.pop(0), col.pop(0)
+                s, cy = a ^ b, a & b
+            col.append(s)
+            if w + 1 == len(cols):
+                cols.append([])
+            cols[w + 1].append(cy)
+        out.append(col[0] if col else Const(0, 1))
+        w += 1
+    return out
+
+
+def popcount(terms: list[Value], n_max: int, name: str, stmts: list) -> Value:
+    """A Signal holding the number of 1s among the 1-bit ``terms``."""
+    leaves, levels = popcount_tree(len(terms))
+    level: list[tuple[Value, int]] = []
+    start = 0
+    for k, size in enumerate(leaves):
+        group = terms[start:start + size]
+        start += size
+        if size == 1:
+            level.append((group[0], 1))
+            continue
+        s = Signal(unsigned(size.bit_length()), name=f"{name}_l{k}")
+        stmts.append(s.eq(Cat(*_compress(group))[:size.bit_length()]))
+        level.append((s, size))
+    depth = 0
+    while len(level) > 1:
+        nxt = []
+        for k in range(0, len(level) - 1, 2):
+            (va, ma), (vb, mb) = level[k], level[k + 1]
+            s = Signal(unsigned((ma + mb).bit_length()), name=f"{name}_t{depth}_{k >> 1}")
+            stmts.append(s.eq(va + vb))
+            nxt.append((s, ma + mb))
+        if len(level) & 1:
+            nxt.append(level[-1])
+        level = nxt
+        depth += 1
+    return level[0][0]
+
+
+def generate(op: XnorOp, ins: list[Tensor], prefix: str, where: str) -> tuple[Module | None, Tensor]:
+    (x,) = ins
+    w = elements_to_numpy(op.weights).tolist()
+    n = op.n_in
+    k = op.bit()
+    one_k = (op.one.value.data >> k) & 1
+    out_spec = elem(op.output.type)
+    sh = elem_shape(out_spec)
+    tt = op.threshold_table()
+    stmts: list = []
+    elems, los, his = [], [], []
+    for j, row in enumerate(w):
+        if tt is not None:
+            t, below, above = (int(v[j]) for v in tt)
+            if t <= 0 or t > n:  # constant output
+                c = above if t <= 0 else below
+                elems.append(Const(c, sh))
+                los.append(c)
+                his.append(c)
+                continue
+        terms = []
+        for i, wb in enumerate(row):
+            raw = x.elems[i][k]
+            terms.append(~raw if one_k ^ wb else raw)
+        p = popcount(terms, n, f"{prefix}_p{j}", stmts)
+        y = Signal(sh, name=f"{prefix}_y{j}")
+        if tt is None:  # the count on the result grid (frac >= 0, verified)
+            stmts.append(y.eq(p << out_spec.frac))
+            los.append(0)
+            his.append(n << out_spec.frac)
+        else:
+            stmts.append(y.eq(Mux(p >= t, Const(above, sh), Const(below, sh))))
+            los.append(min(above, below))
+            his.append(max(above, below))
+        elems.append(y)
+    out = Tensor(out_spec, shape_of(op.output.type), elems, los, his)
+    if not stmts:
+        return None, out
+    m = Module()
+    m.d.comb += stmts
+    return m, out
