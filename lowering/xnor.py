@@ -126,25 +126,27 @@ def popcount_tree(n: int) -> tuple[list[int], list[list[int]]]:
     return leaves, levels
 
 
+#: Yosys ``synth_xilinx`` LUTs per input bit of one output's popcount (leaves, tree and the
+#: XNOR together), measured on 64-, 32- and 16-input random layers: 0.79, 0.79, 0.68
+LUTS_PER_INPUT = 0.78
+
+
 def xnor_estimate(op: XnorOp) -> dict:
-    """Cost of a ``qir.xnor`` in the units of ``qir.report.estimate``: leaf LUTs (one per output
-    bit of each leaf; the XNOR with the constant weight is free inside it), adder bits of the
-    popcount tree (the result width minus the carry-out bit, as for adder graphs) and of the
-    threshold compare (the popcount's width)."""
+    """Cost of a ``qir.xnor`` for ``qir.report.estimate``: per output that is not constant,
+    ``LUTS_PER_INPUT`` LUTs per input plus one for a threshold compare (``luts``); for
+    information the structure's tree adders and their bits (result width minus the carry-out)
+    plus the compare's width (``adder_bits``) and the leaves' output bits (``leaf_luts``)."""
     n, n_out = op.n_in, shape_of(op.output.type)[0]
     tt = op.threshold_table()
     leaves, levels = popcount_tree(n)
-    leaf_luts = sum(max(c.bit_length(), 1) if c > 1 else 0 for c in leaves)
+    leaf_bits = sum(c.bit_length() for c in leaves if c > 1)
     tree_bits = 0
     for lv, nxt in zip(levels, levels[1:]):
         paired = len(lv) // 2
         tree_bits += sum(max(v.bit_length() - 1, 1) for v in nxt[:paired])
     adders = sum(len(lv) // 2 for lv in levels)
-    total = {"adders": 0, "adder_bits": 0, "leaf_luts": 0}
-    for j in range(n_out):
-        if tt is not None and not 0 < int(tt[0][j]) <= n:
-            continue  # a constant output: no logic
-        total["adders"] += adders
-        total["adder_bits"] += tree_bits + (n.bit_length() if tt is not None else 0)
-        total["leaf_luts"] += leaf_luts
-    return {**total, "depth": op.levels()}
+    live = sum(1 for j in range(n_out) if tt is None or 0 < int(tt[0][j]) <= n)
+    compare = tt is not None
+    return {"adders": live * adders, "adder_bits": live * (tree_bits + (n.bit_length() if compare else 0)),
+            "leaf_luts": live * leaf_bits, "luts": round(live * (LUTS_PER_INPUT * n + compare)),
+            "depth": op.levels()}

@@ -151,13 +151,12 @@ def estimate(model) -> dict:
             layers.append({"layer": layer_of(op), "op": op.name, "style": op.style.data, **e})
             for k in ("adder_bits", "epilogue_luts", "reg_bits"):
                 tot[k] += e[k]
-        elif op.name == "qir.xnor":  # popcount leaves and adder tree, threshold compare (qir.lowering.xnor)
+        elif op.name == "qir.xnor":  # popcounts and threshold compares, calibrated LUTs (qir.lowering.xnor)
             from qir.lowering.xnor import xnor_estimate
 
             e = xnor_estimate(op)
             layers.append({"layer": layer_of(op), "op": op.name, "style": "xnor", "latency": 0, **e})
-            tot["adder_bits"] += e["adder_bits"]
-            tot["other_luts"] += e["leaf_luts"]
+            tot["other_luts"] += e["luts"]
         elif isinstance(op, CmvmOp):
             m = elements_to_numpy(op.matrix)
             mults = int(sum(1 for v in m.ravel() if v and abs(int(v)) & (abs(int(v)) - 1)))

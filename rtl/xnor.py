@@ -62,8 +62,11 @@ def popcount(terms: list[Value], n_max: int, name: str, stmts: list) -> Value:
         nxt = []
         for k in range(0, len(level) - 1, 2):
             (va, ma), (vb, mb) = level[k], level[k + 1]
-            s = Signal(unsigned((ma + mb).bit_length()), name=f"{name}_t{depth}_{k >> 1}")
-            stmts.append(s.eq(va + vb))
+            w = (ma + mb).bit_length()
+            s = Signal(unsigned(w), name=f"{name}_t{depth}_{k >> 1}")
+            # one extra zero LSB on both operands, result bits [1, w]: the same sum, but Yosys's
+            # alumacc cannot merge the tree into a $macc (LUT logic instead of carry chains)
+            stmts.append(s.eq((Cat(Const(0, 1), va) + Cat(Const(0, 1), vb))[1:w + 1]))
             nxt.append((s, ma + mb))
         if len(level) & 1:
             nxt.append(level[-1])

@@ -324,10 +324,12 @@ def test_report_covers_xnor(tmp_path):
     lay = [lay for lay in e["layers"] if lay["style"] == "xnor"]
     assert [lay["layer"] for lay in lay] == ["act2", "fc3"]
     xn = [o for o in _ops(low) if isinstance(o, XnorOp)]
-    # fc3, 16 inputs: leaves 6, 6, 4 (3 LUTs each), 2 adders, per output
+    # fc3, 16 inputs: leaves 6, 6, 4 (3 count bits each), 2 adders, per output
     assert shape_of(xn[1].output.type) == (5,) and lay[1]["leaf_luts"] == 5 * 9 and lay[1]["adders"] == 5 * 2
-    # act2 (fc2 folded), 32 inputs: leaves 6 x5 and 2 (17 LUTs), 5 adders, per non-constant output
+    assert lay[1]["luts"] == round(5 * 0.78 * 16)
+    # act2 (fc2 folded), 32 inputs: leaves 6 x5 and 2, 5 adders, per non-constant output
     t = xn[0].threshold_table()[0]
     live = int(((t > 0) & (t <= 32)).sum())
     assert lay[0]["leaf_luts"] == live * 17 and lay[0]["adders"] == live * 5 and lay[0]["depth"] == 5 + 1
+    assert lay[0]["luts"] == round(live * (0.78 * 32 + 1))
     assert e["luts_estimate"] > 0
