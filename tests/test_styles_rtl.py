@@ -3,13 +3,12 @@
 Fast tests check the IR (style choice, verifier, interpreter against the imported model); ``sim``
 tests run the generated Verilog in Icarus against the reference interpreter, including the fused
 relu/quantize epilogue in every rounding and overflow mode at exact ties and range ends;
-``heavy`` tests synthesize with Yosys; ``slow`` ones run every test vector through Verilator.
+``slow`` ones run every test vector through Verilator (Yosys checks: tests/test_styles_models.py).
 """
 from __future__ import annotations
 
 import itertools
 import os
-import shutil
 from pathlib import Path
 
 import numpy as np
@@ -207,20 +206,3 @@ def test_default_compile_verilator_all_vectors(tmp_path, name):
     xm = Fixed.parse(t).from_real(x, "inputs")
     got, _ = simulate(out, [xm], "verilator")
     assert np.array_equal(np.asarray(got[0]).astype(object), evaluate(net, [xm]).outputs[0].astype(object))
-
-
-@pytest.mark.heavy
-def test_mnist_synthesizes_without_dsp_or_multipliers(tmp_path):
-    from qir.pipeline import compile_model
-    from qir.report import report
-
-    if shutil.which("yosys") is None and not os.environ.get("QIR_YOSYS"):
-        pytest.skip("yosys not installed")
-    path, t = MODELS["qkeras_mnist_dense"]
-    compile_model(path, tmp_path / "out", input_type=Fixed.parse(t), softmax="none")
-    r = report(tmp_path / "out", synth=["xilinx", "ecp5"])
-    assert r["synth_xilinx"]["dsp"] == 0 and r["synth_ecp5"]["dsp"] == 0
-    assert r["synth_xilinx"]["lut"] > 0
-    # the instant estimate tracks the synthesized LUT count
-    est = r["estimate"]["luts_estimate"]
-    assert abs(est - r["synth_xilinx"]["lut"]) <= 0.25 * r["synth_xilinx"]["lut"]
