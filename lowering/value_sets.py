@@ -35,7 +35,7 @@ ELEMENTWISE = (ScaleOp, ReluOp, LeakyReluOp, QuantizeOp, LutOp, RegOp)
 #: largest number of source codes enumerated
 MAX_CODES = 1 << 16
 #: largest batch (source codes x elements) evaluated
-MAX_ENTRIES = 1 << 24
+MAX_ENTRIES = 1 << 22
 
 
 def _codes_count(v: SSAValue) -> int | None:

@@ -89,6 +89,24 @@ def test_two_valued_needs_the_same_pair_everywhere():
     assert two_valued(m.output().outs[0]) is None
 
 
+def test_two_valued_lut_lowers_to_xnor():
+    """A table activation with two values (as the ONNX frontend writes a BipolarQuant) feeding a
+    +-1 dense: proven two-valued through the qir.lut, lowered to xnor, same results."""
+    table = [-1 if k < 32 else 1 for k in range(64)]  # sign of fixed<6,3>: codes -32..31
+    text = f"""qir.model @lut {{
+  %0 = qir.input "x" : tensor<3x!qir.fixed<6,3>>
+  %1 = qir.lut %0 table(dense<{table}> : tensor<64xi32>) {{layer = "bq"}} : tensor<3x!qir.fixed<6,3>> -> tensor<3x!qir.fixed<2,2>>
+  %2 = qir.dense %1 weights(dense<[[1, -1], [-1, -1], [1, 1]]> : tensor<3x2xi32> : !qir.fixed<2,2>) {{layer = "fc"}} : tensor<3x!qir.fixed<2,2>> -> tensor<2x!qir.fixed<4,4>>
+  qir.output %2 : tensor<2x!qir.fixed<4,4>>
+}}"""
+    net = parse_module(text)
+    assert two_valued(get_model(net).output().outs[0].owner.input) == (-1, 1)
+    low = _lowered(net, "qir-lower-dense{style=xnor}")
+    assert any(isinstance(o, XnorOp) for o in _ops(low))
+    x = np.array(list(itertools.product(range(-32, 32, 7), repeat=3)))
+    assert np.array_equal(evaluate(low, [x]).outputs[0], evaluate(net, [x]).outputs[0])
+
+
 def test_sign_magnitude():
     s, a = sign_magnitude(np.array([[2, -1, 0], [-2, 1, 0]]))
     assert s.tolist() == [[1, -1, 1], [-1, 1, 1]] and list(a) == [2, 1, 0]
