@@ -5,7 +5,7 @@ compilers see the very same integer weights, biases and activation quantizers:
 
     {"name": ..., "input": {"signed": 1, "width": 16, "integer": 6, "shape": [16]},
      "ops": [{"op": "dense", "w": [[...]], "w_frac": 5, "b": [...], "b_frac": 5},
-             {"op": "relu"},
+             {"op": "relu"}, {"op": "scale", "s": [...], "s_frac": 10, "t": [...], "t_frac": 10},
              {"op": "quantize", "signed": 0, "width": 6, "integer": 0,
               "rounding": "rnd_conv", "overflow": "sat"}, ...]}
 
@@ -69,6 +69,11 @@ def trace(spec: dict, rounding: str):
                 x = x + np.asarray(op["b"], dtype=np.float64) * 2.0 ** -op["b_frac"]
         elif op["op"] == "relu":
             x = relu(x)
+        elif op["op"] == "scale":  # per-channel x * s + t, exact
+            if op.get("s") is not None:
+                x = x * (np.asarray(op["s"], dtype=np.float64) * 2.0 ** -op["s_frac"])
+            if op.get("t") is not None:
+                x = x + np.asarray(op["t"], dtype=np.float64) * 2.0 ** -op["t_frac"]
         elif op["op"] == "quantize":
             x = _quantize(x, op, rounding)
         else:
