@@ -241,6 +241,7 @@ def test_corner_rtl_icarus_exhaustive(tmp_path):
     x = np.array(list(itertools.product([0, 1], repeat=5)) * 2)
     checked, design = _icarus_check(m, [x], tmp_path)
     assert checked == len(x)
+    _lint(design, tmp_path / "lint")  # constant outputs leave inputs unused: waived UNUSEDSIGNAL only
 
 
 def _sign_chain_net(n: int, seed: int) -> str:
@@ -279,6 +280,26 @@ def test_sign_chain_folds_and_matches_in_icarus(tmp_path):
     _icarus_check(get_model(low), [x], tmp_path)
 
 
+@pytest.mark.sim
+@pytest.mark.parametrize("pipe", ["qir-pipeline", "qir-pipeline{max-depth=2}", "qir-pipeline{latency=1}"])
+def test_xnor_pipelining_icarus(tmp_path, pipe):
+    """A stage per layer counts qir.xnor as a layer; by depth it is ceil(log2 n) + 1 levels."""
+    from test_styles_rtl import _icarus_check
+
+    net = parse_module(_sign_chain_net(9, 5))
+    low = _lowered(net, "qir-infer-widths,qir-lower-dense{style=auto},qir-fold-threshold," + pipe)
+    model = get_model(low)
+    rng = np.random.default_rng(1)
+    x = rng.integers(-4, 4, size=(300, 9))
+    checked, design = _icarus_check(model, [x], tmp_path)
+    assert checked == len(x)
+    want = {"qir-pipeline": 2, "qir-pipeline{max-depth=2}": 2, "qir-pipeline{latency=1}": 1}[pipe]
+    assert design.latency == want
+    xn = next(o for o in model.block.ops if isinstance(o, XnorOp))
+    # its 5 levels do not fit after the sign step's 2 within a depth budget of 2: a register first
+    assert (type(xn.input.owner).__name__ == "RegOp") == (pipe != "qir-pipeline{latency=1}")
+
+
 # ---------------------------------------------------------------------------- RTL of the BNNs
 def _compile_bnn(tmp_path, kind):
     from qir.pipeline import compile_model
@@ -296,6 +317,16 @@ def _simulate(out, net, simulator, n):
     got, latency = simulate(out, [xm], simulator)
     assert np.array_equal(np.asarray(got[0]).astype(object), evaluate(net, [xm]).outputs[0].astype(object))
     return latency
+
+
+def _lint(design, tmp: Path) -> None:
+    vbin = _with_verilator()
+    tmp.mkdir(parents=True, exist_ok=True)
+    for name, text in design.files.items():
+        (tmp / name).write_text(text)
+    r = subprocess.run([str(vbin), "--lint-only", "-Wall", "--top-module", design.top, *design.files],
+                       cwd=tmp, capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
 
 
 def _with_verilator():
