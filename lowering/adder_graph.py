@@ -10,9 +10,16 @@
    everywhere it occurs; repeated until no pattern occurs twice.  Profit is counted in adder
    bits (occurrences - 1) * width of the new node, so wide shared sums win over narrow ones.
    A depth budget per output (its CSD-only balanced-tree depth plus ``depth_slack``) keeps the
-   sharing from building long chains.
-3. **Delay-aware balanced trees**: each output's remaining terms are summed shallowest first
-   (a Huffman tree on depth), narrowest first among equal depths.  Identical adders built for
+   sharing from building long chains.  The greedy search runs once per pattern weight in
+   ``SCORES`` (node width; LUT bits, i.e. the bits where both operands can be non-zero; mixes)
+   and the graph with the fewest LUT bits wins (qkeras_3layer: 24,995 LUT bits with the width
+   weight and Huffman output trees, 24,485 with the best weight, 24,173 with the output trees
+   of step 3 too).
+3. **Output trees**: each output's remaining terms are summed cheapest adder first (fewest LUT
+   bits) as long as the rest still fits in its depth budget and in the depth of the layer's
+   deepest output tree, so outputs with spare levels become chains whose wide partial sums
+   meet narrow terms (outputs beyond ``LUT_REDUCE_MAX_TERMS`` terms: shallowest first, a
+   Huffman tree on depth, narrowest first among equal depths).  Identical adders built for
    different outputs are shared.
 4. **Exact widths**: every node is a known linear form of the inputs, so its exact value
    interval (hence its minimal width) and its known-zero LSBs follow from the constants; adders
@@ -25,8 +32,10 @@ A node is ``value = (v[a] << sa) + sign * (v[b] << sb)`` with ``sa, sb >= 0`` an
 is -1 (a zero column).
 
 Cost model (``AdderGraph.cost``): one unit per result bit an adder computes, i.e. the result
-width minus the pass-through LSBs, plus the same for each output's constant add or negation;
-this is what a carry-chain FPGA spends in LUTs.
+width minus the pass-through LSBs, plus the same for each output's constant add or negation.
+``AdderGraph.lut_bits`` counts what Yosys actually spends on the offset-binary RTL of
+``qir.rtl.addergraph``: one LUT per bit where both operands can be non-zero (bits of one
+operand only, and constant adds, ride the carry chain without a LUT).
 """
 from __future__ import annotations
 
@@ -203,6 +212,18 @@ class AdderGraph:
         return sum(self.node_cost(k) for k in range(self.n_in, self.n_nodes)) + \
             sum(self.out_cost(j) for j in range(self.n_out))
 
+    def lut_bits(self) -> int:
+        """Adder bits where both operands can be non-zero (each node held as an unsigned field
+        of width ``(hi - lo).bit_length()`` above its zero LSBs, as ``qir.rtl.addergraph`` does):
+        the LUTs a carry-chain FPGA spends; constant adds cost none."""
+        tot = 0
+        for i in range(self.n_adders):
+            spans = []
+            for k, sh in ((self.a[i], self.sa[i]), (self.b[i], self.sb[i])):
+                spans.append((sh + self.zero_lsbs[k], sh + max((self.hi[k] - self.lo[k]).bit_length(), 1)))
+            tot += max(0, min(spans[0][1], spans[1][1]) - max(spans[0][0], spans[1][0]))
+        return tot
+
     def max_depth(self) -> int:
         return max((self.depth[k] + self.out_extra_depth(j) for j, k in enumerate(self.onode) if k >= 0),
                    default=0)
@@ -310,6 +331,18 @@ class _Builder:
             lb, hb = -hb, -lb
         return range_bits(la + lb, ha + hb) - max(0, -ds)
 
+    def est_overlap(self, a: int, b: int, ds: int) -> int:
+        """Bits where both operands of a + (b << ds) can be non-zero (ds may be negative): what
+        the adder costs in LUTs, each operand held as an unsigned field of width
+        ``(hi - lo).bit_length()`` above its known-zero LSBs (the RTL's offset binary)."""
+        la, ha = self.tz[a], max((self.hi[a] - self.lo[a]).bit_length(), 1)
+        lb, hb = self.tz[b], max((self.hi[b] - self.lo[b]).bit_length(), 1)
+        if ds >= 0:
+            lb, hb = lb + ds, hb + ds
+        else:
+            la, ha = la - ds, ha - ds
+        return max(min(ha, hb) - max(la, lb), 0)
+
 
 def _tree_depth(depths) -> int:
     """Depth of the shallowest binary tree over leaves of the given depths."""
@@ -319,13 +352,19 @@ def _tree_depth(depths) -> int:
     return max(max(depths), (total - 1).bit_length())
 
 
-#: above this many two-term pairs in a layer, common subexpressions are not searched
-MAX_PAIRS = 400_000
+#: above this many two-term pairs in a layer, subexpressions are shared within groups of inputs
+#: only (MNIST's 784-input layer, 6.1 million pairs: 4 groups, 2 weights, ~30 s of CPU)
+MAX_PAIRS = 3_200_000
 
 
 def build(matrix, offset=None, in_lo=None, in_hi=None, *, cse: bool = True,
-          depth_slack: int = 1, max_pairs: int = MAX_PAIRS) -> AdderGraph:
-    """The shared adder graph of ``x @ matrix + offset`` for x[i] in [in_lo[i], in_hi[i]]."""
+          depth_slack: int = 1, max_pairs: int = MAX_PAIRS, scores=None) -> AdderGraph:
+    """The shared adder graph of ``x @ matrix + offset`` for x[i] in [in_lo[i], in_hi[i]].
+
+    The subexpression search is greedy, so it runs once per pattern score in ``scores``
+    (default ``SCORES``; only the first two for layers beyond ``max_pairs``) and keeps the graph
+    with the fewest LUT bits (``AdderGraph.lut_bits``) among those at most ``DEPTH_TOLERANCE``
+    adder levels deeper than the first."""
     m = np.asarray(matrix, dtype=object)
     if m.ndim != 2:
         raise ValueError("matrix must be 2-D (n_in x n_out)")
@@ -333,10 +372,29 @@ def build(matrix, offset=None, in_lo=None, in_hi=None, *, cse: bool = True,
     offset = [0] * n_out if offset is None else [int(v) for v in np.asarray(offset, dtype=object).ravel()]
     in_lo = [-128] * n_in if in_lo is None else [int(v) for v in in_lo]
     in_hi = [127] * n_in if in_hi is None else [int(v) for v in in_hi]
-    bld = _Builder(in_lo, in_hi)
-    # an input that is constant zero contributes nothing
-    live = [not (in_lo[i] == 0 and in_hi[i] == 0) for i in range(n_in)]
+    live = [not (in_lo[i] == 0 and in_hi[i] == 0) for i in range(n_in)]  # constant-zero inputs
+    n_pairs = 0
+    for j in range(n_out):
+        n_t = sum(len(csd(m[i, j])) for i in range(n_in) if live[i] and m[i, j] != 0)
+        n_pairs += n_t * (n_t - 1) // 2
+    scores = list(SCORES if scores is None else scores)
+    if not cse:
+        scores = scores[:1]
+    elif n_pairs > max_pairs:
+        scores = scores[:2]  # grouped search on a very wide layer: the width and the LUT-bit weight
+    best = None
+    for score in scores:
+        g = _build_one(m, offset, in_lo, in_hi, live, cse, depth_slack, max_pairs, n_pairs, score)
+        if best is None:
+            best, depth0, cost0 = g, g.max_depth(), g.lut_bits()
+        elif g.max_depth() <= depth0 + DEPTH_TOLERANCE and g.lut_bits() < cost0:
+            best, cost0 = g, g.lut_bits()
+    return best
 
+
+def _build_one(m, offset, in_lo, in_hi, live, cse, depth_slack, max_pairs, n_pairs, score) -> AdderGraph:
+    n_in, n_out = m.shape
+    bld = _Builder(in_lo, in_hi)
     # terms[j]: dict term-id -> (node, shift, sign); term ids are unique per output
     terms: list[dict[int, tuple[int, int, int]]] = []
     tid = 0
@@ -355,24 +413,28 @@ def build(matrix, offset=None, in_lo=None, in_hi=None, *, cse: bool = True,
     # 784-input MNIST layer) share subexpressions within groups of inputs only, which keeps the
     # work about linear in the layer size; the groups' partial sums meet in the output trees
     if cse:
-        n_pairs = sum(len(t) * (len(t) - 1) // 2 for t in terms)
         if n_pairs <= max_pairs:
-            _cse(bld, terms, budget)
+            _cse(bld, terms, budget, score)
         else:
             n_groups = -(-n_pairs // max_pairs) * 2
             size = -(-n_in // n_groups)
             merged = [dict() for _ in terms]
             for g0 in range(0, n_in, size):
                 part = [{tid: tm for tid, tm in t.items() if g0 <= tm[0] < g0 + size} for t in terms]
-                _cse(bld, part, budget)
+                _cse(bld, part, budget, score)
                 for j, t in enumerate(part):
                     for tm in t.values():  # fresh ids: each group numbers its new terms itself
                         merged[j][len(merged[j])] = tm
             terms = merged
 
     onode, oshift, osign = [], [], []
+    layer_depth = max((_tree_depth([bld.depth[nd] for nd, _, _ in t.values()]) for t in terms), default=0)
     for j in range(n_out):
-        node, shift, sgn = _reduce(bld, list(terms[j].values()))
+        items = list(terms[j].values())
+        if REDUCE_STYLE == "lut" and 2 < len(items) <= LUT_REDUCE_MAX_TERMS:
+            node, shift, sgn = _reduce_lut(bld, items, min(layer_depth, budget[j]))
+        else:
+            node, shift, sgn = _reduce(bld, items)
         onode.append(node)
         oshift.append(shift)
         osign.append(sgn)
@@ -393,7 +455,33 @@ def _pair_key(t1, t2):
     return (n1, n2, k2 - k1, s1 * s2), False
 
 
-def _cse(bld: _Builder, terms, budget) -> None:
+def score_width(bld: _Builder, n1: int, n2: int, ds: int, s: int) -> int:
+    """Pattern weight: the width of the new node (wide shared sums first)."""
+    return bld.est_width(n1, n2, ds, s)
+
+
+def score_overlap(bld: _Builder, n1: int, n2: int, ds: int, s: int) -> int:
+    """Pattern weight: the adder's LUT bits (where both operands can be non-zero), i.e. what
+    each further occurrence saves; the node width breaks ties."""
+    return 64 * bld.est_overlap(n1, n2, ds) + bld.est_width(n1, n2, ds, s)
+
+
+def score_mixed(bld: _Builder, n1: int, n2: int, ds: int, s: int) -> int:
+    """Pattern weight between the two: LUT bits count twice, the node width once."""
+    return 2 * bld.est_overlap(n1, n2, ds) + bld.est_width(n1, n2, ds, s)
+
+
+def score_sum(bld: _Builder, n1: int, n2: int, ds: int, s: int) -> int:
+    return bld.est_overlap(n1, n2, ds) + bld.est_width(n1, n2, ds, s)
+
+
+#: the pattern weights ``build`` tries, the first being the reference for the depth bound
+SCORES = (score_width, score_overlap, score_mixed, score_sum)
+#: adder levels a candidate may exceed the first (width-scored) graph by
+DEPTH_TOLERANCE = 1
+
+
+def _cse(bld: _Builder, terms, budget, weight=score_width) -> None:
     stats: dict[tuple, int] = {}
     where: dict[tuple, set[int]] = {}
 
@@ -417,7 +505,7 @@ def _cse(bld: _Builder, terms, budget) -> None:
         w = score_cache.get(key)
         if w is None:
             n1, n2, ds, s = key
-            w = bld.est_width(n1, n2, ds, s)
+            w = weight(bld, n1, n2, ds, s)
             score_cache[key] = w
         return (c - 1) * w
 
@@ -496,6 +584,49 @@ def _cse(bld: _Builder, terms, budget) -> None:
             add_pairs(j, next_tid[0], +1)
             next_tid[0] += 1
         # outputs no longer holding the pattern stay in ``where``; counts are authoritative
+
+
+#: "lut": ``_reduce_lut`` for outputs of at most ``LUT_REDUCE_MAX_TERMS`` terms; "tree": ``_reduce``
+REDUCE_STYLE = "lut"
+#: outputs with more terms than this are summed by ``_reduce`` (``_reduce_lut`` is cubic)
+LUT_REDUCE_MAX_TERMS = 64
+
+
+def _reduce_lut(bld: _Builder, items, depth: int) -> tuple[int, int, int]:
+    """Sum the terms of one output within ``depth`` adder levels, cheapest adder first: each
+    step adds the pair of partial sums with the fewest LUT bits (``_Builder.est_overlap``) among
+    the pairs after which the rest still fits in ``depth`` levels (Kraft: sum of 2^depth <=
+    2^depth).  Outputs with spare levels below ``depth`` trade them for chains, whose wide
+    partial sums meet narrow terms instead of each other."""
+    cur = [(nd, k, s) for nd, k, s in items]
+    budget = 1 << depth
+    while len(cur) > 1:
+        kraft = sum(1 << bld.depth[nd] for nd, _, _ in cur)
+        best = None
+        for x in range(len(cur)):
+            n1, k1, s1 = cur[x]
+            d1 = bld.depth[n1]
+            for y in range(x + 1, len(cur)):
+                n2, k2, s2 = cur[y]
+                d2 = bld.depth[n2]
+                dn = max(d1, d2) + 1
+                if kraft - (1 << d1) - (1 << d2) + (1 << dn) > budget:
+                    continue
+                ov = bld.est_overlap(n1, n2, k2 - k1)
+                key = (ov, dn, x, y)
+                if best is None or key < best:
+                    best = key
+        if best is None:  # cannot happen when depth >= the tree depth of the items; stay safe
+            return _reduce(bld, cur)
+        _, _, x, y = best
+        (n1, k1, s1), (n2, k2, s2) = cur[x], cur[y]
+        base = min(k1, k2)
+        if s1 < 0 and s2 > 0:  # keep the positive term first
+            n1, k1, s1, n2, k2, s2 = n2, k2, s2, n1, k1, s1
+        node, flip = bld.node(n1, k1 - base, n2, k2 - base, s1 * s2)
+        del cur[y], cur[x]
+        cur.append((node, base, s1 * flip))
+    return cur[0]
 
 
 def _reduce(bld: _Builder, items) -> tuple[int, int, int]:

@@ -1,8 +1,8 @@
 """``qir report``: hardware cost of a compiled design, estimated instantly or synthesized.
 
 ``estimate(model)`` walks the lowered model: adder bits of every ``qir.addergraph`` (the
-``AdderGraph.cost`` model: one unit per result bit an adder computes, pass-through LSBs free,
-minus the top bit of each adder that the carry chain produces for free), its fused epilogue
+``AdderGraph.lut_bits`` model: one LUT per bit where both operands can be non-zero; bits of
+one operand and constant adds ride the carry chain), its fused epilogue
 (about two LUTs per result bit plus the tie/saturation tests), multipliers of ``mac`` products,
 element-wise ops, and register bits (``qir.reg`` banks, registered copies inside adder graphs,
 the valid chain).  ``LUT_PER_ADDER_BIT`` calibrates adder bits to Yosys ``synth_xilinx`` LUTs.
@@ -49,11 +49,12 @@ _CELL_CLASSES = {
     },
 }
 
-#: Yosys LUTs per estimated adder bit and per epilogue output bit, fitted on qkeras_3layer
-#: (26,733 synthesized LUTs: 24,310 LUT2 for 28,495 estimated adder bits, the rest epilogue)
-LUT_PER_ADDER_BIT = 0.85
+#: Yosys LUTs per adder LUT bit (``AdderGraph.lut_bits``: bits where both operands can be
+#: non-zero) and per epilogue output bit, fitted on qkeras_3layer (25,654 synthesized LUTs for
+#: 24,174 adder LUT bits and 128 six-bit epilogues)
+LUT_PER_ADDER_BIT = 1.0
 EPILOGUE_LUTS_PER_BIT = 2
-EPILOGUE_LUTS_PER_OUTPUT = 6
+EPILOGUE_LUTS_PER_OUTPUT = 0
 
 
 def yosys_binary() -> str:
@@ -112,7 +113,7 @@ def _addergraph_estimate(op) -> dict:
     from qir.dialect import elem, elements_to_numpy
 
     g = op.graph()
-    adder_bits = g.cost() - g.n_adders  # the carry chain gives each adder its top bit
+    adder_bits = g.lut_bits()  # one LUT per bit where both operands can be non-zero
     n_out = g.n_out
     epilogue = 0
     if op.acc_type is not None:
@@ -165,6 +166,8 @@ def estimate(model) -> dict:
         elif isinstance(op, RegOp):
             t = elem(op.input.type)
             tot["reg_bits"] += t.width * int(np.prod(shape_of(op.input.type)))
+        elif op.name == "qir.relu" and not elem(op.results[0].type).signed:
+            pass  # max(x, 0) of an unsigned value is a wire
         elif op.results and op.name not in ("qir.input",):
             try:
                 t = elem(op.results[0].type)
