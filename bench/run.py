@@ -34,7 +34,7 @@ sys.path.insert(0, str(ROOT / "tests"))
 
 
 def models(workdir: Path) -> dict[str, dict]:
-    from mlp_models import INPUT_TYPE, random_inputs, write_mlp
+    from mlp_models import BNN_PRECISION, INPUT_TYPE, random_inputs, write_mlp
 
     data = ROOT / "tests" / "data"
     out = {
@@ -47,6 +47,9 @@ def models(workdir: Path) -> dict[str, dict]:
     for kind in ("binary", "ternary"):
         out[f"{kind}_mlp"] = {"path": write_mlp(workdir / "models", kind), "input_type": INPUT_TYPE,
                               "x": random_inputs(2000)}
+    for kind in ("bnn", "bnn01"):  # float batchnorms: typed by --precision
+        out[f"{kind}_mlp"] = {"path": write_mlp(workdir / "models", kind), "input_type": INPUT_TYPE,
+                              "precision": BNN_PRECISION, "x": random_inputs(2000)}
     return out
 
 
@@ -62,7 +65,7 @@ def ensure_venv() -> Path:
 
 def export_chain(net_mlir: Path) -> dict:
     """The layer chain of an imported model as plain JSON for da4ml_build.py."""
-    from qir.dialect import DenseOp, InputOp, OutputOp, QuantizeOp, ReluOp, elem, elements_to_numpy, shape_of
+    from qir.dialect import DenseOp, InputOp, OutputOp, QuantizeOp, ReluOp, ScaleOp, elem, elements_to_numpy, shape_of
     from qir.ir import get_model, read_module
 
     m = get_model(read_module(net_mlir))
@@ -79,6 +82,13 @@ def export_chain(net_mlir: Path) -> dict:
             spec["ops"].append(d)
         elif isinstance(op, ReluOp):
             spec["ops"].append({"op": "relu"})
+        elif isinstance(op, ScaleOp):  # per-channel x * s + t (batchnorm, the sign step's 2x + 1)
+            d = {"op": "scale"}
+            if op.scale is not None:
+                d.update(s=elements_to_numpy(op.scale).tolist(), s_frac=op.scale_type.spec.frac)
+            if op.bias is not None:
+                d.update(t=elements_to_numpy(op.bias).tolist(), t_frac=op.bias_type.spec.frac)
+            spec["ops"].append(d)
         elif isinstance(op, QuantizeOp):
             t = elem(op.output.type)
             spec["ops"].append({"op": "quantize", "signed": int(t.signed), "width": t.width, "integer": t.integer,
@@ -117,6 +127,8 @@ def run_model(name: str, spec: dict, out: Path, args, py: Path) -> dict:
     # -- qir
     qdir = d / "qir"
     cmd = ["compile", spec["path"], "--input-type", spec["input_type"], "--softmax", "none", "-o", qdir]
+    if "precision" in spec:
+        cmd += ["--precision", spec["precision"]]
     if args.pipeline:
         cmd += ["--pipeline", args.pipeline]
     t0 = time.perf_counter()
@@ -193,7 +205,7 @@ def table(rows: list[dict]) -> str:
 
 def main() -> int:
     ap = argparse.ArgumentParser(description="qir vs da4ml 0.6.0 side by side")
-    ap.add_argument("--models", default="qkeras_3layer,qkeras_mnist_dense,binary_mlp,ternary_mlp")
+    ap.add_argument("--models", default="qkeras_3layer,qkeras_mnist_dense,binary_mlp,ternary_mlp,bnn_mlp,bnn01_mlp")
     ap.add_argument("--out", default=str(HERE / "out"))
     ap.add_argument("--no-synth", action="store_true")
     ap.add_argument("--flow", default="xilinx", choices=("xilinx", "ecp5"))
