@@ -9,6 +9,11 @@ only.  At every op it evaluates the chain so far with the reference interpreter 
 p < T, another for p >= T (either direction, or constant: T = 0) -- that op's result can be the
 thresholded ``qir.xnor`` (below = the table at p = 0, above = the table at p = n_in).  The furthest
 such op wins; the chain up to it is erased.  A chain that never becomes a step is left alone.
+
+The same holds after any other value with at most 2^16 codes (a dense/adder-graph accumulator, an
+input), evaluated on all its codes per channel: a batchnorm + sign after a non-binary layer
+becomes one ``qir.threshold`` (x >= T[c] ? above[c] : below[c]) instead of a constant
+multiplication, a rounding and a saturation (``all=false`` keeps those chains).
 """
 from __future__ import annotations
 
@@ -21,8 +26,8 @@ from xdsl.ir import Operation
 from xdsl.passes import ModulePass
 from xdsl.rewriter import InsertPoint, Rewriter
 
-from qir.dialect import XnorOp, int_elements, shape_of
-from qir.lowering.value_sets import ELEMENTWISE, evaluate_chain
+from qir.dialect import OutputOp, ThresholdOp, XnorOp, elem, int_elements, shape_of
+from qir.lowering.value_sets import ELEMENTWISE, MAX_CODES, MAX_ENTRIES, evaluate_chain
 
 
 def step_thresholds(table: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
@@ -46,15 +51,13 @@ def _single_user(value) -> Operation | None:
     return uses[0].operation if len(uses) == 1 else None
 
 
-def fold(xn: XnorOp) -> bool:
-    """Fold the longest foldable chain after ``xn``; True when something changed."""
-    if xn.thresholds is not None:
-        return False
-    n, n_out = xn.n_in, shape_of(xn.output.type)[0]
-    rows = np.broadcast_to(np.arange(n + 1, dtype=np.int64)[:, None], (n + 1, n_out)).copy()
+def _step_chain(v, rows: np.ndarray):
+    """(chain, (T, below, above)) for the longest single-use element-wise chain after ``v`` whose
+    value, evaluated on ``rows`` (ascending codes of ``v`` per column), is a step in every
+    column; None when there is none."""
     chain: list[Operation] = []
-    best: tuple[int, tuple] | None = None
-    v, x = xn.output, rows
+    best = None
+    x = rows
     while True:
         user = _single_user(v)
         if not isinstance(user, ELEMENTWISE) or user.operands[0] is not v:
@@ -63,12 +66,22 @@ def fold(xn: XnorOp) -> bool:
         x = evaluate_chain([user], x)
         step = step_thresholds(x)
         if step is not None:
-            best = (len(chain), step)
+            best = (list(chain), step)
         v = user.results[0]
+    return best
+
+
+def fold(xn: XnorOp) -> bool:
+    """Fold the longest foldable chain after ``xn``; True when something changed."""
+    if xn.thresholds is not None:
+        return False
+    n, n_out = xn.n_in, shape_of(xn.output.type)[0]
+    rows = np.broadcast_to(np.arange(n + 1, dtype=np.int64)[:, None], (n + 1, n_out)).copy()
+    best = _step_chain(xn.output, rows)
     if best is None:
         return False
-    length, (t, below, above) = best
-    last = chain[length - 1]
+    chain, (t, below, above) = best
+    length, last = len(chain), chain[-1]
     props = dict(xn.properties)
     props.update(thresholds=int_elements(t), below=int_elements(below), above=int_elements(above))
     new = XnorOp.build(operands=[xn.input], result_types=[last.results[0].type], properties=props,
@@ -81,10 +94,48 @@ def fold(xn: XnorOp) -> bool:
     return True
 
 
+def fold_value(v) -> bool:
+    """The same for any other value with at most ``MAX_CODES`` codes: the step chain after it
+    becomes a per-channel ``qir.threshold`` (tables per channel over all codes of ``v``: the
+    element-wise ops act per channel on the last axis)."""
+    t_in = elem(v.type)
+    shape = shape_of(v.type)
+    if not shape:
+        return False
+    k, c = t_in.max_int - t_in.min_int + 1, shape[-1]
+    if k > MAX_CODES or k * c > MAX_ENTRIES or not isinstance(_single_user(v), ELEMENTWISE):
+        return False
+    codes = np.arange(t_in.min_int, t_in.max_int + 1, dtype=np.int64)
+    best = _step_chain(v, np.broadcast_to(codes[:, None], (k, c)).copy())
+    if best is None:
+        return False
+    chain, (t, below, above) = best
+    last = chain[-1]
+    th = ThresholdOp.build(operands=[v], result_types=[last.results[0].type],
+                           properties={"thresholds": int_elements(t + t_in.min_int), "below": int_elements(below),
+                                       "above": int_elements(above)},
+                           attributes=dict(last.attributes))
+    Rewriter.insert_op(th, InsertPoint.after(last))
+    last.results[0].replace_all_uses_with(th.output)
+    for o in reversed(chain):
+        Rewriter.erase_op(o)
+    return True
+
+
 @dataclass(frozen=True)
 class FoldThreshold(ModulePass):
+    """``all`` (default true): also fold step chains after non-binary values (``fold_value``)."""
+
     name = "qir-fold-threshold"
+    all: bool = True
 
     def apply(self, ctx: Context, op: ModuleOp) -> None:
         for xn in [o for o in op.walk() if isinstance(o, XnorOp)]:
             fold(xn)
+        if not self.all:
+            return
+        for o in list(op.walk()):
+            if isinstance(o, (XnorOp, OutputOp, ThresholdOp, *ELEMENTWISE)) or o.parent is None:
+                continue
+            for r in o.results:
+                fold_value(r)

@@ -3,7 +3,7 @@
 For a value ``v``, ``chain_to_source`` walks back through unary element-wise ops
 (``ELEMENTWISE``: each output element depends on the same input element alone, with per-channel
 constants on the last axis) to a *source* whose reachable codes are enumerable: the codes of its
-type (at most ``MAX_CODES``), or the known output codes of a ``qir.xnor``.  ``element_tables``
+type (at most ``MAX_CODES``), or the known output codes of a ``qir.xnor`` or ``qir.threshold``.  ``element_tables``
 then evaluates the chain with the reference interpreter's own op functions on a batch array of
 shape (K, *shape) whose row k holds each element's k-th source code, so per element it yields
 the table f: source code -> value of ``v`` (per-channel constants broadcast exactly as in a normal
@@ -25,6 +25,7 @@ from qir.dialect import (
     RegOp,
     ReluOp,
     ScaleOp,
+    ThresholdOp,
     XnorOp,
     elem,
     shape_of,
@@ -42,7 +43,7 @@ def _codes_count(v: SSAValue) -> int | None:
     """How many source codes enumerating ``v`` takes (the batch size K), None beyond the caps."""
     shape = shape_of(v.type)
     size = int(np.prod(shape)) if shape else 1
-    if isinstance(v.owner, XnorOp):
+    if isinstance(v.owner, (XnorOp, ThresholdOp)):
         k = max((len(c) for c in v.owner.reachable()), default=1)
     else:
         t = elem(v.type)
@@ -59,7 +60,7 @@ def source_codes(v: SSAValue) -> np.ndarray | None:
     if k is None:
         return None
     shape = shape_of(v.type)
-    if isinstance(v.owner, XnorOp):
+    if isinstance(v.owner, (XnorOp, ThresholdOp)):
         per = v.owner.reachable()
         rows = np.array([[c[min(r, len(c) - 1)] for c in per] for r in range(k)], dtype=np.int64)
         return rows.reshape((k,) + shape)

@@ -47,6 +47,7 @@ Dataflow ops (what lowering/ produces and rtl/ consumes):
   ``qir.reg``       a pipeline register (one clock cycle), with its ``stage`` number
   ``qir.xnor``      binary weights x two-valued input: XNOR + popcount, optionally compared
                     with per-output integer thresholds (a folded batchnorm + sign)
+  ``qir.threshold`` per-channel step x >= T ? above : below (a folded batchnorm + sign)
 
 Semantics are defined by the numpy reference interpreter in ``qir.sim.interpreter``.
 """
@@ -1171,6 +1172,60 @@ class AdderGraphOp(IRDLOperation):
 _GRAPH_CACHE: dict[int, tuple] = {}
 
 
+@irdl_op_definition
+class ThresholdOp(IRDLOperation):
+    """A per-channel step: ``y = above[c] if x >= thresholds[c] else below[c]`` on mantissas
+    (channel = last axis; (1,) broadcasts).  Thresholds are input mantissas in
+    [min_int, max_int + 1] of the input type (min_int: always above, max_int + 1: always below);
+    below/above are result mantissas.  ``qir-fold-threshold`` writes it for a batchnorm + sign
+    chain after a non-binary layer."""
+
+    name = "qir.threshold"
+    input = operand_def(TensorType)
+    thresholds = prop_def(DenseIntOrFPElementsAttr)
+    below = prop_def(DenseIntOrFPElementsAttr)
+    above = prop_def(DenseIntOrFPElementsAttr)
+    output = result_def(TensorType)
+    traits = traits_def(Pure())
+    assembly_format = (
+        "$input `thresholds` `(` $thresholds `)` `below` `(` $below `)` `above` `(` $above `)` "
+        "attr-dict `:` type($input) `->` type($output)"
+    )
+
+    def table(self):
+        """(thresholds, below, above), each broadcast to shape (C,)."""
+        c = shape_of(self.input.type)[-1]
+        return tuple(np.broadcast_to(elements_to_numpy(a), (c,)) for a in (self.thresholds, self.below, self.above))
+
+    def reachable(self) -> list[list[int]]:
+        """Per element (row-major), the codes it can take (sorted)."""
+        in_t = elem(self.input.type)
+        per_channel = []
+        for t, b, a in zip(*(v.tolist() for v in self.table())):
+            codes = ({b} if t > in_t.min_int else set()) | ({a} if t <= in_t.max_int else set())
+            per_channel.append(sorted(codes))
+        size = int(np.prod(shape_of(self.input.type)))
+        return [per_channel[k % len(per_channel)] for k in range(size)]
+
+    def verify_(self) -> None:
+        where = _layer(self)
+        in_t = elem(self.input.type, f"{where} input")
+        out_t = elem(self.output.type, f"{where} result")
+        ishape = shape_of(self.input.type)
+        if not ishape or ishape != shape_of(self.output.type):
+            raise VerifyException(f"{where}: qir.threshold must keep the (non-scalar) shape")
+        for name in ("thresholds", "below", "above"):
+            v = elements_to_numpy(getattr(self, name))
+            if v.shape not in ((ishape[-1],), (1,)):
+                raise VerifyException(f"{where}: {name} shape {v.shape} must be ({ishape[-1]},) or (1,)")
+        t, b, a = self.table()
+        if t.size and (t.min() < in_t.min_int or t.max() > in_t.max_int + 1):
+            raise VerifyException(f"{where}: thresholds must lie in [{in_t.min_int}, {in_t.max_int + 1}] "
+                                  f"(input mantissas of {in_t}, or one past the largest)")
+        _check_in_type(b, out_t, f"{where} below")
+        _check_in_type(a, out_t, f"{where} above")
+
+
 # ----------------------------------------------------------- binary layers: XNOR + popcount
 def xnor_bit(one: int, zero: int) -> int:
     """The bit of the raw two's-complement code that tells ``one`` from ``zero``: the lowest bit
@@ -1379,6 +1434,6 @@ QIR = Dialect(
     "qir",
     [ModelOp, InputOp, OutputOp, DenseOp, ReluOp, QuantizeOp, CmvmOp, RegOp,
      ConvOp, PoolOp, ScaleOp, LeakyReluOp, AddOp, ConcatOp, ReshapeOp, TransposeOp, PadOp, LutOp,
-     AdderGraphOp, MulOp, ReduceOp, XnorOp],
+     AdderGraphOp, MulOp, ReduceOp, XnorOp, ThresholdOp],
     [FixedType, UFixedType],
 )

@@ -149,12 +149,12 @@ _KIND = {CmvmOp: "cmvm", ReluOp: "relu", QuantizeOp: "quant", AdderGraphOp: "add
          LeakyReluOp: "leaky", AddOp: "add", LutOp: "lut", PoolOp: "pool"}
 GENERATORS.update({MulOp: _reduce.mul, ReduceOp: _reduce.reduce})
 _KIND.update({MulOp: "mul", ReduceOp: "reduce"})
-# qir.xnor (rtl/xnor.py): combinational XNOR + popcount (+ threshold compare)
-from qir.dialect import XnorOp  # noqa: E402
+# qir.xnor / qir.threshold (rtl/xnor.py): combinational XNOR + popcount (+ threshold compare)
+from qir.dialect import ThresholdOp, XnorOp  # noqa: E402
 from qir.rtl import xnor as _xnor  # noqa: E402
 
-GENERATORS[XnorOp] = _xnor.generate
-_KIND[XnorOp] = "xnor"
+GENERATORS.update({XnorOp: _xnor.generate, ThresholdOp: _xnor.threshold})
+_KIND.update({XnorOp: "xnor", ThresholdOp: "threshold"})
 
 
 def _where(op: Operation) -> str:

@@ -9,12 +9,15 @@ chains), then summed by a balanced tree of adders whose widths are exact for the
 count (``qir.lowering.xnor.popcount_tree``).  With thresholds the root is compared with the
 constant T (``p >= T``) and selects one of two constant codes (wires or inverters of the
 compare bit); T = 0 or T > n_in is a constant output with no logic at all.
+
+``qir.threshold`` (the same step after a non-binary value): per element one compare of the
+input with the channel's constant threshold and the same choice of two constant codes.
 """
 from __future__ import annotations
 
 from amaranth.hdl import Cat, Const, Module, Mux, Signal, Value, unsigned
 
-from qir.dialect import XnorOp, elem, elements_to_numpy, shape_of
+from qir.dialect import ThresholdOp, XnorOp, elem, elements_to_numpy, shape_of
 from qir.lowering.xnor import popcount_tree
 from qir.rtl.values import Tensor, elem_shape
 
@@ -110,6 +113,37 @@ def generate(op: XnorOp, ins: list[Tensor], prefix: str, where: str) -> tuple[Mo
             los.append(min(above, below))
             his.append(max(above, below))
         elems.append(y)
+    out = Tensor(out_spec, shape_of(op.output.type), elems, los, his)
+    if not stmts:
+        return None, out
+    m = Module()
+    m.d.comb += stmts
+    return m, out
+
+
+def threshold(op: ThresholdOp, ins: list[Tensor], prefix: str, where: str) -> tuple[Module | None, Tensor]:
+    """``qir.threshold``: per element one compare with the channel's constant and a choice of
+    two constant codes; a threshold outside the element's bounds is a constant."""
+    (x,) = ins
+    t, below, above = (v.tolist() for v in op.table())
+    c = len(t)
+    out_spec = elem(op.output.type)
+    sh = elem_shape(out_spec)
+    stmts: list = []
+    elems, los, his = [], [], []
+    for k, v in enumerate(x.elems):
+        tk, b, a = t[k % c], below[k % c], above[k % c]
+        if tk <= x.lo[k] or tk > x.hi[k] or a == b:
+            val = a if tk <= x.lo[k] else b
+            elems.append(Const(val, sh))
+            los.append(val)
+            his.append(val)
+            continue
+        y = Signal(sh, name=f"{prefix}_y{k}")
+        stmts.append(y.eq(Mux(v >= tk, Const(a, sh), Const(b, sh))))
+        elems.append(y)
+        los.append(min(a, b))
+        his.append(max(a, b))
     out = Tensor(out_spec, shape_of(op.output.type), elems, los, his)
     if not stmts:
         return None, out

@@ -40,6 +40,7 @@ from qir.dialect import (
     ReluOp,
     ReshapeOp,
     ScaleOp,
+    ThresholdOp,
     TransposeOp,
     XnorOp,
     elem,
@@ -135,6 +136,14 @@ def _xnor(op: XnorOp, args):
         return _regrid(p, 0, out_t)
     t, below, above = tt
     return mantissa_array(np.where(p >= t, above, below), out_t.width)
+
+
+@impl(ThresholdOp)
+def _threshold(op: ThresholdOp, args):
+    """above[c] where x >= thresholds[c], else below[c] (channel = last axis)."""
+    t, below, above = op.table()
+    x = np.asarray(args[0])
+    return mantissa_array(np.where(x >= t, above, below), elem(op.output.type).width)
 
 
 # ------------------------------------------------------- spatial, elementwise and shape ops

@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 from mlp_models import BNN_PRECISION, INPUT_TYPE, random_inputs, write_mlp
-from qir.dialect import AdderGraphOp, DenseOp, QuantizeOp, ScaleOp, XnorOp, shape_of
+from qir.dialect import AdderGraphOp, DenseOp, QuantizeOp, ScaleOp, ThresholdOp, XnorOp, shape_of
 from qir.errors import QirError
 from qir.fixed import Fixed
 from qir.ir import get_model, layer_of, parse_module, print_module, verify
@@ -147,6 +147,9 @@ def test_default_pipeline_xnor_bit_exact(tmp_path, kind):
     assert np.array_equal(evaluate(low, [x]).outputs[0], ref)
     full = _lowered(net, DEFAULT_PIPELINE)
     assert any(isinstance(o, XnorOp) for o in _ops(full))
+    # bn1 + act1 after fc1's (non-binary) accumulator: one qir.threshold, no scale left there
+    assert [layer_of(o) for o in _ops(full) if isinstance(o, ThresholdOp)] == ["act1"]
+    assert [layer_of(o) for o in _ops(full) if isinstance(o, ScaleOp)] == ["fc3"]
     assert np.array_equal(evaluate(full, [x]).outputs[0], ref)
 
 
@@ -158,6 +161,50 @@ def test_negative_gamma_swaps_the_threshold(tmp_path):
     # bn2's channel 1 has a negative gamma: +1 below the threshold, -1 from it on
     assert (below[1], above[1]) == (1, -1)
     assert all((b, a) == (-1, 1) for k, (b, a) in enumerate(zip(below, above)) if k != 1 and 0 < t[k] <= xn.n_in)
+
+
+def test_negative_gamma_threshold_op(tmp_path):
+    _, net = _bnn(tmp_path)
+    low = _lowered(net, DEFAULT_PIPELINE)
+    th = next(o for o in _ops(low) if isinstance(o, ThresholdOp))
+    t, below, above = th.table()
+    assert (below[1], above[1]) == (1, -1)  # bn1's channel 1 has a negative gamma
+    assert sum((b, a) == (-1, 1) for b, a in zip(below, above)) == len(t) - 1
+
+
+def test_threshold_op_semantics_and_reachable():
+    m = get_model(parse_module(_threshold_net()))
+    x = np.array([[v] * 5 for v in range(-8, 8)])
+    y = evaluate(m, [x]).outputs[0]
+    t = np.array([-8, 8, 0, -3, 2])
+    want = np.where(x >= t, [1, 1, 1, -1, 0], [-1, -1, -2, 1, 0])
+    assert np.array_equal(y, want)
+    th = next(o for o in m.block.ops if isinstance(o, ThresholdOp))
+    assert th.reachable() == [[1], [-1], [-2, 1], [-1, 1], [0]]
+
+
+def _threshold_net() -> str:
+    """qir.threshold corner cases on fixed<4,2> codes -8..7: always above (T = min), always
+    below (T = max + 1), T = 0, swapped codes, and below == above."""
+    return """builtin.module {
+qir.model @th {
+  %0 = qir.input "x" : tensor<5x!qir.fixed<4,2>>
+  %1 = qir.threshold %0 thresholds(dense<[-8, 8, 0, -3, 2]> : tensor<5xi32>) below(dense<[-1, -1, -2, 1, 0]> : tensor<5xi32>) above(dense<[1, 1, 1, -1, 0]> : tensor<5xi32>) {layer = "t"} : tensor<5x!qir.fixed<4,2>> -> tensor<5x!qir.fixed<2,2>>
+  qir.output %1 : tensor<5x!qir.fixed<2,2>>
+}
+}"""
+
+
+@pytest.mark.sim
+def test_threshold_op_rtl_icarus_and_lint(tmp_path):
+    from test_styles_rtl import _icarus_check
+
+    m = get_model(parse_module(_threshold_net()))
+    rng = np.random.default_rng(3)
+    x = np.vstack([np.array([[v] * 5 for v in range(-8, 8)]), rng.integers(-8, 8, size=(100, 5))])
+    checked, design = _icarus_check(m, [x], tmp_path)
+    assert checked == len(x)
+    _lint(design, tmp_path / "lint")
 
 
 def test_explicit_style_per_layer(tmp_path):
@@ -273,7 +320,8 @@ def test_sign_chain_folds_and_matches_in_icarus(tmp_path):
     low = _lowered(net, DEFAULT_PIPELINE)
     ops = _ops(low)
     assert [type(o) for o in ops].count(XnorOp) == 1 and not any(isinstance(o, DenseOp) for o in ops)
-    assert [layer_of(o) for o in ops if isinstance(o, (ScaleOp, QuantizeOp))] == ["in", "in"]  # bn/act folded
+    assert not any(isinstance(o, (ScaleOp, QuantizeOp)) for o in ops)  # bn/act folded into the xnor
+    assert [layer_of(o) for o in ops if isinstance(o, ThresholdOp)] == ["in"]  # the input's sign step
     rng = np.random.default_rng(0)
     x = np.vstack([np.array(list(itertools.product([-4, 0], repeat=7))), rng.integers(-4, 4, size=(200, 7))])
     assert np.array_equal(evaluate(low, [x]).outputs[0], evaluate(net, [x]).outputs[0])

@@ -1,5 +1,5 @@
 // RUN: qir-opt %s --split-input-file --verify-diagnostics | filecheck %s
-// Verifier errors of qir.xnor.
+// Verifier errors of qir.xnor and qir.threshold.
 
 qir.model @shape {
   %0 = qir.input "x" : tensor<3x!qir.fixed<2,2>>
@@ -61,3 +61,30 @@ qir.model @code_type {
   qir.output %1 : tensor<1x!qir.ufixed<1,1>>
 }
 // CHECK: layer 'fc' below: mantissas [-1, -1] do not fit ufixed<1,1> [0, 1]
+
+// -----
+
+qir.model @threshold_code {
+  %0 = qir.input "x" : tensor<2x!qir.fixed<2,2>>
+  %1 = qir.threshold %0 thresholds(dense<3> : tensor<1xi32>) below(dense<0> : tensor<1xi32>) above(dense<1> : tensor<1xi32>) {layer = "t"} : tensor<2x!qir.fixed<2,2>> -> tensor<2x!qir.ufixed<1,1>>
+  qir.output %1 : tensor<2x!qir.ufixed<1,1>>
+}
+// CHECK: layer 't': thresholds must lie in [-2, 2] (input mantissas of fixed<2,2>, or one past the largest)
+
+// -----
+
+qir.model @threshold_shape {
+  %0 = qir.input "x" : tensor<3x!qir.fixed<2,2>>
+  %1 = qir.threshold %0 thresholds(dense<[0, 1]> : tensor<2xi32>) below(dense<0> : tensor<1xi32>) above(dense<1> : tensor<1xi32>) {layer = "t"} : tensor<3x!qir.fixed<2,2>> -> tensor<3x!qir.ufixed<1,1>>
+  qir.output %1 : tensor<3x!qir.ufixed<1,1>>
+}
+// CHECK: layer 't': thresholds shape (2,) must be (3,) or (1,)
+
+// -----
+
+qir.model @threshold_above {
+  %0 = qir.input "x" : tensor<3x!qir.fixed<2,2>>
+  %1 = qir.threshold %0 thresholds(dense<0> : tensor<1xi32>) below(dense<0> : tensor<1xi32>) above(dense<2> : tensor<1xi32>) {layer = "t"} : tensor<3x!qir.fixed<2,2>> -> tensor<3x!qir.ufixed<1,1>>
+  qir.output %1 : tensor<3x!qir.ufixed<1,1>>
+}
+// CHECK: layer 't' above: mantissas [2, 2] do not fit ufixed<1,1> [0, 1]

@@ -64,3 +64,34 @@ qir.model @uses {
 // CHECK-NEXT:  %[[S:.*]] = qir.scale %[[P]]
 // CHECK-NEXT:  %[[Q:.*]] = qir.quantize %[[S]]
 // CHECK-NEXT:  qir.output %[[A]], %[[A]], %[[S]], %[[Q]]
+
+// -----
+
+// After a non-binary value (an 8-bit accumulator: 256 codes per channel): the batchnorm + sign
+// chain becomes one qir.threshold; channel 1's negative scale swaps the codes.
+qir.model @accumulator {
+  %0 = qir.input "x" : tensor<2x!qir.fixed<8,3>>
+  %1 = qir.scale %0 scale(dense<[3, -2]> : tensor<2xi32> : !qir.fixed<4,2>) bias(dense<[5, 1]> : tensor<2xi32> : !qir.fixed<4,2>) {layer = "bn"} : tensor<2x!qir.fixed<8,3>> -> tensor<2x!qir.fixed<12,5>>
+  %2 = qir.scale %1 scale(dense<1> : tensor<1xi32> : !qir.ufixed<1,9>) bias(dense<1> : tensor<1xi32> : !qir.ufixed<1,1>) {layer = "act"} : tensor<2x!qir.fixed<12,5>> -> tensor<2x!qir.fixed<14,14>>
+  %3 = qir.quantize %2 rounding "trn" overflow "sat_sym" {layer = "act"} : tensor<2x!qir.fixed<14,14>> -> tensor<2x!qir.fixed<2,2>>
+  qir.output %3 : tensor<2x!qir.fixed<2,2>>
+}
+// CHECK-LABEL: qir.model @accumulator
+// CHECK-NEXT:  %0 = qir.input
+// CHECK-NEXT:  %1 = qir.threshold %0 thresholds(dense<[-53, 17]> : tensor<2xi32>) below(dense<[-1, 1]> : tensor<2xi32>) above(dense<[1, -1]> : tensor<2xi32>) {layer = "act"} : tensor<2x!qir.fixed<8,3>> -> tensor<2x!qir.fixed<2,2>>
+// CHECK-NEXT:  qir.output %1
+
+// -----
+
+// all=false keeps chains after non-binary values.
+// RUN: qir-opt %s --split-input-file -p 'qir-fold-threshold{all=false}' | filecheck %s --check-prefix=KEEP
+qir.model @keep {
+  %0 = qir.input "x" : tensor<2x!qir.fixed<8,3>>
+  %1 = qir.scale %0 scale(dense<1> : tensor<1xi32> : !qir.ufixed<1,7>) bias(dense<1> : tensor<1xi32> : !qir.ufixed<1,1>) {layer = "act"} : tensor<2x!qir.fixed<8,3>> -> tensor<2x!qir.fixed<10,10>>
+  %2 = qir.quantize %1 rounding "trn" overflow "sat_sym" {layer = "act"} : tensor<2x!qir.fixed<10,10>> -> tensor<2x!qir.fixed<2,2>>
+  qir.output %2 : tensor<2x!qir.fixed<2,2>>
+}
+// KEEP-LABEL: qir.model @keep
+// KEEP:       qir.scale
+// KEEP-NEXT:  qir.quantize
+// KEEP-NOT:   qir.threshold
