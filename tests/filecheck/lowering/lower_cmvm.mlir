@@ -31,14 +31,15 @@ qir.model @fused {
 
 // -----
 
-// po2 weights: shifts and one adder per extra term, no constant multiplier.
+// po2 weights: shifts and one adder per extra term, no constant multiplier; the cheapest adder
+// first (x0 + 8 x2 overlaps in one bit, x0 - 4 x1 in two).
 qir.model @po2 {
   %0 = qir.input "x" : tensor<3x!qir.ufixed<4,0>>
   %1 = qir.cmvm %0 matrix(dense<[[1], [-4], [8]]> : tensor<3x1xi32>) offset(dense<0> : tensor<1xi32>) shift 0 : i32 style "po2" : tensor<3x!qir.ufixed<4,0>> -> tensor<1x!qir.fixed<10,6>>
   qir.output %1 : tensor<1x!qir.fixed<10,6>>
 }
 // CHECK-LABEL: qir.model @po2
-// CHECK:       qir.addergraph %0 nodes(dense<{{\[\[}}0, 0, 1, 2, -1], [2, 3, 3, 0, 1]]> : tensor<2x5xi32>) outputs(dense<{{\[\[}}4, 0, 1]]> : tensor<1x3xi32>) {{.*}} style "po2" {{.*}} -> tensor<1x!qir.fixed<9,5>>
+// CHECK:       qir.addergraph %0 nodes(dense<{{\[\[}}0, 0, 2, 3, 1], [3, 0, 1, 2, -1]]> : tensor<2x5xi32>) outputs(dense<{{\[\[}}4, 0, 1]]> : tensor<1x3xi32>) {{.*}} style "po2" {{.*}} -> tensor<1x!qir.fixed<9,5>>
 
 // -----
 
