@@ -13,7 +13,7 @@
    sharing from building long chains.  The greedy search runs once per pattern weight in
    ``SCORES`` (node width; LUT bits, i.e. the bits where both operands can be non-zero; mixes)
    and the graph with the fewest LUT bits wins (qkeras_3layer: 24,995 LUT bits with the width
-   weight and Huffman output trees, 24,485 with the best weight, 24,173 with the output trees
+   weight and Huffman output trees, 24,485 with the best weight, 23,968 with the output trees
    of step 3 too).
 3. **Output trees**: each output's remaining terms are summed cheapest adder first (fewest LUT
    bits) as long as the rest still fits in its depth budget and in the depth of the layer's
@@ -613,12 +613,14 @@ def _reduce_lut(bld: _Builder, items, depth: int) -> tuple[int, int, int]:
                 if kraft - (1 << d1) - (1 << d2) + (1 << dn) > budget:
                     continue
                 ov = bld.est_overlap(n1, n2, k2 - k1)
-                key = (ov, dn, x, y)
+                # equal LUT bits: the pair holding the widest partial sum (it grows into a chain)
+                wide = max(bld.hi[n1] - bld.lo[n1], bld.hi[n2] - bld.lo[n2]).bit_length()
+                key = (ov, -wide, dn, x, y)
                 if best is None or key < best:
                     best = key
         if best is None:  # cannot happen when depth >= the tree depth of the items; stay safe
             return _reduce(bld, cur)
-        _, _, x, y = best
+        x, y = best[-2:]
         (n1, k1, s1), (n2, k2, s2) = cur[x], cur[y]
         base = min(k1, k2)
         if s1 < 0 and s2 > 0:  # keep the positive term first
