@@ -446,15 +446,6 @@ def _build_one(m, offset, in_lo, in_hi, live, cse, depth_slack, max_pairs, n_pai
     return prune(g)
 
 
-def _pair_key(t1, t2):
-    """Canonical pattern of two terms: (n1, n2, ds, s) meaning n1 + s * (n2 << ds), and which
-    term is first (so the occurrence maps back)."""
-    (n1, k1, s1), (n2, k2, s2) = t1, t2
-    if n1 > n2 or (n1 == n2 and k1 > k2):
-        return (n2, n1, k1 - k2, s1 * s2), True
-    return (n1, n2, k2 - k1, s1 * s2), False
-
-
 def score_width(bld: _Builder, n1: int, n2: int, ds: int, s: int) -> int:
     """Pattern weight: the width of the new node (wide shared sums first)."""
     return bld.est_width(n1, n2, ds, s)
@@ -487,11 +478,15 @@ def _cse(bld: _Builder, terms, budget, weight=score_width) -> None:
 
     def add_pairs(j: int, tid: int, sgn: int):
         t = terms[j]
-        me = t[tid]
-        for other, ot in t.items():
+        n1, k1, s1 = t[tid]
+        for other, (n2, k2, s2) in t.items():
             if other == tid:
                 continue
-            key, _ = _pair_key(me, ot)
+            # the pattern's canonical key (n1, n2, ds, s): n1 + s * (n2 << ds), lower node first
+            if n1 > n2 or (n1 == n2 and k1 > k2):
+                key = (n2, n1, k1 - k2, s1 * s2)
+            else:
+                key = (n1, n2, k2 - k1, s1 * s2)
             c = stats.get(key, 0) + sgn
             stats[key] = c
             if sgn > 0:
@@ -516,10 +511,15 @@ def _cse(bld: _Builder, terms, budget, weight=score_width) -> None:
 
     # initial statistics
     for j, t in enumerate(terms):
-        items = list(t.items())
+        items = list(t.values())
         for x in range(len(items)):
+            n1, k1, s1 = items[x]
             for y in range(x + 1, len(items)):
-                key, _ = _pair_key(items[x][1], items[y][1])
+                n2, k2, s2 = items[y]
+                if n1 > n2 or (n1 == n2 and k1 > k2):
+                    key = (n2, n1, k1 - k2, s1 * s2)
+                else:
+                    key = (n1, n2, k2 - k1, s1 * s2)
                 stats[key] = stats.get(key, 0) + 1
                 where.setdefault(key, set()).add(j)
     for key, c in stats.items():
@@ -600,22 +600,28 @@ def _reduce_lut(bld: _Builder, items, depth: int) -> tuple[int, int, int]:
     partial sums meet narrow terms instead of each other."""
     cur = [(nd, k, s) for nd, k, s in items]
     budget = 1 << depth
+
+    def info(item):
+        # (depth, lowest and highest+1 bit position that can be non-zero, range width): the
+        # adder's LUT bits (``_Builder.est_overlap``) are the overlap of the two bit spans
+        nd, k, _ = item
+        rng = bld.hi[nd] - bld.lo[nd]
+        return bld.depth[nd], bld.tz[nd] + k, max(rng.bit_length(), 1) + k, rng.bit_length()
+
+    infos = [info(it) for it in cur]
     while len(cur) > 1:
-        kraft = sum(1 << bld.depth[nd] for nd, _, _ in cur)
+        kraft = sum(1 << d for d, _, _, _ in infos)
         best = None
         for x in range(len(cur)):
-            n1, k1, s1 = cur[x]
-            d1 = bld.depth[n1]
+            d1, lo1, hi1, w1 = infos[x]
             for y in range(x + 1, len(cur)):
-                n2, k2, s2 = cur[y]
-                d2 = bld.depth[n2]
-                dn = max(d1, d2) + 1
+                d2, lo2, hi2, w2 = infos[y]
+                dn = (d1 if d1 > d2 else d2) + 1
                 if kraft - (1 << d1) - (1 << d2) + (1 << dn) > budget:
                     continue
-                ov = bld.est_overlap(n1, n2, k2 - k1)
+                ov = (hi1 if hi1 < hi2 else hi2) - (lo1 if lo1 > lo2 else lo2)
                 # equal LUT bits: the pair holding the widest partial sum (it grows into a chain)
-                wide = max(bld.hi[n1] - bld.lo[n1], bld.hi[n2] - bld.lo[n2]).bit_length()
-                key = (ov, -wide, dn, x, y)
+                key = (ov if ov > 0 else 0, -(w1 if w1 > w2 else w2), dn, x, y)
                 if best is None or key < best:
                     best = key
         if best is None:  # cannot happen when depth >= the tree depth of the items; stay safe
@@ -626,8 +632,9 @@ def _reduce_lut(bld: _Builder, items, depth: int) -> tuple[int, int, int]:
         if s1 < 0 and s2 > 0:  # keep the positive term first
             n1, k1, s1, n2, k2, s2 = n2, k2, s2, n1, k1, s1
         node, flip = bld.node(n1, k1 - base, n2, k2 - base, s1 * s2)
-        del cur[y], cur[x]
+        del cur[y], cur[x], infos[y], infos[x]
         cur.append((node, base, s1 * flip))
+        infos.append(info(cur[-1]))
     return cur[0]
 
 
