@@ -44,7 +44,7 @@ class LowerDense(ModulePass):
     """``style`` is one of CMVM_STYLES, ``xnor`` or ``auto`` (per layer: ``xnor`` when the weights
     are +-a per output and the input is provably two-valued, see ``qir.lowering.xnor``; else
     ``po2`` when every weight is 0 or +-2^k, ``ternary`` when they are 0 or +-c, else ``cmvm``;
-    never ``mac``); ``layers`` overrides it per source layer: ``layers=fc1:mac;fc3:xnor``."""
+    never ``mac``); ``layers`` overrides it per source layer: ``layers="fc1:mac;fc3:xnor"`` (quoted: ``:`` and ``;`` are not bare tokens in pass options)."""
 
     name = "qir-lower-dense"
     style: str = "mac"
@@ -69,6 +69,6 @@ class LowerDense(ModulePass):
                     name = layer_of(dense)
                     raise QirError(f"qir-lower-dense: {f'layer {name!r}' if name else 'a qir.dense'} cannot use "
                                    f"style xnor: {plan}; use style ternary, cmvm or auto for it "
-                                   f"(layers={name or '<layer>'}:auto)")
+                                   f'(layers="{name or "<layer>"}:auto")')
                 style = auto_style(dense.folded()[0])
             Rewriter.replace_op(dense, cmvm_from_dense(dense, style))

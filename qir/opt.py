@@ -22,6 +22,12 @@ class QirOptMain(xDSLOptMain):
         text = super().output_resulting_program(prog)
         return text.rstrip("\n") + "\n" if text.endswith("\n") else text
 
+    def setup_pipeline(self):
+        from qir.pipeline import parse_pipeline
+
+        parse_pipeline(self.args.passes, "qir-opt -p")  # a bad spec: one QirError line, no traceback
+        super().setup_pipeline()
+
     def register_all_passes(self):
         super().register_all_passes()
         from qir.lowering import get_all_passes

@@ -61,14 +61,25 @@ def import_model(path: str | Path, *, weights: str | Path | None = None, input_t
     return module
 
 
-def run_passes(module: ModuleOp, spec: str, where: str = "<pipeline>") -> ModuleOp:
-    """Apply a textual pass pipeline (``qir-opt -p`` syntax) to ``module`` in place."""
+def parse_pipeline(spec: str, where: str = "<pipeline>"):
+    """The xDSL ``PassPipeline`` of a textual spec; a bad spec is one QirError line."""
     from xdsl.passes import PassPipeline
+    from xdsl.utils.exceptions import ArgSpecParseError  # a BaseException, not an Exception
 
     try:
-        pipeline = PassPipeline.parse_spec(get_all_passes(), spec)
+        return PassPipeline.parse_spec(get_all_passes(), spec)
     except (ValueError, DiagnosticException) as e:
         raise QirError(f"bad pass pipeline {spec!r}: {e}", where=where) from None
+    except ArgSpecParseError as e:
+        lines = [ln for ln in str(e).splitlines() if ln.strip()]
+        pos = next((ln.split(":", 1)[1] for ln in lines if ln.startswith("pass-pipeline:")), "?")
+        raise QirError(f"bad pass pipeline {spec!r}: {lines[-1].strip()} at {pos}; quote option values "
+                       'that hold ":" or ";", e.g. layers="fc1:mac;fc2:xnor"', where=where) from None
+
+
+def run_passes(module: ModuleOp, spec: str, where: str = "<pipeline>") -> ModuleOp:
+    """Apply a textual pass pipeline (``qir-opt -p`` syntax) to ``module`` in place."""
+    pipeline = parse_pipeline(spec, where)
     try:
         pipeline.apply(make_context(), module)
     except (VerifyException, DiagnosticException) as e:

@@ -94,3 +94,25 @@ def test_opt_roundtrip_byte_identical(tmp_path):
     (tmp_path / "g.mlir").write_text(generic)
     back = run("qir-opt", tmp_path / "g.mlir").stdout
     assert custom and back == custom
+
+
+@pytest.mark.parametrize("spec, needle", [
+    ("qir-nope", "Unrecognized passes"),
+    ("qir-lower-dense{stile=mac}", '"stile"'),
+    ("qir-pipeline{max-depth=abc}", "Incompatible types"),
+    ("qir-lower-dense{style=auto layers=fc1:mac}", 'layers="fc1:mac;fc2:xnor"'),  # unquoted ':'
+])
+def test_bad_pass_pipeline_is_one_line(tmp_path, spec, needle):
+    (tmp_path / "net.mlir").write_text(NET)
+    assert_one_line_error(run("qir-opt", tmp_path / "net.mlir", "-p", spec), "bad pass pipeline", needle)
+    r = run("qir", "compile", DATA / "qkeras_3layer" / "qkeras_3layer.json", "-o", tmp_path / "out",
+            "--input-type", "fixed<16,6>", "--softmax", "none", "--pipeline", spec)
+    assert_one_line_error(r, "bad pass pipeline", needle)
+    assert not (tmp_path / "out").exists()
+
+
+def test_quoted_per_layer_styles(tmp_path):
+    (tmp_path / "net.mlir").write_text(NET)
+    r = run("qir-opt", tmp_path / "net.mlir", "-p", 'qir-infer-widths,qir-lower-dense{style=cmvm layers="fc1:mac"}')
+    assert r.returncode == 0, r.stderr
+    assert 'style "mac"' in r.stdout or '"mac"' in r.stdout
