@@ -25,7 +25,8 @@ small fully-unrolled nets this architecture targets (KERAS_conv1d_small: 40 x 30
 layer) but grows quadratically with the feature-map size.
 
 ``style``: the ``qir.cmvm`` style, or ``auto`` (``po2``/``ternary``/``cmvm`` from the weights,
-as ``qir-lower-dense{style=auto}``).
+as ``qir-lower-dense{style=auto}``); a ``style`` attribute on the op (from the precision
+configuration) takes precedence.
 """
 from __future__ import annotations
 
@@ -54,7 +55,7 @@ from qir.dialect import (
     shape_of,
 )
 from qir.errors import QirError
-from qir.ir import layer_of, set_layer
+from qir.ir import layer_of, set_layer, style_of
 
 
 def window_taps(geometry, strides, dilations, pads, out_sp):
@@ -161,7 +162,12 @@ class LowerConv(ModulePass):
         new: list[Operation] = []
         flat_in = ReshapeOp.build(operands=[op.input], result_types=[_flat(op.input.type)])
         new.append(set_layer(flat_in, layer))
-        style = self.style if self.style != "auto" else _auto_style(matrix)
+        style = style_of(op) or self.style  # a user's per-layer hint (precision configuration) first
+        if style not in CMVM_STYLES + ("auto",):
+            raise QirError(f"qir-lower-conv: layer {layer!r} has style {style!r}; use one of "
+                           f"{', '.join(CMVM_STYLES + ('auto',))}")
+        if style == "auto":
+            style = _auto_style(matrix)
         cm = CmvmOp.build(
             operands=[flat_in.output], result_types=[_flat(op.output.type)],
             properties={"matrix": int_elements(matrix), "offset": int_elements(offset),

@@ -17,7 +17,7 @@ from xdsl.rewriter import Rewriter
 
 from qir.dialect import CMVM_STYLES, CmvmOp, DenseOp, elem, int_elements
 from qir.errors import QirError
-from qir.ir import layer_of
+from qir.ir import layer_of, style_of
 
 
 def cmvm_from_dense(op: DenseOp, style: str) -> CmvmOp:
@@ -59,7 +59,10 @@ class LowerDense(ModulePass):
             raise QirError(f"qir-lower-dense: unknown style {self.style!r}; use one of {', '.join(choices)}")
         per_layer = parse_layer_styles(self.layers, choices)
         for dense in [o for o in op.walk() if isinstance(o, DenseOp)]:
-            style = per_layer.get(layer_of(dense) or "", self.style)
+            style = per_layer.get(layer_of(dense) or "", style_of(dense) or self.style)
+            if style not in choices:
+                raise QirError(f"qir-lower-dense: layer {layer_of(dense)!r} has style {style!r}; use one of "
+                               f"{', '.join(choices)}")
             if style in ("xnor", "auto"):
                 plan = xnor_plan(dense)
                 if not isinstance(plan, str):

@@ -84,6 +84,13 @@ def layer_of(op: Operation) -> str | None:
     return a.data if isinstance(a, StringAttr) else None
 
 
+def style_of(op: Operation) -> str | None:
+    """The ``style`` hint a user put on a layer op (``{style = "mac"}``, e.g. from the precision
+    configuration); the lowering passes honor it unless their ``layers=`` option names the layer."""
+    a = op.attributes.get("style")
+    return a.data if isinstance(a, StringAttr) else None
+
+
 def set_layer(op: Operation, layer: str | None) -> Operation:
     if layer is not None:
         op.attributes["layer"] = StringAttr(layer)

@@ -57,6 +57,8 @@ def import_model(path: str | Path, *, weights: str | Path | None = None, input_t
     else:
         raise QirError(f"unknown model format {suffix!r}; qir reads {', '.join(KERAS_SUFFIXES + ONNX_SUFFIXES)}",
                        where=str(p))
+    if isinstance(precision, PrecisionConfig):
+        precision.annotate_styles(module, precision.source)
     verify(module, str(p))
     return module
 

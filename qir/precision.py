@@ -15,6 +15,13 @@ weights, biases and layer results; this module is where the user states them:
        fc1: {weight: "fixed<8,1>", result: "fixed<16,6>"}
        act: {table: "fixed<12,4>"}     # index type of a table activation (tanh, sigmoid, ...)
        output: {result: null}          # null: exact (no rounding) for this layer's result
+       fc2: {style: mac}               # how a dense/conv layer is built (quantized models too)
+
+``style`` (auto, mac, cmvm, ternary, po2, xnor; in ``default`` or per layer) is not a type: the
+importer writes it as a ``style`` attribute on the layer's ``qir.dense``/``qir.conv`` (the layer
+named by the op's ``layer`` attribute in net.mlir), and ``qir-lower-dense``/``qir-lower-conv``
+build that layer that way unless their ``layers=`` option names it.  It applies to quantized
+models as well.
 
 Semantics (the defaults, stated once here and in docs/ARCHITECTURE.md):
 
@@ -76,6 +83,11 @@ class LayerPrecision:
     result_overflow: str = "sat"
     accum_rounding: str = "rnd_conv"
     accum_overflow: str = "sat"
+    style: str | None = None  # implementation of a dense/conv layer (None: the pipeline's choice)
+
+
+#: the values of a ``style`` key: the dense lowering styles (``qir-lower-dense``)
+STYLE_CHOICES = ("auto", "mac", "cmvm", "ternary", "po2", "xnor")
 
 
 @dataclass(frozen=True)
@@ -93,6 +105,29 @@ class PrecisionConfig:
     def for_layer(self, name: str) -> LayerPrecision:
         over = self.layers.get(name)
         return replace(self.default, **over) if over else self.default
+
+    def annotate_styles(self, module, where: str) -> None:
+        """Write the configured ``style`` of each layer on its ``qir.dense``/``qir.conv`` ops;
+        a layer entry with a style that names no such op is an error (a typo would be silent)."""
+        from xdsl.dialects.builtin import StringAttr
+
+        from qir.dialect import ConvOp, DenseOp
+        from qir.ir import layer_of
+
+        ops = [o for o in module.walk() if isinstance(o, (DenseOp, ConvOp))]
+        names = {layer_of(o) for o in ops}
+        for name, over in self.layers.items():
+            if "style" in over and name not in names:
+                known = ", ".join(sorted(n for n in names if n)) or "none"
+                raise QirError(f"layer '{name}' has style {over['style']!r} but the model has no dense or conv "
+                               f"layer of that name (dense/conv layers: {known})", where=where)
+        for o in ops:
+            style = self.for_layer(layer_of(o) or "").style
+            if style is not None:
+                if isinstance(o, ConvOp) and style == "xnor":
+                    raise QirError(f"layer '{layer_of(o)}': style xnor applies to dense layers only; use "
+                                   "auto, mac, cmvm, ternary or po2 for convolutions", where=where)
+                o.attributes["style"] = StringAttr(style)
 
     def require(self, name: str, what: str, where: str) -> Fixed:
         """The type for ``what`` (weight/bias) of layer ``name``; a clear error if none is set."""
@@ -145,12 +180,17 @@ def _entry(entry, where: str) -> dict:
     for k, v in entry.items():
         if k in _TYPE_KEYS:
             out[k] = None if v is None else Fixed.parse(str(v))
+        elif k == "style":
+            if v not in STYLE_CHOICES:
+                raise QirError(f"style {v!r} is not one of {', '.join(STYLE_CHOICES)}", where=where)
+            out[k] = v
         elif k in _MODE_KEYS:
             if v not in _MODE_KEYS[k]:
                 raise QirError(f"{k} {v!r} is not one of {', '.join(_MODE_KEYS[k])}", where=where)
             out[k] = v
         else:
-            raise QirError(f"unknown key {k!r}; use {', '.join(_TYPE_KEYS + tuple(_MODE_KEYS))}", where=where)
+            raise QirError(f"unknown key {k!r}; use {', '.join(_TYPE_KEYS + tuple(_MODE_KEYS) + ('style',))}",
+                           where=where)
     return out
 
 
