@@ -97,3 +97,19 @@ def test_explicit_xnor_on_a_non_binary_layer_is_one_error(tmp_path):
     net = import_model(Q3, input_type=Fixed.parse("fixed<16,6>"), softmax="none", precision=cfg)
     with pytest.raises(QirError, match="layer 'fc1' cannot use style xnor"):
         run_passes(net, DEFAULT_PIPELINE)
+
+
+def test_conv_layer_style_from_config(tmp_path):
+    conv1d = DATA / "keras_conv1d_small" / "KERAS_conv1d_small.json"
+    types = {"weight": "fixed<18,8>", "bias": "fixed<18,8>", "result": "fixed<18,8>"}
+    cfg = _config(tmp_path, {"default": types, "layers": {"conv2_relu": {"style": "mac"}}})
+    net = import_model(conv1d, input_type=Fixed.parse("fixed<16,6>"), softmax="none", precision=cfg)
+    low = net.clone()
+    run_passes(low, DEFAULT_PIPELINE)
+    styles = _styles(low)
+    assert styles["conv2_relu"] == "mac" and styles["conv1_relu"] == "cmvm" and styles["conv3_relu"] == "cmvm"
+    x = Fixed.parse("fixed<16,6>").from_real(np.load(DATA / "keras_conv1d_small" / "vectors.npz")["x"][:20], "x")
+    assert np.array_equal(evaluate(get_model(low), [x]).outputs[0], evaluate(get_model(net), [x]).outputs[0])
+    bad = _config(tmp_path, {"default": types, "layers": {"conv2_relu": {"style": "xnor"}}})
+    with pytest.raises(QirError, match="style xnor applies to dense layers only"):
+        import_model(conv1d, input_type=Fixed.parse("fixed<16,6>"), softmax="none", precision=bad)
