@@ -28,6 +28,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import numpy as np
+from qir.exact import build_exact
 from qir.frontends.keras_graph import KerasLayer
 from qir.frontends.keras_steps import DenseStep, Param, ScaleStep, Step, exact_fixed
 from xdsl.dialects.builtin import IntegerAttr, StringAttr, i64
@@ -190,14 +191,7 @@ class DynamicInt8Dense(Step):
 
 
 def _exact_op(cls, operands, props, shape, emit):
-    from qir.lowering.infer_widths import inferred_type
-
-    probe = cls.create(operands=operands, result_types=[tensor_of(Fixed(62, 31), shape)], properties=props)
-    try:
-        t = inferred_type(probe)
-    finally:
-        probe.erase()
-    return emit(cls.create(operands=operands, result_types=[t], properties=props))
+    return emit(build_exact(cls, operands, props, shape))
 
 
 def _lut(x, mant, t, emit):

@@ -35,6 +35,7 @@ import numpy as np
 from xdsl.dialects.builtin import IntegerAttr, StringAttr, i64
 from xdsl.ir import Operation, SSAValue
 
+from qir.exact import build_exact
 from qir.dialect import (
     AddOp,
     DenseOp,
@@ -66,14 +67,7 @@ Emit = Callable[[Operation], SSAValue]
 
 def _exact(cls, operands, props, shape, emit: Emit) -> SSAValue:
     """An exact op with the narrowest result type (``qir-infer-widths``'s rule)."""
-    from qir.lowering.infer_widths import inferred_type
-
-    probe = cls.create(operands=operands, result_types=[tensor_of(Fixed(62, 31), shape)], properties=props)
-    try:
-        t = inferred_type(probe)
-    finally:
-        probe.erase()
-    return emit(cls.create(operands=operands, result_types=[t], properties=props))
+    return emit(build_exact(cls, operands, props, shape))
 
 
 def _table(x: SSAValue, fn, out_t: Fixed, emit: Emit) -> SSAValue:

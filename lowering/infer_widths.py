@@ -15,53 +15,11 @@ from dataclasses import dataclass
 
 from xdsl.context import Context
 from xdsl.dialects.builtin import ModuleOp, TensorType
-from xdsl.ir import Operation
 from xdsl.passes import ModulePass
 from xdsl.rewriter import Rewriter
 
-from qir.dialect import (
-    AddOp,
-    CmvmOp,
-    ConcatOp,
-    ConvOp,
-    DenseOp,
-    LeakyReluOp,
-    ModelOp,
-    MulOp,
-    PadOp,
-    PoolOp,
-    ReduceOp,
-    RegOp,
-    ReluOp,
-    ReshapeOp,
-    ScaleOp,
-    TransposeOp,
-    elem,
-    elements_to_numpy,
-    tensor_of,
-)
-from qir.exact import dense_type
-from qir.fixed import Fixed
-
-
-def inferred_type(op: Operation):
-    """The result type ``op`` should have, or None to keep it."""
-    if isinstance(op, DenseOp):
-        w, off, frac, _ = op.folded()
-        t = dense_type(elem(op.input.type), w, off, frac)
-    elif isinstance(op, CmvmOp):
-        in_t = elem(op.input.type)
-        t = dense_type(in_t, elements_to_numpy(op.matrix), elements_to_numpy(op.offset),
-                       in_t.frac + op.shift.value.data)
-    elif isinstance(op, (ReluOp, RegOp)):
-        return op.input.type
-    elif isinstance(op, (PoolOp, ReduceOp)) and op.kind.data == "max" or isinstance(op, (ReshapeOp, TransposeOp, PadOp)):
-        t = elem(op.input.type)
-    elif isinstance(op, (ConvOp, PoolOp, ScaleOp, LeakyReluOp, AddOp, ConcatOp, MulOp, ReduceOp)):
-        t = Fixed.for_range(*op.exact_bounds())
-    else:
-        return None
-    return tensor_of(t, op.results[0].type.get_shape())
+from qir.dialect import ModelOp
+from qir.exact import inferred_type
 
 
 @dataclass(frozen=True)

@@ -1,6 +1,6 @@
 """Exact result types: the narrowest ``Fixed`` that holds every result of an exact op.
 
-One place for the rule that frontends (when they build ops) and ``qir-infer-widths`` (when it
+One place for the rule (``inferred_type``) that frontends (when they build ops) and ``qir-infer-widths`` (when it
 re-derives widths) both apply, so an imported model and a re-inferred one agree bit for bit.
 """
 from __future__ import annotations
@@ -8,9 +8,29 @@ from __future__ import annotations
 from typing import Sequence
 
 import numpy as np
-from xdsl.ir import SSAValue
+from xdsl.ir import Operation, SSAValue
 
-from qir.dialect import DenseOp, dense_bounds, elem
+from qir.dialect import (
+    AddOp,
+    CmvmOp,
+    ConcatOp,
+    ConvOp,
+    DenseOp,
+    LeakyReluOp,
+    MulOp,
+    PadOp,
+    PoolOp,
+    ReduceOp,
+    RegOp,
+    ReluOp,
+    ReshapeOp,
+    ScaleOp,
+    TransposeOp,
+    dense_bounds,
+    elem,
+    elements_to_numpy,
+    tensor_of,
+)
 from qir.fixed import Fixed
 
 
@@ -38,3 +58,33 @@ def op_result(cls, operands: Sequence[SSAValue], props: dict) -> Fixed:
     finally:
         probe.erase()
     return Fixed.for_range(int(lo), int(hi), frac)
+
+
+def inferred_type(op: Operation):
+    """The result type ``op`` should have (``qir-infer-widths``'s rule), or None to keep it."""
+    if isinstance(op, DenseOp):
+        w, off, frac, _ = op.folded()
+        t = dense_type(elem(op.input.type), w, off, frac)
+    elif isinstance(op, CmvmOp):
+        in_t = elem(op.input.type)
+        t = dense_type(in_t, elements_to_numpy(op.matrix), elements_to_numpy(op.offset),
+                       in_t.frac + op.shift.value.data)
+    elif isinstance(op, (ReluOp, RegOp)):
+        return op.input.type
+    elif isinstance(op, (PoolOp, ReduceOp)) and op.kind.data == "max" or isinstance(op, (ReshapeOp, TransposeOp, PadOp)):
+        t = elem(op.input.type)
+    elif isinstance(op, (ConvOp, PoolOp, ScaleOp, LeakyReluOp, AddOp, ConcatOp, MulOp, ReduceOp)):
+        t = Fixed.for_range(*op.exact_bounds())
+    else:
+        return None
+    return tensor_of(t, op.results[0].type.get_shape())
+
+
+def build_exact(cls, operands: Sequence[SSAValue], props: dict, shape) -> Operation:
+    """A new op ``cls`` whose result has the narrowest type ``inferred_type`` gives it."""
+    probe = cls.create(operands=list(operands), result_types=[tensor_of(Fixed(62, 31), shape)], properties=props)
+    try:
+        t = inferred_type(probe)
+    finally:
+        probe.erase()
+    return cls.create(operands=list(operands), result_types=[t], properties=props)

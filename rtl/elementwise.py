@@ -27,7 +27,7 @@ from amaranth.hdl import Cat, Const, Module, Mux, Signal, Value
 from qir.dialect import QuantizeOp, ReluOp, elem
 from qir.errors import QirError
 from qir.fixed import OVERFLOW_MODES, ROUNDING_MODES, Fixed, requantize
-from qir.rtl.values import Tensor, elem_shape, range_shape
+from qir.rtl.values import Tensor, comb_module, elem_shape, range_shape
 
 
 def relu(op: ReluOp, ins: list[Tensor], prefix: str, where: str) -> tuple[Module | None, Tensor]:
@@ -45,11 +45,7 @@ def relu(op: ReluOp, ins: list[Tensor], prefix: str, where: str) -> tuple[Module
             stmts.append(s.eq(Mux(v[-1], 0, v)))
             elems.append(s)
     out = Tensor(x.spec, x.shape, elems, [max(lo, 0) for lo in x.lo], [max(hi, 0) for hi in x.hi])
-    if not stmts:
-        return None, out
-    m = Module()
-    m.d.comb += stmts
-    return m, out
+    return comb_module(stmts), out
 
 
 def check_quantize(op: QuantizeOp, where: str) -> None:

@@ -15,7 +15,7 @@ import numpy as np
 from amaranth.hdl import Const, Module, Signal
 
 from qir.dialect import ConcatOp, PadOp, ReshapeOp, TransposeOp, elem, int_values, shape_of
-from qir.rtl.values import Tensor, elem_shape
+from qir.rtl.values import Tensor, comb_module, elem_shape
 
 
 def reshape(op: ReshapeOp, ins: list[Tensor], prefix: str, where: str) -> tuple[None, Tensor]:
@@ -85,8 +85,4 @@ def concat(op: ConcatOp, ins: list[Tensor], prefix: str, where: str) -> tuple[Mo
                 lo.append(a)
                 hi.append(b)
     out = Tensor(out_t, oshape, elems, lo, hi)
-    if not stmts:
-        return None, out
-    m = Module()
-    m.d.comb += stmts
-    return m, out
+    return comb_module(stmts), out

@@ -14,7 +14,7 @@ from amaranth.hdl import Module, Mux, Signal
 from qir.dialect import PoolOp, int_values, shape_of
 from qir.errors import QirError
 from qir.lowering.lower_conv import window_taps
-from qir.rtl.values import Tensor, elem_shape
+from qir.rtl.values import Tensor, comb_module, elem_shape
 
 
 def check(op: PoolOp, where: str) -> None:
@@ -64,8 +64,4 @@ def generate(op: PoolOp, ins: list[Tensor], prefix: str, where: str) -> tuple[Mo
             los.append(lo)
             his.append(hi)
     out = Tensor(x.spec, oshape, elems, los, his)
-    if not stmts:
-        return None, out
-    m = Module()
-    m.d.comb += stmts
-    return m, out
+    return comb_module(stmts), out

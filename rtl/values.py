@@ -12,7 +12,7 @@ import keyword
 import re
 from dataclasses import dataclass, field
 
-from amaranth.hdl import Shape, Value, signed, unsigned
+from amaranth.hdl import Module, Shape, Value, signed, unsigned
 
 from qir.fixed import Fixed
 
@@ -94,3 +94,13 @@ class Tensor:
     @property
     def size(self) -> int:
         return len(self.elems)
+
+
+def comb_module(stmts: list):
+    """A Module holding ``stmts`` in its comb domain, or None when there are none (an op made of
+    wiring and constants only)."""
+    if not stmts:
+        return None
+    m = Module()
+    m.d.comb += stmts
+    return m

@@ -19,7 +19,7 @@ from amaranth.hdl import Cat, Const, Module, Mux, Signal, Value, unsigned
 
 from qir.dialect import ThresholdOp, XnorOp, elem, elements_to_numpy, shape_of
 from qir.lowering.xnor import popcount_tree
-from qir.rtl.values import Tensor, elem_shape
+from qir.rtl.values import Tensor, comb_module, elem_shape
 
 
 def _compress(bits: list[Value]) -> list[Value]:
@@ -114,11 +114,7 @@ def generate(op: XnorOp, ins: list[Tensor], prefix: str, where: str) -> tuple[Mo
             his.append(max(above, below))
         elems.append(y)
     out = Tensor(out_spec, shape_of(op.output.type), elems, los, his)
-    if not stmts:
-        return None, out
-    m = Module()
-    m.d.comb += stmts
-    return m, out
+    return comb_module(stmts), out
 
 
 def threshold(op: ThresholdOp, ins: list[Tensor], prefix: str, where: str) -> tuple[Module | None, Tensor]:
@@ -145,8 +141,4 @@ def threshold(op: ThresholdOp, ins: list[Tensor], prefix: str, where: str) -> tu
         los.append(min(a, b))
         his.append(max(a, b))
     out = Tensor(out_spec, shape_of(op.output.type), elems, los, his)
-    if not stmts:
-        return None, out
-    m = Module()
-    m.d.comb += stmts
-    return m, out
+    return comb_module(stmts), out
