@@ -119,13 +119,19 @@ def compile_model(model_path: str | Path, outdir: str | Path, *, pipeline: str =
     if out.exists() and (not out.is_dir() or (any(out.iterdir()) and not _looks_like_ours(out))):
         raise QirError("output path exists and is not a previous qir output; choose another -o or remove it",
                        where=str(out))
+    from qir.progress import note
+
+    note(f"importing {Path(model_path).name}")
     net = import_model(model_path, **import_options)
     lowered = net.clone()
+    note("running the pass pipeline")
     run_passes(lowered, pipeline)
     model = get_model(lowered)
     from qir.rtl import generate
 
+    note("generating RTL (Amaranth)")
     design = generate(model, top=_safe_top(top or model.sym_name.data))
+    note("writing Verilog and testbenches")
     report = {
         "top": design.top,
         "latency_cycles": design.latency,
