@@ -40,6 +40,7 @@ operand only, and constant adds, ride the carry chain without a LUT).
 from __future__ import annotations
 
 import heapq
+from collections import Counter
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -577,10 +578,13 @@ def _cse(bld: _Builder, terms, budget, weight=score_width, init=None) -> None:
     repeatedly the pattern with the highest (occurrences - 1) * ``weight`` becomes one node.
     ``init``: ``_pair_stats(terms)``, shared by the runs of several weights (not mutated)."""
     stats0, where0 = _pair_stats(terms) if init is None else init
-    stats = dict(stats0)
+    stats = Counter(stats0)  # Counter.update(keys) counts in C
     # outputs a pattern (ever) occurred in: the initial lists plus the ones added since; outputs
     # no longer holding it stay listed, the counts are authoritative
-    where_new: dict[int, set[int]] = {}
+    # outputs a node was introduced into as a term: with ``where0`` a superset of the outputs
+    # holding a pattern (every new pattern involves a new node)
+    new_outputs: dict[int, list[int]] = {}
+    minus: Counter = Counter()  # count of a pattern = stats - minus (both only ever grow)
     score_cache: dict[int, int] = {}
     weight_of = score_cache.get
 
@@ -605,12 +609,25 @@ def _cse(bld: _Builder, terms, budget, weight=score_width, init=None) -> None:
     push = heapq.heappush
     pop = heapq.heappop
     get = stats.get
+    mget = minus.get
     blocked: set[int] = set()
     next_tid = max((max(t) for t in terms if t), default=0) + 1
     depth = bld.depth
+    # per output: node -> its term ids in insertion order (the order of ``terms[j]``), so an
+    # output is searched for a pattern's occurrences without a scan of all its terms
+    index: list[dict[int, dict[int, None]]] = []
+    for t in terms:
+        ix: dict[int, dict[int, None]] = {}
+        for i, tm in t.items():
+            d = ix.get(tm[0])
+            if d is None:
+                ix[tm[0]] = {i: None}
+            else:
+                d[i] = None
+        index.append(ix)
     while heap:
         neg_score, _, key = pop(heap)
-        c = get(key, 0)
+        c = get(key, 0) - mget(key, 0)
         if c < 2 or key in blocked:
             continue
         if -neg_score != score(key, c):
@@ -621,16 +638,14 @@ def _cse(bld: _Builder, terms, budget, weight=score_width, init=None) -> None:
         occ: list[tuple[int, int, int]] = []
         new_depth = max(depth[n1], depth[n2]) + 1
         js = set(where0.get(key, ()))
-        js.update(where_new.get(key, ()))
+        js.update(new_outputs.get(n1, ()))
+        js.update(new_outputs.get(n2, ()))
         for j in sorted(js):
             t = terms[j]
-            by1, by2 = [], []
-            for i, tm in t.items():
-                nd = tm[0]
-                if nd == n1:
-                    by1.append(i)
-                if nd == n2:
-                    by2.append(i)
+            ix = index[j]
+            by1, by2 = ix.get(n1), ix.get(n2)
+            if not by1 or not by2:
+                continue
             used: set[int] = set()
             mine = []
             for i1 in by1:
@@ -661,37 +676,41 @@ def _cse(bld: _Builder, terms, budget, weight=score_width, init=None) -> None:
         dirty: set[int] = set()
         for j, i1, i2 in occ:
             t = terms[j]
+            ix = index[j]
             _, k1, s1 = t[i1]
             _, k2, _ = t[i2]
             for i in (i1, i2):  # the pairs of the two replaced terms go
                 m1, q1, r1 = t.pop(i)
-                for m2, q2, r2 in t.values():
-                    if m1 > m2 or (m1 == m2 and q1 > q2):
-                        kk = (((((m2 << _NB) | m1) << _DSB) | (q1 - q2 + _DSOFF)) << 1) | (r1 == r2)
-                    else:
-                        kk = (((((m1 << _NB) | m2) << _DSB) | (q2 - q1 + _DSOFF)) << 1) | (r1 == r2)
-                    stats[kk] -= 1
+                del ix[m1][i]
+                minus.update([
+                    (((((m2 << _NB) | m1) << _DSB) | (q1 - q2 + _DSOFF)) << 1) | (r1 == r2)
+                    if m1 > m2 or (m1 == m2 and q1 > q2) else
+                    (((((m1 << _NB) | m2) << _DSB) | (q2 - q1 + _DSOFF)) << 1) | (r1 == r2)
+                    for m2, q2, r2 in t.values()])
             m1, q1, r1 = node, min(k1, k2), s1 * flip
-            for m2, q2, r2 in t.values():  # the pairs of the new term come
-                if m1 > m2 or (m1 == m2 and q1 > q2):
-                    kk = (((((m2 << _NB) | m1) << _DSB) | (q1 - q2 + _DSOFF)) << 1) | (r1 == r2)
-                else:
-                    kk = (((((m1 << _NB) | m2) << _DSB) | (q2 - q1 + _DSOFF)) << 1) | (r1 == r2)
-                cc = get(kk, 0) + 1
-                stats[kk] = cc
-                w = where_new.get(kk)
-                if w is None:
-                    where_new[kk] = {j}
-                else:
-                    w.add(j)
-                if cc >= 2:
-                    dirty.add(kk)
+            new = [  # the pairs of the new term come
+                (((((m2 << _NB) | m1) << _DSB) | (q1 - q2 + _DSOFF)) << 1) | (r1 == r2)
+                if m1 > m2 or (m1 == m2 and q1 > q2) else
+                (((((m1 << _NB) | m2) << _DSB) | (q2 - q1 + _DSOFF)) << 1) | (r1 == r2)
+                for m2, q2, r2 in t.values()]
+            stats.update(new)
+            dirty.update(new)
             t[next_tid] = (m1, q1, r1)
+            d = ix.get(m1)
+            if d is None:
+                ix[m1] = {next_tid: None}
+            else:
+                d[next_tid] = None
             next_tid += 1
+        lst = new_outputs.get(node)
+        if lst is None:
+            new_outputs[node] = [j for j, _, _ in occ]
+        else:
+            lst.extend(j for j, _, _ in occ)
         # one heap entry per pattern whose count went up (its priority rose); the lazy checks
         # above make the choice the same as pushing at every increment
         for kk in dirty:
-            cc = stats[kk]
+            cc = stats[kk] - mget(kk, 0)
             if cc >= 2:
                 push(heap, (-score(kk, cc), -cc, kk))
 
