@@ -18,6 +18,7 @@ bench/fuzz.py.
 """
 from __future__ import annotations
 
+import json
 import math
 import shutil
 import time
@@ -120,6 +121,43 @@ def quantize(spec: dict, x: Fr) -> Fr:
     raise ValueError(f"no reference for {name}")
 
 
+ROUNDINGS = ("rnd", "rnd_zero", "rnd_inf", "rnd_min_inf", "rnd_conv", "trn", "trn_zero")
+OVERFLOWS = ("sat", "sat_zero", "sat_sym", "wrap")
+
+
+def ap_cast(x: Fr, type_text: str, rounding: str = "rnd_conv", overflow: str = "sat") -> Fr:
+    """ap_fixed<W,I> / ap_ufixed<W,I> assignment with the AP_* quantization and overflow modes."""
+    signed, w, i = parse_type(type_text)
+    lsb = Fr(2) ** (i - w)
+    v = x / lsb
+    f = math.floor(v)
+    half = v - f == Fr(1, 2)
+    if rounding == "trn":
+        n = f
+    elif rounding == "trn_zero":
+        n = f if v >= 0 else math.ceil(v)
+    elif rounding == "rnd_conv":
+        n = rne(v)
+    elif not half:
+        n = math.floor(v + Fr(1, 2))
+    else:  # exactly half-way: the mode decides
+        n = {"rnd": f + 1, "rnd_zero": f if v >= 0 else f + 1, "rnd_inf": f + 1 if v >= 0 else f,
+             "rnd_min_inf": f}[rounding]
+    lo, hi = (-(1 << (w - 1)), (1 << (w - 1)) - 1) if signed else (0, (1 << w) - 1)
+    if overflow == "wrap":
+        n = ((n - lo) % (1 << w)) + lo
+    elif n < lo or n > hi:
+        if overflow == "sat_zero":
+            n = 0
+        elif overflow == "sat_sym" and signed:
+            n = clip(n, -hi, hi)
+        else:
+            n = clip(n, lo, hi)
+    elif overflow == "sat_sym" and signed and n == lo:
+        n = -hi
+    return n * lsb
+
+
 def activation(act, x: Fr) -> Fr:
     if act in (None, "linear"):
         return x
@@ -180,6 +218,14 @@ def reference(case: "Case", x: np.ndarray) -> np.ndarray:
             y = ins[0].dot(k)
             if "bias" in lay.weights:
                 y = y + _qarray(c["bias_quantizer"], lay.weights["bias"])
+        elif lay.class_name == "Dense":  # float constants typed by the precision configuration
+            pc = case.precision[lay.name]
+            cast = np.vectorize(lambda v, ty: ap_cast(Fr(float(v)), ty), otypes=[object])
+            y = ins[0].dot(cast(lay.weights["kernel"], pc["weight"]))
+            if "bias" in lay.weights:
+                y = y + cast(lay.weights["bias"], pc["bias"])
+            y = np.vectorize(lambda v: ap_cast(v, pc["result"], pc["result_rounding"], pc["result_overflow"]),
+                             otypes=[object])(y)
         elif lay.class_name in ("QConv1D", "QConv2D"):
             k = _qarray(c["kernel_quantizer"], lay.weights["kernel"])
             y = _conv_nd(ins[0], k, c["strides"][0], c["padding"])
@@ -215,6 +261,7 @@ class Case:
     dense_styles: dict[str, str] = field(default_factory=dict)
     conv_style: str = "auto"
     pipeline_opt: str = "max-depth=5"
+    precision: dict[str, dict] = field(default_factory=dict)  # float layers: types and modes
 
     @property
     def pipeline(self) -> str:
@@ -240,6 +287,8 @@ class Case:
             elif a not in (None, "linear"):
                 extra += f" act={a}"
             parts.append(f"{lay.name}={lay.class_name}({','.join(lay.inputs)}){extra}")
+        for name, pc in self.precision.items():
+            parts.append(f"precision {name}: {pc}")
         parts.append(f"pipeline: {self.pipeline}")
         return "\n  ".join(parts)
 
@@ -280,10 +329,12 @@ class _Gen:
                  symmetric=int(self.chance(0.3)), keep_negative=keep_negative, alpha=alpha,
                  use_stochastic_rounding=False, qnoise_factor=1.0)
 
-    def activation_q(self) -> dict:
-        kind = self.pick(["quantized_bits", "quantized_bits", "quantized_relu", "quantized_relu",
-                          "quantized_relu_ns", "quantized_tanh", "quantized_sigmoid", "binary", "binary01",
-                          "ternary", "quantized_po2", "quantized_relu_po2"])
+    def activation_q(self, po2: bool = False) -> dict:
+        """An activation quantizer; the po2 ones (tables indexed by the input code, at most 16 bits
+        wide) only where ``po2`` says the input is narrow."""
+        kinds = ["quantized_bits", "quantized_bits", "quantized_relu", "quantized_relu", "quantized_relu_ns",
+                 "quantized_tanh", "quantized_sigmoid", "binary", "binary01", "ternary"]
+        kind = self.pick(kinds + (["quantized_po2", "quantized_relu_po2"] if po2 else []))
         if kind == "quantized_bits":
             return self.qbits()
         if kind == "quantized_relu":
@@ -349,6 +400,16 @@ class _Gen:
         b = self.rng.integers(-2 ** c["bits"], 2 ** c["bits"], size=n) * lsb / self.pick([1, 2, 4])
         return qs, np.asarray(b, dtype=F32)
 
+    def qact_layers(self, src: str) -> tuple[list[Layer], dict]:
+        """One QActivation on ``src``, or (for a po2 quantizer) a narrowing quantized_bits first."""
+        a = self.activation_q(po2=self.chance(0.25))
+        if a["class_name"] not in ("quantized_po2", "quantized_relu_po2"):
+            return [qact(self.name("act"), src, a)], a
+        pre = q("quantized_bits", bits=self.bits(1, 10), integer=int(self.rng.integers(-1, 5)), symmetric=0,
+                keep_negative=True, alpha=1, use_stochastic_rounding=False, qnoise_factor=1.0)
+        first = qact(self.name("act"), src, pre)
+        return [first, qact(self.name("act"), first.name, a)], a
+
     def layer_act(self):
         r = self.rng.random()
         if r < 0.35:
@@ -358,18 +419,23 @@ class _Gen:
         return self.activation_q()
 
 
-def _weight_values(lay: Layer) -> list[Fr]:
-    return list(_qarray(lay.config["kernel_quantizer"], lay.weights["kernel"]).ravel())
+def _is_po2(v: Fr) -> bool:
+    return v.numerator & (v.numerator - 1) == 0 and v.denominator & (v.denominator - 1) == 0
 
 
-def _valid_styles(vals: list[Fr], binary_input: bool, conv_layer: bool) -> list[str]:
+def _valid_styles(lay: Layer, binary_input: bool, conv_layer: bool) -> list[str]:
+    """The explicit lowering styles the layer's quantized weights allow (README: po2 = 0 or
+    +-2^k, ternary = 0 or +-c with c a power of two, xnor = +-a per output on a two-valued input)."""
+    k = _qarray(lay.config["kernel_quantizer"], lay.weights["kernel"])
+    vals = list(k.ravel())
     nz = {abs(v) for v in vals if v != 0}
     styles = ["auto", "mac", "cmvm"]
-    if len(nz) <= 1:
-        styles.append("ternary")
-    if all(v.numerator & (v.numerator - 1) == 0 and v.denominator & (v.denominator - 1) == 0 for v in nz):
+    if all(_is_po2(v) for v in nz):
         styles.append("po2")
-    if binary_input and not conv_layer and 0 not in vals:
+        if len(nz) <= 1:
+            styles.append("ternary")
+    cols = k.reshape(-1, k.shape[-1]).T
+    if binary_input and not conv_layer and all(0 not in c and len({abs(v) for v in c}) == 1 for c in cols):
         styles.append("xnor")
     return styles
 
@@ -388,6 +454,7 @@ def generate(seed: int) -> Case:
     family = g.pick(["dense", "dense", "dense", "conv1d", "conv2d"])
     layers: list[Layer] = []
     dense_styles: dict[str, str] = {}
+    precision: dict[str, dict] = {}
     conv_styles: list[list[str]] = []
     # track the current tensor: (layer name, shape, binary?)
     if family == "dense":
@@ -400,12 +467,29 @@ def generate(seed: int) -> Case:
     cur, binary = "x", False
 
     def add_dense(src, shp, units, binary_in):
+        if g.chance(0.2):  # a float Dense typed by a precision configuration (every rounding/overflow)
+            name = g.name("float")
+            w = np.asarray(g.rng.normal(0, 1, size=(shp[0], units)), dtype=F32)
+            use_bias = g.chance(0.7)
+            b = np.asarray(g.rng.normal(0, 1, size=units), dtype=F32) if use_bias else None
+
+            def ftype():
+                bits = g.bits(2, 16)
+                return f"{'fixed' if g.chance(0.85) else 'ufixed'}<{bits},{int(g.rng.integers(-2, bits + 3))}>"
+            precision[name] = {"weight": ftype(), "bias": ftype(), "result": ftype(),
+                               "result_rounding": g.pick(ROUNDINGS), "result_overflow": g.pick(OVERFLOWS)}
+            act = g.pick(["linear", "linear", "relu"])
+            cfg = {"units": units, "activation": act, "use_bias": use_bias}
+            weights = {"kernel": w} | ({"bias": b} if use_bias else {})
+            layers.append(Layer(name, "Dense", cfg, [src], weights))
+            dense_styles[name] = g.pick(["auto", "mac", "cmvm"])
+            return name, (units,), False
         name = g.name("fc")
         kq, w, _ = g.kernel((shp[0], units))
         bq, b = g.bias(units)
         act = g.layer_act()
         lay = dense(name, src, w, b, kq, bq, act)
-        styles = _valid_styles(_weight_values(lay), binary_in, False)
+        styles = _valid_styles(lay, binary_in, False)
         dense_styles[name] = g.pick(styles)
         layers.append(lay)
         return name, (units,), _binary_act(act)
@@ -422,7 +506,7 @@ def generate(seed: int) -> Case:
             strides = int(g.pick([1, 1, 2]))
             lay = conv(name, cur, rank, w, b, kq, bq, g.layer_act(), strides, padding)
             layers.append(lay)
-            conv_styles.append(_valid_styles(_weight_values(lay), False, True))
+            conv_styles.append(_valid_styles(lay, False, True))
             sp = [(-(-n // strides)) if padding == "same" else (n - ks) // strides + 1 for n in shape[:rank]]
             shape = (*sp, filters)
             cur = name
@@ -449,30 +533,29 @@ def generate(seed: int) -> Case:
                 if g.chance(0.5):
                     b_, _, _ = add_dense(cur, shape, units, binary)
                 else:
-                    b_ = g.name("act")
-                    layers.append(qact(b_, a, g.activation_q()))
+                    new, _ = g.qact_layers(a)
+                    layers += new
+                    b_ = new[-1].name
                 merge = g.pick(["Add", "Concatenate"])
                 mname = g.name("merge")
                 cfg = {"axis": -1} if merge == "Concatenate" else {}
                 layers.append(Layer(mname, merge, cfg, [a, b_]))
                 cur, shape, binary = mname, ((units * 2) if merge == "Concatenate" else units,), False
             elif r < 0.4:
-                name = g.name("act")
-                a = g.activation_q()
-                layers.append(qact(name, cur, a))
-                cur, binary = name, _binary_act(a)
+                new, a = g.qact_layers(cur)
+                layers += new
+                cur, binary = new[-1].name, _binary_act(a)
             else:
                 cur, shape, binary = add_dense(cur, shape, int(g.rng.integers(1, 6)), binary)
     elif g.chance(0.5):
-        name = g.name("act")
-        layers.append(qact(name, cur, g.activation_q()))
+        layers += g.qact_layers(cur)[0]
     conv_style = "auto"
     if conv_styles:
         common = set(conv_styles[0]).intersection(*conv_styles[1:])
         conv_style = g.pick(sorted(common))
     depth = g.pick(["max-depth=1", "max-depth=2", "max-depth=3", "max-depth=5", "max-depth=8",
                     f"latency={int(g.rng.integers(1, 4))}"])
-    return Case(seed, input_type, in_shape, layers, dense_styles, conv_style, depth)
+    return Case(seed, input_type, in_shape, layers, dense_styles, conv_style, depth, precision)
 
 
 # ============================================================================ vectors and the check
@@ -514,11 +597,18 @@ def build(case: Case, workdir: Path):
 
     js = write_model(workdir, f"rand{case.seed}", case.input_shape, case.layers)
     t = Fixed.parse(case.input_type)
-    net = import_model(js, input_type=t, softmax="none")
+    opts = {}
+    if case.precision:
+        from qir.precision import PrecisionConfig
+
+        pc = workdir / "precision.json"
+        pc.write_text(json.dumps({"layers": case.precision}, indent=1))
+        opts["precision"] = PrecisionConfig.load(pc)
+    net = import_model(js, input_type=t, softmax="none", **opts)
     out = workdir / "out"
     if out.exists():
         shutil.rmtree(out)
-    compile_model(js, out, pipeline=case.pipeline, input_type=t, softmax="none")
+    compile_model(js, out, pipeline=case.pipeline, input_type=t, softmax="none", **opts)
     return net, out
 
 
@@ -581,3 +671,94 @@ def check(case: Case, workdir: Path, simulators=("icarus",), n_random: int = 24)
         tb = traceback.format_exception(type(e), e, e.__traceback__)
         return Result(case.seed, "internal", f"{type(e).__name__}: {e}\n{''.join(tb[-4:])}", len(xm),
                       time.perf_counter() - t0)
+
+
+# ============================================================================ many designs, one simulator run
+def batch_testbench(designs: list, dirs: list[Path], n: int) -> str:
+    """One testbench instantiating every design (tops have unique names): all get a vector on
+    every edge (back to back, one shared in_valid), each writes its outputs to its own file."""
+    drain = max(d.latency for d in designs) + 8
+    lines = ["`timescale 1ns/1ps", "module tb_batch;", "  reg clk = 1'b0;", "  reg rst = 1'b1;",
+             "  reg in_valid = 1'b0;", "  integer cycle = 0;", "  integer k = 0;", "  always #5 clk = ~clk;"]
+    for i, (d, w) in enumerate(zip(designs, dirs)):
+        pi, po = d.inputs[0], d.outputs[0]
+        lines += [f"  reg [{pi.width - 1}:0] mem{i} [0:{n - 1}];", f"  reg [{pi.width - 1}:0] in{i} = 0;",
+                  f"  wire ov{i};", f"  wire [{po.width - 1}:0] out{i};", f"  integer fd{i};",
+                  f"  {d.top} u{i} (.clk(clk), .rst(rst), .in_valid(in_valid), .in_data(in{i}), "
+                  f".out_valid(ov{i}), .out_data(out{i}));",
+                  f'  initial begin $readmemh("{w}/in.hex", mem{i}); fd{i} = $fopen("{w}/out.hex", "w"); end',
+                  f"  always @(posedge clk) if (ov{i} === 1'b1) $fwrite(fd{i}, \"%h\\n\", out{i});"]
+    lines += ["  always @(posedge clk) begin", "    cycle = cycle + 1;",
+              "    if (cycle < 4) rst <= 1'b1;", "    else begin", "      rst <= 1'b0;",
+              f"      if (cycle >= 6 && k < {n}) begin", "        in_valid <= 1'b1;"]
+    lines += [f"        in{i} <= mem{i}[k];" for i in range(len(designs))]
+    lines += ["        k = k + 1;", "      end else in_valid <= 1'b0;",
+              f"      if (k >= {n} && cycle > 6 + {n} + {drain}) begin"]
+    lines += [f"        $fclose(fd{i});" for i in range(len(designs))]
+    lines += ["        $finish;", "      end", "    end", "  end", "endmodule", ""]
+    return "\n".join(lines)
+
+
+def check_rtl_batch(items: list[tuple[int, object, Path, np.ndarray]], workdir: Path, simulator: str
+                    ) -> dict[int, str]:
+    """(b) for many compiled models in ONE simulator build and run (the Verilator C++ build
+    dominates its cost): ``items`` are (seed, net, outdir, input mantissas) with equal vector
+    counts.  Returns {seed: message} for the models whose RTL differs from the interpreter."""
+    import subprocess
+
+    from qir.sim import tools
+    from qir.sim.design import load_design
+    from qir.sim.hexio import pack_hex, unpack_hex
+    from qir.sim.interpreter import evaluate
+    from qir.sim.run import ICARUS_FLAGS, VERILATOR_FLAGS
+
+    workdir = Path(workdir)
+    workdir.mkdir(parents=True, exist_ok=True)
+    n = items[0][3].shape[0]
+    designs, dirs, sources = [], [], []
+    for seed, _, out, xm in items:
+        d = load_design(out)
+        w = workdir / f"d{seed}"
+        w.mkdir(exist_ok=True)
+        p = d.inputs[0]
+        (w / "in.hex").write_bytes(pack_hex(xm.reshape(n, -1), p.elem.width, p.width))
+        designs.append(d)
+        dirs.append(w.resolve())
+        sources += [str(s.resolve()) for s in d.rtl_sources()]
+    tb = workdir / "tb_batch.v"
+    tb.write_text(batch_testbench(designs, dirs, n))
+    if simulator == "icarus":
+        ic = tools.find_icarus()
+        cmds = [([str(ic.iverilog), *ICARUS_FLAGS, "-s", "tb_batch", "-o", "tb.vvp", str(tb), *sources], None),
+                ([str(ic.vvp), "-n", "tb.vvp"], None)]
+    else:
+        v = tools.find_verilator()
+        flags = [f.replace("-O1", "-O0") for f in VERILATOR_FLAGS]
+        cmds = [([str(v.exe), *flags, "-MAKEFLAGS", f"PYTHON3={__import__('sys').executable}",
+                  "--top-module", "tb_batch", "--build-jobs", "1", "-Mdir", "obj", "-o", str(workdir / "Vtb"),
+                  str(tb), *sources], tools.tool_env()),
+                ([str(workdir / "Vtb")], tools.tool_env())]
+    for cmd, env in cmds:
+        r = subprocess.run(cmd, cwd=workdir, env=env, capture_output=True, text=True, timeout=3600)
+        if r.returncode != 0:
+            raise RuntimeError(f"{simulator} batch failed (exit {r.returncode}): {(r.stdout + r.stderr)[-2000:]}")
+    shutil.rmtree(workdir / "obj", ignore_errors=True)
+    bad = {}
+    for (seed, net, _, xm), d, w in zip(items, designs, dirs):
+        po = d.outputs[0]
+        ref = np.asarray(evaluate(net, [xm]).outputs[0]).reshape(n, -1)
+        try:
+            got = unpack_hex((w / "out.hex").read_bytes(), po.elem.width, po.count, po.width, po.elem.signed,
+                             f"seed {seed}")
+        except Exception as e:  # noqa: BLE001 - X bits are a finding
+            bad[seed] = f"{simulator} batch: {e}"
+            continue
+        if got.shape != ref.shape:
+            bad[seed] = f"{simulator} batch: {got.shape[0]} outputs for {n} vectors"
+            continue
+        diff = (got.astype(object) != ref.astype(object)).any(axis=1)
+        if diff.any():
+            k = int(np.flatnonzero(diff)[0])
+            bad[seed] = (f"{simulator} RTL (batched run) != interpreter on vector {k} (input codes "
+                         f"{xm[k].ravel().tolist()}): rtl {got[k].tolist()}, interpreter {ref[k].tolist()}")
+    return bad
