@@ -657,6 +657,7 @@ def check(case: Case, workdir: Path, simulators=("icarus",), n_random: int = 24)
     try:
         try:
             net, out = build(case, workdir)
+            check.last = (net, out, xm)  # for a later batched simulator run
         except QirError as e:
             return Result(case.seed, "refused", f"{e}", 0, time.perf_counter() - t0)
         msg = check_reference(case, net, xm)
