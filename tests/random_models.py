@@ -65,6 +65,13 @@ def _exp2_round(a: Fr) -> int:
 def quantize(spec: dict, x: Fr) -> Fr:
     """One QKeras quantizer (its serialized ``{"class_name", "config"}``) on one exact value."""
     name, c = spec["class_name"], spec["config"]
+    if name == "quantized_linear":  # quantized_bits with symmetric=1 by default (notes §1.2)
+        c = {"symmetric": 1, **c}
+        name = "quantized_bits"
+    if name == "stochastic_binary":  # binary / ternary at inference (notes §1.6, §1.7)
+        name, c = "binary", {**c, "use_01": False}
+    if name == "stochastic_ternary":
+        name = "ternary"
     if name == "quantized_bits":
         bits, integer = c["bits"], c["integer"]
         k = 1 if c.get("keep_negative", True) else 0
@@ -333,7 +340,8 @@ class _Gen:
         """An activation quantizer; the po2 ones (tables indexed by the input code, at most 16 bits
         wide) only where ``po2`` says the input is narrow."""
         kinds = ["quantized_bits", "quantized_bits", "quantized_relu", "quantized_relu", "quantized_relu_ns",
-                 "quantized_tanh", "quantized_sigmoid", "binary", "binary01", "ternary"]
+                 "quantized_tanh", "quantized_sigmoid", "binary", "binary01", "ternary", "quantized_linear",
+                 "stochastic_binary", "stochastic_ternary"]
         kind = self.pick(kinds + (["quantized_po2", "quantized_relu_po2"] if po2 else []))
         if kind == "quantized_bits":
             return self.qbits()
@@ -348,6 +356,15 @@ class _Gen:
                      relu_upper_bound=None, qnoise_factor=1.0)
         if kind in ("quantized_tanh", "quantized_sigmoid"):
             return q(kind, bits=self.bits(2), symmetric=bool(self.chance(0.5)), use_stochastic_rounding=False)
+        if kind == "quantized_linear":
+            bits = self.bits()
+            return q(kind, bits=bits, integer=self.integer(bits), keep_negative=bits >= 2 or self.chance(0.5),
+                     **({"symmetric": int(self.chance(0.5))} if self.chance(0.5) else {}))
+        if kind == "stochastic_binary":
+            return q(kind, alpha=None, temperature=6.0, use_real_sigmoid=True)
+        if kind == "stochastic_ternary":
+            return q(kind, alpha=None, threshold=self.pick([None, 0.5]), temperature=8.0, use_real_sigmoid=True,
+                     number_of_unrolls=5)
         if kind in ("binary", "binary01"):
             return q("binary", use_01=kind == "binary01", alpha=None, use_stochastic_rounding=False)
         if kind == "ternary":

@@ -15,7 +15,7 @@ from qkeras_writer import q
 
 QUICK = range(0, 12)
 SLOW = range(12, 72)
-VERILATOR = (0, 3, 7)
+VERILATOR = (0, 3, 7, 20, 33)
 
 
 @pytest.mark.parametrize("spec, x, y", [
@@ -36,6 +36,8 @@ VERILATOR = (0, 3, 7)
     (q("ternary", alpha=None, threshold=None), "0.33", "1"),
     (q("ternary", alpha=None, threshold=None), "0.32", "0"),
     (q("binary", use_01=False, alpha=None), "0", "1"),
+    (q("quantized_linear", bits=4, integer=0), "-1", "-0.875"),
+    (q("stochastic_ternary", alpha=None, threshold=0.5), "-0.5", "-1"),
     (q("quantized_tanh", bits=4, symmetric=True), "-5", "-7/8"),
     (q("quantized_sigmoid", bits=4, symmetric=False), "5", "15/16"),
 ])
@@ -71,10 +73,15 @@ def test_random_models_icarus_slow(tmp_path, seed):
 
 @pytest.mark.sim
 @pytest.mark.slow
-@pytest.mark.parametrize("seed", VERILATOR)
-def test_random_models_verilator(tmp_path, seed):
-    _run(seed, tmp_path, ("verilator",))
-
+def test_random_models_verilator_batched(tmp_path):
+    """Several random models in one Verilator build (random_models.check_rtl_batch)."""
+    items = []
+    for seed in VERILATOR:
+        case = rm.generate(seed)
+        r = rm.check(case, tmp_path / f"m{seed}", ())  # build + reference check only
+        assert r.status == "ok", f"{r.status}: {r.detail}\n{case.describe()}"
+        items.append((seed, *rm.check.last))
+    assert rm.check_rtl_batch(items, tmp_path / "verilator", "verilator") == {}
 
 @pytest.mark.parametrize("x, t, rnd, ovf, y", [
     ("0.5", "fixed<8,8>", "rnd", "sat", "1"), ("-0.5", "fixed<8,8>", "rnd", "sat", "0"),
@@ -91,3 +98,27 @@ def test_random_models_verilator(tmp_path, seed):
 ])
 def test_reference_ap_cast(x, t, rnd, ovf, y):
     assert rm.ap_cast(Fr(x), t, rnd, ovf) == Fr(y)
+
+
+@pytest.mark.sim
+def test_batched_run_detects_a_difference(tmp_path, monkeypatch):
+    """The batched check compares for real: the models agree in Icarus, and a reference off by
+    one on one model is reported for that model only."""
+    import qir.sim.interpreter as interp
+
+    items = []
+    for seed in (1, 2):
+        case = rm.generate(seed)
+        assert rm.check(case, tmp_path / f"m{seed}", ()).status == "ok"
+        items.append((seed, *rm.check.last))
+    assert rm.check_rtl_batch(items, tmp_path / "ok", "icarus") == {}
+    real = interp.evaluate
+    victim = items[1][1]
+
+    class Off:
+        def __init__(self, ev):
+            self.outputs = [ev.outputs[0] + 1]
+
+    monkeypatch.setattr(interp, "evaluate", lambda net, xs: Off(real(net, xs)) if net is victim else real(net, xs))
+    bad = rm.check_rtl_batch(items, tmp_path / "bad", "icarus")
+    assert list(bad) == [2] and "!= interpreter" in bad[2]
