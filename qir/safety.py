@@ -183,7 +183,7 @@ def output_dir(out: str | Path) -> Iterator[Path]:
 
 
 # ------------------------------------------------------------------------------- sizes
-def check_shape(shape: Sequence[int], where: str, what: str = "tensor") -> tuple[int, ...]:
+def check_shape(shape: Sequence[int], where: str | None, what: str = "tensor") -> tuple[int, ...]:
     """A declared shape: positive integers whose product is at most ``MAX_TENSOR_ELEMENTS``."""
     dims = tuple(shape)
     if not all(isinstance(d, (int, np.integer)) and not isinstance(d, bool) and d > 0 for d in dims):
@@ -220,9 +220,7 @@ def check_h5(f: Any, where: str) -> None:
 
     problems: list[str] = []
 
-    def visit(name: str, link: Any) -> None:
-        if problems:
-            return
+    def visit(name: str, link: Any) -> bool | None:
         if isinstance(link, h5py.ExternalLink):
             problems.append(f"'{name}' is an external link to {link.filename!r}:{link.path!r}; qir reads "
                             "only data stored inside the model file")
@@ -232,9 +230,10 @@ def check_h5(f: Any, where: str) -> None:
             obj = f.get(name)
             if isinstance(obj, h5py.Dataset):
                 problems.extend(_dataset_problems(name, obj)[:1])
+        return True if problems else None  # stop at the first problem
 
     try:
-        f.visit_links(visit)
+        f.visititems_links(visit)
         if not problems:
             for key in f.attrs:
                 n = f.attrs.get_id(key).get_storage_size()
@@ -422,7 +421,7 @@ def check_inputs(arrays: Sequence[np.ndarray], ins: Sequence[tuple[str, Any, tup
         x = np.asarray(x)
         check_dtype(x.dtype, where, name)
         if x.ndim != len(shape) + 1 or tuple(x.shape[1:]) != tuple(shape):
-            raise QirError(f"input '{name}' must have shape (N, {', '.join(map(str, shape))}), got "
+            raise QirError(f"input '{name}' expects shape (N, {', '.join(map(str, shape))}), got "
                            f"{tuple(x.shape)}", where=where)
         mants.append(t.from_real(x.astype(np.float64, copy=False), f"{where}: input '{name}'"))
     return mants
