@@ -69,6 +69,7 @@ def cmd_import(args) -> int:
     text = print_module(module)
     if args.output in (None, "-"):
         sys.stdout.write(text)
+        sys.stdout.flush()  # a closed pipe shows here, inside main's handlers
     else:
         from qir.safety import atomic_write
 

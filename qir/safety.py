@@ -299,7 +299,7 @@ def load_json(data: str | bytes, where: str, what: str = "JSON", fix: str = "") 
     try:
         return json.loads(text)
     except json.JSONDecodeError as e:
-        raise QirError(f"invalid {what} ({e.msg} at line {e.lineno}){fix}", where=where) from None
+        raise QirError(f"invalid {what} ({e.msg}, line {e.lineno}){fix}", where=where) from None
     except RecursionError:
         raise QirError(f"{what} is nested too deeply{fix}", where=where) from None
 
