@@ -113,7 +113,10 @@ def load_design(outdir: str | Path) -> Design:
                        where=where) from None
     except OSError as e:
         raise QirError(f"corrupt report.json: {e}", where=where) from None
-    report = load_json(data, where, "report.json")
+    try:
+        report = load_json(data, where, "JSON")
+    except QirError as e:
+        raise QirError(f"corrupt report.json: {str(e).removeprefix(where + ': ')}", where=where) from None
     return design_from_report(report, outdir, where)
 
 
