@@ -21,6 +21,7 @@ from pathlib import Path
 import h5py
 import numpy as np
 import onnx
+import onnx.helper
 import onnx.numpy_helper
 import pytest
 
@@ -212,6 +213,21 @@ def _build_cases(tmp: Path) -> list[tuple[str, str, list, str]]:
         t.data_location = onnx.TensorProto.EXTERNAL
     cases.append(("onnx external data outside", "qir", ["compile", _onnx_variant(tmp / "o", "ext.onnx", onnx_external),
                                                         *compile_[1:]], "outside the model's folder"))
+
+    keras_link = tmp / "keraslink" / "model.keras"
+    keras_link.parent.mkdir()
+    inner = tmp / "keraslink" / "w.h5"
+    with zipfile.ZipFile(v3 / "model.keras") as src:
+        inner.write_bytes(src.read("model.weights.h5"))
+        with h5py.File(inner, "r+") as f:
+            f["layers/extra"] = h5py.ExternalLink(str(secret / "other.h5"), "/data")
+        with zipfile.ZipFile(keras_link, "w") as zf:
+            zf.writestr("config.json", src.read("config.json"))
+            zf.writestr("metadata.json", src.read("metadata.json"))
+            zf.writestr("model.weights.h5", inner.read_bytes())
+    inner.unlink()
+    cases.append((".keras weights with an external link", "qir", ["compile", keras_link, *compile_[1:]],
+                  "(model.weights.h5): refusing the HDF5 file: 'layers/extra' is an external link"))
 
     # --- deep nesting
     deep_json = tmp / "deep" / "deep.json"
@@ -420,15 +436,32 @@ def test_eval_and_import_outputs_are_atomic(tmp_path):
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]
 
 
-def test_report_into_a_closed_pipe(compiled):
+def test_report_into_a_closed_pipe(compiled, tmp_path):
     """``qir report --json | head``: the reader leaves early; no internal error, no traceback."""
-    p = subprocess.Popen([str(BIN / "qir"), "report", str(compiled), "--json"], stdout=subprocess.PIPE,
-                         stderr=subprocess.PIPE)
-    p.stdout.close()  # the reader is gone before qir writes
-    err = p.stderr.read().decode()
-    rc = p.wait(timeout=120)
-    assert err == "", err
-    assert rc == 141
+    (tmp_path / "net.mlir").write_text(NET)
+    for cmd in (["qir", "report", compiled, "--json"], ["qir-opt", tmp_path / "net.mlir"]):
+        p = subprocess.Popen([str(BIN / cmd[0]), *map(str, cmd[1:])], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        p.stdout.close()  # the reader is gone before the tool writes
+        err = p.stderr.read().decode()
+        rc = p.wait(timeout=120)
+        assert err == "", (cmd, err)
+        assert rc == 141, cmd
     r = subprocess.run(f"'{BIN / 'qir'}' report '{compiled}' --json | head -c 1", shell=True, capture_output=True,
                        text=True, timeout=120)
     assert r.stdout == "{" and r.stderr == ""
+
+
+@pytest.mark.parametrize("op,inputs", [
+    ("ConstantOfShape", [np.array([100000, 100000])]),
+    ("Expand", [np.ones(1, np.float32), np.array([100000, 100000])]),
+    ("Tile", [np.ones((2, 2), np.float32), np.array([100000, 100000])]),
+    ("Range", [np.array(0), np.array(10**12), np.array(1)]),
+])
+def test_onnx_constant_folding_is_bounded(op, inputs):
+    """Folding a constant-building node checks the size before numpy allocates it."""
+    from qir.errors import QirError
+    from qir.frontends.onnx_fold import fold
+
+    node = onnx.helper.make_node(op, [f"i{k}" for k in range(len(inputs))], ["y"])
+    with pytest.raises(QirError, match="elements, limit"):
+        fold("onnx", node, 17, inputs, [False] * len(inputs), "m.onnx: node y")
