@@ -133,6 +133,10 @@ def check_output_dir(out: str | Path) -> None:
     p = Path(out)
     if p.is_symlink() or (p.exists() and not p.is_dir()):
         raise QirError("the output path exists and is not a folder; choose another -o", where=str(p))
+    here = Path.cwd().resolve()
+    if p.resolve() == here or p.resolve() in here.parents:
+        raise QirError("the output folder is the current folder or holds it; qir replaces the whole output "
+                       "folder: pass a new subfolder, e.g. -o out", where=str(p))
     if not p.exists():
         return
     foreign = _foreign_files(p)
@@ -148,8 +152,8 @@ def output_dir(out: str | Path) -> Iterator[Path]:
     the block succeeds; on any error the temporary folder is removed and ``out`` is untouched.
     ``check_output_dir`` decides whether an existing ``out`` may be replaced.  A manifest of the
     files written is stored as ``.qir-manifest``."""
-    p = Path(out)
-    check_output_dir(p)
+    check_output_dir(out)
+    p = Path(os.path.abspath(out))
     try:
         p.parent.mkdir(parents=True, exist_ok=True)
         tmp = Path(tempfile.mkdtemp(prefix=f".{p.name}.", suffix=".tmp", dir=p.parent))

@@ -383,6 +383,10 @@ def test_compile_never_deletes_user_files(compiled, tmp_path):
     assert "qir.model" in (out / "net.mlir").read_text()
     assert not (out / "sim").exists()
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]
+    # the current folder is never the output folder (it would be swapped away under the shell)
+    (tmp_path / "here").mkdir()
+    r = _run("qir", "compile", model, "-o", ".", *args, cwd=tmp_path / "here")
+    assert r.returncode == 1 and "the current folder" in r.stderr and (tmp_path / "here").is_dir()
     # a plain file as -o is refused, not replaced
     f = tmp_path / "file.txt"
     f.write_text("keep")
