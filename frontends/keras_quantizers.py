@@ -26,6 +26,7 @@ import numpy as np
 
 from qir.errors import QirError
 from qir.fixed import Fixed
+from qir.frontends.keras_graph import layer_package
 from qir.frontends.keras_steps import (
     Affine,
     Clip,
@@ -871,6 +872,10 @@ def _class_name(d: dict) -> str:
     name = d.get("class_name")
     if not isinstance(name, str):
         raise QirError(f"quantizer entry without a class_name: {str(d)[:80]}")
+    package = layer_package(d)
+    if package is not None:
+        raise QirError(f"quantizer {name!r} comes from package {package!r}, which qir does not implement "
+                       "(it reads Keras activations and QKeras quantizers only)")
     return name.split(">")[-1]
 
 
