@@ -91,7 +91,7 @@ from qir.exact import dense_result, op_result
 from qir.errors import QirError
 from qir.fixed import Fixed
 from qir.ir import new_model, set_layer, verify
-from qir.precision import LayerPrecision, PrecisionConfig, quantize_float
+from qir.precision import DEFAULT_TABLE_INPUT, LayerPrecision, PrecisionConfig, quantize_float
 
 from . import onnx_quant as oq
 from .onnx_fold import can_fold, fold
@@ -852,7 +852,9 @@ def _flat_target(r_shape, axis: int) -> tuple[int, ...]:
     full = (1,) + tuple(r_shape)
     axis = axis % len(full) if axis else 0
     if axis == 0:
-        raise QirError("Flatten with axis 0 merges the batch axis into the features; only axis >= 1 is supported")
+        # [1, N*F]: with the batch of one sample that the hardware sees (and that Keras exporters
+        # assume), the features of that sample flattened, as for axis 1
+        axis = 1
     left = int(np.prod(full[1:axis]))
     right = int(np.prod(full[axis:]))
     return (left, right) if axis > 1 else (right,)
@@ -1249,7 +1251,11 @@ def _lut_activation(imp: Importer, node: Node) -> None:
     a = imp.float_act(node.inputs[0], node)
     lp = imp.layer_precision((node.out,), (node.name,))
     out_t = imp.float_type(lp, "result", node.where)
-    v = _lut(imp, a, _LUT_FUNCTIONS[node.op](node), node.out, node.op, node.where, out_t)
+    # as in the Keras frontend: the table's index is the input rounded (rnd_conv) and saturated to
+    # the configuration's `table` type (default DEFAULT_TABLE_INPUT), whatever the input's width
+    table_t = lp.table or DEFAULT_TABLE_INPUT
+    x = imp.quantize(a.value, table_t, "rnd_conv", "sat", node.out)
+    v = _lut(imp, replace(a, value=x), _LUT_FUNCTIONS[node.op](node), node.out, node.op, node.where, out_t)
     imp.set(node.out, replace(a, value=v))
 
 

@@ -17,7 +17,8 @@ Steps, in order:
    shape").  Stale ``value_info`` and output shapes are cleared so they cannot contradict.
 4. **Opset upgrade**: graphs on a default-domain opset older than 13 are converted with the onnx
    version converter (so Squeeze/Unsqueeze/Reshape/Softmax have their modern forms); custom
-   domains (QONNX, FINN, Brevitas) are left alone.
+   domains (QONNX, FINN, Brevitas) are left alone.  A default-domain opset newer than
+   ``MAX_OPSET`` (25, the newest the handlers are tested against) is refused by name.
 5. **Check and shape inference**: ``onnx.checker`` (structure), then shape inference, which
    fills ``shapes`` for the standard ops (the importer computes shapes of its own ops itself).
 """
@@ -43,6 +44,10 @@ MS_DOMAINS = ("com.microsoft",)
 
 #: Graphs older than this default-domain opset are upgraded with the version converter.
 MIN_OPSET = 13
+#: The newest default-domain opset the handlers are known to match (tested against onnxruntime up
+#: to it); a newer graph may use op versions whose semantics no handler was checked against (26-28
+#: change Cast, QuantizeLinear, DequantizeLinear), so it is refused by name.
+MAX_OPSET = 25
 
 
 def domain_kind(domain: str) -> str | None:
@@ -189,7 +194,13 @@ def prepare(path: Path) -> Graph:
             for d in out.type.tensor_type.shape.dim:
                 d.Clear()
     opsets = {o.domain: o.version for o in model.opset_import}
-    if opsets.get("", opsets.get("ai.onnx", MIN_OPSET)) < MIN_OPSET:
+    default_opset = opsets.get("", opsets.get("ai.onnx", MIN_OPSET))
+    if default_opset > MAX_OPSET:
+        raise QirError(f"the graph uses ONNX opset {default_opset}, newer than the newest opset qir's handlers are "
+                       f"known to match ({MAX_OPSET}); export with opset {MAX_OPSET} or older (e.g. "
+                       f"torch.onnx.export(..., opset_version={MAX_OPSET}), tf2onnx --opset {MAX_OPSET})",
+                       where=where)
+    if default_opset < MIN_OPSET:
         model = _upgrade(model, where)
         opsets = {o.domain: o.version for o in model.opset_import}
         graph = model.graph
