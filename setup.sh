@@ -20,5 +20,16 @@ fi
 PY=${PYTHON:-python3.11}
 command -v "$PY" >/dev/null 2>&1 || PY=python3
 [ -x .venv/bin/python ] || "$PY" -m venv .venv
-.venv/bin/python -m pip install -q --disable-pip-version-check -e '.[test]'
+# --extras (or QIR_EXTRAS=1): also the `heavy` extra (pinned CPU torch, Brevitas, Keras 3 + jax,
+# QKeras-v3), so the tests that compare against the real frameworks run instead of skipping.
+extras=test
+for arg in "$@"; do
+  case "$arg" in
+    --extras) extras=test,heavy ;;
+    *) echo "setup.sh: unknown option '$arg' (known: --extras)" >&2; exit 2 ;;
+  esac
+done
+[ "${QIR_EXTRAS:-0}" = 1 ] && extras=test,heavy
+.venv/bin/python -m pip install -q --disable-pip-version-check -e ".[$extras]"
+
 echo "setup.sh: ready: .venv/bin/qir, .venv/bin/qir-opt ($(.venv/bin/python -c 'import qir; print(qir.__version__)'))"
