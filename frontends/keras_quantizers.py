@@ -872,7 +872,9 @@ def _class_name(d: dict) -> str:
     name = d.get("class_name")
     if not isinstance(name, str):
         raise QirError(f"quantizer entry without a class_name: {str(d)[:80]}")
-    package = layer_package(d)
+    # a plain function is saved as {"class_name": "function", "module": "builtins", "config": <name>}:
+    # the name is what resolves it (against the Keras and QKeras names), not the module
+    package = layer_package(d) if name != "function" else None
     if package is not None:
         raise QirError(f"quantizer {name!r} comes from package {package!r}, which qir does not implement "
                        "(it reads Keras activations and QKeras quantizers only)")

@@ -585,6 +585,9 @@ def test_quantizer_of_unknown_package_is_refused():
         resolve_quantizer({"class_name": "hgq>quantized_bits", "config": {"bits": 4}})
     with pytest.raises(QirError, match="package 'hgq.quantizer'"):
         resolve_activation({"class_name": "quantized_relu", "module": "hgq.quantizer", "config": {"bits": 4}})
+    # Keras 3 saves a plain function (QKeras's binary_tanh) with module 'builtins': resolved by its name
+    assert resolve_activation({"class_name": "function", "module": "builtins", "registered_name": "function",
+                               "config": "binary_tanh"}).steps()
     assert resolve_quantizer({"class_name": "quantized_bits", "module": "qkeras.quantizers",
                               "registered_name": "qkeras>quantized_bits", "config": {"bits": 4}}) is not None
 

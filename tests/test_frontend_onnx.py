@@ -473,22 +473,27 @@ def test_lut_activations_follow_precision(tmp_path):
     assert np.abs(run_qir(module, x) - run_ort(p, x)).max() < 0.02  # alpha 0.1 rounded to 9 fraction bits, results to fixed<14,5>
 
 
-def _selu_cnn(tmp_path: Path) -> Path:
+def _local_grid(rng, t: Fixed, shape) -> np.ndarray:
+    return t.to_real(rng.integers(t.min_int, t.max_int + 1, size=shape)).astype(np.float32)
+
+
+def _selu_cnn(tmp_path: Path, rng) -> Path:
     """A float CNN with Selu (Conv -> Selu -> Flatten -> Gemm), as hls4ml's example float ONNX CNNs."""
     nodes = [helper.make_node("Conv", ["x", "w1", "b1"], ["c1"], name="conv1", pads=[1, 1, 1, 1]),
              helper.make_node("Selu", ["c1"], ["s1"], name="selu1"),
              helper.make_node("Flatten", ["s1"], ["f"], name="flatten"),
              helper.make_node("Gemm", ["f", "w2", "b2"], ["y"], name="fc", transB=1)]
-    inits = [init("w1", RNG.normal(0, 0.5, (3, 1, 3, 3))), init("b1", RNG.normal(0, 0.1, 3)),
-             init("w2", RNG.normal(0, 0.3, (4, 3 * 6 * 6))), init("b2", RNG.normal(0, 0.1, 4))]
+    inits = [init("w1", rng.normal(0, 0.5, (3, 1, 3, 3))), init("b1", rng.normal(0, 0.1, 3)),
+             init("w2", rng.normal(0, 0.3, (4, 3 * 6 * 6))), init("b2", rng.normal(0, 0.1, 4))]
     return save(make_model(nodes, inits, ["N", 1, 6, 6], opset=13), tmp_path / "selu_cnn.onnx")
 
 
 def test_float_cnn_with_selu_at_fixed_18_8(tmp_path):
     """Issue 14: a float ONNX CNN with Selu at --precision fixed<18,8> demanded a 2^18-entry table;
     the table's index follows the precision configuration's `table` type, as for Keras."""
-    p = _selu_cnn(tmp_path)
-    x = grid(Fixed(8, 1), (200, 1, 6, 6))  # conv results inside the default table range [-8, 8)
+    rng = np.random.default_rng(14)  # own generator: the thresholds below do not depend on test order
+    p = _selu_cnn(tmp_path, rng)
+    x = _local_grid(rng, Fixed(8, 1), (200, 1, 6, 6))  # conv results inside the default table range [-8, 8)
     ref = run_ort(p, x)
     module = import_onnx(p, input_type=Fixed(8, 1), precision=Fixed(18, 8))
     lut = next(op for op in get_model(module).block.ops if op.name == "qir.lut")
@@ -508,19 +513,21 @@ def test_float_cnn_with_selu_at_fixed_18_8(tmp_path):
 def test_flatten_axis_0_flattens_the_sample(tmp_path):
     """Issue 14: Keras-exported ONNX (hls4ml example-models) carry Flatten with axis 0 on a batch of
     one: [1, ...] -> [1, F], the sample's features; compared with onnxruntime one sample at a time."""
+    rng = np.random.default_rng(15)
     nodes = [helper.make_node("Conv", ["x", "w1", "b1"], ["c1"], name="conv1"),
              helper.make_node("Relu", ["c1"], ["r1"], name="relu1"),
              helper.make_node("Transpose", ["r1"], ["t1"], name="to_nhwc", perm=[0, 2, 3, 1]),
              helper.make_node("Flatten", ["t1"], ["f"], name="flatten", axis=0),
              helper.make_node("MatMul", ["f", "w2"], ["m"], name="fc"),
              helper.make_node("Add", ["m", "b2"], ["y"], name="fc_bias")]
-    inits = [init("w1", RNG.normal(0, 0.5, (2, 1, 3, 3))), init("b1", RNG.normal(0, 0.1, 2)),
-             init("w2", RNG.normal(0, 0.3, (2 * 4 * 4, 3))), init("b2", RNG.normal(0, 0.1, 3))]
+    inits = [init("w1", rng.normal(0, 0.5, (2, 1, 3, 3))), init("b1", rng.normal(0, 0.1, 2)),
+             init("w2", rng.normal(0, 0.3, (2 * 4 * 4, 3))), init("b2", rng.normal(0, 0.1, 3))]
     p = save(make_model(nodes, inits, [1, 1, 6, 6], [1, 3], opset=13), tmp_path / "flat0.onnx")
-    x = grid(Fixed(8, 3), (40, 1, 6, 6))
+    x = _local_grid(rng, Fixed(8, 3), (40, 1, 6, 6))
     ref = np.concatenate([run_ort(p, x[i:i + 1]) for i in range(len(x))])
     module = import_onnx(p, input_type=Fixed(8, 3), precision=Fixed(18, 8))
-    assert np.abs(run_qir(module, x) - ref).max() < 0.01
+    # weights rounded to 2^-11 at fixed<18,8>: 9 conv taps on |x| < 4, then 32 fc inputs
+    assert np.abs(run_qir(module, x) - ref).max() < 0.05
     m = onnx.load(p)
     m.graph.node[3].attribute[0].i = 1
     same = import_onnx(save(m, tmp_path / "flat1.onnx"), input_type=Fixed(8, 3), precision=Fixed(18, 8))
