@@ -142,15 +142,18 @@ def _int_weights_scaled(imp: Importer, node: Node, x: Act, cout_axis: int):
     return w, sa * sw / (sy * xs), xs
 
 
+def _output_zero_point(imp: Importer, node: Node, zp_idx: int) -> tuple[str, int]:
+    """(element type, zero point) of a QLinear op's output (absent: uint8, 0)."""
+    if len(node.inputs) > zp_idx and node.inputs[zp_idx]:
+        zp = imp.const(node, zp_idx, "output zero point")
+        return str(zp.dtype), scalar_int(zp.astype(np.int64), "output zero point", node)
+    return "uint8", 0
+
+
 def _requantize_codes(imp: Importer, node: Node, a: Act, k, s_idx: int, zp_idx: int) -> None:
     """Output codes clip(rne(value * K) + zy) - zy with K ≈ M0*2^-n per channel; real = codes * sy."""
     sy = float(np.asarray(imp.const(node, s_idx, "output scale"), dtype=np.float32).reshape(-1)[0])
-    names = node.inputs
-    if len(names) > zp_idx and names[zp_idx]:
-        zp = imp.const(node, zp_idx, "output zero point")
-        dtype, z = str(zp.dtype), scalar_int(zp.astype(np.int64), "output zero point", node)
-    else:
-        dtype, z = "uint8", 0
+    dtype, z = _output_zero_point(imp, node, zp_idx)
     lo, hi = oq.ql_range(dtype)
     v = multiply(imp, a.value, np.broadcast_to(np.asarray(k, dtype=np.float64), (a.qshape[-1],)), node.out)
     v = apply_quantizer(imp, replace(a, value=v), lo - z, hi - z, 0, "rnd_conv", node.out)
@@ -169,12 +172,7 @@ def _dense_input_from(imp: Importer, node: Node, a: Act) -> Act:
 def _requantize_out(imp: Importer, node: Node, a: Act, s_idx: int, zp_idx: int) -> None:
     scale = imp.const(node, s_idx, "output scale")
     e = tensor_exponent(scale, node)
-    names = node.inputs
-    if len(names) > zp_idx and names[zp_idx]:
-        zp = imp.const(node, zp_idx, "output zero point")
-        dtype, z = str(zp.dtype), scalar_int(zp.astype(np.int64), "output zero point", node)
-    else:
-        dtype, z = "uint8", 0
+    dtype, z = _output_zero_point(imp, node, zp_idx)
     lo, hi = oq.ql_range(dtype)
     v = apply_quantizer(imp, a, lo - z, hi - z, e, "rnd_conv", node.out)
     imp.set(node.out, replace(a, value=v, codes=(float(2.0 ** e), z, dtype)))
