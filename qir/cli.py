@@ -102,9 +102,11 @@ def cmd_eval(args) -> int:
 def cmd_compile(args) -> int:
     from qir.lowering import DEFAULT_PIPELINE
     from qir.pipeline import compile_model
+    from qir.progress import compiling
 
-    report = compile_model(args.model, args.output, pipeline=args.pipeline or DEFAULT_PIPELINE,
-                           top=args.top, **_import_options(args))
+    with compiling(quiet=args.quiet):
+        report = compile_model(args.model, args.output, pipeline=args.pipeline or DEFAULT_PIPELINE,
+                               top=args.top, **_import_options(args))
     print(f"qir: compiled {args.model} -> {args.output}: top {report['top']}, "
           f"latency {report['latency_cycles']} cycles, {len(report['rtl'])} Verilog file(s)")
     return 0
@@ -149,6 +151,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-o", "--output", required=True, metavar="OUTDIR")
     p.add_argument("--pipeline", help="pass pipeline between import and RTL (qir-opt -p syntax)")
     p.add_argument("--top", help="top module name (default: the model name)")
+    p.add_argument("-q", "--quiet", action="store_true",
+                   help="no progress lines on stderr (printed on a terminal, or after 3 s of compiling)")
     p.set_defaults(func=cmd_compile)
 
     p = sub.add_parser("sim", help="simulate OUTDIR's RTL on inputs and check it against the reference")

@@ -113,13 +113,19 @@ def compile_model(model_path: str | Path, outdir: str | Path, *, pipeline: str =
 
     out = Path(outdir)
     check_output_dir(out)  # before the work: a folder with a user's files is refused at once
+    from qir.progress import note
+
+    note(f"importing {Path(model_path).name}")
     net = import_model(model_path, **import_options)
     lowered = net.clone()
+    note("running the pass pipeline")
     run_passes(lowered, pipeline)
     model = get_model(lowered)
     from qir.rtl import generate
 
+    note("generating RTL (Amaranth)")
     design = generate(model, top=_safe_top(top or model.sym_name.data))
+    note("writing Verilog and testbenches")
     report = {
         "top": design.top,
         "latency_cycles": design.latency,
