@@ -108,11 +108,13 @@ def _looks_like_ours(d: Path) -> bool:
 
 
 def compile_model(model_path: str | Path, outdir: str | Path, *, pipeline: str = DEFAULT_PIPELINE,
-                  top: str | None = None, **import_options) -> dict:
+                  top: str | None = None, post=None, **import_options) -> dict:
     """Import, lower, generate RTL and testbenches into ``outdir``; returns the report.
 
     Everything is written to a temporary directory beside ``outdir`` and moved into place at the
-    end, so a failure leaves no half-written output.  An existing ``outdir`` is replaced only if it
+    end, so a failure leaves no half-written output.  ``post(tmpdir, report)``, if given, runs
+    after the RTL and testbenches are written and returns entries to add to the report
+    (``qir.firmware.write_firmware``).  An existing ``outdir`` is replaced only if it
     is empty or a previous qir output.
     """
     out = Path(outdir)
@@ -146,6 +148,8 @@ def compile_model(model_path: str | Path, outdir: str | Path, *, pipeline: str =
         from qir.sim.testbench import write_testbenches
 
         write_testbenches(tmp, report)
+        if post is not None:
+            report.update(post(tmp, report))
         (tmp / "report.json").write_text(json.dumps(report, indent=2) + "\n")
         if out.exists():
             shutil.rmtree(out)

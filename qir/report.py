@@ -32,7 +32,37 @@ from qir.errors import QirError
 FLOWS = {
     "xilinx": "synth_xilinx -family xcup -flatten -top {top}",
     "ecp5": "synth_ecp5 -top {top}",
+    "asic": "synth -flatten -top {top}; abc -g AND,NAND,OR,NOR,XOR,XNOR,MUX; opt_clean",
 }
+
+#: NAND2-equivalent area of Yosys's generic cells for ``--synth asic``: Nangate45 Open Cell
+#: Library X1 cell areas divided by NAND2_X1's 0.798 um^2 (INV 0.532, AND2/OR2 1.064, XOR2/XNOR2
+#: 1.596, MUX2 1.862, DFF 4.522); a flip-flop with synchronous set/reset counts as DFF + AND2, one
+#: with an enable as DFF + MUX2.
+NAND2_EQUIVALENT = {
+    "$_NOT_": 0.67, "$_NAND_": 1.0, "$_NOR_": 1.0, "$_AND_": 1.33, "$_OR_": 1.33, "$_ANDNOT_": 1.33,
+    "$_ORNOT_": 1.33, "$_XOR_": 2.0, "$_XNOR_": 2.0, "$_MUX_": 2.33, "$_BUF_": 0.67,
+    "$_DFF_P_": 5.67, "$_DFF_N_": 5.67,
+}
+_NAND2_SDFF, _NAND2_DFFE = 5.67 + 1.33, 5.67 + 2.33
+
+
+def nand2_area(cells: dict[str, int]) -> float:
+    """NAND2-equivalent area of generic Yosys cells (``NAND2_EQUIVALENT``); unknown cells raise."""
+    total = 0.0
+    for name, n in cells.items():
+        if name in NAND2_EQUIVALENT:
+            w = NAND2_EQUIVALENT[name]
+        elif name.startswith(("$_SDFFE", "$_SDFFCE")):
+            w = _NAND2_DFFE + 1.33
+        elif name.startswith("$_DFFE"):
+            w = _NAND2_DFFE
+        elif name.startswith(("$_SDFF", "$_DFF_")):  # synchronous (or asynchronous) set/reset
+            w = _NAND2_SDFF
+        else:
+            raise QirError(f"--synth asic: no NAND2-equivalent weight for Yosys cell {name}")
+        total += w * n
+    return round(total, 1)
 
 _CELL_CLASSES = {
     "xilinx": {
@@ -46,6 +76,10 @@ _CELL_CLASSES = {
         "carry": re.compile(r"^CCU2C$"),
         "ff": re.compile(r"^TRELLIS_FF$"),
         "dsp": re.compile(r"^MULT18X18D$|^ALU54B$"),
+    },
+    "asic": {
+        "ff": re.compile(r"^\$_(S?DFF|DFFE|SDFFC?E)"),
+        "gates": re.compile(r"^\$_"),
     },
 }
 
@@ -103,6 +137,9 @@ def synthesize(files: Iterable[str | Path], top: str, flow: str = "xilinx", time
     if r.returncode != 0:
         raise QirError(f"yosys failed ({flow}): {(r.stderr or r.stdout).strip().splitlines()[-1:]}")
     stats = parse_stat(log, flow)
+    if flow == "asic":
+        stats["nand2_equivalent"] = nand2_area(stats["cells"])
+        stats["nand2_weights"] = "Nangate45 X1 cell area / NAND2_X1 (qir.report.NAND2_EQUIVALENT)"
     stats["seconds"] = round(time.perf_counter() - t0, 1)
     stats["command"] = FLOWS[flow].format(top=top)
     return stats
@@ -207,7 +244,10 @@ def format_report(r: dict) -> str:
         else:
             lines.append(f"  {lay['layer']}: {lay['style']}, {lay['multipliers']} multipliers")
     for k, v in r.items():
-        if k.startswith("synth_"):
+        if k == "synth_asic":
+            lines.append(f"asic ({v['command']}, {v['seconds']} s): {sum(v['cells'].values())} cells, {v['ff']} FF, "
+                         f"{v['nand2_equivalent']} NAND2-equivalent, longest path {v['longest_path_cells']} gates")
+        elif k.startswith("synth_"):
             lines.append(f"{k[6:]} ({v['command']}, {v['seconds']} s): {v['lut']} LUT, {v['carry']} carry, "
                          f"{v['ff']} FF, {v['dsp']} DSP/MULT, longest path {v['longest_path_cells']} cells")
     return "\n".join(lines)
