@@ -115,11 +115,16 @@ class CoreInterface:
 
 
 class AxiStreamWrapper(wiring.Component):
-    def __init__(self, core: CoreInterface):
+    def __init__(self, core: CoreInterface, depth: int | None = None):
+        """``depth`` overrides :func:`fifo_depth` (a smaller FIFO is still lossless but throttles)."""
         self.core = core
         self.s_width = byte_width(core.in_bits)
         self.m_width = byte_width(core.out_bits)
-        self.depth = fifo_depth(core.latency) if core.latency is not None else None
+        self.depth = None
+        if core.latency is not None:
+            self.depth = fifo_depth(core.latency) if depth is None else depth
+            if self.depth < 1:
+                raise QirError("AXI-Stream wrapper: the output FIFO needs at least one entry")
         super().__init__({
             "aclk": In(1), "aresetn": In(1),
             "s_axis_tdata": In(self.s_width), "s_axis_tvalid": In(1), "s_axis_tready": Out(1),
@@ -191,10 +196,10 @@ class AxiStreamWrapper(wiring.Component):
         return m
 
 
-def generate_axi_stream(report: dict) -> tuple[str, str]:
+def generate_axi_stream(report: dict, depth: int | None = None) -> tuple[str, str]:
     """(file name, Verilog text) of the AXI4-Stream wrapper for a ``qir compile`` report."""
     core = CoreInterface.from_report(report)
-    w = AxiStreamWrapper(core)
+    w = AxiStreamWrapper(core, depth)
     name = f"{core.name}_axis"
     text = verilog.convert(w, name=name, emit_src=False, strip_internal_attrs=True)
     head = ["// qir: AXI4-Stream wrapper of " + core.name + " (qir.rtl.axi_stream); Verilator waivers:"]
