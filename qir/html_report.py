@@ -121,7 +121,7 @@ def render(outdir: str | Path, r: dict) -> str:
     t = rep.get("timing") or {}
     summary = [["top", rep["top"]], ["model", rep.get("model", "")], ["latency", f"{rep['latency_cycles']} cycles"],
                ["initiation interval (II)", f"{II} cycle (one sample per clock)"],
-               ["estimated LUTs (whole design)", est["luts_estimate"]], ["register bits", est["reg_bits"]],
+               ["estimated LUTs (whole design)", est["luts_estimate"]], ["register bits (incl. the valid chain)", est["reg_bits"]],
                ["multipliers", est["multipliers"]], ["pipeline", rep.get("pipeline", "")]]
     if t:
         summary += [["levels per stage", t.get("levels_per_stage")], ["target clock", f"{t.get('clock_ns')} ns"
@@ -146,12 +146,13 @@ def render(outdir: str | Path, r: dict) -> str:
                   else "<p>Not run (<code>qir report OUTDIR --synth xilinx,ecp5,asic --html</code>).</p>")
     css = ("body{font-family:sans-serif;margin:24px;color:#222}table{border-collapse:collapse;margin:8px 0 20px}"
            "td,th{border:1px solid #bbb;padding:3px 8px;text-align:right}th{background:#eee}"
-           "td:first-child,th:first-child{text-align:left}#chart svg{max-width:100%;height:auto}")
+           "td:first-child,th:first-child{text-align:left}#chart svg{max-width:100%;height:auto}"
+           "table.kv td{text-align:left}")
     return "\n".join([
         "<!DOCTYPE html>", "<html lang=\"en\"><head><meta charset=\"utf-8\">",
         f"<title>qir report: {html.escape(rep['top'])}</title><style>{css}</style></head><body>",
         f"<h1>qir report: {html.escape(rep['top'])}</h1>",
-        "<h2>Summary</h2>", _table(["", ""], summary),
+        "<h2>Summary</h2>", _table(["", ""], summary).replace("<table>", "<table class=\"kv\">", 1),
         "<h2>Estimated resources per layer</h2>", f"<div id=\"chart\">{bar_chart_svg(rows)}</div>",
         _table(["layer", "ops", "style", "adders", "adder bits", "adder depth", "internal latency", "LUTs (est.)",
                 "FFs", "memory bits"], trows),

@@ -35,10 +35,13 @@ data under random backpressure and the full rate without it.
 
 **A valid/ready core** (the streaming architecture, ``--io stream``: ports clk, rst, in_valid,
 in_ready, in_data, out_valid, out_ready, out_data) needs none of the credit logic: pass
-``CoreInterface(..., latency=None)`` and the wrapper connects ``s_axis_*``/``in_*`` and
-``out_*``/``m_axis_*`` directly and keeps TLAST in a FIFO of ``TLAST_FIFO_DEPTH`` bits pushed on
-input handshakes and popped on output handshakes (valid for cores that emit exactly one output
-transfer per input transfer, in order).  Cores with a different number of outputs per input
+``CoreInterface(..., latency=None)`` (``report.json`` with ``"io": "stream"`` does that) and the
+wrapper connects ``s_axis_*``/``in_*`` and ``out_*``/``m_axis_*`` directly and keeps TLAST in a
+FIFO of ``TLAST_FIFO_DEPTH`` bits pushed on input handshakes and popped on output handshakes
+(valid for cores that emit exactly one output transfer per input transfer, in order); input is
+admitted while that FIFO has room and output is offered once its TLAST is readable, so any core
+latency (0 included) works.  Tested with a hand-written valid/ready fixture
+(``tests/data/sim_fixtures/relu1_stream``).  Cores with a different number of outputs per input
 (frame-based stream designs) have to supply their own ``out_last``; that is the one place to extend.
 """
 from __future__ import annotations
@@ -159,15 +162,20 @@ class AxiStreamWrapper(wiring.Component):
         core_out = Signal(c.out_bits)
         out_last = Signal()
         if c.latency is None:
-            in_ready = Signal()
-            self._instance(m, self.s_axis_tvalid, self.s_axis_tdata[:c.in_bits], core_out_valid, core_out,
-                           in_ready, self.m_axis_tready)
+            # valid/ready core: straight through; TLAST waits in a FIFO pushed and popped on the
+            # handshakes (the core must give one output per input, in order).  Input is admitted
+            # only while the TLAST FIFO has room, output only once its TLAST is readable.
+            in_ready, core_in_valid, core_out_ready = Signal(), Signal(), Signal()
+            self._instance(m, core_in_valid, self.s_axis_tdata[:c.in_bits], core_out_valid, core_out,
+                           in_ready, core_out_ready)
             m.submodules.tlast = lq = fifo.SyncFIFOBuffered(width=1, depth=TLAST_FIFO_DEPTH)
-            in_fire = self.s_axis_tvalid & in_ready & lq.w_rdy
-            m.d.comb += [self.s_axis_tready.eq(in_ready & lq.w_rdy), lq.w_en.eq(in_fire),
-                         lq.w_data.eq(self.s_axis_tlast), lq.r_en.eq(core_out_valid & self.m_axis_tready),
-                         self.m_axis_tvalid.eq(core_out_valid), self.m_axis_tdata.eq(core_out),
-                         self.m_axis_tlast.eq(lq.r_data)]
+            m.d.comb += [core_in_valid.eq(self.s_axis_tvalid & lq.w_rdy),
+                         self.s_axis_tready.eq(in_ready & lq.w_rdy),
+                         lq.w_en.eq(self.s_axis_tvalid & in_ready & lq.w_rdy), lq.w_data.eq(self.s_axis_tlast),
+                         core_out_ready.eq(self.m_axis_tready & lq.r_rdy),
+                         self.m_axis_tvalid.eq(core_out_valid & lq.r_rdy),
+                         lq.r_en.eq(core_out_valid & self.m_axis_tready),
+                         self.m_axis_tdata.eq(core_out), self.m_axis_tlast.eq(lq.r_data)]
             return m
 
         depth = self.depth
