@@ -226,6 +226,8 @@ def report(outdir: str | Path, synth: Iterable[str] = ()) -> dict:
     est = estimate(read_module(d / "lowered.mlir"))
     est["reg_bits"] += rep.get("latency_cycles", 0)  # the valid chain
     out = {"top": rep["top"], "latency_cycles": rep["latency_cycles"], "estimate": est}
+    if rep.get("timing"):
+        out["timing"] = rep["timing"]
     files = [d / f for f in rep.get("rtl", [])]
     for flow in synth:
         out[f"synth_{flow}"] = synthesize(files, rep["top"], flow)
@@ -237,6 +239,10 @@ def format_report(r: dict) -> str:
     lines = [f"top {r['top']}: latency {r['latency_cycles']} cycles",
              f"estimate: ~{e['luts_estimate']} LUTs ({e['adder_bits']} adder bits, {e['epilogue_luts']} epilogue, "
              f"{e['other_luts']} other), {e['multipliers']} multipliers, {e['reg_bits']} register bits"]
+    t = r.get("timing") or {}
+    if t.get("fmax_mhz_estimate"):
+        lines.append(f"timing: {t['levels_per_stage']} adder levels per stage, ~{t['fmax_mhz_estimate']} MHz "
+                     f"(ECP5 delay model, qir/data/delay_ecp5.json)")
     for lay in e["layers"]:
         if "adder_bits" in lay:
             lines.append(f"  {lay['layer']}: {lay['style']}, {lay['adders']} adders, {lay['adder_bits']} adder bits, "

@@ -279,10 +279,15 @@ def test_report_synth_asic(tmp_path, capsys):
     r["rtl"] = ["rtl/mac2.v"]
     (d / "report.json").write_text(json.dumps(r))
     (d / "lowered.mlir").write_text((d / "net.mlir").read_text())
-    out = report(d, synth=["asic"])["synth_asic"]
+    full = report(d, synth=["asic"])
+    out = full["synth_asic"]
     cells = out["cells"]
     assert cells and all(k.startswith("$_") for k in cells)
     assert out["ff"] >= 24 + 2        # 24 output bits + the valid chain
     manual = sum(NAND2_EQUIVALENT.get(k, 0) * n for k, n in cells.items())
     assert out["nand2_equivalent"] >= manual > 0
     assert "abc -g AND,NAND,OR,NOR,XOR,XNOR,MUX" in out["command"]
+    from qir.html_report import write_html
+
+    page = write_html(d, full).read_text()
+    assert f"<td>{out['nand2_equivalent']}</td>" in page and f"<td>{sum(cells.values())}</td>" in page
