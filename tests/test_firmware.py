@@ -91,6 +91,18 @@ def test_axi_stream_cocotbext(tmp_path, sim):
 
 
 @pytest.mark.sim
+def test_axi_stream_compiled_model(tmp_path, mlp):
+    """A compiled network (16x fixed<8,3> in: 16-byte TDATA; 5x fixed<9,6> out: 45 bits -> 6 bytes)."""
+    from qir.sim.axis_bench import run_axis
+
+    r = _compile(mlp, tmp_path / "out", "--axi-stream", "--clock-ns", "5")
+    a = r["axi_stream"]
+    assert (a["s_tdata_width"], a["m_tdata_width"]) == (128, 48)
+    assert a["fifo_depth"] == r["latency_cycles"] + 3
+    assert "2 of 2 tests passed" in run_axis(tmp_path / "out", "icarus", n=150)
+
+
+@pytest.mark.sim
 def test_axi_stream_wraps_a_valid_ready_core(tmp_path):
     """The streaming-architecture interface (in_ready/out_ready): a hand-written fixture."""
     from qir.rtl.axi_stream import CoreInterface
