@@ -168,4 +168,22 @@ def write_html(outdir: str | Path, r: dict, path: str | Path | None = None) -> P
     out = Path(path) if path else d / "report.html"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(render(d, r), encoding="utf-8")
+    _add_to_manifest(d, out)
     return out
+
+
+def _add_to_manifest(d: Path, f: Path) -> None:
+    """A page written inside the compile output is qir's own file: list it in ``.qir-manifest`` so a
+    later ``qir compile -o`` into the folder may replace it (``qir.safety``)."""
+    from qir.safety import MANIFEST
+
+    manifest = d / MANIFEST
+    try:
+        rel = f.resolve().relative_to(d.resolve()).as_posix()
+    except ValueError:
+        return
+    if not manifest.is_file() or manifest.is_symlink():
+        return
+    lines = manifest.read_text(encoding="utf-8").splitlines()
+    if rel not in lines:
+        manifest.write_text("".join(f"{x}\n" for x in sorted(lines + [rel])), encoding="utf-8")

@@ -37,8 +37,9 @@ def vectors(tmp_path_factory):
 
 
 def test_layout_and_report(compiled):
-    assert sorted(p.name for p in compiled.iterdir()) == ["lowered.mlir", "net.mlir", "qkeras_3layer.core", "quartus",
-                                                          "report.json", "rtl", "tb", "vivado"]
+    assert sorted(p.name for p in compiled.iterdir()) == [".qir-manifest", "lowered.mlir", "net.mlir",
+                                                          "qkeras_3layer.core", "quartus", "report.json", "rtl", "tb",
+                                                          "vivado"]
     report = json.loads((compiled / "report.json").read_text())
     assert report["top"] == "qkeras_3layer"
     assert report["latency_cycles"] >= 1

@@ -37,6 +37,9 @@ def test_html_report_content_and_determinism(tmp_path, capsys):
     for r in rows:
         assert f"<td>{r['layer']}</td>" in text and f"<td>{r['luts']}</td>" in text
     assert "latency" in text and "initiation interval (II)" in text and "estimated Fmax" in text
+    # report.html is qir's own file: compiling into the folder again replaces it
+    assert "report.html" in (out / ".qir-manifest").read_text().splitlines()
+    assert qir_main(["compile", str(model), "-o", str(out), "--input-type", INPUT_TYPE]) == 0
 
 
 def _chromium() -> str | None:
