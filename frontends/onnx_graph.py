@@ -17,7 +17,8 @@ Steps, in order:
    shape").  Stale ``value_info`` and output shapes are cleared so they cannot contradict.
 4. **Opset upgrade**: graphs on a default-domain opset older than 13 are converted with the onnx
    version converter (so Squeeze/Unsqueeze/Reshape/Softmax have their modern forms); custom
-   domains (QONNX, FINN, Brevitas) are left alone.
+   domains (QONNX, FINN, Brevitas) are left alone.  A default-domain opset newer than
+   ``MAX_OPSET`` (25, the newest the handlers are tested against) is refused by name.
 5. **Check and shape inference**: ``onnx.checker`` (structure), then shape inference, which
    fills ``shapes`` for the standard ops (the importer computes shapes of its own ops itself).
 """
@@ -44,6 +45,10 @@ MS_DOMAINS = ("com.microsoft",)
 
 #: Graphs older than this default-domain opset are upgraded with the version converter.
 MIN_OPSET = 13
+#: The newest default-domain opset the handlers are known to match (tested against onnxruntime up
+#: to it); a newer graph may use op versions whose semantics no handler was checked against (26-28
+#: change Cast, QuantizeLinear, DequantizeLinear), so it is refused by name.
+MAX_OPSET = 25
 
 
 def domain_kind(domain: str) -> str | None:
@@ -207,14 +212,17 @@ def prepare(path: Path) -> Graph:
 
 
 def _check_opset(opsets: dict[str, int], where: str) -> None:
-    """The default-domain opset must be one the installed onnx package defines (its checker,
-    shape inference and qir's handlers follow that package); a newer one is refused by name."""
-    known = onnx.defs.onnx_opset_version()
+    """The default-domain opset must be one qir's handlers are known to match (``MAX_OPSET``) and
+    that the installed onnx package defines (its checker and shape inference follow it); a newer
+    one is refused by name."""
+    known = min(MAX_OPSET, onnx.defs.onnx_opset_version())
     for domain in ("", "ai.onnx"):
         v = opsets.get(domain)
         if v is not None and not 1 <= v <= known:
-            raise QirError(f"the model imports ONNX opset {v}, which the installed onnx {onnx.__version__} "
-                           f"does not define (opsets 1 to {known}); export with opset {known} or lower",
+            raise QirError(f"the graph uses ONNX opset {v}, newer than the newest opset qir's handlers are known "
+                           f"to match ({known}); export with opset {known} or older (e.g. "
+                           f"torch.onnx.export(..., opset_version={known}), tf2onnx --opset {known})"
+                           if v > known else f"the graph declares ONNX opset {v}, which does not exist",
                            where=where)
 
 

@@ -49,6 +49,18 @@ def _add_import_options(p: argparse.ArgumentParser) -> None:
                         "(emulate; int8 only, not bit-exact at float32 ties)")
 
 
+def _add_firmware_options(p: argparse.ArgumentParser) -> None:
+    """Options of qir.firmware (AXI-Stream wrapper, FuseSoC core, vendor scripts, clock target)."""
+    p.add_argument("--axi-stream", action="store_true",
+                   help="also write rtl/<top>_axis.v, an AXI4-Stream wrapper (qir/rtl/axi_stream.py)")
+    p.add_argument("--clock-ns", type=float, metavar="T",
+                   help="target clock period: adder levels per pipeline stage from the delay model "
+                        "(qir/timing.py); also the clock of the XDC/SDC (default 5 ns there)")
+    p.add_argument("--part", metavar="PART", help="Vivado part of vivado/<top>.tcl (default xcvu13p-flga2577-2-e)")
+    p.add_argument("--quartus-part", metavar="DEVICE",
+                   help="Quartus device of quartus/<top>.tcl (default AGFB014R24B2E2V, Agilex 7)")
+
+
 def _import_options(args) -> dict:
     precision = args.precision
     if args.precision_config:
@@ -100,15 +112,15 @@ def cmd_eval(args) -> int:
 
 
 def cmd_compile(args) -> int:
-    from qir.lowering import DEFAULT_PIPELINE
-    from qir.pipeline import compile_model
+    from qir.firmware import compile_firmware
     from qir.progress import compiling
 
     with compiling(quiet=args.quiet):
-        report = compile_model(args.model, args.output, pipeline=args.pipeline or DEFAULT_PIPELINE,
-                               top=args.top, **_import_options(args))
+        report = compile_firmware(args)
+    fmax = report["timing"].get("fmax_mhz_estimate")
     print(f"qir: compiled {args.model} -> {args.output}: top {report['top']}, "
-          f"latency {report['latency_cycles']} cycles, {len(report['rtl'])} Verilog file(s)")
+          f"latency {report['latency_cycles']} cycles, {len(report['rtl'])} Verilog file(s)"
+          + (f", ~{fmax} MHz (ECP5 model)" if fmax else ""))
     return 0
 
 
@@ -126,6 +138,11 @@ def cmd_report(args) -> int:
     flows = [f for f in (args.synth or "").split(",") if f]
     r = report(args.outdir, synth=flows)
     print(json.dumps(r, indent=1) if args.json else format_report(r))
+    if args.html is not None:
+        from qir.html_report import write_html
+
+        path = write_html(args.outdir, r, args.html or None)
+        print(f"qir: wrote {path}", file=sys.stderr)
     sys.stdout.flush()  # a closed pipe shows here, inside main's handlers
     return 0
 
@@ -153,6 +170,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--top", help="top module name (default: the model name)")
     p.add_argument("-q", "--quiet", action="store_true",
                    help="no progress lines on stderr (printed on a terminal, or after 3 s of compiling)")
+    _add_firmware_options(p)
     p.set_defaults(func=cmd_compile)
 
     p = sub.add_parser("sim", help="simulate OUTDIR's RTL on inputs and check it against the reference")
@@ -165,7 +183,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("outdir", help="a directory written by qir compile")
     p.add_argument("--json", action="store_true", help="print the report as JSON")
     p.add_argument("--synth", metavar="FLOWS", help="also synthesize with Yosys: 'xilinx' (synth_xilinx -family xcup "
-                   "-flatten), 'ecp5' (synth_ecp5) or 'xilinx,ecp5'")
+                   "-flatten), 'ecp5' (synth_ecp5), 'asic' (generic gates, NAND2-equivalent area), comma-separated")
+    p.add_argument("--html", nargs="?", const="", metavar="FILE",
+                   help="also write an HTML report (default OUTDIR/report.html)")
     p.set_defaults(func=cmd_report)
     return parser
 

@@ -101,11 +101,13 @@ def _safe_top(name: str) -> str:
 
 
 def compile_model(model_path: str | Path, outdir: str | Path, *, pipeline: str = DEFAULT_PIPELINE,
-                  top: str | None = None, **import_options) -> dict:
+                  top: str | None = None, post=None, **import_options) -> dict:
     """Import, lower, generate RTL and testbenches into ``outdir``; returns the report.
 
     Everything is written to a temporary directory beside ``outdir`` and moved into place at the
-    end, so a failure leaves no half-written output.  An existing ``outdir`` is replaced only if it
+    end, so a failure leaves no half-written output.  ``post(tmpdir, report)``, if given, runs
+    after the RTL and testbenches are written and returns entries to add to the report
+    (``qir.firmware.write_firmware``).  An existing ``outdir`` is replaced only if it
     is missing, empty or holds only qir's own files (``qir.safety.check_output_dir``: the files
     listed in its ``.qir-manifest`` and the ``sim/`` build cache); a user's file there is an error.
     """
@@ -144,5 +146,7 @@ def compile_model(model_path: str | Path, outdir: str | Path, *, pipeline: str =
         from qir.sim.testbench import write_testbenches
 
         write_testbenches(tmp, report)
+        if post is not None:
+            report.update(post(tmp, report))
         (tmp / "report.json").write_text(json.dumps(report, indent=2) + "\n")
     return report
