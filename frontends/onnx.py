@@ -2007,7 +2007,7 @@ def _pad(imp: Importer, node: Node) -> None:
 
 
 # ------------------------------------------------------------------------------ entry point
-def import_onnx(path: str | Path, *, input_type: Fixed | None = None, softmax: str = "keep",
+def import_onnx(path: "str | Path | onnx.ModelProto", *, input_type: Fixed | None = None, softmax: str = "keep",
                 precision: PrecisionConfig | Fixed | None = None, approximate: bool | int = False) -> ModuleOp:
     """Import a QONNX, QDQ or float ONNX model into one ``qir.model`` (see the module docstring)."""
     if softmax not in SOFTMAX_MODES:
@@ -2020,5 +2020,5 @@ def import_onnx(path: str | Path, *, input_type: Fixed | None = None, softmax: s
         precision = PrecisionConfig.from_type(precision)
     elif precision is not None and not isinstance(precision, PrecisionConfig):
         raise QirError(f"precision must be a Fixed or a PrecisionConfig, got {precision!r}")
-    graph = prepare(Path(path))
+    graph = prepare(path if isinstance(path, onnx.ModelProto) else Path(path))
     return Importer(graph, input_type, softmax, precision, approximate).run()
