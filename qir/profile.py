@@ -191,6 +191,8 @@ def _plot(lp: LayerProfile, path_stem: Path, formats) -> list[Path]:
     matplotlib.use("Agg", force=False)
     import matplotlib.pyplot as plt
 
+    matplotlib.rcParams["svg.hashsalt"] = "qir"  # deterministic SVG ids
+
     kinds = [k for k in ("weight", "bias", "activation") if getattr(lp, k) is not None]
     fig, axes = plt.subplots(len(kinds), 1, figsize=(7, 1.9 * len(kinds) + 0.8), squeeze=False)
     for ax, kind in zip(axes[:, 0], kinds):

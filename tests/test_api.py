@@ -98,13 +98,19 @@ def test_compare_against_reference_arrays(k3):
         k3.compare({"nope": x}, x)
 
 
-def test_compile_live_object_paths(tmp_path, k3):
+@pytest.fixture(scope="module")
+def k3_built(tmp_path_factory, k3):
+    out = tmp_path_factory.mktemp("k3") / "out"
+    return out, k3.compile(out, pipeline=MAC)
+
+
+def test_compile_live_object_paths(tmp_path, k3, k3_built):
     """compile_model accepts an imported module (and, in test_api_heavy, a live keras.Model)
     instead of failing with a raw TypeError; a non-model object is one clear error."""
     from qir.pipeline import compile_model
 
-    rep = k3.compile(tmp_path / "out", pipeline=MAC)
-    assert (tmp_path / "out" / "rtl" / f"{rep['top']}.v").is_file()
+    out, rep = k3_built
+    assert (out / "rtl" / f"{rep['top']}.v").is_file()
     assert rep["model"].startswith("<ModuleOp")
     with pytest.raises(QirError, match="cannot convert a builtins.int"):
         compile_model(42, tmp_path / "bad")
@@ -141,14 +147,15 @@ def test_cli_config_round_trip_and_misspelled_layer(tmp_path):
     tmpl = json.loads(cfg.read_text())
     assert list(tmpl["layers"]) == ["fc1_relu", "fc2_relu", "fc3_relu", "output_softmax"]
     assert tmpl["layers"]["fc2_relu"] == {"weight": "fixed<16,6>", "bias": "fixed<16,6>", "result": "fixed<16,6>"}
-    assert qir_main(["compile", str(K3), "-o", str(tmp_path / "a"), "--pipeline", MAC, *K3_OPTS, "--precision-config", str(cfg)]) == 0
-    assert qir_main(["compile", str(K3), "-o", str(tmp_path / "b"), "--pipeline", MAC, *K3_OPTS, "--precision", "fixed<16,6>"]) == 0
-    assert (tmp_path / "a" / "net.mlir").read_text() == (tmp_path / "b" / "net.mlir").read_text()
+    assert qir_main(["compile", str(K3), "-o", str(tmp_path / "a"), "--pipeline", MAC, *K3_OPTS,
+                     "--precision-config", str(cfg)]) == 0
+    assert qir_main(["import", str(K3), "-o", str(tmp_path / "b.mlir"), *K3_OPTS, "--precision", "fixed<16,6>"]) == 0
+    assert (tmp_path / "a" / "net.mlir").read_text() == (tmp_path / "b.mlir").read_text()
     # an edit takes effect
     tmpl["layers"]["fc2_relu"]["result"] = "fixed<10,5>"
     cfg.write_text(json.dumps(tmpl))
-    assert qir_main(["compile", str(K3), "-o", str(tmp_path / "c"), "--pipeline", MAC, *K3_OPTS, "--precision-config", str(cfg)]) == 0
-    assert "tensor<32x!qir.fixed<10,5>>" in (tmp_path / "c" / "net.mlir").read_text()
+    assert qir_main(["import", str(K3), "-o", str(tmp_path / "c.mlir"), *K3_OPTS, "--precision-config", str(cfg)]) == 0
+    assert "tensor<32x!qir.fixed<10,5>>" in (tmp_path / "c.mlir").read_text()
     # a misspelled layer: one error line naming the file and the entry, exit 1, no output directory
     tmpl["layers"]["fc2_rleu"] = tmpl["layers"].pop("fc2_relu")
     cfg.write_text(json.dumps(tmpl))
@@ -282,12 +289,11 @@ def test_cli_sim_quantize_inputs_and_compile_lowered_mlir(tmp_path):
     assert np.array_equal(np.load(tmp_path / "y.npy"), d.predict(x))
 
 
-def test_cli_compile_layer_level_mlir(tmp_path):
-    assert qir_main(["compile", str(K3), "-o", str(tmp_path / "a"), "--pipeline", MAC, *K3_OPTS, "--precision", "fixed<16,6>"]) == 0
-    assert qir_main(["compile", str(tmp_path / "a" / "net.mlir"), "-o", str(tmp_path / "b"), "--pipeline", MAC]) == 0
-    assert (tmp_path / "a" / "rtl" / "KERAS_3layer.v").read_bytes() == \
-        (tmp_path / "b" / "rtl" / "KERAS_3layer.v").read_bytes()
-    rc, _, err = run_cli("compile", tmp_path / "a" / "net.mlir", "-o", tmp_path / "c", "--input-type", "fixed<8,3>")
+def test_cli_compile_layer_level_mlir(tmp_path, k3_built):
+    out, _ = k3_built
+    assert qir_main(["compile", str(out / "net.mlir"), "-o", str(tmp_path / "b"), "--pipeline", MAC]) == 0
+    assert (out / "rtl" / "KERAS_3layer.v").read_bytes() == (tmp_path / "b" / "rtl" / "KERAS_3layer.v").read_bytes()
+    rc, _, err = run_cli("compile", out / "net.mlir", "-o", tmp_path / "c", "--input-type", "fixed<8,3>")
     assert rc == 1 and "--input-type applies to model files" in err and not (tmp_path / "c").exists()
 
 
