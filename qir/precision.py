@@ -17,6 +17,10 @@ weights, biases and layer results; this module is where the user states them:
        output: {result: null}          # null: exact (no rounding) for this layer's result
        fc2: {style: mac}               # how a dense/conv layer is built (quantized models too)
 
+Every name under ``layers`` must be a layer of the model (``qir config MODEL -o FILE`` writes a
+template with all of them); a misspelled name, an unknown key or a bad type is one error naming
+the file and the entry.
+
 ``style`` (auto, mac, cmvm, ternary, po2, xnor; in ``default`` or per layer) is not a type: the
 importer writes it as a ``style`` attribute on the layer's ``qir.dense``/``qir.conv`` (the layer
 named by the op's ``layer`` attribute in net.mlir), and ``qir-lower-dense``/``qir-lower-conv``
