@@ -153,15 +153,14 @@ class PrecisionConfig:
                                "(qir config MODEL writes a template with every name)", where=self.source)
 
     def annotate_styles(self, module, where: str) -> None:
-        """Check every layer name (``check_layers``), then write the configured ``style`` of each
-        layer on its ``qir.dense``/``qir.conv`` ops; a layer entry with a style that names no such
-        op is an error (a typo would be silent)."""
+        """Write the configured ``style`` of each layer on its ``qir.dense``/``qir.conv`` ops; a
+        layer entry with a style that names no such op is an error (a typo would be silent), and so
+        is any other entry naming no layer (``check_layers``)."""
         from xdsl.dialects.builtin import StringAttr
 
         from qir.dialect import ConvOp, DenseOp
         from qir.ir import layer_of
 
-        self.check_layers(module, where)
         ops = [o for o in module.walk() if isinstance(o, (DenseOp, ConvOp))]
         names = {layer_of(o) for o in ops}
         for name, over in self.layers.items():
@@ -169,6 +168,7 @@ class PrecisionConfig:
                 known = ", ".join(sorted(n for n in names if n)) or "none"
                 raise QirError(f"layer '{name}' has style {over['style']!r} but the model has no dense or conv "
                                f"layer of that name (dense/conv layers: {known})", where=where)
+        self.check_layers(module, where)
         for o in ops:
             style = self.for_layer(layer_of(o) or "").style
             if style is not None:
