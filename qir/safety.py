@@ -202,6 +202,19 @@ def check_shape(shape: Sequence[int], where: str | None, what: str = "tensor") -
     return tuple(int(d) for d in dims)
 
 
+def check_elements(shape: Sequence[int], what: str = "tensor") -> tuple[int, ...]:
+    """A shape qir is about to build a tensor of (zero-size dimensions allowed): at most
+    ``MAX_TENSOR_ELEMENTS`` elements."""
+    dims = tuple(int(d) for d in shape)
+    n = 1
+    for d in dims:
+        n *= max(d, 0)
+    if n > MAX_TENSOR_ELEMENTS:
+        raise QirError(f"{what} shape {list(dims)} has {n} elements, more than qir's limit of {MAX_TENSOR_ELEMENTS} "
+                       "for a fully unrolled design; the file is broken or the model is far too large")
+    return dims
+
+
 # ------------------------------------------------------------------------------- local files
 def inside_folder(base: str | Path, location: str, where: str, what: str) -> Path:
     """``location`` (relative, as written in a model file) resolved inside ``base``'s folder;
