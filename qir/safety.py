@@ -173,7 +173,7 @@ def output_dir(out: str | Path) -> Iterator[Path]:
             os.replace(tmp, p)
         except OSError:
             if old is not None:
-                os.replace(old / "d", p)
+                os.replace(old / "d", p)  # the previous output back in place
             raise
     except OSError as e:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -182,8 +182,10 @@ def output_dir(out: str | Path) -> Iterator[Path]:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     finally:
-        if old is not None:
+        if old is not None and not (old / "d").exists():  # kept if it could not be put back
             shutil.rmtree(old, ignore_errors=True)
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
 
 
 # ------------------------------------------------------------------------------- sizes
