@@ -242,7 +242,7 @@ def _onnx_tensor_outputs(model: Any, x: np.ndarray) -> dict[str, np.ndarray]:
     import onnx
     import onnxruntime as ort
 
-    from qir.frontends.onnx import layer_name
+    from qir.frontends.onnx_records import layer_name
 
     m = onnx.ModelProto()
     m.CopyFrom(model)

@@ -50,6 +50,18 @@ def _add_import_options(p: argparse.ArgumentParser) -> None:
                         "(emulate; int8 only, not bit-exact at float32 ties)")
 
 
+def _add_firmware_options(p: argparse.ArgumentParser) -> None:
+    """Options of qir.firmware (AXI-Stream wrapper, FuseSoC core, vendor scripts, clock target)."""
+    p.add_argument("--axi-stream", action="store_true",
+                   help="also write rtl/<top>_axis.v, an AXI4-Stream wrapper (qir/rtl/axi_stream.py)")
+    p.add_argument("--clock-ns", type=float, metavar="T",
+                   help="target clock period: adder levels per pipeline stage from the delay model "
+                        "(qir/timing.py); also the clock of the XDC/SDC (default 5 ns there)")
+    p.add_argument("--part", metavar="PART", help="Vivado part of vivado/<top>.tcl (default xcvu13p-flga2577-2-e)")
+    p.add_argument("--quartus-part", metavar="DEVICE",
+                   help="Quartus device of quartus/<top>.tcl (default AGFB014R24B2E2V, Agilex 7)")
+
+
 def _import_options(args) -> dict:
     precision = args.precision
     if args.precision_config:
@@ -62,25 +74,6 @@ def _import_options(args) -> dict:
             "precision": precision, "approximate": args.approximate, "ptq": args.ptq}
 
 
-def _load_npy(path: str):
-    import numpy as np
-
-    try:
-        return np.load(path, allow_pickle=False)
-    except FileNotFoundError:
-        raise QirError("no such file", where=path) from None
-    except (OSError, ValueError) as e:
-        raise QirError(f"not a readable .npy array ({e}); save inputs with numpy.save", where=path) from None
-
-
-def _save_npy(path: str, array) -> None:
-    import numpy as np
-
-    p = Path(path)
-    p.parent.mkdir(parents=True, exist_ok=True)
-    np.save(p, array)
-
-
 def cmd_import(args) -> int:
     from qir.ir import print_module
     from qir.pipeline import import_model
@@ -89,57 +82,66 @@ def cmd_import(args) -> int:
     text = print_module(module)
     if args.output in (None, "-"):
         sys.stdout.write(text)
+        sys.stdout.flush()  # a closed pipe shows here, inside main's handlers
     else:
-        out = Path(args.output)
-        out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text(text)
+        from qir.safety import atomic_write
+
+        atomic_write(args.output, text)
     return 0
 
 
 def cmd_eval(args) -> int:
     from qir.ir import get_model, read_module
-    from qir.sim.interpreter import evaluate_real, input_types, write_trace
+    from qir.sim.interpreter import evaluate, input_types, output_types, write_trace
 
     module = read_module(args.net)
     model = get_model(module, args.net)
     ins = input_types(model)
     if len(ins) != 1:
         raise QirError(f"model has {len(ins)} inputs; qir eval takes one --inputs array", where=args.net)
-    x = _load_npy(args.inputs)
+    from qir.safety import atomic_save_npy, check_inputs, load_inputs
+
     if args.quantize_inputs:
-        x = _quantize_to_input(model, x, args.inputs)
-    outs, ev = evaluate_real(model, [x.astype("float64", copy=False) if x.dtype.kind == "f" else x],
-                             what=args.inputs)
-    _save_npy(args.output, outs[0])
+        mants = check_inputs(_quantized_arrays(ins, args.inputs), ins, str(args.inputs))
+    else:
+        mants = load_inputs(args.inputs, ins)
+    ev = evaluate(model, mants)
+    outs = [t.to_real(y) for (t, _), y in zip(output_types(model), ev.outputs)]
+    atomic_save_npy(args.output, outs[0])
     for k, y in enumerate(outs[1:], start=1):
-        _save_npy(f"{Path(args.output).with_suffix('')}_{k}.npy", y)
+        atomic_save_npy(f"{Path(args.output).with_suffix('')}_{k}.npy", y)
     if args.trace:
         write_trace(ev, args.trace)
     return 0
 
 
 def cmd_compile(args) -> int:
-    from qir.pipeline import compile_model
+    from qir.firmware import compile_firmware
+    from qir.progress import compiling
 
-    report = compile_model(args.model, args.output, pipeline=args.pipeline,  # None: the default
-                           top=args.top, **_import_options(args))
+    with compiling(quiet=args.quiet):
+        report = compile_firmware(args)
+    fmax = report["timing"].get("fmax_mhz_estimate")
     print(f"qir: compiled {args.model} -> {args.output}: top {report['top']}, "
-          f"latency {report['latency_cycles']} cycles, {len(report['rtl'])} Verilog file(s)")
+          f"latency {report['latency_cycles']} cycles, {len(report['rtl'])} Verilog file(s)"
+          + (f", ~{fmax} MHz (ECP5 model)" if fmax else ""))
     return 0
 
 
-def _quantize_to_input(model, x, where: str):
-    """``--quantize-inputs``: real values on the model input's grid (qir.input_quant: round half
-    to even, saturate); prints how many values moved."""
+def _quantized_arrays(ins, path) -> list:
+    """``--quantize-inputs``: the file's real arrays put on each input's grid (qir.input_quant:
+    round half to even, saturate); prints how many values moved."""
     from qir.input_quant import quantize_inputs
-    from qir.sim.interpreter import input_types
+    from qir.safety import check_dtype, read_array_file
 
-    (port, t, shape), = input_types(model)
-    if x.ndim != len(shape) + 1 or tuple(x.shape[1:]) != tuple(shape):
-        raise QirError(f"input '{port}' must have shape (N, {', '.join(map(str, shape))}), got {x.shape}", where=where)
-    mant, stats = quantize_inputs(x, t, f"{where}: input '{port}'")
-    print(f"qir: {stats.summary(where)}", file=sys.stderr)
-    return t.to_real(mant)
+    where = str(path)
+    out = []
+    for (name, t, _), x in zip(ins, read_array_file(path, [nm for nm, _, _ in ins])):
+        check_dtype(x.dtype, where, name)
+        mant, stats = quantize_inputs(x, t, f"{where}: input '{name}'")
+        print(f"qir: {stats.summary(f'{where}: input {name!r}')}", file=sys.stderr)
+        out.append(t.to_real(mant))
+    return out
 
 
 def cmd_sim(args) -> int:
@@ -153,13 +155,14 @@ def cmd_sim(args) -> int:
 
     from qir.ir import get_model, read_module
     from qir.sim.design import load_design
+    from qir.sim.interpreter import input_types
 
     net = load_design(args.outdir).net_path
-    model = get_model(read_module(net), str(net))
-    x = _quantize_to_input(model, _load_npy(args.inputs), args.inputs)
+    ins = input_types(get_model(read_module(net), str(net)))
+    arrays = _quantized_arrays(ins, args.inputs)
     with tempfile.TemporaryDirectory(prefix="qir_sim_inputs_") as tmp:
-        grid = Path(tmp) / Path(args.inputs).name
-        np.save(grid, x)
+        grid = Path(tmp) / "inputs.npz"
+        np.savez(grid, **{nm: a for (nm, _, _), a in zip(ins, arrays)})
         return sim_command(args.outdir, grid, args.simulator, args.output)
 
 
@@ -198,12 +201,14 @@ def cmd_config(args) -> int:
 
 def cmd_profile(args) -> int:
     from qir.api import Design
-
     from qir.pipeline import import_model
+    from qir.safety import check_dtype, read_array_file
 
-    x = _load_npy(args.inputs)
     opts = _import_options(args)
     design = Design(import_model(args.model, **opts), source=args.model, options=opts)
+    port = design._input()[0]
+    (x,) = read_array_file(args.inputs, [port])
+    check_dtype(x.dtype, str(args.inputs), port)
     formats = tuple(f for f in args.format.split(",") if f)
     prof = design.profile(x, args.output, formats=formats)
     if design.last_quantization is not None:
@@ -221,6 +226,12 @@ def cmd_report(args) -> int:
     flows = [f for f in (args.synth or "").split(",") if f]
     r = report(args.outdir, synth=flows)
     print(json.dumps(r, indent=1) if args.json else format_report(r))
+    if args.html is not None:
+        from qir.html_report import write_html
+
+        path = write_html(args.outdir, r, args.html or None)
+        print(f"qir: wrote {path}", file=sys.stderr)
+    sys.stdout.flush()  # a closed pipe shows here, inside main's handlers
     return 0
 
 
@@ -249,6 +260,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--pipeline", help="pass pipeline between import and RTL (qir-opt -p syntax; default "
                    "qir.lowering.DEFAULT_PIPELINE, none for an already lowered .mlir)")
     p.add_argument("--top", help="top module name (default: the model name)")
+    p.add_argument("-q", "--quiet", action="store_true",
+                   help="no progress lines on stderr (printed on a terminal, or after 3 s of compiling)")
+    _add_firmware_options(p)
     p.set_defaults(func=cmd_compile)
 
     p = sub.add_parser("sim", help="simulate OUTDIR's RTL on inputs and check it against the reference")
@@ -264,7 +278,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("outdir", help="a directory written by qir compile")
     p.add_argument("--json", action="store_true", help="print the report as JSON")
     p.add_argument("--synth", metavar="FLOWS", help="also synthesize with Yosys: 'xilinx' (synth_xilinx -family xcup "
-                   "-flatten), 'ecp5' (synth_ecp5) or 'xilinx,ecp5'")
+                   "-flatten), 'ecp5' (synth_ecp5), 'asic' (generic gates, NAND2-equivalent area), comma-separated")
+    p.add_argument("--html", nargs="?", const="", metavar="FILE",
+                   help="also write an HTML report (default OUTDIR/report.html)")
     p.set_defaults(func=cmd_report)
 
     p = sub.add_parser("config", help="write the precision configuration template: every layer name and its "
@@ -290,19 +306,39 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return args.func(args)
     except QirError as e:
-        sys.stdout.flush()
+        _flush_stdout()
         print(f"qir: error: {e}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print("qir: error: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # `qir report --json | head`: the reader left; not an error of ours
+        return _broken_pipe()
     except Exception as e:  # an internal error: still one line, unless debugging
         if os.environ.get("QIR_DEBUG"):
             raise
-        sys.stdout.flush()
+        _flush_stdout()
         print(f"qir: internal error: {type(e).__name__}: {e} (this is a bug in qir; rerun with QIR_DEBUG=1 "
               "and report it)", file=sys.stderr)
         return 2
+
+
+def _flush_stdout() -> None:
+    try:
+        sys.stdout.flush()
+    except BrokenPipeError:
+        _broken_pipe()
+
+
+def _broken_pipe() -> int:
+    """stdout's reader closed the pipe: stop quietly (as `cat` does), with no second error when
+    Python flushes stdout at exit."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):
+        pass
+    return 141  # 128 + SIGPIPE, what a shell reports for a writer killed by the pipe
 
 
 if __name__ == "__main__":
