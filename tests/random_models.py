@@ -568,6 +568,10 @@ def generate(seed: int) -> Case:
     elif g.chance(0.5):
         layers += g.qact_layers(cur)[0]
     conv_style = "auto"
+    if any(lay.class_name.startswith("AveragePooling") for lay in layers):
+        # qir-lower-conv builds average pools too: multipliers 1/count (all powers of two, but
+        # 'same' border windows have other counts than inner ones), so no ternary
+        conv_styles.append(["auto", "mac", "cmvm", "po2"])
     if conv_styles:
         common = set(conv_styles[0]).intersection(*conv_styles[1:])
         conv_style = g.pick(sorted(common))
