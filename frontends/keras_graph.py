@@ -81,7 +81,9 @@ def batch_shape(cfg: dict, key_order=("batch_input_shape", "batch_shape")) -> tu
     dims = shape[1:]
     if not all(isinstance(d, int) and d > 0 for d in dims):
         raise QirError(f"input shape {shape} is not fully known; only fixed shapes are supported")
-    return tuple(dims)
+    from qir.safety import check_shape
+
+    return check_shape(dims, None, "input")
 
 
 def _model_of(config: Any, file: Path) -> KerasModel:

@@ -61,25 +61,6 @@ def _import_options(args) -> dict:
             "precision": precision, "approximate": args.approximate, "ptq": args.ptq}
 
 
-def _load_npy(path: str):
-    import numpy as np
-
-    try:
-        return np.load(path, allow_pickle=False)
-    except FileNotFoundError:
-        raise QirError("no such file", where=path) from None
-    except (OSError, ValueError) as e:
-        raise QirError(f"not a readable .npy array ({e}); save inputs with numpy.save", where=path) from None
-
-
-def _save_npy(path: str, array) -> None:
-    import numpy as np
-
-    p = Path(path)
-    p.parent.mkdir(parents=True, exist_ok=True)
-    np.save(p, array)
-
-
 def cmd_import(args) -> int:
     from qir.ir import print_module
     from qir.pipeline import import_model
@@ -88,28 +69,31 @@ def cmd_import(args) -> int:
     text = print_module(module)
     if args.output in (None, "-"):
         sys.stdout.write(text)
+        sys.stdout.flush()  # a closed pipe shows here, inside main's handlers
     else:
-        out = Path(args.output)
-        out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text(text)
+        from qir.safety import atomic_write
+
+        atomic_write(args.output, text)
     return 0
 
 
 def cmd_eval(args) -> int:
     from qir.ir import get_model, read_module
-    from qir.sim.interpreter import evaluate_real, input_types, write_trace
+    from qir.sim.interpreter import evaluate, input_types, output_types, write_trace
 
     module = read_module(args.net)
     model = get_model(module, args.net)
     ins = input_types(model)
     if len(ins) != 1:
         raise QirError(f"model has {len(ins)} inputs; qir eval takes one --inputs array", where=args.net)
-    x = _load_npy(args.inputs)
-    outs, ev = evaluate_real(model, [x.astype("float64", copy=False) if x.dtype.kind == "f" else x],
-                             what=args.inputs)
-    _save_npy(args.output, outs[0])
+    from qir.safety import atomic_save_npy, load_inputs
+
+    mants = load_inputs(args.inputs, ins)
+    ev = evaluate(model, mants)
+    outs = [t.to_real(y) for (t, _), y in zip(output_types(model), ev.outputs)]
+    atomic_save_npy(args.output, outs[0])
     for k, y in enumerate(outs[1:], start=1):
-        _save_npy(f"{Path(args.output).with_suffix('')}_{k}.npy", y)
+        atomic_save_npy(f"{Path(args.output).with_suffix('')}_{k}.npy", y)
     if args.trace:
         write_trace(ev, args.trace)
     return 0
@@ -140,6 +124,7 @@ def cmd_report(args) -> int:
     flows = [f for f in (args.synth or "").split(",") if f]
     r = report(args.outdir, synth=flows)
     print(json.dumps(r, indent=1) if args.json else format_report(r))
+    sys.stdout.flush()  # a closed pipe shows here, inside main's handlers
     return 0
 
 
@@ -186,19 +171,39 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return args.func(args)
     except QirError as e:
-        sys.stdout.flush()
+        _flush_stdout()
         print(f"qir: error: {e}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print("qir: error: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # `qir report --json | head`: the reader left; not an error of ours
+        return _broken_pipe()
     except Exception as e:  # an internal error: still one line, unless debugging
         if os.environ.get("QIR_DEBUG"):
             raise
-        sys.stdout.flush()
+        _flush_stdout()
         print(f"qir: internal error: {type(e).__name__}: {e} (this is a bug in qir; rerun with QIR_DEBUG=1 "
               "and report it)", file=sys.stderr)
         return 2
+
+
+def _flush_stdout() -> None:
+    try:
+        sys.stdout.flush()
+    except BrokenPipeError:
+        _broken_pipe()
+
+
+def _broken_pipe() -> int:
+    """stdout's reader closed the pipe: stop quietly (as `cat` does), with no second error when
+    Python flushes stdout at exit."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):
+        pass
+    return 141  # 128 + SIGPIPE, what a shell reports for a writer killed by the pipe
 
 
 if __name__ == "__main__":

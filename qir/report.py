@@ -16,7 +16,6 @@ native binary.
 """
 from __future__ import annotations
 
-import json
 import os
 import re
 import shutil
@@ -185,7 +184,11 @@ def report(outdir: str | Path, synth: Iterable[str] = ()) -> dict:
     d = Path(outdir)
     if not (d / "report.json").is_file() or not (d / "lowered.mlir").is_file():
         raise QirError("not a qir compile output (no report.json / lowered.mlir)", where=str(d))
-    rep = json.loads((d / "report.json").read_text())
+    from qir.safety import load_json
+    from qir.sim.design import load_design
+
+    load_design(d)  # validates report.json: one error line, not a KeyError
+    rep = load_json((d / "report.json").read_bytes(), str(d / "report.json"), "report.json")
     est = estimate(read_module(d / "lowered.mlir"))
     est["reg_bits"] += rep.get("latency_cycles", 0)  # the valid chain
     out = {"top": rep["top"], "latency_cycles": rep["latency_cycles"], "estimate": est}

@@ -37,7 +37,8 @@ def vectors(tmp_path_factory):
 
 
 def test_layout_and_report(compiled):
-    assert sorted(p.name for p in compiled.iterdir()) == ["lowered.mlir", "net.mlir", "report.json", "rtl", "tb"]
+    assert sorted(p.name for p in compiled.iterdir()) == [".qir-manifest", "lowered.mlir", "net.mlir", "report.json",
+                                                          "rtl", "tb"]
     report = json.loads((compiled / "report.json").read_text())
     assert report["top"] == "qkeras_3layer"
     assert report["latency_cycles"] >= 1
