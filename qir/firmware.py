@@ -289,7 +289,12 @@ def compile_firmware(args) -> dict:
     from qir.timing import choose_pipeline, levels_of_spec, max_adder_width, timing_entry
 
     opts = _import_options(args)
-    spec = args.pipeline or DEFAULT_PIPELINE
+    spec = args.pipeline
+    if spec is None:  # an already lowered .mlir gets no passes (qir.api.is_lowered)
+        from qir.api import is_lowered
+
+        lowered_input = str(args.model).lower().endswith(".mlir") and is_lowered(import_model(args.model, **opts))
+        spec = "" if lowered_input else DEFAULT_PIPELINE
     timing = None
     if args.clock_ns is not None:
         if not args.clock_ns > 0:
