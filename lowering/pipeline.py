@@ -55,7 +55,11 @@ class Pipeline(ModulePass):
     def apply(self, ctx: Context, op: ModuleOp) -> None:
         if self.max_depth < 0 or self.latency < 0:
             raise QirError("qir-pipeline: max-depth and latency must be positive")
+        from qir.stream_ops import is_stream_model
+
         for model in [m for m in op.walk() if isinstance(m, ModelOp)]:
+            if is_stream_model(model):
+                continue  # stream level: each qir.map body (a model itself) is pipelined instead
             if any(isinstance(o, RegOp) for o in model.block.ops):
                 raise QirError("qir-pipeline: the model already has qir.reg ops; run it once, on unpipelined IR")
             if self.max_depth or self.latency:

@@ -120,7 +120,7 @@ def cmd_compile(args) -> int:
     from qir.pipeline import compile_model
 
     report = compile_model(args.model, args.output, pipeline=args.pipeline or DEFAULT_PIPELINE,
-                           top=args.top, **_import_options(args))
+                           top=args.top, io=args.io, **_import_options(args))
     print(f"qir: compiled {args.model} -> {args.output}: top {report['top']}, "
           f"latency {report['latency_cycles']} cycles, {len(report['rtl'])} Verilog file(s)")
     return 0
@@ -164,6 +164,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-o", "--output", required=True, metavar="OUTDIR")
     p.add_argument("--pipeline", help="pass pipeline between import and RTL (qir-opt -p syntax)")
     p.add_argument("--top", help="top module name (default: the model name)")
+    p.add_argument("--io", choices=("parallel", "stream"), default="parallel",
+                   help="parallel: one whole tensor per clock (default); stream: valid/ready beats, one pixel "
+                        "(all channels) per beat, conv/pool as line buffers + one reused kernel datapath")
     p.set_defaults(func=cmd_compile)
 
     p = sub.add_parser("sim", help="simulate OUTDIR's RTL on inputs and check it against the reference")

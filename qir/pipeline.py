@@ -108,7 +108,7 @@ def _looks_like_ours(d: Path) -> bool:
 
 
 def compile_model(model_path: str | Path, outdir: str | Path, *, pipeline: str = DEFAULT_PIPELINE,
-                  top: str | None = None, **import_options) -> dict:
+                  top: str | None = None, io: str = "parallel", **import_options) -> dict:
     """Import, lower, generate RTL and testbenches into ``outdir``; returns the report.
 
     Everything is written to a temporary directory beside ``outdir`` and moved into place at the
@@ -119,10 +119,21 @@ def compile_model(model_path: str | Path, outdir: str | Path, *, pipeline: str =
     if out.exists() and (not out.is_dir() or (any(out.iterdir()) and not _looks_like_ours(out))):
         raise QirError("output path exists and is not a previous qir output; choose another -o or remove it",
                        where=str(out))
+    if io not in ("parallel", "stream"):
+        raise QirError(f"--io {io!r} is not supported; use 'parallel' or 'stream'")
+    if io == "stream" and pipeline == DEFAULT_PIPELINE:
+        from qir.lowering import STREAM_PIPELINE
+
+        pipeline = STREAM_PIPELINE
     net = import_model(model_path, **import_options)
     lowered = net.clone()
     run_passes(lowered, pipeline)
     model = get_model(lowered)
+    from qir.stream_ops import is_stream_model
+
+    if (io == "stream") != is_stream_model(model):
+        raise QirError(f"--io {io}: the pass pipeline {'must' if io == 'stream' else 'must not'} end in stream "
+                       "form (qir-stream-conv,qir-stream-form)", where=str(model_path))
     from qir.rtl import generate
 
     design = generate(model, top=_safe_top(top or model.sym_name.data))
@@ -134,7 +145,9 @@ def compile_model(model_path: str | Path, outdir: str | Path, *, pipeline: str =
         "model": str(Path(model_path).name),
         "pipeline": pipeline,
         "rtl": sorted(f"rtl/{name}" for name in design.files),
+        "io": io,
     }
+    report.update(getattr(design, "stream", {}))
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
     try:
@@ -143,9 +156,14 @@ def compile_model(model_path: str | Path, outdir: str | Path, *, pipeline: str =
         (tmp / "rtl").mkdir()
         for name, text in sorted(design.files.items()):
             (tmp / "rtl" / name).write_text(text)
-        from qir.sim.testbench import write_testbenches
+        if io == "stream":
+            from qir.sim.stream_bench import write_stream_testbench
 
-        write_testbenches(tmp, report)
+            write_stream_testbench(tmp, report)
+        else:
+            from qir.sim.testbench import write_testbenches
+
+            write_testbenches(tmp, report)
         (tmp / "report.json").write_text(json.dumps(report, indent=2) + "\n")
         if out.exists():
             shutil.rmtree(out)

@@ -144,6 +144,12 @@ def estimate(model) -> dict:
 
     if not isinstance(model, ModelOp):
         model = get_model(model)
+    from qir.stream_ops import is_stream_model
+
+    if is_stream_model(model):  # --io stream: per-stage costs (qir/stream_report.py)
+        from qir.stream_report import estimate_stream
+
+        return estimate_stream(model)
     layers = []
     tot = {"adder_bits": 0, "epilogue_luts": 0, "other_luts": 0, "multipliers": 0, "reg_bits": 0}
     for op in model.block.ops:
@@ -187,7 +193,8 @@ def report(outdir: str | Path, synth: Iterable[str] = ()) -> dict:
         raise QirError("not a qir compile output (no report.json / lowered.mlir)", where=str(d))
     rep = json.loads((d / "report.json").read_text())
     est = estimate(read_module(d / "lowered.mlir"))
-    est["reg_bits"] += rep.get("latency_cycles", 0)  # the valid chain
+    if rep.get("io") != "stream":
+        est["reg_bits"] += rep.get("latency_cycles", 0)  # the valid chain
     out = {"top": rep["top"], "latency_cycles": rep["latency_cycles"], "estimate": est}
     files = [d / f for f in rep.get("rtl", [])]
     for flow in synth:
@@ -200,8 +207,13 @@ def format_report(r: dict) -> str:
     lines = [f"top {r['top']}: latency {r['latency_cycles']} cycles",
              f"estimate: ~{e['luts_estimate']} LUTs ({e['adder_bits']} adder bits, {e['epilogue_luts']} epilogue, "
              f"{e['other_luts']} other), {e['multipliers']} multipliers, {e['reg_bits']} register bits"]
+    if "memory_bits" in e:
+        lines.append(f"stream: {e['memory_bits']} line-buffer memory bits")
     for lay in e["layers"]:
-        if "adder_bits" in lay:
+        if lay.get("style") in ("window", "collect"):
+            lines.append(f"  {lay['layer']}: {lay['style']}, {lay['reg_bits']} register bits"
+                         + (f", {lay['memory_bits']} memory bits" if "memory_bits" in lay else ""))
+        elif "adder_bits" in lay:
             lines.append(f"  {lay['layer']}: {lay['style']}, {lay['adders']} adders, {lay['adder_bits']} adder bits, "
                          f"depth {lay['depth']}, internal latency {lay['latency']}")
         else:
