@@ -76,13 +76,14 @@ def _materialize(g: _Group) -> None:
         model.detach()
         m = make_map(src.input, model, layer_of(src))
         Rewriter.insert_op(m, InsertPoint.before(src))
-        Rewriter.erase_op(src)
     else:
         m = make_map(g.input, ModelOp(body.name, Region(block)), body.layer)
         Rewriter.insert_op(m, _after(g.input))
     outs[0].replace_all_uses_with(m.output)
     for o in reversed(g.ops):
         Rewriter.erase_op(o)
+    if fuse:
+        Rewriter.erase_op(src)
 
 
 def _after(v: SSAValue):

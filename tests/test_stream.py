@@ -1,0 +1,183 @@
+"""--io stream: stream-level IR, interpreter equivalence, RTL at full rate and with stalls."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from qir.fixed import Fixed
+from qir.ir import get_model, parse_module
+from qir.lowering import STREAM_PIPELINE
+from qir.pipeline import run_passes
+from qir.sim.interpreter import evaluate
+
+DATA = Path(__file__).parent / "data"
+C2D = DATA / "keras_conv2d_model"
+
+# A quantized CNN written as qir: a 2-D conv with stride 2 and same padding (pads 0,0,1,1),
+# relu, a 3x3 conv with dilation 2 and groups 2, a 2x2 max pool, a 1-D-vector head.
+CNN = """
+qir.model @cnn {
+  %0 = qir.input "x" : tensor<7x6x2x!qir.fixed<6,3>>
+  %1 = qir.conv %0 weights(dense<[[[[1, -2, 3, 0], [2, 1, -1, 3]], [[0, 1, -3, 2], [-1, 2, 1, 1]]],
+      [[[3, 0, 1, -2], [1, -1, 2, 0]], [[-2, 3, 0, 1], [1, 1, -1, -3]]]]> : tensor<2x2x2x4xi32> : !qir.fixed<4,2>)
+      bias(dense<[1, -1, 0, 2]> : tensor<4xi32> : !qir.fixed<4,2>)
+      strides [2, 2] dilations [1, 1] pads [0, 0, 1, 1] groups 1 {layer = "c1"} : tensor<7x6x2x!qir.fixed<6,3>> -> tensor<4x3x4x!qir.fixed<40,20>>
+  %2 = qir.relu %1 {layer = "c1"} : tensor<4x3x4x!qir.fixed<40,20>>
+  %3 = qir.quantize %2 rounding "rnd" overflow "sat" {layer = "q1"} : tensor<4x3x4x!qir.fixed<40,20>> -> tensor<4x3x4x!qir.ufixed<5,3>>
+  %4 = qir.conv %3 weights(dense<[[[[1, -1], [2, 0]], [[0, 1], [-1, 1]], [[1, 1], [1, -1]]],
+      [[[2, 1], [0, -1]], [[-1, 0], [1, 2]], [[0, 0], [1, 1]]],
+      [[[1, 0], [0, 1]], [[-2, 1], [1, 0]], [[1, -1], [-1, 1]]]]> : tensor<3x3x2x2xi32> : !qir.fixed<3,2>)
+      strides [1, 1] dilations [2, 1] pads [2, 1, 2, 1] groups 2 {layer = "c2"} : tensor<4x3x4x!qir.ufixed<5,3>> -> tensor<4x3x2x!qir.fixed<40,20>>
+  %5 = qir.pool %4 kind "max" window [2, 2] strides [2, 2] pads [0, 0, 0, 1] {layer = "p"} : tensor<4x3x2x!qir.fixed<40,20>> -> tensor<2x2x2x!qir.fixed<40,20>>
+  %6 = qir.reshape %5 {layer = "f"} : tensor<2x2x2x!qir.fixed<40,20>> -> tensor<8x!qir.fixed<40,20>>
+  %7 = qir.dense %6 weights(dense<[[1, 2, -1], [0, 1, 1], [-2, 1, 0], [1, 1, 1], [3, -1, 0], [0, 0, 2], [1, -3, 1], [2, 2, -2]]> : tensor<8x3xi32> : !qir.fixed<4,2>) {layer = "d"} : tensor<8x!qir.fixed<40,20>> -> tensor<3x!qir.fixed<60,30>>
+  qir.output %7 : tensor<3x!qir.fixed<60,30>>
+}
+"""
+
+# Conv1D (length 9, 2 channels -> 3, kernel 3, same padding) then average pool 3, stride 3.
+CNN1D = """
+qir.model @cnn1d {
+  %0 = qir.input "x" : tensor<9x2x!qir.fixed<8,4>>
+  %1 = qir.conv %0 weights(dense<[[[1, -2, 3], [2, 1, -1]], [[0, 1, -3], [-1, 2, 1]], [[3, 0, 1], [1, -1, 2]]]> : tensor<3x2x3xi32> : !qir.fixed<4,2>)
+      strides [1] dilations [1] pads [1, 1] groups 1 {layer = "c"} : tensor<9x2x!qir.fixed<8,4>> -> tensor<9x3x!qir.fixed<40,20>>
+  %2 = qir.relu %1 {layer = "c"} : tensor<9x3x!qir.fixed<40,20>>
+  %3 = qir.pool %2 kind "avg" window [2] strides [2] pads [0, 0] count "window" multiplier(dense<[1]> : tensor<1xi32> : !qir.ufixed<1,0>) {layer = "p"} : tensor<9x3x!qir.fixed<40,20>> -> tensor<4x3x!qir.fixed<42,21>>
+  qir.output %3 : tensor<4x3x!qir.fixed<42,21>>
+}
+"""
+
+
+def _net(text: str):
+    """The IR with exact (inferred) types, as a frontend writes it."""
+    net = parse_module(text)
+    return run_passes(net, "qir-infer-widths")
+
+
+def _lower(text: str):
+    net = _net(text)
+    low = net.clone()
+    run_passes(low, STREAM_PIPELINE)
+    return net, low
+
+
+def _rand_inputs(model, n, seed=0):
+    from qir.sim.interpreter import input_types
+
+    (_, t, shape), = input_types(model)
+    rng = np.random.default_rng(seed)
+    x = rng.integers(t.min_int, t.max_int + 1, size=(n, *shape))
+    x[0] = t.max_int
+    x[1] = t.min_int
+    return x
+
+
+@pytest.mark.parametrize("text", [CNN, CNN1D], ids=["cnn2d", "cnn1d"])
+def test_stream_lowering_keeps_semantics(text):
+    net, low = _lower(text)
+    top = [o.name for o in get_model(low).block.ops]
+    assert set(top) <= {"qir.input", "qir.window", "qir.map", "qir.collect", "qir.output"}
+    x = _rand_inputs(get_model(net), 64)
+    a = evaluate(get_model(net), [x]).outputs[0]
+    b = evaluate(get_model(low), [x]).outputs[0]
+    assert np.array_equal(a, b)
+
+
+def test_stream_rejects_two_streams():
+    text = """
+qir.model @j {
+  %0 = qir.input "x" : tensor<4x4x1x!qir.fixed<6,3>>
+  %1 = qir.relu %0 : tensor<4x4x1x!qir.fixed<6,3>>
+  %2 = qir.add %0, %1 : tensor<4x4x1x!qir.fixed<6,3>>, tensor<4x4x1x!qir.fixed<6,3>> -> tensor<4x4x1x!qir.fixed<7,4>>
+  qir.output %2 : tensor<4x4x1x!qir.fixed<7,4>>
+}
+"""
+    from qir.errors import QirError
+
+    with pytest.raises(QirError, match="not supported"):
+        _lower(text)
+
+
+def _compile_ir(text: str, out: Path, monkeypatch) -> dict:
+    import qir.pipeline as pl
+
+    net = _net(text)
+    monkeypatch.setattr(pl, "import_model", lambda *a, **k: net)
+    return pl.compile_model("model.json", out, io="stream")
+
+
+@pytest.mark.sim
+@pytest.mark.parametrize("text", [CNN, CNN1D], ids=["cnn2d", "cnn1d"])
+def test_stream_rtl_icarus_with_stalls(text, tmp_path, monkeypatch):
+    from qir.sim.stream_bench import check_stream
+
+    rep = _compile_ir(text, tmp_path / "d", monkeypatch)
+    assert rep["io"] == "stream" and rep["ii_cycles"] > 0
+    net = get_model(_net(text))
+    x = _rand_inputs(net, 12)
+    ref = evaluate(net, [x]).outputs[0]
+    runs = check_stream(tmp_path / "d", x, ref, "icarus", seeds=(None, 1, 7))
+    assert runs[0]["latency"] == rep["latency_cycles"] and runs[0]["ii"] == rep["ii_cycles"]
+    assert runs[1]["cycles"] > runs[0]["cycles"]  # the stalls really stalled
+
+
+@pytest.fixture(scope="module")
+def conv2d_stream(tmp_path_factory):
+    out = tmp_path_factory.mktemp("c2d") / "d"
+    subprocess.run([sys.executable, "-m", "qir.cli", "compile", str(C2D / "KERAS_conv2d_model.json"), "-o", str(out),
+                    "--precision", "fixed<18,8>", "--softmax", "none", "--input-type", "fixed<16,6>",
+                    "--io", "stream"], check=True)
+    return out
+
+
+def test_conv2d_stream_report(conv2d_stream):
+    rep = json.loads((conv2d_stream / "report.json").read_text())
+    assert rep["io"] == "stream"
+    ports = {p["name"]: p for p in rep["ports"]}
+    assert {"in_ready", "out_ready"} <= set(ports)
+    assert ports["in_data"]["width"] == 16 and ports["in_data"]["beats"] == 64
+    assert ports["out_data"]["beats"] == 1 and ports["out_data"]["width"] == 180
+    assert rep["memory_bits"] == 2 * 10 * 16  # two line-buffer rows of the padded width 10
+    assert rep["ii_cycles"] == 100 and rep["fifo_depths"] == []
+
+
+@pytest.mark.sim
+def test_conv2d_stream_icarus(conv2d_stream, tmp_path):
+    x = np.load(C2D / "vectors.npz")["x"][:20]
+    np.save(tmp_path / "x.npy", x)
+    r = subprocess.run([sys.executable, "-m", "qir.cli", "sim", str(conv2d_stream), "--inputs", str(tmp_path / "x.npy"),
+                        "--simulator", "icarus"], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    assert "0 mismatches" in r.stdout
+
+
+@pytest.mark.sim
+@pytest.mark.slow
+def test_conv2d_stream_verilator_all_vectors(conv2d_stream, tmp_path):
+    x = np.load(C2D / "vectors.npz")["x"]
+    np.save(tmp_path / "x.npy", x)
+    r = subprocess.run([sys.executable, "-m", "qir.cli", "sim", str(conv2d_stream), "--inputs", str(tmp_path / "x.npy"),
+                        "--simulator", "verilator"], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+
+
+@pytest.mark.sim
+@pytest.mark.slow
+def test_conv2d_stream_lint_and_deterministic(conv2d_stream, tmp_path):
+    from qir.sim.tools import find_verilator
+
+    rep = json.loads((conv2d_stream / "report.json").read_text())
+    v = conv2d_stream / rep["rtl"][0]
+    r = subprocess.run([str(find_verilator().exe), "--lint-only", "-Wall", str(v), "--top-module", rep["top"]],
+                       capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    out2 = tmp_path / "again"
+    subprocess.run([sys.executable, "-m", "qir.cli", "compile", str(C2D / "KERAS_conv2d_model.json"), "-o", str(out2),
+                    "--precision", "fixed<18,8>", "--softmax", "none", "--input-type", "fixed<16,6>",
+                    "--io", "stream"], check=True)
+    assert (out2 / rep["rtl"][0]).read_bytes() == v.read_bytes()
