@@ -98,8 +98,7 @@ def stream_form(model: ModelOp) -> None:
     for o in list(model.block.ops):
         if isinstance(o, _STRUCTURAL):
             continue
-        if isinstance(o, ReshapeOp) and _is_stream(o.input) and len(shape_of(o.output.type)) == 1 \
-                and o.input not in of:
+        if isinstance(o, ReshapeOp) and _is_stream(o.input) and len(shape_of(o.output.type)) == 1:
             c = set_layer(CollectOp.create(operands=[o.input], result_types=[o.output.type]), layer_of(o))
             Rewriter.replace_op(o, c)
             continue
