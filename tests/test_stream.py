@@ -52,6 +52,16 @@ qir.model @cnn1d {
 }
 """
 
+# A binary (+-1 weights) conv with asymmetric same padding: the kernel becomes a ternary adder
+# graph (zero padding makes the window three-valued, so not xnor).
+BCONV = """
+qir.model @bconv {
+  %0 = qir.input "x" : tensor<6x6x2x!qir.fixed<2,2>>
+  %1 = qir.conv %0 weights(dense<[[[[1, -1, 1], [-1, 1, 1]], [[1, 1, -1], [-1, -1, 1]]], [[[1, -1, -1], [1, 1, 1]], [[-1, 1, 1], [1, -1, -1]]]]> : tensor<2x2x2x3xi32> : !qir.fixed<2,2>) strides [1, 1] dilations [1, 1] pads [0, 0, 1, 1] groups 1 {layer = "bc"} : tensor<6x6x2x!qir.fixed<2,2>> -> tensor<6x6x3x!qir.fixed<40,20>>
+  qir.output %1 : tensor<6x6x3x!qir.fixed<40,20>>
+}
+"""
+
 
 def _net(text: str):
     """The IR with exact (inferred) types, as a frontend writes it."""
@@ -77,7 +87,7 @@ def _rand_inputs(model, n, seed=0):
     return x
 
 
-@pytest.mark.parametrize("text", [CNN, CNN1D], ids=["cnn2d", "cnn1d"])
+@pytest.mark.parametrize("text", [CNN, CNN1D, BCONV], ids=["cnn2d", "cnn1d", "binary"])
 def test_stream_lowering_keeps_semantics(text):
     net, low = _lower(text)
     top = [o.name for o in get_model(low).block.ops]
@@ -112,7 +122,7 @@ def _compile_ir(text: str, out: Path, monkeypatch) -> dict:
 
 
 @pytest.mark.sim
-@pytest.mark.parametrize("text", [CNN, CNN1D], ids=["cnn2d", "cnn1d"])
+@pytest.mark.parametrize("text", [CNN, CNN1D, BCONV], ids=["cnn2d", "cnn1d", "binary"])
 def test_stream_rtl_icarus_with_stalls(text, tmp_path, monkeypatch):
     from qir.sim.stream_bench import check_stream
 
