@@ -191,3 +191,50 @@ def test_conv2d_stream_lint_and_deterministic(conv2d_stream, tmp_path):
                     "--precision", "fixed<18,8>", "--softmax", "none", "--input-type", "fixed<16,6>",
                     "--io", "stream"], check=True)
     assert (out2 / rep["rtl"][0]).read_bytes() == v.read_bytes()
+
+
+def _qkeras_cnn(tmp_path: Path, kind: str) -> Path:
+    """A QKeras CNN as JSON + h5: QConv2D (4-bit, same, relu) -> MaxPooling2D -> QConv2D with a
+    ``kind`` kernel (binary / ternary / 4-bit) and stride 2 -> Flatten -> QDense head."""
+    from test_frontend_keras_layers import node, write_functional
+
+    rng = np.random.default_rng(11)
+    q4 = "quantized_bits(4,0,alpha=1)"
+    kq = {"binary": "binary(alpha=1)", "ternary": "ternary(alpha=1)", "q4": q4}[kind]
+    layers = [
+        node("QActivation", "qin", ["inp"], activation="quantized_bits(8,3,alpha=1)"),
+        node("QConv2D", "c1", ["qin"], filters=4, kernel_size=[3, 3], strides=[1, 1], padding="same",
+             dilation_rate=[1, 1], activation="quantized_relu(6,2)", use_bias=True, kernel_quantizer=q4,
+             bias_quantizer=q4),
+        node("MaxPooling2D", "mp", ["c1"], pool_size=[2, 2], strides=[2, 2], padding="valid"),
+        node("QConv2D", "c2", ["mp"], filters=3, kernel_size=[3, 3], strides=[2, 2], padding="same",
+             dilation_rate=[1, 1], activation="quantized_relu(6,2)", use_bias=False, kernel_quantizer=kq),
+        node("Flatten", "fl", ["c2"]),
+        node("QDense", "d", ["fl"], units=5, activation="linear", use_bias=True, kernel_quantizer=q4,
+             bias_quantizer=q4),
+    ]
+    w = {"c1": {"kernel": rng.integers(-8, 8, (3, 3, 2, 4)) / 8, "bias": rng.integers(-8, 8, 4) / 8},
+         "c2": {"kernel": rng.choice([-1.0, 0.0, 1.0], (3, 3, 4, 3)) if kind != "q4" else
+                rng.integers(-8, 8, (3, 3, 4, 3)) / 8},
+         "d": {"kernel": rng.integers(-8, 8, (12, 5)) / 8, "bias": rng.integers(-8, 8, 5) / 8}}
+    if kind == "binary":
+        w["c2"]["kernel"] = rng.choice([-1.0, 1.0], (3, 3, 4, 3))
+    return write_functional(tmp_path, f"qcnn_{kind}", layers, w, ["d"], [8, 8, 2])
+
+
+@pytest.mark.sim
+@pytest.mark.parametrize("kind", ["q4", "binary", "ternary"])
+def test_qkeras_cnn_stream_icarus(kind, tmp_path):
+    """QConv2D + max pool + (binary/ternary) strided QConv2D + QDense: bit-exact with stalls."""
+    sys.path.insert(0, str(Path(__file__).parent))
+    from qir.frontends.keras import import_keras
+    from qir.pipeline import compile_model
+    from qir.sim.stream_bench import check_stream
+
+    path = _qkeras_cnn(tmp_path, kind)
+    rep = compile_model(path, tmp_path / "d", io="stream")
+    net = get_model(import_keras(path))
+    x = _rand_inputs(net, 12, seed=3)
+    ref = evaluate(net, [x]).outputs[0]
+    runs = check_stream(tmp_path / "d", x, ref, "icarus", seeds=(None, 5))
+    assert runs[0]["ii"] == rep["ii_cycles"] == 100  # the first window walks the 10x10 padded map
