@@ -238,3 +238,36 @@ def test_qkeras_cnn_stream_icarus(kind, tmp_path):
     ref = evaluate(net, [x]).outputs[0]
     runs = check_stream(tmp_path / "d", x, ref, "icarus", seeds=(None, 5))
     assert runs[0]["ii"] == rep["ii_cycles"] == 100  # the first window walks the 10x10 padded map
+
+
+@pytest.mark.sim
+def test_depthwise_avgpool_stream_icarus(tmp_path):
+    """QDepthwiseConv2D (depth_multiplier 2, same padding, dilation 2) + AveragePooling2D (valid)
+    + BatchNormalization-free Flatten/QDense, streamed; bit-exact with stalls."""
+    sys.path.insert(0, str(Path(__file__).parent))
+    from test_frontend_keras_layers import node, write_functional
+
+    from qir.frontends.keras import import_keras
+    from qir.pipeline import compile_model
+    from qir.sim.stream_bench import check_stream
+
+    rng = np.random.default_rng(2)
+    q = "quantized_bits(4,0,alpha=1)"
+    layers = [
+        node("QActivation", "qin", ["inp"], activation="quantized_bits(6,2,alpha=1)"),
+        node("QDepthwiseConv2D", "dw", ["qin"], kernel_size=[3, 3], strides=[1, 1], padding="same",
+             dilation_rate=[2, 2], depth_multiplier=2, activation="quantized_relu(6,2)", use_bias=False,
+             depthwise_quantizer=q),
+        node("AveragePooling2D", "ap", ["dw"], pool_size=[2, 2], strides=[2, 2], padding="valid"),
+        node("Flatten", "fl", ["ap"]),
+        node("QDense", "d", ["fl"], units=3, activation="linear", use_bias=False, kernel_quantizer=q),
+    ]
+    w = {"dw": {"depthwise_kernel": rng.integers(-8, 8, (3, 3, 2, 2)) / 8},
+         "d": {"kernel": rng.integers(-8, 8, (36, 3)) / 8}}
+    path = write_functional(tmp_path, "dwnet", layers, w, ["d"], [6, 6, 2])
+    rep = compile_model(path, tmp_path / "d", io="stream")
+    net = get_model(import_keras(path))
+    x = _rand_inputs(net, 10, seed=4)
+    ref = evaluate(net, [x]).outputs[0]
+    check_stream(tmp_path / "d", x, ref, "icarus", seeds=(None, 9))
+    assert rep["memory_bits"] > 0
