@@ -40,12 +40,16 @@ _CELL_CLASSES = {
         "carry": re.compile(r"^CARRY(4|8)$"),
         "ff": re.compile(r"^FD[CPRS]E?$|^FD.*"),
         "dsp": re.compile(r"^DSP48E[12]?$|^DSP.*"),
+        "bram": re.compile(r"^RAMB(18|36)"),  # block RAM (stream line buffers)
+        "lutram": re.compile(r"^RAM(16|32|64|128|256)"),  # distributed RAM (RAM32M, RAM64X1D, ...)
     },
     "ecp5": {
         "lut": re.compile(r"^LUT4$"),
         "carry": re.compile(r"^CCU2C$"),
         "ff": re.compile(r"^TRELLIS_FF$"),
         "dsp": re.compile(r"^MULT18X18D$|^ALU54B$"),
+        "bram": re.compile(r"^DP16KD$|^PDPW16KD$"),
+        "lutram": re.compile(r"^TRELLIS_DPR16X4$"),
     },
 }
 
@@ -221,5 +225,5 @@ def format_report(r: dict) -> str:
     for k, v in r.items():
         if k.startswith("synth_"):
             lines.append(f"{k[6:]} ({v['command']}, {v['seconds']} s): {v['lut']} LUT, {v['carry']} carry, "
-                         f"{v['ff']} FF, {v['dsp']} DSP/MULT, longest path {v['longest_path_cells']} cells")
+                         f"{v['ff']} FF, {v['dsp']} DSP/MULT, {v.get('bram', 0)} BRAM, {v.get('lutram', 0)} LUTRAM, longest path {v['longest_path_cells']} cells")
     return "\n".join(lines)
