@@ -271,3 +271,17 @@ def test_depthwise_avgpool_stream_icarus(tmp_path):
     ref = evaluate(net, [x]).outputs[0]
     check_stream(tmp_path / "d", x, ref, "icarus", seeds=(None, 9))
     assert rep["memory_bits"] > 0
+
+
+@pytest.mark.sim
+def test_stream_rtl_deterministic_and_lint_clean(tmp_path, monkeypatch):
+    from qir.sim.tools import find_verilator
+
+    a = _compile_ir(CNN, tmp_path / "a", monkeypatch)
+    _compile_ir(CNN, tmp_path / "sub" / "b", monkeypatch)
+    va, vb = tmp_path / "a" / a["rtl"][0], tmp_path / "sub" / "b" / a["rtl"][0]
+    assert va.read_bytes() == vb.read_bytes()
+    r = subprocess.run([str(find_verilator().exe), "--lint-only", "-Wall", str(va), "--top-module", a["top"]],
+                       capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    assert "linebuf" in va.read_text()  # the line buffer is one memory array (BRAM/LUTRAM in Yosys)
