@@ -285,3 +285,24 @@ def test_stream_rtl_deterministic_and_lint_clean(tmp_path, monkeypatch):
                        capture_output=True, text=True)
     assert r.returncode == 0, r.stderr
     assert "linebuf" in va.read_text()  # the line buffer is one memory array (BRAM/LUTRAM in Yosys)
+
+
+@pytest.mark.sim
+@pytest.mark.slow
+@pytest.mark.parametrize("folder, model", [("jettagger_conv2d_small", "jetTagger_Conv2D_Small.json"),
+                                           ("keras_conv1d_small", "KERAS_conv1d_small.json")])
+def test_shared_cnns_stream(folder, model, tmp_path):
+    """jetTagger_Conv2D_Small (BatchNorm, strided same convs) and KERAS_conv1d_small with --io
+    stream: qir sim (full rate: II and latency; seeded gaps/stalls) in Icarus on 20 vectors and
+    in Verilator on all vectors of tests/data."""
+    out = tmp_path / "d"
+    subprocess.run([sys.executable, "-m", "qir.cli", "compile", str(DATA / folder / model), "-o", str(out),
+                    "--precision", "fixed<18,8>", "--softmax", "none", "--input-type", "fixed<16,6>",
+                    "--io", "stream"], check=True)
+    x = np.load(DATA / folder / "vectors.npz")["x"]
+    for sim, xs in (("icarus", x[:20]), ("verilator", x)):
+        np.save(tmp_path / "x.npy", xs)
+        r = subprocess.run([sys.executable, "-m", "qir.cli", "sim", str(out), "--inputs", str(tmp_path / "x.npy"),
+                            "--simulator", sim], capture_output=True, text=True)
+        assert r.returncode == 0, r.stderr
+        assert "0 mismatches" in r.stdout
