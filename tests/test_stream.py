@@ -306,3 +306,15 @@ def test_shared_cnns_stream(folder, model, tmp_path):
                             "--simulator", sim], capture_output=True, text=True)
         assert r.returncode == 0, r.stderr
         assert "0 mismatches" in r.stdout
+
+
+@pytest.mark.sim
+def test_stream_cocotb_bench_icarus(tmp_path, monkeypatch):
+    """The generated cocotb bench: full rate (beats + latency) and random gaps/stalls, Icarus."""
+    rep = _compile_ir(CNN1D, tmp_path / "d", monkeypatch)
+    tb = tmp_path / "d" / "tb"
+    assert (tb / f"test_{rep['top']}.py").is_file()
+    r = subprocess.run([sys.executable, str(tb / "run_cocotb.py"), "--simulator", "icarus"],
+                       capture_output=True, text=True, cwd=tb)
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+    assert "2 cocotb tests" in r.stdout
