@@ -49,12 +49,17 @@ def _reg_chain(value: SSAValue, first: int, last: int, after: Operation) -> SSAV
 @dataclass(frozen=True)
 class Pipeline(ModulePass):
     name = "qir-pipeline"
-    max_depth: int = 0
-    latency: int = 0
+    max_depth: int | None = None
+    latency: int | None = None
 
     def apply(self, ctx: Context, op: ModuleOp) -> None:
-        if self.max_depth < 0 or self.latency < 0:
-            raise QirError("qir-pipeline: max-depth and latency must be positive")
+        for key, v in (("max-depth", self.max_depth), ("latency", self.latency)):
+            if v is not None and v < 1:
+                raise QirError(f"qir-pipeline: {key}={v} is not a positive number of "
+                               f"{'adder levels' if key == 'max-depth' else 'cycles'}; give {key}=1 or more, "
+                               "or no option for one stage per layer")
+        if self.max_depth is not None and self.latency is not None:
+            raise QirError("qir-pipeline: give max-depth or latency, not both")
         from qir.stream_ops import is_stream_model
 
         for model in [m for m in op.walk() if isinstance(m, ModelOp)]:
@@ -65,7 +70,7 @@ class Pipeline(ModulePass):
             if self.max_depth or self.latency:
                 from qir.lowering.pipeline_depth import pipeline_by_depth
 
-                pipeline_by_depth(model, self.max_depth, self.latency, _reg_chain)
+                pipeline_by_depth(model, self.max_depth or 0, self.latency or 0, _reg_chain)
             else:
                 self._pipeline(model)
 

@@ -84,6 +84,7 @@ from qir.dialect import (  # noqa: E402
 from qir.errors import QirError  # noqa: E402
 from qir.fixed import Fixed  # noqa: E402
 from qir.ir import get_model, layer_of  # noqa: E402
+from qir.progress import note  # noqa: E402
 from qir.rtl import addergraph, arith, cmvm, elementwise, layout, lut, pool  # noqa: E402
 # qir.mul / qir.reduce generators (rtl/reduce.py)
 from qir.dialect import MulOp, ReduceOp  # noqa: E402
@@ -297,6 +298,8 @@ class _Builder:
             else:
                 base = sanitize(layer_of(op) or f"op{idx}", "l")
                 prefix = self.names.take(f"{base}_{_KIND[type(op)]}")
+                if isinstance(op, AdderGraphOp):
+                    note(f"RTL: layer {layer_of(op) or prefix} ({op.graph().n_adders} adders)")
                 sub, t = GENERATORS[type(op)](op, [values[v] for v in op.operands], prefix, _where(op))
                 if sub is not None:
                     m.submodules[prefix] = sub
@@ -351,6 +354,7 @@ def generate(model: ModelOp | ModuleOp, top: str | None = None) -> RtlDesign:
     elif not is_identifier(top):
         raise QirError(f"top module name {top!r} is not a plain Verilog identifier")
     plan = _plan(model)
+    note("RTL: elaborating, Amaranth netlist, RTLIL, Yosys write_verilog")
     text = verilog.convert(_Top(model, plan), name=top, emit_src=False, strip_internal_attrs=True)
     ports = [
         {"name": "clk", "direction": "input", "width": 1, "type": None, "shape": None},

@@ -376,7 +376,8 @@ def check_stream(outdir, x_mant: np.ndarray, ref: np.ndarray, simulator: str, se
 def stream_sim_command(outdir, inputs_path, simulator: str, output_path) -> int:
     from qir.ir import get_model, read_module
     from qir.sim.interpreter import evaluate, input_types
-    from qir.sim.run import _load_inputs, _save_outputs
+    from qir.safety import load_inputs
+    from qir.sim.run import _save_outputs
 
     t0 = time.perf_counter()
     outdir = Path(outdir)
@@ -384,12 +385,7 @@ def stream_sim_command(outdir, inputs_path, simulator: str, output_path) -> int:
     ins = input_types(model)
     if len(ins) != 1:
         raise QirError("--io stream designs have one input", where=str(outdir))
-    (nm, t, shape), = ins
-    x, = _load_inputs(Path(inputs_path), [nm])
-    if x.shape[1:] != tuple(shape):
-        raise QirError(f"input '{nm}' must have shape (N, {', '.join(map(str, shape))}), got {x.shape}",
-                       where=str(inputs_path))
-    xm = t.from_real(x, f"{inputs_path}: input '{nm}'")
+    xm, = load_inputs(inputs_path, ins)
     ref = evaluate(model, [xm]).outputs[0]
     runs = check_stream(outdir, xm, ref, simulator)
     if output_path is not None:
