@@ -372,3 +372,15 @@ def test_random_models_stream_icarus(seed, tmp_path):
 @pytest.mark.parametrize("seed", range(6, 40))
 def test_random_models_stream_icarus_slow(seed, tmp_path):
     _random_stream(seed, tmp_path)
+
+
+def test_stream_qir_report(tmp_path, monkeypatch):
+    """qir report on a stream design: report.json validates (in_ready/out_ready, beat-wide data
+    ports) and the estimate lists windows, the collect and memory bits."""
+    from qir.report import format_report, report
+
+    _compile_ir(CNN, tmp_path / "d", monkeypatch)
+    r = report(tmp_path / "d")
+    assert r["estimate"]["memory_bits"] > 0
+    text = format_report(r)
+    assert "line-buffer memory bits" in text and "window" in text and "collect" in text
