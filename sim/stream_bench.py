@@ -75,7 +75,7 @@ module tb_{top};
     n_in = 0; n_out = 0; cyc = 0; idle = 0; xv = 0; have = 1'b0;
     repeat (3) begin #5 clk = 1'b1; #5 clk = 1'b0; end
     rst = 1'b0;
-    while (n_out < N_OUT && idle < LIMIT) begin
+    while ((n_out < N_OUT || n_in < N_IN) && idle < LIMIT) begin
       if (!have && n_in < N_IN) begin r = $fscanf(fi, "%h\\n", in_data); have = 1'b1; end
       in_valid = have & pat[cyc % {PATTERN_DEPTH}][0];
       out_ready = pat[cyc % {PATTERN_DEPTH}][1];
@@ -151,7 +151,7 @@ async def drive(dut, p_gap, p_stall, seed):
     dut.rst.value = 0
     k, got, cyc, first_in, first_out = 0, [], 0, None, None
     limit = 50 * (len(beats) + SPEC["latency"] + SPEC["ii"]) + 1000
-    while len(got) < len(expected):
+    while len(got) < len(expected) or k < len(beats):
         offer = k < len(beats) and rng.random() >= p_gap
         ready = rng.random() >= p_stall
         dut.in_valid.value = int(offer)

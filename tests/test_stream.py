@@ -384,3 +384,25 @@ def test_stream_qir_report(tmp_path, monkeypatch):
     assert r["estimate"]["memory_bits"] > 0
     text = format_report(r)
     assert "line-buffer memory bits" in text and "window" in text and "collect" in text
+
+
+# A 2x2/2 max pool on 5x5: the last row and column feed no output, so the last image's final
+# input beats are taken after its last output beat (the bench must still deliver them).
+POOL_TAIL = """
+qir.model @pooltail {
+  %0 = qir.input "x" : tensor<5x5x1x!qir.fixed<6,3>>
+  %1 = qir.pool %0 kind "max" window [2, 2] strides [2, 2] pads [0, 0, 0, 0] {layer = "p"} : tensor<5x5x1x!qir.fixed<6,3>> -> tensor<2x2x1x!qir.fixed<6,3>>
+  qir.output %1 : tensor<2x2x1x!qir.fixed<6,3>>
+}
+"""
+
+
+@pytest.mark.sim
+def test_stream_trailing_input_beats(tmp_path, monkeypatch):
+    from qir.sim.stream_bench import check_stream
+
+    rep = _compile_ir(POOL_TAIL, tmp_path / "d", monkeypatch)
+    net = get_model(_net(POOL_TAIL))
+    x = _rand_inputs(net, 5)
+    runs = check_stream(tmp_path / "d", x, evaluate(net, [x]).outputs[0], "icarus", seeds=(None, 2))
+    assert runs[0]["ii"] == rep["ii_cycles"] == 25
