@@ -153,7 +153,9 @@ def fixed_type(spec: Fixed) -> FixedType | UFixedType:
 
 
 def tensor_of(spec: Fixed, shape) -> TensorType:
-    return TensorType(fixed_type(spec), list(shape))
+    from qir.safety import check_elements  # every tensor a frontend builds is bounded
+
+    return TensorType(fixed_type(spec), list(check_elements(shape)))
 
 
 def elem(t: Attribute, what: str = "value") -> Fixed:

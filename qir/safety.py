@@ -173,7 +173,7 @@ def output_dir(out: str | Path) -> Iterator[Path]:
             os.replace(tmp, p)
         except OSError:
             if old is not None:
-                os.replace(old / "d", p)
+                os.replace(old / "d", p)  # the previous output back in place
             raise
     except OSError as e:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -182,8 +182,10 @@ def output_dir(out: str | Path) -> Iterator[Path]:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     finally:
-        if old is not None:
+        if old is not None and not (old / "d").exists():  # kept if it could not be put back
             shutil.rmtree(old, ignore_errors=True)
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
 
 
 # ------------------------------------------------------------------------------- sizes
@@ -200,6 +202,19 @@ def check_shape(shape: Sequence[int], where: str | None, what: str = "tensor") -
                        f"{MAX_TENSOR_ELEMENTS} for a fully unrolled design; the file is broken or the model "
                        "is far too large", where=where)
     return tuple(int(d) for d in dims)
+
+
+def check_elements(shape: Sequence[int], what: str = "tensor") -> tuple[int, ...]:
+    """A shape qir is about to build a tensor of (zero-size dimensions allowed): at most
+    ``MAX_TENSOR_ELEMENTS`` elements."""
+    dims = tuple(int(d) for d in shape)
+    n = 1
+    for d in dims:
+        n *= max(d, 0)
+    if n > MAX_TENSOR_ELEMENTS:
+        raise QirError(f"{what} shape {list(dims)} has {n} elements, more than qir's limit of {MAX_TENSOR_ELEMENTS} "
+                       "for a fully unrolled design; the file is broken or the model is far too large")
+    return dims
 
 
 # ------------------------------------------------------------------------------- local files

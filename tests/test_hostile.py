@@ -469,3 +469,15 @@ def test_onnx_constant_folding_is_bounded(op, inputs):
     node = onnx.helper.make_node(op, [f"i{k}" for k in range(len(inputs))], ["y"])
     with pytest.raises(QirError, match="elements, limit"):
         fold("onnx", node, 17, inputs, [False] * len(inputs), "m.onnx: node y")
+
+
+def test_every_built_tensor_is_bounded():
+    """``tensor_of`` (all frontends build their types with it) refuses a runaway shape, e.g. from
+    a huge padding or a shape constant, before anything is sized by it."""
+    from qir.dialect import tensor_of
+    from qir.errors import QirError
+    from qir.fixed import Fixed
+
+    assert tensor_of(Fixed(8, 3), [4, 0]).get_shape() == (4, 0)
+    with pytest.raises(QirError, match="10000000000 elements"):
+        tensor_of(Fixed(8, 3), [100000, 100000])
