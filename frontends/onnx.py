@@ -58,6 +58,7 @@ mantissa is the code minus the zero point.
 """
 from __future__ import annotations
 
+from os import PathLike
 from pathlib import Path
 
 from xdsl.dialects.builtin import ModuleOp
@@ -73,7 +74,7 @@ from .onnx_records import SOFTMAX_MODES, onnx_handler, supported_ops  # noqa: F4
 
 
 # ------------------------------------------------------------------------------ entry point
-def import_onnx(path: str | Path, *, input_type: Fixed | None = None, softmax: str = "keep",
+def import_onnx(path: "str | Path | onnx.ModelProto", *, input_type: Fixed | None = None, softmax: str = "keep",
                 precision: PrecisionConfig | Fixed | None = None, approximate: bool | int = False) -> ModuleOp:
     """Import a QONNX, QDQ or float ONNX model into one ``qir.model`` (see the module docstring)."""
     if softmax not in SOFTMAX_MODES:
@@ -86,5 +87,5 @@ def import_onnx(path: str | Path, *, input_type: Fixed | None = None, softmax: s
         precision = PrecisionConfig.from_type(precision)
     elif precision is not None and not isinstance(precision, PrecisionConfig):
         raise QirError(f"precision must be a Fixed or a PrecisionConfig, got {precision!r}")
-    graph = prepare(Path(path))
+    graph = prepare(path if not isinstance(path, (str, PathLike)) else Path(path))  # a file or an onnx.ModelProto
     return Importer(graph, input_type, softmax, precision, approximate).run()

@@ -150,9 +150,30 @@ def _dims(vi: onnx.ValueInfoProto) -> list[onnx.TensorShapeProto.Dimension] | No
     return list(tt.shape.dim) if tt.HasField("shape") else None
 
 
-def prepare(path: Path) -> Graph:
-    """Load and prepare ``path`` (see the module docstring)."""
-    model = load_onnx(path)
+def from_proto(model: onnx.ModelProto) -> tuple[onnx.ModelProto, Path]:
+    """A copy of an in-memory model (``qir.convert(model_proto)``) and the name it goes by in
+    messages (``<graph name>.onnx``); external data cannot be resolved without a file."""
+    from onnx.external_data_helper import uses_external_data
+
+    copy = onnx.ModelProto()
+    copy.CopyFrom(model)
+    name = "".join(c if c.isalnum() or c in "_-." else "_" for c in (copy.graph.name or "model"))
+    where = Path(f"<onnx.ModelProto {name}>.onnx")
+    if not copy.HasField("graph") or not copy.graph.node:
+        raise QirError("not a valid ONNX model (no graph or an empty graph)", where=str(where))
+    if any(uses_external_data(t) for t in copy.graph.initializer):
+        raise QirError("the model's initializers use external data; load it with "
+                       "onnx.load(path) (which reads the data) or pass the .onnx file path", where=str(where))
+    return copy, where
+
+
+def prepare(path: Path | onnx.ModelProto) -> Graph:
+    """Load and prepare ``path`` (a file, or an in-memory ``onnx.ModelProto``; see the module
+    docstring)."""
+    if isinstance(path, onnx.ModelProto):
+        model, path = from_proto(path)
+    else:
+        model = load_onnx(path)
     where = str(path)
     graph = model.graph
     init_names = {t.name for t in graph.initializer}

@@ -23,7 +23,8 @@ def _fixed(text: str) -> Fixed:
 
 
 def _add_import_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument("model", help="model file: QKeras/Keras .json (+ weights .h5), .h5, .keras; .onnx")
+    p.add_argument("model", help="model file: QKeras/Keras .json (+ weights .h5), .h5, .keras; .onnx; "
+                   "or a .mlir written by qir import / qir-opt (layer level or lowered)")
     p.add_argument("--weights", help="weights .h5 for a .json model (default: <stem>_weights.h5 beside it)")
     p.add_argument("--input-type", type=_fixed, metavar="T",
                    help="fixed-point type of the model input, e.g. 'fixed<16,6>' (needed when the model "
@@ -98,9 +99,12 @@ def cmd_eval(args) -> int:
     ins = input_types(model)
     if len(ins) != 1:
         raise QirError(f"model has {len(ins)} inputs; qir eval takes one --inputs array", where=args.net)
-    from qir.safety import atomic_save_npy, load_inputs
+    from qir.safety import atomic_save_npy, check_inputs, load_inputs
 
-    mants = load_inputs(args.inputs, ins)
+    if args.quantize_inputs:
+        mants = check_inputs(_quantized_arrays(ins, args.inputs), ins, str(args.inputs))
+    else:
+        mants = load_inputs(args.inputs, ins)
     ev = evaluate(model, mants)
     outs = [t.to_real(y) for (t, _), y in zip(output_types(model), ev.outputs)]
     atomic_save_npy(args.output, outs[0])
@@ -124,10 +128,94 @@ def cmd_compile(args) -> int:
     return 0
 
 
+def _quantized_arrays(ins, path) -> list:
+    """``--quantize-inputs``: the file's real arrays put on each input's grid (qir.input_quant:
+    round half to even, saturate); prints how many values moved."""
+    from qir.input_quant import quantize_inputs
+    from qir.safety import check_dtype, read_array_file
+
+    where = str(path)
+    out = []
+    for (name, t, _), x in zip(ins, read_array_file(path, [nm for nm, _, _ in ins])):
+        check_dtype(x.dtype, where, name)
+        mant, stats = quantize_inputs(x, t, f"{where}: input '{name}'")
+        print(f"qir: {stats.summary(f'{where}: input {name!r}')}", file=sys.stderr)
+        out.append(t.to_real(mant))
+    return out
+
+
 def cmd_sim(args) -> int:
     from qir.sim.run import sim_command
 
-    return sim_command(args.outdir, args.inputs, args.simulator, args.output)
+    if not args.quantize_inputs:
+        return sim_command(args.outdir, args.inputs, args.simulator, args.output)
+    import tempfile
+
+    import numpy as np
+
+    from qir.ir import get_model, read_module
+    from qir.sim.design import load_design
+    from qir.sim.interpreter import input_types
+
+    net = load_design(args.outdir).net_path
+    ins = input_types(get_model(read_module(net), str(net)))
+    arrays = _quantized_arrays(ins, args.inputs)
+    with tempfile.TemporaryDirectory(prefix="qir_sim_inputs_") as tmp:
+        grid = Path(tmp) / "inputs.npz"
+        np.savez(grid, **{nm: a for (nm, _, _), a in zip(ins, arrays)})
+        return sim_command(args.outdir, grid, args.simulator, args.output)
+
+
+def cmd_config(args) -> int:
+    from qir.api import config_template, layer_summary
+    from qir.precision import PrecisionConfig
+
+    opts = _import_options(args)
+    opts["precision"] = args.precision  # a template from a configuration would hide the model's own types
+    if args.precision_config:
+        raise QirError("qir config writes a configuration; it takes --precision T (the type of float layers), "
+                       "not --precision-config")
+    tmpl = config_template(args.model, **opts)
+    out = Path(args.output)
+    if out.suffix.lower() in (".yaml", ".yml"):
+        import yaml
+
+        text = yaml.safe_dump(tmpl, sort_keys=False)
+    else:
+        import json
+
+        text = json.dumps(tmpl, indent=2) + "\n"
+    PrecisionConfig.from_mapping(tmpl, str(out))  # what we write must load
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(text)
+    rows = layer_summary(args.model, **{**opts, "precision": opts["precision"] or tmpl["default"].get("weight")})
+    print(f"qir: wrote {out}: {len(tmpl['layers'])} layers "
+          f"({sum(1 for e in tmpl['layers'].values() if e)} with configurable types)")
+    print(f"  {'layer':<24} {'result':<14} {'weight':<14} {'bias':<14} configurable")
+    for r in rows:
+        entry = tmpl["layers"].get(r["layer"])
+        conf = ", ".join(entry) if entry else ("-" if entry is not None else "(input)")
+        print(f"  {r['layer']:<24} {r['result']:<14} {r.get('weight', ''):<14} {r.get('bias', ''):<14} {conf}")
+    return 0
+
+
+def cmd_profile(args) -> int:
+    from qir.api import Design
+    from qir.pipeline import import_model
+    from qir.safety import check_dtype, read_array_file
+
+    opts = _import_options(args)
+    design = Design(import_model(args.model, **opts), source=args.model, options=opts)
+    port = design._input()[0]
+    (x,) = read_array_file(args.inputs, [port])
+    check_dtype(x.dtype, str(args.inputs), port)
+    formats = tuple(f for f in args.format.split(",") if f)
+    prof = design.profile(x, args.output, formats=formats)
+    if design.last_quantization is not None:
+        print(f"qir: {design.last_quantization.summary(args.inputs)}", file=sys.stderr)
+    print(prof)
+    print(f"qir: wrote {len(prof.plots)} plot(s) and {', '.join(p.name for p in prof.files)} to {args.output}")
+    return 0
 
 
 def cmd_report(args) -> int:
@@ -159,6 +247,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("eval", help="run the reference interpreter on IR")
     p.add_argument("net", help="qir IR file (.mlir)")
     p.add_argument("--inputs", required=True, help="X.npy: (N, *input shape) real values on the input grid")
+    p.add_argument("--quantize-inputs", action="store_true",
+                   help="accept off-grid float inputs: each value is rounded to nearest, ties to even, and "
+                        "saturated to the model's input type (counts printed on stderr)")
     p.add_argument("-o", "--output", required=True, help="Y.npy: real outputs (float64)")
     p.add_argument("--trace", metavar="DIR", help="write <layer>.npy for every source layer into DIR")
     p.set_defaults(func=cmd_eval)
@@ -166,7 +257,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("compile", help="import, lower and emit Verilog + testbenches into OUTDIR")
     _add_import_options(p)
     p.add_argument("-o", "--output", required=True, metavar="OUTDIR")
-    p.add_argument("--pipeline", help="pass pipeline between import and RTL (qir-opt -p syntax)")
+    p.add_argument("--pipeline", help="pass pipeline between import and RTL (qir-opt -p syntax; default "
+                   "qir.lowering.DEFAULT_PIPELINE, none for an already lowered .mlir)")
     p.add_argument("--top", help="top module name (default: the model name)")
     p.add_argument("--io", choices=("parallel", "stream"), default="parallel",
                    help="parallel: one whole tensor per clock (default); stream: valid/ready beats, one pixel "
@@ -179,6 +271,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("sim", help="simulate OUTDIR's RTL on inputs and check it against the reference")
     p.add_argument("outdir", help="a directory written by qir compile")
     p.add_argument("--inputs", required=True, help="X.npy: (N, *input shape) real values on the input grid")
+    p.add_argument("--quantize-inputs", action="store_true",
+                   help="accept off-grid float inputs: each value is rounded to nearest, ties to even, and "
+                        "saturated to the model's input type (counts printed on stderr)")
     p.add_argument("--simulator", choices=("verilator", "icarus"), default="verilator")
     p.add_argument("-o", "--output", help="Y.npy: the RTL's outputs as real values")
     p.set_defaults(func=cmd_sim)
@@ -190,6 +285,22 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--html", nargs="?", const="", metavar="FILE",
                    help="also write an HTML report (default OUTDIR/report.html)")
     p.set_defaults(func=cmd_report)
+
+    p = sub.add_parser("config", help="write the precision configuration template: every layer name and its "
+                       "current types (edit it, then compile with --precision-config)")
+    _add_import_options(p)
+    p.add_argument("-o", "--output", required=True, metavar="FILE", help="FILE.json or FILE.yaml")
+    p.set_defaults(func=cmd_config)
+
+    p = sub.add_parser("profile", help="per-layer weight/activation ranges against their fixed-point types: "
+                       "plots and an overflow/saturation table")
+    _add_import_options(p)
+    p.add_argument("--inputs", required=True, help="X.npy: (N, *input shape) float values (rounded to nearest, "
+                   "ties to even, and saturated to the input type)")
+    p.add_argument("-o", "--output", required=True, metavar="DIR",
+                   help="writes <layer>.png/.svg, profile.csv, profile.json, profile.txt")
+    p.add_argument("--format", default="png", help="plot formats: png, svg or png,svg (default png)")
+    p.set_defaults(func=cmd_profile)
     return parser
 
 

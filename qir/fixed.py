@@ -102,8 +102,8 @@ class Fixed:
             i = np.unravel_index(off[0], x.shape)
             raise QirError(
                 f"{what}: value {float(x[i])!r} at index {tuple(int(k) for k in i)} is not on the grid of "
-                f"{self} (step {self.lsb!r}); quantize the inputs to that type or pick another "
-                "--input-type"
+                f"{self} (step {self.lsb!r}); quantize the inputs to that type (qir sim/eval "
+                "--quantize-inputs: nearest, ties to even, saturated) or pick another --input-type"
             )
         bad = np.flatnonzero((mant < self.min_int) | (mant > self.max_int))
         if bad.size:

@@ -6,6 +6,7 @@ the CLI share one implementation.
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 from xdsl.dialects.builtin import ModuleOp
@@ -29,8 +30,20 @@ def import_model(path: str | Path, *, weights: str | Path | None = None, input_t
 
     ``approximate``: 0 = exact only; N > 0 accepts non-power-of-two scales (ONNX requantize
     multipliers with N significant bits, QKeras ``alpha='auto'``).  ``ptq``: Keras 3 int8/int4
-    handling ("reject", "weight-only", "emulate")."""
+    handling ("reject", "weight-only", "emulate").  ``path`` may also be a live Keras model or an
+    ``onnx.ModelProto`` (``qir.api.import_object``), or a ``.mlir`` file written by ``qir import``
+    or ``qir-opt`` (``qir.api.read_net``)."""
+    options = dict(weights=weights, input_type=input_type, softmax=softmax, precision=precision,
+                   approximate=approximate, ptq=ptq)
+    if not isinstance(path, (str, os.PathLike)):
+        from qir.api import import_object
+
+        return import_object(path, **options)
     p = Path(path)
+    if p.suffix.lower() == ".mlir":
+        from qir.api import read_net
+
+        return read_net(p, **options)
     if not p.is_file():
         raise QirError("no such model file", where=str(p))
     suffix = p.suffix.lower()
@@ -100,9 +113,12 @@ def _safe_top(name: str) -> str:
     return out if out and not out[0].isdigit() else f"m_{out}"
 
 
-def compile_model(model_path: str | Path, outdir: str | Path, *, pipeline: str = DEFAULT_PIPELINE,
+def compile_model(model_path: str | Path, outdir: str | Path, *, pipeline: str | None = None,
                   top: str | None = None, post=None, io: str = "parallel", **import_options) -> dict:
     """Import, lower, generate RTL and testbenches into ``outdir``; returns the report.
+
+    ``model_path``: anything ``import_model`` reads.  ``pipeline`` (qir-opt syntax): None runs
+    ``DEFAULT_PIPELINE``, or nothing when the model is already lowered IR (``qir.api.is_lowered``).
 
     Everything is written to a temporary directory beside ``outdir`` and moved into place at the
     end, so a failure leaves no half-written output.  ``post(tmpdir, report)``, if given, runs
@@ -117,14 +133,20 @@ def compile_model(model_path: str | Path, outdir: str | Path, *, pipeline: str =
     check_output_dir(out)  # before the work: a folder with a user's files is refused at once
     if io not in ("parallel", "stream"):
         raise QirError(f"--io {io!r} is not supported; use 'parallel' or 'stream'")
-    if io == "stream" and pipeline == DEFAULT_PIPELINE:
+    if io == "stream" and pipeline in (None, DEFAULT_PIPELINE):  # --io stream: STREAM_PIPELINE
         from qir.lowering import STREAM_PIPELINE
 
         pipeline = STREAM_PIPELINE
     from qir.progress import note
 
-    note(f"importing {Path(model_path).name}")
+    label = Path(model_path).name if isinstance(model_path, (str, os.PathLike)) else \
+        f"<{type(model_path).__name__}>"
+    note(f"importing {label}")
     net = import_model(model_path, **import_options)
+    if pipeline is None:
+        from qir.api import is_lowered
+
+        pipeline = "" if is_lowered(net) else DEFAULT_PIPELINE
     lowered = net.clone()
     note("running the pass pipeline")
     run_passes(lowered, pipeline)
@@ -144,7 +166,8 @@ def compile_model(model_path: str | Path, outdir: str | Path, *, pipeline: str =
         "latency_cycles": design.latency,
         "register_bits": _register_bits(model, design.latency),
         "ports": design.ports,
-        "model": str(Path(model_path).name),
+        "model": Path(model_path).name if isinstance(model_path, (str, os.PathLike)) else
+        f"<{type(model_path).__name__} {get_model(net).sym_name.data}>",
         "pipeline": pipeline,
         "rtl": sorted(f"rtl/{name}" for name in design.files),
         "io": io,

@@ -17,6 +17,10 @@ weights, biases and layer results; this module is where the user states them:
        output: {result: null}          # null: exact (no rounding) for this layer's result
        fc2: {style: mac}               # how a dense/conv layer is built (quantized models too)
 
+Every name under ``layers`` must be a layer of the model (``qir config MODEL -o FILE`` writes a
+template with all of them); a misspelled name, an unknown key or a bad type is one error naming
+the file and the entry.
+
 ``style`` (auto, mac, cmvm, ternary, po2, xnor; in ``default`` or per layer) is not a type: the
 importer writes it as a ``style`` attribute on the layer's ``qir.dense``/``qir.conv`` (the layer
 named by the op's ``layer`` attribute in net.mlir), and ``qir-lower-dense``/``qir-lower-conv``
@@ -89,11 +93,35 @@ class LayerPrecision:
 STYLE_CHOICES = ("auto", "mac", "cmvm", "ternary", "po2", "xnor")
 
 
+class _LayerTable(dict):
+    """The per-layer entries; remembers which ones a frontend looked up (``used``), so an entry
+    that neither a frontend used nor names a layer of the imported model is an error."""
+
+    def __init__(self, *args, **kw):
+        super().__init__(*args, **kw)
+        self.used: set[str] = set()
+
+    def __contains__(self, key) -> bool:
+        hit = dict.__contains__(self, key)
+        if hit:
+            self.used.add(key)
+        return hit
+
+    def get(self, key, default=None):
+        if dict.__contains__(self, key):
+            self.used.add(key)
+        return dict.get(self, key, default)
+
+
 @dataclass(frozen=True)
 class PrecisionConfig:
     default: LayerPrecision = field(default_factory=LayerPrecision)
     layers: dict[str, dict] = field(default_factory=dict)
     source: str = "--precision"
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.layers, _LayerTable):
+            object.__setattr__(self, "layers", _LayerTable(self.layers))
 
     @staticmethod
     def from_type(t: Fixed | None) -> "PrecisionConfig | None":
@@ -105,9 +133,28 @@ class PrecisionConfig:
         over = self.layers.get(name)
         return replace(self.default, **over) if over else self.default
 
+    def check_layers(self, module, where: str) -> None:
+        """Every per-layer entry must name a layer of the imported ``module`` (an op's ``layer``
+        attribute) or have been used by the frontend (e.g. a Dense whose batch normalization was
+        folded into it); anything else is a misspelling and one error naming the file and entry."""
+        from qir.ir import layer_of
+
+        names = {layer_of(o) for o in module.walk()} - {None}
+        used = getattr(self.layers, "used", set())
+        for name in self.layers:
+            if name not in names and name not in used:
+                import difflib
+
+                close = difflib.get_close_matches(name, sorted(names), n=1)
+                hint = f"did you mean '{close[0]}'? " if close else ""
+                raise QirError(f"layers: '{name}': the model has no layer of that name; {hint}"
+                               f"its layers are {', '.join(sorted(names)) or 'none'} "
+                               "(qir config MODEL writes a template with every name)", where=self.source)
+
     def annotate_styles(self, module, where: str) -> None:
-        """Write the configured ``style`` of each layer on its ``qir.dense``/``qir.conv`` ops;
-        a layer entry with a style that names no such op is an error (a typo would be silent)."""
+        """Write the configured ``style`` of each layer on its ``qir.dense``/``qir.conv`` ops; a
+        layer entry with a style that names no such op is an error (a typo would be silent), and so
+        is any other entry naming no layer (``check_layers``)."""
         from xdsl.dialects.builtin import StringAttr
 
         from qir.dialect import ConvOp, DenseOp
@@ -120,6 +167,7 @@ class PrecisionConfig:
                 known = ", ".join(sorted(n for n in names if n)) or "none"
                 raise QirError(f"layer '{name}' has style {over['style']!r} but the model has no dense or conv "
                                f"layer of that name (dense/conv layers: {known})", where=where)
+        self.check_layers(module, where)
         for o in ops:
             style = self.for_layer(layer_of(o) or "").style
             if style is not None:
@@ -143,16 +191,27 @@ class PrecisionConfig:
             text = p.read_text(encoding="utf-8")
         except OSError as e:
             raise QirError(f"cannot read precision configuration: {e}", where=str(p)) from None
-        data = _parse(text, p)
+        return PrecisionConfig.from_mapping(_parse(text, p), str(p), default)
+
+    @staticmethod
+    def from_mapping(data, source: str = "<config>", default: Fixed | None = None) -> "PrecisionConfig":
+        """A configuration from its parsed form (``{"default": {...}, "layers": {name: {...}}}``,
+        what ``qir config`` writes); ``source`` names it in errors."""
+        if isinstance(data, PrecisionConfig):
+            return data
         if not isinstance(data, dict) or set(data) - {"default", "layers"}:
-            raise QirError("a precision configuration is a mapping with keys 'default' and 'layers'",
-                           where=str(p))
+            extra = sorted(set(data) - {"default", "layers"}) if isinstance(data, dict) else []
+            raise QirError("a precision configuration is a mapping with keys 'default' and 'layers'"
+                           + (f"; unknown key(s) {', '.join(map(repr, extra))}" if extra else ""), where=source)
         base = LayerPrecision(weight=default, bias=default, result=default) if default else LayerPrecision()
-        dflt = replace(base, **_entry(data.get("default") or {}, f"{p}: default"))
+        dflt = replace(base, **_entry(data.get("default") or {}, f"{source}: default"))
+        raw_layers = data.get("layers") or {}
+        if not isinstance(raw_layers, dict):
+            raise QirError("'layers' must be a mapping of layer name to entry", where=source)
         layers = {}
-        for name, entry in (data.get("layers") or {}).items():
-            layers[str(name)] = _entry(entry, f"{p}: layer '{name}'")
-        return PrecisionConfig(dflt, layers, str(p))
+        for name, entry in raw_layers.items():
+            layers[str(name)] = _entry(entry, f"{source}: layers: '{name}'")
+        return PrecisionConfig(dflt, layers, source)
 
 
 def _parse(text: str, p: Path):
@@ -177,12 +236,20 @@ def _parse(text: str, p: Path):
 
 
 def _entry(entry, where: str) -> dict:
+    if entry is None:
+        return {}
     if not isinstance(entry, dict):
         raise QirError("expected a mapping of weight/bias/accum/result types", where=where)
     out = {}
     for k, v in entry.items():
         if k in _TYPE_KEYS:
-            out[k] = None if v is None else Fixed.parse(str(v))
+            if v is not None and not isinstance(v, str):
+                raise QirError(f"{k}: {v!r} is not a type; write \"fixed<W,I>\", \"ufixed<W,I>\" or null",
+                               where=where)
+            try:
+                out[k] = None if v is None else Fixed.parse(v)
+            except QirError as e:
+                raise QirError(f"{k}: {e}", where=where) from None
         elif k == "style":
             if v not in STYLE_CHOICES:
                 raise QirError(f"style {v!r} is not one of {', '.join(STYLE_CHOICES)}", where=where)

@@ -1,0 +1,23 @@
+"""The examples run as tests (examples/notebook/workflow.py, in its --fast form)."""
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.mark.sim
+def test_notebook_workflow_example(tmp_path):
+    r = subprocess.run([sys.executable, str(ROOT / "examples" / "notebook" / "workflow.py"), str(tmp_path / "out"),
+                        "--fast"], capture_output=True, text=True, timeout=900)
+    assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-3000:]
+    assert "RTL = reference on 20 vectors" in r.stdout
+    assert "100.00%" in r.stdout
+    plots = sorted(p.name for p in (tmp_path / "out" / "profile").glob("*.png"))
+    assert plots == sorted(f"{n}.png" for n in ("fc1_input", "fc1", "relu1", "fc2", "relu2", "fc3", "relu3",
+                                                 "output"))
+    assert (tmp_path / "out" / "rtl" / "report.json").is_file()
