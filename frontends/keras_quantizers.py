@@ -2,7 +2,7 @@
 the lowering of activation quantizers to exact steps (``qir.relu`` / ``qir.quantize`` / ``qir.scale``
 / ``qir.lut``).
 
-Semantics follow shared/notes/quantizer_semantics.md (sections 1 and 2) and the qkeras-v3 source.
+Semantics follow docs/quantizer_semantics.md (sections 1 and 2) and the qkeras-v3 source.
 Weight quantizers mirror QKeras's float32 arithmetic (rne via ``np.rint``, the clip bounds, the
 ``auto_po2`` least-squares loop, numeric alphas multiplied in float32) and return the quantized
 values as exact float64 numbers; ``exact_fixed`` turns them into integer mantissas and the
@@ -411,7 +411,7 @@ class QuantizedBits(Quantizer):
 
 
 def _auto_bits(x32: np.ndarray, bits: int, integer: int, po2: bool) -> np.ndarray:
-    """quantized_bits(alpha='auto'/'auto_po2') on weights: per-output-channel scales (notes §1.1)."""
+    """quantized_bits(alpha='auto'/'auto_po2') on weights: per-output-channel scales (docs/quantizer_semantics.md §1.1)."""
     if bits < 2:
         raise QirError("quantized_bits alpha='auto'/'auto_po2' needs bits >= 2")
     m_i = F32(2.0) ** F32(integer)
@@ -437,7 +437,7 @@ def _auto_bits(x32: np.ndarray, bits: int, integer: int, po2: bool) -> np.ndarra
 @quantizer("quantized_linear")
 @dataclass(frozen=True)
 class QuantizedLinear(Quantizer):
-    """Master/qkeras-v3 only; quantized_bits with symmetric=1 by default (notes §1.2)."""
+    """Master/qkeras-v3 only; quantized_bits with symmetric=1 by default (docs/quantizer_semantics.md §1.2)."""
 
     bits: Any = 8
     integer: Any = 0
@@ -720,7 +720,7 @@ class QuantizedPo2(Quantizer):
         _as_bool(self.quadratic_approximation, f"{self.NAME} quadratic_approximation")
 
     def exponent_range(self) -> tuple[int, int]:
-        """[min_exp, max_exp] of the exponent (notes §1.8)."""
+        """[min_exp, max_exp] of the exponent (docs/quantizer_semantics.md §1.8)."""
         sign_bit = 1 if self.max_value is None or float(self.max_value) > 1 else 0
         eb = _as_int(self.bits, "bits") - 1 - sign_bit
         lo, hi = -(2 ** eb), 2 ** eb - 1

@@ -85,11 +85,11 @@ def chain_to_source(v: SSAValue) -> list[Operation] | None:
 
 
 def evaluate_chain(chain: list[Operation], x: np.ndarray) -> np.ndarray:
-    """Run ``chain`` with the interpreter's op functions on the batch ``x``."""
-    from qir.sim.interpreter import _IMPLS
+    """Run ``chain`` with the interpreter's op semantics on the batch ``x``."""
+    from qir.interp import evaluate_op
 
     for op in chain:
-        x = _IMPLS[type(op)](op, [x])
+        x = evaluate_op(op, [x])
     return x
 
 

@@ -5,4 +5,9 @@ Import root of the project; subpackages: ``qir.frontends`` (model importers), ``
 simulation).  See docs/ARCHITECTURE.md.
 """
 
-__version__ = "0.1.0"
+from importlib.metadata import PackageNotFoundError, version
+
+try:  # the one version source is pyproject.toml
+    __version__ = version("qir")
+except PackageNotFoundError:  # running from a source tree that is not installed
+    __version__ = "0+unknown"

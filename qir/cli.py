@@ -82,7 +82,7 @@ def _save_npy(path: str, array) -> None:
 
 def cmd_import(args) -> int:
     from qir.ir import print_module
-    from qir.pipeline import import_model
+    from qir.flow import import_model
 
     module = import_model(args.model, **_import_options(args))
     text = print_module(module)
@@ -97,7 +97,7 @@ def cmd_import(args) -> int:
 
 def cmd_eval(args) -> int:
     from qir.ir import get_model, read_module
-    from qir.sim.interpreter import evaluate_real, input_types, write_trace
+    from qir.interp import evaluate_real, input_types, write_trace
 
     module = read_module(args.net)
     model = get_model(module, args.net)
@@ -117,7 +117,7 @@ def cmd_eval(args) -> int:
 
 def cmd_compile(args) -> int:
     from qir.lowering import DEFAULT_PIPELINE
-    from qir.pipeline import compile_model
+    from qir.flow import compile_model
 
     report = compile_model(args.model, args.output, pipeline=args.pipeline or DEFAULT_PIPELINE,
                            top=args.top, **_import_options(args))

@@ -23,7 +23,7 @@ class QirOptMain(xDSLOptMain):
         return text.rstrip("\n") + "\n" if text.endswith("\n") else text
 
     def setup_pipeline(self):
-        from qir.pipeline import parse_pipeline
+        from qir.flow import parse_pipeline
 
         parse_pipeline(self.args.passes, "qir-opt -p")  # a bad spec: one QirError line, no traceback
         super().setup_pipeline()

@@ -336,7 +336,7 @@ def sim_command(outdir: str | Path, inputs_path: str | Path, simulator: str,
     """``qir sim``: run the RTL on X.npy, check it bit-exactly against the interpreter on
     net.mlir and the latency against report.json; write the RTL's outputs (real values)."""
     from qir.ir import get_model, read_module
-    from qir.sim.interpreter import evaluate, input_types, output_types
+    from qir.interp import evaluate, input_types, output_types
 
     t0 = time.perf_counter()
     if simulator not in SIMULATORS:

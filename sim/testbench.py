@@ -243,7 +243,7 @@ def corner_and_random_inputs(ports: tuple[DataPort, ...], n: int, seed: int) -> 
 def cocotb_vectors(design: Design, n: int = 400, seed: int = 1) -> dict:
     """Vectors and expected outputs (from the reference interpreter on net.mlir) as JSON data."""
     from qir.ir import read_module
-    from qir.sim.interpreter import evaluate
+    from qir.interp import evaluate
 
     if not design.net_path.is_file():
         raise QirError("missing net.mlir; the reference for the cocotb bench comes from it",

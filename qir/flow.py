@@ -17,6 +17,7 @@ from xdsl.utils.exceptions import DiagnosticException, VerifyException
 from qir.errors import QirError
 from qir.fixed import Fixed
 from qir.ir import get_model, make_context, print_module, verify
+from qir.names import legalize
 from qir.lowering import DEFAULT_PIPELINE, get_all_passes
 from qir.precision import PrecisionConfig
 
@@ -98,11 +99,6 @@ def _register_bits(model, latency: int) -> int:
     return estimate(model)["reg_bits"] + latency
 
 
-def _safe_top(name: str) -> str:
-    out = "".join(c if c.isalnum() or c == "_" else "_" for c in name)
-    return out if out and not out[0].isdigit() else f"m_{out}"
-
-
 def _looks_like_ours(d: Path) -> bool:
     return (d / "report.json").is_file() or (d / "net.mlir").is_file()
 
@@ -125,7 +121,7 @@ def compile_model(model_path: str | Path, outdir: str | Path, *, pipeline: str =
     model = get_model(lowered)
     from qir.rtl import generate
 
-    design = generate(model, top=_safe_top(top or model.sym_name.data))
+    design = generate(model, top=legalize(top or model.sym_name.data))
     report = {
         "top": design.top,
         "latency_cycles": design.latency,
