@@ -63,7 +63,7 @@ def xnor_plan(dense: DenseOp) -> tuple | str:
 def xnor_constants(dense: DenseOp, plan) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
     """(weight bits (n_out, n_in), g, c, frac) for a qualifying ``dense``."""
     s, a, lo, hi = plan
-    _, off, frac, _ = dense.folded()
+    _, off, frac = dense.folded()
     d = hi - lo
     S = s.sum(axis=0).astype(object)
     n0 = (s < 0).sum(axis=0).astype(object)

@@ -90,7 +90,7 @@ def _matvec(x: np.ndarray, m: np.ndarray, out_t: Fixed) -> np.ndarray:
 
 @impl(DenseOp)
 def _dense(op: DenseOp, args):
-    w, off, frac, _ = op.folded()  # bias aligned to the products (or w scaled to the bias)
+    w, off, frac = op.folded()  # bias aligned to the products (or w scaled to the bias)
     out_t = elem(op.output.type)
     acc = _matvec(args[0], w, out_t) + np.asarray(off, dtype=object if out_t.width > 62 else np.int64)
     return _regrid(acc, frac, out_t)
