@@ -11,7 +11,9 @@ with ``pip install da4ml==0.6.0`` when missing) with its default pipelining
 the first 200 in Icarus (``qir sim``, against the reference interpreter); da4ml's own bit-exact
 model (``CombLogic.predict``) runs on every vector against the same interpreter.  Both Verilog
 designs are synthesized with ``yosys -p "synth_xilinx -family xcup -flatten -top TOP; stat"``
-(``qir.report.synthesize``).  Prints one side-by-side table; ``bench/out/results.json`` keeps
+(``qir.report.synthesize``).  LUT is every LUT-mapped cell, LUT1-6 plus INV (a one-input LUT
+in the xcup mapping; the INV share is listed again in its own column); MUXF7/8/9 and carry cells
+are listed beside it.  Prints one side-by-side table; ``bench/out/results.json`` keeps
 all figures.
 """
 from __future__ import annotations
@@ -186,7 +188,8 @@ def run_model(name: str, spec: dict, out: Path, args, py: Path) -> dict:
 
 
 def table(rows: list[dict]) -> str:
-    head = ["model", "tool", "LUT", "FF", "DSP", "carry", "latency", "compile s", "checked (mismatches)"]
+    head = ["model", "tool", "LUT", "(INV)", "MUXF", "carry", "FF", "DSP", "latency", "compile s",
+            "checked (mismatches)"]
     lines = [head]
     for r in rows:
         for who in ("qir", "da4ml"):
@@ -194,11 +197,11 @@ def table(rows: list[dict]) -> str:
                 continue
             s = r.get(f"{who}_synth", {})
             checked = r["qir_checked"] if who == "qir" else r["da4ml_checked"]
-            lines.append([r["model"], who, str(s.get("lut", "-")), str(s.get("ff", "-")), str(s.get("dsp", "-")),
-                          str(s.get("carry", "-")), str(r[f"{who}_latency"]), f"{r[f'{who}_seconds']:.2f}", checked])
+            lines.append([r["model"], who, *(str(s.get(k, "-")) for k in ("lut", "inv", "muxf", "carry", "ff", "dsp")),
+                          str(r[f"{who}_latency"]), f"{r[f'{who}_seconds']:.2f}", checked])
         if "qir_synth" in r and r.get("da4ml_synth", {}).get("lut"):
             lines.append([r["model"], "ratio", f"{r['qir_synth']['lut'] / r['da4ml_synth']['lut']:.3f}",
-                          "", "", "", "", "", ""])
+                          "", "", "", "", "", "", "", ""])
     widths = [max(len(row[i]) for row in lines) for i in range(len(head))]
     return "\n".join("  ".join(c.ljust(w) for c, w in zip(row, widths)) for row in lines)
 

@@ -14,7 +14,9 @@ Formats:
   ``metadata.json`` gives the Keras version;
 - a live ``keras.Model`` (when Keras is installed): its JSON config and ``get_weights()``.
 
-Nothing from a file is evaluated or unpickled: JSON is parsed with ``json``, HDF5 with h5py.
+Nothing from a file is evaluated or unpickled: JSON is parsed with ``json`` after a nesting check,
+HDF5 with h5py after ``qir.safety.check_h5`` (no external links, external storage or virtual
+datasets; no dataset declaring more than it stores) has run over the whole file.
 """
 from __future__ import annotations
 
@@ -30,6 +32,7 @@ import h5py
 import numpy as np
 
 from qir.errors import QirError
+from qir.safety import check_h5, load_json
 
 #: Members of a .keras archive the reader accepts, and the largest (uncompressed) size of each.
 KERAS_ZIP_LIMITS = {"config.json": 64 << 20, "metadata.json": 1 << 20, "model.weights.h5": 4 << 30}
@@ -132,6 +135,11 @@ class H5Weights(WeightStore):
             if not self._path.is_file():
                 raise FileNotFoundError(self._path)
             self._file = h5py.File(self._path, "r")
+            try:
+                check_h5(self._file, self.path)
+            except QirError:
+                self.close()
+                raise
         root = self._file[self.group] if self.group and self.group in self._file else self._file
         if "layer_names" not in root.attrs and "model_weights" in root:  # a full-model .h5
             root = root["model_weights"]
@@ -160,6 +168,11 @@ class ZipWeights(WeightStore):
     def __init__(self, path: Path, data: bytes, class_keys: dict[str, str]):
         self.path = f"{path} (model.weights.h5)"
         self._file = h5py.File(io.BytesIO(data), "r")
+        try:
+            check_h5(self._file, self.path)
+        except QirError:
+            self._file.close()
+            raise
         self._by_name: dict[str, str] = {}
         layers = self._file.get("layers")
         if isinstance(layers, h5py.Group):
@@ -280,11 +293,7 @@ def _read_text(path: Path) -> str:
 
 
 def _json(text: str, path: Path, what: str = "model.to_json()") -> Any:
-    try:
-        return json.loads(text)
-    except json.JSONDecodeError as e:
-        raise QirError(f"invalid JSON ({e.msg} at line {e.lineno}); pass the file written by "
-                       f"{what}", where=str(path)) from None
+    return load_json(text, str(path), "JSON", f"; pass the file written by {what}")
 
 
 def _h5_model_config(path: Path) -> tuple[dict, str | None]:
@@ -292,6 +301,7 @@ def _h5_model_config(path: Path) -> tuple[dict, str | None]:
         raise QirError("no such file", where=str(path))
     try:
         with h5py.File(path, "r") as f:
+            check_h5(f, str(path))
             raw = f.attrs.get("model_config")
             if raw is None:
                 if "layers" in f and "vars" in f:
@@ -301,8 +311,8 @@ def _h5_model_config(path: Path) -> tuple[dict, str | None]:
                                "pass the model .json and this file as --weights", where=str(path))
             version = f.attrs.get("keras_version")
             version = version.decode() if isinstance(version, bytes) else version
-            return json.loads(raw.decode() if isinstance(raw, bytes) else str(raw)), (
-                str(version) if version is not None else None)
+            config = load_json(raw if isinstance(raw, bytes) else str(raw), str(path), "model_config JSON")
+            return config, (str(version) if version is not None else None)
     except QirError:
         raise
     except (OSError, KeyError, ValueError, TypeError, RuntimeError) as e:
@@ -340,17 +350,14 @@ def _load_zip(path: Path) -> Source:
     except (zipfile.BadZipFile, OSError, ValueError, RuntimeError, EOFError) as e:
         raise QirError(f"cannot read the .keras archive ({one_line(e)}); the file is truncated or corrupt",
                        where=str(path)) from None
-    try:
-        config = json.loads(data["config.json"].decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise QirError(f"config.json in the archive is not valid JSON ({one_line(e)})", where=str(path)) from None
+    config = load_json(data["config.json"], f"{path} (config.json)", "JSON")
     version = None
     if "metadata.json" in data:
         try:
-            meta = json.loads(data["metadata.json"].decode("utf-8"))
-            version = meta.get("keras_version") if isinstance(meta, dict) else None
-        except (UnicodeDecodeError, json.JSONDecodeError):
-            version = None
+            meta = load_json(data["metadata.json"], f"{path} (metadata.json)", "JSON")
+        except QirError:  # only the version hint lives there
+            meta = None
+        version = meta.get("keras_version") if isinstance(meta, dict) else None
     try:
         store = ZipWeights(path, data["model.weights.h5"], _class_keys(config))
     except (OSError, ValueError) as e:

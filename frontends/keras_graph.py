@@ -60,6 +60,32 @@ def parse_graph(config: Any, file: Path) -> KerasModel:
                        "written by model.to_json() or model.save()", where=str(file)) from None
 
 
+#: The packages whose layers qir implements: Keras itself (Keras 3, tf.keras, tf_keras) and QKeras.
+#: A layer saved by any other package (HGQ/HGQ2's ``hgq>QDense``, a custom ``__main__`` layer) may
+#: share a class name with a QKeras layer but not its arithmetic, so it is refused by name.
+KNOWN_PACKAGES = ("keras", "tf_keras", "tensorflow", "qkeras")
+
+
+def layer_package(raw: dict) -> str | None:
+    """The package a saved layer comes from when it is not one qir implements, else None.
+
+    Keras 3 records ``module`` (``keras.layers``, ``qkeras.qlayers``, ``hgq.layers...``) and, for
+    registered classes, ``registered_name`` (``qkeras>QDense``, ``hgq>QDense``); Keras 2 configs
+    may prefix the class name itself (``hgq>QDense``).  Older files carry none of them."""
+    for key in ("registered_name", "class_name"):
+        text = raw.get(key)
+        if isinstance(text, str) and ">" in text:
+            package = text.split(">")[0]
+            if package.split(".")[0] not in KNOWN_PACKAGES:
+                return package
+    module = raw.get("module")
+    if isinstance(module, str) and module and module.split(".")[0] not in KNOWN_PACKAGES:
+        return module
+    if module is not None and not isinstance(module, str):
+        return repr(module)
+    return None
+
+
 def _layer(raw: dict, index: int, file: Path) -> KerasLayer:
     cfg = raw.get("config") if isinstance(raw.get("config"), dict) else {}
     name = cfg.get("name", raw.get("name"))
@@ -67,7 +93,15 @@ def _layer(raw: dict, index: int, file: Path) -> KerasLayer:
     if not isinstance(name, str) or not name:
         raise QirError(f"layer #{index} ({class_name}) has no name; every layer config needs "
                        "one", where=str(file))
-    return KerasLayer(name, class_name, cfg, f"{file}: layer '{name}' ({class_name})")
+    where = f"{file}: layer '{name}' ({class_name})"
+    package = layer_package(raw)
+    if package is not None:
+        registered = raw.get("registered_name") or raw.get("class_name")
+        raise QirError(f"layer class {str(registered)!r} comes from package {package!r}, which qir does not "
+                       f"implement (it reads Keras and QKeras layers only); its quantizers would be lost, "
+                       f"so it is refused rather than read as the Keras/QKeras layer of the same name",
+                       where=where)
+    return KerasLayer(name, class_name, cfg, where)
 
 
 def batch_shape(cfg: dict, key_order=("batch_input_shape", "batch_shape")) -> tuple[int, ...] | None:
@@ -81,7 +115,9 @@ def batch_shape(cfg: dict, key_order=("batch_input_shape", "batch_shape")) -> tu
     dims = shape[1:]
     if not all(isinstance(d, int) and d > 0 for d in dims):
         raise QirError(f"input shape {shape} is not fully known; only fixed shapes are supported")
-    return tuple(dims)
+    from qir.safety import check_shape
+
+    return check_shape(dims, None, "input")
 
 
 def _model_of(config: Any, file: Path) -> KerasModel:
@@ -89,6 +125,11 @@ def _model_of(config: Any, file: Path) -> KerasModel:
     if not isinstance(config, dict) or not isinstance(config.get("config"), (dict, list)):
         raise QirError("not a Keras model config (no 'class_name'/'config'); pass the file "
                        "written by model.to_json() or model.save()", where=where)
+    package = layer_package(config)
+    if package is not None:
+        raise QirError(f"the model class {str(config.get('registered_name') or config.get('class_name'))!r} comes "
+                       f"from package {package!r}, which qir does not implement (it reads Keras and QKeras "
+                       "models only)", where=where)
     body = config["config"]
     raw_layers = body if isinstance(body, list) else body.get("layers")
     if not isinstance(raw_layers, list) or not raw_layers or not all(isinstance(x, dict) for x in raw_layers):

@@ -26,6 +26,7 @@ import numpy as np
 from qir.errors import QirError
 from qir.fixed import Fixed
 from qir.frontends.keras_spec import Spec, parse_spec  # noqa: F401  (re-exported)
+from qir.frontends.keras_graph import layer_package
 from qir.frontends.keras_steps import (
     Affine,
     Clip,
@@ -68,6 +69,19 @@ def _as_bool(value: Any, what: str) -> bool:
     if value in (0, 1, True, False):
         return bool(value)
     raise QirError(f"{what} must be True/False (or 0/1), got {value!r}")
+
+
+def _symmetric_count(value: Any, what: str, codes: int) -> int:
+    """QKeras's tanh/sigmoid ``symmetric``: the lowest output is ``(1.0 * symmetric) / m`` codes above
+    the bottom, so any truthy number counts (``quantized_sigmoid(8, 3)`` clips at 3/256).  A whole
+    number of codes, 0 <= symmetric < codes, keeps the output on the fixed-point grid."""
+    if isinstance(value, (bool, np.bool_)):
+        return int(value)
+    if isinstance(value, (int, float, np.integer, np.floating)) and np.isfinite(value) and float(value).is_integer() \
+            and 0 <= value < codes:
+        return int(value)
+    raise QirError(f"{what} must be True/False or a whole number of codes from 0 to {codes - 1} "
+                   f"(QKeras clips the output at symmetric/2^bits above its bottom), got {value!r}")
 
 
 def _as_float(value: Any, what: str) -> float:
@@ -417,20 +431,27 @@ class QuantizedTanh(Quantizer):
     def check(self) -> None:
         super().check()
         _as_int(self.bits, "quantized_tanh bits", 1, 64)
-        _as_bool(self.symmetric, "quantized_tanh symmetric")
+        self._symmetric()
         if _as_bool(self.use_real_tanh, "quantized_tanh use_real_tanh"):
             raise QirError("quantized_tanh with use_real_tanh=True is not supported (a float32 tanh table is "
                            "not bit-exact); supported: the default hard tanh")
 
+    def _symmetric(self) -> int:
+        return _symmetric_count(self.symmetric, "quantized_tanh symmetric",
+                                2 ** _as_int(self.bits, "quantized_tanh bits", 1, 64))
+
     def _values(self, x):
         m = F32(2.0) ** F32(_as_int(self.bits, "bits") - 1)
         p = F32(2) * _hard_sigmoid(x) - F32(1)
-        lo = F32(-1) + F32(1.0 * bool(self.symmetric)) / m
+        lo = F32(-1) + F32(1.0 * self._symmetric()) / m
         return np.clip(np.rint(p * m) / m, lo, F32(1) - F32(1) / m)
 
     def steps(self) -> list[Step]:
-        return [Quantize(Fixed(_as_int(self.bits, "bits"), 1, True), "rnd_conv",
-                         "sat_sym" if _as_bool(self.symmetric, "symmetric") else "sat")]
+        bits, sym = _as_int(self.bits, "bits"), self._symmetric()
+        out = [Quantize(Fixed(bits, 1, True), "rnd_conv", "sat_sym" if sym == 1 else "sat")]
+        if sym > 1:
+            out.append(Clip(-1.0 + sym * 2.0 ** (1 - bits), None))
+        return out
 
 
 @quantizer("quantized_sigmoid")
@@ -444,21 +465,25 @@ class QuantizedSigmoid(Quantizer):
     def check(self) -> None:
         super().check()
         _as_int(self.bits, "quantized_sigmoid bits", 1, 64)
-        _as_bool(self.symmetric, "quantized_sigmoid symmetric")
+        self._symmetric()
         if _as_bool(self.use_real_sigmoid, "quantized_sigmoid use_real_sigmoid"):
             raise QirError("quantized_sigmoid with use_real_sigmoid=True is not supported (a float32 sigmoid "
                            "table is not bit-exact); supported: the default hard sigmoid")
 
+    def _symmetric(self) -> int:
+        return _symmetric_count(self.symmetric, "quantized_sigmoid symmetric",
+                                2 ** _as_int(self.bits, "quantized_sigmoid bits", 1, 64))
+
     def _values(self, x):
         m = F32(2.0) ** F32(_as_int(self.bits, "bits"))
-        lo = F32(1.0 * bool(self.symmetric)) / m
+        lo = F32(1.0 * self._symmetric()) / m
         return np.clip(np.rint(_hard_sigmoid(x) * m) / m, lo, F32(1) - F32(1) / m)
 
     def steps(self) -> list[Step]:
-        bits = _as_int(self.bits, "bits")
+        bits, sym = _as_int(self.bits, "bits"), self._symmetric()
         out = [Affine(0.5, 0.5), Quantize(Fixed(bits, 0, False), "rnd_conv", "sat")]
-        if _as_bool(self.symmetric, "symmetric"):
-            out.append(Clip(2.0 ** -bits, None))
+        if sym:
+            out.append(Clip(sym * 2.0 ** -bits, None))
         return out
 
 
@@ -722,6 +747,12 @@ def _class_name(d: dict) -> str:
     name = d.get("class_name")
     if not isinstance(name, str):
         raise QirError(f"quantizer entry without a class_name: {str(d)[:80]}")
+    # a plain function is saved as {"class_name": "function", "module": "builtins", "config": <name>}:
+    # the name is what resolves it (against the Keras and QKeras names), not the module
+    package = layer_package(d) if name != "function" else None
+    if package is not None:
+        raise QirError(f"quantizer {name!r} comes from package {package!r}, which qir does not implement "
+                       "(it reads Keras activations and QKeras quantizers only)")
     return name.split(">")[-1]
 
 

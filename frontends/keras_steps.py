@@ -16,7 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
-from xdsl.dialects.builtin import DenseArrayBase, IntegerAttr, StringAttr, i64
+from xdsl.dialects.builtin import IntegerAttr, StringAttr, i64
 from xdsl.ir import Operation, SSAValue
 
 from qir.dialect import (
@@ -43,6 +43,7 @@ from qir.dialect import (
 from qir.exact import dense_result
 from qir.errors import QirError
 from qir.fixed import Fixed
+from qir.frontends.common import exact_fixed, int_array, same_pads, window_out
 from qir.precision import quantize_float
 
 Shape = tuple[int, ...]
@@ -50,25 +51,6 @@ Emit = Callable[[Operation], SSAValue]
 
 
 # ------------------------------------------------------------------------------ exact constants
-def exact_fixed(values, what: str = "values") -> tuple[np.ndarray, Fixed]:
-    """Integer mantissas and the narrowest fixed-point type holding dyadic ``values`` exactly."""
-    v = np.asarray(values, dtype=np.float64)
-    if not np.all(np.isfinite(v)):
-        raise QirError(f"{what} contain NaN or infinite values")
-    nz = v[v != 0]
-    frac = 0
-    if nz.size:
-        mant, exp = np.frexp(nz)
-        ints = np.abs(np.ldexp(mant, 53)).astype(np.int64)
-        tz = np.frexp((ints & -ints).astype(np.float64))[1] - 1
-        frac = int(np.max(53 - exp - tz))
-        if np.max(np.abs(np.ldexp(nz, frac))) >= 2.0 ** 62:
-            raise QirError(f"{what} span too many binary orders of magnitude (more than 62 bits)")
-    mant = np.ldexp(v, frac).astype(np.int64)
-    lo, hi = (int(mant.min()), int(mant.max())) if mant.size else (0, 0)
-    return mant, Fixed.for_range(lo, hi, frac)
-
-
 def is_dyadic(values, max_bits: int = 62) -> bool:
     """True when every value is a finite dyadic rational representable in ``max_bits`` bits."""
     try:
@@ -138,10 +120,6 @@ class Step:
 def exact_op(cls, operands: list[SSAValue], props: dict, out_shape: Shape, emit: Emit) -> SSAValue:
     """An exact op with the narrowest result type holding every result."""
     return emit(cls.exact(operands, props, out_shape))
-
-
-def _ints(values) -> DenseArrayBase:
-    return DenseArrayBase.from_list(i64, [int(v) for v in values])
 
 
 def _const_props(prefix: str, mant: np.ndarray, t: Fixed, type_key: str | None = None) -> dict:
@@ -384,19 +362,12 @@ class DenseStep(Step):
         if len(shape) > 1:
             nsp = len(shape) - 1
             props["weights"] = int_elements(w.reshape((1,) * nsp + w.shape))
-            props |= {"strides": _ints([1] * nsp), "dilations": _ints([1] * nsp), "pads": _ints([0] * 2 * nsp),
+            props |= {"strides": int_array([1] * nsp), "dilations": int_array([1] * nsp), "pads": int_array([0] * 2 * nsp),
                       "groups": IntegerAttr(1, i64)}
             return exact_op(ConvOp, [x], props, shape[:-1] + (w.shape[1],), emit)
         out_t, n_out = dense_result(x, props)
         return emit(DenseOp.create(operands=[x], result_types=[tensor_of(out_t, [n_out])],
                                    properties=props))
-
-
-def same_pads(size: int, k: int, s: int, d: int) -> tuple[int, int]:
-    """TensorFlow/Keras 'same' padding (begin, end) of one spatial axis."""
-    out = -(-size // s)
-    total = max((out - 1) * s + (k - 1) * d + 1 - size, 0)
-    return total // 2, total - total // 2
 
 
 def window_pads(padding: str, spatial: Shape, window, strides, dilations) -> list[int]:
@@ -411,15 +382,6 @@ def window_pads(padding: str, spatial: Shape, window, strides, dilations) -> lis
         return [(window[0] - 1) * dilations[0], 0]
     raise QirError(f"padding {padding!r} is not supported; use 'valid' or 'same'"
                    + (" or 'causal'" if n == 1 else ""))
-
-
-def window_out(spatial: Shape, window, strides, dilations, pads) -> Shape:
-    n = len(spatial)
-    out = tuple((spatial[i] + pads[i] + pads[n + i] - dilations[i] * (window[i] - 1) - 1) // strides[i] + 1
-                for i in range(n))
-    if min(out, default=1) < 1:
-        raise QirError(f"the window {tuple(window)} does not fit the input of spatial shape {spatial}")
-    return out
 
 
 @dataclass
@@ -456,7 +418,7 @@ class ConvStep(Step):
         if self.bias is not None:
             b, bt = self.bias.resolve(types.get("bias"), "bias")
             props |= _const_props("bias", b, bt)
-        props |= {"strides": _ints(self.strides), "dilations": _ints(self.dilations), "pads": _ints(self.pads),
+        props |= {"strides": int_array(self.strides), "dilations": int_array(self.dilations), "pads": int_array(self.pads),
                   "groups": IntegerAttr(self.groups, i64)}
         shape = shape_of(x.type)
         out = window_out(shape[:-1], w.shape[:-2], self.strides, self.dilations, self.pads) + (w.shape[-1],)
@@ -568,8 +530,8 @@ class PoolStep(Step):
         shape = shape_of(x.type)
         ones = (1,) * len(self.window)
         out = window_out(shape[:-1], self.window, self.strides, ones, self.pads) + (shape[-1],)
-        props = {"kind": StringAttr(self.kind), "window": _ints(self.window), "strides": _ints(self.strides),
-                 "pads": _ints(self.pads)}
+        props = {"kind": StringAttr(self.kind), "window": int_array(self.window), "strides": int_array(self.strides),
+                 "pads": int_array(self.pads)}
         if self.kind == "max":
             v = emit(PoolOp.create(operands=[x], result_types=[tensor_of(elem(x.type), out)], properties=props))
         else:
@@ -627,7 +589,7 @@ class TransposeStep(Step):
         x = xs[0]
         out = tuple(shape_of(x.type)[p] for p in self.perm)
         return emit(TransposeOp.create(operands=[x], result_types=[tensor_of(elem(x.type), out)],
-                                       properties={"perm": _ints(self.perm)}))
+                                       properties={"perm": int_array(self.perm)}))
 
 
 @dataclass
@@ -648,7 +610,7 @@ class PadStep(Step):
         shape = shape_of(x.type)
         pads = [a for a, _ in self.spatial] + [0] + [b for _, b in self.spatial] + [0]
         return emit(PadOp.create(operands=[x], result_types=[tensor_of(elem(x.type), self.out_shape([shape]))],
-                                 properties={"pads": _ints(pads)}))
+                                 properties={"pads": int_array(pads)}))
 
 
 @dataclass

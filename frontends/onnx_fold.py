@@ -199,22 +199,40 @@ def _size(n, ins):
     return [np.asarray(np.size(ins[0]), dtype=np.int64)]
 
 
+def _bounded(shape: list[int]) -> list[int]:
+    """A shape a folder is about to allocate: non-negative, at most qir.safety.MAX_TENSOR_ELEMENTS."""
+    from qir.safety import MAX_TENSOR_ELEMENTS
+
+    count = 1
+    for d in shape:
+        count *= max(int(d), 0)
+    if any(int(d) < 0 for d in shape) or count > MAX_TENSOR_ELEMENTS:
+        raise QirError(f"the node would build a constant of shape {list(shape)} ({count} elements, limit "
+                       f"{MAX_TENSOR_ELEMENTS}); the file is broken or the model far too large")
+    return list(shape)
+
+
 @folder("ConstantOfShape")
 def _constant_of_shape(n, ins):
     v = n.attrs.get("value")
     val = numpy_helper.to_array(v) if v is not None else np.zeros(1, dtype=np.float32)
-    return [np.full(_ints(ins[0]), val.reshape(-1)[0], dtype=val.dtype)]
+    return [np.full(_bounded(_ints(ins[0])), val.reshape(-1)[0], dtype=val.dtype)]
 
 
 @folder("Expand")
 def _expand(n, ins):
     x = np.asarray(ins[0])
-    return [x * np.ones(_ints(ins[1]), dtype=x.dtype)]
+    target = _ints(ins[1])
+    _bounded(list(np.broadcast_shapes(x.shape, tuple(max(d, 0) for d in target))))
+    return [x * np.ones(target, dtype=x.dtype)]
 
 
 @folder("Tile")
 def _tile(n, ins):
-    return [np.tile(ins[0], _ints(ins[1]))]
+    reps = _ints(ins[1])
+    x = np.asarray(ins[0])
+    _bounded([a * b for a, b in zip((1,) * (len(reps) - x.ndim) + x.shape, reps)] + list(x.shape[len(reps):]))
+    return [np.tile(x, reps)]
 
 
 def _binary(fn):
@@ -272,6 +290,10 @@ def _clip(n, ins):
 
 @folder("Range")
 def _range(n, ins):
+    start, limit, delta = (np.asarray(ins[k]).item() for k in range(3))
+    if delta == 0:
+        raise QirError("Range with delta 0")
+    _bounded([max(int(np.ceil((limit - start) / delta)), 0)])
     return [np.arange(np.asarray(ins[0]).item(), np.asarray(ins[1]).item(), np.asarray(ins[2]).item())]
 
 

@@ -17,7 +17,8 @@ Steps, in order:
    shape").  Stale ``value_info`` and output shapes are cleared so they cannot contradict.
 4. **Opset upgrade**: graphs on a default-domain opset older than 13 are converted with the onnx
    version converter (so Squeeze/Unsqueeze/Reshape/Softmax have their modern forms); custom
-   domains (QONNX, FINN, Brevitas) are left alone.
+   domains (QONNX, FINN, Brevitas) are left alone.  A default-domain opset newer than
+   ``MAX_OPSET`` (25, the newest the handlers are tested against) is refused by name.
 5. **Check and shape inference**: ``onnx.checker`` (structure), then shape inference, which
    fills ``shapes`` for the standard ops (the importer computes shapes of its own ops itself).
 """
@@ -31,6 +32,7 @@ import onnx
 from onnx import numpy_helper
 
 from qir.errors import QirError
+from qir.safety import MAX_TENSOR_ELEMENTS, check_shape, inside_folder
 
 #: QONNX custom-op domains (the general ops: Quant/IntQuant, BipolarQuant, Trunc, MultiThreshold).
 QONNX_DOMAINS = ("qonnx.custom_op.general", "finn.custom_op.general", "onnx.brevitas", "finn")
@@ -43,6 +45,10 @@ MS_DOMAINS = ("com.microsoft",)
 
 #: Graphs older than this default-domain opset are upgraded with the version converter.
 MIN_OPSET = 13
+#: The newest default-domain opset the handlers are known to match (tested against onnxruntime up
+#: to it); a newer graph may use op versions whose semantics no handler was checked against (26-28
+#: change Cast, QuantizeLinear, DequantizeLinear), so it is refused by name.
+MAX_OPSET = 25
 
 
 def domain_kind(domain: str) -> str | None:
@@ -117,14 +123,9 @@ def _load_external(model: onnx.ModelProto, path: Path) -> None:
         for a in node.attribute:
             if a.HasField("t") and uses_external_data(a.t):
                 tensors.append(a.t)
-    base = path.resolve().parent
     for t in tensors:
         info = ExternalDataInfo(t)
-        loc = Path(info.location)
-        target = (base / loc).resolve()
-        if loc.is_absolute() or base not in target.parents:
-            raise QirError(f"initializer '{t.name}' points to external data {info.location!r} outside "
-                           "the model's folder; keep the data file beside the .onnx", where=str(path))
+        target = inside_folder(path, info.location, str(path), f"initializer '{t.name}' external data")
         try:
             with open(target, "rb") as f:
                 if info.offset:
@@ -180,6 +181,7 @@ def prepare(path: Path) -> Graph:
             raise QirError(f"unresolved dynamic shape: input '{inp.name}' has dimension {name!r} at axis "
                            f"{axis}; only the batch axis may be dynamic: export with a fixed input shape",
                            where=where)
+    check_shape(shape, where, f"input '{inp.name}'")
     # batch dimension: 1 for preparation, dropped afterwards
     inp.type.tensor_type.shape.dim[0].Clear()
     inp.type.tensor_type.shape.dim[0].dim_value = 1
@@ -189,6 +191,7 @@ def prepare(path: Path) -> Graph:
             for d in out.type.tensor_type.shape.dim:
                 d.Clear()
     opsets = {o.domain: o.version for o in model.opset_import}
+    _check_opset(opsets, where)
     if opsets.get("", opsets.get("ai.onnx", MIN_OPSET)) < MIN_OPSET:
         model = _upgrade(model, where)
         opsets = {o.domain: o.version for o in model.opset_import}
@@ -206,6 +209,21 @@ def prepare(path: Path) -> Graph:
         raise QirError("the graph has no outputs", where=where)
     return Graph(path, model, list(graph.node), consts, inp.name, tuple(shape), declared, outputs,
                  opsets, shapes)
+
+
+def _check_opset(opsets: dict[str, int], where: str) -> None:
+    """The default-domain opset must be one qir's handlers are known to match (``MAX_OPSET``) and
+    that the installed onnx package defines (its checker and shape inference follow it); a newer
+    one is refused by name."""
+    known = min(MAX_OPSET, onnx.defs.onnx_opset_version())
+    for domain in ("", "ai.onnx"):
+        v = opsets.get(domain)
+        if v is not None and not 1 <= v <= known:
+            raise QirError(f"the graph uses ONNX opset {v}, newer than the newest opset qir's handlers are known "
+                           f"to match ({known}); export with opset {known} or older (e.g. "
+                           f"torch.onnx.export(..., opset_version={known}), tf2onnx --opset {known})"
+                           if v > known else f"the graph declares ONNX opset {v}, which does not exist",
+                           where=where)
 
 
 def _upgrade(model: onnx.ModelProto, where: str) -> onnx.ModelProto:
@@ -234,6 +252,12 @@ def _infer_shapes(model: onnx.ModelProto) -> dict[str, tuple[int, ...]]:
 
 
 def _to_array(t: onnx.TensorProto, where: str) -> np.ndarray:
+    count = 1
+    for d in t.dims:
+        count *= max(int(d), 0)
+    if count > MAX_TENSOR_ELEMENTS:
+        raise QirError(f"initializer '{t.name}' declares shape {list(t.dims)} ({count} elements, limit "
+                       f"{MAX_TENSOR_ELEMENTS}); the file is broken or the model far too large", where=where)
     try:
         return numpy_helper.to_array(t)
     except Exception as e:  # malformed tensors raise ValueError/TypeError from numpy or onnx

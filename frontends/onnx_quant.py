@@ -169,30 +169,6 @@ def is_po2(values) -> bool:
     return po2_exponents(v) is not None
 
 
-def exact_fixed(values, what: str, max_width: int = 64) -> tuple[np.ndarray, Fixed]:
-    """Integer mantissas and the narrowest fixed type holding ``values`` exactly (dyadic values)."""
-    x = np.asarray(values, dtype=np.float64)
-    if not np.all(np.isfinite(x)):
-        raise QirError(f"{what} contain NaN or infinity")
-    nz = x[x != 0]
-    if nz.size == 0:
-        return np.zeros(x.shape, dtype=np.int64), Fixed(1, 1, False)
-    m, e = np.frexp(nz)
-    # smallest frac with every value * 2^frac an integer: 53-bit mantissas, trailing zeros removed
-    mant = np.abs(np.ldexp(m, 53).astype(np.int64))
-    tz = np.log2((mant & -mant).astype(np.float64)).astype(np.int64)  # trailing zero bits (exact)
-    frac = int(np.max(53 - e - tz))
-    scaled = np.ldexp(x, frac)
-    if np.max(np.abs(scaled)) >= 2.0 ** 62:
-        raise QirError(f"{what} span too many binary orders of magnitude for exact fixed point")
-    ints = scaled.astype(np.int64)
-    t = Fixed.for_range(int(ints.min()), int(ints.max()), frac)
-    if t.width > max_width:
-        raise QirError(f"{what} need {t.width} bits to be represented exactly (values are not on a "
-                       "narrow power-of-two grid)")
-    return ints, t
-
-
 def fixed_type_of_codes(lo: int, hi: int, exponent: int) -> tuple[Fixed, str] | None:
     """The fixed type (and overflow mode) whose mantissa range is exactly [lo, hi] on the grid
     2^exponent, or None."""

@@ -42,6 +42,7 @@ operand only, and constant adds, ride the carry chain without a LUT).
 from __future__ import annotations
 
 import heapq
+from collections import Counter
 
 import numpy as np
 
@@ -153,8 +154,9 @@ def build(matrix, offset=None, in_lo=None, in_hi=None, *, cse: bool = True,
     elif n_pairs > max_pairs:
         scores = scores[:2]  # grouped search on a very wide layer: the width and the LUT-bit weight
     best = None
+    inits: dict = {}  # pair statistics per input group, shared by the weights
     for score in scores:
-        g = _build_one(m, offset, in_lo, in_hi, live, cse, depth_slack, max_pairs, n_pairs, score)
+        g = _build_one(m, offset, in_lo, in_hi, live, cse, depth_slack, max_pairs, n_pairs, score, inits)
         if best is None:
             best, depth0, cost0 = g, g.max_depth(), g.lut_bits()
         elif g.max_depth() <= depth0 + DEPTH_TOLERANCE and g.lut_bits() < cost0:
@@ -162,7 +164,8 @@ def build(matrix, offset=None, in_lo=None, in_hi=None, *, cse: bool = True,
     return best
 
 
-def _build_one(m, offset, in_lo, in_hi, live, cse, depth_slack, max_pairs, n_pairs, score) -> AdderGraph:
+def _build_one(m, offset, in_lo, in_hi, live, cse, depth_slack, max_pairs, n_pairs, score,
+               inits: dict | None = None) -> AdderGraph:
     n_in, n_out = m.shape
     bld = _Builder(in_lo, in_hi)
     # terms[j]: dict term-id -> (node, shift, sign); term ids are unique per output
@@ -183,15 +186,20 @@ def _build_one(m, offset, in_lo, in_hi, live, cse, depth_slack, max_pairs, n_pai
     # 784-input MNIST layer) share subexpressions within groups of inputs only, which keeps the
     # work about linear in the layer size; the groups' partial sums meet in the output trees
     if cse:
+        inits = {} if inits is None else inits
         if n_pairs <= max_pairs:
-            _cse(bld, terms, budget, score)
+            if None not in inits:
+                inits[None] = _pair_stats(terms)
+            _cse(bld, terms, budget, score, inits[None])
         else:
             n_groups = -(-n_pairs // max_pairs) * 2
             size = -(-n_in // n_groups)
             merged = [dict() for _ in terms]
             for g0 in range(0, n_in, size):
                 part = [{tid: tm for tid, tm in t.items() if g0 <= tm[0] < g0 + size} for t in terms]
-                _cse(bld, part, budget, score)
+                if g0 not in inits:
+                    inits[g0] = _pair_stats(part)
+                _cse(bld, part, budget, score, inits[g0])
                 for j, t in enumerate(part):
                     for tm in t.values():  # fresh ids: each group numbers its new terms itself
                         merged[j][len(merged[j])] = tm
@@ -236,93 +244,185 @@ def score_sum(bld: _Builder, n1: int, n2: int, ds: int, s: int) -> int:
     return bld.est_overlap(n1, n2, ds) + bld.est_width(n1, n2, ds, s)
 
 
+# each weight is a linear form co * LUT bits + cw * width: the search scores the initial patterns
+# (all of the inputs) with numpy from that form (``_initial_scores``); the functions are the
+# reference and serve the patterns of new nodes
+score_width.linear = (0, 1)
+score_overlap.linear = (64, 1)
+score_mixed.linear = (2, 1)
+score_sum.linear = (1, 1)
+
 #: the pattern weights ``build`` tries, the first being the reference for the depth bound
 SCORES = (score_width, score_overlap, score_mixed, score_sum)
 #: adder levels a candidate may exceed the first (width-scored) graph by
 DEPTH_TOLERANCE = 1
 
 
-def _cse(bld: _Builder, terms, budget, weight=score_width) -> None:
-    stats: dict[tuple, int] = {}
-    where: dict[tuple, set[int]] = {}
+#: pattern keys are ints, ordered as the tuples (n1, n2, ds, s) they encode (so ties between
+#: equal scores break the same way): n1 << (_NB + _DSB + 1) | n2 << (_DSB + 1) | (ds + _DSOFF) << 1
+#: | (s > 0).  Hashing and comparing one int is much cheaper than a 4-tuple in the pair loops.
+_NB, _DSB = 24, 13
+_DSOFF = 1 << (_DSB - 1)
 
-    def add_pairs(j: int, tid: int, sgn: int):
-        t = terms[j]
-        n1, k1, s1 = t[tid]
-        for other, (n2, k2, s2) in t.items():
-            if other == tid:
-                continue
-            # the pattern's canonical key (n1, n2, ds, s): n1 + s * (n2 << ds), lower node first
-            if n1 > n2 or (n1 == n2 and k1 > k2):
-                key = (n2, n1, k1 - k2, s1 * s2)
-            else:
-                key = (n1, n2, k2 - k1, s1 * s2)
-            c = stats.get(key, 0) + sgn
-            stats[key] = c
-            if sgn > 0:
-                where.setdefault(key, set()).add(j)
-                if c >= 2:
-                    push(key, c)
 
-    score_cache: dict[tuple, int] = {}
+def _decode(key: int) -> tuple[int, int, int, int]:
+    s = 1 if key & 1 else -1
+    key >>= 1
+    ds = (key & ((1 << _DSB) - 1)) - _DSOFF
+    key >>= _DSB
+    return key >> _NB, key & ((1 << _NB) - 1), ds, s
 
-    def score(key, c):
-        w = score_cache.get(key)
-        if w is None:
-            n1, n2, ds, s = key
-            w = weight(bld, n1, n2, ds, s)
-            score_cache[key] = w
-        return (c - 1) * w
 
-    heap: list = []
+def _bit_length(x: np.ndarray) -> np.ndarray:
+    """int.bit_length of non-negative int64 values below 2^53 (exact through float64)."""
+    return np.frexp(x.astype(np.float64))[1].astype(np.int64)
 
-    def push(key, c):
-        heapq.heappush(heap, (-score(key, c), -c, key))
 
-    # initial statistics
+def _range_bits_np(lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
+    pos = np.maximum(_bit_length(np.maximum(hi, 0)), 1)
+    neg = np.maximum(_bit_length(np.maximum(hi, 0)), _bit_length(np.maximum(-lo - 1, 0))) + 1
+    return np.where(lo >= 0, pos, neg)
+
+
+def _initial_scores(bld: _Builder, keys: list[int]):
+    """(LUT bits, width) of every pattern in ``keys`` (between input nodes), as ``est_overlap``
+    and ``est_width`` compute them, vectorized; None when the values are too wide for int64."""
+    if not keys:
+        return np.zeros(0, np.int64), np.zeros(0, np.int64)
+    lo = np.array(bld.lo[:bld.n_in], dtype=object)
+    hi = np.array(bld.hi[:bld.n_in], dtype=object)
+    big = max(max(abs(int(v)) for v in lo), max(abs(int(v)) for v in hi))
+    k = np.array(keys, dtype=np.int64)
+    sgn = (k & 1).astype(bool)
+    k = k >> 1
+    ds = (k & ((1 << _DSB) - 1)) - _DSOFF
+    k = k >> _DSB
+    n1, n2 = k >> _NB, k & ((1 << _NB) - 1)
+    if big.bit_length() + int(np.abs(ds).max()) + 2 > 50 or int(max(n1.max(), n2.max())) >= bld.n_in:
+        return None
+    lo, hi = lo.astype(np.int64), hi.astype(np.int64)
+    tzs = np.array(bld.tz[:bld.n_in], dtype=np.int64)
+    pos = ds >= 0
+    sh_a, sh_b = np.where(pos, 0, -ds), np.where(pos, ds, 0)
+    la, ha = lo[n1] << sh_a, hi[n1] << sh_a
+    lb, hb = lo[n2] << sh_b, hi[n2] << sh_b
+    lb, hb = np.where(sgn, lb, -hb), np.where(sgn, hb, -lb)
+    width = _range_bits_np(la + lb, ha + hb) - np.maximum(0, -ds)
+    span = np.maximum(_bit_length(hi - lo), 1)
+    oa_lo, oa_hi = tzs[n1] + sh_a, span[n1] + sh_a
+    ob_lo, ob_hi = tzs[n2] + sh_b, span[n2] + sh_b
+    overlap = np.maximum(np.minimum(oa_hi, ob_hi) - np.maximum(oa_lo, ob_lo), 0)
+    return overlap, width
+
+
+def _pair_stats(terms) -> tuple[dict[int, int], dict[int, list[int]]]:
+    """Initial pattern counts and, per pattern, the outputs holding it (ascending); the same
+    for every pattern weight, so ``build`` computes it once per layer (or input group)."""
+    stats: dict[int, int] = {}
+    where: dict[int, list[int]] = {}
+    get = stats.get
     for j, t in enumerate(terms):
         items = list(t.values())
+        seen = set()
         for x in range(len(items)):
             n1, k1, s1 = items[x]
             for y in range(x + 1, len(items)):
                 n2, k2, s2 = items[y]
                 if n1 > n2 or (n1 == n2 and k1 > k2):
-                    key = (n2, n1, k1 - k2, s1 * s2)
+                    key = (((((n2 << _NB) | n1) << _DSB) | (k1 - k2 + _DSOFF)) << 1) | (s1 == s2)
                 else:
-                    key = (n1, n2, k2 - k1, s1 * s2)
-                stats[key] = stats.get(key, 0) + 1
-                where.setdefault(key, set()).add(j)
-    for key, c in stats.items():
-        if c >= 2:
-            push(key, c)
+                    key = (((((n1 << _NB) | n2) << _DSB) | (k2 - k1 + _DSOFF)) << 1) | (s1 == s2)
+                stats[key] = get(key, 0) + 1
+                seen.add(key)
+        for key in seen:
+            w = where.get(key)
+            if w is None:
+                where[key] = [j]
+            else:
+                w.append(j)
+    return stats, where
 
-    blocked: set[tuple] = set()
-    next_tid = [max((max(t) for t in terms if t), default=0) + 1]
+
+def _cse(bld: _Builder, terms, budget, weight=score_width, init=None) -> None:
+    """Greedy two-term subexpression sharing across the outputs ``terms`` (mutated in place):
+    repeatedly the pattern with the highest (occurrences - 1) * ``weight`` becomes one node.
+    ``init``: ``_pair_stats(terms)``, shared by the runs of several weights (not mutated)."""
+    stats0, where0 = _pair_stats(terms) if init is None else init
+    stats = Counter(stats0)  # Counter.update(keys) counts in C
+    # outputs a pattern (ever) occurred in: the initial lists plus the ones added since; outputs
+    # no longer holding it stay listed, the counts are authoritative
+    # outputs a node was introduced into as a term: with ``where0`` a superset of the outputs
+    # holding a pattern (every new pattern involves a new node)
+    new_outputs: dict[int, list[int]] = {}
+    minus: Counter = Counter()  # count of a pattern = stats - minus (both only ever grow)
+    score_cache: dict[int, int] = {}
+    weight_of = score_cache.get
+
+    def score(key: int, c: int) -> int:
+        w = weight_of(key)
+        if w is None:
+            n1, n2, ds, s = _decode(key)
+            w = weight(bld, n1, n2, ds, s)
+            score_cache[key] = w
+        return (c - 1) * w
+
+    keys = [key for key, c in stats.items() if c >= 2]
+    lin = getattr(weight, "linear", None)
+    est = _initial_scores(bld, keys) if lin is not None else None
+    if est is not None:
+        w = (lin[0] * est[0] + lin[1] * est[1]).tolist()
+        score_cache.update(zip(keys, w))
+        heap = [(-(stats[key] - 1) * wk, -stats[key], key) for key, wk in zip(keys, w)]
+    else:
+        heap = [(-score(key, stats[key]), -stats[key], key) for key in keys]
+    heapq.heapify(heap)
+    push = heapq.heappush
+    pop = heapq.heappop
+    get = stats.get
+    mget = minus.get
+    blocked: set[int] = set()
+    next_tid = max((max(t) for t in terms if t), default=0) + 1
+    depth = bld.depth
+    # per output: node -> its term ids in insertion order (the order of ``terms[j]``), so an
+    # output is searched for a pattern's occurrences without a scan of all its terms
+    index: list[dict[int, dict[int, None]]] = []
+    for t in terms:
+        ix: dict[int, dict[int, None]] = {}
+        for i, tm in t.items():
+            d = ix.get(tm[0])
+            if d is None:
+                ix[tm[0]] = {i: None}
+            else:
+                d[i] = None
+        index.append(ix)
     while heap:
-        neg_score, _, key = heapq.heappop(heap)
-        c = stats.get(key, 0)
+        neg_score, _, key = pop(heap)
+        c = get(key, 0) - mget(key, 0)
         if c < 2 or key in blocked:
             continue
         if -neg_score != score(key, c):
-            push(key, c)  # stale entry: its count went down
+            push(heap, (-score(key, c), -c, key))  # stale entry: its count went down
             continue
-        n1, n2, ds, s = key
+        n1, n2, ds, s = _decode(key)
         # disjoint occurrences, per output, respecting the depth budget
         occ: list[tuple[int, int, int]] = []
-        new_depth = max(bld.depth[n1], bld.depth[n2]) + 1
-        for j in sorted(where.get(key, ())):
+        new_depth = max(depth[n1], depth[n2]) + 1
+        js = set(where0.get(key, ()))
+        js.update(new_outputs.get(n1, ()))
+        js.update(new_outputs.get(n2, ()))
+        for j in sorted(js):
             t = terms[j]
-            by_node: dict[int, list[int]] = {}
-            for i, (nd, _, _) in t.items():
-                if nd == n1 or nd == n2:
-                    by_node.setdefault(nd, []).append(i)
+            ix = index[j]
+            by1, by2 = ix.get(n1), ix.get(n2)
+            if not by1 or not by2:
+                continue
             used: set[int] = set()
             mine = []
-            for i1 in by_node.get(n1, ()):
+            for i1 in by1:
                 if i1 in used:
                     continue
                 _, k1, s1 = t[i1]
-                for i2 in by_node.get(n2, ()):
+                for i2 in by2:
                     if i2 in used or i2 == i1:
                         continue
                     _, k2, s2 = t[i2]
@@ -332,7 +432,7 @@ def _cse(bld: _Builder, terms, budget, weight=score_width) -> None:
                         break
             if not mine:
                 continue
-            depths = [bld.depth[nd] for i, (nd, _, _) in t.items() if i not in used]
+            depths = [depth[nd] for i, (nd, _, _) in t.items() if i not in used]
             depths += [new_depth] * len(mine)
             if _tree_depth(depths) > budget[j]:
                 continue
@@ -343,17 +443,46 @@ def _cse(bld: _Builder, terms, budget, weight=score_width) -> None:
         # build the node once; shifts of the pattern: n1 at 0, n2 at ds (or n1 at -ds)
         sa, sb = (0, ds) if ds >= 0 else (-ds, 0)
         node, flip = bld.node(n1, sa, n2, sb, s)
+        dirty: set[int] = set()
         for j, i1, i2 in occ:
             t = terms[j]
+            ix = index[j]
             _, k1, s1 = t[i1]
             _, k2, _ = t[i2]
-            for i in (i1, i2):
-                add_pairs(j, i, -1)
-                del t[i]
-            t[next_tid[0]] = (node, min(k1, k2), s1 * flip)
-            add_pairs(j, next_tid[0], +1)
-            next_tid[0] += 1
-        # outputs no longer holding the pattern stay in ``where``; counts are authoritative
+            for i in (i1, i2):  # the pairs of the two replaced terms go
+                m1, q1, r1 = t.pop(i)
+                del ix[m1][i]
+                minus.update([
+                    (((((m2 << _NB) | m1) << _DSB) | (q1 - q2 + _DSOFF)) << 1) | (r1 == r2)
+                    if m1 > m2 or (m1 == m2 and q1 > q2) else
+                    (((((m1 << _NB) | m2) << _DSB) | (q2 - q1 + _DSOFF)) << 1) | (r1 == r2)
+                    for m2, q2, r2 in t.values()])
+            m1, q1, r1 = node, min(k1, k2), s1 * flip
+            new = [  # the pairs of the new term come
+                (((((m2 << _NB) | m1) << _DSB) | (q1 - q2 + _DSOFF)) << 1) | (r1 == r2)
+                if m1 > m2 or (m1 == m2 and q1 > q2) else
+                (((((m1 << _NB) | m2) << _DSB) | (q2 - q1 + _DSOFF)) << 1) | (r1 == r2)
+                for m2, q2, r2 in t.values()]
+            stats.update(new)
+            dirty.update(new)
+            t[next_tid] = (m1, q1, r1)
+            d = ix.get(m1)
+            if d is None:
+                ix[m1] = {next_tid: None}
+            else:
+                d[next_tid] = None
+            next_tid += 1
+        lst = new_outputs.get(node)
+        if lst is None:
+            new_outputs[node] = [j for j, _, _ in occ]
+        else:
+            lst.extend(j for j, _, _ in occ)
+        # one heap entry per pattern whose count went up (its priority rose); the lazy checks
+        # above make the choice the same as pushing at every increment
+        for kk in dirty:
+            cc = stats[kk] - mget(kk, 0)
+            if cc >= 2:
+                push(heap, (-score(kk, cc), -cc, kk))
 
 
 #: "lut": ``_reduce_lut`` for outputs of at most ``LUT_REDUCE_MAX_TERMS`` terms; "tree": ``_reduce``

@@ -66,6 +66,10 @@ class LowerCmvm(ModulePass):
             self._lower(cm)
 
     def _lower(self, cm: CmvmOp) -> None:
+        from qir.progress import note
+
+        m = shape_of(cm.matrix.type) if hasattr(cm.matrix, "type") else None
+        note(f"adder graph search: layer {layer_of(cm) or '?'}" + (f" ({m[0]}x{m[1]})" if m and len(m) == 2 else ""))
         g = graph_for(cm, self.depth_slack)
         props = AdderGraphOp.properties_of(g)
         props.update(shift=cm.shift, style=cm.style)

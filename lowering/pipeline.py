@@ -57,17 +57,22 @@ def _reg_chain(value: SSAValue, first: int, last: int, after: Operation) -> SSAV
 @dataclass(frozen=True)
 class Pipeline(ModulePass):
     name = "qir-pipeline"
-    max_depth: int = 0
-    latency: int = 0
+    max_depth: int | None = None
+    latency: int | None = None
 
     def apply(self, ctx: Context, op: ModuleOp) -> None:
-        if self.max_depth < 0 or self.latency < 0:
-            raise QirError("qir-pipeline: max-depth and latency must be positive")
+        for key, v in (("max-depth", self.max_depth), ("latency", self.latency)):
+            if v is not None and v < 1:
+                raise QirError(f"qir-pipeline: {key}={v} is not a positive number of "
+                               f"{'adder levels' if key == 'max-depth' else 'cycles'}; give {key}=1 or more, "
+                               "or no option for one stage per layer")
+        if self.max_depth is not None and self.latency is not None:
+            raise QirError("qir-pipeline: give max-depth or latency, not both")
         for model in [m for m in op.walk() if isinstance(m, ModelOp)]:
             if any(isinstance(o, RegOp) for o in model.block.ops):
                 raise QirError("qir-pipeline: the model already has qir.reg ops; run it once, on unpipelined IR")
             if self.max_depth or self.latency:
-                pipeline_by_depth(model, self.max_depth, self.latency)
+                pipeline_by_depth(model, self.max_depth or 0, self.latency or 0)
             else:
                 self._pipeline(model)
 

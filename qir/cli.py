@@ -49,6 +49,18 @@ def _add_import_options(p: argparse.ArgumentParser) -> None:
                         "(emulate; int8 only, not bit-exact at float32 ties)")
 
 
+def _add_firmware_options(p: argparse.ArgumentParser) -> None:
+    """Options of qir.firmware (AXI-Stream wrapper, FuseSoC core, vendor scripts, clock target)."""
+    p.add_argument("--axi-stream", action="store_true",
+                   help="also write rtl/<top>_axis.v, an AXI4-Stream wrapper (qir/rtl/axi_stream.py)")
+    p.add_argument("--clock-ns", type=float, metavar="T",
+                   help="target clock period: adder levels per pipeline stage from the delay model "
+                        "(qir/timing.py); also the clock of the XDC/SDC (default 5 ns there)")
+    p.add_argument("--part", metavar="PART", help="Vivado part of vivado/<top>.tcl (default xcvu13p-flga2577-2-e)")
+    p.add_argument("--quartus-part", metavar="DEVICE",
+                   help="Quartus device of quartus/<top>.tcl (default AGFB014R24B2E2V, Agilex 7)")
+
+
 def _import_options(args) -> dict:
     precision = args.precision
     if args.precision_config:
@@ -61,25 +73,6 @@ def _import_options(args) -> dict:
             "precision": precision, "approximate": args.approximate, "ptq": args.ptq}
 
 
-def _load_npy(path: str):
-    import numpy as np
-
-    try:
-        return np.load(path, allow_pickle=False)
-    except FileNotFoundError:
-        raise QirError("no such file", where=path) from None
-    except (OSError, ValueError) as e:
-        raise QirError(f"not a readable .npy array ({e}); save inputs with numpy.save", where=path) from None
-
-
-def _save_npy(path: str, array) -> None:
-    import numpy as np
-
-    p = Path(path)
-    p.parent.mkdir(parents=True, exist_ok=True)
-    np.save(p, array)
-
-
 def cmd_import(args) -> int:
     from qir.ir import print_module
     from qir.flow import import_model
@@ -88,41 +81,46 @@ def cmd_import(args) -> int:
     text = print_module(module)
     if args.output in (None, "-"):
         sys.stdout.write(text)
+        sys.stdout.flush()  # a closed pipe shows here, inside main's handlers
     else:
-        out = Path(args.output)
-        out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text(text)
+        from qir.safety import atomic_write
+
+        atomic_write(args.output, text)
     return 0
 
 
 def cmd_eval(args) -> int:
     from qir.ir import get_model, read_module
-    from qir.interp import evaluate_real, input_types, write_trace
+    from qir.interp import evaluate, input_types, output_types, write_trace
 
     module = read_module(args.net)
     model = get_model(module, args.net)
     ins = input_types(model)
     if len(ins) != 1:
         raise QirError(f"model has {len(ins)} inputs; qir eval takes one --inputs array", where=args.net)
-    x = _load_npy(args.inputs)
-    outs, ev = evaluate_real(model, [x.astype("float64", copy=False) if x.dtype.kind == "f" else x],
-                             what=args.inputs)
-    _save_npy(args.output, outs[0])
+    from qir.safety import atomic_save_npy, load_inputs
+
+    mants = load_inputs(args.inputs, ins)
+    ev = evaluate(model, mants)
+    outs = [t.to_real(y) for (t, _), y in zip(output_types(model), ev.outputs)]
+    atomic_save_npy(args.output, outs[0])
     for k, y in enumerate(outs[1:], start=1):
-        _save_npy(f"{Path(args.output).with_suffix('')}_{k}.npy", y)
+        atomic_save_npy(f"{Path(args.output).with_suffix('')}_{k}.npy", y)
     if args.trace:
         write_trace(ev, args.trace)
     return 0
 
 
 def cmd_compile(args) -> int:
-    from qir.lowering import DEFAULT_PIPELINE
-    from qir.flow import compile_model
+    from qir.firmware import compile_firmware
+    from qir.progress import compiling
 
-    report = compile_model(args.model, args.output, pipeline=args.pipeline or DEFAULT_PIPELINE,
-                           top=args.top, **_import_options(args))
+    with compiling(quiet=args.quiet):
+        report = compile_firmware(args)
+    fmax = report["timing"].get("fmax_mhz_estimate")
     print(f"qir: compiled {args.model} -> {args.output}: top {report['top']}, "
-          f"latency {report['latency_cycles']} cycles, {len(report['rtl'])} Verilog file(s)")
+          f"latency {report['latency_cycles']} cycles, {len(report['rtl'])} Verilog file(s)"
+          + (f", ~{fmax} MHz (ECP5 model)" if fmax else ""))
     return 0
 
 
@@ -140,6 +138,12 @@ def cmd_report(args) -> int:
     flows = [f for f in (args.synth or "").split(",") if f]
     r = report(args.outdir, synth=flows)
     print(json.dumps(r, indent=1) if args.json else format_report(r))
+    if args.html is not None:
+        from qir.html_report import write_html
+
+        path = write_html(args.outdir, r, args.html or None)
+        print(f"qir: wrote {path}", file=sys.stderr)
+    sys.stdout.flush()  # a closed pipe shows here, inside main's handlers
     return 0
 
 
@@ -164,6 +168,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-o", "--output", required=True, metavar="OUTDIR")
     p.add_argument("--pipeline", help="pass pipeline between import and RTL (qir-opt -p syntax)")
     p.add_argument("--top", help="top module name (default: the model name)")
+    p.add_argument("-q", "--quiet", action="store_true",
+                   help="no progress lines on stderr (printed on a terminal, or after 3 s of compiling)")
+    _add_firmware_options(p)
     p.set_defaults(func=cmd_compile)
 
     p = sub.add_parser("sim", help="simulate OUTDIR's RTL on inputs and check it against the reference")
@@ -176,7 +183,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("outdir", help="a directory written by qir compile")
     p.add_argument("--json", action="store_true", help="print the report as JSON")
     p.add_argument("--synth", metavar="FLOWS", help="also synthesize with Yosys: 'xilinx' (synth_xilinx -family xcup "
-                   "-flatten), 'ecp5' (synth_ecp5) or 'xilinx,ecp5'")
+                   "-flatten), 'ecp5' (synth_ecp5), 'asic' (generic gates, NAND2-equivalent area), comma-separated")
+    p.add_argument("--html", nargs="?", const="", metavar="FILE",
+                   help="also write an HTML report (default OUTDIR/report.html)")
     p.set_defaults(func=cmd_report)
     return parser
 
@@ -186,19 +195,39 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return args.func(args)
     except QirError as e:
-        sys.stdout.flush()
+        _flush_stdout()
         print(f"qir: error: {e}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print("qir: error: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # `qir report --json | head`: the reader left; not an error of ours
+        return _broken_pipe()
     except Exception as e:  # an internal error: still one line, unless debugging
         if os.environ.get("QIR_DEBUG"):
             raise
-        sys.stdout.flush()
+        _flush_stdout()
         print(f"qir: internal error: {type(e).__name__}: {e} (this is a bug in qir; rerun with QIR_DEBUG=1 "
               "and report it)", file=sys.stderr)
         return 2
+
+
+def _flush_stdout() -> None:
+    try:
+        sys.stdout.flush()
+    except BrokenPipeError:
+        _broken_pipe()
+
+
+def _broken_pipe() -> int:
+    """stdout's reader closed the pipe: stop quietly (as `cat` does), with no second error when
+    Python flushes stdout at exit."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):
+        pass
+    return 141  # 128 + SIGPIPE, what a shell reports for a writer killed by the pipe
 
 
 if __name__ == "__main__":

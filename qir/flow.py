@@ -6,9 +6,6 @@ the CLI share one implementation.
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import tempfile
 from pathlib import Path
 
 from xdsl.dialects.builtin import ModuleOp
@@ -17,8 +14,8 @@ from xdsl.utils.exceptions import DiagnosticException, VerifyException
 from qir.errors import QirError
 from qir.fixed import Fixed
 from qir.ir import get_model, make_context, print_module, verify
-from qir.names import legalize
 from qir.lowering import DEFAULT_PIPELINE, get_all_passes
+from qir.names import legalize
 from qir.precision import PrecisionConfig
 
 #: Model file suffixes and the frontend that reads them.
@@ -99,29 +96,36 @@ def _register_bits(model, latency: int) -> int:
     return estimate(model)["reg_bits"] + latency
 
 
-def _looks_like_ours(d: Path) -> bool:
-    return (d / "report.json").is_file() or (d / "net.mlir").is_file()
 
 
 def compile_model(model_path: str | Path, outdir: str | Path, *, pipeline: str = DEFAULT_PIPELINE,
-                  top: str | None = None, **import_options) -> dict:
+                  top: str | None = None, post=None, **import_options) -> dict:
     """Import, lower, generate RTL and testbenches into ``outdir``; returns the report.
 
     Everything is written to a temporary directory beside ``outdir`` and moved into place at the
-    end, so a failure leaves no half-written output.  An existing ``outdir`` is replaced only if it
-    is empty or a previous qir output.
+    end, so a failure leaves no half-written output.  ``post(tmpdir, report)``, if given, runs
+    after the RTL and testbenches are written and returns entries to add to the report
+    (``qir.firmware.write_firmware``).  An existing ``outdir`` is replaced only if it
+    is missing, empty or holds only qir's own files (``qir.safety.check_output_dir``: the files
+    listed in its ``.qir-manifest`` and the ``sim/`` build cache); a user's file there is an error.
     """
+    from qir.safety import check_output_dir, output_dir
+
     out = Path(outdir)
-    if out.exists() and (not out.is_dir() or (any(out.iterdir()) and not _looks_like_ours(out))):
-        raise QirError("output path exists and is not a previous qir output; choose another -o or remove it",
-                       where=str(out))
+    check_output_dir(out)  # before the work: a folder with a user's files is refused at once
+    from qir.progress import note
+
+    note(f"importing {Path(model_path).name}")
     net = import_model(model_path, **import_options)
     lowered = net.clone()
+    note("running the pass pipeline")
     run_passes(lowered, pipeline)
     model = get_model(lowered)
     from qir.rtl import generate
 
+    note("generating RTL (Amaranth)")
     design = generate(model, top=legalize(top or model.sym_name.data))
+    note("writing Verilog and testbenches")
     report = {
         "top": design.top,
         "latency_cycles": design.latency,
@@ -131,9 +135,7 @@ def compile_model(model_path: str | Path, outdir: str | Path, *, pipeline: str =
         "pipeline": pipeline,
         "rtl": sorted(f"rtl/{name}" for name in design.files),
     }
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
-    try:
+    with output_dir(out) as tmp:
         (tmp / "net.mlir").write_text(print_module(net))
         (tmp / "lowered.mlir").write_text(print_module(lowered))
         (tmp / "rtl").mkdir()
@@ -142,11 +144,7 @@ def compile_model(model_path: str | Path, outdir: str | Path, *, pipeline: str =
         from qir.sim.testbench import write_testbenches
 
         write_testbenches(tmp, report)
+        if post is not None:
+            report.update(post(tmp, report))
         (tmp / "report.json").write_text(json.dumps(report, indent=2) + "\n")
-        if out.exists():
-            shutil.rmtree(out)
-        os.replace(tmp, out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return report

@@ -388,10 +388,9 @@ def evaluate_real(model: ModelOp | ModuleOp, inputs: Sequence[np.ndarray], what:
     """Run on real values (float64 on the input grid); returns real outputs and the evaluation."""
     if isinstance(model, ModuleOp):
         model = get_model(model)
-    mants = []
-    for (port, t, _), x in zip(input_types(model), inputs):
-        mants.append(t.from_real(x, f"{what} for input '{port}'"))
-    ev = evaluate(model, mants)
+    from qir.safety import check_inputs  # the checks of qir eval/sim's input loader
+
+    ev = evaluate(model, check_inputs(list(inputs), input_types(model), what))
     outs = [t.to_real(y) for (t, _), y in zip(output_types(model), ev.outputs)]
     return outs, ev
 
@@ -402,7 +401,8 @@ def write_trace(ev: Evaluation, directory: str | Path) -> list[Path]:
     d.mkdir(parents=True, exist_ok=True)
     written = []
     for name, (t, mant) in ev.layer_outputs().items():
-        p = d / f"{name.replace('/', '_')}.npy"
-        np.save(p, t.to_real(mant))
+        from qir.safety import atomic_save_npy
+
+        p = atomic_save_npy(d / f"{name.replace('/', '_')}.npy", t.to_real(mant))
         written.append(p)
     return written

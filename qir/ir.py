@@ -6,6 +6,7 @@ touches one file.
 from __future__ import annotations
 
 import io
+import re
 from pathlib import Path
 
 from xdsl.context import Context
@@ -26,10 +27,51 @@ def make_context() -> Context:
     return ctx
 
 
+#: One IR token that matters for the guards: a comment, a complete string literal (xDSL's escapes,
+#: one character per step so the match is linear), a bare quote (a string that never closes), or a
+#: run of anything else.
+_IR_TOKENS = re.compile(r'(//[^\n]*)|("(?:[^"\\\n\v\f]|\\(?:["nt\\]|[0-9A-Fa-f]{2}))*")|(")|[^"/]+|/')
+
+
+def check_ir_text(text: str, where: str = "<input>") -> None:
+    """Guards run before xDSL's parser sees untrusted IR: a string literal that does not close on
+    its line (xDSL's string regex backtracks exponentially on it: a cut file would hang) and
+    nesting deeper than ``qir.safety.MAX_NESTING`` (the recursive parser would overflow) are
+    one QirError line each."""
+    from qir.safety import MAX_NESTING, nesting_depth
+
+    kept: list[str] = []
+    for m in _IR_TOKENS.finditer(text):
+        if m.group(3):
+            line = text.count("\n", 0, m.start()) + 1
+            raise QirError(f"invalid IR: unterminated or malformed string literal at line {line}; the file is "
+                           "cut or corrupt", where=where)
+        if not (m.group(1) or m.group(2)):
+            kept.append(m.group(0))
+    body = "".join(kept).replace("->", "")
+    depth = nesting_depth(body, "([{<", ")]}>")
+    if depth > MAX_NESTING:
+        raise QirError(f"invalid IR: nested {depth} levels deep, more than qir's limit of {MAX_NESTING}",
+                       where=where)
+
+
+def decode_ir(data: bytes, where: str = "<input>") -> str:
+    """IR bytes as text: UTF-8 or one QirError line."""
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        line = data.count(b"\n", 0, e.start) + 1
+        raise QirError(f"invalid IR: not UTF-8 text (byte 0x{data[e.start]:02x} at line {line}); IR files "
+                       "are UTF-8", where=where) from None
+
+
 def parse_module(text: str, filename: str = "<input>") -> ModuleOp:
     """Parse and verify textual IR; any problem becomes one QirError naming the file."""
+    check_ir_text(text, filename)
     try:
         module = Parser(make_context(), text, filename).parse_module()
+    except RecursionError:
+        raise QirError("invalid IR: nested too deeply", where=filename) from None
     except ParseError as e:
         raise QirError(f"invalid IR: {_first_line(e)}; check the syntax against docs/ARCHITECTURE.md",
                        where=filename) from None
@@ -42,12 +84,12 @@ def parse_module(text: str, filename: str = "<input>") -> ModuleOp:
 def read_module(path: str | Path) -> ModuleOp:
     p = Path(path)
     try:
-        text = p.read_text(encoding="utf-8")
+        data = p.read_bytes()
     except FileNotFoundError:
         raise QirError("no such file", where=str(p)) from None
-    except (OSError, UnicodeDecodeError) as e:
-        raise QirError(f"cannot read IR file: {e}", where=str(p)) from None
-    return parse_module(text, str(p))
+    except OSError as e:
+        raise QirError(f"cannot read IR file: {e.strerror or e}", where=str(p)) from None
+    return parse_module(decode_ir(data, str(p)), str(p))
 
 
 def verify(module: Operation, where: str = "<input>") -> None:

@@ -56,7 +56,6 @@ fixed<14,6>, 98.35% at fixed<12,4>; KERAS_conv1d_small 99.45% at fixed<18,8> and
 """
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -163,14 +162,18 @@ def _parse(text: str, p: Path):
         except ImportError:
             raise QirError("YAML precision files need PyYAML (pip install pyyaml); or write JSON",
                            where=str(p)) from None
+        from qir.safety import check_nesting
+
+        check_nesting(text, str(p), "the YAML")
         try:
             return yaml.safe_load(text)
         except yaml.YAMLError as e:
-            raise QirError(f"invalid YAML: {e}", where=str(p)) from None
-    try:
-        return json.loads(text)
-    except json.JSONDecodeError as e:
-        raise QirError(f"invalid JSON: {e}", where=str(p)) from None
+            raise QirError(f"invalid YAML: {' '.join(str(e).split())}", where=str(p)) from None
+        except RecursionError:
+            raise QirError("the YAML is nested too deeply", where=str(p)) from None
+    from qir.safety import load_json
+
+    return load_json(text, str(p), "JSON")
 
 
 def _entry(entry, where: str) -> dict:

@@ -16,7 +16,6 @@ native binary.
 """
 from __future__ import annotations
 
-import json
 import os
 import re
 import shutil
@@ -32,27 +31,71 @@ from qir.errors import QirError
 FLOWS = {
     "xilinx": "synth_xilinx -family xcup -flatten -top {top}",
     "ecp5": "synth_ecp5 -top {top}",
+    "asic": "synth -flatten -top {top}; abc -g AND,NAND,OR,NOR,XOR,XNOR,MUX; opt_clean",
 }
 
+#: NAND2-equivalent area of Yosys's generic cells for ``--synth asic``: Nangate45 Open Cell
+#: Library X1 cell areas divided by NAND2_X1's 0.798 um^2 (INV 0.532, AND2/OR2 1.064, XOR2/XNOR2
+#: 1.596, MUX2 1.862, DFF 4.522); a flip-flop with synchronous set/reset counts as DFF + AND2, one
+#: with an enable as DFF + MUX2.
+NAND2_EQUIVALENT = {
+    "$_NOT_": 0.67, "$_NAND_": 1.0, "$_NOR_": 1.0, "$_AND_": 1.33, "$_OR_": 1.33, "$_ANDNOT_": 1.33,
+    "$_ORNOT_": 1.33, "$_XOR_": 2.0, "$_XNOR_": 2.0, "$_MUX_": 2.33, "$_BUF_": 0.67,
+    "$_DFF_P_": 5.67, "$_DFF_N_": 5.67,
+}
+_NAND2_SDFF, _NAND2_DFFE = 5.67 + 1.33, 5.67 + 2.33
+
+
+def nand2_area(cells: dict[str, int]) -> float:
+    """NAND2-equivalent area of generic Yosys cells (``NAND2_EQUIVALENT``); unknown cells raise."""
+    total = 0.0
+    for name, n in cells.items():
+        if name in NAND2_EQUIVALENT:
+            w = NAND2_EQUIVALENT[name]
+        elif name.startswith(("$_SDFFE", "$_SDFFCE")):
+            w = _NAND2_DFFE + 1.33
+        elif name.startswith("$_DFFE"):
+            w = _NAND2_DFFE
+        elif name.startswith(("$_SDFF", "$_DFF_")):  # synchronous (or asynchronous) set/reset
+            w = _NAND2_SDFF
+        else:
+            raise QirError(f"--synth asic: no NAND2-equivalent weight for Yosys cell {name}")
+        total += w * n
+    return round(total, 1)
+
+
+#: Cell classes per flow, first match wins.  ``lut`` is every LUT-mapped cell: on xcup Yosys maps
+#: a lone inverter to an ``INV`` cell, which is a one-input LUT (LUT1) on the device, so it counts;
+#: ``lut_only`` (LUT1-6) and ``inv`` are also reported apart.  ``muxf`` (MUXF7/8/9 on xcup,
+#: PFUMX/L6MUX21 on ECP5) and ``carry`` cells are listed beside the LUTs, never added to them.
 _CELL_CLASSES = {
     "xilinx": {
-        "lut": re.compile(r"^LUT[1-6](_2)?$"),
+        "lut_only": re.compile(r"^LUT[1-6](_2)?$"),
+        "inv": re.compile(r"^INV$"),
+        "muxf": re.compile(r"^MUXF[789]$"),
         "carry": re.compile(r"^CARRY(4|8)$"),
         "ff": re.compile(r"^FD[CPRS]E?$|^FD.*"),
         "dsp": re.compile(r"^DSP48E[12]?$|^DSP.*"),
     },
     "ecp5": {
-        "lut": re.compile(r"^LUT4$"),
+        "lut_only": re.compile(r"^LUT4$"),
+        "inv": re.compile(r"^INV$"),
+        "muxf": re.compile(r"^PFUMX$|^L6MUX21$"),
         "carry": re.compile(r"^CCU2C$"),
         "ff": re.compile(r"^TRELLIS_FF$"),
         "dsp": re.compile(r"^MULT18X18D$|^ALU54B$"),
     },
+    "asic": {
+        "ff": re.compile(r"^\$_(S?DFF|DFFE|SDFFC?E)"),
+        "gates": re.compile(r"^\$_"),
+    },
 }
 
 #: Yosys LUTs per adder LUT bit (``AdderGraph.lut_bits``: bits where both operands can be
-#: non-zero) and per epilogue output bit, fitted on qkeras_3layer (25,471 synthesized LUTs for
-#: 23,968 adder LUT bits and 128 six-bit epilogues; estimate 25,504, +0.13%)
-LUT_PER_ADDER_BIT = 1.0
+#: non-zero) and per epilogue output bit, fitted on qkeras_3layer: 32,261 LUT-mapped cells
+#: (25,471 LUT1-6 + 6,790 INV, most of them feeding carry chains) for 23,968 adder LUT bits and
+#: 128 six-bit epilogues; estimate 32,215, -0.14%.  (Counting LUT1-6 only it was 1.0.)
+LUT_PER_ADDER_BIT = 1.28
 
 
 def yosys_binary() -> str:
@@ -81,6 +124,8 @@ def parse_stat(text: str, flow: str) -> dict:
             if rx.match(name):
                 out[cls] += n
                 break
+    if "lut_only" in out:
+        out["lut"] = out["lut_only"] + out["inv"]  # every LUT-mapped cell (an INV is a LUT1)
     m = re.findall(r"Longest topological path in \S+ \(length=(\d+)\)", text)
     out["longest_path_cells"] = int(m[-1]) if m else None
     out["cells"] = cells
@@ -101,6 +146,9 @@ def synthesize(files: Iterable[str | Path], top: str, flow: str = "xilinx", time
     if r.returncode != 0:
         raise QirError(f"yosys failed ({flow}): {(r.stderr or r.stdout).strip().splitlines()[-1:]}")
     stats = parse_stat(log, flow)
+    if flow == "asic":
+        stats["nand2_equivalent"] = nand2_area(stats["cells"])
+        stats["nand2_weights"] = "Nangate45 X1 cell area / NAND2_X1 (qir.report.NAND2_EQUIVALENT)"
     stats["seconds"] = round(time.perf_counter() - t0, 1)
     stats["command"] = FLOWS[flow].format(top=top)
     return stats
@@ -155,10 +203,16 @@ def report(outdir: str | Path, synth: Iterable[str] = ()) -> dict:
     d = Path(outdir)
     if not (d / "report.json").is_file() or not (d / "lowered.mlir").is_file():
         raise QirError("not a qir compile output (no report.json / lowered.mlir)", where=str(d))
-    rep = json.loads((d / "report.json").read_text())
+    from qir.safety import load_json
+    from qir.sim.design import load_design
+
+    load_design(d)  # validates report.json: one error line, not a KeyError
+    rep = load_json((d / "report.json").read_bytes(), str(d / "report.json"), "report.json")
     est = estimate(read_module(d / "lowered.mlir"))
     est["reg_bits"] += rep.get("latency_cycles", 0)  # the valid chain
     out = {"top": rep["top"], "latency_cycles": rep["latency_cycles"], "estimate": est}
+    if rep.get("timing"):
+        out["timing"] = rep["timing"]
     files = [d / f for f in rep.get("rtl", [])]
     for flow in synth:
         out[f"synth_{flow}"] = synthesize(files, rep["top"], flow)
@@ -170,6 +224,10 @@ def format_report(r: dict) -> str:
     lines = [f"top {r['top']}: latency {r['latency_cycles']} cycles",
              f"estimate: ~{e['luts_estimate']} LUTs ({e['adder_bits']} adder bits, {e['epilogue_luts']} epilogue, "
              f"{e['other_luts']} other), {e['multipliers']} multipliers, {e['reg_bits']} register bits"]
+    t = r.get("timing") or {}
+    if t.get("fmax_mhz_estimate"):
+        lines.append(f"timing: {t['levels_per_stage']} adder levels per stage, ~{t['fmax_mhz_estimate']} MHz "
+                     f"(ECP5 delay model, qir/data/delay_ecp5.json)")
     for lay in e["layers"]:
         if "adder_bits" in lay:
             lines.append(f"  {lay['layer']}: {lay['style']}, {lay['adders']} adders, {lay['adder_bits']} adder bits, "
@@ -177,7 +235,11 @@ def format_report(r: dict) -> str:
         else:
             lines.append(f"  {lay['layer']}: {lay['style']}, {lay['multipliers']} multipliers")
     for k, v in r.items():
-        if k.startswith("synth_"):
-            lines.append(f"{k[6:]} ({v['command']}, {v['seconds']} s): {v['lut']} LUT, {v['carry']} carry, "
-                         f"{v['ff']} FF, {v['dsp']} DSP/MULT, longest path {v['longest_path_cells']} cells")
+        if k == "synth_asic":
+            lines.append(f"asic ({v['command']}, {v['seconds']} s): {sum(v['cells'].values())} cells, {v['ff']} FF, "
+                         f"{v['nand2_equivalent']} NAND2-equivalent, longest path {v['longest_path_cells']} gates")
+        elif k.startswith("synth_"):
+            lines.append(f"{k[6:]} ({v['command']}, {v['seconds']} s): {v['lut']} LUT ({v['lut_only']} LUT cells + "
+                         f"{v['inv']} INV), {v['muxf']} MUXF, {v['carry']} carry, {v['ff']} FF, {v['dsp']} DSP/MULT, "
+                         f"longest path {v['longest_path_cells']} cells")
     return "\n".join(lines)

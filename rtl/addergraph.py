@@ -194,24 +194,32 @@ def _folded_epilogue(res: Signal, y: Value, ylo: int, yhi: int, s: int, rounding
                      dst: Fixed, name: str) -> tuple[list, int, int]:
     """``res`` = overflow(round(relu?(acc))) from y = acc + c0 (c0 = 2^(s-1) for rnd/rnd_conv)."""
     stmts = []
-    # t = y >> s (floor), as bits; its bounds
-    tlo, thi = ylo >> s, yhi >> s
+    # t = round(acc >> s) as bits, and its exact bounds (rounding is monotone: the bounds are
+    # the rounded ends of the accumulator's range)
     if s > 0:
+        tlo, thi = ylo >> s, yhi >> s
         w = range_bits(ylo, yhi)
         if s >= w:  # every bit is dropped: t is 0 or -1 (sign)
             t: Value = y[-1].replicate(1).as_signed() if ylo < 0 else Const(0, 1)
         else:
             t = y[s:].as_signed() if ylo < 0 else y[s:]
-        if rounding == "rnd_conv" and tlo != thi:
+        if rounding == "rnd_conv":
+            # a tie (dropped bits of acc + 2^(s-1) all zero) with an odd kept value goes down to
+            # the even one: clear the LSB.  Needed even when tlo == thi: one kept value can still
+            # be reached by a tie (a constant accumulator on a tie, e.g. a channel of zero weights).
+            mask = (1 << s) - 1
+            if (ylo & mask) == 0 and tlo & 1:
+                tlo -= 1
+            if (yhi & mask) == 0 and thi & 1:
+                thi -= 1
             tie = Signal(name=f"{name}_tie")
             stmts.append(tie.eq(y[:min(s, w)] == 0))
             ts = Signal(_shape(tlo, thi), name=f"{name}_t")
             stmts.append(ts.eq(t))
             tt = Signal(_shape(tlo, thi), name=f"{name}_rne")
-            # a tie with an odd kept value goes down to the even one: clear the LSB
             stmts.append(tt.eq(Cat(ts[0] & ~tie, ts[1:]).as_signed() if tlo < 0 else Cat(ts[0] & ~tie, ts[1:])))
             t = tt
-    else:
+    else:  # the result grid is as fine as the accumulator's or finer: an exact left shift
         t = y << -s if s else y
         tlo, thi = ylo << -s, yhi << -s
     neg_possible = tlo < 0

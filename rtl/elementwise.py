@@ -191,7 +191,9 @@ def regrid(v: Value, lo: int, hi: int, src: Fixed, frac: int, rounding: str) -> 
     elif rounding == "rnd_min_inf":
         t, clo, chi = v + (half - 1), half - 1, half - 1
     elif rounding == "rnd_conv":
-        if s < src.width:
+        # the kept LSB is bit s of the two's-complement mantissa; ``v`` may be narrower than
+        # ``src`` (its bounds, e.g. a constant), so above its width that bit is its sign
+        if s < len(v):
             t, clo, chi = v + (half - 1) + v[s], half - 1, half
         elif can_neg:  # n >> s is 0 or -1 here, so the kept LSB is the sign
             t, clo, chi = v + (half - 1) + neg, half - 1, half

@@ -64,6 +64,7 @@ from qir.errors import QirError  # noqa: E402
 from qir.fixed import Fixed  # noqa: E402
 from qir.ir import get_model, layer_of  # noqa: E402
 from qir.names import is_identifier, legalize  # noqa: E402
+from qir.progress import note  # noqa: E402
 from qir.rtl import registry  # noqa: E402
 from qir.rtl.values import Tensor, elem_shape  # noqa: E402
 
@@ -244,6 +245,8 @@ class _Builder:
                 base = legalize(layer_of(op) or f"op{idx}", "l")
                 entry = GENERATORS[type(op)]
                 prefix = self.names.take(f"{base}_{entry.kind}")
+                if hasattr(op, "graph"):  # adder graphs: the slow part, worth a progress line
+                    note(f"RTL: layer {layer_of(op) or prefix} ({op.graph().n_adders} adders)")
                 sub, t = entry.generate(op, [values[v] for v in op.operands], prefix, _where(op))
                 if sub is not None:
                     m.submodules[prefix] = sub
@@ -292,6 +295,7 @@ def generate(model: ModelOp | ModuleOp, top: str | None = None) -> RtlDesign:
     elif not is_identifier(top):
         raise QirError(f"top module name {top!r} is not a plain Verilog identifier")
     plan = _plan(model)
+    note("RTL: elaborating, Amaranth netlist, RTLIL, Yosys write_verilog")
     text = verilog.convert(_Top(model, plan), name=top, emit_src=False, strip_internal_attrs=True)
     ports = [
         {"name": "clk", "direction": "input", "width": 1, "type": None, "shape": None},

@@ -9,7 +9,6 @@ later (0 = combinational).
 """
 from __future__ import annotations
 
-import json
 import math
 import re
 from dataclasses import dataclass
@@ -105,13 +104,19 @@ def load_design(outdir: str | Path) -> Design:
         raise QirError("no such design directory (run `qir compile` first)", where=str(outdir))
     path = outdir / "report.json"
     where = str(path)
+    from qir.safety import load_json
+
     try:
-        report = json.loads(path.read_text(encoding="utf-8"))
+        data = path.read_bytes()
     except FileNotFoundError:
         raise QirError("missing report.json; the directory is not a complete `qir compile` output",
                        where=where) from None
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+    except OSError as e:
         raise QirError(f"corrupt report.json: {e}", where=where) from None
+    try:
+        report = load_json(data, where, "JSON")
+    except QirError as e:
+        raise QirError(f"corrupt report.json: {str(e).removeprefix(where + ': ')}", where=where) from None
     return design_from_report(report, outdir, where)
 
 

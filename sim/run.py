@@ -261,35 +261,6 @@ def simulate(outdir: str | Path, x_mant, simulator: str, workdir: str | Path | N
 
 
 # ------------------------------------------------------------------------------- CLI
-def _load_inputs(path: Path, names: list[str]) -> list[np.ndarray]:
-    where = str(path)
-    try:
-        data = np.load(path, allow_pickle=False)
-    except FileNotFoundError:
-        raise QirError("no such inputs file", where=where) from None
-    except (OSError, ValueError, EOFError) as e:
-        raise QirError(f"cannot read inputs (expected a .npy array or .npz archive): {e}", where=where) from None
-    if isinstance(data, np.ndarray):
-        if len(names) != 1:
-            raise QirError(f"the model has {len(names)} inputs ({', '.join(names)}); pass an .npz "
-                           "with one array per input name", where=where)
-        arrays = [data]
-    else:
-        with data:
-            keys = list(data.keys())
-            if all(nm in keys for nm in names):
-                arrays = [data[nm] for nm in names]
-            elif len(keys) == len(names):
-                arrays = [data[k] for k in keys]
-            else:
-                raise QirError(f"expected arrays named {', '.join(names)}, found {', '.join(keys)}",
-                               where=where)
-    for nm, a in zip(names, arrays):
-        if a.dtype.kind not in "fiu":
-            raise QirError(f"input '{nm}' has dtype {a.dtype}; expected real numbers", where=where)
-    return [np.asarray(a, dtype=np.float64) for a in arrays]
-
-
 def _check_ports(design: Design, in_types, out_types) -> None:
     where = str(design.report_path)
     if len(in_types) != len(design.inputs) or len(out_types) != len(design.outputs):
@@ -343,13 +314,9 @@ def sim_command(outdir: str | Path, inputs_path: str | Path, simulator: str,
     model = get_model(read_module(design.net_path), str(design.net_path))
     ins, outs_t = input_types(model), output_types(model)
     _check_ports(design, ins, outs_t)
-    reals = _load_inputs(Path(inputs_path), [nm for nm, _, _ in ins])
-    mants = []
-    for (nm, t, shape), x in zip(ins, reals):
-        if x.ndim != len(shape) + 1 or x.shape[1:] != tuple(shape):
-            raise QirError(f"input '{nm}' must have shape (N, {', '.join(map(str, shape))}), got {x.shape}",
-                           where=str(inputs_path))
-        mants.append(t.from_real(x, f"{inputs_path}: input '{nm}'"))
+    from qir.safety import load_inputs
+
+    mants = load_inputs(inputs_path, ins)
     ref = evaluate(model, mants).outputs
     got, latency = simulate(design.outdir, mants, simulator)
     if output_path is not None:
@@ -369,16 +336,16 @@ def sim_command(outdir: str | Path, inputs_path: str | Path, simulator: str,
 
 def _save_outputs(path: Path, design: Design, got: list[np.ndarray]) -> None:
     reals = [p.elem.to_real(g) for p, g in zip(design.outputs, got)]
-    path.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        if len(reals) == 1:
-            with open(path, "wb") as f:   # exactly this name (np.save would append .npy)
-                np.save(f, reals[0])
-        else:
-            with open(path, "wb") as f:
-                np.savez(f, **{p.name: r for p, r in zip(design.outputs, reals)})
-    except OSError as e:
-        raise QirError(f"cannot write outputs: {e}", where=str(path)) from None
+    import io
+
+    from qir.safety import atomic_write
+
+    buf = io.BytesIO()
+    if len(reals) == 1:
+        np.save(buf, reals[0])   # exactly this name (np.save on a path would append .npy)
+    else:
+        np.savez(buf, **{p.name: r for p, r in zip(design.outputs, reals)})
+    atomic_write(path, buf.getvalue())
 
 
 # ------------------------------------------------------------------------------- cocotb

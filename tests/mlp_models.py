@@ -150,3 +150,39 @@ def random_inputs(n: int, seed: int = 0) -> np.ndarray:
                np.where(np.arange(SIZES[0]) % 2, lo, hi), np.where(np.arange(SIZES[0]) % 2, hi, lo)]
     codes = np.vstack([np.asarray(corners), rng.integers(lo, hi + 1, size=(max(n - len(corners), 0), SIZES[0]))])
     return codes[:n] * 2.0 ** -5
+
+
+def write_dense_mlp(directory: str | Path, sizes: tuple[int, ...], bits: int = 6, relu_bits: int = 6,
+                    seed: int = 1) -> Path:
+    """Write a QKeras MLP ``mlp_<sizes>.json`` (+ weights .h5) of any layer sizes: QDense kernels
+    ``quantized_bits(bits, 0, alpha=1)`` with uniformly random codes, biases
+    ``quantized_bits(bits, 0)``, ``quantized_relu(relu_bits)`` between layers; input type is the
+    caller's (``--input-type``).  The compile-scaling benchmark's models (fixed seed)."""
+    d = Path(directory)
+    d.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(seed)
+    wq = _quantizer("quantized_bits", bits=bits, integer=0, symmetric=0, alpha=1, keep_negative=True,
+                    use_stochastic_rounding=False, qnoise_factor=1.0)
+    relu = _quantizer("quantized_relu", bits=relu_bits, integer=0, use_sigmoid=0, negative_slope=0.0,
+                      use_stochastic_rounding=False, relu_upper_bound=None, qnoise_factor=1.0)
+    layers = [{"class_name": "InputLayer",
+               "config": {"batch_input_shape": [None, sizes[0]], "dtype": "float32", "sparse": False,
+                          "ragged": False, "name": "x"}}]
+    names, weights = [], {}
+    step = 2.0 ** (1 - bits)
+    for k, (n_in, n_out) in enumerate(zip(sizes[:-1], sizes[1:]), start=1):
+        name = f"fc{k}"
+        layer = _dense(name, n_out, wq, first=k == 1)
+        layer["config"]["bias_quantizer"] = wq
+        if k == 1:
+            layer["config"]["batch_input_shape"] = [None, sizes[0]]
+        layers.append(layer)
+        names.append(name)
+        lim = 1 << (bits - 1)
+        w = rng.integers(-lim, lim, size=(n_in, n_out)) * step
+        b = rng.integers(-lim, lim, size=n_out) * step
+        weights[name] = {"kernel": w, "bias": b}
+        if k < len(sizes) - 1:
+            layers.append(_act(f"relu{k}", relu))
+            names.append(f"relu{k}")
+    return _save(d, "mlp_" + "_".join(map(str, sizes)), layers, names, weights)

@@ -37,7 +37,9 @@ def vectors(tmp_path_factory):
 
 
 def test_layout_and_report(compiled):
-    assert sorted(p.name for p in compiled.iterdir()) == ["lowered.mlir", "net.mlir", "report.json", "rtl", "tb"]
+    assert sorted(p.name for p in compiled.iterdir()) == [".qir-manifest", "lowered.mlir", "net.mlir",
+                                                          "qkeras_3layer.core", "quartus", "report.json", "rtl", "tb",
+                                                          "vivado"]
     report = json.loads((compiled / "report.json").read_text())
     assert report["top"] == "qkeras_3layer"
     assert report["latency_cycles"] >= 1
@@ -54,11 +56,12 @@ def test_compile_is_deterministic(compiled, tmp_path):
     other = tmp_path / "elsewhere" / "again"
     r = qir("compile", MODEL / "qkeras_3layer.json", "-o", other, *OPTS)
     assert r.returncode == 0, r.stderr
-    for sub in ("rtl", "tb"):
+    for sub in ("rtl", "tb", "vivado", "quartus"):
         a = {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in (compiled / sub).iterdir()}
         b = {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in (other / sub).iterdir()}
         assert a == b
     assert (compiled / "net.mlir").read_text() == (other / "net.mlir").read_text()
+    assert (compiled / "qkeras_3layer.core").read_text() == (other / "qkeras_3layer.core").read_text()
 
 
 def test_reference_matches_qkeras(compiled, vectors, tmp_path):

@@ -183,6 +183,9 @@ def test_auto_po2_rank1_per_element():
     ("quantized_bits(4,0,qnoise_factor=0.5)", "qnoise_factor"),
     ("quantized_tanh(4,use_real_tanh=True)", "use_real_tanh"),
     ("quantized_sigmoid(4,0,1)", "use_real_sigmoid"),
+    ("quantized_sigmoid(4,0.5)", "whole number of codes"),
+    ("quantized_sigmoid(4,16)", "whole number of codes from 0 to 15"),
+    ("quantized_tanh(4,0,-1)", "whole number of codes"),
     ("bernoulli()", "samples randomly"),
     ("quantized_ulaw(8)", "not on a fixed-point grid"),
     ("hard_swish", "not supported"),
@@ -495,3 +498,109 @@ def test_fused_softmax_and_identity_layers(tmp_path):
     wq = np.clip(np.rint(W3.astype(np.float64) * 8), -8, 7) / 8
     bq = np.clip(np.rint(B3.astype(np.float64) * 8), -8, 7) / 8
     assert np.array_equal(evaluate_real(module, [x])[0][0], x @ wq + bq)
+
+
+# ------------------------------------------------------------------------------ layers of unknown packages
+V3 = DATA / "qkeras_v3_small"
+
+
+def _rewrite_keras(src: Path, dst: Path, edit) -> Path:
+    """Copy a .keras zip with its config.json passed through ``edit``."""
+    import zipfile
+
+    with zipfile.ZipFile(src) as zin, zipfile.ZipFile(dst, "w") as zout:
+        for item in zin.infolist():
+            data = zin.read(item.filename)
+            if item.filename == "config.json":
+                cfg = json.loads(data)
+                edit(cfg)
+                data = json.dumps(cfg).encode()
+            zout.writestr(item, data)
+    return dst
+
+
+def _layers_of(cfg: dict) -> list[dict]:
+    return cfg["config"]["layers"]
+
+
+def _as_hgq(layer: dict) -> None:
+    # what HGQ2 writes: its own QDense registered under its package, same class name as QKeras's
+    layer["module"] = "hgq.layers.core.dense"
+    layer["registered_name"] = "hgq>" + layer["class_name"].split(">")[-1]
+
+
+def test_layer_of_unknown_package_is_refused_by_name_keras3(tmp_path):
+    """Issue 14: an HGQ/HGQ2 layer (registered_name 'hgq>QDense') was read as the QKeras layer of the
+    same class name with its quantizers dropped; it must be refused, naming the layer and package."""
+    import_keras(V3 / "model.keras", softmax="none")  # the unmodified model imports
+
+    def edit(cfg):
+        _as_hgq(next(x for x in _layers_of(cfg) if x["class_name"] == "QDepthwiseConv2D"))
+
+    bad = _rewrite_keras(V3 / "model.keras", tmp_path / "hgq.keras", edit)
+    with pytest.raises(QirError, match=r"layer '[^']+' \(QDepthwiseConv2D\).*'hgq>QDepthwiseConv2D'.*package 'hgq'"):
+        import_keras(bad, softmax="none")
+
+
+@pytest.mark.parametrize("field, value", [
+    ("module", "__main__"), ("module", "hgq.layers"), ("registered_name", "Custom>QDense"),
+    ("class_name", "hgq>QDense"), ("module", ["keras"]),
+])
+def test_layer_of_unknown_package_is_refused_json(tmp_path, field, value):
+    cfg = json.loads((JET / "qkeras_3layer.json").read_text())
+    layer = next(x for x in _layers_of(cfg) if x["class_name"] == "QDense")
+    layer[field] = value
+    (tmp_path / "m.json").write_text(json.dumps(cfg))
+    shutil.copy(JET / "qkeras_3layer_weights.h5", tmp_path / "m_weights.h5")
+    with pytest.raises(QirError, match=r"layer '[^']+' \(QDense\).*which qir does not implement"):
+        import_keras(tmp_path / "m.json", weights=tmp_path / "m_weights.h5", input_type=Fixed(16, 6), softmax="none")
+
+
+def test_known_packages_are_accepted(tmp_path):
+    cfg = json.loads((JET / "qkeras_3layer.json").read_text())
+    for layer in _layers_of(cfg):
+        layer["module"] = "qkeras.qlayers" if layer["class_name"].startswith("Q") else "keras.layers"
+        if layer["class_name"].startswith("Q"):
+            layer["registered_name"] = "qkeras>" + layer["class_name"]
+    (tmp_path / "qkeras_3layer.json").write_text(json.dumps(cfg))
+    got = import_keras(tmp_path / "qkeras_3layer.json", weights=JET / "qkeras_3layer_weights.h5", input_type=Fixed(16, 6),
+                       softmax="none")
+    ref = import_keras(JET / "qkeras_3layer.json", input_type=Fixed(16, 6), softmax="none")
+    assert print_module(got) == print_module(ref)
+
+
+def test_layer_of_unknown_package_is_refused_h5(tmp_path):
+    shutil.copy(V3 / "model.h5", tmp_path / "m.h5")
+    with h5py.File(tmp_path / "m.h5", "r+") as f:
+        cfg = json.loads(f.attrs["model_config"])
+        layer = next(x for x in _layers_of(cfg) if x["class_name"].endswith("QActivation"))
+        layer["class_name"] = "hgq>QActivation"
+        f.attrs["model_config"] = json.dumps(cfg)
+    with pytest.raises(QirError, match=r"\(QActivation\).*package 'hgq'"):
+        import_keras(tmp_path / "m.h5", softmax="none")
+
+
+def test_quantizer_of_unknown_package_is_refused():
+    with pytest.raises(QirError, match="quantizer 'hgq>quantized_bits' comes from package 'hgq'"):
+        resolve_quantizer({"class_name": "hgq>quantized_bits", "config": {"bits": 4}})
+    with pytest.raises(QirError, match="package 'hgq.quantizer'"):
+        resolve_activation({"class_name": "quantized_relu", "module": "hgq.quantizer", "config": {"bits": 4}})
+    # Keras 3 saves a plain function (QKeras's binary_tanh) with module 'builtins': resolved by its name
+    assert resolve_activation({"class_name": "function", "module": "builtins", "registered_name": "function",
+                               "config": "binary_tanh"}).steps()
+    assert resolve_quantizer({"class_name": "quantized_bits", "module": "qkeras.quantizers",
+                              "registered_name": "qkeras>quantized_bits", "config": {"bits": 4}}) is not None
+
+
+def test_cli_refuses_unknown_package_in_one_line(tmp_path):
+    import subprocess
+    import sys
+
+    bad = _rewrite_keras(V3 / "model.keras", tmp_path / "hgq.keras",
+                         lambda cfg: _as_hgq(next(x for x in _layers_of(cfg) if x["class_name"] == "QActivation")))
+    r = subprocess.run([str(Path(sys.executable).parent / "qir"), "compile", str(bad), "-o", str(tmp_path / "out"),
+                        "--softmax", "none"], capture_output=True, text=True)
+    assert r.returncode != 0 and "Traceback" not in r.stderr
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1 and "package 'hgq'" in lines[0] and "hgq.keras" in lines[0], r.stderr
+    assert not (tmp_path / "out").exists()

@@ -120,10 +120,13 @@ def test_relu_po2_and_sigmoid_activations(tmp_path):
     c = Q.QActivation("quantized_po2(5,1)", name="p")(x)
     d = Q.QActivation("binary_tanh", name="bt")(x)
     e = Q.QActivation(Q.quantized_relu(6, 2), name="r")(x)
-    cat = L.Concatenate(name="cat")([a, b, c, d, e])
+    # symmetric is QKeras's second positional argument, any number of codes (issue 14)
+    f = Q.QActivation("quantized_sigmoid(8, 3)", name="sg")(x)
+    g = Q.QActivation(Q.quantized_tanh(5, 0, 3), name="th")(x)
+    cat = L.Concatenate(name="cat")([a, b, c, d, e, f, g])
     model = keras.Model(inp, cat, name="acts")
     x = on_grid((10,), Fixed(10, 4), n=256)
-    compare(model, tmp_path, x, Fixed(10, 4), ["qin", "rp", "rpn", "p", "bt", "r", "cat"])
+    compare(model, tmp_path, x, Fixed(10, 4), ["qin", "rp", "rpn", "p", "bt", "r", "sg", "th", "cat"])
 
 
 # ------------------------------------------------------------------------------ convolutional QKeras

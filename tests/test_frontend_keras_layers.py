@@ -73,6 +73,10 @@ TABLES = {
                          ".96875→.96875, .99→.96875",
     "quantized_sigmoid(4)": "-5→0, -1→0, 0→.5, .0625→.5, .125→.5625, .5→.75, 1→.9375, 1.9→.9375, 5→.9375",
     "quantized_sigmoid(8)": "0→.5, .00390625→.5, .01171875→.5078125, -.5→.25, 1.5→.99609375, 2→.99609375",
+    # symmetric is a count of codes (QKeras clips at (1.0*symmetric)/2^bits): any truthy number, notes §1.4
+    "quantized_sigmoid(4,3)": "-5→.1875, -1→.1875, -.625→.1875, -.5→.25, 0→.5, 1→.9375, 5→.9375",
+    "quantized_sigmoid(4,True)": "-5→.0625, -.875→.0625, -.8125→.125, 0→.5, 5→.9375",
+    "quantized_tanh(4,0,3)": "-5→-.625, -.75→-.625, -.5→-.5, 0→0, 5→.875",
     "quantized_sigmoid(6)": "-3→0, -1.5→0, -.1→.453125, .03125→.515625, .09375→.546875, .6→.796875, "
                             "1.9→.984375, 2.5→.984375",
     "binary()": "-2→-1, -.3→-1, 0→1, .3→1, 2→1",
@@ -117,7 +121,8 @@ def test_quantizer_tables_as_activations(spec):
     "quantized_bits(4,0)", "quantized_bits(6,2,1)", "quantized_bits(5,1,keep_negative=False)", "quantized_bits(1,0)",
     "quantized_bits(4,0,alpha=0.75)", "quantized_relu(4,1)", "quantized_relu(5,2,negative_slope=0.5)",
     "quantized_relu(3,0,negative_slope=0.0625)", "quantized_tanh(5)", "quantized_tanh(3,0,1)",
-    "quantized_sigmoid(5)", "quantized_sigmoid(4,1)", "binary()", "binary(1)", "binary(alpha=0.375)",
+    "quantized_sigmoid(5)", "quantized_sigmoid(4,1)", "quantized_sigmoid(8, 3)", "quantized_sigmoid(5,31)",
+    "quantized_tanh(5,0,2)", "quantized_tanh(4,0,15)", "binary()", "binary(1)", "binary(alpha=0.375)",
     "ternary()", "ternary(threshold=0.2)", "ternary(alpha=1.5,threshold=0.7)", "quantized_po2(4)",
     "quantized_po2(5,1)", "quantized_relu_po2(4)", "quantized_relu_po2(5,negative_slope=0.5)",
     "quantized_linear(4,1)",

@@ -450,19 +450,106 @@ def test_lut_activations_follow_precision(tmp_path):
              helper.make_node("Tanh", ["s"], ["y"], name="tanh")]
     p = save(make_model(nodes, [], ["N", 4], opset=13), tmp_path / "lut.onnx")
     module = import_onnx(p, input_type=Fixed(8, 4), precision=Fixed(10, 1))
-    assert [op.name for op in get_model(module).block.ops][1:3] == ["qir.lut", "qir.lut"]
+    # as for Keras: each table's index is its input rounded and saturated to the `table` type
+    # (default fixed<10,4>), then the table of the float function rounded to the result type
+    assert [op.name for op in get_model(module).block.ops][1:5] == ["qir.quantize", "qir.lut", "qir.quantize",
+                                                                    "qir.lut"]
     x = grid(Fixed(8, 4), (200, 4))
-    ref = np.tanh(np.round((1 / (1 + np.exp(-x.astype(np.float64)))) * 512) / 512)
+    s64 = np.clip(np.round((1 / (1 + np.exp(-x.astype(np.float64)))) * 512) / 512, -1, 1 - 2 ** -9)
+    ref = np.tanh(np.round(s64 * 64) / 64)
     assert np.abs(run_qir(module, x) - ref).max() <= 2.0 ** -10
-    with pytest.raises(QirError, match="quantize its input to at most 16 bits"):
-        import_onnx(p, input_type=Fixed(18, 4), precision=Fixed(10, 1))
+    # a wide input (issue 14: a 2^18-entry table was demanded) follows the table type too
+    wide = import_onnx(p, input_type=Fixed(18, 4), precision=Fixed(10, 1))
+    xw = grid(Fixed(18, 4), (200, 4))
+    sw = np.clip(np.round((1 / (1 + np.exp(-np.round(xw.astype(np.float64) * 64) / 64))) * 512) / 512, -1, 1 - 2 ** -9)
+    assert np.abs(run_qir(wide, xw) - np.tanh(np.round(sw * 64) / 64)).max() <= 2.0 ** -10
     # LeakyRelu with a float slope (typed like a weight, result cast), then Selu as a table
     nodes = [helper.make_node("LeakyRelu", ["x"], ["l"], name="leaky", alpha=0.1),
              helper.make_node("Selu", ["l"], ["y"], name="selu")]
     p = save(make_model(nodes, [], ["N", 4], opset=13), tmp_path / "leaky.onnx")
     module = import_onnx(p, input_type=Fixed(8, 4), precision=Fixed(14, 5))
-    assert [op.name for op in get_model(module).block.ops][1:4] == ["qir.leaky_relu", "qir.quantize", "qir.lut"]
+    assert [op.name for op in get_model(module).block.ops][1:5] == ["qir.leaky_relu", "qir.quantize", "qir.quantize",
+                                                                    "qir.lut"]
     assert np.abs(run_qir(module, x) - run_ort(p, x)).max() < 0.02  # alpha 0.1 rounded to 9 fraction bits, results to fixed<14,5>
+
+
+def _local_grid(rng, t: Fixed, shape) -> np.ndarray:
+    return t.to_real(rng.integers(t.min_int, t.max_int + 1, size=shape)).astype(np.float32)
+
+
+def _selu_cnn(tmp_path: Path, rng) -> Path:
+    """A float CNN with Selu (Conv -> Selu -> Flatten -> Gemm), as hls4ml's example float ONNX CNNs."""
+    nodes = [helper.make_node("Conv", ["x", "w1", "b1"], ["c1"], name="conv1", pads=[1, 1, 1, 1]),
+             helper.make_node("Selu", ["c1"], ["s1"], name="selu1"),
+             helper.make_node("Flatten", ["s1"], ["f"], name="flatten"),
+             helper.make_node("Gemm", ["f", "w2", "b2"], ["y"], name="fc", transB=1)]
+    inits = [init("w1", rng.normal(0, 0.5, (3, 1, 3, 3))), init("b1", rng.normal(0, 0.1, 3)),
+             init("w2", rng.normal(0, 0.3, (4, 3 * 6 * 6))), init("b2", rng.normal(0, 0.1, 4))]
+    return save(make_model(nodes, inits, ["N", 1, 6, 6], opset=13), tmp_path / "selu_cnn.onnx")
+
+
+def test_float_cnn_with_selu_at_fixed_18_8(tmp_path):
+    """Issue 14: a float ONNX CNN with Selu at --precision fixed<18,8> demanded a 2^18-entry table;
+    the table's index follows the precision configuration's `table` type, as for Keras."""
+    rng = np.random.default_rng(14)  # own generator: the thresholds below do not depend on test order
+    p = _selu_cnn(tmp_path, rng)
+    x = _local_grid(rng, Fixed(8, 1), (200, 1, 6, 6))  # conv results inside the default table range [-8, 8)
+    ref = run_ort(p, x)
+    module = import_onnx(p, input_type=Fixed(8, 1), precision=Fixed(18, 8))
+    lut = next(op for op in get_model(module).block.ops if op.name == "qir.lut")
+    assert str(elem(lut.operands[0].type)) == "fixed<10,4>"  # DEFAULT_TABLE_INPUT: 1024 entries
+    err = np.abs(run_qir(module, x) - ref).max()
+    assert err < 0.08, err  # selu's input on a 1/64 grid: <= 1/128 * 1.76 per entry, 108 inputs to fc
+    # a finer `table` type from the configuration is honored and brings the result closer
+    (tmp_path / "p.json").write_text('{"layers": {"selu1": {"table": "fixed<14,4>"}}}')
+    cfg = PrecisionConfig.load(tmp_path / "p.json", default=Fixed(18, 8))
+    fine = import_onnx(p, input_type=Fixed(8, 1), precision=cfg)
+    lut = next(op for op in get_model(fine).block.ops if op.name == "qir.lut")
+    assert str(elem(lut.operands[0].type)) == "fixed<14,4>"
+    print(f"selu cnn max error: table fixed<10,4> {err:.4g}, fixed<14,4> {np.abs(run_qir(fine, x) - ref).max():.4g}")
+    assert np.abs(run_qir(fine, x) - ref).max() < err / 2
+
+
+def test_flatten_axis_0_flattens_the_sample(tmp_path):
+    """Issue 14: Keras-exported ONNX (hls4ml example-models) carry Flatten with axis 0 on a batch of
+    one: [1, ...] -> [1, F], the sample's features; compared with onnxruntime one sample at a time."""
+    rng = np.random.default_rng(15)
+    nodes = [helper.make_node("Conv", ["x", "w1", "b1"], ["c1"], name="conv1"),
+             helper.make_node("Relu", ["c1"], ["r1"], name="relu1"),
+             helper.make_node("Transpose", ["r1"], ["t1"], name="to_nhwc", perm=[0, 2, 3, 1]),
+             helper.make_node("Flatten", ["t1"], ["f"], name="flatten", axis=0),
+             helper.make_node("MatMul", ["f", "w2"], ["m"], name="fc"),
+             helper.make_node("Add", ["m", "b2"], ["y"], name="fc_bias")]
+    inits = [init("w1", rng.normal(0, 0.5, (2, 1, 3, 3))), init("b1", rng.normal(0, 0.1, 2)),
+             init("w2", rng.normal(0, 0.3, (2 * 4 * 4, 3))), init("b2", rng.normal(0, 0.1, 3))]
+    p = save(make_model(nodes, inits, [1, 1, 6, 6], [1, 3], opset=13), tmp_path / "flat0.onnx")
+    x = _local_grid(rng, Fixed(8, 3), (40, 1, 6, 6))
+    ref = np.concatenate([run_ort(p, x[i:i + 1]) for i in range(len(x))])
+    module = import_onnx(p, input_type=Fixed(8, 3), precision=Fixed(18, 8))
+    # weights rounded to 2^-11 at fixed<18,8>: 9 conv taps on |x| < 4, then 32 fc inputs
+    assert np.abs(run_qir(module, x) - ref).max() < 0.05
+    m = onnx.load(p)
+    m.graph.node[3].attribute[0].i = 1
+    same = import_onnx(save(m, tmp_path / "flat1.onnx"), input_type=Fixed(8, 3), precision=Fixed(18, 8))
+    assert print_module(same).replace("flat1", "flat0") == print_module(module)
+
+
+@pytest.mark.parametrize("opset", [26, 99])
+def test_opset_newer_than_known_is_refused(tmp_path, opset):
+    """Issue 14: opset 99 was accepted; a default-domain opset past the newest one the handlers are
+    known to match (25) is refused by name."""
+    nodes = [helper.make_node("Relu", ["x"], ["y"], name="relu")]
+    m = make_model(nodes, [], ["N", 4], opset=25)
+    p = save(m, tmp_path / "ok.onnx")
+    import_onnx(p, input_type=Fixed(8, 3))
+    m.opset_import[0].version = opset
+    onnx.save(m, tmp_path / "new.onnx")
+    with pytest.raises(QirError, match=f"opset {opset}, newer than .* \\(25\\); export with opset 25 or older"):
+        import_onnx(tmp_path / "new.onnx", input_type=Fixed(8, 3))
+    r = subprocess.run([str(BIN / "qir"), "compile", str(tmp_path / "new.onnx"), "-o", str(tmp_path / "out"),
+                        "--input-type", "fixed<8,3>"], capture_output=True, text=True)
+    assert r.returncode != 0 and "Traceback" not in r.stderr and len(r.stderr.strip().splitlines()) == 1, r.stderr
+    assert f"opset {opset}" in r.stderr and not (tmp_path / "out").exists()
 
 
 def test_qonnx_non_po2_scale_is_a_named_error(tmp_path):

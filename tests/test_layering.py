@@ -1,7 +1,6 @@
 """Imports go downward only (docs/ARCHITECTURE.md, "Layers"): the core (``qir/``) never imports
-frontends/lowering/rtl/sim, except the orchestrators (the CLI, ``qir-opt``, the compile flow,
-``qir report``'s front door is core and needs none of them); rtl never imports lowering, lowering
-never imports sim or rtl.  Every import counts, also the ones inside functions."""
+frontends/lowering/rtl/sim, except the orchestrators (``ORCHESTRATORS``); rtl never imports
+lowering, lowering never imports sim or rtl.  Every import counts, also the ones inside functions."""
 from __future__ import annotations
 
 import ast
@@ -13,7 +12,10 @@ ROOT = Path(__file__).resolve().parent.parent
 #: package -> folder (pyproject's package-dir)
 FOLDERS = {"qir": "qir", "qir.frontends": "frontends", "qir.lowering": "lowering", "qir.rtl": "rtl",
            "qir.sim": "sim"}
-ORCHESTRATORS = {"qir.cli", "qir.opt", "qir.flow"}
+#: the orchestrators: the CLI, qir-opt, the compile flow (flow, and firmware/timing, which plan the
+#: pipeline and write the benches of ``qir compile``) and ``qir report``'s front door (it reads a
+#: compile output folder through qir.sim.design)
+ORCHESTRATORS = {"qir.cli", "qir.opt", "qir.flow", "qir.firmware", "qir.timing", "qir.report"}
 #: layer -> the layers it must not import
 FORBIDDEN = {
     "qir": {"qir.frontends", "qir.lowering", "qir.rtl", "qir.sim"},
