@@ -78,7 +78,7 @@ def measure_design(depth: int) -> dict:
     from qir.fixed import Fixed
     from qir.ir import read_module
     from qir.lowering import DEFAULT_PIPELINE
-    from qir.pipeline import compile_model
+    from qir.flow import compile_model
     from qir.timing import max_adder_width, split_pipeline, stage_levels
 
     spec = DEFAULT_PIPELINE.replace("qir-pipeline{max-depth=5}", f"qir-pipeline{{max-depth={depth}}}")
@@ -105,7 +105,7 @@ def _deepest(model_path: Path, depth: int) -> int:
 
     from qir.fixed import Fixed
     from qir.lowering import DEFAULT_PIPELINE
-    from qir.pipeline import import_model, run_passes
+    from qir.flow import import_model, run_passes
     from qir.timing import split_pipeline, stage_levels
 
     m = import_model(model_path, input_type=Fixed.parse(INPUT_TYPE))

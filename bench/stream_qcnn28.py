@@ -47,7 +47,7 @@ def main(argv=None) -> int:
     ap.add_argument("--sim", type=int, default=0, help="vectors to simulate in Verilator (0: none)")
     ap.add_argument("-o", "--outdir", default=None)
     a = ap.parse_args(argv)
-    from qir.pipeline import compile_model
+    from qir.flow import compile_model
     from qir.report import estimate
     from qir.ir import read_module
 

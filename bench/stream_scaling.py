@@ -19,7 +19,7 @@ import numpy as np
 
 from qir.ir import get_model, parse_module
 from qir.lowering import DEFAULT_PIPELINE, STREAM_PIPELINE
-from qir.pipeline import run_passes
+from qir.flow import run_passes
 from qir.report import estimate
 
 

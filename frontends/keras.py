@@ -24,7 +24,6 @@ Float parts follow the precision configuration (see ``qir.precision`` for the ru
 """
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -51,6 +50,7 @@ from qir.frontends.keras_steps import (
     Step,
 )
 from qir.ir import new_model, set_layer, verify
+from qir.names import legalize
 from qir.precision import DEFAULT_TABLE_INPUT, LayerPrecision, PrecisionConfig
 
 SOFTMAX_MODES = ("keep", "none", "table")
@@ -291,7 +291,7 @@ def _input_type(model: KerasModel, plans: list[Planned], given: Fixed | None) ->
 
 # ------------------------------------------------------------------------------ IR building
 def _build(model: KerasModel, in_t: Fixed, typed: list[tuple[Planned, list[Typed]]]) -> ModuleOp:
-    module, _, block = new_model(_symbol(model.file.stem))
+    module, _, block = new_model(legalize(model.file.stem, "model"))
     inp = InputOp("x", tensor_of(in_t, model.input_shape), layer=model.input_name)
     block.add_op(inp)
     values: dict[str, SSAValue] = {model.input_name: inp.result}
@@ -312,11 +312,6 @@ def _build(model: KerasModel, in_t: Fixed, typed: list[tuple[Planned, list[Typed
     block.add_op(OutputOp(*[values[o] for o in model.outputs]))
     verify(module, str(model.file))
     return module
-
-
-def _symbol(stem: str) -> str:
-    name = re.sub(r"[^A-Za-z0-9_]", "_", stem)
-    return name if name and not name[0].isdigit() else f"model_{name}"
 
 
 # ------------------------------------------------------------------------------ entry point

@@ -1,6 +1,6 @@
 """Keras 3 post-training-quantized Dense layers (``model.quantize('int8' | 'int4')``).
 
-What the files hold (notes §4): an int8 kernel q with a per-output-unit ``kernel_scale`` ks
+What the files hold (docs/quantizer_semantics.md §4): an int8 kernel q with a per-output-unit ``kernel_scale`` ks
 (W ~ q / ks), or an int4 kernel packed two per byte (Keras >= 3.14: along the output axis; <= 3.13:
 along the input axis) with either per-unit symmetric scales (W ~ q / ks) or per-block asymmetric
 scales and zero points (W ~ (q - zp) * scale, blocks of input rows given by g_idx).  By default
@@ -143,7 +143,7 @@ class DynamicInt8Dense(Step):
     to ``EMULATE_RESCALE_BITS`` fractional bits.  The product x * sx is exact here, while Keras
     rounds it to float32 before rounding to an integer, so xq can differ by one where x * sx lies
     within a float32 ulp of a half-integer (and wherever the max had to be rounded).  Measured
-    (tests/test_ptq_emulate.py): the notes' §5.3 Dense on 2003 fixed<16,3> rows, every xq equal
+    (tests/test_ptq_emulate.py): docs/quantizer_semantics.md §5.3: Dense on 2003 fixed<16,3> rows, every xq equal
     and max |y - Keras| 4.1e-6 with a fixed<24,6> precision; a 16-12-4 model on 1000 fixed<10,2>
     rows, 4 of 16000 first-layer codes differ, all at x = max|x|/2 (x * 127/max = 63.5 exactly:
     float32 rounds the product onto the tie, half-to-even gives 64, the exact product gives 63)."""

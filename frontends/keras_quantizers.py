@@ -1,8 +1,8 @@
-"""QKeras quantizers without QKeras: the string-spec grammar, float32-exact weight quantization and
+"""QKeras quantizers without QKeras: the string-spec grammar (``keras_spec``), float32-exact weight quantization and
 the lowering of activation quantizers to exact steps (``qir.relu`` / ``qir.quantize`` / ``qir.scale``
 / ``qir.lut``).
 
-Semantics follow shared/notes/quantizer_semantics.md (sections 1 and 2) and the qkeras-v3 source.
+Semantics follow docs/quantizer_semantics.md (sections 1 and 2) and the qkeras-v3 source.
 Weight quantizers mirror QKeras's float32 arithmetic (rne via ``np.rint``, the clip bounds, the
 ``auto_po2`` least-squares loop, numeric alphas multiplied in float32) and return the quantized
 values as exact float64 numbers; ``exact_fixed`` turns them into integer mantissas and the
@@ -18,7 +18,6 @@ the precision configuration.
 """
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, fields, replace
 from typing import Any, ClassVar
 
@@ -26,6 +25,7 @@ import numpy as np
 
 from qir.errors import QirError
 from qir.fixed import Fixed
+from qir.frontends.keras_spec import Spec, parse_spec  # noqa: F401  (re-exported)
 from qir.frontends.keras_graph import layer_package
 from qir.frontends.keras_steps import (
     Affine,
@@ -50,131 +50,6 @@ LN2 = F32(np.log(2.0))  # np.log(2.0), used by QKeras as a float32 divisor
 
 __all__ = ["Quantize", "Relu", "Softmax", "exact_fixed", "parse_spec", "resolve_activation",
            "resolve_quantizer", "supported_quantizers", "Quantizer", "KerasActivation", "FloatFunction"]
-
-
-# ------------------------------------------------------------------------------ string grammar
-@dataclass(frozen=True)
-class Spec:
-    """A parsed ``name(args, key=value)`` string; ``called`` is False for a bare name."""
-
-    name: str
-    args: tuple
-    kwargs: dict
-    called: bool
-
-
-_TOKEN = re.compile(r"""
-    \s*(?:
-      (?P<num>[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?)
-    | (?P<str>'[^']*'|"[^"]*")
-    | (?P<ident>[A-Za-z_][A-Za-z0-9_.]*)
-    | (?P<punct>[(),=\[\]])
-    )""", re.VERBOSE)
-_CONSTANTS = {"True": True, "False": False, "None": None}
-
-
-def _tokenize(text: str) -> list[tuple[str, str]]:
-    tokens, pos, text = [], 0, text.rstrip()
-    while pos < len(text):
-        m = _TOKEN.match(text, pos)
-        if not m or m.end() == pos:
-            raise QirError(f"cannot parse quantizer {text!r}: unexpected {text[pos:].strip()[:12]!r}")
-        kind = m.lastgroup
-        tokens.append((kind, m.group(kind)))
-        pos = m.end()
-    return tokens
-
-
-class _Parser:
-    """Recursive descent over the tokens of one spec string."""
-
-    def __init__(self, text: str):
-        self.text, self.tokens, self.i = text, _tokenize(text), 0
-
-    def error(self, what: str) -> QirError:
-        return QirError(f"cannot parse quantizer {self.text!r}: {what}; write e.g. "
-                        "quantized_bits(6,0,alpha=1) or quantized_relu(6,2)")
-
-    def peek(self) -> tuple[str, str] | None:
-        return self.tokens[self.i] if self.i < len(self.tokens) else None
-
-    def take(self, kind: str, value: str | None = None) -> str:
-        tok = self.peek()
-        if tok is None or tok[0] != kind or (value is not None and tok[1] != value):
-            raise self.error(f"expected {value or kind}, found {tok[1] if tok else 'the end'}")
-        self.i += 1
-        return tok[1]
-
-    def spec(self) -> Spec:
-        name = self.take("ident")
-        args, kwargs, called = [], {}, False
-        if self.peek() is not None:
-            called = True
-            self.take("punct", "(")
-            if self.peek() != ("punct", ")"):
-                self.arguments(args, kwargs)
-            self.take("punct", ")")
-        if self.peek() is not None:
-            raise self.error(f"unexpected {self.peek()[1]!r} after the closing parenthesis")
-        return Spec(name, tuple(args), kwargs, called)
-
-    def arguments(self, args: list, kwargs: dict) -> None:
-        while True:
-            tok, nxt = self.peek(), self.tokens[self.i + 1] if self.i + 1 < len(self.tokens) else None
-            if tok and tok[0] == "ident" and nxt == ("punct", "="):
-                key = self.take("ident")
-                self.take("punct", "=")
-                if key in kwargs:
-                    raise self.error(f"argument {key!r} given twice")
-                kwargs[key] = self.value()
-            elif kwargs:
-                raise self.error("positional argument after a keyword argument")
-            else:
-                args.append(self.value())
-            if self.peek() != ("punct", ","):
-                return
-            self.take("punct", ",")
-
-    def value(self) -> Any:
-        tok = self.peek()
-        if tok is None:
-            raise self.error("missing value")
-        kind, text = tok
-        if kind == "punct" and text == "[":
-            return self.number_list()
-        self.i += 1
-        if kind == "num":
-            return _number(text)
-        if kind == "str":
-            return text[1:-1]
-        if kind == "ident":
-            return _CONSTANTS.get(text, text)
-        raise self.error(f"unexpected {text!r}")
-
-    def number_list(self) -> tuple:
-        self.take("punct", "[")
-        items = []
-        while self.peek() != ("punct", "]"):
-            if self.peek() == ("punct", ","):
-                self.i += 1
-                continue
-            items.append(_number(self.take("num")))
-        self.take("punct", "]")
-        return tuple(items)
-
-
-def _number(text: str) -> int | float:
-    try:
-        return int(text)
-    except ValueError:
-        return float(text)
-
-
-def parse_spec(text: str) -> Spec:
-    """Parse a QKeras spec string (``quantized_bits(4,0,alpha='auto_po2')``); never evaluates it."""
-    if not isinstance(text, str) or not text.strip():
-        raise QirError(f"cannot parse quantizer {text!r}: empty specification")
-    return _Parser(text).spec()
 
 
 # ------------------------------------------------------------------------------ value checks
@@ -425,7 +300,7 @@ class QuantizedBits(Quantizer):
 
 
 def _auto_bits(x32: np.ndarray, bits: int, integer: int, po2: bool) -> np.ndarray:
-    """quantized_bits(alpha='auto'/'auto_po2') on weights: per-output-channel scales (notes §1.1)."""
+    """quantized_bits(alpha='auto'/'auto_po2') on weights: per-output-channel scales (docs/quantizer_semantics.md §1.1)."""
     if bits < 2:
         raise QirError("quantized_bits alpha='auto'/'auto_po2' needs bits >= 2")
     m_i = F32(2.0) ** F32(integer)
@@ -451,7 +326,7 @@ def _auto_bits(x32: np.ndarray, bits: int, integer: int, po2: bool) -> np.ndarra
 @quantizer("quantized_linear")
 @dataclass(frozen=True)
 class QuantizedLinear(Quantizer):
-    """Master/qkeras-v3 only; quantized_bits with symmetric=1 by default (notes §1.2)."""
+    """Master/qkeras-v3 only; quantized_bits with symmetric=1 by default (docs/quantizer_semantics.md §1.2)."""
 
     bits: Any = 8
     integer: Any = 0
@@ -745,7 +620,7 @@ class QuantizedPo2(Quantizer):
         _as_bool(self.quadratic_approximation, f"{self.NAME} quadratic_approximation")
 
     def exponent_range(self) -> tuple[int, int]:
-        """[min_exp, max_exp] of the exponent (notes §1.8)."""
+        """[min_exp, max_exp] of the exponent (docs/quantizer_semantics.md §1.8)."""
         sign_bit = 1 if self.max_value is None or float(self.max_value) > 1 else 0
         eb = _as_int(self.bits, "bits") - 1 - sign_bit
         lo, hi = -(2 ** eb), 2 ** eb - 1

@@ -40,7 +40,7 @@ from qir.dialect import (
     shape_of,
     tensor_of,
 )
-from qir.exact import dense_result, op_result
+from qir.exact import dense_result
 from qir.errors import QirError
 from qir.fixed import Fixed
 from qir.frontends.common import exact_fixed, int_array, same_pads, window_out
@@ -119,8 +119,7 @@ class Step:
 
 def exact_op(cls, operands: list[SSAValue], props: dict, out_shape: Shape, emit: Emit) -> SSAValue:
     """An exact op with the narrowest result type holding every result."""
-    t = op_result(cls, operands, props)
-    return emit(cls.create(operands=operands, result_types=[tensor_of(t, out_shape)], properties=props))
+    return emit(cls.exact(operands, props, out_shape))
 
 
 def _const_props(prefix: str, mant: np.ndarray, t: Fixed, type_key: str | None = None) -> dict:

@@ -2,7 +2,7 @@
 one thresholded ``qir.xnor``.
 
 For each ``qir.xnor`` without thresholds, the pass follows its result through unary element-wise
-ops (``qir.lowering.value_sets.ELEMENTWISE``: the exact scale of ``qir-lower-dense{style=xnor}``,
+ops (the ``Elementwise`` trait: the exact scale of ``qir-lower-dense{style=xnor}``,
 a batchnorm ``qir.scale``, its ``qir.quantize``, the sign step ...), each value used by the next op
 only.  At every op it evaluates the chain so far with the reference interpreter on p = 0..n_in
 (row p = popcount p in every output); where each output's table is a step -- one value for
@@ -27,7 +27,7 @@ from xdsl.passes import ModulePass
 from xdsl.rewriter import InsertPoint, Rewriter
 
 from qir.dialect import OutputOp, ThresholdOp, XnorOp, elem, int_elements, shape_of
-from qir.lowering.value_sets import ELEMENTWISE, MAX_CODES, MAX_ENTRIES, evaluate_chain
+from qir.lowering.value_sets import MAX_CODES, MAX_ENTRIES, elementwise, evaluate_chain
 
 
 def step_thresholds(table: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
@@ -60,7 +60,7 @@ def _step_chain(v, rows: np.ndarray):
     x = rows
     while True:
         user = _single_user(v)
-        if not isinstance(user, ELEMENTWISE) or user.operands[0] is not v:
+        if not elementwise(user) or user.operands[0] is not v:
             break
         chain.append(user)
         x = evaluate_chain([user], x)
@@ -103,7 +103,7 @@ def fold_value(v) -> bool:
     if not shape:
         return False
     k, c = t_in.max_int - t_in.min_int + 1, shape[-1]
-    if k > MAX_CODES or k * c > MAX_ENTRIES or not isinstance(_single_user(v), ELEMENTWISE):
+    if k > MAX_CODES or k * c > MAX_ENTRIES or not elementwise(_single_user(v)):
         return False
     codes = np.arange(t_in.min_int, t_in.max_int + 1, dtype=np.int64)
     best = _step_chain(v, np.broadcast_to(codes[:, None], (k, c)).copy())
@@ -135,7 +135,7 @@ class FoldThreshold(ModulePass):
         if not self.all:
             return
         for o in list(op.walk()):
-            if isinstance(o, (XnorOp, OutputOp, ThresholdOp, *ELEMENTWISE)) or o.parent is None:
+            if isinstance(o, (XnorOp, OutputOp, ThresholdOp)) or elementwise(o) or o.parent is None:
                 continue
             for r in o.results:
                 fold_value(r)

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 import numpy as np
 from xdsl.context import Context
-from xdsl.dialects.builtin import IntegerAttr, ModuleOp, StringAttr, i1, i32
+from xdsl.dialects.builtin import IntegerAttr, ModuleOp, StringAttr, i1
 from xdsl.ir import Operation
 from xdsl.passes import ModulePass
 from xdsl.rewriter import Rewriter
@@ -32,26 +32,12 @@ from qir.dialect import (
     elem,
     elements_to_numpy,
     fixed_type,
-    int_elements,
     shape_of,
 )
 from qir.errors import QirError
 from qir.ir import layer_of
-from qir.lowering.adder_graph import AdderGraph, build
-
-
-def graph_properties(g: AdderGraph) -> dict:
-    """The ``nodes``/``outputs``/``offset``/``stages``/``latency`` properties of ``g``
-    (unpipelined: every node and output in stage 0)."""
-    nodes = np.array([g.a, g.sa, g.b, g.sb, g.sign], dtype=np.int64).T.reshape(-1, 5)
-    outs = np.array([g.onode, g.oshift, g.osign], dtype=np.int64).T.reshape(-1, 3)
-    return {
-        "nodes": int_elements(nodes),
-        "outputs": int_elements(outs),
-        "offset": int_elements(np.array(g.offset, dtype=object)),
-        "stages": int_elements(np.zeros(g.n_adders + g.n_out, dtype=np.int64)),
-        "latency": IntegerAttr(0, i32),
-    }
+from qir.addergraph import AdderGraph
+from qir.lowering.adder_graph import build
 
 
 def graph_for(op: CmvmOp, depth_slack: int = 1) -> AdderGraph:
@@ -85,7 +71,7 @@ class LowerCmvm(ModulePass):
         m = shape_of(cm.matrix.type) if hasattr(cm.matrix, "type") else None
         note(f"adder graph search: layer {layer_of(cm) or '?'}" + (f" ({m[0]}x{m[1]})" if m and len(m) == 2 else ""))
         g = graph_for(cm, self.depth_slack)
-        props = graph_properties(g)
+        props = AdderGraphOp.properties_of(g)
         props.update(shift=cm.shift, style=cm.style)
         result_type = cm.output.type
         fused: list[Operation] = []

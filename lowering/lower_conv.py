@@ -30,7 +30,6 @@ configuration) takes precedence.
 """
 from __future__ import annotations
 
-import itertools
 from dataclasses import dataclass
 from math import prod
 
@@ -53,20 +52,10 @@ from qir.dialect import (
     int_elements,
     int_values,
     shape_of,
+    window_taps,
 )
 from qir.errors import QirError
 from qir.ir import layer_of, set_layer, style_of
-
-
-def window_taps(geometry, strides, dilations, pads, out_sp):
-    """For every output position (row-major) and kernel tap (row-major): the input spatial index,
-    or None when the tap lies in the padding.  Yields (position, tap, input index)."""
-    n = len(out_sp)
-    masks = [mask for _, mask in geometry]
-    for p in itertools.product(*map(range, out_sp)):
-        for t in itertools.product(*(range(m.shape[1]) for m in masks)):
-            if all(masks[d][p[d], t[d]] for d in range(n)):
-                yield p, t, tuple(p[d] * strides[d] - pads[d] + t[d] * dilations[d] for d in range(n))
 
 
 #: Largest flattened matrix (input elements x output elements) the pass builds; beyond it the

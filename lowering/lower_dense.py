@@ -21,7 +21,7 @@ from qir.ir import layer_of, style_of
 
 
 def cmvm_from_dense(op: DenseOp, style: str) -> CmvmOp:
-    w, off, frac, _ = op.folded()
+    w, off, frac = op.folded()
     in_t, out_t = elem(op.input.type), elem(op.output.type)
     scale = 1 << (out_t.frac - frac)  # the verifier guarantees out_t.frac >= frac
     cm = CmvmOp.build(

@@ -16,22 +16,30 @@ crossing a cut are registered); other ops count as levels (an element-wise op 1,
 ``qir.cmvm``/``qir.dense``/``qir.conv`` its balanced-tree depth, a ``qir.xnor`` its popcount
 tree depth plus one for a threshold compare) and a ``qir.reg`` goes before an
 op that would exceed the budget.  The output is registered once, as above.
+
+Delay-budget details: stages are 1-based as in the default mode: model inputs live in stage 1, a
+value made in stage a and read in stage b > a crosses b - a ``qir.reg``, and the outputs get one
+final register, so the latency is the last stage's number.  Within a stage at most D adder levels
+run: every value carries (stage, level), ``qir.addergraph`` nodes at level l + depth go to stage
+``(l + depth - 1) // D`` of the op (the op's ``stages``/``latency`` properties), other ops add
+their level count (``levels()`` of the op, else 1) and move to the next stage first if they would
+exceed D.  Both modes plan stages, then one loop inserts the registers (``_insert_registers``).
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
+import numpy as np
 from xdsl.context import Context
 from xdsl.dialects.builtin import IntegerAttr, ModuleOp, i32
 from xdsl.ir import Operation, SSAValue
 from xdsl.passes import ModulePass
 from xdsl.rewriter import InsertPoint, Rewriter
 
-from qir.dialect import AdderGraphOp, CmvmOp, ConvOp, DenseOp, InputOp, ModelOp, OutputOp, RegOp, XnorOp
+from qir.dialect import AdderGraphOp, InputOp, LayerStage, ModelOp, OutputOp, RegOp, int_elements
 from qir.errors import QirError
 from qir.ir import layer_of, set_layer
-
-_STAGE_OPS = (CmvmOp, DenseOp, ConvOp, AdderGraphOp, XnorOp)
 
 
 def _reg_chain(value: SSAValue, first: int, last: int, after: Operation) -> SSAValue:
@@ -60,7 +68,7 @@ class Pipeline(ModulePass):
                                "or no option for one stage per layer")
         if self.max_depth is not None and self.latency is not None:
             raise QirError("qir-pipeline: give max-depth or latency, not both")
-        from qir.stream_ops import is_stream_model
+        from qir.dialect.stream_ops import is_stream_model
 
         for model in [m for m in op.walk() if isinstance(m, ModelOp)]:
             if is_stream_model(model):
@@ -68,9 +76,7 @@ class Pipeline(ModulePass):
             if any(isinstance(o, RegOp) for o in model.block.ops):
                 raise QirError("qir-pipeline: the model already has qir.reg ops; run it once, on unpipelined IR")
             if self.max_depth or self.latency:
-                from qir.lowering.pipeline_depth import pipeline_by_depth
-
-                pipeline_by_depth(model, self.max_depth or 0, self.latency or 0, _reg_chain)
+                pipeline_by_depth(model, self.max_depth or 0, self.latency or 0)
             else:
                 self._pipeline(model)
 
@@ -82,7 +88,7 @@ class Pipeline(ModulePass):
                 stage[o.result] = 0
                 continue
             s = max((max(stage[v], 1) for v in o.operands), default=1)
-            if isinstance(o, _STAGE_OPS):
+            if o.has_trait(LayerStage):
                 s = max((stage[v] for v in o.operands), default=0) + 1
             if isinstance(o, OutputOp):
                 s = max((max(stage[v], 1) for v in o.operands), default=1) + 1
@@ -92,14 +98,108 @@ class Pipeline(ModulePass):
                 uses.append((o, i, s))
             for r in o.results:
                 stage[r] = s
-        chains: dict[tuple[SSAValue, int], SSAValue] = {}
-        for user, i, need in uses:
-            v = user.operands[i]
-            have = max(stage[v], 1) if need else 0
-            if need <= have:
-                continue
-            key = (v, need)
-            if key not in chains:
-                after = v.owner if isinstance(v.owner, Operation) else None
-                chains[key] = _reg_chain(v, have, need - 1, after)
-            user.operands[i] = chains[key]
+        _insert_registers(uses, lambda v: max(stage[v], 1))
+
+
+def _insert_registers(uses: list[tuple[Operation, int, int]], stage_of: Callable[[SSAValue], int]) -> None:
+    """Delay every operand use (user, operand index, stage needed there) from the stage its value
+    has (``stage_of``) to the stage needed, sharing one register chain per (value, stage)."""
+    chains: dict[tuple[SSAValue, int], SSAValue] = {}
+    for user, i, need in uses:
+        v = user.operands[i]
+        have = stage_of(v) if need else 0
+        if need <= have:
+            continue
+        key = (v, need)
+        if key not in chains:
+            after = v.owner if isinstance(v.owner, Operation) else None
+            chains[key] = _reg_chain(v, have, need - 1, after)
+        user.operands[i] = chains[key]
+
+
+# ------------------------------------------------------------------ delay-budget mode
+#: adder levels charged for a fused epilogue (rounding/relu/saturation logic)
+EPILOGUE_LEVELS = 1
+
+
+def _op_levels(o: Operation) -> int:
+    """Adder levels of an op that is not cut inside: its ``levels()`` (products: balanced-tree
+    depth; popcounts: tree depth plus the compare), else 1."""
+    levels = getattr(o, "levels", None)
+    return levels() if callable(levels) else 1
+
+
+def _addergraph_plan(op: AdderGraphOp, level: int, d: int):
+    """(node stages, output stages, latency, level after) for inputs arriving at ``level``."""
+    g = op.graph()
+    lev = [level + dp for dp in g.depth]
+    node_st = [max(0, (lev[k] - 1) // d) for k in range(g.n_in, g.n_nodes)]
+    epi = EPILOGUE_LEVELS if op.acc_type is not None else 0
+    outs = []
+    for j, k in enumerate(g.onode):
+        e = (lev[k] if k >= 0 else level) + g.out_extra_depth(j) + epi
+        outs.append(max(node_st[k - g.n_in] if k >= g.n_in else 0, (e - 1) // d if e else 0))
+    lat = max(outs, default=0)
+    end = max(((lev[k] if k >= 0 else level) + g.out_extra_depth(j) + epi for j, k in enumerate(g.onode)),
+              default=level)
+    return node_st, lat, max(end - lat * d, 0)
+
+
+def plan(model: ModelOp, d: int):
+    """Stage assignment for budget ``d``: (stage per value, operand uses, addergraph plans, latency)."""
+    when: dict[SSAValue, tuple[int, int]] = {}
+    uses: list[tuple[Operation, int, int]] = []
+    ag: dict[AdderGraphOp, tuple[list[int], int]] = {}
+    latency = 0
+    for o in model.block.ops:
+        if isinstance(o, InputOp):
+            when[o.result] = (1, 0)
+            continue
+        if isinstance(o, OutputOp):
+            last = max((when[v][0] for v in o.operands), default=1)
+            if all(isinstance(v.owner, InputOp) for v in o.operands):
+                for i, _ in enumerate(o.operands):
+                    uses.append((o, i, 0))
+                latency = 0
+            else:
+                for i, _ in enumerate(o.operands):
+                    uses.append((o, i, last + 1))
+                latency = last
+            break
+        s = max((when[v][0] for v in o.operands), default=1)
+        lvl = max((when[v][1] for v in o.operands if when[v][0] == s), default=0)
+        if isinstance(o, AdderGraphOp):
+            if lvl >= d:
+                s, lvl = s + 1, 0
+            node_st, lat, after = _addergraph_plan(o, lvl, d)
+            ag[o] = (node_st, lat)
+            res = (s + lat, after)
+        else:
+            n = _op_levels(o)
+            if lvl + n > d and lvl > 0:
+                s, lvl = s + 1, 0
+            res = (s, lvl + n)
+        for i, _ in enumerate(o.operands):
+            uses.append((o, i, s))
+        for r in o.results:
+            when[r] = res
+    return when, uses, ag, latency
+
+
+def pipeline_by_depth(model: ModelOp, max_depth: int, target_latency: int) -> None:
+    if max_depth:
+        d = max_depth
+    else:
+        d = None
+        for cand in range(1, 257):
+            if plan(model, cand)[3] <= target_latency:
+                d = cand
+                break
+        if d is None:
+            raise QirError(f"qir-pipeline: no depth budget reaches latency {target_latency}")
+    when, uses, ag, _ = plan(model, d)
+    for o, (node_st, lat) in ag.items():
+        g = o.graph()
+        o.properties["stages"] = int_elements(np.array(node_st + [lat] * g.n_out, dtype=np.int64))
+        o.properties["latency"] = IntegerAttr(lat, i32)
+    _insert_registers(uses, lambda v: when[v][0])

@@ -52,8 +52,8 @@ from qir.dialect import (
 from qir.errors import QirError
 from qir.exact import build_exact
 from qir.ir import layer_of, set_layer
-from qir.rtl.values import sanitize
-from qir.stream_ops import MapOp, WindowOp
+from qir.names import legalize
+from qir.dialect.stream_ops import MapOp, WindowOp
 
 #: element-wise ops that act on each beat independently (per element or per channel)
 BEAT_OPS_NAMES = ("qir.relu", "qir.quantize", "qir.scale", "qir.leaky_relu", "qir.lut", "qir.threshold")
@@ -162,7 +162,7 @@ def stream_conv(op: ConvOp) -> None:
     layer = layer_of(op)
     ks = tuple(op.weights.get_shape())[:-2]
     win = _window(op.input, ks, int_values(op.strides), int_values(op.dilations), int_values(op.pads), 0, layer)
-    m, block, beat = new_map(win.output, sanitize(f"{layer or 'conv'}_kernel", "m"), layer)
+    m, block, beat = new_map(win.output, legalize(f"{layer or 'conv'}_kernel", "m"), layer)
     props = {"weights": int_elements(kernel_matrix(op)), "weight_type": op.weight_type}
     if op.bias is not None:
         props.update(bias=op.bias, bias_type=op.bias_type)
@@ -194,7 +194,7 @@ def stream_pool(op: PoolOp) -> None:
     taps = prod(window)
     if op.kind.data == "max":
         win = _window(op.input, window, int_values(op.strides), ones, int_values(op.pads), t.min_int, layer)
-        m, block, beat = new_map(win.output, sanitize(f"{layer or 'pool'}_max", "m"), layer)
+        m, block, beat = new_map(win.output, legalize(f"{layer or 'pool'}_max", "m"), layer)
         r = ReshapeOp.build(operands=[beat], result_types=[tensor_of(t, [taps, c])])
         red = ReduceOp.create(operands=[r.output], result_types=[tensor_of(t, [1, c])],
                               properties={"kind": StringAttr("max"), "axis": IntegerAttr(0, i64)})
@@ -207,7 +207,7 @@ def stream_pool(op: PoolOp) -> None:
             raise QirError(f"qir-stream-conv: average pool {layer!r} divides border windows by their "
                            "valid-tap count; with padding this is not one kernel (use --io parallel)")
         win = _window(op.input, window, int_values(op.strides), ones, int_values(op.pads), 0, layer)
-        m, block, beat = new_map(win.output, sanitize(f"{layer or 'pool'}_avg", "m"), layer)
+        m, block, beat = new_map(win.output, legalize(f"{layer or 'pool'}_avg", "m"), layer)
         mult = int(op.multipliers()[0 if op.count.data == "window" else taps])
         k = np.zeros((taps, c, c), dtype=object)
         for ch in range(c):

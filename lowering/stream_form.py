@@ -27,8 +27,8 @@ from qir.dialect import InputOp, ModelOp, OutputOp, ReshapeOp, shape_of
 from qir.errors import QirError
 from qir.ir import layer_of, set_layer
 from qir.lowering.stream_conv import BEAT_OPS_NAMES, clone_into, make_map, new_map
-from qir.rtl.values import sanitize
-from qir.stream_ops import IO_ATTR, CollectOp, MapOp, WindowOp
+from qir.names import legalize
+from qir.dialect.stream_ops import IO_ATTR, CollectOp, MapOp, WindowOp
 
 _STRUCTURAL = (InputOp, OutputOp, WindowOp, MapOp, CollectOp)
 
@@ -64,7 +64,7 @@ def _materialize(g: _Group) -> None:
         Rewriter.erase_op(out)
     else:
         layer = layer_of(g.ops[0])
-        body, block, beat = new_map(g.input, sanitize(f"{layer or 'seg'}_{'beat' if stream else 'vector'}", "m"),
+        body, block, beat = new_map(g.input, legalize(f"{layer or 'seg'}_{'beat' if stream else 'vector'}", "m"),
                                     layer)
         mapping = {g.input: beat}
     for o in g.ops:

@@ -1,7 +1,7 @@
 """Value-set analysis: which codes an SSA value can take, proven by enumeration.
 
 For a value ``v``, ``chain_to_source`` walks back through unary element-wise ops
-(``ELEMENTWISE``: each output element depends on the same input element alone, with per-channel
+(ops with the ``Elementwise`` trait: each output element depends on the same input element alone, with per-channel
 constants on the last axis) to a *source* whose reachable codes are enumerable: the codes of its
 type (at most ``MAX_CODES``), or the known output codes of a ``qir.xnor`` or ``qir.threshold``.  ``element_tables``
 then evaluates the chain with the reference interpreter's own op functions on a batch array of
@@ -18,21 +18,14 @@ from __future__ import annotations
 import numpy as np
 from xdsl.ir import Operation, SSAValue
 
-from qir.dialect import (
-    LeakyReluOp,
-    LutOp,
-    QuantizeOp,
-    RegOp,
-    ReluOp,
-    ScaleOp,
-    ThresholdOp,
-    XnorOp,
-    elem,
-    shape_of,
-)
+from qir.dialect import Elementwise, ThresholdOp, XnorOp, elem, shape_of
 
-#: ops whose output element e is a function of input element e alone (constants per channel)
-ELEMENTWISE = (ScaleOp, ReluOp, LeakyReluOp, QuantizeOp, LutOp, RegOp)
+
+def elementwise(op) -> bool:
+    """Whether output element e of ``op`` is a function of input element e alone (constants per
+    channel): the ``Elementwise`` trait of the op."""
+    return isinstance(op, Operation) and op.has_trait(Elementwise)
+
 #: largest number of source codes enumerated
 MAX_CODES = 1 << 16
 #: largest batch (source codes x elements) evaluated
@@ -75,7 +68,7 @@ def chain_to_source(v: SSAValue) -> list[Operation] | None:
     chain: list[Operation] = []
     best: list[Operation] | None = [] if _codes_count(v) is not None else None
     cur = v
-    while isinstance(cur.owner, ELEMENTWISE):
+    while elementwise(cur.owner):
         op = cur.owner
         chain.insert(0, op)
         cur = op.operands[0]
@@ -85,11 +78,11 @@ def chain_to_source(v: SSAValue) -> list[Operation] | None:
 
 
 def evaluate_chain(chain: list[Operation], x: np.ndarray) -> np.ndarray:
-    """Run ``chain`` with the interpreter's op functions on the batch ``x``."""
-    from qir.sim.interpreter import _IMPLS
+    """Run ``chain`` with the interpreter's op semantics on the batch ``x``."""
+    from qir.interp import evaluate_op
 
     for op in chain:
-        x = _IMPLS[type(op)](op, [x])
+        x = evaluate_op(op, [x])
     return x
 
 

@@ -63,7 +63,7 @@ def xnor_plan(dense: DenseOp) -> tuple | str:
 def xnor_constants(dense: DenseOp, plan) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
     """(weight bits (n_out, n_in), g, c, frac) for a qualifying ``dense``."""
     s, a, lo, hi = plan
-    _, off, frac, _ = dense.folded()
+    _, off, frac = dense.folded()
     d = hi - lo
     S = s.sum(axis=0).astype(object)
     n0 = (s < 0).sum(axis=0).astype(object)
@@ -106,47 +106,3 @@ def lower_xnor(dense: DenseOp, plan) -> None:
     Rewriter.insert_op(new, InsertPoint.before(dense))
     dense.output.replace_all_uses_with(new[-1].results[0])
     Rewriter.erase_op(dense)
-
-
-# ------------------------------------------------------------------ popcount structure and cost
-#: input bits counted by one logic block (a 6-input, 3-output function: three 6-input LUTs)
-LEAF_BITS = 6
-
-
-def popcount_tree(n: int) -> tuple[list[int], list[list[int]]]:
-    """The popcount's structure for ``n`` bits: leaf sizes (consecutive groups of at most
-    ``LEAF_BITS`` bits, counted by logic), then the balanced adder tree over the leaf counts as
-    levels of maximum counts (level 0 = the leaves); every node's width is the bit length of
-    its maximum count."""
-    leaves = [min(LEAF_BITS, n - s) for s in range(0, n, LEAF_BITS)]
-    levels = [list(leaves)]
-    while len(levels[-1]) > 1:
-        cur = levels[-1]
-        levels.append([cur[k] + cur[k + 1] for k in range(0, len(cur) - 1, 2)] + ([cur[-1]] if len(cur) & 1 else []))
-    return leaves, levels
-
-
-#: Yosys ``synth_xilinx`` LUTs per input bit of one output's popcount (leaves, tree and the
-#: XNOR together), measured on 64-, 32- and 16-input random layers: 0.79, 0.79, 0.68
-LUTS_PER_INPUT = 0.78
-
-
-def xnor_estimate(op: XnorOp) -> dict:
-    """Cost of a ``qir.xnor`` for ``qir.report.estimate``: per output that is not constant,
-    ``LUTS_PER_INPUT`` LUTs per input plus one for a threshold compare (``luts``); for
-    information the structure's tree adders and their bits (result width minus the carry-out)
-    plus the compare's width (``adder_bits``) and the leaves' output bits (``leaf_luts``)."""
-    n, n_out = op.n_in, shape_of(op.output.type)[0]
-    tt = op.threshold_table()
-    leaves, levels = popcount_tree(n)
-    leaf_bits = sum(c.bit_length() for c in leaves if c > 1)
-    tree_bits = 0
-    for lv, nxt in zip(levels, levels[1:]):
-        paired = len(lv) // 2
-        tree_bits += sum(max(v.bit_length() - 1, 1) for v in nxt[:paired])
-    adders = sum(len(lv) // 2 for lv in levels)
-    live = sum(1 for j in range(n_out) if tt is None or 0 < int(tt[0][j]) <= n)
-    compare = tt is not None
-    return {"adders": live * adders, "adder_bits": live * (tree_bits + (n.bit_length() if compare else 0)),
-            "leaf_luts": live * leaf_bits, "luts": round(live * (LUTS_PER_INPUT * n + compare)),
-            "depth": op.levels()}

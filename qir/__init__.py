@@ -11,7 +11,12 @@ and imports neither xDSL, Amaranth nor Keras::
     design.predict(x); design.compare(model, x); design.profile(x, "prof/"); design.compile("out")
 """
 
-__version__ = "0.1.0"
+from importlib.metadata import PackageNotFoundError, version
+
+try:  # the one version source is pyproject.toml
+    __version__ = version("qir")
+except PackageNotFoundError:  # running from a source tree that is not installed
+    __version__ = "0+unknown"
 
 _API = {"convert", "config_template", "layer_summary", "Design", "Comparison"}
 _OTHER = {"Fixed": "qir.fixed", "QirError": "qir.errors", "PrecisionConfig": "qir.precision"}

@@ -10,7 +10,7 @@
     design.compile("out/net")                   # Verilog + testbenches, as `qir compile`
     design.simulate(x, simulator="verilator")   # RTL outputs, checked against the reference
 
-Everything here calls the same functions as the command line (``qir.pipeline``, the frontends,
+Everything here calls the same functions as the command line (``qir.flow``, the frontends,
 ``qir.sim``); Keras, TensorFlow and onnxruntime are imported only when a live model object is
 given or compared.  See docs/python-api.md.
 """
@@ -50,7 +50,7 @@ def import_object(model: Any, *, weights=None, input_type: Fixed | None = None, 
                   ptq: str = "reject"):
     """Import an in-memory model: a live ``keras.Model`` (Keras 3, QKeras, QKeras-v3), an
     ``onnx.ModelProto``, or an already imported ``ModuleOp`` (returned as a copy).  Nothing is
-    written to disk.  The options are ``qir.pipeline.import_model``'s."""
+    written to disk.  The options are ``qir.flow.import_model``'s."""
     from xdsl.dialects.builtin import ModuleOp
 
     from qir.ir import verify
@@ -151,7 +151,7 @@ def convert(model: Any, config: Any = None, *, input_type: Fixed | str | None = 
     quantizer.  ``softmax``: ``'keep'`` (reject a final softmax), ``'none'`` (strip it) or
     ``'table'`` (approximate it).  ``weights``, ``approximate``, ``ptq``: as ``qir compile``.
     """
-    from qir.pipeline import import_model
+    from qir.flow import import_model
 
     options = _options(config, input_type, precision, softmax, weights, approximate, ptq)
     net = import_model(model, **options)
@@ -325,7 +325,7 @@ class Design:
                 f"{len(self.layers)} layers{', compiled in ' + str(self.outdir) if self.outdir else ''}>")
 
     def _input(self):
-        from qir.sim.interpreter import input_types
+        from qir.interp import input_types
 
         ins = input_types(self.model)
         if len(ins) != 1:
@@ -346,7 +346,7 @@ class Design:
         return mant
 
     def _evaluate(self, x, quantize: bool):
-        from qir.sim.interpreter import evaluate
+        from qir.interp import evaluate
 
         if quantize:
             mant = self.quantize(x)
@@ -358,7 +358,7 @@ class Design:
     def predict(self, x, *, quantize: bool = True):
         """Real outputs (float64, shape (N, *output shape)) for real inputs ``x``; a list when
         the model has several outputs.  ``quantize=False`` requires ``x`` on the input grid."""
-        from qir.sim.interpreter import output_types
+        from qir.interp import output_types
 
         ev = self._evaluate(x, quantize)
         outs = [t.to_real(y) for (t, _), y in zip(output_types(self.model), ev.outputs)]
@@ -423,7 +423,7 @@ class Design:
     def compile(self, outdir: str | Path, *, pipeline: str | None = None, top: str | None = None) -> dict:
         """Lower and write Verilog, testbenches and report.json into ``outdir`` (as
         ``qir compile``); returns the report.  Later :meth:`simulate`/:meth:`report` use it."""
-        from qir.pipeline import compile_model
+        from qir.flow import compile_model
 
         rep = compile_model(self.net, outdir, pipeline=pipeline, top=top or self.name)
         self.outdir = Path(outdir)
@@ -441,7 +441,7 @@ class Design:
         the report (a mismatch raises ``QirError``), and return the RTL's real outputs.  Compiles
         into a temporary directory first unless :meth:`compile` was called."""
         from qir.sim.design import load_design
-        from qir.sim.interpreter import evaluate, output_types
+        from qir.interp import evaluate, output_types
         from qir.sim.run import compare, simulate
 
         outdir = self._compiled()
@@ -487,7 +487,7 @@ def config_template(model: Any, *, precision: Fixed | str | None = None, input_t
     ``bias``, ``result``, ``table``) as imported with ``precision`` (default ``fixed<16,6>``);
     layers whose types come from quantizers or are exact have an empty entry ``{}`` (their
     types are in :func:`layer_summary`).  Loading the template back gives the same design."""
-    from qir.pipeline import import_model
+    from qir.flow import import_model
 
     a = _as_fixed(precision, "precision") or DEFAULT_TEMPLATE_PRECISION
     b = Fixed(a.width + 3, a.integer + 1, a.signed)  # a probe: what changes with the precision is configurable

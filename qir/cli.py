@@ -76,7 +76,7 @@ def _import_options(args) -> dict:
 
 def cmd_import(args) -> int:
     from qir.ir import print_module
-    from qir.pipeline import import_model
+    from qir.flow import import_model
 
     module = import_model(args.model, **_import_options(args))
     text = print_module(module)
@@ -92,7 +92,7 @@ def cmd_import(args) -> int:
 
 def cmd_eval(args) -> int:
     from qir.ir import get_model, read_module
-    from qir.sim.interpreter import evaluate, input_types, output_types, write_trace
+    from qir.interp import evaluate, input_types, output_types, write_trace
 
     module = read_module(args.net)
     model = get_model(module, args.net)
@@ -201,7 +201,7 @@ def cmd_config(args) -> int:
 
 def cmd_profile(args) -> int:
     from qir.api import Design
-    from qir.pipeline import import_model
+    from qir.flow import import_model
     from qir.safety import check_dtype, read_array_file
 
     opts = _import_options(args)

@@ -28,7 +28,7 @@ def layer_costs(model) -> list[dict]:
 
     from qir.dialect import AdderGraphOp, InputOp, LutOp, ModelOp, OutputOp, RegOp, elem, elements_to_numpy, shape_of
     from qir.ir import get_model, layer_of
-    from qir.report import LUT_PER_ADDER_BIT, _addergraph_estimate
+    from qir.report import LUT_PER_ADDER_BIT
 
     if not isinstance(model, ModelOp):
         model = get_model(model)
@@ -41,13 +41,11 @@ def layer_costs(model) -> list[dict]:
         if op.name not in row["ops"]:
             row["ops"].append(op.name)
         if isinstance(op, AdderGraphOp):
-            e = _addergraph_estimate(op)
+            e = op.cost()
             row["luts"] += round(e["adder_bits"] * LUT_PER_ADDER_BIT) + e["epilogue_luts"]
             row["ffs"] += e["reg_bits"]
         elif op.name == "qir.xnor":
-            from qir.lowering.xnor import xnor_estimate
-
-            row["luts"] += xnor_estimate(op)["luts"]
+            row["luts"] += op.cost()["luts"]
         elif isinstance(op, RegOp):
             row["ffs"] += elem(op.input.type).width * int(np.prod(shape_of(op.input.type)))
         elif isinstance(op, LutOp):

@@ -62,7 +62,7 @@ class QirOptMain(xDSLOptMain):
         return self.pending
 
     def setup_pipeline(self):
-        from qir.pipeline import parse_pipeline
+        from qir.flow import parse_pipeline
 
         parse_pipeline(self.args.passes, "qir-opt -p")  # a bad spec: one QirError line, no traceback
         super().setup_pipeline()

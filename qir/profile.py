@@ -125,7 +125,7 @@ def analyse(design, x, *, quantize: bool = True) -> Profile:
     """The per-layer statistics of ``design`` (a ``qir.api.Design``) on inputs ``x``."""
     from qir.dialect import InputOp, QuantizeOp, elem
     from qir.ir import layer_of
-    from qir.sim.interpreter import evaluate
+    from qir.interp import evaluate
 
     model = design.model
     port, in_t, _ = design._input()

@@ -100,8 +100,6 @@ _CELL_CLASSES = {
 #: (25,471 LUT1-6 + 6,790 INV, most of them feeding carry chains) for 23,968 adder LUT bits and
 #: 128 six-bit epilogues; estimate 32,215, -0.14%.  (Counting LUT1-6 only it was 1.0.)
 LUT_PER_ADDER_BIT = 1.28
-EPILOGUE_LUTS_PER_BIT = 2
-EPILOGUE_LUTS_PER_OUTPUT = 0
 
 
 def yosys_binary() -> str:
@@ -161,42 +159,19 @@ def synthesize(files: Iterable[str | Path], top: str, flow: str = "xilinx", time
 
 
 # ---------------------------------------------------------------------------------- estimate
-def _addergraph_estimate(op) -> dict:
-    from qir.dialect import elem, elements_to_numpy
-
-    g = op.graph()
-    adder_bits = g.lut_bits()  # one LUT per bit where both operands can be non-zero
-    n_out = g.n_out
-    epilogue = 0
-    if op.acc_type is not None:
-        out_t = elem(op.output.type)
-        epilogue = n_out * (EPILOGUE_LUTS_PER_BIT * out_t.width + EPILOGUE_LUTS_PER_OUTPUT)
-    st = [int(v) for v in elements_to_numpy(op.stages).ravel()]
-    node_st = [0] * g.n_in + st[:g.n_adders]
-    last_use = list(node_st)
-    for i in range(g.n_adders):
-        k = g.n_in + i
-        for o in (g.a[i], g.b[i]):
-            last_use[o] = max(last_use[o], node_st[k])
-    lat = op.latency.value.data
-    for k in g.onode:
-        if k >= 0:
-            last_use[k] = max(last_use[k], lat)
-    reg_bits = sum((last_use[k] - node_st[k]) * g.width(k) for k in range(g.n_nodes))
-    return {"adders": g.n_adders, "adder_bits": adder_bits, "epilogue_luts": epilogue, "reg_bits": reg_bits,
-            "depth": g.max_depth(), "latency": lat}
-
-
 def estimate(model) -> dict:
-    """Instant cost estimate of a lowered, pipelined ``qir.model``."""
+    """Instant cost estimate of a lowered, pipelined ``qir.model``: the ``cost()`` of every op
+    that has one (adder graphs, xnor popcounts, multiplier products, registers), one LUT per
+    result bit of every other op with a fixed-point result (max(x, 0) of an unsigned value and
+    the model input are wires)."""
     import numpy as np
 
-    from qir.dialect import AdderGraphOp, CmvmOp, ModelOp, RegOp, elem, elements_to_numpy, shape_of
+    from qir.dialect import ModelOp, elem, shape_of
     from qir.ir import get_model, layer_of
 
     if not isinstance(model, ModelOp):
         model = get_model(model)
-    from qir.stream_ops import is_stream_model
+    from qir.dialect.stream_ops import is_stream_model
 
     if is_stream_model(model):  # --io stream: per-stage costs (qir/stream_report.py)
         from qir.stream_report import estimate_stream
@@ -205,25 +180,20 @@ def estimate(model) -> dict:
     layers = []
     tot = {"adder_bits": 0, "epilogue_luts": 0, "other_luts": 0, "multipliers": 0, "reg_bits": 0}
     for op in model.block.ops:
-        if isinstance(op, AdderGraphOp):
-            e = _addergraph_estimate(op)
-            layers.append({"layer": layer_of(op), "op": op.name, "style": op.style.data, **e})
-            for k in ("adder_bits", "epilogue_luts", "reg_bits"):
-                tot[k] += e[k]
-        elif op.name == "qir.xnor":  # popcounts and threshold compares, calibrated LUTs (qir.lowering.xnor)
-            from qir.lowering.xnor import xnor_estimate
-
-            e = xnor_estimate(op)
-            layers.append({"layer": layer_of(op), "op": op.name, "style": "xnor", "latency": 0, **e})
-            tot["other_luts"] += e["luts"]
-        elif isinstance(op, CmvmOp):
-            m = elements_to_numpy(op.matrix)
-            mults = int(sum(1 for v in m.ravel() if v and abs(int(v)) & (abs(int(v)) - 1)))
-            tot["multipliers"] += mults
-            layers.append({"layer": layer_of(op), "op": op.name, "style": op.style.data, "multipliers": mults})
-        elif isinstance(op, RegOp):
-            t = elem(op.input.type)
-            tot["reg_bits"] += t.width * int(np.prod(shape_of(op.input.type)))
+        if hasattr(op, "cost"):
+            e = op.cost()
+            if op.name == "qir.addergraph":
+                layers.append({"layer": layer_of(op), "op": op.name, "style": op.style.data, **e})
+                for k in ("adder_bits", "epilogue_luts", "reg_bits"):
+                    tot[k] += e[k]
+            elif op.name == "qir.xnor":
+                layers.append({"layer": layer_of(op), "op": op.name, "style": "xnor", "latency": 0, **e})
+                tot["other_luts"] += e["luts"]
+            elif "multipliers" in e:
+                tot["multipliers"] += e["multipliers"]
+                layers.append({"layer": layer_of(op), "op": op.name, "style": op.style.data, **e})
+            else:
+                tot["reg_bits"] += e["reg_bits"]
         elif op.name == "qir.relu" and not elem(op.results[0].type).signed:
             pass  # max(x, 0) of an unsigned value is a wire
         elif op.results and op.name not in ("qir.input",):

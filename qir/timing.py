@@ -66,7 +66,7 @@ def stage_levels(model, max_depth: int) -> int:
     depths do not fill the budget."""
     from qir.dialect import ModelOp
     from qir.ir import get_model
-    from qir.lowering.pipeline_depth import plan
+    from qir.lowering.pipeline import plan
 
     if not isinstance(model, ModelOp):
         model = get_model(model)
@@ -137,7 +137,7 @@ def choose_pipeline(net, spec: str, clock_ns: float, target: str = TARGET) -> tu
     """The pipeline spec meeting ``clock_ns`` and the timing entry for report.json.
 
     Runs the passes before qir-pipeline on a copy of ``net`` to learn the adder widths."""
-    from qir.pipeline import run_passes
+    from qir.flow import run_passes
 
     before, _ = split_pipeline(spec)
     probe = net.clone()

@@ -18,23 +18,25 @@ from __future__ import annotations
 
 from amaranth.hdl import Cat, Const, Module, Mux, Signal, Value, signed, unsigned
 
+from qir.addergraph import range_bits
 from qir.dialect import AdderGraphOp, elem, shape_of
 from qir.errors import QirError
 from qir.fixed import OVERFLOW_MODES, ROUNDING_MODES, Fixed
-from qir.lowering.adder_graph import range_bits
-from qir.rtl import elementwise
+from qir.rtl import elementwise, registry
 from qir.rtl.values import Tensor, elem_shape, range_shape
 
 _FOLDED_ROUNDING = ("trn", "rnd", "rnd_conv")
 _FOLDED_OVERFLOW = ("sat", "wrap")
 
 
+@registry.check(AdderGraphOp)
 def check(op: AdderGraphOp, where: str) -> None:
     if op.rounding is not None and (op.rounding.data not in ROUNDING_MODES or op.overflow.data not in OVERFLOW_MODES):
         raise QirError(f"qir.addergraph epilogue {op.rounding.data}/{op.overflow.data} has no RTL implementation",
                        where=where)
 
 
+@registry.latency(AdderGraphOp)
 def latency(op: AdderGraphOp) -> int:
     """Clock cycles from the op's input to its result (its internal pipeline registers)."""
     return op.latency.value.data
@@ -44,6 +46,7 @@ def _shape(lo: int, hi: int):
     return unsigned(range_bits(lo, hi)) if lo >= 0 else signed(range_bits(lo, hi))
 
 
+@registry.generator(AdderGraphOp, "addergraph")
 def generate(op: AdderGraphOp, ins: list[Tensor], prefix: str, where: str) -> tuple[Module, Tensor]:
     check(op, where)
     (x,) = ins

@@ -15,8 +15,9 @@ from __future__ import annotations
 import numpy as np
 from amaranth.hdl import Const, Module, Mux, Signal, Value
 
+from qir.addergraph import csd
 from qir.dialect import AddOp, LeakyReluOp, ScaleOp, elem, elements_to_numpy, shape_of
-from qir.lowering.adder_graph import csd
+from qir.rtl import registry
 from qir.rtl.values import Tensor, elem_shape
 
 
@@ -61,6 +62,7 @@ class _Out:
         return m, t
 
 
+@registry.generator(ScaleOp, "scale")
 def scale(op: ScaleOp, ins: list[Tensor], prefix: str, where: str) -> tuple[Module | None, Tensor]:
     (x,) = ins
     out_t = elem(op.output.type)
@@ -76,6 +78,7 @@ def scale(op: ScaleOp, ins: list[Tensor], prefix: str, where: str) -> tuple[Modu
     return out.result(shape_of(op.output.type))
 
 
+@registry.generator(LeakyReluOp, "leaky")
 def leaky_relu(op: LeakyReluOp, ins: list[Tensor], prefix: str, where: str) -> tuple[Module | None, Tensor]:
     (x,) = ins
     in_t, out_t, at = x.spec, elem(op.output.type), op.alpha_type.spec
@@ -99,6 +102,7 @@ def leaky_relu(op: LeakyReluOp, ins: list[Tensor], prefix: str, where: str) -> t
     return out.result(shape_of(op.output.type))
 
 
+@registry.generator(AddOp, "add")
 def add(op: AddOp, ins: list[Tensor], prefix: str, where: str) -> tuple[Module | None, Tensor]:
     out_t = elem(op.output.type)
     shifts = [out_t.frac - x.spec.frac for x in ins]

@@ -20,12 +20,14 @@ from amaranth.hdl import Const, Module, Signal, Value
 from qir.dialect import CmvmOp, elem, elements_to_numpy, shape_of
 from qir.errors import QirError
 from qir.fixed import Fixed
+from qir.rtl import registry
 from qir.rtl.values import Tensor, elem_shape, range_shape
 
 #: style name -> builder(module, x, matrix columns as lists, offsets, result type, prefix) -> result
 Style = Callable[[Module, Tensor, list[list[int]], list[int], Fixed, tuple[int, ...], str], Tensor]
 
 
+@registry.check(CmvmOp)
 def check(op: CmvmOp, where: str) -> None:
     """Reject what ``generate`` cannot build, before any hardware is made."""
     if op.style.data not in STYLES:
@@ -33,6 +35,7 @@ def check(op: CmvmOp, where: str) -> None:
                        where=where)
 
 
+@registry.generator(CmvmOp, "cmvm")
 def generate(op: CmvmOp, ins: list[Tensor], prefix: str, where: str) -> tuple[Module, Tensor]:
     """A module computing ``op`` on ``ins[0]``; returns it and the result tensor."""
     check(op, where)

@@ -27,9 +27,11 @@ from amaranth.hdl import Cat, Const, Module, Mux, Signal, Value
 from qir.dialect import QuantizeOp, ReluOp, elem
 from qir.errors import QirError
 from qir.fixed import OVERFLOW_MODES, ROUNDING_MODES, Fixed, requantize
+from qir.rtl import registry
 from qir.rtl.values import Tensor, comb_module, elem_shape, range_shape
 
 
+@registry.generator(ReluOp, "relu")
 def relu(op: ReluOp, ins: list[Tensor], prefix: str, where: str) -> tuple[Module | None, Tensor]:
     """max(x, 0) per element; elements that cannot be negative pass through as wires."""
     (x,) = ins
@@ -48,6 +50,7 @@ def relu(op: ReluOp, ins: list[Tensor], prefix: str, where: str) -> tuple[Module
     return comb_module(stmts), out
 
 
+@registry.check(QuantizeOp)
 def check_quantize(op: QuantizeOp, where: str) -> None:
     if op.rounding.data not in ROUNDING_MODES:
         raise QirError(f"qir.quantize rounding mode {op.rounding.data!r} has no RTL implementation", where=where)
@@ -55,6 +58,7 @@ def check_quantize(op: QuantizeOp, where: str) -> None:
         raise QirError(f"qir.quantize overflow mode {op.overflow.data!r} has no RTL implementation", where=where)
 
 
+@registry.generator(QuantizeOp, "quant")
 def quantize(op: QuantizeOp, ins: list[Tensor], prefix: str, where: str) -> tuple[Module, Tensor]:
     check_quantize(op, where)
     (x,) = ins

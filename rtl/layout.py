@@ -15,9 +15,11 @@ import numpy as np
 from amaranth.hdl import Const, Module, Signal
 
 from qir.dialect import ConcatOp, PadOp, ReshapeOp, TransposeOp, elem, int_values, shape_of
+from qir.rtl import registry
 from qir.rtl.values import Tensor, comb_module, elem_shape
 
 
+@registry.generator(ReshapeOp, "reshape")
 def reshape(op: ReshapeOp, ins: list[Tensor], prefix: str, where: str) -> tuple[None, Tensor]:
     (x,) = ins
     return None, Tensor(x.spec, shape_of(op.output.type), list(x.elems), list(x.lo), list(x.hi))
@@ -39,12 +41,14 @@ def _gather(x: Tensor, shape, index: np.ndarray) -> Tensor:
     return Tensor(x.spec, tuple(shape), elems, lo, hi)
 
 
+@registry.generator(TransposeOp, "transpose")
 def transpose(op: TransposeOp, ins: list[Tensor], prefix: str, where: str) -> tuple[None, Tensor]:
     (x,) = ins
     idx = np.arange(x.size).reshape(x.shape).transpose(int_values(op.perm))
     return None, _gather(x, shape_of(op.output.type), idx)
 
 
+@registry.generator(PadOp, "pad")
 def pad(op: PadOp, ins: list[Tensor], prefix: str, where: str) -> tuple[None, Tensor]:
     (x,) = ins
     pads = int_values(op.pads)
@@ -54,6 +58,7 @@ def pad(op: PadOp, ins: list[Tensor], prefix: str, where: str) -> tuple[None, Te
     return None, _gather(x, shape_of(op.output.type), idx)
 
 
+@registry.generator(ConcatOp, "concat")
 def concat(op: ConcatOp, ins: list[Tensor], prefix: str, where: str) -> tuple[Module | None, Tensor]:
     out_t = elem(op.output.type)
     oshape = shape_of(op.output.type)

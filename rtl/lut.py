@@ -14,9 +14,11 @@ from amaranth.hdl import Cat, Module, Signal
 from amaranth.lib.memory import Memory
 
 from qir.dialect import LutOp, elem, elements_to_numpy, shape_of
+from qir.rtl import registry
 from qir.rtl.values import Tensor, elem_shape
 
 
+@registry.generator(LutOp, "lut")
 def generate(op: LutOp, ins: list[Tensor], prefix: str, where: str) -> tuple[Module, Tensor]:
     (x,) = ins
     in_t, out_t = x.spec, elem(op.output.type)

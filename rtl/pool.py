@@ -11,18 +11,20 @@ from __future__ import annotations
 
 from amaranth.hdl import Module, Mux, Signal
 
-from qir.dialect import PoolOp, int_values, shape_of
+from qir.dialect import PoolOp, int_values, shape_of, window_taps
 from qir.errors import QirError
-from qir.lowering.lower_conv import window_taps
+from qir.rtl import registry
 from qir.rtl.values import Tensor, comb_module, elem_shape
 
 
+@registry.check(PoolOp)
 def check(op: PoolOp, where: str) -> None:
     if op.kind.data != "max":
         raise QirError(f"qir.pool kind {op.kind.data!r} has no RTL generator; run the lowering pass "
                        "qir-lower-conv first (it makes average pooling a qir.cmvm)", where=where)
 
 
+@registry.generator(PoolOp, "pool")
 def generate(op: PoolOp, ins: list[Tensor], prefix: str, where: str) -> tuple[Module | None, Tensor]:
     check(op, where)
     (x,) = ins

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import numpy as np
 from amaranth.hdl import Const, Module, Mux, Signal, Value
+from qir.rtl import registry
 from qir.rtl.values import Tensor, elem_shape, range_shape
 
 from qir.dialect import MulOp, ReduceOp, broadcast_index, elem, shape_of
@@ -49,6 +50,7 @@ def _out(b: _Builder, out_t, expr: Value, lo: int, hi: int, k: int) -> Value:
     return s
 
 
+@registry.generator(MulOp, "mul")
 def mul(op: MulOp, ins: list[Tensor], prefix: str, where: str) -> tuple[Module | None, Tensor]:
     a, c = ins
     out_t = elem(op.output.type)
@@ -74,6 +76,7 @@ def _groups(shape: tuple[int, ...], axis: int) -> np.ndarray:
     return np.moveaxis(idx, axis, -1).reshape(-1, shape[axis])
 
 
+@registry.generator(ReduceOp, "reduce")
 def reduce(op: ReduceOp, ins: list[Tensor], prefix: str, where: str) -> tuple[Module | None, Tensor]:
     (x,) = ins
     out_t = elem(op.output.type)

@@ -30,8 +30,8 @@ from amaranth.lib.wiring import In, Out
 from qir.dialect import InputOp, OutputOp, elem, shape_of
 from qir.errors import QirError
 from qir.rtl.top import RtlDesign, _with_waivers
-from qir.rtl.values import is_identifier, sanitize
-from qir.stream_ops import CollectOp, MapOp, WindowOp
+from qir.names import is_identifier, legalize
+from qir.dialect.stream_ops import CollectOp, MapOp, WindowOp
 
 
 @dataclass
@@ -104,7 +104,7 @@ def generate_stream(model, top: str | None = None) -> StreamRtlDesign:
     from qir.rtl.stream_window import WindowGeometry
 
     if top is None:
-        top = sanitize(model.sym_name.data)
+        top = legalize(model.sym_name.data)
     elif not is_identifier(top):
         raise QirError(f"top module name {top!r} is not a plain Verilog identifier")
     ops = _chain(model)
@@ -115,7 +115,7 @@ def generate_stream(model, top: str | None = None) -> StreamRtlDesign:
         st = _stage(op)
         kind = {WindowOp: "window", MapOp: "map", CollectOp: "collect"}[type(op)]
         layer = op.attributes.get("layer")
-        name = sanitize(f"s{k}_{kind}_{layer.data if layer is not None else ''}".rstrip("_"), "s")
+        name = legalize(f"s{k}_{kind}_{layer.data if layer is not None else ''}".rstrip("_"), "s")
         stages.append((name, st))
         d = {"stage": name, "kind": kind, "layer": layer.data if layer is not None else None}
         if kind == "window":

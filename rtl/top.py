@@ -47,7 +47,6 @@ one-line reason), all for idioms of Amaranth's Verilog backend, and ends with th
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
 from dataclasses import dataclass
 from math import prod
 
@@ -60,36 +59,14 @@ from amaranth.lib.wiring import In, Out  # noqa: E402
 from xdsl.dialects.builtin import ModuleOp  # noqa: E402
 from xdsl.ir import Operation, SSAValue  # noqa: E402
 
-from qir.dialect import (  # noqa: E402
-    AddOp,
-    AdderGraphOp,
-    CmvmOp,
-    ConcatOp,
-    InputOp,
-    LeakyReluOp,
-    LutOp,
-    ModelOp,
-    OutputOp,
-    PadOp,
-    PoolOp,
-    QuantizeOp,
-    RegOp,
-    ReluOp,
-    ReshapeOp,
-    ScaleOp,
-    TransposeOp,
-    elem,
-    shape_of,
-)
+from qir.dialect import InputOp, ModelOp, OutputOp, RegOp, elem, shape_of  # noqa: E402
 from qir.errors import QirError  # noqa: E402
 from qir.fixed import Fixed  # noqa: E402
 from qir.ir import get_model, layer_of  # noqa: E402
+from qir.names import is_identifier, legalize  # noqa: E402
 from qir.progress import note  # noqa: E402
-from qir.rtl import addergraph, arith, cmvm, elementwise, layout, lut, pool  # noqa: E402
-# qir.mul / qir.reduce generators (rtl/reduce.py)
-from qir.dialect import MulOp, ReduceOp  # noqa: E402
-from qir.rtl import reduce as _reduce  # noqa: E402
-from qir.rtl.values import Tensor, elem_shape, is_identifier, sanitize  # noqa: E402
+from qir.rtl import registry  # noqa: E402
+from qir.rtl.values import Tensor, elem_shape  # noqa: E402
 
 #: Verilator waivers written at the top of every generated file, each with its reason; they are
 #: switched back on at the end of the file so they never leak into files compiled after it.
@@ -101,6 +78,11 @@ LINT_WAIVERS = (
     ("PROCASSINIT", "Amaranth gives registers an initial value in their declaration"),
     ("WIDTHTRUNC", "Yosys writes Amaranth's zero test (x == 0) as a logical not (!x) of a multi-bit vector"),
 )
+
+
+def _latency(op: Operation) -> int:
+    entry = GENERATORS.get(type(op))
+    return entry.latency(op) if entry is not None and entry.latency is not None else 0
 
 
 def _with_waivers(text: str) -> str:
@@ -118,44 +100,9 @@ class RtlDesign:
     ports: list[dict]             # {"name", "direction", "width", "type", "shape"}, see generate()
 
 
-#: op class -> generator(op, input tensors, name prefix, error location) -> (module or None, result)
-Generator = Callable[[Operation, list[Tensor], str, str], tuple[Module | None, Tensor]]
-GENERATORS: dict[type[Operation], Generator] = {
-    CmvmOp: cmvm.generate,
-    ReluOp: elementwise.relu,
-    QuantizeOp: elementwise.quantize,
-    AdderGraphOp: addergraph.generate,
-    ReshapeOp: layout.reshape,
-    TransposeOp: layout.transpose,
-    PadOp: layout.pad,
-    ConcatOp: layout.concat,
-    ScaleOp: arith.scale,
-    LeakyReluOp: arith.leaky_relu,
-    AddOp: arith.add,
-    LutOp: lut.generate,
-    PoolOp: pool.generate,
-}
-#: op class -> check(op, error location): rejects what the generator cannot build, before any
-#: Amaranth object exists
-CHECKS: dict[type[Operation], Callable[[Operation, str], None]] = {
-    CmvmOp: cmvm.check,
-    QuantizeOp: elementwise.check_quantize,
-    AdderGraphOp: addergraph.check,
-    PoolOp: pool.check,
-}
-#: op class -> its internal pipeline latency in clock cycles (ops not listed are combinational)
-LATENCY: dict[type[Operation], Callable[[Operation], int]] = {AdderGraphOp: addergraph.latency}
-_KIND = {CmvmOp: "cmvm", ReluOp: "relu", QuantizeOp: "quant", AdderGraphOp: "addergraph",
-         ReshapeOp: "reshape", TransposeOp: "transpose", PadOp: "pad", ConcatOp: "concat", ScaleOp: "scale",
-         LeakyReluOp: "leaky", AddOp: "add", LutOp: "lut", PoolOp: "pool"}
-GENERATORS.update({MulOp: _reduce.mul, ReduceOp: _reduce.reduce})
-_KIND.update({MulOp: "mul", ReduceOp: "reduce"})
-# qir.xnor / qir.threshold (rtl/xnor.py): combinational XNOR + popcount (+ threshold compare)
-from qir.dialect import ThresholdOp, XnorOp  # noqa: E402
-from qir.rtl import xnor as _xnor  # noqa: E402
-
-GENERATORS.update({XnorOp: _xnor.generate, ThresholdOp: _xnor.threshold})
-_KIND.update({XnorOp: "xnor", ThresholdOp: "threshold"})
+#: op class -> its generator, check, latency and submodule kind; each generator module of
+#: ``qir.rtl`` registers its ops (``qir.rtl.registry``)
+GENERATORS = registry.load_all()
 
 
 def _where(op: Operation) -> str:
@@ -204,15 +151,16 @@ def _plan(model: ModelOp) -> _Plan:
                     "qir.conv": "; run the lowering passes (qir-lower-conv) first"}.get(op.name, "")
             raise QirError(f"{_where(op)} has no RTL generator (supported: qir.input, qir.output, qir.reg, "
                            f"{', '.join(sorted(c.name for c in GENERATORS))}){hint}")
-        if type(op) in CHECKS:
-            CHECKS[type(op)](op, _where(op))
+        entry = GENERATORS.get(type(op))
+        if entry is not None and entry.check is not None:
+            entry.check(op, _where(op))
         ds = sorted({depth[v] for v in op.operands})
         if len(ds) > 1:
             raise QirError(f"{_where(op)}: its operands cross different numbers of pipeline registers "
                            f"({', '.join(map(str, ds))}); the pipeline is unbalanced")
         d = ds[0] if ds else 0
         for r in op.results:
-            depth[r] = d + 1 if isinstance(op, RegOp) else d + (LATENCY[type(op)](op) if type(op) in LATENCY else 0)
+            depth[r] = d + 1 if isinstance(op, RegOp) else d + _latency(op)
     outs = list(model.output().outs)
     ds = sorted({depth[v] for v in outs})
     if len(ds) > 1:
@@ -296,11 +244,12 @@ class _Builder:
             elif isinstance(op, RegOp):
                 values[op.output] = self._reg(op, idx, values[op.input])
             else:
-                base = sanitize(layer_of(op) or f"op{idx}", "l")
-                prefix = self.names.take(f"{base}_{_KIND[type(op)]}")
-                if isinstance(op, AdderGraphOp):
+                base = legalize(layer_of(op) or f"op{idx}", "l")
+                entry = GENERATORS[type(op)]
+                prefix = self.names.take(f"{base}_{entry.kind}")
+                if hasattr(op, "graph"):  # adder graphs: the slow part, worth a progress line
                     note(f"RTL: layer {layer_of(op) or prefix} ({op.graph().n_adders} adders)")
-                sub, t = GENERATORS[type(op)](op, [values[v] for v in op.operands], prefix, _where(op))
+                sub, t = entry.generate(op, [values[v] for v in op.operands], prefix, _where(op))
                 if sub is not None:
                     m.submodules[prefix] = sub
                 values[op.results[0]] = t
@@ -316,7 +265,7 @@ class _Builder:
     def _unpack(self, op: InputOp, port) -> Tensor:
         spec, shape = elem(op.result.type), shape_of(op.result.type)
         w, sh = spec.width, elem_shape(spec)
-        base = self.names.take(sanitize(op.port.data, "in"))
+        base = self.names.take(legalize(op.port.data, "in"))
         elems, stmts = [], []
         for k in range(prod(shape)):
             s = Signal(sh, name=f"{base}_{k}")
@@ -328,7 +277,7 @@ class _Builder:
 
     def _reg(self, op: RegOp, idx: int, x: Tensor) -> Tensor:
         stage = op.stage.value.data
-        base = sanitize(layer_of(op) or f"op{idx}", "l")
+        base = legalize(layer_of(op) or f"op{idx}", "l")
         prefix = self.names.take(f"{base}_reg{stage}")
         sh = elem_shape(x.spec)
         elems = []
@@ -343,14 +292,14 @@ def generate(model: ModelOp | ModuleOp, top: str | None = None) -> RtlDesign:
     """Verilog for a lowered, pipelined ``qir.model`` (a ModuleOp holding one is accepted too)."""
     if isinstance(model, ModuleOp):
         model = get_model(model)
-    from qir.stream_ops import is_stream_model
+    from qir.dialect.stream_ops import is_stream_model
 
     if is_stream_model(model):  # --io stream: valid/ready beats (rtl/stream_top.py)
         from qir.rtl.stream_top import generate_stream
 
         return generate_stream(model, top)
     if top is None:
-        top = sanitize(model.sym_name.data)
+        top = legalize(model.sym_name.data)
     elif not is_identifier(top):
         raise QirError(f"top module name {top!r} is not a plain Verilog identifier")
     plan = _plan(model)

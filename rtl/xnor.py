@@ -6,7 +6,7 @@ The XNOR with a constant weight bit is that bit or its inverse: term = raw_k ^ o
 output the terms are counted in groups of ``LEAF_BITS`` (6) by pure logic (full/half adders
 written as XOR/AND/OR, so synthesis maps each 6-input count bit to one LUT instead of carry
 chains), then summed by a balanced tree of adders whose widths are exact for their maximum
-count (``qir.lowering.xnor.popcount_tree``).  With thresholds the root is compared with the
+count (``qir.dialect.popcount_tree``).  With thresholds the root is compared with the
 constant T (``p >= T``) and selects one of two constant codes (wires or inverters of the
 compare bit); T = 0 or T > n_in is a constant output with no logic at all.
 
@@ -17,8 +17,8 @@ from __future__ import annotations
 
 from amaranth.hdl import Cat, Const, Module, Mux, Signal, Value, unsigned
 
-from qir.dialect import ThresholdOp, XnorOp, elem, elements_to_numpy, shape_of
-from qir.lowering.xnor import popcount_tree
+from qir.dialect import ThresholdOp, XnorOp, elem, elements_to_numpy, popcount_tree, shape_of
+from qir.rtl import registry
 from qir.rtl.values import Tensor, comb_module, elem_shape
 
 
@@ -78,6 +78,7 @@ def popcount(terms: list[Value], n_max: int, name: str, stmts: list) -> Value:
     return level[0][0]
 
 
+@registry.generator(XnorOp, "xnor")
 def generate(op: XnorOp, ins: list[Tensor], prefix: str, where: str) -> tuple[Module | None, Tensor]:
     (x,) = ins
     w = elements_to_numpy(op.weights).tolist()
@@ -117,6 +118,7 @@ def generate(op: XnorOp, ins: list[Tensor], prefix: str, where: str) -> tuple[Mo
     return comb_module(stmts), out
 
 
+@registry.generator(ThresholdOp, "threshold")
 def threshold(op: ThresholdOp, ins: list[Tensor], prefix: str, where: str) -> tuple[Module | None, Tensor]:
     """``qir.threshold``: per element one compare with the channel's constant and a choice of
     two constant codes; a threshold outside the element's bounds is a constant."""

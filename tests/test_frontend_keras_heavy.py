@@ -17,7 +17,7 @@ qkeras = pytest.importorskip("qkeras")
 from qir.errors import QirError  # noqa: E402
 from qir.fixed import Fixed  # noqa: E402
 from qir.frontends.keras import import_keras  # noqa: E402
-from qir.sim.interpreter import evaluate_real  # noqa: E402
+from qir.interp import evaluate_real  # noqa: E402
 
 pytestmark = [pytest.mark.heavy,
               # qkeras-v3 (pyparsing) and Keras (numpy 2 __array__) raise deprecation warnings of their

@@ -18,7 +18,7 @@ from qir.frontends.keras_quantizers import resolve_activation, resolve_quantizer
 from qir.frontends.keras_steps import exact_fixed
 from qir.ir import get_model, layer_of, new_model, set_layer, verify
 from qir.precision import PrecisionConfig
-from qir.sim.interpreter import evaluate_real
+from qir.interp import evaluate_real
 
 DATA = Path(__file__).parent / "data"
 JET = DATA / "keras_3layer"

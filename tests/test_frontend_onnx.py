@@ -20,7 +20,7 @@ from qir.fixed import Fixed
 from qir.frontends.onnx import import_onnx
 from qir.ir import get_model, layer_of, print_module
 from qir.precision import LayerPrecision, PrecisionConfig
-from qir.sim.interpreter import evaluate_real
+from qir.interp import evaluate_real
 
 DATA = Path(__file__).parent / "data"
 THREE = DATA / "three_layer_keras_onnx"

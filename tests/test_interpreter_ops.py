@@ -13,8 +13,8 @@ import pytest
 from qir.errors import QirError
 from qir.fixed import Fixed
 from qir.ir import get_model, parse_module
-from qir.pipeline import run_passes
-from qir.sim.interpreter import evaluate, output_types
+from qir.flow import run_passes
+from qir.interp import evaluate, output_types
 
 WIDE = Fixed(200, 100)
 

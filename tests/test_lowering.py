@@ -8,8 +8,8 @@ from qir.dialect import DenseOp, InputOp, OutputOp, QuantizeOp, ReluOp, dense_bo
 from qir.fixed import OVERFLOW_MODES, ROUNDING_MODES, Fixed
 from qir.ir import get_model, new_model, print_module, parse_module
 from qir.lowering import DEFAULT_PIPELINE
-from qir.pipeline import run_passes
-from qir.sim.interpreter import evaluate, output_types
+from qir.flow import run_passes
+from qir.interp import evaluate, output_types
 
 
 def random_mlp(rng, sizes, in_t, wbits, rounding="rnd_conv", ovf="sat", act_t=Fixed(6, 0, False)):

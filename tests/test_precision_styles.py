@@ -15,9 +15,9 @@ from qir.errors import QirError
 from qir.fixed import Fixed
 from qir.ir import get_model, layer_of
 from qir.lowering import DEFAULT_PIPELINE
-from qir.pipeline import import_model, run_passes
+from qir.flow import import_model, run_passes
 from qir.precision import PrecisionConfig
-from qir.sim.interpreter import evaluate
+from qir.interp import evaluate
 
 DATA = Path(__file__).parent / "data"
 Q3 = DATA / "qkeras_3layer" / "qkeras_3layer.json"

@@ -1,7 +1,7 @@
 """ptq='emulate': Keras 3 int8 Dense with dynamic per-row activation quantization, emulated with
 qir.reduce maxabs, scale tables (qir.lut), qir.mul and a round-half-even / [-127, 127] quantize.
 
-The fixture is the Dense example of shared/notes/quantizer_semantics.md §5.3 after
+The fixture is the Dense example of docs/quantizer_semantics.md §5.3 after
 model.quantize("int8") (tests/data/keras_ptq_int8/generate.py), with the model's own predict()."""
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from qir.frontends.keras import import_keras
-from qir.sim.interpreter import evaluate_real
+from qir.interp import evaluate_real
 
 from qir.dialect import DenseOp, LutOp, MulOp, QuantizeOp, ReduceOp, elem, elements_to_numpy
 from qir.errors import QirError
@@ -38,7 +38,7 @@ def keras_xq(x):
 
 
 def keras_int8_dense(x, w=W, b=B):
-    """Keras 3.15.1's int8 Dense formula (notes §4), in float32: returns (y, xq)."""
+    """Keras 3.15.1's int8 Dense formula (docs/quantizer_semantics.md §4), in float32: returns (y, xq)."""
     ks = np.float32(127) / (np.abs(w).max(axis=0) + np.float32(1e-7))
     q = np.clip(np.round(w * ks), -127, 127).astype(np.float32)
     xq, sx = keras_xq(x)
@@ -69,7 +69,7 @@ def test_structure_and_notes_weights():
     (red,) = [op for op in ops if isinstance(op, ReduceOp)]
     assert red.kind.data == "maxabs" and elem(red.output.type) == Fixed(16, 3, False)
     (dense,) = [op for op in ops if isinstance(op, DenseOp)]
-    # notes §5.3: q = [[127, -127, 127], [63, 38, -63], [-32, 89, 0]]
+    # docs/quantizer_semantics.md §5.3: q = [[127, -127, 127], [63, 38, -63], [-32, 89, 0]]
     assert elements_to_numpy(dense.weights).tolist() == [[127, -127, 127], [63, 38, -63], [-32, 89, 0]]
     assert elem(dense.input.type) == Fixed(8, 8)
     (xq,) = [op for op in ops if isinstance(op, QuantizeOp) and elem(op.output.type) == Fixed(8, 8)]
@@ -101,14 +101,14 @@ def test_emulation_matches_keras():
     _, xq = keras_int8_dense(d["x"])
     agree = (_xq_of(module, ev) == xq).all(axis=1).mean()
     assert agree == 1.0, agree  # measured: all 2003 rows; only float32 near-ties could differ
-    # notes §5.3, row x = [2, 0, 0]: y = [1.1000003, -2.2000003, 0.0400002]
+    # docs/quantizer_semantics.md §5.3, row x = [2, 0, 0]: y = [1.1000003, -2.2000003, 0.0400002]
     assert np.allclose(y[1], [1.1000003, -2.2000003, 0.0400002], atol=2 ** -17)
     assert np.abs(y[2] - B).max() <= 2 ** -18  # all-zero row: xq = 0, y = the bias rounded to fixed<24,6>
 
 
 def test_pipeline_and_cli_accept_emulate(tmp_path):
     from qir import cli
-    from qir.pipeline import import_model
+    from qir.flow import import_model
 
     module = import_model(MODEL, input_type=IN_T, precision=Fixed(24, 6), ptq="emulate")
     assert any(isinstance(op, ReduceOp) for op in get_model(module).block.ops)
@@ -178,10 +178,10 @@ def test_emulation_rtl_bit_exact_icarus(tmp_path):
     rescale) through compile_model is bit-exact against the interpreter in Icarus."""
     from qir.sim import run as simrun
     from qir.sim import tools
-    from qir.sim.interpreter import evaluate
+    from qir.interp import evaluate
 
     from qir.ir import parse_module
-    from qir.pipeline import compile_model
+    from qir.flow import compile_model
 
     try:
         tools.find_icarus()

@@ -34,7 +34,7 @@ from qir.errors import QirError
 from qir.fixed import OVERFLOW_MODES, ROUNDING_MODES, Fixed
 from qir.ir import get_model, new_model, parse_module, verify
 from qir.rtl import LINT_WAIVERS, RtlDesign, generate
-from qir.sim.interpreter import evaluate
+from qir.interp import evaluate
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -17,9 +17,9 @@ from qir.dialect import elem, shape_of
 from qir.errors import QirError
 from qir.ir import get_model, parse_module, verify
 from qir.lowering import DEFAULT_PIPELINE
-from qir.pipeline import run_passes
+from qir.flow import run_passes
 from qir.rtl import generate
-from qir.sim.interpreter import evaluate
+from qir.interp import evaluate
 from test_rtl import _verilator_bin, check_bit_exact
 
 HERE = Path(__file__).parent

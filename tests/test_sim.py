@@ -22,7 +22,7 @@ from qir.sim import run as simrun
 from qir.sim import testbench, tools
 from qir.sim.design import load_design
 from qir.sim.hexio import pack_hex, unpack_hex
-from qir.sim.interpreter import evaluate
+from qir.interp import evaluate
 
 FIXTURES = Path(__file__).parent / "data" / "sim_fixtures"
 SIMULATORS = [
@@ -388,7 +388,7 @@ def generated(tmp_path_factory):
     """mac2's model through the default lowering pipeline and qir.rtl (Amaranth) into an OUTDIR."""
     rtl = pytest.importorskip("qir.rtl")
     from qir.lowering import DEFAULT_PIPELINE
-    from qir.pipeline import run_passes
+    from qir.flow import run_passes
 
     net = read_module(FIXTURES / "mac2" / "net.mlir")
     lowered = run_passes(net.clone(), DEFAULT_PIPELINE)

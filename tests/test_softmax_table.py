@@ -9,7 +9,7 @@ import pytest
 from qir.frontends.keras import import_keras
 from qir.frontends.onnx import import_onnx
 from qir.frontends.softmax import DEFAULT_SOFTMAX_RESULT, EXP_TYPE, RECIP_TYPE, softmax_types
-from qir.sim.interpreter import evaluate, evaluate_real
+from qir.interp import evaluate, evaluate_real
 
 from qir.dialect import LutOp, MulOp, QuantizeOp, ReduceOp, elem, elements_to_numpy
 from qir.errors import QirError
@@ -128,7 +128,7 @@ def test_table_softmax_rtl_bit_exact_icarus(tmp_path):
     from qir.sim import run as simrun
     from qir.sim import tools
 
-    from qir.pipeline import compile_model
+    from qir.flow import compile_model
 
     try:
         tools.find_icarus()

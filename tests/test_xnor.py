@@ -22,9 +22,10 @@ from qir.ir import get_model, layer_of, parse_module, print_module, verify
 from qir.lowering import DEFAULT_PIPELINE
 from qir.lowering.fold_threshold import step_thresholds
 from qir.lowering.value_sets import reachable_codes, two_valued
-from qir.lowering.xnor import popcount_tree, sign_magnitude
-from qir.pipeline import import_model, run_passes
-from qir.sim.interpreter import evaluate
+from qir.dialect import popcount_tree
+from qir.lowering.xnor import sign_magnitude
+from qir.flow import import_model, run_passes
+from qir.interp import evaluate
 
 IN_T = Fixed.parse(INPUT_TYPE)
 
@@ -350,7 +351,7 @@ def test_xnor_pipelining_icarus(tmp_path, pipe):
 
 # ---------------------------------------------------------------------------- RTL of the BNNs
 def _compile_bnn(tmp_path, kind):
-    from qir.pipeline import compile_model
+    from qir.flow import compile_model
 
     path, net = _bnn(tmp_path, kind)
     out = tmp_path / "out"

@@ -7,7 +7,8 @@ cd "$root"
 out=${OUT:-out/jet_tagger}
 qir=.venv/bin/qir
 here=examples/jet_tagger
-$qir compile $here/qkeras_3layer.json -o "$out" --input-type 'fixed<16,6>' --softmax none
+model=tests/data/qkeras_3layer/qkeras_3layer.json
+$qir compile $model -o "$out" --input-type 'fixed<16,6>' --softmax none
 $qir eval "$out/net.mlir" --inputs $here/x.npy -o "$out/y_reference.npy"
 $qir sim "$out" --inputs $here/x.npy --simulator verilator -o "$out/y_verilator.npy"
 $qir sim "$out" --inputs $here/x.npy --simulator icarus -o "$out/y_icarus.npy"

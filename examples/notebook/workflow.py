@@ -13,13 +13,15 @@ import numpy as np
 
 import qir
 
-here = Path(__file__).resolve().parent.parent / "jet_tagger"
+root = Path(__file__).resolve().parents[2]
+model_dir = root / "tests" / "data" / "qkeras_3layer"  # the repository's one copy of the jet tagger
+here = root / "examples" / "jet_tagger"
 args = [a for a in sys.argv[1:] if not a.startswith("--")]
 fast = "--fast" in sys.argv
 out = Path(args[0]) if args else Path("out/notebook")
 
 # %% Convert: the model has no input quantizer, so say the input type; strip the final softmax.
-design = qir.convert(here / "qkeras_3layer.json", input_type="fixed<16,6>", softmax="none")
+design = qir.convert(model_dir / "qkeras_3layer.json", input_type="fixed<16,6>", softmax="none")
 print(design)
 for row in qir.layer_summary(design):
     print(f"  {row['layer']:<8} result {row['result']:<12} weight {row.get('weight', '-')}")

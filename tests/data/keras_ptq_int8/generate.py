@@ -1,5 +1,5 @@
 """Writes dense_int8.keras and vectors.npz: the Keras 3 int8 Dense example of
-shared/notes/quantizer_semantics.md §5.3 (W, b below, model.quantize("int8"), dynamic per-row
+docs/quantizer_semantics.md §5.3 (W, b below, model.quantize("int8"), dynamic per-row
 activation quantization), with inputs on the fixed<16,3> grid and the model's own predict().
 Run with Keras 3.15.1 (jax backend): python tests/data/keras_ptq_int8/generate.py"""
 import os

@@ -16,6 +16,7 @@ from qir.errors import QirError
 from qir.fixed import Fixed
 from qir.ir import get_model, make_context, print_module, verify
 from qir.lowering import DEFAULT_PIPELINE, get_all_passes
+from qir.names import legalize
 from qir.precision import PrecisionConfig
 
 #: Model file suffixes and the frontend that reads them.
@@ -108,9 +109,6 @@ def _register_bits(model, latency: int) -> int:
     return estimate(model)["reg_bits"] + latency
 
 
-def _safe_top(name: str) -> str:
-    out = "".join(c if c.isalnum() or c == "_" else "_" for c in name)
-    return out if out and not out[0].isdigit() else f"m_{out}"
 
 
 def compile_model(model_path: str | Path, outdir: str | Path, *, pipeline: str | None = None,
@@ -151,7 +149,7 @@ def compile_model(model_path: str | Path, outdir: str | Path, *, pipeline: str |
     note("running the pass pipeline")
     run_passes(lowered, pipeline)
     model = get_model(lowered)
-    from qir.stream_ops import is_stream_model
+    from qir.dialect.stream_ops import is_stream_model
 
     if (io == "stream") != is_stream_model(model):
         raise QirError(f"--io {io}: the pass pipeline {'must' if io == 'stream' else 'must not'} end in stream "
@@ -159,7 +157,7 @@ def compile_model(model_path: str | Path, outdir: str | Path, *, pipeline: str |
     from qir.rtl import generate
 
     note("generating RTL (Amaranth)")
-    design = generate(model, top=_safe_top(top or model.sym_name.data))
+    design = generate(model, top=legalize(top or model.sym_name.data))
     note("writing Verilog and testbenches")
     report = {
         "top": design.top,

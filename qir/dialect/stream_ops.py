@@ -33,10 +33,10 @@ from xdsl.irdl import (
 from xdsl.traits import NoTerminator, Pure
 from xdsl.utils.exceptions import VerifyException
 
-from qir.dialect import (
+from qir.dialect.layer_ops import ModelOp
+from qir.dialect.types import (
     BareInt,
     IntList,
-    ModelOp,
     _check_out_shape,
     _check_same_elem,
     _check_window_params,
@@ -146,4 +146,4 @@ class CollectOp(IRDLOperation):
             raise VerifyException(f"{where}: result must be the 1-D flattening of the input")
 
 
-STREAM_OPS = [WindowOp, MapOp, CollectOp]
+OPS = [WindowOp, MapOp, CollectOp]
