@@ -31,7 +31,17 @@ def get_all_passes() -> dict[str, Callable[[], type[ModulePass]]]:
         from qir.lowering.lower_conv import LowerConv
         return LowerConv
 
+    def stream_conv():
+        from qir.lowering.stream_conv import StreamConv
+        return StreamConv
+
+    def stream_form():
+        from qir.lowering.stream_form import StreamForm
+        return StreamForm
+
     return {
+        "qir-stream-conv": stream_conv,
+        "qir-stream-form": stream_form,
         "qir-infer-widths": infer_widths,
         "qir-lower-conv": lower_conv,
         "qir-lower-dense": lower_dense,
@@ -49,3 +59,9 @@ def get_all_passes() -> dict[str, Callable[[], type[ModulePass]]]:
 #: every 5 adder levels.
 DEFAULT_PIPELINE = ("qir-infer-widths,qir-lower-conv{style=auto},qir-lower-dense{style=auto},qir-fold-threshold,"
                     "qir-lower-cmvm,qir-pipeline{max-depth=5}")
+
+#: ``qir compile --io stream``: exact widths, conv/pool as window + one reused kernel datapath
+#: (qir-stream-conv), the rest in stream form (qir-stream-form), then the same per-layer lowering
+#: and pipelining inside every ``qir.map`` body as for a parallel design.
+STREAM_PIPELINE = ("qir-infer-widths,qir-stream-conv,qir-stream-form,qir-lower-dense{style=auto},qir-fold-threshold,"
+                   "qir-lower-cmvm,qir-pipeline{max-depth=5}")

@@ -427,9 +427,7 @@ def _build_one(m, offset, in_lo, in_hi, live, cse, depth_slack, max_pairs, n_pai
             merged = [dict() for _ in terms]
             for g0 in range(0, n_in, size):
                 part = [{tid: tm for tid, tm in t.items() if g0 <= tm[0] < g0 + size} for t in terms]
-                if g0 not in inits:
-                    inits[g0] = _pair_stats(part)
-                _cse(bld, part, budget, score, inits[g0])
+                _cse(bld, part, budget, score)  # groups: not cached, one group's statistics at a time
                 for j, t in enumerate(part):
                     for tm in t.values():  # fresh ids: each group numbers its new terms itself
                         merged[j][len(merged[j])] = tm

@@ -60,7 +60,11 @@ class Pipeline(ModulePass):
                                "or no option for one stage per layer")
         if self.max_depth is not None and self.latency is not None:
             raise QirError("qir-pipeline: give max-depth or latency, not both")
+        from qir.stream_ops import is_stream_model
+
         for model in [m for m in op.walk() if isinstance(m, ModelOp)]:
+            if is_stream_model(model):
+                continue  # stream level: each qir.map body (a model itself) is pipelined instead
             if any(isinstance(o, RegOp) for o in model.block.ops):
                 raise QirError("qir-pipeline: the model already has qir.reg ops; run it once, on unpipelined IR")
             if self.max_depth or self.latency:

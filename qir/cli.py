@@ -121,7 +121,7 @@ def cmd_compile(args) -> int:
 
     with compiling(quiet=args.quiet):
         report = compile_firmware(args)
-    fmax = report["timing"].get("fmax_mhz_estimate")
+    fmax = (report.get("timing") or {}).get("fmax_mhz_estimate")
     print(f"qir: compiled {args.model} -> {args.output}: top {report['top']}, "
           f"latency {report['latency_cycles']} cycles, {len(report['rtl'])} Verilog file(s)"
           + (f", ~{fmax} MHz (ECP5 model)" if fmax else ""))
@@ -260,6 +260,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--pipeline", help="pass pipeline between import and RTL (qir-opt -p syntax; default "
                    "qir.lowering.DEFAULT_PIPELINE, none for an already lowered .mlir)")
     p.add_argument("--top", help="top module name (default: the model name)")
+    p.add_argument("--io", choices=("parallel", "stream"), default="parallel",
+                   help="parallel: one whole tensor per clock (default); stream: valid/ready beats, one pixel "
+                        "(all channels) per beat, conv/pool as line buffers + one reused kernel datapath")
     p.add_argument("-q", "--quiet", action="store_true",
                    help="no progress lines on stderr (printed on a terminal, or after 3 s of compiling)")
     _add_firmware_options(p)

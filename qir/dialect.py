@@ -1439,3 +1439,8 @@ QIR = Dialect(
      AdderGraphOp, MulOp, ReduceOp, XnorOp, ThresholdOp],
     [FixedType, UFixedType],
 )
+
+# Stream-level ops (--io stream) live in qir/stream_ops.py; registered here.
+from qir.stream_ops import STREAM_OPS  # noqa: E402
+
+QIR = Dialect("qir", [*QIR.operations, *STREAM_OPS], list(QIR.attributes))

@@ -289,6 +289,12 @@ def compile_firmware(args) -> dict:
     from qir.timing import choose_pipeline, levels_of_spec, max_adder_width, timing_entry
 
     opts = _import_options(args)
+    if getattr(args, "io", "parallel") == "stream":  # --io stream: no firmware wrappers / clock model yet
+        bad = [o for o in ("clock_ns", "part", "quartus_part", "axi_stream") if getattr(args, o, None)]
+        if bad:
+            raise QirError(f"--io stream does not support --{bad[0].replace('_', '-')} yet; the stream top "
+                           "already has valid/ready ports")
+        return compile_model(args.model, args.output, pipeline=args.pipeline, top=args.top, io="stream", **opts)
     spec = args.pipeline
     if spec is None:  # an already lowered .mlir gets no passes (qir.api.is_lowered)
         from qir.api import is_lowered

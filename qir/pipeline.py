@@ -114,7 +114,7 @@ def _safe_top(name: str) -> str:
 
 
 def compile_model(model_path: str | Path, outdir: str | Path, *, pipeline: str | None = None,
-                  top: str | None = None, post=None, **import_options) -> dict:
+                  top: str | None = None, post=None, io: str = "parallel", **import_options) -> dict:
     """Import, lower, generate RTL and testbenches into ``outdir``; returns the report.
 
     ``model_path``: anything ``import_model`` reads.  ``pipeline`` (qir-opt syntax): None runs
@@ -131,6 +131,12 @@ def compile_model(model_path: str | Path, outdir: str | Path, *, pipeline: str |
 
     out = Path(outdir)
     check_output_dir(out)  # before the work: a folder with a user's files is refused at once
+    if io not in ("parallel", "stream"):
+        raise QirError(f"--io {io!r} is not supported; use 'parallel' or 'stream'")
+    if io == "stream" and pipeline in (None, DEFAULT_PIPELINE):  # --io stream: STREAM_PIPELINE
+        from qir.lowering import STREAM_PIPELINE
+
+        pipeline = STREAM_PIPELINE
     from qir.progress import note
 
     label = Path(model_path).name if isinstance(model_path, (str, os.PathLike)) else \
@@ -145,6 +151,11 @@ def compile_model(model_path: str | Path, outdir: str | Path, *, pipeline: str |
     note("running the pass pipeline")
     run_passes(lowered, pipeline)
     model = get_model(lowered)
+    from qir.stream_ops import is_stream_model
+
+    if (io == "stream") != is_stream_model(model):
+        raise QirError(f"--io {io}: the pass pipeline {'must' if io == 'stream' else 'must not'} end in stream "
+                       "form (qir-stream-conv,qir-stream-form)", where=str(model_path))
     from qir.rtl import generate
 
     note("generating RTL (Amaranth)")
@@ -159,16 +170,23 @@ def compile_model(model_path: str | Path, outdir: str | Path, *, pipeline: str |
         f"<{type(model_path).__name__} {get_model(net).sym_name.data}>",
         "pipeline": pipeline,
         "rtl": sorted(f"rtl/{name}" for name in design.files),
+        "io": io,
     }
+    report.update(getattr(design, "stream", {}))
     with output_dir(out) as tmp:
         (tmp / "net.mlir").write_text(print_module(net))
         (tmp / "lowered.mlir").write_text(print_module(lowered))
         (tmp / "rtl").mkdir()
         for name, text in sorted(design.files.items()):
             (tmp / "rtl" / name).write_text(text)
-        from qir.sim.testbench import write_testbenches
+        if io == "stream":
+            from qir.sim.stream_bench import write_stream_testbench
 
-        write_testbenches(tmp, report)
+            write_stream_testbench(tmp, report)
+        else:
+            from qir.sim.testbench import write_testbenches
+
+            write_testbenches(tmp, report)
         if post is not None:
             report.update(post(tmp, report))
         (tmp / "report.json").write_text(json.dumps(report, indent=2) + "\n")

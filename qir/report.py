@@ -76,6 +76,8 @@ _CELL_CLASSES = {
         "carry": re.compile(r"^CARRY(4|8)$"),
         "ff": re.compile(r"^FD[CPRS]E?$|^FD.*"),
         "dsp": re.compile(r"^DSP48E[12]?$|^DSP.*"),
+        "bram": re.compile(r"^RAMB(18|36)"),  # block RAM (stream line buffers)
+        "lutram": re.compile(r"^RAM(16|32|64|128|256)"),  # distributed RAM (RAM32M, RAM64X1D, ...)
     },
     "ecp5": {
         "lut_only": re.compile(r"^LUT4$"),
@@ -84,6 +86,8 @@ _CELL_CLASSES = {
         "carry": re.compile(r"^CCU2C$"),
         "ff": re.compile(r"^TRELLIS_FF$"),
         "dsp": re.compile(r"^MULT18X18D$|^ALU54B$"),
+        "bram": re.compile(r"^DP16KD$|^PDPW16KD$"),
+        "lutram": re.compile(r"^TRELLIS_DPR16X4$"),
     },
     "asic": {
         "ff": re.compile(r"^\$_(S?DFF|DFFE|SDFFC?E)"),
@@ -192,6 +196,12 @@ def estimate(model) -> dict:
 
     if not isinstance(model, ModelOp):
         model = get_model(model)
+    from qir.stream_ops import is_stream_model
+
+    if is_stream_model(model):  # --io stream: per-stage costs (qir/stream_report.py)
+        from qir.stream_report import estimate_stream
+
+        return estimate_stream(model)
     layers = []
     tot = {"adder_bits": 0, "epilogue_luts": 0, "other_luts": 0, "multipliers": 0, "reg_bits": 0}
     for op in model.block.ops:
@@ -239,7 +249,8 @@ def report(outdir: str | Path, synth: Iterable[str] = ()) -> dict:
     load_design(d)  # validates report.json: one error line, not a KeyError
     rep = load_json((d / "report.json").read_bytes(), str(d / "report.json"), "report.json")
     est = estimate(read_module(d / "lowered.mlir"))
-    est["reg_bits"] += rep.get("latency_cycles", 0)  # the valid chain
+    if rep.get("io") != "stream":
+        est["reg_bits"] += rep.get("latency_cycles", 0)  # the valid chain
     out = {"top": rep["top"], "latency_cycles": rep["latency_cycles"], "estimate": est}
     if rep.get("timing"):
         out["timing"] = rep["timing"]
@@ -254,12 +265,17 @@ def format_report(r: dict) -> str:
     lines = [f"top {r['top']}: latency {r['latency_cycles']} cycles",
              f"estimate: ~{e['luts_estimate']} LUTs ({e['adder_bits']} adder bits, {e['epilogue_luts']} epilogue, "
              f"{e['other_luts']} other), {e['multipliers']} multipliers, {e['reg_bits']} register bits"]
+    if "memory_bits" in e:
+        lines.append(f"stream: {e['memory_bits']} line-buffer memory bits")
     t = r.get("timing") or {}
     if t.get("fmax_mhz_estimate"):
         lines.append(f"timing: {t['levels_per_stage']} adder levels per stage, ~{t['fmax_mhz_estimate']} MHz "
                      f"(ECP5 delay model, qir/data/delay_ecp5.json)")
     for lay in e["layers"]:
-        if "adder_bits" in lay:
+        if lay.get("style") in ("window", "collect"):
+            lines.append(f"  {lay['layer']}: {lay['style']}, {lay['reg_bits']} register bits"
+                         + (f", {lay['memory_bits']} memory bits" if "memory_bits" in lay else ""))
+        elif "adder_bits" in lay:
             lines.append(f"  {lay['layer']}: {lay['style']}, {lay['adders']} adders, {lay['adder_bits']} adder bits, "
                          f"depth {lay['depth']}, internal latency {lay['latency']}")
         else:
@@ -271,5 +287,6 @@ def format_report(r: dict) -> str:
         elif k.startswith("synth_"):
             lines.append(f"{k[6:]} ({v['command']}, {v['seconds']} s): {v['lut']} LUT ({v['lut_only']} LUT cells + "
                          f"{v['inv']} INV), {v['muxf']} MUXF, {v['carry']} carry, {v['ff']} FF, {v['dsp']} DSP/MULT, "
+                         f"{v.get('bram', 0)} BRAM, {v.get('lutram', 0)} LUTRAM, "
                          f"longest path {v['longest_path_cells']} cells")
     return "\n".join(lines)

@@ -247,8 +247,9 @@ class _Names:
 
 
 class _Top(wiring.Component):
-    def __init__(self, model: ModelOp, plan: _Plan):
-        self._model, self._plan = model, plan
+    def __init__(self, model: ModelOp, plan: _Plan, own_domain: bool = True):
+        # own_domain=False: use the parent's ``sync`` domain (a qir.map body inside a stream design)
+        self._model, self._plan, self._own_domain = model, plan, own_domain
         members = {"clk": In(1), "rst": In(1), "in_valid": In(1)}
         members.update((p.name, In(p.width)) for p in plan.inputs)
         members["out_valid"] = Out(1)
@@ -277,9 +278,10 @@ class _Builder:
         top, m, plan = self.top, self.m, self.top._plan
         # Not local: generators with internal registers use the same ``sync`` domain (clocked by
         # ``clk``); it has no domain reset, resets are explicit (see register).
-        cd = ClockDomain("sync", reset_less=True)
-        m.domains.sync = cd
-        m.d.comb += cd.clk.eq(top.clk)
+        if top._own_domain:
+            cd = ClockDomain("sync", reset_less=True)
+            m.domains.sync = cd
+            m.d.comb += cd.clk.eq(top.clk)
 
         values: dict[SSAValue, Tensor] = {}
         n_in = 0
@@ -341,6 +343,12 @@ def generate(model: ModelOp | ModuleOp, top: str | None = None) -> RtlDesign:
     """Verilog for a lowered, pipelined ``qir.model`` (a ModuleOp holding one is accepted too)."""
     if isinstance(model, ModuleOp):
         model = get_model(model)
+    from qir.stream_ops import is_stream_model
+
+    if is_stream_model(model):  # --io stream: valid/ready beats (rtl/stream_top.py)
+        from qir.rtl.stream_top import generate_stream
+
+        return generate_stream(model, top)
     if top is None:
         top = sanitize(model.sym_name.data)
     elif not is_identifier(top):

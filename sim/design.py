@@ -138,6 +138,9 @@ def design_from_report(report: dict, outdir: str | Path, where: str | None = Non
     if not isinstance(ports, list) or not ports:
         raise QirError("corrupt report.json: 'ports' must be a non-empty list", where=where)
 
+    control = dict(CONTROL_PORTS)
+    if report.get("io") == "stream":  # --io stream: valid/ready handshakes on both sides
+        control.update({"in_ready": "output", "out_ready": "input"})
     seen: dict[str, str] = {}
     data: list[DataPort] = []
     for i, p in enumerate(ports):
@@ -154,14 +157,14 @@ def design_from_report(report: dict, outdir: str | Path, where: str | None = Non
         if name in seen:
             raise QirError(f"corrupt report.json: port '{name}' listed twice", where=where)
         seen[name] = direction
-        if name in CONTROL_PORTS:
-            if direction != CONTROL_PORTS[name] or width != 1:
-                raise QirError(f"corrupt report.json: '{name}' must be a 1-bit {CONTROL_PORTS[name]}",
+        if name in control:
+            if direction != control[name] or width != 1:
+                raise QirError(f"corrupt report.json: '{name}' must be a 1-bit {control[name]}",
                                where=where)
             continue
         data.append(_data_port(p, name, direction, width, where))
 
-    missing = [n for n in CONTROL_PORTS if n not in seen]
+    missing = [n for n in control if n not in seen]
     if missing:
         raise QirError(f"corrupt report.json: the design lacks the port(s) {', '.join(missing)} "
                        "required by the RTL contract", where=where)
@@ -198,9 +201,11 @@ def _data_port(p: dict, name: str, direction: str, width: int, where: str) -> Da
             elem = Fixed.parse(t)
         except QirError as e:
             raise QirError(f"corrupt report.json: port '{name}': {e}", where=where) from None
-    if elem.width * math.prod(shape) != width:
+    beat = p.get("beat_shape")  # --io stream: the port carries one beat (the last axis) at a time
+    per_word = shape if not isinstance(beat, list) else tuple(beat)
+    if elem.width * math.prod(per_word) != width:
         raise QirError(f"corrupt report.json: port '{name}' is {width} bits wide but holds "
-                       f"{math.prod(shape)} x {elem} = {elem.width * math.prod(shape)} bits", where=where)
+                       f"{math.prod(per_word)} x {elem} = {elem.width * math.prod(per_word)} bits", where=where)
     return DataPort(name=name, direction=direction, width=width, elem=elem, shape=shape)
 
 

@@ -390,3 +390,8 @@ def write_trace(ev: Evaluation, directory: str | Path) -> list[Path]:
         p = atomic_save_npy(d / f"{name.replace('/', '_')}.npy", t.to_real(mant))
         written.append(p)
     return written
+
+
+# Stream-level ops (qir.window / qir.map / qir.collect): their @impl functions live in
+# sim/stream_interp.py and register themselves on import.
+import qir.sim.stream_interp  # noqa: E402,F401

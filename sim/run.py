@@ -312,6 +312,12 @@ def sim_command(outdir: str | Path, inputs_path: str | Path, simulator: str,
     t0 = time.perf_counter()
     if simulator not in SIMULATORS:
         raise QirError(f"unknown simulator {simulator!r}; use 'verilator' or 'icarus'")
+    from qir.sim.stream_bench import is_stream_dir
+
+    if is_stream_dir(outdir):  # --io stream designs: valid/ready beats (sim/stream_bench.py)
+        from qir.sim.stream_bench import stream_sim_command
+
+        return stream_sim_command(outdir, inputs_path, simulator, output_path)
     design = load_design(outdir)
     model = get_model(read_module(design.net_path), str(design.net_path))
     ins, outs_t = input_types(model), output_types(model)

@@ -21,7 +21,7 @@ def test_terminal_gets_every_line_quiet_gets_none():
     assert tty.getvalue() == ""
 
 
-def test_piped_prints_only_after_a_few_seconds(monkeypatch):
+def test_piped_prints_only_after_a_few_seconds():
     pipe = io.StringIO()
     with progress.compiling(quiet=False, stream=pipe) as rep:
         progress.note("early")

@@ -1,0 +1,149 @@
+"""Stream-level ops of the ``qir`` dialect (``--io stream``), registered into ``qir.dialect.QIR``.
+
+At the stream level (a ``qir.model`` with ``io = "stream"``) every tensor between top-level ops
+flows as a sequence of *beats*: a beat is one vector along the last axis (one pixel with all its
+channels for an H x W x C map, row-major over the leading axes; a 1-D vector is a single beat).
+Tensor types are unchanged, so the reference semantics are the plain tensor semantics below;
+the beat order only fixes the hardware's port protocol.
+
+- ``qir.window``: the sliding window of a conv/pool, im2col: result[p, (t, c)] =
+  x_padded[p*s - pb + t*d, c] (taps t row-major, then channels), padding = ``fill``.  Hardware:
+  line buffers + a window register + zero-padding/stride logic (``qir.rtl.stream_window``).
+- ``qir.map``: applies the single ``qir.model`` in its region to every beat (the last axis) of
+  its input; the body is ordinary dataflow IR (one adder graph / xnor / mac kernel reused for
+  every output position).  Hardware: the body's pipeline with a stall enable
+  (``qir.rtl.stream_map``).
+- ``qir.collect``: all beats of a stream as one beat (flatten): result = input flattened
+  row-major.  Hardware: a shift register (``qir.rtl.stream_collect``).
+"""
+from __future__ import annotations
+
+from math import prod
+
+from xdsl.dialects.builtin import DenseArrayBase, IntegerAttr, StringAttr, TensorType, i64
+from xdsl.irdl import (
+    IRDLOperation,
+    irdl_op_definition,
+    operand_def,
+    prop_def,
+    region_def,
+    result_def,
+    traits_def,
+)
+from xdsl.traits import NoTerminator, Pure
+from xdsl.utils.exceptions import VerifyException
+
+from qir.dialect import (
+    BareInt,
+    IntList,
+    ModelOp,
+    _check_out_shape,
+    _check_same_elem,
+    _check_window_params,
+    _layer,
+    elem,
+    int_values,
+    shape_of,
+    window_geometry,
+)
+
+_I64_ARRAY = DenseArrayBase.constr(i64)
+
+#: attribute on the outer qir.model that marks the stream level
+IO_ATTR = "io"
+
+
+def is_stream_model(model) -> bool:
+    a = model.attributes.get(IO_ATTR)
+    return isinstance(a, StringAttr) and a.data == "stream"
+
+
+@irdl_op_definition
+class WindowOp(IRDLOperation):
+    """Sliding windows (im2col), channels last: result[p, t*C + c] = x[p*s - pb + t*d, c] for
+    every output position p and kernel tap t (row-major), ``fill`` (a mantissa) outside the input."""
+
+    name = "qir.window"
+    input = operand_def(TensorType)
+    window = prop_def(_I64_ARRAY)
+    strides = prop_def(_I64_ARRAY)
+    dilations = prop_def(_I64_ARRAY)
+    pads = prop_def(_I64_ARRAY)
+    fill = prop_def(IntegerAttr)
+    output = result_def(TensorType)
+    traits = traits_def(Pure())
+    custom_directives = (IntList, BareInt)
+    assembly_format = (
+        "$input `window` custom<IntList>($window) `strides` custom<IntList>($strides) "
+        "`dilations` custom<IntList>($dilations) `pads` custom<IntList>($pads) "
+        "`fill` custom<BareInt>($fill) attr-dict `:` type($input) `->` type($output)"
+    )
+
+    def geometry(self):
+        return window_geometry(shape_of(self.input.type)[:-1], int_values(self.window), int_values(self.strides),
+                               int_values(self.dilations), int_values(self.pads))
+
+    def verify_(self) -> None:
+        where = _layer(self)
+        _check_same_elem(where, self.input.type, self.output.type)
+        ishape, oshape = shape_of(self.input.type), shape_of(self.output.type)
+        if len(ishape) < 2 or len(oshape) != len(ishape):
+            raise VerifyException(f"{where}: input and result must be (spatial..., channels) tensors of equal rank")
+        window = int_values(self.window)
+        _check_window_params(where, ishape[:-1], window, int_values(self.strides),
+                             int_values(self.dilations), int_values(self.pads))
+        _check_out_shape(where, oshape, [o for o, _ in self.geometry()], prod(window) * ishape[-1])
+        t = elem(self.input.type)
+        if not t.min_int <= self.fill.value.data <= t.max_int:
+            raise VerifyException(f"{where}: fill {self.fill.value.data} is not a mantissa of {t}")
+
+
+@irdl_op_definition
+class MapOp(IRDLOperation):
+    """Applies the ``qir.model`` in its region to every beat (last-axis vector) of the input."""
+
+    name = "qir.map"
+    input = operand_def(TensorType)
+    output = result_def(TensorType)
+    body = region_def("single_block")
+    traits = traits_def(NoTerminator())
+    assembly_format = "$input attr-dict `:` type($input) `->` type($output) $body"
+
+    def model(self) -> ModelOp:
+        return self.body.block.first_op
+
+    def verify_(self) -> None:
+        where = _layer(self)
+        ops = list(self.body.block.ops)
+        if len(ops) != 1 or not isinstance(ops[0], ModelOp):
+            raise VerifyException(f"{where}: the body of qir.map must be exactly one qir.model")
+        m = ops[0]
+        ins, outs = m.inputs(), list(m.output().outs)
+        if len(ins) != 1 or len(outs) != 1:
+            raise VerifyException(f"{where}: the qir.map body model needs one input and one output")
+        ishape, oshape = shape_of(self.input.type), shape_of(self.output.type)
+        bi, bo = shape_of(ins[0].result.type), shape_of(outs[0].type)
+        if len(bi) != 1 or len(bo) != 1 or ishape[-1:] != bi or oshape[:-1] != ishape[:-1] or oshape[-1:] != bo:
+            raise VerifyException(f"{where}: body {bi} -> {bo} does not map beats of {ishape} to {oshape}")
+        if elem(ins[0].result.type) != elem(self.input.type) or elem(outs[0].type) != elem(self.output.type):
+            raise VerifyException(f"{where}: body element types differ from the qir.map operand/result")
+
+
+@irdl_op_definition
+class CollectOp(IRDLOperation):
+    """All beats of a stream as one beat: the input flattened row-major (a 1-D result)."""
+
+    name = "qir.collect"
+    input = operand_def(TensorType)
+    output = result_def(TensorType)
+    traits = traits_def(Pure())
+    assembly_format = "$input attr-dict `:` type($input) `->` type($output)"
+
+    def verify_(self) -> None:
+        where = _layer(self)
+        _check_same_elem(where, self.input.type, self.output.type)
+        if shape_of(self.output.type) != (prod(shape_of(self.input.type)),):
+            raise VerifyException(f"{where}: result must be the 1-D flattening of the input")
+
+
+STREAM_OPS = [WindowOp, MapOp, CollectOp]

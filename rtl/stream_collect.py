@@ -1,0 +1,56 @@
+"""``qir.collect`` -> a stream stage that gathers the N beats of one tensor into one beat
+(Flatten before a dense layer): a shift register of N - 1 beats plus a registered output.
+The input is taken at full rate; only the last beat of a tensor waits for a free output."""
+from __future__ import annotations
+
+from math import prod
+
+from amaranth.hdl import Cat, Module, Signal
+from amaranth.lib import stream, wiring
+from amaranth.lib.wiring import In, Out
+
+from qir.dialect import elem, shape_of
+
+
+def collect_geometry(op) -> tuple[int, int]:
+    """(beats per tensor, beat width in bits) of a ``qir.collect``."""
+    ishape = shape_of(op.input.type)
+    return prod(ishape[:-1]), ishape[-1] * elem(op.input.type).width
+
+
+class CollectStage(wiring.Component):
+    def __init__(self, op):
+        self.n, self.bw = collect_geometry(op)
+        super().__init__({"i": In(stream.Signature(self.bw)), "o": Out(stream.Signature(self.n * self.bw)),
+                          "rst": In(1)})
+
+    @property
+    def register_bits(self) -> int:
+        return self.n * self.bw + (self.n - 1) * self.bw if self.n > 1 else 0
+
+    def elaborate(self, platform):
+        m, n = Module(), self.n
+        if n == 1:
+            m.d.comb += [self.o.valid.eq(self.i.valid), self.o.payload.eq(self.i.payload),
+                         self.i.ready.eq(self.o.ready)]
+            return m
+        buf = [Signal(self.bw, name=f"buf_{j}", init=0) for j in range(n - 1)]
+        count = Signal(range(n), init=0)
+        last, take = Signal(), Signal()
+        m.d.comb += [last.eq(count == n - 1),
+                     self.i.ready.eq(~last | ~self.o.valid | self.o.ready),
+                     take.eq(self.i.valid & self.i.ready)]
+        with m.If(self.rst):
+            m.d.sync += [count.eq(0), self.o.valid.eq(0)]
+        with m.Else():
+            with m.If(self.o.ready):
+                m.d.sync += self.o.valid.eq(0)
+            with m.If(take):
+                for j in range(n - 2):
+                    m.d.sync += buf[j].eq(buf[j + 1])
+                m.d.sync += buf[n - 2].eq(self.i.payload)
+                with m.If(last):
+                    m.d.sync += [count.eq(0), self.o.valid.eq(1), self.o.payload.eq(Cat(*buf, self.i.payload))]
+                with m.Else():
+                    m.d.sync += count.eq(count + 1)
+        return m
