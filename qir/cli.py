@@ -155,7 +155,7 @@ def cmd_sim(args) -> int:
 
     from qir.ir import get_model, read_module
     from qir.sim.design import load_design
-    from qir.sim.interpreter import input_types
+    from qir.interp import input_types
 
     net = load_design(args.outdir).net_path
     ins = input_types(get_model(read_module(net), str(net)))

@@ -107,7 +107,7 @@ endmodule
 def _cocotb_spec(outdir: Path, rep: dict, n: int = 6, seed: int = 1) -> dict:
     from qir.fixed import Fixed
     from qir.ir import read_module
-    from qir.sim.interpreter import evaluate
+    from qir.interp import evaluate
 
     pi, po = _port(rep, "in_data"), _port(rep, "out_data")
     ti, to = Fixed.parse(pi["type"]), Fixed.parse(po["type"])
@@ -291,7 +291,7 @@ def check_stream(outdir, x_mant: np.ndarray, ref: np.ndarray, simulator: str, se
 
 def stream_sim_command(outdir, inputs_path, simulator: str, output_path) -> int:
     from qir.ir import get_model, read_module
-    from qir.sim.interpreter import evaluate, input_types
+    from qir.interp import evaluate, input_types
     from qir.safety import load_inputs
     from qir.sim.run import _save_outputs
 

@@ -636,7 +636,7 @@ def build(case: Case, workdir: Path):
 
 def check_reference(case: Case, net, xm: np.ndarray) -> str | None:
     """(a): the interpreter on net.mlir equals the exact reference; a message when not."""
-    from qir.sim.interpreter import evaluate, output_types
+    from qir.interp import evaluate, output_types
 
     ev = evaluate(net, [xm])
     (ot, _), = output_types(__import__("qir.ir", fromlist=["get_model"]).get_model(net))
@@ -656,7 +656,7 @@ def check_reference(case: Case, net, xm: np.ndarray) -> str | None:
 
 def check_rtl(net, out: Path, xm: np.ndarray, simulator: str) -> str | None:
     """(b): the RTL equals the interpreter on every vector; a message when not."""
-    from qir.sim.interpreter import evaluate
+    from qir.interp import evaluate
     from qir.sim.run import simulate
 
     ref = np.asarray(evaluate(net, [xm]).outputs[0])
@@ -744,7 +744,7 @@ def check_rtl_batch(items: list[tuple[int, object, Path, np.ndarray]], workdir: 
     from qir.sim import tools
     from qir.sim.design import load_design
     from qir.sim.hexio import pack_hex, unpack_hex
-    from qir.sim.interpreter import evaluate
+    from qir.interp import evaluate
     from qir.sim.run import ICARUS_FLAGS, VERILATOR_FLAGS
 
     workdir = Path(workdir)

@@ -209,7 +209,7 @@ def test_cli_profile_writes_plots_and_table(tmp_path):
     # the overflow counts are the reference's own: values of the exact pre-cast sum out of range
     d = qir.convert(K3, precision="fixed<16,6>", input_type="fixed<16,6>", softmax="none")
     from qir.dialect import QuantizeOp
-    from qir.sim.interpreter import evaluate
+    from qir.interp import evaluate
 
     ev = evaluate(d.model, [d.quantize(x)])
     q = [op for op in d.model.block.ops if isinstance(op, QuantizeOp)][0]

@@ -340,7 +340,7 @@ def test_sim_uses_the_same_input_loader(compiled, tmp_path):
 def test_evaluate_real_checks_inputs():
     from qir.errors import QirError
     from qir.ir import parse_module
-    from qir.sim.interpreter import evaluate_real
+    from qir.interp import evaluate_real
 
     module = parse_module(NET)
     with pytest.raises(QirError, match="complex"):

@@ -104,7 +104,7 @@ def test_reference_ap_cast(x, t, rnd, ovf, y):
 def test_batched_run_detects_a_difference(tmp_path, monkeypatch):
     """The batched check compares for real: the models agree in Icarus, and a reference off by
     one on one model is reported for that model only."""
-    import qir.sim.interpreter as interp
+    import qir.interp as interp
 
     items = []
     for seed in (1, 2):

@@ -13,7 +13,7 @@ from qir.fixed import Fixed
 from qir.ir import get_model, parse_module
 from qir.lowering import STREAM_PIPELINE
 from qir.flow import run_passes
-from qir.sim.interpreter import evaluate
+from qir.interp import evaluate
 
 DATA = Path(__file__).parent / "data"
 C2D = DATA / "keras_conv2d_model"
@@ -77,7 +77,7 @@ def _lower(text: str):
 
 
 def _rand_inputs(model, n, seed=0):
-    from qir.sim.interpreter import input_types
+    from qir.interp import input_types
 
     (_, t, shape), = input_types(model)
     rng = np.random.default_rng(seed)
