@@ -25,7 +25,7 @@ from qir.dialect import (
     tensor_of,
 )
 from qir.errors import QirError
-from qir.exact import dense_result, op_result
+from qir.exact import dense_result
 from qir.fixed import Fixed
 from qir.ir import new_model, set_layer, verify
 from qir.precision import LayerPrecision, PrecisionConfig, quantize_float
@@ -162,14 +162,11 @@ class Importer:
             props |= {"scale": int_elements(np.asarray(s).reshape(-1)), "scale_type": fixed_type(st)}
         if b is not None:
             props |= {"bias": int_elements(np.asarray(b).reshape(-1)), "bias_type": fixed_type(bt)}
-        t = op_result(ScaleOp, [v], props)
-        return self.emit(ScaleOp.create(operands=[v], result_types=[tensor_of(t, shape_of(v.type))],
-                                        properties=props), layer)
+        return self.emit(ScaleOp.exact([v], props), layer)
 
     def exact_op(self, cls, v: SSAValue, props: dict, out_shape, layer: str) -> SSAValue:
-        t = op_result(cls, [v], props)
-        return self.emit(cls.create(operands=[v], result_types=[tensor_of(t, out_shape)],
-                                    properties=props), layer)
+        """``cls`` on ``v`` with its exact result type (``cls.exact``)."""
+        return self.emit(cls.exact([v], props, out_shape), layer)
 
     # -- precision -------------------------------------------------------------------------
     def layer_precision(self, names, nodes=()) -> LayerPrecision:

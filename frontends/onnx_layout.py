@@ -9,7 +9,6 @@ from xdsl.dialects.builtin import IntegerAttr, i64
 
 from qir.dialect import ConcatOp, PadOp, ReshapeOp, shape_of, tensor_of
 from qir.errors import QirError
-from qir.fixed import Fixed
 
 from .common import int_array
 from .onnx_importer import Importer
@@ -193,13 +192,7 @@ def _concat(imp: Importer, node: Node) -> None:
     shape[axis - 1] = sum(a.shape[axis - 1] for a in acts)
     qshape = tuple(shape[i] for i in base.perm)
     values = [a.value for a in acts]
-    probe = ConcatOp.create(operands=values, result_types=[values[0].type],
-                            properties={"axis": IntegerAttr(qaxis, i64)})
-    lo, hi, frac = probe.exact_bounds()
-    probe.erase()
-    t = Fixed.for_range(lo, hi, frac)
-    v = imp.emit(ConcatOp.create(operands=values, result_types=[tensor_of(t, qshape)],
-                                 properties={"axis": IntegerAttr(qaxis, i64)}), node.out)
+    v = imp.emit(ConcatOp.exact(values, {"axis": IntegerAttr(qaxis, i64)}, qshape), node.out)
     imp.set(node.out, Act(v, tuple(shape), base.perm))
 
 

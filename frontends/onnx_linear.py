@@ -186,11 +186,7 @@ def _add(imp: Importer, node: Node) -> None:
 
 
 def _sum(imp: Importer, node: Node, values: list[SSAValue], like: Act) -> None:
-    probe = AddOp.create(operands=values, result_types=[values[0].type])
-    lo, hi, frac = probe.exact_bounds()
-    probe.erase()
-    t = Fixed.for_range(lo, hi, frac)
-    v = imp.emit(AddOp.create(operands=values, result_types=[tensor_of(t, like.qshape)]), node.out)
+    v = imp.emit(AddOp.exact(values, {}, like.qshape), node.out)
     imp.set(node.out, replace(like, value=v, codes=None))
 
 

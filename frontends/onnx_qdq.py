@@ -9,7 +9,7 @@ import numpy as np
 from xdsl.dialects.builtin import StringAttr
 from xdsl.ir import SSAValue
 
-from qir.dialect import AddOp, PoolOp, elem, fixed_type, int_elements, tensor_of
+from qir.dialect import AddOp, PoolOp, elem, fixed_type, int_elements
 from qir.errors import QirError
 from qir.fixed import Fixed
 
@@ -287,11 +287,7 @@ def _qlinear_add(imp: Importer, node: Node) -> None:
     sc = scalar_scale(imp.const(node, 6, "output scale"))
     va = multiply(imp, a.value, sa / (sc * xa), node.out)
     vb = multiply(imp, b.value, sb / (sc * xb), node.out)
-    probe = AddOp.create(operands=[va, vb], result_types=[va.type])
-    lo, hi, frac = probe.exact_bounds()
-    probe.erase()
-    s = imp.emit(AddOp.create(operands=[va, vb], result_types=[tensor_of(Fixed.for_range(lo, hi, frac), a.qshape)]),
-                 node.out)
+    s = imp.emit(AddOp.exact([va, vb], {}, a.qshape), node.out)
     imp.set(node.out, _out_codes(imp, node, a, s, 6, 7, zp_before_rounding=True))
 
 

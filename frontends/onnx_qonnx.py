@@ -6,7 +6,7 @@ from dataclasses import replace
 
 import numpy as np
 
-from qir.dialect import LUT_MAX_INPUT_WIDTH, AddOp, tensor_of
+from qir.dialect import LUT_MAX_INPUT_WIDTH, AddOp
 from qir.errors import QirError
 from qir.fixed import Fixed
 
@@ -134,11 +134,7 @@ def _multithreshold(imp: Importer, node: Node) -> None:
                       node.out)
         steps.append(imp.quantize(v, step_t, "trn", "sat", node.out))
     if len(steps) > 1:
-        probe = AddOp.create(operands=steps, result_types=[steps[0].type])
-        lo, hi, frac = probe.exact_bounds()
-        probe.erase()
-        total = imp.emit(AddOp.create(operands=steps, result_types=[tensor_of(Fixed.for_range(lo, hi, frac), x.qshape)]),
-                         node.out)
+        total = imp.emit(AddOp.exact(steps, {}, x.qshape), node.out)
     else:
         total = steps[0]
     sm, st = exact_fixed(np.array([np.ldexp(np.float64(out_scale), in_t.frac)]), "MultiThreshold out_scale")

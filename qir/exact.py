@@ -33,16 +33,6 @@ def dense_result(x: SSAValue, props: dict) -> tuple[Fixed, int]:
     return dense_type(in_t, w, off, frac), w.shape[1]
 
 
-def op_result(cls, operands: Sequence[SSAValue], props: dict) -> Fixed:
-    """Transitional, for ``frontends/onnx.py`` only until it calls ``cls.exact`` (being split on
-    its own branch): the type ``Fixed.for_range(*exact_bounds())`` of ``cls`` on ``operands``."""
-    op = cls.exact(operands, props)
-    try:
-        return Fixed.for_range(*op.exact_bounds())
-    finally:
-        op.erase()
-
-
 def inferred_type(op: Operation):
     """The result type ``op`` should have (``qir-infer-widths``'s rule: the op's ``exact_spec()``),
     or None to keep it (ops without one)."""
