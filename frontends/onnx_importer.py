@@ -28,6 +28,7 @@ from qir.errors import QirError
 from qir.exact import dense_result
 from qir.fixed import Fixed
 from qir.ir import new_model, set_layer, verify
+from qir.names import legalize
 from qir.precision import LayerPrecision, PrecisionConfig, quantize_float
 
 from . import onnx_quant as oq
@@ -46,7 +47,6 @@ from .onnx_records import (
     layer_name,
     po2_message,
     supported_ops,
-    symbol_name,
     transpose_op,
 )
 
@@ -62,7 +62,7 @@ class Importer:
         self.approximate = bool(approximate)
         self.approx_bits = APPROX_BITS if approximate is True else int(approximate or 0)
         self.values: dict[str, Record] = {}
-        self.module, _, self.block = new_model(symbol_name(graph.file.stem))
+        self.module, _, self.block = new_model(legalize(graph.file.stem, "model"))
         self.consumers: dict[str, int] = {}
         for n in graph.nodes:
             for i in n.input:

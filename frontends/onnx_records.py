@@ -4,7 +4,6 @@ See ``qir.frontends.onnx`` for the whole picture.
 """
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
@@ -153,11 +152,6 @@ def po2_message(scale, what: str) -> str:
 def transpose_op(v: SSAValue, perm, out_shape, t: Fixed) -> Operation:
     return TransposeOp.create(operands=[v], result_types=[tensor_of(t, out_shape)],
                               properties={"perm": int_array(perm)})
-
-
-def symbol_name(stem: str) -> str:
-    name = re.sub(r"\W", "_", stem)
-    return name if name and not name[0].isdigit() else f"model_{name}"
 
 
 def per_sample(c: np.ndarray, shape: tuple[int, ...], where_what: str) -> np.ndarray:

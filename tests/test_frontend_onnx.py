@@ -120,6 +120,18 @@ def test_three_layer_keras_onnx_agreement():
         assert cast.rounding.data == "rnd_conv" and cast.overflow.data == "sat"
 
 
+@pytest.mark.parametrize(("stem", "symbol"), [("wire", "model_wire"), ("3layer", "model_3layer"),
+                                            ("net-v2", "net_v2"), ("r\u00e9seau", "r_seau")])
+def test_model_symbol_is_the_one_legalizer(tmp_path, stem, symbol):
+    """Regression: the ONNX frontend had its own legalizer (``re.sub(r"\\W", ...)``) that kept
+    Verilog keywords and non-ASCII letters; the model symbol now comes from ``qir.names.legalize``
+    as in the Keras frontend (``wire.onnx`` and ``wire.json`` both give ``model_wire``)."""
+    p = tmp_path / f"{stem}.onnx"
+    p.write_bytes((THREE / "three_layer_keras.onnx").read_bytes())
+    module = import_onnx(p, input_type=Fixed(16, 6), softmax="none", precision=Fixed(18, 8))
+    assert get_model(module).sym_name.data == symbol
+
+
 def test_three_layer_precision_config_per_layer():
     cfg = PrecisionConfig(LayerPrecision(weight=Fixed(18, 8), bias=Fixed(18, 8), result=Fixed(18, 8)),
                           {"biased_tensor_name3": {"result": None}})
