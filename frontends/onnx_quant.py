@@ -1,6 +1,6 @@
 """Numeric semantics of the ONNX quantizer ops and their exact fixed-point forms.
 
-Reference semantics (shared/notes/quantizer_semantics.md §3, §4), written in float32 numpy exactly
+Reference semantics (docs/quantizer_semantics.md §3, §4), written in float32 numpy exactly
 as the qonnx executor and the ONNX reference implement them; the frontend uses them to fold
 weight-only subgraphs (a ``Quant`` on an initializer) into constants:
 

@@ -6,7 +6,7 @@ imports, bit widths 1-16, integer bits below 0 and above the width, explicit low
 pipeline depths) and ``check(case, workdir)`` runs it end to end:
 
 (a) ``reference(case, x)`` computes the model with Python ``Fraction``s straight from the QKeras
-    semantics (/work/shared/notes/quantizer_semantics.md §1-2): it shares no code with
+    semantics (docs/quantizer_semantics.md §1-2): it shares no code with
     ``qir.fixed``, the frontend or the interpreter, and the interpreter on the imported
     ``net.mlir`` must equal it exactly;
 (b) the compiled RTL must equal the interpreter on corner (min, max, zero, alternating, +-1 LSB)
