@@ -66,8 +66,8 @@ def _ir_cases() -> dict[str, str]:
 
     try:
         from qir.flow import run_passes
-    except ImportError:
-        from qir.flow import run_passes
+    except ImportError:  # before the compile flow was renamed qir.flow
+        from qir.pipeline import run_passes
     out = {}
     for case in sorted(CASES):
         module = parse_module(CASES[case])
