@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from qir.lowering.stream_conv import BEAT_OPS_NAMES, clone_into, make_map, new_map
 from xdsl.context import Context
 from xdsl.dialects.builtin import ModuleOp, StringAttr
 from xdsl.ir import Operation, Region, SSAValue
@@ -24,11 +25,10 @@ from xdsl.passes import ModulePass
 from xdsl.rewriter import InsertPoint, Rewriter
 
 from qir.dialect import InputOp, ModelOp, OutputOp, ReshapeOp, shape_of
+from qir.dialect.stream_ops import IO_ATTR, CollectOp, MapOp, WindowOp
 from qir.errors import QirError
 from qir.ir import layer_of, set_layer
-from qir.lowering.stream_conv import BEAT_OPS_NAMES, clone_into, make_map, new_map
 from qir.names import legalize
-from qir.dialect.stream_ops import IO_ATTR, CollectOp, MapOp, WindowOp
 
 _STRUCTURAL = (InputOp, OutputOp, WindowOp, MapOp, CollectOp)
 
