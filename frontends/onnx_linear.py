@@ -92,7 +92,8 @@ def _gemm(imp: Importer, node: Node) -> None:
     imp.set(node.out, new_dense(imp, node, x, warr, not wq, b, not bq))
 
 
-def extend_pending(imp: Importer, node: Node, p: Pending, scale=None, bias=None, float_s=False, float_b=False) -> Pending:
+def extend_pending(imp: Importer, node: Node, p: Pending, scale=None, bias=None, float_s=False,
+                   float_b=False) -> Pending:
     """p followed by y*scale + bias (per output channel), as one pending op."""
     w, b = p.w, p.b
     fw, fb = p.float_w, p.float_b
@@ -375,7 +376,8 @@ def _pool(imp: Importer, node: Node, kind: str, channels_last: bool, global_: bo
     out = list(window_out(spatial, window, strides, [1] * len(window), pads))
     shape, perm = out_record_shape(out, x.qshape[-1], channels_last)
     qshape = tuple(shape[i] for i in perm)
-    props = {"kind": StringAttr(kind), "window": int_array(window), "strides": int_array(strides), "pads": int_array(pads)}
+    props = {"kind": StringAttr(kind), "window": int_array(window), "strides": int_array(strides),
+             "pads": int_array(pads)}
     if kind == "max":
         v = imp.emit(PoolOp.create(operands=[x.value], result_types=[tensor_of(x.type, qshape)], properties=props),
                      node.out)

@@ -185,7 +185,8 @@ def _integer_input(imp: Importer, node: Node, name: str):
     if x.codes is None:
         raise QirError(f"{node.op} input {name} is not an integer tensor from a QuantizeLinear")
     sa, za = x.codes[0], x.codes[1]
-    zp = imp.const(node, 2, f"{name} zero point", default=np.int64(0)) if len(node.inputs) > 2 and node.inputs[2] else np.int64(0)
+    has_zp = len(node.inputs) > 2 and node.inputs[2]
+    zp = imp.const(node, 2, f"{name} zero point", default=np.int64(0)) if has_zp else np.int64(0)
     if scalar_int(np.asarray(zp).astype(np.int64), f"{name} zero point", node) != za:
         raise QirError(f"{node.op} {name} zero point differs from the QuantizeLinear's ({za})")
     return x, (sa if x.unit == 1.0 else 1.0)
