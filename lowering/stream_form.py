@@ -8,8 +8,11 @@ pass leaves only the stream-level ops at the top level (``qir.input``, ``qir.win
 - element-wise ops on a stream (relu, quantize, scale, leaky_relu, lut, threshold) act per beat:
   they join the body of the ``qir.map`` that produces their operand (or a new map);
 - ops on 1-D vectors (dense, the softmax table, ...) form one map over a single beat;
-- anything else on a stream (a transpose, an add/concat of two streams, ...) is a QirError
-  naming the layer (not supported by ``--io stream`` yet).
+- an add of two streams, or a concat of two streams along the last axis (channels), becomes a
+  ``qir.join`` whose body adds/concatenates one beat of each (the fork in front of a value with
+  two stream users and the FIFO that re-aligns the branches are hardware, ``rtl/stream_top.py``);
+- anything else on a stream (a transpose, an add of three streams, ...) is a QirError naming the
+  layer (not supported by ``--io stream`` yet).
 
 Every group of ops must read one outside value and give one value to the outside.
 """
@@ -18,19 +21,19 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from xdsl.context import Context
-from xdsl.dialects.builtin import ModuleOp, StringAttr
-from xdsl.ir import Operation, Region, SSAValue
+from xdsl.dialects.builtin import IntegerAttr, ModuleOp, StringAttr, i64
+from xdsl.ir import Block, Operation, Region, SSAValue
 from xdsl.passes import ModulePass
 from xdsl.rewriter import InsertPoint, Rewriter
 
-from qir.dialect import InputOp, ModelOp, OutputOp, ReshapeOp, shape_of
+from qir.dialect import AddOp, ConcatOp, InputOp, ModelOp, OutputOp, ReshapeOp, shape_of
 from qir.errors import QirError
 from qir.ir import layer_of, set_layer
-from qir.lowering.stream_conv import BEAT_OPS_NAMES, clone_into, make_map, new_map
+from qir.lowering.stream_conv import BEAT_OPS_NAMES, beat_type, clone_into, make_map, new_map
 from qir.names import legalize
-from qir.dialect.stream_ops import IO_ATTR, CollectOp, MapOp, WindowOp
+from qir.dialect.stream_ops import IO_ATTR, CollectOp, JoinOp, MapOp, WindowOp
 
-_STRUCTURAL = (InputOp, OutputOp, WindowOp, MapOp, CollectOp)
+_STRUCTURAL = (InputOp, OutputOp, WindowOp, MapOp, JoinOp, CollectOp)
 
 
 def _where(o: Operation) -> str:
@@ -92,11 +95,48 @@ def _after(v: SSAValue):
     return InsertPoint.after(v.owner) if isinstance(v.owner, Operation) else InsertPoint.at_start(v.owner)
 
 
+def _is_join(o: Operation) -> bool:
+    """An add/concat of two different streams (a concat along the last axis only)."""
+    if not isinstance(o, (AddOp, ConcatOp)) or len(o.operands) < 2 or not any(_is_stream(v) for v in o.operands):
+        return False
+    if len(set(o.operands)) == 1:
+        return False  # add(x, x): one stream, per beat
+    if len(o.operands) != 2:
+        raise QirError(f"--io stream: {_where(o)} ('{o.name}') joins {len(o.operands)} streams; "
+                       "only two are supported (use --io parallel)")
+    if isinstance(o, ConcatOp) and o.axis.value.data != len(shape_of(o.output.type)) - 1:
+        raise QirError(f"--io stream: {_where(o)} concatenates streams along axis {o.axis.value.data}; "
+                       "only the last (channel) axis is supported (use --io parallel)")
+    return True
+
+
+def _make_join(o: Operation) -> None:
+    block = Block()
+    layer = layer_of(o)
+    args = [InputOp(n, beat_type(v.type), layer=layer) for n, v in zip(("lhs", "rhs"), o.operands)]
+    for a in args:
+        block.add_op(a)
+    props = dict(o.properties)
+    if isinstance(o, ConcatOp):
+        props["axis"] = IntegerAttr(0, i64)
+    new = type(o).create(operands=[a.result for a in args], result_types=[beat_type(o.output.type)],
+                         properties=props, attributes=dict(o.attributes))
+    block.add_op(new)
+    block.add_op(OutputOp(new.output))
+    body = ModelOp(legalize(f"{layer or 'join'}_beat", "m"), Region(block))
+    j = JoinOp.create(operands=list(o.operands), result_types=[o.output.type], regions=[Region(Block([body]))])
+    Rewriter.replace_op(o, set_layer(j, layer))
+
+
 def stream_form(model: ModelOp) -> None:
     groups: list[_Group] = []
+    joins: list[Operation] = []
     of: dict[SSAValue, _Group] = {}
     for o in list(model.block.ops):
         if isinstance(o, _STRUCTURAL):
+            continue
+        if _is_join(o):
+            joins.append(o)
             continue
         if isinstance(o, ReshapeOp) and _is_stream(o.input) and len(shape_of(o.output.type)) == 1:
             c = set_layer(CollectOp.create(operands=[o.input], result_types=[o.output.type]), layer_of(o))
@@ -121,6 +161,8 @@ def stream_form(model: ModelOp) -> None:
             of[r] = g
     for g in groups:
         _materialize(g)
+    for o in joins:
+        _make_join(o)
     model.attributes[IO_ATTR] = StringAttr("stream")
 
 
