@@ -27,7 +27,8 @@ from pathlib import Path
 WIDTHS = (8, 16, 32)
 DEPTHS = (1, 2, 4, 8)
 MODEL = ("period_ns = t0_ns + levels * level_ns + width * bit_ns (levels: adder levels of the deepest stage): "
-         "level_ns and t0_ns fitted (least squares) on whole qir designs placed and routed at several levels per stage, bit_ns = the adder-chain table's mean "
+         "level_ns and t0_ns fitted (least squares) on whole qir designs placed and routed at several levels "
+         "per stage, bit_ns = the adder-chain table's mean "
          "period increase per operand bit (qir.timing.stage_ns)")
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -74,12 +75,12 @@ def measure_design(depth: int) -> dict:
     ``max-depth=depth``; returns its measured period and the adder-chain table's prediction."""
     sys.path.insert(0, str(ROOT / "tests"))
     from mlp_models import INPUT_TYPE, write_mlp
+    from qir.lowering import DEFAULT_PIPELINE
 
     from qir.fixed import Fixed
-    from qir.ir import read_module
-    from qir.lowering import DEFAULT_PIPELINE
     from qir.flow import compile_model
-    from qir.timing import max_adder_width, split_pipeline, stage_levels
+    from qir.ir import read_module
+    from qir.timing import max_adder_width
 
     spec = DEFAULT_PIPELINE.replace("qir-pipeline{max-depth=5}", f"qir-pipeline{{max-depth={depth}}}")
     with tempfile.TemporaryDirectory(prefix="qir-cal-") as tmp:
@@ -102,9 +103,9 @@ def _deepest(model_path: Path, depth: int) -> int:
     """Adder levels of the deepest stage of the MLP at max-depth ``depth`` (qir.timing.stage_levels)."""
     sys.path.insert(0, str(ROOT / "tests"))
     from mlp_models import INPUT_TYPE
+    from qir.lowering import DEFAULT_PIPELINE
 
     from qir.fixed import Fixed
-    from qir.lowering import DEFAULT_PIPELINE
     from qir.flow import import_model, run_passes
     from qir.timing import split_pipeline, stage_levels
 

@@ -15,7 +15,8 @@ and build seconds, and ``y.npy`` (output mantissas of da4ml's own bit-exact mode
 da4ml's tracer rounds only with TRN and RND (half up).  QKeras rounds half to even (qir's
 ``rnd_conv``); ``--rounding exact`` (default) builds that exactly from da4ml primitives:
 rne_f(x) = trn_f(x + 2^-(f+1) - 2^-F + 2^(f-F) * bit_f(x)), with bit_f(x) = x mod 2^(1-f)
-truncated to f bits (the kept LSB, moved down to the source LSB).  ``--rounding rnd`` uses RND instead (cheaper, differs from QKeras on exact ties).
+truncated to f bits (the kept LSB, moved down to the source LSB).  ``--rounding rnd`` uses RND instead
+(cheaper, differs from QKeras on exact ties).
 """
 from __future__ import annotations
 

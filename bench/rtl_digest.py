@@ -32,10 +32,12 @@ def _models(work: Path) -> list[tuple[str, Path, list[str]]]:
     import mlp_models  # noqa: E402  (the test suite's own generator, fixed seeds)
 
     models = [
-        ("qkeras_3layer", DATA / "qkeras_3layer" / "qkeras_3layer.json", ["--input-type", "fixed<16,6>", "--softmax", "none"]),
+        ("qkeras_3layer", DATA / "qkeras_3layer" / "qkeras_3layer.json",
+         ["--input-type", "fixed<16,6>", "--softmax", "none"]),
         ("qkeras_3layer_mac", DATA / "qkeras_3layer" / "qkeras_3layer.json",
          ["--input-type", "fixed<16,6>", "--softmax", "none", "--pipeline", MAC]),
-        ("qkeras_mnist_dense", DATA / "qkeras_mnist_dense" / "qkeras_mnist_dense.json", ["--input-type", "ufixed<9,1>", "--softmax", "none"]),
+        ("qkeras_mnist_dense", DATA / "qkeras_mnist_dense" / "qkeras_mnist_dense.json",
+         ["--input-type", "ufixed<9,1>", "--softmax", "none"]),
         ("KERAS_conv1d_small", DATA / "keras_conv1d_small" / "KERAS_conv1d_small.json", FLOAT),
         ("KERAS_3layer_softmax_table", DATA / "keras_3layer" / "KERAS_3layer.json",
          ["--precision", "fixed<18,8>", "--input-type", "fixed<16,6>", "--softmax", "table"]),
@@ -56,16 +58,16 @@ def _ir_cases() -> dict[str, str]:
     """Verilog and lowered IR of the layer-level IR cases of tests/test_rtl_layers.py (qir compile
     reads model files only, so these go through the library: default pipeline, ``generate``)."""
     sys.path.insert(0, str(ROOT / "tests"))
+    from qir.lowering import DEFAULT_PIPELINE
+    from qir.rtl import generate
     from test_rtl_layers import CASES  # noqa: E402
 
     from qir.ir import get_model, parse_module, print_module
-    from qir.lowering import DEFAULT_PIPELINE
-    from qir.rtl import generate
 
     try:
         from qir.flow import run_passes
-    except ImportError:
-        from qir.flow import run_passes
+    except ImportError:  # before the compile flow was renamed qir.flow
+        from qir.pipeline import run_passes
     out = {}
     for case in sorted(CASES):
         module = parse_module(CASES[case])

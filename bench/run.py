@@ -117,9 +117,9 @@ def sim_env() -> dict:
 
 def run_model(name: str, spec: dict, out: Path, args, py: Path) -> dict:
     from qir.fixed import Fixed
+    from qir.interp import evaluate_real
     from qir.ir import read_module
     from qir.report import synthesize
-    from qir.interp import evaluate_real
 
     res: dict = {"model": name}
     d = out / name

@@ -48,8 +48,8 @@ def main(argv=None) -> int:
     ap.add_argument("-o", "--outdir", default=None)
     a = ap.parse_args(argv)
     from qir.flow import compile_model
-    from qir.report import estimate
     from qir.ir import read_module
+    from qir.report import estimate
 
     work = Path(a.outdir or tempfile.mkdtemp(prefix="qcnn28_"))
     work.mkdir(parents=True, exist_ok=True)

@@ -11,15 +11,13 @@ from __future__ import annotations
 
 import argparse
 import sys
-import tempfile
 import time
-from pathlib import Path
 
 import numpy as np
-
-from qir.ir import get_model, parse_module
 from qir.lowering import DEFAULT_PIPELINE, STREAM_PIPELINE
+
 from qir.flow import run_passes
+from qir.ir import get_model, parse_module
 from qir.report import estimate
 
 
@@ -32,9 +30,11 @@ qir.model @conv_{h}x{w}x{cin}_{cout} {{
   %0 = qir.input "x" : tensor<{h}x{w}x{cin}x!qir.fixed<8,3>>
   %1 = qir.conv %0 weights(dense<{k}> : tensor<3x3x{cin}x{cout}xi32> : !qir.fixed<8,3>)
       bias(dense<{b}> : tensor<{cout}xi32> : !qir.fixed<8,3>)
-      strides [1, 1] dilations [1, 1] pads [1, 1, 1, 1] groups 1 {{layer = "conv"}} : tensor<{h}x{w}x{cin}x!qir.fixed<8,3>> -> tensor<{h}x{w}x{cout}x!qir.fixed<60,30>>
+      strides [1, 1] dilations [1, 1] pads [1, 1, 1, 1] groups 1 {{layer = "conv"}}
+      : tensor<{h}x{w}x{cin}x!qir.fixed<8,3>> -> tensor<{h}x{w}x{cout}x!qir.fixed<60,30>>
   %2 = qir.relu %1 {{layer = "conv"}} : tensor<{h}x{w}x{cout}x!qir.fixed<60,30>>
-  %3 = qir.quantize %2 rounding "rnd_conv" overflow "sat" {{layer = "conv"}} : tensor<{h}x{w}x{cout}x!qir.fixed<60,30>> -> tensor<{h}x{w}x{cout}x!qir.fixed<16,8>>
+  %3 = qir.quantize %2 rounding "rnd_conv" overflow "sat" {{layer = "conv"}}
+      : tensor<{h}x{w}x{cout}x!qir.fixed<60,30>> -> tensor<{h}x{w}x{cout}x!qir.fixed<16,8>>
   qir.output %3 : tensor<{h}x{w}x{cout}x!qir.fixed<16,8>>
 }}
 """

@@ -29,12 +29,6 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from xdsl.dialects.builtin import ModuleOp
-from xdsl.ir import Operation, SSAValue
-
-from qir.dialect import InputOp, OutputOp, tensor_of
-from qir.errors import QirError
-from qir.fixed import Fixed
 from qir.frontends import keras_files
 from qir.frontends.keras_files import Source, Variables, WeightStore, one_line
 from qir.frontends.keras_graph import KerasLayer, KerasModel, parse_graph
@@ -49,6 +43,12 @@ from qir.frontends.keras_steps import (
     SoftmaxTable,
     Step,
 )
+from xdsl.dialects.builtin import ModuleOp
+from xdsl.ir import Operation, SSAValue
+
+from qir.dialect import InputOp, OutputOp, tensor_of
+from qir.errors import QirError
+from qir.fixed import Fixed
 from qir.ir import new_model, set_layer, verify
 from qir.names import legalize
 from qir.precision import DEFAULT_TABLE_INPUT, LayerPrecision, PrecisionConfig

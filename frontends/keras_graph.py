@@ -11,8 +11,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from qir.errors import QirError
 from qir.frontends.keras_files import one_line
+
+from qir.errors import QirError
 
 
 @dataclass(frozen=True)

@@ -12,8 +12,6 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-
-from qir.errors import QirError
 from qir.frontends.keras import ImportContext, layer_handler
 from qir.frontends.keras_graph import KerasLayer
 from qir.frontends.keras_quantizers import (
@@ -39,6 +37,8 @@ from qir.frontends.keras_steps import (
     TransposeStep,
     is_dyadic,
 )
+
+from qir.errors import QirError
 
 
 # ------------------------------------------------------------------------------ helpers

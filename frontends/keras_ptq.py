@@ -28,13 +28,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import numpy as np
-from qir.exact import build_exact
 from qir.frontends.keras_graph import KerasLayer
 from qir.frontends.keras_steps import DenseStep, Param, ScaleStep, Step, exact_fixed
 from xdsl.dialects.builtin import IntegerAttr, StringAttr, i64
 
 from qir.dialect import LutOp, MulOp, QuantizeOp, ReduceOp, elem, int_elements, shape_of, tensor_of
 from qir.errors import QirError
+from qir.exact import build_exact
 from qir.fixed import Fixed
 from qir.precision import quantize_float
 

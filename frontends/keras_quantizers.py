@@ -22,11 +22,8 @@ from dataclasses import dataclass, fields, replace
 from typing import Any, ClassVar
 
 import numpy as np
-
-from qir.errors import QirError
-from qir.fixed import Fixed
-from qir.frontends.keras_spec import Spec, parse_spec  # noqa: F401  (re-exported)
 from qir.frontends.keras_graph import layer_package
+from qir.frontends.keras_spec import Spec, parse_spec  # noqa: F401  (re-exported)
 from qir.frontends.keras_steps import (
     Affine,
     Clip,
@@ -43,6 +40,9 @@ from qir.frontends.keras_steps import (
     exact_fixed,
     is_dyadic,
 )
+
+from qir.errors import QirError
+from qir.fixed import Fixed
 
 F32 = np.float32
 EPS = F32(1e-7)  # K.epsilon()
@@ -133,7 +133,7 @@ def _channel_max(x: np.ndarray) -> np.ndarray:
 
 
 # ------------------------------------------------------------------------------ quantizers
-_QUANTIZERS: dict[str, type["Quantizer"]] = {}
+_QUANTIZERS: dict[str, type[Quantizer]] = {}
 
 
 def quantizer(name: str):
@@ -157,7 +157,7 @@ class Quantizer:
     REJECT: ClassVar[str] = ""  # a named error: this QKeras quantizer cannot be supported
 
     @classmethod
-    def build(cls, args: tuple = (), kwargs: dict | None = None) -> "Quantizer":
+    def build(cls, args: tuple = (), kwargs: dict | None = None) -> Quantizer:
         if cls.REJECT:
             raise QirError(f"{cls.NAME} is not supported: {cls.REJECT}; supported quantizers: "
                            f"{', '.join(supported_quantizers())}")
@@ -187,7 +187,7 @@ class Quantizer:
         if alpha is not None and not isinstance(alpha, str):
             _numeric_alpha(alpha, self.NAME)
 
-    def for_kernel(self) -> "Quantizer":
+    def for_kernel(self) -> Quantizer:
         """The quantizer as QKeras uses it on a Dense/Conv kernel (hidden alpha rewrite:
         ``_set_trainable_parameter`` turns alpha None into 'auto_po2')."""
         return self
@@ -271,7 +271,7 @@ class QuantizedBits(Quantizer):
     def _sym(self) -> bool:
         return isinstance(self.alpha, str) or _as_bool(self.symmetric, "symmetric")
 
-    def for_kernel(self) -> "QuantizedBits":
+    def for_kernel(self) -> QuantizedBits:
         if self.alpha is None:
             return QuantizedBits.build((), {**_params(self), "alpha": "auto_po2", "symmetric": True})
         return self
@@ -300,7 +300,8 @@ class QuantizedBits(Quantizer):
 
 
 def _auto_bits(x32: np.ndarray, bits: int, integer: int, po2: bool) -> np.ndarray:
-    """quantized_bits(alpha='auto'/'auto_po2') on weights: per-output-channel scales (docs/quantizer_semantics.md §1.1)."""
+    """quantized_bits(alpha='auto'/'auto_po2') on weights: per-output-channel scales
+    (docs/quantizer_semantics.md §1.1)."""
     if bits < 2:
         raise QirError("quantized_bits alpha='auto'/'auto_po2' needs bits >= 2")
     m_i = F32(2.0) ** F32(integer)
@@ -348,7 +349,7 @@ class QuantizedLinear(Quantizer):
         super().check()
         self._as_bits()
 
-    def for_kernel(self) -> "Quantizer":
+    def for_kernel(self) -> Quantizer:
         return self._as_bits().for_kernel()
 
     def _values(self, x):
@@ -506,7 +507,7 @@ class Binary(Quantizer):
                 raise QirError(f"{self.NAME}: {key}={getattr(self, key)!r} is not supported yet; only the "
                                "default (None) is")
 
-    def for_kernel(self) -> "Quantizer":
+    def for_kernel(self) -> Quantizer:
         return replace(self, alpha="auto_po2") if self.alpha is None else self
 
     def _values(self, x):
@@ -555,7 +556,7 @@ class TernaryQ(Quantizer):
                 raise QirError(f"{self.NAME}: threshold must be >= 0, got {self.threshold}")
         _as_int(self.number_of_unrolls, f"{self.NAME} number_of_unrolls", 0, 100)
 
-    def for_kernel(self) -> "Quantizer":
+    def for_kernel(self) -> Quantizer:
         return replace(self, alpha="auto_po2") if self.alpha is None else self
 
     @property

@@ -16,6 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
+from qir.frontends.common import exact_fixed, int_array, same_pads, window_out
 from xdsl.dialects.builtin import IntegerAttr, StringAttr, i64
 from xdsl.ir import Operation, SSAValue
 
@@ -40,10 +41,9 @@ from qir.dialect import (
     shape_of,
     tensor_of,
 )
-from qir.exact import dense_result
 from qir.errors import QirError
+from qir.exact import dense_result
 from qir.fixed import Fixed
-from qir.frontends.common import exact_fixed, int_array, same_pads, window_out
 from qir.precision import quantize_float
 
 Shape = tuple[int, ...]
@@ -68,15 +68,15 @@ class Param:
     relative: bool = False  # float: keep the type's width, place the binary point for the range
 
     @staticmethod
-    def of_exact(values) -> "Param":
+    def of_exact(values) -> Param:
         return Param(np.asarray(values, dtype=np.float64), True)
 
     @staticmethod
-    def of_float(values) -> "Param":
+    def of_float(values) -> Param:
         return Param(np.asarray(values, dtype=np.float64), False)
 
     @staticmethod
-    def best(values) -> "Param":
+    def best(values) -> Param:
         """Exact when the values are narrow powers-of-two-friendly dyadics (<= 32 bits), else float."""
         v = np.asarray(values, dtype=np.float64)
         try:
@@ -85,7 +85,7 @@ class Param:
             return Param(v, False)
         return Param(v, t.width <= 32)
 
-    def map(self, fn) -> "Param":
+    def map(self, fn) -> Param:
         return Param(np.asarray(fn(self.values), dtype=np.float64), self.exact, self.relative)
 
     def resolve(self, t: Fixed | None, what: str) -> tuple[np.ndarray, Fixed]:
@@ -362,7 +362,8 @@ class DenseStep(Step):
         if len(shape) > 1:
             nsp = len(shape) - 1
             props["weights"] = int_elements(w.reshape((1,) * nsp + w.shape))
-            props |= {"strides": int_array([1] * nsp), "dilations": int_array([1] * nsp), "pads": int_array([0] * 2 * nsp),
+            props |= {"strides": int_array([1] * nsp), "dilations": int_array([1] * nsp),
+                      "pads": int_array([0] * 2 * nsp),
                       "groups": IntegerAttr(1, i64)}
             return exact_op(ConvOp, [x], props, shape[:-1] + (w.shape[1],), emit)
         out_t, n_out = dense_result(x, props)
@@ -418,7 +419,8 @@ class ConvStep(Step):
         if self.bias is not None:
             b, bt = self.bias.resolve(types.get("bias"), "bias")
             props |= _const_props("bias", b, bt)
-        props |= {"strides": int_array(self.strides), "dilations": int_array(self.dilations), "pads": int_array(self.pads),
+        props |= {"strides": int_array(self.strides), "dilations": int_array(self.dilations),
+                  "pads": int_array(self.pads),
                   "groups": IntegerAttr(self.groups, i64)}
         shape = shape_of(x.type)
         out = window_out(shape[:-1], w.shape[:-2], self.strides, self.dilations, self.pads) + (w.shape[-1],)

@@ -60,6 +60,7 @@ from __future__ import annotations
 
 from os import PathLike
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from xdsl.dialects.builtin import ModuleOp
 
@@ -72,16 +73,20 @@ from .onnx_graph import prepare
 from .onnx_importer import Importer
 from .onnx_records import SOFTMAX_MODES, onnx_handler, supported_ops  # noqa: F401  (public API)
 
+if TYPE_CHECKING:
+    import onnx
+
 
 # ------------------------------------------------------------------------------ entry point
-def import_onnx(path: "str | Path | onnx.ModelProto", *, input_type: Fixed | None = None, softmax: str = "keep",
+def import_onnx(path: str | Path | onnx.ModelProto, *, input_type: Fixed | None = None, softmax: str = "keep",
                 precision: PrecisionConfig | Fixed | None = None, approximate: bool | int = False) -> ModuleOp:
     """Import a QONNX, QDQ or float ONNX model into one ``qir.model`` (see the module docstring)."""
     if softmax not in SOFTMAX_MODES:
         raise QirError(f"softmax must be one of {', '.join(SOFTMAX_MODES)}, got {softmax!r}")
     if input_type is not None and not isinstance(input_type, Fixed):
         raise QirError(f"input_type must be a Fixed (e.g. Fixed.parse('fixed<16,6>')), got {input_type!r}")
-    if approximate is not False and not (approximate is True or (isinstance(approximate, int) and 2 <= approximate <= 48)):
+    if approximate is not False and not (
+            approximate is True or (isinstance(approximate, int) and 2 <= approximate <= 48)):
         raise QirError(f"approximate must be False, True or a number of significant bits (2..48), got {approximate!r}")
     if isinstance(precision, Fixed):
         precision = PrecisionConfig.from_type(precision)

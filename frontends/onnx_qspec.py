@@ -124,7 +124,7 @@ def _approx(value, bits: int) -> tuple[np.ndarray, int]:
     return np.rint(np.ldexp(v, n)).astype(np.int64), n
 
 
-def multiply(imp: "Importer", v: SSAValue, factor, layer: str) -> SSAValue:
+def multiply(imp: Importer, v: SSAValue, factor, layer: str) -> SSAValue:
     """v * factor per channel (last axis): exact for dyadic factors, else M0*2^-n (approximate)."""
     f = np.asarray(factor, dtype=np.float64).reshape(-1)
     try:
@@ -140,7 +140,7 @@ def multiply(imp: "Importer", v: SSAValue, factor, layer: str) -> SSAValue:
     return imp.scale(v, mant, t, None, None, layer)
 
 
-def approx_codes(imp: "Importer", x: Act, lo: int, hi: int, scale: float, rnd: str, layer: str) -> SSAValue:
+def approx_codes(imp: Importer, x: Act, lo: int, hi: int, scale: float, rnd: str, layer: str) -> SSAValue:
     """Integer codes clip(R(x / scale), lo, hi) with 1/scale ≈ M0*2^-n (approximate mode)."""
     v = multiply(imp, x.value, 1.0 / scale, layer)
     return apply_quantizer(imp, replace(x, value=v), lo, hi, 0, rnd, layer)

@@ -35,7 +35,6 @@ import numpy as np
 from xdsl.dialects.builtin import IntegerAttr, StringAttr, i64
 from xdsl.ir import Operation, SSAValue
 
-from qir.exact import build_exact
 from qir.dialect import (
     AddOp,
     DenseOp,
@@ -50,6 +49,7 @@ from qir.dialect import (
     tensor_of,
 )
 from qir.errors import QirError
+from qir.exact import build_exact
 from qir.fixed import Fixed
 from qir.precision import DEFAULT_TABLE_INPUT, quantize_float
 

@@ -20,6 +20,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from qir.lowering.value_sets import MAX_CODES, MAX_ENTRIES, elementwise, evaluate_chain
 from xdsl.context import Context
 from xdsl.dialects.builtin import ModuleOp
 from xdsl.ir import Operation
@@ -27,7 +28,6 @@ from xdsl.passes import ModulePass
 from xdsl.rewriter import InsertPoint, Rewriter
 
 from qir.dialect import OutputOp, ThresholdOp, XnorOp, elem, int_elements, shape_of
-from qir.lowering.value_sets import MAX_CODES, MAX_ENTRIES, elementwise, evaluate_chain
 
 
 def step_thresholds(table: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:

@@ -4,8 +4,9 @@ For ``qir.dense`` and ``qir.cmvm`` the result interval is computed from the actu
 weights and the input type's range (interval arithmetic per output, then the union), and the result
 gets exactly the fractional bits the products and bias need; nothing can overflow and no bit is
 wasted.  ``qir.conv``, average ``qir.pool``, ``qir.scale``, ``qir.leaky_relu``, ``qir.add``,
-``qir.concat``, ``qir.mul`` and sum/maxabs ``qir.reduce`` get the narrowest type holding their ops' ``exact_bounds()`` (tight over border
-windows too).  Types that must equal their input (``qir.relu``, ``qir.reg``, max ``qir.pool``, max ``qir.reduce``,
+``qir.concat``, ``qir.mul`` and sum/maxabs ``qir.reduce`` get the narrowest type holding their
+ops' ``exact_bounds()`` (tight over border windows too).  Types that must equal their input
+(``qir.relu``, ``qir.reg``, max ``qir.pool``, max ``qir.reduce``,
 ``qir.reshape``, ``qir.transpose``, ``qir.pad``) follow.  ``qir.quantize`` and ``qir.lut``
 results are the user's explicit choice and are kept.
 """

@@ -17,12 +17,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from qir.lowering.adder_graph import build
 from xdsl.context import Context
 from xdsl.dialects.builtin import IntegerAttr, ModuleOp, StringAttr, i1
 from xdsl.ir import Operation
 from xdsl.passes import ModulePass
 from xdsl.rewriter import Rewriter
 
+from qir.addergraph import AdderGraph
 from qir.dialect import (
     ADDERGRAPH_STYLES,
     AdderGraphOp,
@@ -36,8 +38,6 @@ from qir.dialect import (
 )
 from qir.errors import QirError
 from qir.ir import layer_of
-from qir.addergraph import AdderGraph
-from qir.lowering.adder_graph import build
 
 
 def graph_for(op: CmvmOp, depth_slack: int = 1) -> AdderGraph:

@@ -57,7 +57,6 @@ from qir.dialect import (
 from qir.errors import QirError
 from qir.ir import layer_of, set_layer, style_of
 
-
 #: Largest flattened matrix (input elements x output elements) the pass builds; beyond it the
 #: dense IR constant itself would take gigabytes, so the layer is rejected with a named error.
 MAX_MATRIX_ENTRIES = 1 << 24

@@ -44,7 +44,8 @@ class LowerDense(ModulePass):
     """``style`` is one of CMVM_STYLES, ``xnor`` or ``auto`` (per layer: ``xnor`` when the weights
     are +-a per output and the input is provably two-valued, see ``qir.lowering.xnor``; else
     ``po2`` when every weight is 0 or +-2^k, ``ternary`` when they are 0 or +-c, else ``cmvm``;
-    never ``mac``); ``layers`` overrides it per source layer: ``layers="fc1:mac;fc3:xnor"`` (quoted: ``:`` and ``;`` are not bare tokens in pass options)."""
+    never ``mac``); ``layers`` overrides it per source layer: ``layers="fc1:mac;fc3:xnor"``
+    (quoted: ``:`` and ``;`` are not bare tokens in pass options)."""
 
     name = "qir-lower-dense"
     style: str = "mac"

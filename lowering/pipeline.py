@@ -94,7 +94,7 @@ class Pipeline(ModulePass):
                 s = max((max(stage[v], 1) for v in o.operands), default=1) + 1
                 if all(stage[v] == 0 for v in o.operands):
                     s = 0  # no arithmetic at all: combinational
-            for i, v in enumerate(o.operands):
+            for i in range(len(o.operands)):
                 uses.append((o, i, s))
             for r in o.results:
                 stage[r] = s

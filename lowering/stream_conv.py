@@ -49,11 +49,11 @@ from qir.dialect import (
     shape_of,
     tensor_of,
 )
+from qir.dialect.stream_ops import MapOp, WindowOp
 from qir.errors import QirError
 from qir.exact import build_exact
 from qir.ir import layer_of, set_layer
 from qir.names import legalize
-from qir.dialect.stream_ops import MapOp, WindowOp
 
 #: element-wise ops that act on each beat independently (per element or per channel)
 BEAT_OPS_NAMES = ("qir.relu", "qir.quantize", "qir.scale", "qir.leaky_relu", "qir.lut", "qir.threshold")
@@ -69,7 +69,7 @@ def beat_type(t, n: int | None = None):
     return tensor_of(elem(t), [shape_of(t)[-1] if n is None else n])
 
 
-def new_map(x: SSAValue, name: str, layer: str | None) -> "_Body":
+def new_map(x: SSAValue, name: str, layer: str | None) -> _Body:
     """The body under construction of a ``qir.map`` on ``x``; ``finish_map`` builds the op."""
     block = Block()
     inp = InputOp("beat", beat_type(x.type), layer=layer)
@@ -90,7 +90,7 @@ def make_map(x: SSAValue, model: ModelOp, layer: str | None) -> MapOp:
     return set_layer(m, layer)
 
 
-def finish_map(body: "_Body", block: Block, value: SSAValue) -> MapOp:
+def finish_map(body: _Body, block: Block, value: SSAValue) -> MapOp:
     block.add_op(OutputOp(value))
     return make_map(body.x, ModelOp(body.name, Region(block)), body.layer)
 

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from qir.lowering.stream_conv import BEAT_OPS_NAMES, beat_type, clone_into, make_map, new_map
 from xdsl.context import Context
 from xdsl.dialects.builtin import IntegerAttr, ModuleOp, StringAttr, i64
 from xdsl.ir import Block, Operation, Region, SSAValue
@@ -27,11 +28,10 @@ from xdsl.passes import ModulePass
 from xdsl.rewriter import InsertPoint, Rewriter
 
 from qir.dialect import AddOp, ConcatOp, InputOp, ModelOp, OutputOp, ReshapeOp, shape_of
+from qir.dialect.stream_ops import IO_ATTR, CollectOp, JoinOp, MapOp, WindowOp
 from qir.errors import QirError
 from qir.ir import layer_of, set_layer
-from qir.lowering.stream_conv import BEAT_OPS_NAMES, beat_type, clone_into, make_map, new_map
 from qir.names import legalize
-from qir.dialect.stream_ops import IO_ATTR, CollectOp, JoinOp, MapOp, WindowOp
 
 _STRUCTURAL = (InputOp, OutputOp, WindowOp, MapOp, JoinOp, CollectOp)
 

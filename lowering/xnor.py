@@ -19,13 +19,13 @@ sign chain into thresholds.
 from __future__ import annotations
 
 import numpy as np
+from qir.lowering.value_sets import two_valued
 from xdsl.dialects.builtin import IntegerAttr, i64
 from xdsl.rewriter import InsertPoint, Rewriter
 
 from qir.dialect import DenseOp, QuantizeOp, ScaleOp, XnorOp, elem, fixed_type, int_elements, shape_of, tensor_of
 from qir.fixed import Fixed
 from qir.ir import layer_of, set_layer
-from qir.lowering.value_sets import two_valued
 
 
 def sign_magnitude(w: np.ndarray) -> tuple[np.ndarray, np.ndarray] | str:

@@ -113,9 +113,9 @@ class AdderGraph:
         for a, sa, b, sb, s in zip(self.a, self.sa, self.b, self.sb, self.sign):
             c = combine_forms(coefs[a], sa, coefs[b], sb, s)
             coefs.append(c)
-            l, h = linear_bounds(c, self.in_lo, self.in_hi)
-            lo.append(l)
-            hi.append(h)
+            lo_, hi_ = linear_bounds(c, self.in_lo, self.in_hi)
+            lo.append(lo_)
+            hi.append(hi_)
             depth.append(max(depth[a], depth[b]) + 1)
         self.coefs, self.lo, self.hi, self.depth = coefs, lo, hi, depth
         self.zero_lsbs = [min((tz(x) for x in c.values()), default=0) for c in coefs]

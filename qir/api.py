@@ -136,7 +136,7 @@ def _options(config, input_type, precision, softmax, weights, approximate, ptq) 
 # ------------------------------------------------------------------------------ convert
 def convert(model: Any, config: Any = None, *, input_type: Fixed | str | None = None,
             precision: Fixed | str | None = None, softmax: str = "keep", weights: str | Path | None = None,
-            approximate: int = 0, ptq: str = "reject") -> "Design":
+            approximate: int = 0, ptq: str = "reject") -> Design:
     """Import ``model`` and return a :class:`Design`.
 
     ``model``: a file path (QKeras/Keras ``.json`` + weights ``.h5``, ``.h5``, ``.keras``, ``.onnx``,
@@ -440,8 +440,8 @@ class Design:
         check every output bit-exactly against the reference interpreter and the latency against
         the report (a mismatch raises ``QirError``), and return the RTL's real outputs.  Compiles
         into a temporary directory first unless :meth:`compile` was called."""
-        from qir.sim.design import load_design
         from qir.interp import evaluate, output_types
+        from qir.sim.design import load_design
         from qir.sim.run import compare, simulate
 
         outdir = self._compiled()

@@ -75,8 +75,8 @@ def _import_options(args) -> dict:
 
 
 def cmd_import(args) -> int:
-    from qir.ir import print_module
     from qir.flow import import_model
+    from qir.ir import print_module
 
     module = import_model(args.model, **_import_options(args))
     text = print_module(module)
@@ -91,8 +91,8 @@ def cmd_import(args) -> int:
 
 
 def cmd_eval(args) -> int:
-    from qir.ir import get_model, read_module
     from qir.interp import evaluate, input_types, output_types, write_trace
+    from qir.ir import get_model, read_module
 
     module = read_module(args.net)
     model = get_model(module, args.net)
@@ -153,9 +153,9 @@ def cmd_sim(args) -> int:
 
     import numpy as np
 
+    from qir.interp import input_types
     from qir.ir import get_model, read_module
     from qir.sim.design import load_design
-    from qir.interp import input_types
 
     net = load_design(args.outdir).net_path
     ins = input_types(get_model(read_module(net), str(net)))

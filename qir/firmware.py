@@ -284,8 +284,8 @@ def compile_firmware(args) -> dict:
     """``qir compile`` with the firmware options: clock-driven pipeline depth, then the compile
     flow with :func:`write_firmware` and the timing estimate added to report.json."""
     from qir.cli import _import_options
-    from qir.lowering import DEFAULT_PIPELINE
     from qir.flow import compile_model, import_model
+    from qir.lowering import DEFAULT_PIPELINE
     from qir.timing import choose_pipeline, levels_of_spec, max_adder_width, timing_entry
 
     opts = _import_options(args)

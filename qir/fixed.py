@@ -62,7 +62,7 @@ class Fixed:
         return f"{'fixed' if self.signed else 'ufixed'}<{self.width},{self.integer}>"
 
     @staticmethod
-    def parse(text: str) -> "Fixed":
+    def parse(text: str) -> Fixed:
         """Parse the CLI spelling ``fixed<W,I>`` / ``ufixed<W,I>``."""
         m = _TYPE_RE.match(text)
         if not m:
@@ -73,7 +73,7 @@ class Fixed:
         return Fixed(int(m.group(2)), int(m.group(3)), m.group(1) == "fixed")
 
     @staticmethod
-    def for_range(lo: int, hi: int, frac: int) -> "Fixed":
+    def for_range(lo: int, hi: int, frac: int) -> Fixed:
         """The narrowest format with ``frac`` fractional bits holding mantissas in [lo, hi]."""
         if lo > hi:
             raise ValueError("empty range")

@@ -119,7 +119,8 @@ def render(outdir: str | Path, r: dict) -> str:
     t = rep.get("timing") or {}
     summary = [["top", rep["top"]], ["model", rep.get("model", "")], ["latency", f"{rep['latency_cycles']} cycles"],
                ["initiation interval (II)", f"{II} cycle (one sample per clock)"],
-               ["estimated LUTs (whole design)", est["luts_estimate"]], ["register bits (incl. the valid chain)", est["reg_bits"]],
+               ["estimated LUTs (whole design)", est["luts_estimate"]],
+               ["register bits (incl. the valid chain)", est["reg_bits"]],
                ["multipliers", est["multipliers"]], ["pipeline", rep.get("pipeline", "")]]
     if t:
         summary += [["levels per stage", t.get("levels_per_stage")], ["target clock", f"{t.get('clock_ns')} ns"

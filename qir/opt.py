@@ -5,9 +5,8 @@ import io
 import os
 import sys
 
-from xdsl.xdsl_opt_main import xDSLOptMain
-
 from xdsl.utils.exceptions import DiagnosticException, ParseError
+from xdsl.xdsl_opt_main import xDSLOptMain
 
 from qir.errors import QirError
 

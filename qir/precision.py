@@ -124,7 +124,7 @@ class PrecisionConfig:
             object.__setattr__(self, "layers", _LayerTable(self.layers))
 
     @staticmethod
-    def from_type(t: Fixed | None) -> "PrecisionConfig | None":
+    def from_type(t: Fixed | None) -> PrecisionConfig | None:
         if t is None:
             return None
         return PrecisionConfig(LayerPrecision(weight=t, bias=t, result=t))
@@ -185,7 +185,7 @@ class PrecisionConfig:
         return t
 
     @staticmethod
-    def load(path: str | Path, default: Fixed | None = None) -> "PrecisionConfig":
+    def load(path: str | Path, default: Fixed | None = None) -> PrecisionConfig:
         p = Path(path)
         try:
             text = p.read_text(encoding="utf-8")
@@ -194,7 +194,7 @@ class PrecisionConfig:
         return PrecisionConfig.from_mapping(_parse(text, p), str(p), default)
 
     @staticmethod
-    def from_mapping(data, source: str = "<config>", default: Fixed | None = None) -> "PrecisionConfig":
+    def from_mapping(data, source: str = "<config>", default: Fixed | None = None) -> PrecisionConfig:
         """A configuration from its parsed form (``{"default": {...}, "layers": {name: {...}}}``,
         what ``qir config`` writes); ``source`` names it in errors."""
         if isinstance(data, PrecisionConfig):

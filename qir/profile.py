@@ -124,8 +124,8 @@ def _constants(op) -> list[tuple[str, np.ndarray, Fixed]]:
 def analyse(design, x, *, quantize: bool = True) -> Profile:
     """The per-layer statistics of ``design`` (a ``qir.api.Design``) on inputs ``x``."""
     from qir.dialect import InputOp, QuantizeOp, elem
-    from qir.ir import layer_of
     from qir.interp import evaluate
+    from qir.ir import layer_of
 
     model = design.model
     port, in_t, _ = design._input()

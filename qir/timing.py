@@ -11,7 +11,8 @@ least squares on whole qir designs (the tests' ternary MLP pipelined at 1, 3, 6 
 per stage), ``bit_ns`` from a table of bare adder chains of 8/16/32 bits and 1/2/4/8 levels (the
 designs all have the same width).  The bare chains alone are far too optimistic (their carries
 overlap; a qir adder graph routes every level through the fabric, negates operands in LUTs and
-ends in a fused relu/quantize epilogue): ~1.4 ns per level in designs against ~0.3-0.6 in chains.  W is the widest adder-graph node of the design (conservative:
+ends in a fused relu/quantize epilogue): ~1.4 ns per level in designs against ~0.3-0.6 in chains.
+W is the widest adder-graph node of the design (conservative:
 every level is charged at that width).  ``--clock-ns T`` picks the largest D whose modelled period
 is at most T; the report states the modelled Fmax of the deepest stage that D gives (often fewer
 than D levels: a layer's adder graph may not fill the budget) and the model's source.
@@ -24,7 +25,7 @@ from __future__ import annotations
 
 import json
 import re
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 
 from qir.errors import QirError
@@ -34,7 +35,7 @@ TARGET = "ecp5"
 MAX_LEVELS = 64
 
 
-@lru_cache(maxsize=None)
+@cache
 def delay_model(target: str = TARGET) -> dict:
     path = DATA / f"delay_{target}.json"
     try:

@@ -17,13 +17,13 @@ overflow modes reuse ``qir.rtl.elementwise``.
 from __future__ import annotations
 
 from amaranth.hdl import Cat, Const, Module, Mux, Signal, Value, signed, unsigned
+from qir.rtl import elementwise, registry
+from qir.rtl.values import Tensor, elem_shape, range_shape
 
 from qir.addergraph import range_bits
 from qir.dialect import AdderGraphOp, elem, shape_of
 from qir.errors import QirError
 from qir.fixed import OVERFLOW_MODES, ROUNDING_MODES, Fixed
-from qir.rtl import elementwise, registry
-from qir.rtl.values import Tensor, elem_shape, range_shape
 
 _FOLDED_ROUNDING = ("trn", "rnd", "rnd_conv")
 _FOLDED_OVERFLOW = ("sat", "wrap")

@@ -14,11 +14,11 @@ from __future__ import annotations
 
 import numpy as np
 from amaranth.hdl import Const, Module, Mux, Signal, Value
+from qir.rtl import registry
+from qir.rtl.values import Tensor, elem_shape
 
 from qir.addergraph import csd
 from qir.dialect import AddOp, LeakyReluOp, ScaleOp, elem, elements_to_numpy, shape_of
-from qir.rtl import registry
-from qir.rtl.values import Tensor, elem_shape
 
 
 def const_mul(v: Value, c: int) -> Value:

@@ -16,12 +16,12 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from amaranth.hdl import Const, Module, Signal, Value
+from qir.rtl import registry
+from qir.rtl.values import Tensor, elem_shape, range_shape
 
 from qir.dialect import CmvmOp, elem, elements_to_numpy, shape_of
 from qir.errors import QirError
 from qir.fixed import Fixed
-from qir.rtl import registry
-from qir.rtl.values import Tensor, elem_shape, range_shape
 
 #: style name -> builder(module, x, matrix columns as lists, offsets, result type, prefix) -> result
 Style = Callable[[Module, Tensor, list[list[int]], list[int], Fixed, tuple[int, ...], str], Tensor]

@@ -23,12 +23,12 @@ from __future__ import annotations
 
 import numpy as np
 from amaranth.hdl import Cat, Const, Module, Mux, Signal, Value
+from qir.rtl import registry
+from qir.rtl.values import Tensor, comb_module, elem_shape, range_shape
 
 from qir.dialect import QuantizeOp, ReluOp, elem
 from qir.errors import QirError
 from qir.fixed import OVERFLOW_MODES, ROUNDING_MODES, Fixed, requantize
-from qir.rtl import registry
-from qir.rtl.values import Tensor, comb_module, elem_shape, range_shape
 
 
 @registry.generator(ReluOp, "relu")

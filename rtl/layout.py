@@ -13,10 +13,10 @@ from math import prod
 
 import numpy as np
 from amaranth.hdl import Const, Module, Signal
-
-from qir.dialect import ConcatOp, PadOp, ReshapeOp, TransposeOp, elem, int_values, shape_of
 from qir.rtl import registry
 from qir.rtl.values import Tensor, comb_module, elem_shape
+
+from qir.dialect import ConcatOp, PadOp, ReshapeOp, TransposeOp, elem, int_values, shape_of
 
 
 @registry.generator(ReshapeOp, "reshape")

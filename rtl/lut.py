@@ -12,10 +12,10 @@ from __future__ import annotations
 
 from amaranth.hdl import Cat, Module, Signal
 from amaranth.lib.memory import Memory
-
-from qir.dialect import LutOp, elem, elements_to_numpy, shape_of
 from qir.rtl import registry
 from qir.rtl.values import Tensor, elem_shape
+
+from qir.dialect import LutOp, elem, elements_to_numpy, shape_of
 
 
 @registry.generator(LutOp, "lut")

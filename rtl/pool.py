@@ -10,11 +10,11 @@ the max of the operands' bounds.  Average pooling is linear and is lowered to ``
 from __future__ import annotations
 
 from amaranth.hdl import Module, Mux, Signal
+from qir.rtl import registry
+from qir.rtl.values import Tensor, comb_module, elem_shape
 
 from qir.dialect import PoolOp, int_values, shape_of, window_taps
 from qir.errors import QirError
-from qir.rtl import registry
-from qir.rtl.values import Tensor, comb_module, elem_shape
 
 
 @registry.check(PoolOp)
@@ -33,7 +33,8 @@ def generate(op: PoolOp, ins: list[Tensor], prefix: str, where: str) -> tuple[Mo
     out_sp = oshape[:-1]
     window = int_values(op.window)
     per_pos: dict[tuple, list[int]] = {}
-    for p, _, src in window_taps(op.geometry(), int_values(op.strides), (1,) * len(window), int_values(op.pads), out_sp):
+    taps = window_taps(op.geometry(), int_values(op.strides), (1,) * len(window), int_values(op.pads), out_sp)
+    for p, _, src in taps:
         flat = 0
         for d, i in enumerate(src):
             flat = flat * in_sp[d] + i

@@ -10,9 +10,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from amaranth.hdl import Module
-from xdsl.ir import Operation
-
 from qir.rtl.values import Tensor
+from xdsl.ir import Operation
 
 #: generator(op, input tensors, name prefix, error location) -> (submodule or None, result)
 Generate = Callable[[Operation, list[Tensor], str, str], tuple[Module | None, Tensor]]

@@ -26,12 +26,12 @@ from amaranth.back import verilog
 from amaranth.hdl import ClockDomain, Module
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
+from qir.rtl.top import RtlDesign, _with_waivers
 
 from qir.dialect import InputOp, OutputOp, elem, shape_of
-from qir.errors import QirError
-from qir.rtl.top import RtlDesign, _with_waivers
-from qir.names import is_identifier, legalize
 from qir.dialect.stream_ops import CollectOp, JoinOp, MapOp, WindowOp
+from qir.errors import QirError
+from qir.names import is_identifier, legalize
 
 
 @dataclass

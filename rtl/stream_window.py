@@ -17,8 +17,6 @@ A 1-D window (L x C) is a 2-D one with H = 1.
 """
 from __future__ import annotations
 
-from math import prod
-
 from amaranth.hdl import Cat, Const, Module, Mux, Signal, unsigned
 from amaranth.lib import stream, wiring
 from amaranth.lib.memory import Memory

@@ -56,6 +56,8 @@ from amaranth.back import verilog  # noqa: E402  (after the environment default 
 from amaranth.hdl import Cat, ClockDomain, Module, Mux, Signal  # noqa: E402
 from amaranth.lib import wiring  # noqa: E402
 from amaranth.lib.wiring import In, Out  # noqa: E402
+from qir.rtl import registry  # noqa: E402
+from qir.rtl.values import Tensor, elem_shape  # noqa: E402
 from xdsl.dialects.builtin import ModuleOp  # noqa: E402
 from xdsl.ir import Operation, SSAValue  # noqa: E402
 
@@ -65,8 +67,6 @@ from qir.fixed import Fixed  # noqa: E402
 from qir.ir import get_model, layer_of  # noqa: E402
 from qir.names import is_identifier, legalize  # noqa: E402
 from qir.progress import note  # noqa: E402
-from qir.rtl import registry  # noqa: E402
-from qir.rtl.values import Tensor, elem_shape  # noqa: E402
 
 #: Verilator waivers written at the top of every generated file, each with its reason; they are
 #: switched back on at the end of the file so they never leak into files compiled after it.

@@ -16,10 +16,10 @@ input with the channel's constant threshold and the same choice of two constant 
 from __future__ import annotations
 
 from amaranth.hdl import Cat, Const, Module, Mux, Signal, Value, unsigned
-
-from qir.dialect import ThresholdOp, XnorOp, elem, elements_to_numpy, popcount_tree, shape_of
 from qir.rtl import registry
 from qir.rtl.values import Tensor, comb_module, elem_shape
+
+from qir.dialect import ThresholdOp, XnorOp, elem, elements_to_numpy, popcount_tree, shape_of
 
 
 def _compress(bits: list[Value]) -> list[Value]:

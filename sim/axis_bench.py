@@ -205,8 +205,9 @@ def _main(argv: list[str]) -> int:
 
 def run_axis(outdir: str | Path, simulator: str, n: int = 200, seed: int = 1, timeout: float = 1200) -> str:
     """Run the AXI-Stream tests of ``outdir`` on ``simulator``; returns the log, QirError on failure."""
-    from qir.errors import QirError
     from qir.sim import tools
+
+    from qir.errors import QirError
 
     out = Path(outdir).resolve()
     tools.require(simulator)

@@ -20,13 +20,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-
-from qir.errors import QirError
 from qir.sim import tools
 from qir.sim.cocotb_runner import wheel_make_overrides
-from qir.sim.design import DataPort, Design, load_design
+from qir.sim.design import Design, load_design
 from qir.sim.hexio import pack_hex, unpack_hex
 from qir.sim.testbench import chunk_depth, verilog_tb, write_if_changed
+
+from qir.errors import QirError
 
 SIMULATORS = ("verilator", "icarus")
 VERILATOR_FLAGS = (
@@ -304,8 +304,8 @@ def sim_command(outdir: str | Path, inputs_path: str | Path, simulator: str,
                 output_path: str | Path | None) -> int:
     """``qir sim``: run the RTL on X.npy, check it bit-exactly against the interpreter on
     net.mlir and the latency against report.json; write the RTL's outputs (real values)."""
-    from qir.ir import get_model, read_module
     from qir.interp import evaluate, input_types, output_types
+    from qir.ir import get_model, read_module
 
     t0 = time.perf_counter()
     if simulator not in SIMULATORS:

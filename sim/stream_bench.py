@@ -106,8 +106,8 @@ endmodule
 
 def _cocotb_spec(outdir: Path, rep: dict, n: int = 6, seed: int = 1) -> dict:
     from qir.fixed import Fixed
-    from qir.ir import read_module
     from qir.interp import evaluate
+    from qir.ir import read_module
 
     pi, po = _port(rep, "in_data"), _port(rep, "out_data")
     ti, to = Fixed.parse(pi["type"]), Fixed.parse(po["type"])
@@ -197,10 +197,11 @@ def _build(outdir: Path, rep: dict, simulator: str, work: Path) -> Path:
 def simulate_stream(outdir, x_mant: np.ndarray, simulator: str, seed: int | None = None) -> dict:
     """Run the stream design on input mantissas (N, *input shape); returns
     {"outputs": (N, *output shape), "latency": int, "ii": int | None, "cycles": int}."""
-    from qir.fixed import Fixed
     from qir.sim import tools
     from qir.sim.hexio import pack_hex, unpack_hex
     from qir.sim.run import _run, _tail
+
+    from qir.fixed import Fixed
 
     outdir = Path(outdir)
     rep = _report(outdir)
@@ -257,8 +258,9 @@ class _OutDesign:
 
 
 def _out_design(outdir: Path, rep: dict) -> _OutDesign:
-    from qir.fixed import Fixed
     from qir.sim.design import DataPort
+
+    from qir.fixed import Fixed
 
     po = _port(rep, "out_data")
     return _OutDesign(outdir, DataPort("out_data", "output", po["width"], Fixed.parse(po["type"]),
@@ -290,10 +292,11 @@ def check_stream(outdir, x_mant: np.ndarray, ref: np.ndarray, simulator: str, se
 
 
 def stream_sim_command(outdir, inputs_path, simulator: str, output_path) -> int:
-    from qir.ir import get_model, read_module
-    from qir.interp import evaluate, input_types
-    from qir.safety import load_inputs
     from qir.sim.run import _save_outputs
+
+    from qir.interp import evaluate, input_types
+    from qir.ir import get_model, read_module
+    from qir.safety import load_inputs
 
     t0 = time.perf_counter()
     outdir = Path(outdir)

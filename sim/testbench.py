@@ -30,9 +30,9 @@ import math
 from pathlib import Path
 
 import numpy as np
+from qir.sim.design import DataPort, Design, design_from_report, load_design
 
 from qir.errors import QirError
-from qir.sim.design import DataPort, Design, design_from_report, load_design
 
 #: in-flight vectors the bench can track (outputs pending at once); latency must stay below it.
 RING = 4096
@@ -243,8 +243,8 @@ def corner_and_random_inputs(ports: tuple[DataPort, ...], n: int, seed: int) -> 
 
 def cocotb_vectors(design: Design, n: int = 400, seed: int = 1) -> dict:
     """Vectors and expected outputs (from the reference interpreter on net.mlir) as JSON data."""
-    from qir.ir import read_module
     from qir.interp import evaluate
+    from qir.ir import read_module
 
     if not design.net_path.is_file():
         raise QirError("missing net.mlir; the reference for the cocotb bench comes from it",

@@ -28,7 +28,6 @@ from fractions import Fraction as Fr
 from pathlib import Path
 
 import numpy as np
-
 from qkeras_writer import Layer, conv, dense, q, qact, write_model
 
 F32 = np.float32
@@ -214,7 +213,7 @@ def _pool(x: np.ndarray, rank: int, pool: int, kind: str, padding: str) -> np.nd
     return y
 
 
-def reference(case: "Case", x: np.ndarray) -> np.ndarray:
+def reference(case: Case, x: np.ndarray) -> np.ndarray:
     """The model's output for one input (exact values), from the layer specs alone."""
     vals: dict[str, np.ndarray] = {"x": np.array([Fr(float(v)) for v in x.ravel()], dtype=object).reshape(x.shape)}
     for lay in case.layers:
@@ -231,7 +230,7 @@ def reference(case: "Case", x: np.ndarray) -> np.ndarray:
             y = ins[0].dot(cast(lay.weights["kernel"], pc["weight"]))
             if "bias" in lay.weights:
                 y = y + cast(lay.weights["bias"], pc["bias"])
-            y = np.vectorize(lambda v: ap_cast(v, pc["result"], pc["result_rounding"], pc["result_overflow"]),
+            y = np.vectorize(lambda v, pc=pc: ap_cast(v, pc["result"], pc["result_rounding"], pc["result_overflow"]),
                              otypes=[object])(y)
         elif lay.class_name in ("QConv1D", "QConv2D"):
             k = _qarray(c["kernel_quantizer"], lay.weights["kernel"])
@@ -253,7 +252,7 @@ def reference(case: "Case", x: np.ndarray) -> np.ndarray:
             raise ValueError(lay.class_name)
         act = c.get("activation")
         if act not in (None, "linear"):
-            y = np.vectorize(lambda v: activation(act, v), otypes=[object])(y)
+            y = np.vectorize(lambda v, act=act: activation(act, v), otypes=[object])(y)
         vals[lay.name] = y
     return vals[case.layers[-1].name]
 
@@ -656,8 +655,9 @@ def check_reference(case: Case, net, xm: np.ndarray) -> str | None:
 
 def check_rtl(net, out: Path, xm: np.ndarray, simulator: str) -> str | None:
     """(b): the RTL equals the interpreter on every vector; a message when not."""
-    from qir.interp import evaluate
     from qir.sim.run import simulate
+
+    from qir.interp import evaluate
 
     ref = np.asarray(evaluate(net, [xm]).outputs[0])
     got, _ = simulate(out, [xm], simulator)
@@ -744,8 +744,9 @@ def check_rtl_batch(items: list[tuple[int, object, Path, np.ndarray]], workdir: 
     from qir.sim import tools
     from qir.sim.design import load_design
     from qir.sim.hexio import pack_hex, unpack_hex
-    from qir.interp import evaluate
     from qir.sim.run import ICARUS_FLAGS, VERILATOR_FLAGS
+
+    from qir.interp import evaluate
 
     workdir = Path(workdir)
     workdir.mkdir(parents=True, exist_ok=True)

@@ -3,7 +3,6 @@ import itertools
 
 import numpy as np
 import pytest
-
 from qir.lowering.adder_graph import AdderGraph, build, csd, range_bits, tz
 
 

@@ -9,10 +9,6 @@ from pathlib import Path
 import h5py
 import numpy as np
 import pytest
-
-from qir.dialect import DenseOp, InputOp, QuantizeOp, elem, elements_to_numpy
-from qir.errors import QirError
-from qir.fixed import Fixed, requantize
 from qir.frontends import keras
 from qir.frontends.keras import import_keras, layer_handler
 from qir.frontends.keras_quantizers import (
@@ -23,8 +19,12 @@ from qir.frontends.keras_quantizers import (
     resolve_activation,
     resolve_quantizer,
 )
-from qir.ir import get_model, layer_of, parse_module, print_module
+
+from qir.dialect import DenseOp, InputOp, QuantizeOp, elem, elements_to_numpy
+from qir.errors import QirError
+from qir.fixed import Fixed, requantize
 from qir.interp import evaluate_real
+from qir.ir import get_model, layer_of, parse_module, print_module
 
 DATA = Path(__file__).parent / "data"
 JET = DATA / "qkeras_3layer"

@@ -14,9 +14,10 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 keras = pytest.importorskip("keras")
 qkeras = pytest.importorskip("qkeras")
 
+from qir.frontends.keras import import_keras  # noqa: E402
+
 from qir.errors import QirError  # noqa: E402
 from qir.fixed import Fixed  # noqa: E402
-from qir.frontends.keras import import_keras  # noqa: E402
 from qir.interp import evaluate_real  # noqa: E402
 
 pytestmark = [pytest.mark.heavy,

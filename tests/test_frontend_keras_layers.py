@@ -9,16 +9,16 @@ from pathlib import Path
 import h5py
 import numpy as np
 import pytest
+from qir.frontends.keras import import_keras
+from qir.frontends.keras_quantizers import resolve_activation, resolve_quantizer
+from qir.frontends.keras_steps import exact_fixed
 
 from qir.dialect import ConvOp, DenseOp, LutOp, PoolOp, QuantizeOp, ReshapeOp, ScaleOp, elem, elements_to_numpy
 from qir.errors import QirError
 from qir.fixed import Fixed
-from qir.frontends.keras import import_keras
-from qir.frontends.keras_quantizers import resolve_activation, resolve_quantizer
-from qir.frontends.keras_steps import exact_fixed
+from qir.interp import evaluate_real
 from qir.ir import get_model, layer_of, new_model, set_layer, verify
 from qir.precision import PrecisionConfig
-from qir.interp import evaluate_real
 
 DATA = Path(__file__).parent / "data"
 JET = DATA / "keras_3layer"

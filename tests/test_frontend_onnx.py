@@ -13,14 +13,14 @@ import onnx
 import pytest
 from onnx import TensorProto as T
 from onnx import helper, numpy_helper
+from qir.frontends.onnx import import_onnx
 
 from qir.dialect import ConvOp, DenseOp, InputOp, QuantizeOp, elem
 from qir.errors import QirError
 from qir.fixed import Fixed
-from qir.frontends.onnx import import_onnx
+from qir.interp import evaluate_real
 from qir.ir import get_model, layer_of, print_module
 from qir.precision import LayerPrecision, PrecisionConfig
-from qir.interp import evaluate_real
 
 DATA = Path(__file__).parent / "data"
 THREE = DATA / "three_layer_keras_onnx"
@@ -78,7 +78,6 @@ def run_ort(path: Path, x: np.ndarray, optimized: bool = False) -> np.ndarray:
 def run_qonnx(path: Path, x: np.ndarray) -> np.ndarray:
     from qonnx.core.modelwrapper import ModelWrapper
     from qonnx.core.onnx_exec import execute_onnx
-
     from qonnx.transformation.infer_shapes import InferShapes
 
     m = ModelWrapper(str(path)).transform(InferShapes())
@@ -1005,8 +1004,12 @@ def test_ort_qoperator_po2_scales_exact(tmp_path, kind):
 def brevitas_model(kind: str, bits: int):
     import brevitas.nn as qnn
     import torch
-    from brevitas.quant import (Int8ActPerTensorFixedPoint, Int8WeightPerTensorFixedPoint, Int16Bias,
-                                Uint8ActPerTensorFixedPoint)
+    from brevitas.quant import (
+        Int8ActPerTensorFixedPoint,
+        Int8WeightPerTensorFixedPoint,
+        Int16Bias,
+        Uint8ActPerTensorFixedPoint,
+    )
 
     wq = {"weight_quant": Int8WeightPerTensorFixedPoint, "weight_bit_width": bits, "bias": True,
           "bias_quant": Int16Bias}

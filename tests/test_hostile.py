@@ -339,8 +339,8 @@ def test_sim_uses_the_same_input_loader(compiled, tmp_path):
 
 def test_evaluate_real_checks_inputs():
     from qir.errors import QirError
-    from qir.ir import parse_module
     from qir.interp import evaluate_real
+    from qir.ir import parse_module
 
     module = parse_module(NET)
     with pytest.raises(QirError, match="complex"):
@@ -463,8 +463,9 @@ def test_report_into_a_closed_pipe(compiled, tmp_path):
 ])
 def test_onnx_constant_folding_is_bounded(op, inputs):
     """Folding a constant-building node checks the size before numpy allocates it."""
-    from qir.errors import QirError
     from qir.frontends.onnx_fold import fold
+
+    from qir.errors import QirError
 
     node = onnx.helper.make_node(op, [f"i{k}" for k in range(len(inputs))], ["y"])
     with pytest.raises(QirError, match="elements, limit"):

@@ -12,9 +12,9 @@ import pytest
 
 from qir.errors import QirError
 from qir.fixed import Fixed
-from qir.ir import get_model, parse_module
 from qir.flow import run_passes
 from qir.interp import evaluate, output_types
+from qir.ir import get_model, parse_module
 
 WIDE = Fixed(200, 100)
 

@@ -11,7 +11,6 @@ from fractions import Fraction as Fr
 
 import numpy as np
 import pytest
-
 import random_models as rm
 from qkeras_writer import dense, q, qact
 

@@ -2,14 +2,24 @@
 default pipeline, on corner inputs (every input at its min or max) and random ones."""
 import numpy as np
 import pytest
+from qir.lowering import DEFAULT_PIPELINE
 from xdsl.dialects.builtin import StringAttr
 
-from qir.dialect import DenseOp, InputOp, OutputOp, QuantizeOp, ReluOp, dense_bounds, fixed_type, int_elements, tensor_of
+from qir.dialect import (
+    DenseOp,
+    InputOp,
+    OutputOp,
+    QuantizeOp,
+    ReluOp,
+    dense_bounds,
+    fixed_type,
+    int_elements,
+    tensor_of,
+)
 from qir.fixed import OVERFLOW_MODES, ROUNDING_MODES, Fixed
-from qir.ir import get_model, new_model, print_module, parse_module
-from qir.lowering import DEFAULT_PIPELINE
 from qir.flow import run_passes
 from qir.interp import evaluate, output_types
+from qir.ir import get_model, new_model, parse_module, print_module
 
 
 def random_mlp(rng, sizes, in_t, wbits, rounding="rnd_conv", ovf="sat", act_t=Fixed(6, 0, False)):

@@ -8,16 +8,16 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from mlp_models import INPUT_TYPE, random_inputs, write_mlp
+from qir.lowering import DEFAULT_PIPELINE
+
 from qir.dialect import AdderGraphOp, CmvmOp, DenseOp, XnorOp
 from qir.errors import QirError
 from qir.fixed import Fixed
-from qir.ir import get_model, layer_of
-from qir.lowering import DEFAULT_PIPELINE
 from qir.flow import import_model, run_passes
-from qir.precision import PrecisionConfig
 from qir.interp import evaluate
+from qir.ir import get_model, layer_of
+from qir.precision import PrecisionConfig
 
 DATA = Path(__file__).parent / "data"
 Q3 = DATA / "qkeras_3layer" / "qkeras_3layer.json"

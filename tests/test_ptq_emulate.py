@@ -11,11 +11,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 from qir.frontends.keras import import_keras
-from qir.interp import evaluate_real
 
 from qir.dialect import DenseOp, LutOp, MulOp, QuantizeOp, ReduceOp, elem, elements_to_numpy
 from qir.errors import QirError
 from qir.fixed import Fixed
+from qir.interp import evaluate_real
 from qir.ir import get_model
 
 HERE = Path(__file__).parent / "data" / "keras_ptq_int8"
@@ -178,10 +178,10 @@ def test_emulation_rtl_bit_exact_icarus(tmp_path):
     rescale) through compile_model is bit-exact against the interpreter in Icarus."""
     from qir.sim import run as simrun
     from qir.sim import tools
-    from qir.interp import evaluate
 
-    from qir.ir import parse_module
     from qir.flow import compile_model
+    from qir.interp import evaluate
+    from qir.ir import parse_module
 
     try:
         tools.find_icarus()

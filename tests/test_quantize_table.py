@@ -9,10 +9,10 @@ import shutil
 
 import numpy as np
 import pytest
-
-from qir.fixed import OVERFLOW_MODES, ROUNDING_MODES, Fixed, requantize
 from qir.rtl import elementwise, generate
-from test_rtl import F, U, Net, check_bit_exact
+from test_rtl import F, Net, U, check_bit_exact
+
+from qir.fixed import OVERFLOW_MODES, ROUNDING_MODES, requantize
 
 #: (src, dst): MNIST's input quantizer (ufixed<9,1> -> ufixed<2,0>), signed to unsigned and back,
 #: a right shift by the whole width, a left shift, one-bit results

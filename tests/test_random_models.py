@@ -9,7 +9,6 @@ from __future__ import annotations
 from fractions import Fraction as Fr
 
 import pytest
-
 import random_models as rm
 from qkeras_writer import q
 

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from qir.rtl import LINT_WAIVERS, RtlDesign, generate
 from xdsl.dialects.builtin import IntegerAttr, StringAttr, i32
 
 from qir.dialect import (
@@ -32,9 +33,8 @@ from qir.dialect import (
 )
 from qir.errors import QirError
 from qir.fixed import OVERFLOW_MODES, ROUNDING_MODES, Fixed
-from qir.ir import get_model, new_model, parse_module, verify
-from qir.rtl import LINT_WAIVERS, RtlDesign, generate
 from qir.interp import evaluate
+from qir.ir import get_model, new_model, parse_module, verify
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -333,7 +333,7 @@ def test_cmvm_corners_combinational(tmp_path, in_t):
     check_bit_exact(model, design, [vecs], tmp_path)
 
 
-def _mlp(name="mlp", in_t=F(8, 3), seed=3):
+def _mlp(name="mlp", in_t=F(8, 3), seed=3):  # noqa: B008  (Fixed is immutable)
     """in -> cmvm -> relu -> quantize -> reg -> cmvm -> reg, plus a second output branch."""
     rng = np.random.default_rng(seed)
     net = Net(name)
@@ -447,10 +447,10 @@ def _regs_to_output(model) -> int:
 def test_lowering_pipelines_are_bit_exact(tmp_path, pipeline):
     """Integration: what the lowering passes make of layer-level ops (qir.cmvm with the mac
     style, or qir.addergraph with internal pipeline stages) simulates exactly."""
+    from qir.lowering import get_all_passes
     from xdsl.passes import PassPipeline
 
     from qir.ir import make_context
-    from qir.lowering import get_all_passes
 
     module = parse_module(DENSE_IR)
     with pytest.raises(QirError, match=r"qir\.dense.*layer 'fc'.*no RTL generator"):
@@ -548,10 +548,10 @@ def _lint_design():
 
 def _addergraph_design():
     """A small net lowered to qir.addergraph (fused rnd_conv epilogue, internal stages)."""
+    from qir.lowering import get_all_passes
     from xdsl.passes import PassPipeline
 
     from qir.ir import make_context
-    from qir.lowering import get_all_passes
 
     rng = np.random.default_rng(4)
     net = Net("lint_ag")

@@ -12,15 +12,15 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from qir.lowering import DEFAULT_PIPELINE
+from qir.rtl import generate
+from test_rtl import _verilator_bin, check_bit_exact
 
 from qir.dialect import elem, shape_of
 from qir.errors import QirError
-from qir.ir import get_model, parse_module, verify
-from qir.lowering import DEFAULT_PIPELINE
 from qir.flow import run_passes
-from qir.rtl import generate
 from qir.interp import evaluate
-from test_rtl import _verilator_bin, check_bit_exact
+from qir.ir import get_model, parse_module, verify
 
 HERE = Path(__file__).parent
 BIN = Path(sys.executable).parent
@@ -367,7 +367,6 @@ def test_qonnx_residual_concat_pad_leaky_avgpool_bit_exact(tmp_path):
     Concat with the input, GlobalAveragePool, MatMul."""
     pytest.importorskip("onnx")
     from onnx import helper
-
     from test_frontend_onnx import QONNX, RNG, init, make_model, po2, qonnx_quant
 
     nodes, inits = [], []

@@ -14,15 +14,15 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
-from qir.errors import QirError
-from qir.fixed import Fixed
-from qir.ir import read_module
 from qir.sim import run as simrun
 from qir.sim import testbench, tools
 from qir.sim.design import load_design
 from qir.sim.hexio import pack_hex, unpack_hex
+
+from qir.errors import QirError
+from qir.fixed import Fixed
 from qir.interp import evaluate
+from qir.ir import read_module
 
 FIXTURES = Path(__file__).parent / "data" / "sim_fixtures"
 SIMULATORS = [
@@ -388,6 +388,7 @@ def generated(tmp_path_factory):
     """mac2's model through the default lowering pipeline and qir.rtl (Amaranth) into an OUTDIR."""
     rtl = pytest.importorskip("qir.rtl")
     from qir.lowering import DEFAULT_PIPELINE
+
     from qir.flow import run_passes
 
     net = read_module(FIXTURES / "mac2" / "net.mlir")

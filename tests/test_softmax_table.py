@@ -9,11 +9,11 @@ import pytest
 from qir.frontends.keras import import_keras
 from qir.frontends.onnx import import_onnx
 from qir.frontends.softmax import DEFAULT_SOFTMAX_RESULT, EXP_TYPE, RECIP_TYPE, softmax_types
-from qir.interp import evaluate, evaluate_real
 
 from qir.dialect import LutOp, MulOp, QuantizeOp, ReduceOp, elem, elements_to_numpy
 from qir.errors import QirError
 from qir.fixed import Fixed
+from qir.interp import evaluate, evaluate_real
 from qir.ir import get_model, parse_module
 from qir.precision import LayerPrecision, PrecisionConfig
 

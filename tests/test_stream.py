@@ -8,12 +8,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from qir.lowering import STREAM_PIPELINE
 
 from qir.fixed import Fixed
-from qir.ir import get_model, parse_module
-from qir.lowering import STREAM_PIPELINE
 from qir.flow import run_passes
 from qir.interp import evaluate
+from qir.ir import get_model, parse_module
 
 DATA = Path(__file__).parent / "data"
 C2D = DATA / "keras_conv2d_model"
@@ -228,8 +228,9 @@ def test_qkeras_cnn_stream_icarus(kind, tmp_path):
     """QConv2D + max pool + (binary/ternary) strided QConv2D + QDense: bit-exact with stalls."""
     sys.path.insert(0, str(Path(__file__).parent))
     from qir.frontends.keras import import_keras
-    from qir.flow import compile_model
     from qir.sim.stream_bench import check_stream
+
+    from qir.flow import compile_model
 
     path = _qkeras_cnn(tmp_path, kind)
     rep = compile_model(path, tmp_path / "d", io="stream")
@@ -245,11 +246,11 @@ def test_depthwise_avgpool_stream_icarus(tmp_path):
     """QDepthwiseConv2D (depth_multiplier 2, same padding, dilation 2) + AveragePooling2D (valid)
     + BatchNormalization-free Flatten/QDense, streamed; bit-exact with stalls."""
     sys.path.insert(0, str(Path(__file__).parent))
+    from qir.frontends.keras import import_keras
+    from qir.sim.stream_bench import check_stream
     from test_frontend_keras_layers import node, write_functional
 
-    from qir.frontends.keras import import_keras
     from qir.flow import compile_model
-    from qir.sim.stream_bench import check_stream
 
     rng = np.random.default_rng(2)
     q = "quantized_bits(4,0,alpha=1)"
@@ -325,11 +326,10 @@ def _random_stream(seed: int, tmp_path: Path) -> str:
     against the interpreter in Icarus at full rate and with stalls; returns "ok" or "refused"."""
     sys.path.insert(0, str(Path(__file__).parent))
     import random_models as rm
+    from qir.sim.stream_bench import check_stream
 
     from qir.errors import QirError
-    from qir.fixed import Fixed
     from qir.flow import compile_model, import_model
-    from qir.sim.stream_bench import check_stream
 
     case = rm.generate(seed)
     js = rm.write_model(tmp_path, f"rand{seed}", case.input_shape, case.layers)

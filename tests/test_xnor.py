@@ -13,19 +13,18 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from mlp_models import BNN_PRECISION, INPUT_TYPE, random_inputs, write_mlp
-from qir.dialect import AdderGraphOp, DenseOp, QuantizeOp, ScaleOp, ThresholdOp, XnorOp, shape_of
-from qir.errors import QirError
-from qir.fixed import Fixed
-from qir.ir import get_model, layer_of, parse_module, print_module, verify
 from qir.lowering import DEFAULT_PIPELINE
 from qir.lowering.fold_threshold import step_thresholds
 from qir.lowering.value_sets import reachable_codes, two_valued
-from qir.dialect import popcount_tree
 from qir.lowering.xnor import sign_magnitude
+
+from qir.dialect import AdderGraphOp, DenseOp, QuantizeOp, ScaleOp, ThresholdOp, XnorOp, popcount_tree, shape_of
+from qir.errors import QirError
+from qir.fixed import Fixed
 from qir.flow import import_model, run_passes
 from qir.interp import evaluate
+from qir.ir import get_model, layer_of, parse_module, print_module, verify
 
 IN_T = Fixed.parse(INPUT_TYPE)
 

@@ -62,13 +62,13 @@ from __future__ import annotations
 from xdsl.ir import Dialect
 
 from qir.dialect import dataflow_ops, layer_ops, spatial_ops, stream_ops
+from qir.dialect.dataflow_ops import *  # noqa: F403
+from qir.dialect.layer_ops import *  # noqa: F403
+from qir.dialect.spatial_ops import *  # noqa: F403
+from qir.dialect.stream_ops import *  # noqa: F403
 
 # the dialect's one import path: ``from qir.dialect import DenseOp, elem, ...`` (every public name)
 from qir.dialect.types import *  # noqa: F403
-from qir.dialect.layer_ops import *  # noqa: F403
-from qir.dialect.spatial_ops import *  # noqa: F403
-from qir.dialect.dataflow_ops import *  # noqa: F403
-from qir.dialect.stream_ops import *  # noqa: F403
 from qir.dialect.types import FixedType, UFixedType
 
 #: the one xDSL dialect: the ``OPS`` of every op module and the two fixed-point types

@@ -40,7 +40,6 @@ from qir.dialect.types import (
 )
 from qir.fixed import OVERFLOW_MODES, ROUNDING_MODES, Fixed
 
-
 # ---------------------------------------------------------------------------- dataflow ops
 #: ``mac``: multipliers (DSPs); ``cmvm``: shared adder graph of CSD digits; ``ternary``: weights in
 #: {-1, 0, 1}, adds/subtracts only; ``po2``: weights 0 or +-2^k, shifts only (see qir.addergraph).
@@ -232,7 +231,7 @@ class AdderGraphOp(IRDLOperation):
     def verify_(self) -> None:
         where = _layer(self)
         in_t = elem(self.input.type, f"{where} input")
-        out_t = elem(self.output.type, f"{where} result")
+        elem(self.output.type, f"{where} result")  # a fixed-point result
         if len(shape_of(self.input.type)) != 1 or len(shape_of(self.output.type)) != 1:
             raise VerifyException(f"{where}: qir.addergraph takes and returns 1-D tensors")
         (n_in,), (n_out,) = shape_of(self.input.type), shape_of(self.output.type)

@@ -19,7 +19,7 @@ from xdsl.irdl import (
     traits_def,
     var_operand_def,
 )
-from xdsl.traits import HasParent, IsTerminator, IsolatedFromAbove, NoTerminator, Pure, SymbolOpInterface
+from xdsl.traits import HasParent, IsolatedFromAbove, IsTerminator, NoTerminator, Pure, SymbolOpInterface
 from xdsl.utils.exceptions import VerifyException
 
 from qir.dialect.types import (
@@ -57,10 +57,10 @@ class ModelOp(IRDLOperation):
     def block(self):
         return self.body.block
 
-    def inputs(self) -> list["InputOp"]:
+    def inputs(self) -> list[InputOp]:
         return [op for op in self.block.ops if isinstance(op, InputOp)]
 
-    def output(self) -> "OutputOp":
+    def output(self) -> OutputOp:
         last = self.block.last_op
         assert isinstance(last, OutputOp)
         return last
@@ -143,7 +143,7 @@ class DenseOp(ExactResult, IRDLOperation):
 
     def verify_(self) -> None:
         where = _layer(self)
-        in_t = elem(self.input.type, f"{where} input")
+        elem(self.input.type, f"{where} input")  # a fixed-point input
         out_t = elem(self.output.type, f"{where} result")
         (n_in,), (n_out,) = shape_of(self.input.type), shape_of(self.output.type)
         wshape = tuple(self.weights.get_shape())
