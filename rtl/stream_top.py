@@ -74,10 +74,9 @@ def _graph(model) -> list:
 
 def _stage(op):
     from qir.rtl.stream_collect import CollectStage
+    from qir.rtl.stream_join import JoinStage
     from qir.rtl.stream_map import MapStage
     from qir.rtl.stream_window import WindowStage
-
-    from qir.rtl.stream_join import JoinStage
 
     return {WindowOp: WindowStage, MapOp: MapStage, JoinOp: JoinStage, CollectOp: CollectStage}[type(op)](op)
 
@@ -186,7 +185,7 @@ def generate_stream(model, top: str | None = None, fifo_delta: int = 0) -> Strea
     built: dict = {}
     w_in = shape_of(in_t)[-1] * elem(in_t).width
     provide(in_v, None, -1, w_in)
-    for k, op in enumerate(ops):
+    for op in ops:
         st = _stage(op)
         built[op] = st
         kind = {WindowOp: "window", MapOp: "map", JoinOp: "join", CollectOp: "collect"}[type(op)]

@@ -494,9 +494,10 @@ def test_qkeras_branches_stream_icarus(merge, tmp_path):
     stalls, measured II and latency = report.json, lint-clean."""
     sys.path.insert(0, str(Path(__file__).parent))
     from qir.frontends.keras import import_keras
-    from qir.flow import compile_model
     from qir.sim.stream_bench import check_stream
     from qir.sim.tools import find_verilator
+
+    from qir.flow import compile_model
 
     path = _qkeras_branches(tmp_path, merge)
     rep = compile_model(path, tmp_path / "d", io="stream")
