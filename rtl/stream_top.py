@@ -133,10 +133,42 @@ def _needs(ops, in_value, beats_in: int) -> dict:
     return need
 
 
-def generate_stream(model, top: str | None = None, fifo_delta: int = 0) -> StreamRtlDesign:
-    """``fifo_delta`` (tests only): added to every computed FIFO depth (to show it is needed)."""
-    from qir.rtl.stream_join import FifoStage, ForkStage, fifo_depth
+def _size_fifos(model, nodes, n_out, beats_in, beats_out, fifos) -> tuple[int, int]:
+    """Adds the throughput slack to every FIFO (see ``generate_stream``); (latency, ii)."""
     from qir.rtl.stream_timing import simulate_dag
+
+    def run(k):
+        depth = {f["node"]: f["min_depth"] + k for f in fifos}
+        try:
+            return simulate_dag([(kd, depth.get(n, i), ins) for n, (kd, i, ins) in enumerate(nodes)], n_out,
+                                beats_in, beats_out)
+        except RuntimeError as e:  # a bug in the depth computation, never the user's input
+            raise QirError(f"--io stream: internal error, the stream graph of @{model.sym_name.data} "
+                           f"does not run in the cycle model ({e})") from None
+
+    if not fifos:
+        return run(0)
+    lo, hi = 0, max(f["beats"] for f in fifos) + 4
+    best = run(hi)
+    while lo < hi:
+        mid = (lo + hi) // 2
+        if run(mid) == best:
+            hi = mid
+        else:
+            lo = mid + 1
+    for f in fifos:
+        f["depth"] = f["min_depth"] + lo
+        f["fifo"].depth = f["depth"]
+    return run(lo)
+
+
+def generate_stream(model, top: str | None = None, fifo_delta: int | None = None) -> StreamRtlDesign:
+    """FIFO depths: ``min_depth`` (``stream_join.fifo_depth``, the least that cannot deadlock)
+    plus the least common slack k with which the cycle model reaches the II and latency of
+    unbounded FIFOs (SyncFIFOBuffered's two-cycle fall-through and the branch pipelines otherwise
+    throttle the fork).  ``fifo_delta`` (tests only): depths min_depth + fifo_delta, no slack
+    search, no timing (to show that min_depth is needed)."""
+    from qir.rtl.stream_join import FifoStage, ForkStage, fifo_depth
     from qir.rtl.stream_window import WindowGeometry
 
     if top is None:
@@ -196,7 +228,7 @@ def generate_stream(model, top: str | None = None, fifo_delta: int = 0) -> Strea
             ins = []
             for port, (v, other) in enumerate(((op.lhs, op.rhs), (op.rhs, op.lhs))):
                 depth = fifo_depth(need[v], need[other], holding(v))
-                if depth or fifo_delta:
+                if depth and fifo_delta is not None:
                     depth = max(depth + fifo_delta, 0)
                 dst = st.ins()[port]
                 if depth:
@@ -206,7 +238,8 @@ def generate_stream(model, top: str | None = None, fifo_delta: int = 0) -> Strea
                     fk = add(fname, f, "fifo", depth, [take(v, f.i)])
                     n_out.append(1)
                     fifos.append({"stage": fname, "join": name, "input": ("lhs", "rhs")[port], "depth": depth,
-                                  "width": width})
+                                  "min_depth": depth, "width": width, "node": fk, "fifo": f,
+                                  "beats": len(need[v])})
                     edges.append((f.o, dst))
                     ins.append((f.o, fk, 0))
                 else:
@@ -230,14 +263,11 @@ def generate_stream(model, top: str | None = None, fifo_delta: int = 0) -> Strea
         n_out.append(1)
         info.append(d)
         provide(op.output, st.o, node, st.o.payload.shape().width)
-    if fifo_delta:
+    if fifo_delta is not None:
         latency = ii = None
     else:
-        try:
-            latency, ii = simulate_dag(nodes, n_out, beats_in, beats_out)
-        except RuntimeError as e:  # a bug in the depth computation, never the user's input
-            raise QirError(f"--io stream: internal error, the stream graph of @{model.sym_name.data} "
-                           f"does not run in the cycle model ({e})") from None
+        latency, ii = _size_fifos(model, nodes, n_out, beats_in, beats_out, fifos)
+    fifos = [{k: v for k, v in f.items() if k not in ("node", "fifo", "beats")} for f in fifos]
     w_out = stages[-1][1].o.payload.shape().width
     text = verilog.convert(_StreamTop(stages, edges, w_in, w_out), name=top, emit_src=False,
                            strip_internal_attrs=True)

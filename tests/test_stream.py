@@ -455,8 +455,10 @@ qir.model @res {
 
 def test_residual_join_lowering_and_fifo_depth():
     """add of a stream and its 3x3-window branch: a qir.join, the same numbers; the identity
-    branch gets a FIFO of the computed depth (W + 1 = 7 pixels: the conv's first output needs
-    W + 2 input beats, the fork keeps the last); one beat less deadlocks the cycle model."""
+    branch gets a FIFO of min_depth W + 1 = 7 pixels (the conv's first output needs W + 2 input
+    beats, the fork keeps the last); with min_depth no valid/ready pattern deadlocks the cycle
+    model, one beat less deadlocks it even at full rate.  The built depth adds the slack that
+    gives the II of an unbounded FIFO."""
     from qir.rtl.stream_timing import simulate_dag
     from qir.rtl.stream_top import generate_stream
 
@@ -465,11 +467,20 @@ def test_residual_join_lowering_and_fifo_depth():
     x = _rand_inputs(get_model(net), 32)
     assert np.array_equal(evaluate(get_model(net), [x]).outputs[0], evaluate(get_model(low), [x]).outputs[0])
     d = generate_stream(get_model(low))
-    assert [(f["input"], f["depth"]) for f in d.stream["fifo_depths"]] == [("lhs", 7)]
+    (f,) = d.stream["fifo_depths"]
+    assert (f["input"], f["min_depth"]) == ("lhs", 7) and f["depth"] >= 7
     nodes, n_out, bi, bo = d.timing_nodes
-    smaller = [(k, i - 1 if k == "fifo" else i, ins) for k, i, ins in nodes]
+    big = [(k, 100 if k == "fifo" else i, ins) for k, i, ins in nodes]
+    assert simulate_dag(big, n_out, bi, bo)[1] == d.stream["ii_cycles"]
+    nodes, n_out, bi, bo = generate_stream(get_model(low), fifo_delta=0).timing_nodes
+    for seed in range(4):
+        rng = np.random.default_rng(seed)
+        gaps, stalls = rng.random(4000) < 0.4, rng.random(4000) < 0.5
+        simulate_dag(nodes, n_out, bi, bo, valid=lambda c: not gaps[c % 4000], ready=lambda c: not stalls[c % 4000])
+    nodes, n_out, bi, bo = generate_stream(get_model(low), fifo_delta=-1).timing_nodes
+    assert [i for k, i, _ in nodes if k == "fifo"] == [6]
     with pytest.raises(RuntimeError, match="deadlock"):
-        simulate_dag(smaller, n_out, bi, bo)
+        simulate_dag(nodes, n_out, bi, bo)
 
 
 @pytest.mark.sim
@@ -477,7 +488,7 @@ def test_residual_join_icarus_with_stalls(tmp_path, monkeypatch):
     from qir.sim.stream_bench import check_stream
 
     rep = _compile_ir(RESIDUAL, tmp_path / "d", monkeypatch)
-    assert [f["depth"] for f in rep["fifo_depths"]] == [7]
+    assert [f["min_depth"] for f in rep["fifo_depths"]] == [7]
     net = get_model(_net(RESIDUAL))
     x = _rand_inputs(net, 12)
     ref = evaluate(net, [x]).outputs[0]
