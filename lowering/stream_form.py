@@ -97,10 +97,8 @@ def _after(v: SSAValue):
 
 def _is_join(o: Operation) -> bool:
     """An add/concat of two different streams (a concat along the last axis only)."""
-    if not isinstance(o, (AddOp, ConcatOp)) or len(o.operands) < 2 or not any(_is_stream(v) for v in o.operands):
+    if not isinstance(o, (AddOp, ConcatOp)) or len(set(o.operands)) < 2:
         return False
-    if len(set(o.operands)) == 1:
-        return False  # add(x, x): one stream, per beat
     if len(o.operands) != 2:
         raise QirError(f"--io stream: {_where(o)} ('{o.name}') joins {len(o.operands)} streams; "
                        "only two are supported (use --io parallel)")
@@ -135,15 +133,24 @@ def stream_form(model: ModelOp) -> None:
     for o in list(model.block.ops):
         if isinstance(o, _STRUCTURAL):
             continue
-        if _is_join(o):
-            joins.append(o)
-            continue
         if isinstance(o, ReshapeOp) and _is_stream(o.input) and len(shape_of(o.output.type)) == 1:
             c = set_layer(CollectOp.create(operands=[o.input], result_types=[o.output.type]), layer_of(o))
             Rewriter.replace_op(o, c)
             continue
         gs = {id(of[v]): of[v] for v in o.operands if v in of}
         ext = [v for v in o.operands if v not in of]
+        inputs = {id(g.input) for g in gs.values()} | {id(e) for e in ext}
+        if len(gs) > 1 and len(inputs) == 1:  # branches of one value re-joined per beat: one group
+            first, *rest = gs.values()
+            for g in rest:
+                first.ops += g.ops
+                for r in (r for x in g.ops for r in x.results):
+                    of[r] = first
+                groups.remove(g)
+            gs = {id(first): first}
+        elif len(inputs) > 1 and _is_join(o):  # two streams: a qir.join
+            joins.append(o)
+            continue
         if len(gs) > 1 or (gs and any(e is not next(iter(gs.values())).input for e in ext)) \
                 or (not gs and len({id(e) for e in ext}) != 1):
             raise QirError(f"--io stream: {_where(o)} ('{o.name}') joins several streams; "
@@ -152,8 +159,11 @@ def stream_form(model: ModelOp) -> None:
         if g is None:
             g = _Group(ext[0])
             groups.append(g)
-        if _is_stream(g.input) and (o.name not in BEAT_OPS_NAMES or
-                                    any(shape_of(r.type) != shape_of(g.input.type) for r in o.results)):
+        merge_op = isinstance(o, AddOp) or (isinstance(o, ConcatOp) and
+                                            o.axis.value.data == len(shape_of(o.output.type)) - 1)
+        if _is_stream(g.input) and not (
+                (o.name in BEAT_OPS_NAMES and all(shape_of(r.type) == shape_of(g.input.type) for r in o.results))
+                or (merge_op and shape_of(o.output.type)[:-1] == shape_of(g.input.type)[:-1])):
             raise QirError(f"--io stream: {_where(o)} ('{o.name}') on a stream of shape "
                            f"{shape_of(g.input.type)} is not supported (use --io parallel)")
         g.ops.append(o)

@@ -99,18 +99,31 @@ def test_stream_lowering_keeps_semantics(text):
 
 
 def test_stream_rejects_three_streams():
-    text = """
-qir.model @j {
-  %0 = qir.input "x" : tensor<4x4x1x!qir.fixed<6,3>>
-  %1 = qir.relu %0 : tensor<4x4x1x!qir.fixed<6,3>>
-  %2 = qir.add %0, %1, %0 : tensor<4x4x1x!qir.fixed<6,3>>, tensor<4x4x1x!qir.fixed<6,3>>, tensor<4x4x1x!qir.fixed<6,3>> -> tensor<4x4x1x!qir.fixed<8,5>>
-  qir.output %2 : tensor<4x4x1x!qir.fixed<8,5>>
-}
-"""
+    text = RESIDUAL.replace("%3 = qir.add %0, %2 {", "%3 = qir.add %0, %2, %0 {").replace(
+        "tensor<5x6x2x!qir.fixed<6,3>>, tensor<5x6x2x!qir.fixed<6,3>> -> tensor<5x6x2x!qir.fixed<7,4>>",
+        "tensor<5x6x2x!qir.fixed<6,3>>, tensor<5x6x2x!qir.fixed<6,3>>, tensor<5x6x2x!qir.fixed<6,3>> -> "
+        "tensor<5x6x2x!qir.fixed<8,5>>").replace("qir.output %3 : tensor<5x6x2x!qir.fixed<7,4>>",
+                                                   "qir.output %3 : tensor<5x6x2x!qir.fixed<8,5>>")
     from qir.errors import QirError
 
     with pytest.raises(QirError, match="joins 3 streams"):
         _lower(text)
+
+
+def test_stream_branches_of_one_value_stay_one_map():
+    """add(x, relu(x)) and two dense heads of one vector re-joined: one map body each (no join)."""
+    text = """
+qir.model @j {
+  %0 = qir.input "x" : tensor<4x4x1x!qir.fixed<6,3>>
+  %1 = qir.relu %0 : tensor<4x4x1x!qir.fixed<6,3>>
+  %2 = qir.add %0, %1 : tensor<4x4x1x!qir.fixed<6,3>>, tensor<4x4x1x!qir.fixed<6,3>> -> tensor<4x4x1x!qir.fixed<7,4>>
+  qir.output %2 : tensor<4x4x1x!qir.fixed<7,4>>
+}
+"""
+    net, low = _lower(text)
+    assert [o.name for o in get_model(low).block.ops] == ["qir.input", "qir.map", "qir.output"]
+    x = _rand_inputs(get_model(net), 16)
+    assert np.array_equal(evaluate(get_model(net), [x]).outputs[0], evaluate(get_model(low), [x]).outputs[0])
 
 
 def _compile_ir(text: str, out: Path, monkeypatch) -> dict:
