@@ -162,7 +162,8 @@ def _size_fifos(model, nodes, n_out, beats_in, beats_out, fifos) -> tuple[int, i
     return run(lo)
 
 
-def generate_stream(model, top: str | None = None, fifo_delta: int | None = None) -> StreamRtlDesign:
+def generate_stream(model, top: str | None = None, fifo_delta: int | None = None,
+                    convert: bool = True) -> StreamRtlDesign:
     """FIFO depths: ``min_depth`` (``stream_join.fifo_depth``, the least that cannot deadlock)
     plus the least common slack k with which the cycle model reaches the II and latency of
     unbounded FIFOs (SyncFIFOBuffered's two-cycle fall-through and the branch pipelines otherwise
@@ -269,8 +270,15 @@ def generate_stream(model, top: str | None = None, fifo_delta: int | None = None
         latency, ii = _size_fifos(model, nodes, n_out, beats_in, beats_out, fifos)
     fifos = [{k: v for k, v in f.items() if k not in ("node", "fifo", "beats")} for f in fifos]
     w_out = stages[-1][1].o.payload.shape().width
-    text = verilog.convert(_StreamTop(stages, edges, w_in, w_out), name=top, emit_src=False,
-                           strip_internal_attrs=True)
+    if convert:
+        text = verilog.convert(_StreamTop(stages, edges, w_in, w_out), name=top, emit_src=False,
+                               strip_internal_attrs=True)
+    else:  # only the plan was wanted: the stages are never elaborated
+        text = ""
+        for _, st in stages:
+            for e in (st, getattr(st, "core", None)):
+                if e is not None:
+                    e._MustUse__silence = True
     one = lambda n, d: {"name": n, "direction": d, "width": 1, "type": None, "shape": None}  # noqa: E731
     ports = [one("clk", "input"), one("rst", "input"), one("in_valid", "input"), one("in_ready", "output"),
              _port("in_data", "input", in_t), one("out_valid", "output"), one("out_ready", "input"),

@@ -397,7 +397,7 @@ def test_stream_qir_report(tmp_path, monkeypatch):
     r = report(tmp_path / "d")
     assert r["estimate"]["memory_bits"] > 0
     text = format_report(r)
-    assert "line-buffer memory bits" in text and "window" in text and "collect" in text
+    assert "memory bits (line buffers, FIFOs)" in text and "window" in text and "collect" in text
 
 
 # A 2x2/2 max pool on 5x5: the last row and column feed no output, so the last image's final
@@ -490,7 +490,8 @@ def test_residual_join_lowering_and_fifo_depth():
     for seed in range(4):
         rng = np.random.default_rng(seed)
         gaps, stalls = rng.random(4000) < 0.4, rng.random(4000) < 0.5
-        simulate_dag(nodes, n_out, bi, bo, valid=lambda c: not gaps[c % 4000], ready=lambda c: not stalls[c % 4000])
+        simulate_dag(nodes, n_out, bi, bo, valid=lambda c, g=gaps: not g[c % 4000],
+                     ready=lambda c, s=stalls: not s[c % 4000])
     nodes, n_out, bi, bo = generate_stream(get_model(low), fifo_delta=-1).timing_nodes
     assert [i for k, i, _ in nodes if k == "fifo"] == [6]
     with pytest.raises(RuntimeError, match="deadlock"):
@@ -536,3 +537,8 @@ def test_qkeras_branches_stream_icarus(merge, tmp_path):
     r = subprocess.run([str(find_verilator().exe), "--lint-only", "-Wall", str(v), "--top-module", rep["top"]],
                        capture_output=True, text=True)
     assert r.returncode == 0, r.stderr
+    from qir.report import format_report, report
+
+    r = report(tmp_path / "d")
+    text = format_report(r)
+    assert "fork" in text and "fifo, " in text and r["estimate"]["memory_bits"] > 0
