@@ -1,4 +1,5 @@
-"""Cycle model of a stream chain's handshakes, for report.json's ``ii_cycles`` and
+"""Cycle model of a stream graph's handshakes (a chain: ``simulate``; a DAG with fork, join and
+FIFO stages: ``simulate_dag``), for report.json's ``ii_cycles`` and
 ``latency_cycles`` (and checked against the RTL by ``qir sim``).
 
 Each stage is modelled by the same equations as its generator (``stream_window``,

@@ -13,9 +13,11 @@ through a latency-0 map (a purely combinational stage passes valid/ready through
 Stages (one Amaranth ``lib.wiring`` Component each, connected with ``lib.stream`` interfaces):
 ``qir.window`` -> ``stream_window.WindowStage`` (line buffer = ``lib.memory.Memory``),
 ``qir.map`` -> ``stream_map.MapStage`` (the body's pipeline with a stall enable),
-``qir.collect`` -> ``stream_collect.CollectStage``.  The model is a chain (every op uses the
-previous op's result); joins (add/concat of two streams) are not supported yet, so no FIFOs are
-needed: every stage holds its output until it is taken.
+``qir.collect`` -> ``stream_collect.CollectStage``, ``qir.join`` -> ``stream_join.JoinStage``.
+The model is a DAG from the one input to the one output: a value with several users gets a
+``stream_join.ForkStage``, a join input whose branch arrives early a ``stream_join.FifoStage``
+(depth: ``stream_join.fifo_depth`` plus the throughput slack found by the cycle model); every
+other stage holds its output until it is taken.
 """
 from __future__ import annotations
 

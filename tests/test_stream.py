@@ -542,3 +542,28 @@ def test_qkeras_branches_stream_icarus(merge, tmp_path):
     r = report(tmp_path / "d")
     text = format_report(r)
     assert "fork" in text and "fifo, " in text and r["estimate"]["memory_bits"] > 0
+
+
+@pytest.mark.sim
+def test_residual_min_depth_rtl_icarus(tmp_path, monkeypatch):
+    """The RTL with FIFOs of exactly min_depth is bit-exact under random gaps and stalls; with one
+    beat less it deadlocks in Icarus (input beats stop, no output within the bench's timeout)."""
+    from qir.errors import QirError
+    from qir.rtl.stream_top import generate_stream
+    from qir.sim.stream_bench import check_stream, simulate_stream
+
+    net = get_model(_net(RESIDUAL))
+    low = _lower(RESIDUAL)[1]
+    x = _rand_inputs(net, 8)
+    ref = evaluate(net, [x]).outputs[0]
+    for delta in (0, -1):
+        d = tmp_path / f"d{delta}"
+        rep = _compile_ir(RESIDUAL, d, monkeypatch)
+        design = generate_stream(get_model(low), top=rep["top"], fifo_delta=delta)
+        assert [f["depth"] for f in design.stream["fifo_depths"]] == [7 + delta]
+        (d / "rtl" / f"{rep['top']}.v").write_text(design.files[f"{rep['top']}.v"])
+        if delta == 0:
+            check_stream(d, x, ref, "icarus", seeds=(1, 7, 11))
+        else:
+            with pytest.raises(QirError, match="output beats came out"):
+                simulate_stream(d, x, "icarus", None)
