@@ -548,9 +548,10 @@ def test_qkeras_branches_stream_icarus(merge, tmp_path):
 def test_residual_min_depth_rtl_icarus(tmp_path, monkeypatch):
     """The RTL with FIFOs of exactly min_depth is bit-exact under random gaps and stalls; with one
     beat less it deadlocks in Icarus (input beats stop, no output within the bench's timeout)."""
-    from qir.errors import QirError
     from qir.rtl.stream_top import generate_stream
     from qir.sim.stream_bench import check_stream, simulate_stream
+
+    from qir.errors import QirError
 
     net = get_model(_net(RESIDUAL))
     low = _lower(RESIDUAL)[1]
