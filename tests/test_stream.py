@@ -542,6 +542,25 @@ def test_qkeras_branches_stream_icarus(merge, tmp_path):
     r = report(tmp_path / "d")
     text = format_report(r)
     assert "fork" in text and "fifo, " in text and r["estimate"]["memory_bits"] > 0
+    # the cycle model: min_depth survives random valid/ready patterns; for Add (a 1x1 window branch:
+    # one guaranteed register) one beat less deadlocks.  With a pipelined map between the fork and
+    # the join (the 5x5 branch) min_depth counts one register per stage, so it may be above the
+    # least depth some patterns need (safe, not necessarily tight).
+    from qir.rtl.stream_timing import simulate_dag
+    from qir.rtl.stream_top import generate_stream
+
+    low = import_keras(path)
+    run_passes(low, STREAM_PIPELINE)
+    nodes, n_out, bi, bo = generate_stream(get_model(low), fifo_delta=0, convert=False).timing_nodes
+    for seed in range(3):
+        rng = np.random.default_rng(seed)
+        gaps, stalls = rng.random(3000) < 0.3, rng.random(3000) < 0.6
+        simulate_dag(nodes, n_out, bi, bo, valid=lambda c, g=gaps: not g[c % 3000],
+                     ready=lambda c, s=stalls: not s[c % 3000])
+    if merge == "Add":
+        nodes, n_out, bi, bo = generate_stream(get_model(low), fifo_delta=-1, convert=False).timing_nodes
+        with pytest.raises(RuntimeError, match="deadlock"):
+            simulate_dag(nodes, n_out, bi, bo)
 
 
 @pytest.mark.sim
