@@ -98,8 +98,11 @@ def finish_map(body: _Body, block: Block, value: SSAValue) -> MapOp:
 def clone_into(o: Operation, block: Block, operands: list[SSAValue], beat: bool) -> Operation:
     """``o`` rebuilt in ``block`` on ``operands``; ``beat``: its result typed per beat."""
     t = o.results[0].type
+    props = dict(o.properties)
+    if beat and o.name == "qir.concat":  # channels-last concat of streams: along the beat
+        props["axis"] = IntegerAttr(0, i64)
     new = type(o).create(operands=operands, result_types=[beat_type(t) if beat else t],
-                         properties=dict(o.properties), attributes=dict(o.attributes))
+                         properties=props, attributes=dict(o.attributes))
     block.add_op(new)
     return new
 

@@ -50,7 +50,7 @@ from qir.dialect import (
     int_values,
     shape_of,
 )
-from qir.dialect.stream_ops import CollectOp, MapOp, WindowOp
+from qir.dialect.stream_ops import CollectOp, JoinOp, MapOp, WindowOp
 from qir.errors import QirError
 from qir.fixed import Fixed, mantissa_array, requantize
 from qir.ir import get_model, layer_of
@@ -431,6 +431,14 @@ def _map(op: MapOp, args):
     n, lead, c = x.shape[0], x.shape[1:-1], x.shape[-1]
     beats = x.reshape(-1, c)
     y = evaluate(op.model(), [beats]).outputs[0]
+    return mantissa_array(y, elem(op.output.type).width).reshape((n, *lead, y.shape[-1]))
+
+
+@impl(JoinOp)
+def _join(op: JoinOp, args):
+    a, b = np.asarray(args[0]), np.asarray(args[1])
+    n, lead = a.shape[0], a.shape[1:-1]
+    y = evaluate(op.model(), [a.reshape(-1, a.shape[-1]), b.reshape(-1, b.shape[-1])]).outputs[0]
     return mantissa_array(y, elem(op.output.type).width).reshape((n, *lead, y.shape[-1]))
 
 

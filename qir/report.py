@@ -236,20 +236,21 @@ def format_report(r: dict) -> str:
              f"estimate: ~{e['luts_estimate']} LUTs ({e['adder_bits']} adder bits, {e['epilogue_luts']} epilogue, "
              f"{e['other_luts']} other), {e['multipliers']} multipliers, {e['reg_bits']} register bits"]
     if "memory_bits" in e:
-        lines.append(f"stream: {e['memory_bits']} line-buffer memory bits")
+        lines.append(f"stream: {e['memory_bits']} memory bits (line buffers, FIFOs)")
     t = r.get("timing") or {}
     if t.get("fmax_mhz_estimate"):
         lines.append(f"timing: {t['levels_per_stage']} adder levels per stage, ~{t['fmax_mhz_estimate']} MHz "
                      f"(ECP5 delay model, qir/data/delay_ecp5.json)")
     for lay in e["layers"]:
-        if lay.get("style") in ("window", "collect"):
+        if lay.get("style") in ("window", "collect", "fork", "fifo"):
             lines.append(f"  {lay['layer']}: {lay['style']}, {lay['reg_bits']} register bits"
                          + (f", {lay['memory_bits']} memory bits" if "memory_bits" in lay else ""))
         elif "adder_bits" in lay:
             lines.append(f"  {lay['layer']}: {lay['style']}, {lay['adders']} adders, {lay['adder_bits']} adder bits, "
                          f"depth {lay['depth']}, internal latency {lay['latency']}")
         else:
-            lines.append(f"  {lay['layer']}: {lay['style']}, {lay['multipliers']} multipliers")
+            style = lay.get("style", lay.get("op"))
+            lines.append(f"  {lay['layer']}: {style}, {lay.get('multipliers', 0)} multipliers")
     for k, v in r.items():
         if k == "synth_asic":
             lines.append(f"asic ({v['command']}, {v['seconds']} s): {sum(v['cells'].values())} cells, {v['ff']} FF, "

@@ -15,7 +15,7 @@ from math import ceil, log2
 
 
 def estimate_stream(model) -> dict:
-    from qir.dialect.stream_ops import CollectOp, MapOp, WindowOp
+    from qir.dialect.stream_ops import CollectOp, JoinOp, MapOp, WindowOp
     from qir.report import LUT_PER_ADDER_BIT, estimate
     from qir.rtl.stream_collect import collect_geometry
     from qir.rtl.stream_window import WindowGeometry
@@ -25,7 +25,7 @@ def estimate_stream(model) -> dict:
     layers = []
     for op in model.block.ops:
         layer = op.attributes["layer"].data if "layer" in op.attributes else None
-        if isinstance(op, MapOp):
+        if isinstance(op, (MapOp, JoinOp)):
             from qir.rtl.top import _plan
 
             e = estimate(op.model())
@@ -53,5 +53,25 @@ def estimate_stream(model) -> dict:
             tot["reg_bits"] += regs
             tot["other_luts"] += ceil(log2(max(n, 2))) + 2
             layers.append({"layer": layer, "op": op.name, "style": "collect", "reg_bits": regs})
+    if any(isinstance(op, JoinOp) for op in model.block.ops):
+        from qir.rtl.stream_top import generate_stream
+
+        for o in model.block.ops:  # fork stages: one "taken" flag per output
+            for r in o.results:
+                n = len(list(r.uses))
+                if n > 1:
+                    tot["reg_bits"] += n
+                    tot["other_luts"] += 2 * n
+                    layers.append({"layer": o.attributes["layer"].data if "layer" in o.attributes else o.name,
+                                   "op": "fork", "style": "fork", "reg_bits": n, "luts": 2 * n})
+        for f in generate_stream(model, convert=False).stream["fifo_depths"]:
+            # SyncFIFOBuffered: depth - 1 entries of memory, an output register, two pointers, a level
+            cnt = ceil(log2(max(f["depth"], 2)))
+            mem, regs = (f["depth"] - 1) * f["width"], f["width"] + 3 * cnt + 1
+            tot["memory_bits"] += mem
+            tot["reg_bits"] += regs
+            tot["other_luts"] += 3 * cnt + 4
+            layers.append({"layer": f["stage"], "op": "fifo", "style": "fifo", "depth": f["depth"], "reg_bits": regs,
+                           "luts": 3 * cnt + 4, "memory_bits": mem})
     luts = round(tot["adder_bits"] * LUT_PER_ADDER_BIT) + tot["epilogue_luts"] + tot["other_luts"]
     return {"luts_estimate": luts, **tot, "layers": layers}

@@ -1,4 +1,5 @@
-"""Cycle model of a stream chain's handshakes, for report.json's ``ii_cycles`` and
+"""Cycle model of a stream graph's handshakes (a chain: ``simulate``; a DAG with fork, join and
+FIFO stages: ``simulate_dag``), for report.json's ``ii_cycles`` and
 ``latency_cycles`` (and checked against the RTL by ``qir sim``).
 
 Each stage is modelled by the same equations as its generator (``stream_window``,
@@ -112,6 +113,144 @@ def simulate(stages: list[tuple[str, object]], beats_in: int, beats_out: int, im
             s.step(valids[k], readies[k + 1])
         if got == beats_out * images:
             break
+    else:
+        raise RuntimeError("stream timing model did not finish")
+    iis = [b - a for a, b in zip(t_in, t_in[1:])]
+    return t_out[0] - t_in[0], max(iis[1:] or iis or [0])
+
+
+# ------------------------------------------------------------------ DAGs (fork / join / fifo)
+class _Fork:
+    """Per-output taken flags (``stream_join.ForkStage``)."""
+
+    def __init__(self, n):
+        self.taken = [False] * n
+
+    def out_valids(self, iv):
+        return [iv[0] and not t for t in self.taken]
+
+    def in_readies(self, iv, ors):
+        return [all(t or r for t, r in zip(self.taken, ors))]
+
+    def step(self, iv, ors):
+        if iv[0] and self.in_readies(iv, ors)[0]:
+            self.taken = [False] * len(self.taken)
+        else:
+            ov = self.out_valids(iv)
+            self.taken = [t or (v and r) for t, v, r in zip(self.taken, ov, ors)]
+
+
+class _Join:
+    """Both-valid map (``stream_join.JoinStage``)."""
+
+    def __init__(self, latency):
+        self.m = _Map(latency)
+
+    def out_valids(self, iv):
+        return [self.m.out_valid(iv[0] and iv[1])]
+
+    def in_readies(self, iv, ors):
+        ce = self.m.in_ready(ors[0])
+        return [ce and iv[1], ce and iv[0]]
+
+    def step(self, iv, ors):
+        self.m.step(iv[0] and iv[1], ors[0])
+
+
+class _Fifo:
+    """Amaranth ``SyncFIFOBuffered`` of ``depth``: an inner queue of depth - 1 read through a
+    registered output (depth 1: one register, alternately full and empty)."""
+
+    def __init__(self, depth):
+        self.depth, self.inner, self.rrdy, self.level = depth, 0, False, 0
+
+    def out_valids(self, iv):
+        return [self.level == 1] if self.depth == 1 else [self.rrdy]
+
+    def in_readies(self, iv, ors):
+        return [self.level == 0] if self.depth == 1 else [self.inner != self.depth - 1]
+
+    def step(self, iv, ors):
+        w = iv[0] and self.in_readies(iv, ors)[0]
+        r = self.out_valids(iv)[0] and ors[0]
+        if self.depth == 1:
+            self.level = 1 if w else (0 if r else self.level)
+            return
+        inner_read = self.inner != 0 and (not self.rrdy or ors[0])
+        self.inner += int(w) - int(inner_read)
+        if inner_read:
+            self.rrdy = True
+        elif ors[0]:
+            self.rrdy = False
+
+
+class _One:
+    """A one-input, one-output stage model in the DAG interface."""
+
+    def __init__(self, s):
+        self.s = s
+
+    def out_valids(self, iv):
+        return [self.s.out_valid(iv[0])]
+
+    def in_readies(self, iv, ors):
+        return [self.s.in_ready(ors[0])]
+
+    def step(self, iv, ors):
+        self.s.step(iv[0], ors[0])
+
+
+def simulate_dag(nodes: list[tuple[str, object, list[tuple[int, int]]]], n_out: list[int], beats_in: int,
+                 beats_out: int, images: int = 4, max_cycles: int = 10_000_000,
+                 ready=None, valid=None) -> tuple[int, int]:
+    """(latency, ii) of a stream DAG at full rate (or with the ``valid(cycle)`` / ``ready(cycle)``
+    patterns).  ``nodes`` in topological order: (kind, info, inputs) with inputs [(node, port)],
+    node -1 = the model input; ``n_out[k]`` output ports of node k; the last node's port 0 is the
+    model output.  Raises RuntimeError on a deadlock (no beat moves for 100000 cycles)."""
+    models = []
+    for kind, info, _ in nodes:
+        models.append({"fork": _Fork, "join": _Join, "fifo": _Fifo}[kind](info) if kind in ("fork", "join", "fifo")
+                      else _One(model_stage(kind, info)))
+    sent = got = 0
+    t_in, t_out = [], []
+    total_in = beats_in * images
+    idle = 0
+    for cyc in range(max_cycles):
+        src_valid = sent < total_in and (valid is None or valid(cyc))
+        snk_ready = ready is None or ready(cyc)
+        ov: list[list[bool]] = []
+        iv: list[list[bool]] = []
+        for k, (_, _, ins) in enumerate(nodes):
+            iv.append([src_valid if n < 0 else ov[n][p] for n, p in ins])
+            ov.append(models[k].out_valids(iv[k]))
+        ors = [[False] * n for n in n_out]
+        ors[-1][0] = snk_ready
+        src_ready = False
+        irs: list = [None] * len(nodes)
+        for k in reversed(range(len(nodes))):
+            irs[k] = models[k].in_readies(iv[k], ors[k])
+            for (n, p), r in zip(nodes[k][2], irs[k]):
+                if n < 0:
+                    src_ready = r
+                else:
+                    ors[n][p] = r
+        moved = False
+        if src_valid and src_ready:
+            if sent % beats_in == 0:
+                t_in.append(cyc)
+            sent += 1
+            moved = True
+        if ov[-1][0] and snk_ready:
+            if got % beats_out == 0:
+                t_out.append(cyc)
+            got += 1
+        for k in range(len(nodes)):
+            models[k].step(iv[k], ors[k])
+        if got == beats_out * images:
+            break
+        idle = 0 if moved or (ov[-1][0] and snk_ready) else idle + 1
+        if idle > 100_000:
+            raise RuntimeError(f"stream deadlock: {sent} input beats taken, {got} output beats given")
     else:
         raise RuntimeError("stream timing model did not finish")
     iis = [b - a for a, b in zip(t_in, t_in[1:])]

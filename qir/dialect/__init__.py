@@ -52,6 +52,7 @@ Dataflow ops (what lowering/ produces and rtl/ consumes):
 Stream-level ops (``--io stream``; ``stream_ops.py``):
   ``qir.window``    the sliding windows of a feature map (line buffers in hardware)
   ``qir.map``       a nested ``qir.model`` applied to every beat
+  ``qir.join``      a nested two-input ``qir.model`` applied to every pair of beats of two streams
   ``qir.collect``   all beats of a tensor as one beat (Flatten)
 
 Semantics are defined by the numpy reference interpreter in ``qir.interp``.

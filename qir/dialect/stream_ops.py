@@ -13,6 +13,10 @@ the beat order only fixes the hardware's port protocol.
   its input; the body is ordinary dataflow IR (one adder graph / xnor / mac kernel reused for
   every output position).  Hardware: the body's pipeline with a stall enable
   (``qir.rtl.stream_map``).
+- ``qir.join``: applies the two-input ``qir.model`` in its region to every pair of beats (same
+  leading shape) of its two inputs (an add/concat of two streams).  Hardware: the body's
+  pipeline fed when both inputs are valid (``qir.rtl.stream_join``); the fork stages and the
+  FIFOs in front of it are hardware only (``rtl/stream_top.py``).
 - ``qir.collect``: all beats of a stream as one beat (flatten): result = input flattened
   row-major.  Hardware: a shift register (``qir.rtl.stream_collect``).
 """
@@ -146,4 +150,41 @@ class CollectOp(IRDLOperation):
             raise VerifyException(f"{where}: result must be the 1-D flattening of the input")
 
 
-OPS = [WindowOp, MapOp, CollectOp]
+@irdl_op_definition
+class JoinOp(IRDLOperation):
+    """Applies the two-input ``qir.model`` in its region to every pair of beats of ``lhs`` and
+    ``rhs`` (equal leading shapes): result[p] = body(lhs[p], rhs[p])."""
+
+    name = "qir.join"
+    lhs = operand_def(TensorType)
+    rhs = operand_def(TensorType)
+    output = result_def(TensorType)
+    body = region_def("single_block")
+    traits = traits_def(NoTerminator())
+    assembly_format = "$lhs `,` $rhs attr-dict `:` type($lhs) `,` type($rhs) `->` type($output) $body"
+
+    def model(self) -> ModelOp:
+        return self.body.block.first_op
+
+    def verify_(self) -> None:
+        where = _layer(self)
+        ops = list(self.body.block.ops)
+        if len(ops) != 1 or not isinstance(ops[0], ModelOp):
+            raise VerifyException(f"{where}: the body of qir.join must be exactly one qir.model")
+        m = ops[0]
+        ins, outs = m.inputs(), list(m.output().outs)
+        if len(ins) != 2 or len(outs) != 1:
+            raise VerifyException(f"{where}: the qir.join body model needs two inputs and one output")
+        oshape = shape_of(self.output.type)
+        bo = shape_of(outs[0].type)
+        for k, (v, bi) in enumerate(zip((self.lhs, self.rhs), ins)):
+            ishape, b = shape_of(v.type), shape_of(bi.result.type)
+            if len(b) != 1 or ishape[:-1] != oshape[:-1] or ishape[-1:] != b:
+                raise VerifyException(f"{where}: body input {k} {b} does not take the beats of {ishape}")
+            if elem(bi.result.type) != elem(v.type):
+                raise VerifyException(f"{where}: body input {k} element type differs from the operand")
+        if len(bo) != 1 or oshape[-1:] != bo or elem(outs[0].type) != elem(self.output.type):
+            raise VerifyException(f"{where}: body result {bo} does not give the beats of {oshape}")
+
+
+OPS = [WindowOp, MapOp, JoinOp, CollectOp]
