@@ -120,6 +120,14 @@ def load_design(outdir: str | Path) -> Design:
     return design_from_report(report, outdir, where)
 
 
+def data_view(report: dict) -> dict:
+    """report.json's content without the valid/ready handshake (``io`` and the ``in_ready`` /
+    ``out_ready`` ports): the data ports of a stream core, read like a fixed-latency design's
+    (the AXI-Stream wrapper's benches use it; they drive the handshake themselves)."""
+    return {**{k: v for k, v in report.items() if k != "io"},
+            "ports": [p for p in report["ports"] if p["name"] not in ("in_ready", "out_ready")]}
+
+
 def design_from_report(report: dict, outdir: str | Path, where: str | None = None) -> Design:
     """A Design from report.json's content (``where`` names it in errors)."""
     outdir = Path(outdir)
