@@ -21,7 +21,8 @@ properties) is the core module ``qir.addergraph``.
    bits) as long as the rest still fits in its depth budget and in the depth of the layer's
    deepest output tree, so outputs with spare levels become chains whose wide partial sums
    meet narrow terms (outputs beyond ``LUT_REDUCE_MAX_TERMS`` terms: shallowest first, a
-   Huffman tree on depth, narrowest first among equal depths).  Identical adders built for
+   Huffman tree on depth, narrowest first among equal depths; "cheapest" is the target's cost
+   of the adder, ``AdderGraph.target_cost``).  Identical adders built for
    different outputs are shared.
 4. **Exact widths**: every node is a known linear form of the inputs, so its exact value
    interval (hence its minimal width) and its known-zero LSBs follow from the constants; adders
@@ -46,7 +47,8 @@ from collections import Counter
 
 import numpy as np
 
-from qir.addergraph import AdderGraph, combine_forms, csd, linear_bounds, range_bits, tz  # noqa: F401  (re-exported)
+from qir.addergraph import (  # noqa: F401  (re-exported)
+    ASIC_FULL, ASIC_HALF, TARGETS, AdderGraph, combine_forms, csd, linear_bounds, range_bits, tz)
 
 
 # ------------------------------------------------------------------------------ the builder
@@ -129,13 +131,15 @@ MAX_PAIRS = 3_200_000
 
 
 def build(matrix, offset=None, in_lo=None, in_hi=None, *, cse: bool = True,
-          depth_slack: int = 1, max_pairs: int = MAX_PAIRS, scores=None) -> AdderGraph:
+          depth_slack: int = 1, max_pairs: int = MAX_PAIRS, scores=None, target: str = "xilinx") -> AdderGraph:
     """The shared adder graph of ``x @ matrix + offset`` for x[i] in [in_lo[i], in_hi[i]].
 
     The subexpression search is greedy, so it runs once per pattern score in ``scores``
     (default ``SCORES``; only the first two for layers beyond ``max_pairs``) and keeps the graph
-    with the fewest LUT bits (``AdderGraph.lut_bits``) among those at most ``DEPTH_TOLERANCE``
-    adder levels deeper than the first."""
+    with the lowest cost for ``target`` (``AdderGraph.target_cost``: LUT bits for ``xilinx``)
+    among those at most ``DEPTH_TOLERANCE`` adder levels deeper than the first."""
+    if target not in TARGETS:
+        raise ValueError(f"unknown target {target!r}; one of {', '.join(TARGETS)}")
     m = np.asarray(matrix, dtype=object)
     if m.ndim != 2:
         raise ValueError("matrix must be 2-D (n_in x n_out)")
@@ -156,16 +160,17 @@ def build(matrix, offset=None, in_lo=None, in_hi=None, *, cse: bool = True,
     best = None
     inits: dict = {}  # pair statistics per input group, shared by the weights
     for score in scores:
-        g = _build_one(m, offset, in_lo, in_hi, live, cse, depth_slack, max_pairs, n_pairs, score, inits)
+        g = _build_one(m, offset, in_lo, in_hi, live, cse, depth_slack, max_pairs, n_pairs, score, inits, target)
+        cost = g.target_cost(target)
         if best is None:
-            best, depth0, cost0 = g, g.max_depth(), g.lut_bits()
-        elif g.max_depth() <= depth0 + DEPTH_TOLERANCE and g.lut_bits() < cost0:
-            best, cost0 = g, g.lut_bits()
+            best, depth0, cost0 = g, g.max_depth(), cost
+        elif g.max_depth() <= depth0 + DEPTH_TOLERANCE and cost < cost0:
+            best, cost0 = g, cost
     return best
 
 
 def _build_one(m, offset, in_lo, in_hi, live, cse, depth_slack, max_pairs, n_pairs, score,
-               inits: dict | None = None) -> AdderGraph:
+               inits: dict | None = None, target: str = "xilinx") -> AdderGraph:
     n_in, n_out = m.shape
     bld = _Builder(in_lo, in_hi)
     # terms[j]: dict term-id -> (node, shift, sign); term ids are unique per output
@@ -208,7 +213,7 @@ def _build_one(m, offset, in_lo, in_hi, live, cse, depth_slack, max_pairs, n_pai
     for j in range(n_out):
         items = list(terms[j].values())
         if REDUCE_STYLE == "lut" and 2 < len(items) <= LUT_REDUCE_MAX_TERMS:
-            node, shift, sgn = _reduce_lut(bld, items, min(layer_depth, budget[j]))
+            node, shift, sgn = _reduce_lut(bld, items, min(layer_depth, budget[j]), target)
         else:
             node, shift, sgn = _reduce(bld, items)
         onode.append(node)
@@ -313,6 +318,58 @@ def _initial_scores(bld: _Builder, keys: list[int]):
     return overlap, width
 
 
+#: heap entries are ints ordered as the tuples (-score, -count, key) they encode:
+#: -score << _HS | (_HC - count) << _HK | key (one int compare instead of a tuple compare)
+_HK = 1 + _DSB + 2 * _NB
+_KMASK = (1 << _HK) - 1
+_HS = _HK + 32
+_HC = 1 << 32
+#: outputs with at least this many terms compute their pair keys with numpy (``_TermArrays``)
+_NP_TERMS = 96
+
+
+class _TermArrays:
+    """One output's terms (node, shift, sign) as numpy columns in insertion order, with a live
+    mask: the keys of one term against all live others are computed in numpy, in the order of
+    the term dict, the same ints as the pair loops of ``_cse`` and ``_pair_stats``."""
+
+    def __init__(self, t: dict[int, tuple[int, int, int]]):
+        n = len(t)
+        cap = max(2 * n, 16)
+        self.node = np.zeros(cap, np.int64)
+        self.shift = np.zeros(cap, np.int64)
+        self.sign = np.zeros(cap, np.int64)
+        self.live = np.zeros(cap, bool)
+        self.pos = {}
+        for p, (i, (nd, k, sg)) in enumerate(t.items()):
+            self.node[p], self.shift[p], self.sign[p] = nd, k, sg
+            self.pos[i] = p
+        self.live[:n] = True
+        self.n = n
+
+    def kill(self, i: int) -> None:
+        self.live[self.pos.pop(i)] = False
+
+    def add(self, i: int, nd: int, k: int, sg: int) -> None:
+        if self.n == len(self.node):
+            for name in ("node", "shift", "sign", "live"):
+                a = getattr(self, name)
+                setattr(self, name, np.concatenate([a, np.zeros_like(a)]))
+        p = self.n
+        self.node[p], self.shift[p], self.sign[p], self.live[p] = nd, k, sg, True
+        self.pos[i] = p
+        self.n += 1
+
+    def keys(self, m1: int, q1: int, r1: int) -> np.ndarray:
+        live = self.live[:self.n]
+        m2, q2, r2 = self.node[:self.n][live], self.shift[:self.n][live], self.sign[:self.n][live]
+        swap = (m2 < m1) | ((m2 == m1) & (q2 < q1))
+        lo = np.where(swap, m2, m1)
+        hi = np.where(swap, m1, m2)
+        ds = np.where(swap, q1 - q2, q2 - q1)
+        return (((((lo << _NB) | hi) << _DSB) | (ds + _DSOFF)) << 1) | (r2 == r1)
+
+
 def _pair_stats(terms) -> tuple[dict[int, int], dict[int, list[int]]]:
     """Initial pattern counts and, per pattern, the outputs holding it (ascending); the same
     for every pattern weight, so ``build`` computes it once per layer (or input group)."""
@@ -370,9 +427,9 @@ def _cse(bld: _Builder, terms, budget, weight=score_width, init=None) -> None:
     if est is not None:
         w = (lin[0] * est[0] + lin[1] * est[1]).tolist()
         score_cache.update(zip(keys, w))
-        heap = [(-(stats[key] - 1) * wk, -stats[key], key) for key, wk in zip(keys, w)]
+        heap = [(-(stats[key] - 1) * wk << _HS) | ((_HC - stats[key]) << _HK) | key for key, wk in zip(keys, w)]
     else:
-        heap = [(-score(key, stats[key]), -stats[key], key) for key in keys]
+        heap = [(-score(key, stats[key]) << _HS) | ((_HC - stats[key]) << _HK) | key for key in keys]
     heapq.heapify(heap)
     push = heapq.heappush
     pop = heapq.heappop
@@ -381,6 +438,14 @@ def _cse(bld: _Builder, terms, budget, weight=score_width, init=None) -> None:
     blocked: set[int] = set()
     next_tid = max((max(t) for t in terms if t), default=0) + 1
     depth = bld.depth
+    # per output: the Kraft sum (sum of 2^depth) and the depth histogram of its terms, so the
+    # depth budget is checked without a scan of all terms (``_tree_depth`` of the rest)
+    kraft = [sum(1 << depth[tm[0]] for tm in t.values()) for t in terms]
+    dhist = [Counter(depth[tm[0]] for tm in t.values()) for t in terms]
+    # per output, for the pair keys of a replaced or new term against all others in numpy
+    # (outputs of many terms): the terms' (node, shift, sign) in insertion order, dead ones masked
+    big = [len(t) >= _NP_TERMS for t in terms]
+    arrs = [_TermArrays(t) if b else None for t, b in zip(terms, big)]
     # per output: node -> its term ids in insertion order (the order of ``terms[j]``), so an
     # output is searched for a pattern's occurrences without a scan of all its terms
     index: list[dict[int, dict[int, None]]] = []
@@ -394,12 +459,14 @@ def _cse(bld: _Builder, terms, budget, weight=score_width, init=None) -> None:
                 d[i] = None
         index.append(ix)
     while heap:
-        neg_score, _, key = pop(heap)
+        e = pop(heap)
+        key = e & _KMASK
         c = get(key, 0) - mget(key, 0)
         if c < 2 or key in blocked:
             continue
-        if -neg_score != score(key, c):
-            push(heap, (-score(key, c), -c, key))  # stale entry: its count went down
+        sc = score(key, c)
+        if -(e >> _HS) != sc:
+            push(heap, (-sc << _HS) | ((_HC - c) << _HK) | key)  # stale entry: its count went down
             continue
         n1, n2, ds, s = _decode(key)
         # disjoint occurrences, per output, respecting the depth budget
@@ -430,9 +497,17 @@ def _cse(bld: _Builder, terms, budget, weight=score_width, init=None) -> None:
                         break
             if not mine:
                 continue
-            depths = [depth[nd] for i, (nd, _, _) in t.items() if i not in used]
-            depths += [new_depth] * len(mine)
-            if _tree_depth(depths) > budget[j]:
+            rest = kraft[j] + (len(mine) << new_depth)
+            gone: dict[int, int] = {}
+            for i in used:
+                d = depth[t[i][0]]
+                rest -= 1 << d
+                gone[d] = gone.get(d, 0) + 1
+            md = new_depth
+            for d, cnt in dhist[j].items():
+                if d > md and cnt > gone.get(d, 0):
+                    md = d
+            if max(md, (rest - 1).bit_length()) > budget[j]:
                 continue
             occ.extend(mine)
         if len(occ) < 2:
@@ -447,22 +522,38 @@ def _cse(bld: _Builder, terms, budget, weight=score_width, init=None) -> None:
             ix = index[j]
             _, k1, s1 = t[i1]
             _, k2, _ = t[i2]
+            ta = arrs[j]
+            hist = dhist[j]
             for i in (i1, i2):  # the pairs of the two replaced terms go
                 m1, q1, r1 = t.pop(i)
                 del ix[m1][i]
-                minus.update([
+                d = depth[m1]
+                kraft[j] -= 1 << d
+                hist[d] -= 1
+                if ta is not None:
+                    ta.kill(i)
+                    minus.update(ta.keys(m1, q1, r1).tolist())
+                else:
+                    minus.update([
+                        (((((m2 << _NB) | m1) << _DSB) | (q1 - q2 + _DSOFF)) << 1) | (r1 == r2)
+                        if m1 > m2 or (m1 == m2 and q1 > q2) else
+                        (((((m1 << _NB) | m2) << _DSB) | (q2 - q1 + _DSOFF)) << 1) | (r1 == r2)
+                        for m2, q2, r2 in t.values()])
+            m1, q1, r1 = node, min(k1, k2), s1 * flip
+            if ta is not None:
+                new = ta.keys(m1, q1, r1).tolist()
+                ta.add(next_tid, m1, q1, r1)
+            else:
+                new = [  # the pairs of the new term come
                     (((((m2 << _NB) | m1) << _DSB) | (q1 - q2 + _DSOFF)) << 1) | (r1 == r2)
                     if m1 > m2 or (m1 == m2 and q1 > q2) else
                     (((((m1 << _NB) | m2) << _DSB) | (q2 - q1 + _DSOFF)) << 1) | (r1 == r2)
-                    for m2, q2, r2 in t.values()])
-            m1, q1, r1 = node, min(k1, k2), s1 * flip
-            new = [  # the pairs of the new term come
-                (((((m2 << _NB) | m1) << _DSB) | (q1 - q2 + _DSOFF)) << 1) | (r1 == r2)
-                if m1 > m2 or (m1 == m2 and q1 > q2) else
-                (((((m1 << _NB) | m2) << _DSB) | (q2 - q1 + _DSOFF)) << 1) | (r1 == r2)
-                for m2, q2, r2 in t.values()]
+                    for m2, q2, r2 in t.values()]
             stats.update(new)
             dirty.update(new)
+            d = depth[m1]
+            kraft[j] += 1 << d
+            hist[d] += 1
             t[next_tid] = (m1, q1, r1)
             d = ix.get(m1)
             if d is None:
@@ -480,7 +571,7 @@ def _cse(bld: _Builder, terms, budget, weight=score_width, init=None) -> None:
         for kk in dirty:
             cc = stats[kk] - mget(kk, 0)
             if cc >= 2:
-                push(heap, (-score(kk, cc), -cc, kk))
+                push(heap, (-score(kk, cc) << _HS) | ((_HC - cc) << _HK) | kk)
 
 
 #: "lut": ``_reduce_lut`` for outputs of at most ``LUT_REDUCE_MAX_TERMS`` terms; "tree": ``_reduce``
@@ -489,7 +580,12 @@ REDUCE_STYLE = "lut"
 LUT_REDUCE_MAX_TERMS = 64
 
 
-def _reduce_lut(bld: _Builder, items, depth: int) -> tuple[int, int, int]:
+def target_cost(g: AdderGraph, target: str = "xilinx") -> int:
+    """``g.target_cost(target)``: what ``build`` minimizes for ``target``."""
+    return g.target_cost(target)
+
+
+def _reduce_lut(bld: _Builder, items, depth: int, target: str = "xilinx") -> tuple[int, int, int]:
     """Sum the terms of one output within ``depth`` adder levels, cheapest adder first: each
     step adds the pair of partial sums with the fewest LUT bits (``_Builder.est_overlap``) among
     the pairs after which the rest still fits in ``depth`` levels (Kraft: sum of 2^depth <=
@@ -516,9 +612,15 @@ def _reduce_lut(bld: _Builder, items, depth: int) -> tuple[int, int, int]:
                 dn = (d1 if d1 > d2 else d2) + 1
                 if kraft - (1 << d1) - (1 << d2) + (1 << dn) > budget:
                     continue
-                ov = (hi1 if hi1 < hi2 else hi2) - (lo1 if lo1 > lo2 else lo2)
-                # equal LUT bits: the pair holding the widest partial sum (it grows into a chain)
-                key = (ov if ov > 0 else 0, -(w1 if w1 > w2 else w2), dn, x, y)
+                lo = lo1 if lo1 > lo2 else lo2
+                ov = (hi1 if hi1 < hi2 else hi2) - lo
+                if ov <= 0:
+                    ov = 0
+                elif target != "xilinx":  # chain bits: from the overlap to the carry out
+                    ch = (hi1 if hi1 > hi2 else hi2) + 1 - lo
+                    ov = ch if target == "ecp5" else ASIC_FULL * ov + ASIC_HALF * (ch - ov)
+                # equal cost: the pair holding the widest partial sum (it grows into a chain)
+                key = (ov, -(w1 if w1 > w2 else w2), dn, x, y)
                 if best is None or key < best:
                     best = key
         if best is None:  # cannot happen when depth >= the tree depth of the items; stay safe

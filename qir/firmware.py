@@ -293,7 +293,8 @@ def compile_firmware(args) -> dict:
         if bad:
             raise QirError(f"--io stream does not support --{bad[0].replace('_', '-')} yet; the stream top "
                            "already has valid/ready ports")
-        return compile_model(args.model, args.output, pipeline=args.pipeline, top=args.top, io="stream", **opts)
+        return compile_model(args.model, args.output, pipeline=args.pipeline, top=args.top, io="stream",
+                             target=getattr(args, "target", "xilinx"), **opts)
     spec = args.pipeline
     if spec is None:  # an already lowered .mlir gets no passes (qir.api.is_lowered)
         from qir.api import is_lowered
@@ -323,4 +324,5 @@ def compile_firmware(args) -> dict:
             extra["timing"] = timing
         return extra
 
-    return compile_model(args.model, args.output, pipeline=spec, top=args.top, post=post, **opts)
+    return compile_model(args.model, args.output, pipeline=spec, top=args.top, post=post,
+                         target=getattr(args, "target", "xilinx"), **opts)
