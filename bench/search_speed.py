@@ -34,9 +34,10 @@ def _prefix(pipeline: str) -> str:
 
 
 def model_ir(name: str, work: Path):
+    from qir.lowering import DEFAULT_PIPELINE, STREAM_PIPELINE
+
     from qir.fixed import Fixed
     from qir.flow import import_model, run_passes
-    from qir.lowering import DEFAULT_PIPELINE, STREAM_PIPELINE
 
     if name == "qcnn28":
         from stream_qcnn28 import write_model
@@ -44,8 +45,9 @@ def model_ir(name: str, work: Path):
         mod = import_model(write_model(work))
         return run_passes(mod, _prefix(STREAM_PIPELINE))
     if name == "conv16x16":  # the 3x3 16->16 conv of bench/stream_scaling.py: a 144x16 kernel
-        from qir.ir import parse_module
         from stream_scaling import conv_ir
+
+        from qir.ir import parse_module
 
         return run_passes(parse_module(conv_ir(32, 32, 16, 16)), _prefix(STREAM_PIPELINE))
     from compile_scaling import model_spec
@@ -75,9 +77,10 @@ def main(argv=None) -> int:
     ap.add_argument("--target", default="xilinx")
     ap.add_argument("--json", default=None)
     a = ap.parse_args(argv)
-    from qir.ir import layer_of
     from qir.lowering.adder_graph import target_cost
     from qir.lowering.lower_cmvm import graph_for
+
+    from qir.ir import layer_of
 
     rows = []
     with tempfile.TemporaryDirectory(prefix="search_speed_") as tmp:

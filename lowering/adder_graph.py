@@ -47,8 +47,7 @@ from collections import Counter
 
 import numpy as np
 
-from qir.addergraph import (  # noqa: F401  (re-exported)
-    ASIC_FULL, ASIC_HALF, TARGETS, AdderGraph, combine_forms, csd, linear_bounds, range_bits, tz)
+from qir.addergraph import ASIC_FULL, ASIC_HALF, TARGETS, AdderGraph, combine_forms, csd, linear_bounds, range_bits, tz  # noqa: F401  (re-exported)
 
 
 # ------------------------------------------------------------------------------ the builder
