@@ -13,10 +13,10 @@ properties) is the core module ``qir.addergraph``.
    bits (occurrences - 1) * width of the new node, so wide shared sums win over narrow ones.
    A depth budget per output (its CSD-only balanced-tree depth plus ``depth_slack``) keeps the
    sharing from building long chains.  The greedy search runs once per pattern weight in
-   ``SCORES`` (node width; LUT bits, i.e. the bits where both operands can be non-zero; mixes)
-   and the graph with the fewest LUT bits wins (qkeras_3layer: 24,995 LUT bits with the width
-   weight and Huffman output trees, 24,485 with the best weight, 23,968 with the output trees
-   of step 3 too).
+   ``SCORES`` (LUT bits, i.e. the bits where both operands can be non-zero; mixes with the node
+   width) and the graph with the lowest target cost wins (``AdderGraph.target_cost``; Xilinx:
+   LUT bits.  qkeras_3layer: 24,995 LUT bits with the width weight and Huffman output trees,
+   24,485 with the best weight, 23,968 with the output trees of step 3 too).
 3. **Output trees**: each output's remaining terms are summed cheapest adder first (fewest LUT
    bits) as long as the rest still fits in its depth budget and in the depth of the layer's
    deepest output tree, so outputs with spare levels become chains whose wide partial sums
@@ -134,7 +134,8 @@ def build(matrix, offset=None, in_lo=None, in_hi=None, *, cse: bool = True,
     """The shared adder graph of ``x @ matrix + offset`` for x[i] in [in_lo[i], in_hi[i]].
 
     The subexpression search is greedy, so it runs once per pattern score in ``scores``
-    (default ``SCORES``; only the first two for layers beyond ``max_pairs``) and keeps the graph
+    (default ``SCORES``; only the first two for layers beyond ``FEW_WEIGHTS_PAIRS`` or
+    ``max_pairs``) and keeps the graph
     with the lowest cost for ``target`` (``AdderGraph.target_cost``: LUT bits for ``xilinx``)
     among those at most ``DEPTH_TOLERANCE`` adder levels deeper than the first."""
     if target not in TARGETS:
@@ -154,12 +155,15 @@ def build(matrix, offset=None, in_lo=None, in_hi=None, *, cse: bool = True,
     scores = list(SCORES if scores is None else scores)
     if not cse:
         scores = scores[:1]
-    elif n_pairs > max_pairs:
-        scores = scores[:2]  # grouped search on a very wide layer: the width and the LUT-bit weight
+    elif n_pairs > min(max_pairs, FEW_WEIGHTS_PAIRS):
+        scores = scores[:2]  # wide layers (and grouped searches): the LUT-bit weight and the mix
     best = None
     inits: dict = {}  # pair statistics per input group, shared by the weights
-    for score in scores:
-        g = _build_one(m, offset, in_lo, in_hi, live, cse, depth_slack, max_pairs, n_pairs, score, inits, target)
+    # other targets also try the Xilinx output trees (cheapest in LUT bits first): neither order
+    # is best for every layer, and so no layer costs more than with the default trees
+    runs = [(score, tree) for score in scores for tree in dict.fromkeys((target, "xilinx"))]
+    for score, tree in runs:
+        g = _build_one(m, offset, in_lo, in_hi, live, cse, depth_slack, max_pairs, n_pairs, score, inits, tree)
         cost = g.target_cost(target)
         if best is None:
             best, depth0, cost0 = g, g.max_depth(), cost
@@ -254,8 +258,13 @@ score_overlap.linear = (64, 1)
 score_mixed.linear = (2, 1)
 score_sum.linear = (1, 1)
 
-#: the pattern weights ``build`` tries, the first being the reference for the depth bound
-SCORES = (score_width, score_overlap, score_mixed, score_sum)
+#: the pattern weights ``build`` tries, the first being the reference for the depth bound.
+#: ``score_width`` is not among them: on every layer of bench/search_speed.py's models it gave
+#: the most LUT bits (2-9% above the best), and dropping it chose the same graph on all of them.
+SCORES = (score_overlap, score_mixed, score_sum)
+#: above this many two-term pairs a layer runs the first two weights only (the third won on no
+#: layer this large in bench/search_speed.py: 0 LUT bits lost there)
+FEW_WEIGHTS_PAIRS = 500_000
 #: adder levels a candidate may exceed the first (width-scored) graph by
 DEPTH_TOLERANCE = 1
 
@@ -265,6 +274,7 @@ DEPTH_TOLERANCE = 1
 #: | (s > 0).  Hashing and comparing one int is much cheaper than a 4-tuple in the pair loops.
 _NB, _DSB = 24, 13
 _DSOFF = 1 << (_DSB - 1)
+_NH, _NA = _DSB + 1, _NB + _DSB + 1  # the shifts of n2 and n1 in a key
 
 
 def _decode(key: int) -> tuple[int, int, int, int]:
@@ -328,72 +338,89 @@ _NP_TERMS = 96
 
 
 class _TermArrays:
-    """One output's terms (node, shift, sign) as numpy columns in insertion order, with a live
-    mask: the keys of one term against all live others are computed in numpy, in the order of
-    the term dict, the same ints as the pair loops of ``_cse`` and ``_pair_stats``."""
+    """One output's terms (node, shift, sign) as numpy columns, kept compact (a removed term's
+    slot takes the last term): the keys of one term against all others are computed in numpy,
+    the same ints as the pair loops of ``_cse`` (in another order, which counting ignores)."""
 
     def __init__(self, t: dict[int, tuple[int, int, int]]):
         n = len(t)
         cap = max(2 * n, 16)
-        self.node = np.zeros(cap, np.int64)
-        self.shift = np.zeros(cap, np.int64)
-        self.sign = np.zeros(cap, np.int64)
-        self.live = np.zeros(cap, bool)
+        self.cols = np.zeros((3, cap), np.int64)
+        self.tid = [0] * cap
         self.pos = {}
-        for p, (i, (nd, k, sg)) in enumerate(t.items()):
-            self.node[p], self.shift[p], self.sign[p] = nd, k, sg
+        for p, (i, tm) in enumerate(t.items()):
+            self.cols[:, p] = tm
+            self.tid[p] = i
             self.pos[i] = p
-        self.live[:n] = True
         self.n = n
 
     def kill(self, i: int) -> None:
-        self.live[self.pos.pop(i)] = False
+        p = self.pos.pop(i)
+        last = self.n - 1
+        if p != last:
+            self.cols[:, p] = self.cols[:, last]
+            moved = self.tid[last]
+            self.tid[p] = moved
+            self.pos[moved] = p
+        self.n = last
 
     def add(self, i: int, nd: int, k: int, sg: int) -> None:
-        if self.n == len(self.node):
-            for name in ("node", "shift", "sign", "live"):
-                a = getattr(self, name)
-                setattr(self, name, np.concatenate([a, np.zeros_like(a)]))
+        if self.n == self.cols.shape[1]:
+            self.cols = np.concatenate([self.cols, np.zeros_like(self.cols)], axis=1)
+            self.tid += [0] * len(self.tid)
         p = self.n
-        self.node[p], self.shift[p], self.sign[p], self.live[p] = nd, k, sg, True
+        self.cols[:, p] = (nd, k, sg)
+        self.tid[p] = i
         self.pos[i] = p
         self.n += 1
 
     def keys(self, m1: int, q1: int, r1: int) -> np.ndarray:
-        live = self.live[:self.n]
-        m2, q2, r2 = self.node[:self.n][live], self.shift[:self.n][live], self.sign[:self.n][live]
-        swap = (m2 < m1) | ((m2 == m1) & (q2 < q1))
-        lo = np.where(swap, m2, m1)
-        hi = np.where(swap, m1, m2)
-        ds = np.where(swap, q1 - q2, q2 - q1)
-        return (((((lo << _NB) | hi) << _DSB) | (ds + _DSOFF)) << 1) | (r2 == r1)
+        m2, q2, r2 = self.cols[:, :self.n]
+        base = (m1 << _NA) + (_DSOFF << 1) + (r2 == r1)
+        d = (q2 - q1) << 1
+        # (m1, m2, q2 - q1) unless m2 sorts first: (m2, m1, q1 - q2)
+        return np.where((m2 < m1) | ((m2 == m1) & (q2 < q1)),
+                        (m2 << _NA) + (m1 << _NH) + (_DSOFF << 1) - d + (r2 == r1),
+                        base + (m2 << _NH) + d)
 
 
 def _pair_stats(terms) -> tuple[dict[int, int], dict[int, list[int]]]:
-    """Initial pattern counts and, per pattern, the outputs holding it (ascending); the same
-    for every pattern weight, so ``build`` computes it once per layer (or input group)."""
-    stats: dict[int, int] = {}
-    where: dict[int, list[int]] = {}
-    get = stats.get
+    """Initial pattern counts and, per pattern, the outputs holding it (ascending), for the
+    patterns that occur at least twice (between inputs only, so their counts never grow); the
+    same for every pattern weight, so ``build`` computes it once per layer (or input group)."""
+    chunks, owners = [], []
     for j, t in enumerate(terms):
-        items = list(t.values())
-        seen = set()
-        for x in range(len(items)):
-            n1, k1, s1 = items[x]
-            for y in range(x + 1, len(items)):
-                n2, k2, s2 = items[y]
-                if n1 > n2 or (n1 == n2 and k1 > k2):
-                    key = (((((n2 << _NB) | n1) << _DSB) | (k1 - k2 + _DSOFF)) << 1) | (s1 == s2)
-                else:
-                    key = (((((n1 << _NB) | n2) << _DSB) | (k2 - k1 + _DSOFF)) << 1) | (s1 == s2)
-                stats[key] = get(key, 0) + 1
-                seen.add(key)
-        for key in seen:
-            w = where.get(key)
-            if w is None:
-                where[key] = [j]
-            else:
-                w.append(j)
+        if len(t) < 2:
+            continue
+        a = np.array(list(t.values()), dtype=np.int64).T  # (3, T) node, shift, sign in term order
+        x, y = np.triu_indices(a.shape[1], 1)
+        n1, k1, s1 = a[:, x]
+        n2, k2, s2 = a[:, y]
+        swap = (n1 > n2) | ((n1 == n2) & (k1 > k2))
+        lo = np.where(swap, n2, n1)
+        hi = np.where(swap, n1, n2)
+        ds = np.where(swap, k1 - k2, k2 - k1)
+        chunks.append((((((lo << _NB) | hi) << _DSB) | (ds + _DSOFF)) << 1) | (s1 == s2))
+        owners.append(np.full(len(x), j, np.int64))
+    if not chunks:
+        return {}, {}
+    keys = np.concatenate(chunks)
+    js = np.concatenate(owners)
+    uk, counts = np.unique(keys, return_counts=True)
+    multi = counts >= 2
+    stats = dict(zip(uk[multi].tolist(), counts[multi].tolist()))
+    # the outputs of each repeated pattern: distinct (key, output) pairs, sorted by key then output
+    sel = np.isin(keys, uk[multi])
+    pairs = np.unique(np.stack([keys[sel], js[sel]], axis=1), axis=0)
+    where: dict[int, list[int]] = {}
+    if len(pairs):
+        cut = np.flatnonzero(np.diff(pairs[:, 0])) + 1
+        starts = np.concatenate([[0], cut]).tolist()
+        ends = np.concatenate([cut, [len(pairs)]]).tolist()
+        kl = pairs[:, 0].tolist()
+        jl = pairs[:, 1].tolist()
+        for a0, b0 in zip(starts, ends):
+            where[kl[a0]] = jl[a0:b0]
     return stats, where
 
 
@@ -603,8 +630,14 @@ def _reduce_lut(bld: _Builder, items, depth: int, target: str = "xilinx") -> tup
     infos = [info(it) for it in cur]
     while len(cur) > 1:
         kraft = sum(1 << d for d, _, _, _ in infos)
-        best = None
-        for x in range(len(cur)):
+        if len(cur) > _NP_REDUCE:
+            xy = _best_pair_np(infos, kraft, budget, target)
+            if xy is None:
+                return _reduce(bld, cur)
+            best = xy
+        else:
+            best = None
+        for x in range(len(cur) if best is None else 0):
             d1, lo1, hi1, w1 = infos[x]
             for y in range(x + 1, len(cur)):
                 d2, lo2, hi2, w2 = infos[y]
@@ -634,6 +667,38 @@ def _reduce_lut(bld: _Builder, items, depth: int, target: str = "xilinx") -> tup
         cur.append((node, base, s1 * flip))
         infos.append(info(cur[-1]))
     return cur[0]
+
+
+#: ``_reduce_lut`` picks its pair with numpy (``_best_pair_np``) above this many partial sums
+_NP_REDUCE = 12
+_TRIU: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+
+
+def _best_pair_np(infos, kraft: int, budget: int, target: str) -> tuple[int, int] | None:
+    """The pair (x, y) ``_reduce_lut``'s loops pick (lowest key (cost, -widest, new depth, x,
+    y) among the pairs within the Kraft budget), computed on all pairs at once."""
+    n = len(infos)
+    if n not in _TRIU:
+        _TRIU[n] = np.triu_indices(n, 1)  # row-major: (x, y) in the loops' order
+    x, y = _TRIU[n]
+    d, lo_, hi_, w = np.array(infos, dtype=np.int64).T
+    d1, d2 = d[x], d[y]
+    dn = np.maximum(d1, d2) + 1
+    ok = kraft - (1 << d1) - (1 << d2) + (1 << dn) <= budget
+    if not ok.any():
+        return None
+    lo = np.maximum(lo_[x], lo_[y])
+    ov = np.minimum(hi_[x], hi_[y]) - lo
+    live = ov > 0
+    if target != "xilinx":
+        ch = np.maximum(hi_[x], hi_[y]) + 1 - lo
+        ov = ch if target == "ecp5" else ASIC_FULL * ov + ASIC_HALF * (ch - ov)
+    ov = np.where(live, ov, 0)
+    mw = np.maximum(w[x], w[y])
+    for col, pick in ((ov, np.min), (-mw, np.min), (dn, np.min)):
+        ok &= col == pick(col[ok])
+    k = int(np.argmax(ok))
+    return int(x[k]), int(y[k])
 
 
 def _reduce(bld: _Builder, items) -> tuple[int, int, int]:
