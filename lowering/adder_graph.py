@@ -13,8 +13,8 @@ properties) is the core module ``qir.addergraph``.
    bits (occurrences - 1) * width of the new node, so wide shared sums win over narrow ones.
    A depth budget per output (its CSD-only balanced-tree depth plus ``depth_slack``) keeps the
    sharing from building long chains.  The greedy search runs once per pattern weight in
-   ``SCORES`` (LUT bits, i.e. the bits where both operands can be non-zero; mixes with the node
-   width) and the graph with the lowest target cost wins (``AdderGraph.target_cost``; Xilinx:
+   ``SCORES`` (node width; LUT bits, i.e. the bits where both operands can be non-zero; mixes;
+   fewer on wide layers) and the graph with the lowest target cost wins (``AdderGraph.target_cost``; Xilinx:
    LUT bits.  qkeras_3layer: 24,995 LUT bits with the width weight and Huffman output trees,
    24,485 with the best weight, 23,968 with the output trees of step 3 too).
 3. **Output trees**: each output's remaining terms are summed cheapest adder first (fewest LUT
@@ -134,7 +134,7 @@ def build(matrix, offset=None, in_lo=None, in_hi=None, *, cse: bool = True,
     """The shared adder graph of ``x @ matrix + offset`` for x[i] in [in_lo[i], in_hi[i]].
 
     The subexpression search is greedy, so it runs once per pattern score in ``scores``
-    (default ``SCORES``; only the first two for layers beyond ``FEW_WEIGHTS_PAIRS``, the first
+    (default ``SCORES``, ``WIDE_SCORES`` for layers beyond ``FEW_WEIGHTS_PAIRS``; only the first
     for layers beyond ``max_pairs``, searched in input groups) and keeps the graph
     with the lowest cost for ``target`` (``AdderGraph.target_cost``: LUT bits for ``xilinx``)
     among those at most ``DEPTH_TOLERANCE`` adder levels deeper than the first."""
@@ -152,13 +152,16 @@ def build(matrix, offset=None, in_lo=None, in_hi=None, *, cse: bool = True,
     for j in range(n_out):
         n_t = sum(len(csd(m[i, j])) for i in range(n_in) if live[i] and m[i, j] != 0)
         n_pairs += n_t * (n_t - 1) // 2
-    scores = list(SCORES if scores is None else scores)
+    default = scores is None
+    scores = list(SCORES if target == "xilinx" else TARGET_SCORES) if default else list(scores)
+    if default and cse and n_pairs > FEW_WEIGHTS_PAIRS:
+        scores = list(WIDE_SCORES)
     if not cse or n_pairs > max_pairs:
         # grouped search of a very wide layer: the LUT-bit weight won on all three measured
         # (qkeras_mnist_dense 784x20, mlp_128_256_128_10 128x256 and 256x128)
         scores = scores[:1]
     elif n_pairs > FEW_WEIGHTS_PAIRS:
-        scores = scores[:2]  # wide layers: the LUT-bit weight and the mix
+        scores = scores[:2]
     best = None
     inits: dict = {}  # pair statistics per input group, shared by the weights
     # other targets also try the Xilinx output trees (cheapest in LUT bits first): neither order
@@ -260,13 +263,16 @@ score_overlap.linear = (64, 1)
 score_mixed.linear = (2, 1)
 score_sum.linear = (1, 1)
 
-#: the pattern weights ``build`` tries, the first being the reference for the depth bound.
-#: ``score_width`` is not among them: on every layer of bench/search_speed.py's models it gave
-#: the most LUT bits (2-9% above the best), and dropping it chose the same graph on all of them.
-SCORES = (score_overlap, score_mixed, score_sum)
-#: above this many two-term pairs a layer runs the first two weights only (the third won on no
-#: layer this large in bench/search_speed.py: 0 LUT bits lost there)
+#: the pattern weights ``build`` tries, the first being the reference for the depth bound
+SCORES = (score_width, score_overlap, score_mixed, score_sum)
+#: layers beyond this many two-term pairs run ``WIDE_SCORES`` instead: on the 13 layers of
+#: bench/search_speed.py's models the width weight never gave the fewest LUT bits (2-9% above
+#: the best) and the sum won on none this large, so these chose the same graph on all of them
 FEW_WEIGHTS_PAIRS = 500_000
+WIDE_SCORES = (score_overlap, score_mixed)
+#: the weights for the ecp5 and asic targets (``SCORES`` without the width weight; the figures
+#: in bench/README.md were measured with these)
+TARGET_SCORES = (score_overlap, score_mixed, score_sum)
 #: adder levels a candidate may exceed the first (width-scored) graph by
 DEPTH_TOLERANCE = 1
 
