@@ -98,9 +98,8 @@ def test_bcnn_stream_uses_xnor_and_thresholds(tmp_path):
 def test_bcnn_stream_rtl(simulator, n, tmp_path):
     from qir.sim.stream_bench import check_stream
 
-    from qir.flow import compile_model
-
     from qir.fixed import Fixed
+    from qir.flow import compile_model
 
     rep = compile_model(write_bcnn(tmp_path), tmp_path / "d", io="stream", precision=Fixed.parse(PRECISION))
     assert "qir.xnor" in (tmp_path / "d" / "lowered.mlir").read_text()
