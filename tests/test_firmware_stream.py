@@ -116,3 +116,26 @@ def test_stream_fusesoc_selfcheck(axis, tmp_path):
     tb.write_text("\n".join(lines) + "\n")
     res = _fusesoc(d, "sim_icarus", r["firmware"]["vlnv"], tmp_path / "build_bad")
     assert res.returncode != 0 and "tb: FAIL: vector 1 beat 7 out_data" in res.stdout + res.stderr
+
+
+@pytest.mark.heavy
+def test_stream_line_buffer_is_ram_in_yosys(tmp_path, capsys):
+    """``qir report --synth xilinx`` on a stream conv (3x3, 2 -> 2 channels, 32 x 32 x fixed<8,3>):
+    the line buffer (2 rows of 34 padded pixels, 1,088 bits) is LUTRAM/BRAM, not flip-flops, and
+    the report lists block RAM, LUTRAM and DSP beside the LUTs."""
+    import sys
+
+    sys.path.insert(0, str(Path(__file__).parent.parent / "bench"))
+    from stream_scaling import conv_ir
+
+    src = tmp_path / "c.mlir"
+    src.write_text(conv_ir(32, 32, 2, 2))
+    out = tmp_path / "c"
+    assert qir_main(["compile", str(src), "-o", str(out), "--io", "stream", "-q"]) == 0
+    assert json.loads((out / "report.json").read_text())["memory_bits"] == 1088
+    capsys.readouterr()
+    assert qir_main(["report", str(out), "--synth", "xilinx", "--json"]) == 0
+    s = json.loads(capsys.readouterr().out)["synth_xilinx"]
+    assert s["lutram"] + s["bram"] > 0 and s["lutram_luts"] is not None
+    assert s["ff"] < 1088  # all registers of the design together hold fewer bits than the line buffer
+    assert s["dsp"] == 0  # an adder graph: no multipliers
