@@ -186,13 +186,29 @@ def evaluate_chain(chain: list[Operation], x: np.ndarray) -> np.ndarray:
     return x
 
 
+#: per-query memo of ``element_tables`` (value id -> (value, tables)): a stream DAG's forks and
+#: joins reach the same values on several paths; the IR does not change during one query
+_memo: dict | None = None
+
+
 def element_tables(v: SSAValue) -> tuple[np.ndarray, np.ndarray] | None:
     """(source codes, values): two (K, *shape) arrays, row k = each element's k-th source code
     and the value of ``v`` it gives; None when no enumerable source is found."""
-    codes, chain = _source_and_chain(v)
-    if codes is None:
-        return None
-    return codes, evaluate_chain(chain, codes)
+    global _memo
+    outer = _memo is None
+    if outer:
+        _memo = {}
+    try:
+        hit = _memo.get(id(v))
+        if hit is not None and hit[0] is v:
+            return hit[1]
+        codes, chain = _source_and_chain(v)
+        tables = None if codes is None else (codes, evaluate_chain(chain, codes))
+        _memo[id(v)] = (v, tables)
+        return tables
+    finally:
+        if outer:
+            _memo = None
 
 
 def element_codes(v: SSAValue) -> np.ndarray | None:
