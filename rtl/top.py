@@ -52,11 +52,11 @@ from math import prod
 
 os.environ.setdefault("AMARANTH_USE_YOSYS", "builtin")
 
-from amaranth.back import verilog  # noqa: E402  (after the environment default above)
+from amaranth.back import rtlil  # noqa: E402  (after the environment default above)
 from amaranth.hdl import Cat, ClockDomain, Module, Mux, Signal  # noqa: E402
 from amaranth.lib import wiring  # noqa: E402
 from amaranth.lib.wiring import In, Out  # noqa: E402
-from qir.rtl import registry  # noqa: E402
+from qir.rtl import registry, separate  # noqa: E402
 from qir.rtl.values import Tensor, elem_shape  # noqa: E402
 from xdsl.dialects.builtin import ModuleOp  # noqa: E402
 from xdsl.ir import Operation, SSAValue  # noqa: E402
@@ -195,9 +195,13 @@ class _Names:
 
 
 class _Top(wiring.Component):
-    def __init__(self, model: ModelOp, plan: _Plan, own_domain: bool = True):
+    def __init__(self, model: ModelOp, plan: _Plan, own_domain: bool = True, name: str | None = None):
         # own_domain=False: use the parent's ``sync`` domain (a qir.map body inside a stream design)
+        # name: the top module's name; then every op's submodule is an ``Instance`` of a module
+        # converted separately (``qir.rtl.separate``), collected in ``pieces``
         self._model, self._plan, self._own_domain = model, plan, own_domain
+        self._name = name if own_domain else None
+        self.pieces: list = []
         members = {"clk": In(1), "rst": In(1), "in_valid": In(1)}
         members.update((p.name, In(p.width)) for p in plan.inputs)
         members["out_valid"] = Out(1)
@@ -249,9 +253,10 @@ class _Builder:
                 prefix = self.names.take(f"{base}_{entry.kind}")
                 if hasattr(op, "graph"):  # adder graphs: the slow part, worth a progress line
                     note(f"RTL: layer {layer_of(op) or prefix} ({op.graph().n_adders} adders)")
-                sub, t = entry.generate(op, [values[v] for v in op.operands], prefix, _where(op))
+                ins = [values[v] for v in op.operands]
+                sub, t = entry.generate(op, ins, prefix, _where(op))
                 if sub is not None:
-                    m.submodules[prefix] = sub
+                    m.submodules[prefix] = self._piece(op, prefix, sub, ins, t)
                 values[op.results[0]] = t
 
         valid = top.in_valid
@@ -261,6 +266,19 @@ class _Builder:
             valid = v
         m.d.comb += top.out_valid.eq(valid)
         return m
+
+    def _piece(self, op: Operation, prefix: str, sub, ins: list[Tensor], t: Tensor):
+        """``sub`` itself, or (separate conversion) an Instance of it as module ``<top>.<prefix>``."""
+        top = self.top
+        if top._name is None:
+            return sub
+        weight = sum(len(e) for e in t.elems) + (op.graph().cost() if hasattr(op, "graph") else 0)
+        piece = separate.make_piece(f"{top._name}.{prefix}", sub, [e for x in ins for e in x.elems], t.elems,
+                                    _latency(op) > 0, weight)
+        if piece is None:
+            return sub
+        top.pieces.append(piece)
+        return piece.instance(top.clk)
 
     def _unpack(self, op: InputOp, port) -> Tensor:
         spec, shape = elem(op.result.type), shape_of(op.result.type)
@@ -304,7 +322,9 @@ def generate(model: ModelOp | ModuleOp, top: str | None = None) -> RtlDesign:
         raise QirError(f"top module name {top!r} is not a plain Verilog identifier")
     plan = _plan(model)
     note("RTL: elaborating, Amaranth netlist, RTLIL, Yosys write_verilog")
-    text = verilog.convert(_Top(model, plan), name=top, emit_src=False, strip_internal_attrs=True)
+    comp = _Top(model, plan, name=top)
+    top_rtlil = rtlil.convert(comp, name=top, emit_src=False)  # elaborates: fills comp.pieces
+    text = separate.convert(top_rtlil, comp.pieces)
     ports = [
         {"name": "clk", "direction": "input", "width": 1, "type": None, "shape": None},
         {"name": "rst", "direction": "input", "width": 1, "type": None, "shape": None},
