@@ -6,12 +6,13 @@ module (``<top>.<layer>_<kind>``); here each such submodule becomes a ``Piece``:
 an ``Instance`` of it, wired by name to the op's input and output element signals, and the piece
 itself is converted by ``amaranth.back.rtlil.convert_fragment`` with those signals as its ports
 -- in forked worker processes when there are several pieces and CPUs, largest first.  The RTLIL
-texts (top first, then the pieces in op order) go through Amaranth's builtin Yosys with the
-script of ``amaranth.back.verilog`` (``verilog._convert_rtlil_text``): one run, except that a
-worker runs Yosys itself on a heavy piece (``OWN_YOSYS_WEIGHT``), and the Verilog texts are
-joined in order.  The Verilog does not depend on the number of workers: every piece is
-converted alone either way, and Yosys writes each module independently of the others.  Only the port names of the submodules differ from a whole-design
-conversion (each port is named after the signal it carries; ``clk`` when the op has registers).
+texts go through Amaranth's builtin Yosys with the script of ``amaranth.back.verilog``
+(``verilog._convert_rtlil_text``): one run for the top and the light pieces, while a worker runs
+Yosys itself on a heavy piece (``OWN_YOSYS_WEIGHT``); the Verilog texts are joined in module-name
+order, the order Yosys writes.  The Verilog does not depend on the number of workers: every piece
+is converted alone either way, and Yosys writes each module independently of the others.  Only
+the port names of the submodules differ from a whole-design conversion (each port is named after
+the signal it carries; ``clk`` when the op has registers).
 """
 from __future__ import annotations
 

