@@ -111,7 +111,8 @@ def _convert_job(k: int) -> tuple[str, str]:
 
 def workers(pieces: list[Piece]) -> int:
     """Worker processes to use: one per available CPU, at most one per piece; none (convert in
-    this process) for small designs, without ``fork``, or with ``QIR_RTL_JOBS=1``."""
+    this process) for small designs, without ``fork``, in a process with other threads, or with
+    ``QIR_RTL_JOBS=1``."""
     env = os.environ.get("QIR_RTL_JOBS")
     try:
         cpus = len(os.sched_getaffinity(0))
@@ -121,8 +122,11 @@ def workers(pieces: list[Piece]) -> int:
     if env is None and sum(p.weight for p in pieces) < MIN_PARALLEL_WEIGHT:
         n = 1
     import multiprocessing
+    import threading
 
-    if "fork" not in multiprocessing.get_all_start_methods():
+    # fork only a single-threaded process: a forked child of a threaded one (a notebook, a
+    # server) can inherit a lock held by another thread
+    if "fork" not in multiprocessing.get_all_start_methods() or threading.active_count() > 1:
         n = 1
     return max(1, min(n, len(pieces)))
 
