@@ -63,7 +63,7 @@ def _sum(terms: list[Value]) -> Value:
 class _Fold:
     """The control, input hold register and ROM shared by every folded style."""
 
-    def __init__(self, m: Module, prefix: str, start: Value, xs: list[Value], shape, R: int, S: int,
+    def __init__(self, m: Module, prefix: str, start: Value, rst: Value, xs: list[Value], shape, R: int, S: int,
                  fields: list[list[list[int]]], fbits: int):
         """``xs``: the n_in input values (``shape`` each); ``fields[r][s][j]``: the ROM field of
         cycle r, chunk slot s, output j (``fbits`` wide, unsigned codes)."""
@@ -83,7 +83,8 @@ class _Fold:
         step = Signal(range(R), name=f"{prefix}_step", init=0)
         self.step, self.start = step, start
         last = step == R - 1
-        m.d.sync += step.eq(Mux(start, 1, Mux((step != 0) & ~last, step + 1, 0)))
+        # the step counter is reset with the design (an X start before reset must not stick)
+        m.d.sync += step.eq(Mux(rst, 0, Mux(start, 1, Mux((step != 0) & ~last, step + 1, 0))))
         n_out = len(fields[0][0])
         words = []
         for r in range(R):
@@ -119,7 +120,8 @@ def _fields(matrix, R: int, S: int, code) -> list[list[list[int]]]:
 
 
 @registry.generator(MvuOp, "mvu")
-def generate(op: MvuOp, ins: list[Tensor], prefix: str, where: str, start: Value | None = None):
+def generate(op: MvuOp, ins: list[Tensor], prefix: str, where: str, start: Value | None = None,
+             rst: Value | None = None):
     (x,) = ins
     R = op.R
     n_in = x.size
@@ -136,7 +138,7 @@ def generate(op: MvuOp, ins: list[Tensor], prefix: str, where: str, start: Value
         lo = min([int(v) for row in matrix for v in row] + [0])
         hi = max([int(v) for row in matrix for v in row] + [0])
         fb = range_shape(min(lo, -1), hi).width  # a signed field
-        f = _Fold(m, prefix, start, x.elems, xsh, R, S, _fields(matrix, R, S, int), fb)
+        f = _Fold(m, prefix, start, rst, x.elems, xsh, R, S, _fields(matrix, R, S, int), fb)
         prods = [[f.chunk[s] * f.field[s][j].as_signed() for s in range(S)] for j in range(n_out)]
     else:  # po2 / ternary: [zero flag, sign, shift - kmin]
         ks = sorted({v.bit_length() - 1 for v in vals}) or [0]
@@ -148,7 +150,7 @@ def generate(op: MvuOp, ins: list[Tensor], prefix: str, where: str, start: Value
                 return 1
             return (2 if w < 0 else 0) | ((abs(w).bit_length() - 1 - kmin) << 2)
 
-        f = _Fold(m, prefix, start, x.elems, xsh, R, S, _fields(matrix, R, S, code), 2 + kb)
+        f = _Fold(m, prefix, start, rst, x.elems, xsh, R, S, _fields(matrix, R, S, code), 2 + kb)
         prods = []
         for j in range(n_out):
             row = []
@@ -170,7 +172,7 @@ def generate(op: MvuOp, ins: list[Tensor], prefix: str, where: str, start: Value
     return m, Tensor(out_spec, shape_of(op.output.type), elems)
 
 
-def generate_xnor(op: XnorOp, x: Tensor, prefix: str, start: Value):
+def generate_xnor(op: XnorOp, x: Tensor, prefix: str, start: Value, rst: Value):
     """A folded ``qir.xnor`` (``reuse`` > 1): see the module docstring."""
     R, n = op.R, op.n_in
     S, _ = geometry(n, R)
@@ -180,7 +182,7 @@ def generate_xnor(op: XnorOp, x: Tensor, prefix: str, start: Value):
     m = Module()
     bits = [e[k] for e in x.elems]
     # term = raw ^ c with c = 1 ^ one_k ^ w (as the unfolded generator's ~raw / raw); pads: 0 ^ 0
-    f = _Fold(m, prefix, start, bits, unsigned(1), R, S, _fields([[1 ^ one_k ^ b for b in row] for row in w], R, S,
+    f = _Fold(m, prefix, start, rst, bits, unsigned(1), R, S, _fields([[1 ^ one_k ^ b for b in row] for row in w], R, S,
                                                                   lambda c: c), 1)
     stmts: list = []
     n_out = len(w[0]) if w else shape_of(op.output.type)[0]

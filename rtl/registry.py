@@ -65,7 +65,8 @@ def latency(op_class: type[Operation]):
 def ii(op_class: type[Operation]):
     """Register ``fn(op) -> cycles``: the op accepts an input at most every that many cycles (a
     folded layer, ``qir.folding``; default 1).  Its generator is then called with the keyword
-    ``start``, the 1-bit valid of its input (high for one cycle per accepted input), and the
+    ``start``, the 1-bit valid of its input (high for one cycle per accepted input), and ``rst``
+    (the synchronous reset, for its control state), and the
     top guarantees inputs at least that many cycles apart (``in_ready``)."""
     def register(fn):
         _attach(op_class, "ii", fn)

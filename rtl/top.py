@@ -279,7 +279,7 @@ class _Builder:
                     note(f"RTL: layer {layer_of(op) or prefix} ({op.graph().n_adders} adders)")
                 args = [values[v] for v in op.operands]
                 if entry.ii is not None:  # a folded op: it starts on the valid at its depth
-                    sub, t = entry.generate(op, args, prefix, _where(op), start=valids[plan.depth[op]])
+                    sub, t = entry.generate(op, args, prefix, _where(op), start=valids[plan.depth[op]], rst=top.rst)
                 else:
                     sub, t = entry.generate(op, args, prefix, _where(op))
                 if sub is not None:
