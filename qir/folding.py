@@ -74,14 +74,25 @@ def weight_bits(matrix: np.ndarray, style: str) -> int:
     m = np.asarray(matrix, dtype=object)
     if style == "xnor":
         return 1
-    vals = [abs(int(v)) for v in m.ravel() if v]
-    if style in ("po2", "ternary"):
-        shifts = {v.bit_length() - 1 for v in vals} or {0}
-        span = max(shifts) - min(shifts)
-        return 2 + (span.bit_length() if span else 0)
+    if style in ("po2", "ternary"):  # shift relative to the column's smallest (a constant shift)
+        return 2 + shift_span(m).bit_length()
     lo = min((int(v) for v in m.ravel()), default=0)
     hi = max((int(v) for v in m.ravel()), default=0)
     return Fixed.for_range(min(lo, 0), max(hi, 0), 0).width
+
+
+def column_shifts(matrix: np.ndarray) -> list[int]:
+    """Per output column, the smallest k of its non-zero weights +-2^k (0 for a zero column): a
+    po2/ternary product is ``(x << k_col) << field shift``, the first shift being wiring."""
+    m = np.asarray(matrix, dtype=object)
+    return [min((abs(int(v)).bit_length() - 1 for v in m[:, j] if v), default=0) for j in range(m.shape[1])]
+
+
+def shift_span(matrix: np.ndarray) -> int:
+    """The largest (shift - column shift) over the non-zero po2 weights: the field's shift range."""
+    m = np.asarray(matrix, dtype=object)
+    ks = column_shifts(m)
+    return max((abs(int(v)).bit_length() - 1 - ks[j] for (i, j), v in np.ndenumerate(m) if v), default=0)
 
 
 def acc_range(matrix: np.ndarray, offset, in_lo: int, in_hi: int) -> tuple[int, int]:
