@@ -33,22 +33,22 @@ from qir.folding import acc_range, column_shifts, geometry, shift_span
 
 
 @registry.ii(MvuOp)
-@registry.latency(MvuOp)
-def _cycles(op: MvuOp) -> int:
-    """Cycles per input and from input to result: R."""
+def _ii(op: MvuOp) -> int:
+    """Cycles per input: R."""
     return op.R
+
+
+@registry.latency(MvuOp)
+@registry.latency(XnorOp)
+def _cycles(op: MvuOp | XnorOp) -> int:
+    """Cycles from input to result (the op's ``cycles()``: R folded, 0 unfolded)."""
+    return op.cycles()
 
 
 @registry.ii(XnorOp)
 def _xnor_ii(op: XnorOp) -> int:
     """A folded qir.xnor takes an input every R cycles (unfolded: every cycle)."""
     return op.R
-
-
-@registry.latency(XnorOp)
-def _xnor_latency(op: XnorOp) -> int:
-    """Folded: R cycles to the result; unfolded: combinational."""
-    return op.R if op.R > 1 else 0
 
 
 def _sum(terms: list[Value]) -> Value:
@@ -180,8 +180,8 @@ def generate_xnor(op: XnorOp, x: Tensor, prefix: str, start: Value, rst: Value):
     w = elements_to_numpy(op.weights).T.tolist()  # (n_in, n_out) bits
     m = Module()
     bits = [e[k] for e in x.elems]
-    # term = raw ^ c with c = 1 ^ one_k ^ w (as the unfolded generator's ~raw / raw); pads: 0 ^ 0
-    f = _Fold(m, prefix, start, rst, bits, unsigned(1), R, S, _fields([[1 ^ one_k ^ b for b in row] for row in w], R, S,
+    # term = raw ^ c with c = one_k ^ w (the unfolded generator: ~raw where one_k ^ w, else raw); pads: 0 ^ 0
+    f = _Fold(m, prefix, start, rst, bits, unsigned(1), R, S, _fields([[one_k ^ b for b in row] for row in w], R, S,
                                                                   lambda c: c), 1)
     stmts: list = []
     n_out = len(w[0]) if w else shape_of(op.output.type)[0]
