@@ -7,8 +7,10 @@ designs, every vector against the reference interpreter).
     .venv/bin/python bench/fold_table.py --sim verilator,icarus --icarus-vectors 20
 
 Models: ``qkeras_3layer`` (tests/data, input ``fixed<16,6>``) and ``bnn784`` (a 784-256-256-10
-binarized MLP: binary weights, batchnorm + binary activations, tests/mlp_models.py, input
-``fixed<8,3>``, ``--precision 'fixed<16,6>'``).  Every ``qir.dense`` of the imported ``net.mlir``
+binarized MLP: binary weights, batchnorm + binary activations, tests/mlp_models.py,
+``--precision 'fixed<16,6>'``; binary input ``ufixed<1,1>`` (binarized pixels: every layer is
+XNOR-popcount), or ``bnn784x8`` with an 8-bit ``fixed<8,3>`` input (first layer: +-a weights on
+8-bit values, the folded po2 style)).  Every ``qir.dense`` of the imported ``net.mlir``
 gets ``reuse = R`` (R = 1: no attribute, the default adder graphs), then ``qir compile X.mlir``.
 Prints one table row per (model, R): estimated LUT / FF / DSP / weight-ROM bits (``qir report``),
 II and latency (report.json), compile seconds, and the simulation result.
@@ -45,12 +47,16 @@ def prepare(name: str, work: Path) -> tuple[Path, Path]:
         src = ROOT / "tests/data/qkeras_3layer/qkeras_3layer.json"
         run(BIN / "qir", "import", src, "-o", net, "--input-type", "fixed<16,6>", "--softmax", "none")
         np.save(xs, np.load(ROOT / "tests/data/qkeras_3layer/vectors.npz")["x"])
-    elif name == "bnn784":
+    elif name in ("bnn784", "bnn784x8"):
         from mlp_models import BNN_PRECISION, INPUT_TYPE, random_inputs, write_mlp
 
         js = write_mlp(work / "bnn784", "bnn", sizes=(784, 256, 256, 10))
-        run(BIN / "qir", "import", js, "-o", net, "--input-type", INPUT_TYPE, "--precision", BNN_PRECISION)
-        np.save(xs, random_inputs(200, width=784))
+        binary = name == "bnn784"
+        run(BIN / "qir", "import", js, "-o", net, "--input-type", "ufixed<1,1>" if binary else INPUT_TYPE,
+            "--precision", BNN_PRECISION)
+        x = np.random.default_rng(0).integers(0, 2, size=(200, 784)).astype(float) if binary else \
+            random_inputs(200, width=784)
+        np.save(xs, x)
     else:
         raise SystemExit(f"unknown model {name}")
     return net, xs
@@ -98,14 +104,16 @@ def main() -> None:
                 np.save(work / "x_sim.npy", x[:n])
                 line = run(BIN / "qir", "sim", out, "--inputs", work / "x_sim.npy", "--simulator", s).strip()
                 sim.append(f"{s} {n}: " + ("ok" if " 0 mismatches" in line else line.splitlines()[-1]))
-            rows.append((name, R, est["luts_estimate"], est["reg_bits"], est.get("dsp", 0) + est.get("multipliers", 0),
-                         est.get("memory_bits", 0), rep.get("ii_cycles", 1), rep["latency_cycles"], secs, "; ".join(sim)))
+            dsp = est.get("dsp", 0) + est.get("multipliers", 0)
+            rows.append((name, R, est["luts_estimate"], est["reg_bits"], dsp, est.get("memory_bits", 0),
+                         rep.get("ii_cycles", 1), rep["latency_cycles"], secs, "; ".join(sim)))
             print(rows[-1], flush=True)
     print()
     print(f"| model | R | est. LUT | est. FF | DSP | memory bits | II | latency | compile s | sim ({args.io}) |")
     print("|---|---|---|---|---|---|---|---|---|---|")
     for r in rows:
-        print(f"| {r[0]} | {r[1]} | {r[2]:,} | {r[3]:,} | {r[4]:,} | {r[5]:,} | {r[6]} | {r[7]} | {r[8]:.1f} | {r[9]} |")
+        print(f"| {r[0]} | {r[1]} | {r[2]:,} | {r[3]:,} | {r[4]:,} | {r[5]:,} | {r[6]} | {r[7]} | {r[8]:.1f} "
+              f"| {r[9]} |")
 
 
 if __name__ == "__main__":

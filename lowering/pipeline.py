@@ -208,7 +208,9 @@ def pipeline_by_depth(model: ModelOp, max_depth: int, target_latency: int) -> No
                 d = cand
                 break
         if d is None:
-            raise QirError(f"qir-pipeline: no depth budget reaches latency {target_latency}")
+            folded = sum(_cycles(o) for o in model.block.ops)
+            why = f" (its folded layers alone take {folded} cycles: reuse R each)" if folded else ""
+            raise QirError(f"qir-pipeline: no depth budget reaches latency {target_latency}{why}")
     when, uses, ag, _ = plan(model, d)
     for o, (node_st, lat) in ag.items():
         g = o.graph()

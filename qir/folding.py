@@ -78,7 +78,7 @@ def weight_bits(matrix: np.ndarray, style: str) -> int:
         return 2 + shift_span(m).bit_length()
     lo = min((int(v) for v in m.ravel()), default=0)
     hi = max((int(v) for v in m.ravel()), default=0)
-    return Fixed.for_range(min(lo, 0), max(hi, 0), 0).width
+    return Fixed.for_range(min(lo, -1), max(hi, 0), 0).width  # a signed field (rtl/fold.py)
 
 
 def column_shifts(matrix: np.ndarray) -> list[int]:

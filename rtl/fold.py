@@ -29,7 +29,7 @@ from qir.rtl.values import Tensor, elem_shape, range_shape
 from qir.rtl.xnor import popcount
 
 from qir.dialect import MvuOp, XnorOp, elem, elements_to_numpy, shape_of
-from qir.folding import acc_range, column_shifts, geometry, shift_span
+from qir.folding import acc_range, column_shifts, geometry, shift_span, weight_bits
 
 
 @registry.ii(MvuOp)
@@ -134,9 +134,7 @@ def generate(op: MvuOp, ins: list[Tensor], prefix: str, where: str, start: Value
     m = Module()
     xsh = elem_shape(x.spec)
     if style == "mac":
-        lo = min([int(v) for row in matrix for v in row] + [0])
-        hi = max([int(v) for row in matrix for v in row] + [0])
-        fb = range_shape(min(lo, -1), hi).width  # a signed field
+        fb = weight_bits(elements_to_numpy(op.matrix), "mac")  # a signed field
         f = _Fold(m, prefix, start, rst, x.elems, xsh, R, S, _fields(matrix, R, S, int), fb)
         prods = [[f.chunk[s] * f.field[s][j].as_signed() for s in range(S)] for j in range(n_out)]
     else:  # po2 / ternary: [zero flag, sign, shift - the column's smallest shift kc[j] (wiring)]

@@ -479,6 +479,9 @@ def generate(seed: int, reuse: bool = False) -> Case:
                 case.reuse[lay.name] = int(rng.choice(REUSE_CHOICES))
         if case.reuse and max(case.reuse.values()) == 1:
             case.reuse[next(iter(case.reuse))] = int(rng.choice(REUSE_CHOICES[1:]))
+        if case.pipeline_opt.startswith("latency="):  # folded layers add their R cycles each
+            extra = sum(r + 1 for r in case.reuse.values() if r > 1)
+            case.pipeline_opt = f"latency={int(case.pipeline_opt.split('=')[1]) + extra}"
     return case
 
 
