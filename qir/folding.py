@@ -68,6 +68,16 @@ def check_reuse(value, where: str) -> int:
     return int(v)
 
 
+def _int64(m: np.ndarray) -> np.ndarray | None:
+    """``m`` (integer objects) as int64 when every entry is below 2^62 in magnitude, else None:
+    the numpy fast path of the helpers below for multi-million-weight layers (issue #12)."""
+    try:
+        out = m.astype(np.int64)
+    except OverflowError:
+        return None
+    return out if not out.size or int(np.abs(out).max()) < 1 << 62 else None
+
+
 def weight_bits(matrix: np.ndarray, style: str) -> int:
     """Bits per weight in the ROM: ``mac`` the two's-complement width of the weights' range,
     ``po2``/``ternary`` sign + zero flag + shift amount, ``xnor`` one bit."""
@@ -76,29 +86,55 @@ def weight_bits(matrix: np.ndarray, style: str) -> int:
         return 1
     if style in ("po2", "ternary"):  # shift relative to the column's smallest (a constant shift)
         return 2 + shift_span(m).bit_length()
-    lo = min((int(v) for v in m.ravel()), default=0)
-    hi = max((int(v) for v in m.ravel()), default=0)
+    small = _int64(m)
+    if small is not None:
+        lo, hi = (int(small.min()), int(small.max())) if small.size else (0, 0)
+    else:
+        lo = min((int(v) for v in m.ravel()), default=0)
+        hi = max((int(v) for v in m.ravel()), default=0)
     return Fixed.for_range(min(lo, -1), max(hi, 0), 0).width  # a signed field (rtl/fold.py)
+
+
+def _shifts(matrix: np.ndarray) -> np.ndarray:
+    """k per entry for the weights +-2^k (-1 for zeros; other magnitudes give floor(log2))."""
+    m = np.asarray(matrix, dtype=object)
+    small = _int64(m)
+    if small is not None:
+        a = np.abs(small)
+        k = np.full(a.shape, -1, dtype=np.int64)
+        nz = a > 0
+        k[nz] = np.floor(np.log2(a[nz].astype(np.float64))).astype(np.int64)
+        return k  # exact for magnitudes below 2^52 that are powers of two (the po2 styles)
+    return np.vectorize(lambda v: abs(int(v)).bit_length() - 1, otypes=[np.int64])(m) if m.size else \
+        np.zeros(m.shape, dtype=np.int64)
 
 
 def column_shifts(matrix: np.ndarray) -> list[int]:
     """Per output column, the smallest k of its non-zero weights +-2^k (0 for a zero column): a
     po2/ternary product is ``(x << k_col) << field shift``, the first shift being wiring."""
-    m = np.asarray(matrix, dtype=object)
-    return [min((abs(int(v)).bit_length() - 1 for v in m[:, j] if v), default=0) for j in range(m.shape[1])]
+    k = _shifts(matrix)
+    big = np.where(k < 0, np.iinfo(np.int64).max, k)
+    mins = big.min(axis=0) if k.size else np.zeros(k.shape[1], dtype=np.int64)
+    return [0 if v == np.iinfo(np.int64).max else int(v) for v in mins]
 
 
 def shift_span(matrix: np.ndarray) -> int:
     """The largest (shift - column shift) over the non-zero po2 weights: the field's shift range."""
-    m = np.asarray(matrix, dtype=object)
-    ks = column_shifts(m)
-    return max((abs(int(v)).bit_length() - 1 - ks[j] for (i, j), v in np.ndenumerate(m) if v), default=0)
+    k = _shifts(matrix)
+    if not k.size:
+        return 0
+    d = np.where(k >= 0, k - np.asarray(column_shifts(matrix), dtype=np.int64)[None, :], 0)
+    return int(d.max())
 
 
 def acc_range(matrix: np.ndarray, offset, in_lo: int, in_hi: int) -> tuple[int, int]:
     """[lo, hi] of every partial sum offset[j] + sum over any subset of inputs of x[i] * W[i, j]
     (x in [in_lo, in_hi], containing 0), over all outputs: the accumulators' range."""
     m = np.asarray(matrix, dtype=object)
+    small = _int64(m)
+    bound = max(abs(in_lo), abs(in_hi), 1) * m.shape[0]
+    if small is not None and m.size and int(np.abs(small).max()) * bound < 1 << 62:
+        m = small  # exact in int64: every partial sum is below 2^62
     a, b = m * in_lo, m * in_hi
     neg = np.minimum(np.minimum(a, b), 0).sum(axis=0) if m.size else np.zeros(m.shape[1], dtype=object)
     pos = np.maximum(np.maximum(a, b), 0).sum(axis=0) if m.size else np.zeros(m.shape[1], dtype=object)
@@ -159,7 +195,11 @@ def auto_fold_style(matrix: np.ndarray) -> str:
     """The folded style from the weights alone: ``po2`` when every weight is 0 or +-2^k,
     ``ternary`` when also one magnitude, else ``mac`` (``xnor`` needs the value-set proof of a
     two-valued input, which only the lowering has)."""
-    mags = {abs(int(v)) for v in np.asarray(matrix, dtype=object).ravel()} - {0}
+    small = _int64(np.asarray(matrix, dtype=object))
+    if small is not None:
+        mags = {int(v) for v in np.unique(np.abs(small))} - {0}
+    else:
+        mags = {abs(int(v)) for v in np.asarray(matrix, dtype=object).ravel()} - {0}
     if any(v & (v - 1) for v in mags):
         return "mac"
     return "ternary" if len(mags) <= 1 else "po2"

@@ -2,9 +2,9 @@
 optionally its bit-exactness in simulation (``qir sim``: full rate + random stalls for stream
 designs, every vector against the reference interpreter).
 
-    .venv/bin/python bench/fold_table.py                                  # both models, R = 1,2,4,16
-    .venv/bin/python bench/fold_table.py --models qkeras_3layer --reuse 2,16 --io parallel
-    .venv/bin/python bench/fold_table.py --sim verilator,icarus --icarus-vectors 20
+    .venv/bin/python bench/fold_sim.py                                  # both models, R = 1,2,4,16
+    .venv/bin/python bench/fold_sim.py --models qkeras_3layer --reuse 2,16 --io parallel
+    .venv/bin/python bench/fold_sim.py --sim verilator,icarus --icarus-vectors 20
 
 Models: ``qkeras_3layer`` (tests/data, input ``fixed<16,6>``) and ``bnn784`` (a 784-256-256-10
 binarized MLP: binary weights, batchnorm + binary activations, tests/mlp_models.py,
@@ -55,7 +55,7 @@ def prepare(name: str, work: Path) -> tuple[Path, Path]:
         run(BIN / "qir", "import", js, "-o", net, "--input-type", "ufixed<1,1>" if binary else INPUT_TYPE,
             "--precision", BNN_PRECISION)
         x = np.random.default_rng(0).integers(0, 2, size=(200, 784)).astype(float) if binary else \
-            random_inputs(200, width=784)
+            random_inputs(200, n_in=784)
         np.save(xs, x)
     else:
         raise SystemExit(f"unknown model {name}")
