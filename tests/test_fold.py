@@ -150,6 +150,9 @@ def test_folded_mlp_stream(tmp_path, kind):
     r = subprocess.run([sys.executable, "-m", "qir.cli", "sim", str(out), "--inputs", str(tmp_path / "x.npy"),
                         "--simulator", "icarus"], capture_output=True, text=True)
     assert r.returncode == 0 and " 0 mismatches" in r.stdout + r.stderr, r.stdout + r.stderr
+    rep = subprocess.run([sys.executable, "-m", "qir.cli", "report", str(out), "--html"], capture_output=True,
+                         text=True)  # folded layers in the text and HTML reports (a folded xnor too)
+    assert rep.returncode == 0 and "folded, reuse 5" in rep.stdout, rep.stdout + rep.stderr
 
 
 def test_bad_reuse_is_one_error_line(tmp_path):
