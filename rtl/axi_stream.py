@@ -186,11 +186,10 @@ class AxiStreamWrapper(wiring.Component):
         depth = self.depth
         used = Signal(range(depth + 1))
         in_fire = Signal()
-        core_ready = Signal(init=1)  # folded layers: the core's in_ready (registers only), else 1
-        m.d.comb += [self.s_axis_tready.eq((used < depth) & core_ready),
-                     in_fire.eq(self.s_axis_tvalid & self.s_axis_tready)]
-        self._instance(m, in_fire, self.s_axis_tdata[:c.in_bits], core_out_valid, core_out,
-                       core_ready if c.in_ready else None)
+        core_ready = Signal() if c.in_ready else None  # folded layers: the core's in_ready (registers only)
+        ready = (used < depth) & core_ready if c.in_ready else used < depth
+        m.d.comb += [self.s_axis_tready.eq(ready), in_fire.eq(self.s_axis_tvalid & self.s_axis_tready)]
+        self._instance(m, in_fire, self.s_axis_tdata[:c.in_bits], core_out_valid, core_out, core_ready)
         # TLAST rides a delay line of the core's latency next to the data
         last = self.s_axis_tlast
         for k in range(c.latency):
