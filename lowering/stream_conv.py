@@ -182,6 +182,8 @@ def _kernel_dense(block: Block, beat: SSAValue, props: dict, op: Operation, laye
     set_layer(d, layer)
     if style is not None:  # the conv's style hint (precision configuration)
         d.attributes["style"] = style
+    if "reuse" in op.attributes:  # the kernel folded (issue 12, qir.folding)
+        d.attributes["reuse"] = op.attributes["reuse"]
     block.add_op(d)
     value = d.output
     if value.type != want:

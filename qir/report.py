@@ -194,7 +194,14 @@ def estimate(model) -> dict:
     for op in model.block.ops:
         if hasattr(op, "cost"):
             e = op.cost()
-            if op.name == "qir.addergraph":
+            if "cycles_per_beat" in e:  # a folded layer (qir.folding.estimate): LUT, FF, DSP, ROM bits
+                layers.append({"layer": layer_of(op), "op": op.name, "style": e["style"], "reuse": e["cycles_per_beat"],
+                               "impl": op.impl.data if hasattr(op, "impl") else "rom", **e})
+                tot["other_luts"] += e["lut"]
+                tot["reg_bits"] += e["ff"]
+                tot["dsp"] = tot.get("dsp", 0) + e["dsp"]
+                tot["memory_bits"] = tot.get("memory_bits", 0) + e["memory_bits"]
+            elif op.name == "qir.addergraph":
                 layers.append({"layer": layer_of(op), "op": op.name, "style": op.style.data, **e})
                 for k in ("adder_bits", "epilogue_luts", "reg_bits"):
                     tot[k] += e[k]
@@ -248,7 +255,8 @@ def format_report(r: dict) -> str:
              f"estimate: ~{e['luts_estimate']} LUTs ({e['adder_bits']} adder bits, {e['epilogue_luts']} epilogue, "
              f"{e['other_luts']} other), {e['multipliers']} multipliers, {e['reg_bits']} register bits"]
     if "memory_bits" in e:
-        lines.append(f"stream: {e['memory_bits']} memory bits (line buffers, FIFOs)")
+        lines.append(f"memory: {e['memory_bits']} memory bits (line buffers, FIFOs) and weight ROMs"
+                     + (f"; {e['dsp']} DSPs" if e.get("dsp") else ""))
     t = r.get("timing") or {}
     if t.get("fmax_mhz_estimate"):
         lines.append(f"timing: {t['levels_per_stage']} adder levels per stage, ~{t['fmax_mhz_estimate']} MHz "
@@ -257,6 +265,10 @@ def format_report(r: dict) -> str:
         if lay.get("style") in ("window", "collect", "fork", "fifo"):
             lines.append(f"  {lay['layer']}: {lay['style']}, {lay['reg_bits']} register bits"
                          + (f", {lay['memory_bits']} memory bits" if "memory_bits" in lay else ""))
+        elif "cycles_per_beat" in lay:  # a folded layer (qir.folding.estimate)
+            lines.append(f"  {lay['layer']}: {lay['style']} folded, reuse {lay['reuse']} ({lay['impl']}: "
+                         f"{lay['S']} inputs per cycle), ~{lay['lut']} LUTs, {lay['ff']} FFs, {lay['dsp']} DSPs, "
+                         f"{lay['memory_bits']} ROM bits")
         elif "adder_bits" in lay:
             lines.append(f"  {lay['layer']}: {lay['style']}, {lay['adders']} adders, {lay['adder_bits']} adder bits, "
                          f"depth {lay['depth']}, internal latency {lay['latency']}")

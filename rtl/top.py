@@ -15,7 +15,11 @@ With several model inputs (outputs) the data ports are ``in_data_0``, ``in_data_
 ``out_valid``.  A single input (output) uses the plain name.
 
 The datapath is fully pipelined: a new input may be accepted at every rising edge, with no
-ready/backpressure.  ``out_valid`` is high, with ``out_data`` the result, exactly ``latency``
+ready/backpressure.  Exception: with folded layers (``qir.folding``, ops registered with
+``registry.ii``) the top has ``in_ready`` (output): an input is accepted only at an edge with
+``in_valid`` and ``in_ready`` high, and ``in_ready`` is low for ``ii - 1`` cycles after each
+accepted input (``ii`` = the largest reuse factor), so every folded op sees its inputs at least
+its R cycles apart; the latency stays fixed.  ``out_valid`` is high, with ``out_data`` the result, exactly ``latency``
 rising edges after the edge that accepted the input; ``latency`` is the number of ``qir.reg``
 ops on every input->output path plus the internal pipeline stages of ops that have them
 (``qir.addergraph``'s ``latency``), checked to be the same on all paths.  Each ``qir.reg`` is a
@@ -102,11 +106,17 @@ class RtlDesign:
     files: dict[str, str]         # file name -> Verilog text
     latency: int                  # rising clock edges from an accepted input to its output valid
     ports: list[dict]             # {"name", "direction", "width", "type", "shape"}, see generate()
+    ii: int | None = 1            # cycles between accepted inputs (folded layers: > 1, in_ready)
 
 
 #: op class -> its generator, check, latency and submodule kind; each generator module of
 #: ``qir.rtl`` registers its ops (``qir.rtl.registry``)
 GENERATORS = registry.load_all()
+
+
+def _ii(op: Operation) -> int:
+    entry = GENERATORS.get(type(op))
+    return entry.ii(op) if entry is not None and entry.ii is not None else 1
 
 
 def _where(op: Operation) -> str:
@@ -138,11 +148,14 @@ class _Plan:
     inputs: list[_Port]
     outputs: list[_Port]
     latency: int
+    ii: int = 1                   # cycles between accepted inputs (> 1: folded ops, port in_ready)
+    depth: dict | None = None     # op -> pipeline registers before it (its operands' depth)
 
 
 def _plan(model: ModelOp) -> _Plan:
     """Check every op has a generator and every path the same number of registers."""
     depth: dict[SSAValue, int] = {}
+    op_depth: dict[Operation, int] = {}
     ins = [op for op in model.block.ops if isinstance(op, InputOp)]
     for op in model.block.ops:
         if isinstance(op, InputOp):
@@ -163,6 +176,7 @@ def _plan(model: ModelOp) -> _Plan:
             raise QirError(f"{_where(op)}: its operands cross different numbers of pipeline registers "
                            f"({', '.join(map(str, ds))}); the pipeline is unbalanced")
         d = ds[0] if ds else 0
+        op_depth[op] = d
         for r in op.results:
             depth[r] = d + 1 if isinstance(op, RegOp) else d + _latency(op)
     outs = list(model.output().outs)
@@ -181,6 +195,8 @@ def _plan(model: ModelOp) -> _Plan:
         inputs=[port("in_data", k, len(ins), op.result.type) for k, op in enumerate(ins)],
         outputs=[port("out_data", k, len(outs), v.type) for k, v in enumerate(outs)],
         latency=ds[0],
+        ii=max([_ii(op) for op in op_depth] + [1]),
+        depth=op_depth,
     )
 
 
@@ -207,6 +223,8 @@ class _Top(wiring.Component):
         self._name = name if own_domain else None
         self.pieces: list = []
         members = {"clk": In(1), "rst": In(1), "in_valid": In(1)}
+        if plan.ii > 1:  # folded layers: an input at most every ii cycles
+            members["in_ready"] = Out(1)
         members.update((p.name, In(p.width)) for p in plan.inputs)
         members["out_valid"] = Out(1)
         members.update((p.name, Out(p.width)) for p in plan.outputs)
@@ -239,6 +257,20 @@ class _Builder:
             m.domains.sync = cd
             m.d.comb += cd.clk.eq(top.clk)
 
+        # the valid chain first: folded ops start on the valid at their depth.  in_ready (folded
+        # designs only): high when the last accepted input is at least ii cycles old
+        accept = top.in_valid
+        if plan.ii > 1:
+            cool = Signal(range(plan.ii), name="cooldown", reset_less=True)
+            accept = Signal(name="accept")
+            m.d.comb += [top.in_ready.eq(cool == 0), accept.eq(top.in_valid & (cool == 0))]
+            self.register(Mux(accept, plan.ii - 1, Mux(cool == 0, 0, cool - 1)), cool, reset=True)
+        valids = [accept]
+        for s in range(plan.latency):
+            v = Signal(name=f"valid_{s + 1}", reset_less=True)
+            self.register(valids[-1], v, reset=True)
+            valids.append(v)
+
         values: dict[SSAValue, Tensor] = {}
         n_in = 0
         for idx, op in enumerate(top._model.block.ops):
@@ -258,24 +290,22 @@ class _Builder:
                 if hasattr(op, "graph"):  # adder graphs: the slow part, worth a progress line
                     note(f"RTL: layer {layer_of(op) or prefix} ({op.graph().n_adders} adders)")
                 ins = [values[v] for v in op.operands]
-                sub, t = entry.generate(op, ins, prefix, _where(op))
+                if entry.ii is not None:  # a folded op: it starts on the valid at its depth
+                    sub, t = entry.generate(op, ins, prefix, _where(op), start=valids[plan.depth[op]], rst=top.rst)
+                else:
+                    sub, t = entry.generate(op, ins, prefix, _where(op))
                 if sub is not None:
                     m.submodules[prefix] = self._piece(op, prefix, sub, ins, t)
                 values[op.results[0]] = t
 
-        valid = top.in_valid
-        for s in range(plan.latency):
-            v = Signal(name=f"valid_{s + 1}", reset_less=True)
-            self.register(valid, v, reset=True)
-            valid = v
-        m.d.comb += top.out_valid.eq(valid)
+        m.d.comb += top.out_valid.eq(valids[-1])
         return m
 
     def _piece(self, op: Operation, prefix: str, sub, ins: list[Tensor], t: Tensor):
         """``sub`` itself, or (separate conversion) an Instance of it as module ``<top>.<prefix>``."""
         top = self.top
-        if top._name is None:
-            return sub
+        if top._name is None or (getattr(op, "cycles", None) is not None and op.cycles() > 0):
+            return sub  # a folded layer also reads the valid chain and rst: converted with the top
         weight = sum(len(e) for e in t.elems) + (op.graph().cost() if hasattr(op, "graph") else 0)
         piece = separate.make_piece(f"{top._name}.{prefix}", sub, [e for x in ins for e in x.elems], t.elems,
                                     _latency(op) > 0, weight)
@@ -333,8 +363,11 @@ def generate(model: ModelOp | ModuleOp, top: str | None = None) -> RtlDesign:
         {"name": "clk", "direction": "input", "width": 1, "type": None, "shape": None},
         {"name": "rst", "direction": "input", "width": 1, "type": None, "shape": None},
         {"name": "in_valid", "direction": "input", "width": 1, "type": None, "shape": None},
+        *([{"name": "in_ready", "direction": "output", "width": 1, "type": None, "shape": None}]
+          if plan.ii > 1 else []),
         *(p.describe("input") for p in plan.inputs),
         {"name": "out_valid", "direction": "output", "width": 1, "type": None, "shape": None},
         *(p.describe("output") for p in plan.outputs),
     ]
-    return RtlDesign(top=top, files={f"{top}.v": _with_waivers(text)}, latency=plan.latency, ports=ports)
+    return RtlDesign(top=top, files={f"{top}.v": _with_waivers(text)}, latency=plan.latency, ports=ports,
+                     ii=plan.ii)
