@@ -293,7 +293,8 @@ def compile_firmware(args) -> dict:
         if bad:
             raise QirError(f"--io stream does not support --{bad[0].replace('_', '-')} yet; the stream top "
                            "already has valid/ready ports")
-        return compile_model(args.model, args.output, pipeline=args.pipeline, top=args.top, io="stream", **opts)
+        return compile_model(args.model, args.output, pipeline=args.pipeline, top=args.top, io="stream",
+                             **_folding(args), **opts)
     spec = args.pipeline
     if spec is None:  # an already lowered .mlir gets no passes (qir.api.is_lowered)
         from qir.api import is_lowered
@@ -323,4 +324,9 @@ def compile_firmware(args) -> dict:
             extra["timing"] = timing
         return extra
 
-    return compile_model(args.model, args.output, pipeline=spec, top=args.top, post=post, **opts)
+    return compile_model(args.model, args.output, pipeline=spec, top=args.top, post=post, **_folding(args), **opts)
+
+
+def _folding(args) -> dict:
+    """``--reuse``/``--target-ii``/``--max-luts`` (issue #12) as ``compile_model`` keywords."""
+    return {k: getattr(args, k, None) for k in ("reuse", "target_ii", "max_luts")}

@@ -90,9 +90,10 @@ def parse_pipeline(spec: str, where: str = "<pipeline>"):
                        'that hold ":" or ";", e.g. layers="fc1:mac;fc2:xnor"', where=where) from None
 
 
-def run_passes(module: ModuleOp, spec: str, where: str = "<pipeline>") -> ModuleOp:
-    """Apply a textual pass pipeline (``qir-opt -p`` syntax) to ``module`` in place."""
-    pipeline = parse_pipeline(spec, where)
+def run_passes(module: ModuleOp, spec, where: str = "<pipeline>") -> ModuleOp:
+    """Apply a textual pass pipeline (``qir-opt -p`` syntax, or a parsed ``PassPipeline``) to
+    ``module`` in place."""
+    pipeline = parse_pipeline(spec, where) if isinstance(spec, str) else spec
     try:
         pipeline.apply(make_context(), module)
     except (VerifyException, DiagnosticException) as e:
@@ -111,8 +112,66 @@ def _register_bits(model, latency: int) -> int:
 
 
 
+def fold_spec(spec: str, reuse: int | None = None, target_ii: int | None = None,
+              max_luts: int | None = None) -> str:
+    """``spec`` with ``--reuse``/``--target-ii``/``--max-luts`` as options of its ``qir-fold-auto``
+    (issue #12); one error when the pipeline has no such pass or the values are bad."""
+    import re
+
+    given = {k: v for k, v in (("reuse", reuse), ("target-ii", target_ii), ("max-luts", max_luts)) if v is not None}
+    if not given:
+        return spec
+    from qir.precision import check_reuse
+
+    for k, v in given.items():
+        check_reuse(v, f"--{k}")
+    if len(given) > 1:
+        raise QirError(f"give one of --reuse, --target-ii, --max-luts (got {', '.join('--' + k for k in given)})")
+    pat = re.compile(r"qir-fold-auto(\{[^}]*\})?")
+    if not pat.search(spec):
+        raise QirError(f"--{next(iter(given))} needs qir-fold-auto in the pass pipeline (before qir-lower-dense); "
+                       f"the pipeline is {spec!r}")
+    opts = " ".join(f"{k}={v}" for k, v in given.items())
+    return pat.sub(lambda m: f"qir-fold-auto{{{opts}}}", spec, count=1)
+
+
+def _run_folding(net: ModuleOp, lowered: ModuleOp, pipeline: str, where: str) -> dict | None:
+    """Run ``pipeline`` on ``lowered``; after ``qir-fold-auto`` copy the chosen reuse factors onto
+    ``net``'s layer ops (so net.mlir states them and compiles to the same design) and return
+    ``report.json: folding`` (None when no layer is folded)."""
+    from qir.lowering.fold_auto import FoldAuto, foldable_layers, folding_summary, reuse_of
+
+    pp = parse_pipeline(pipeline, where)
+    cut = next((i + 1 for i, p in enumerate(pp.passes) if isinstance(p, FoldAuto)), 0)
+    if not cut:
+        run_passes(lowered, pp, where)
+        return None
+    from xdsl.passes import PassPipeline
+
+    run_passes(lowered, PassPipeline(pp.passes[:cut]), where)
+    chosen = foldable_layers(lowered)[0]
+    if not any(reuse_of(lay.op) is not None for lay in chosen):
+        summary = None
+    else:
+        summary = folding_summary(lowered)
+        from xdsl.dialects.builtin import IntegerAttr, i64
+
+        from qir.ir import layer_of
+
+        by_layer: dict = {}
+        for lay in chosen:
+            by_layer.setdefault(layer_of(lay.op), []).append(reuse_of(lay.op))
+        for lay in foldable_layers(net)[0]:
+            rs = by_layer.get(layer_of(lay.op))
+            if rs and rs[0] is not None:
+                lay.op.attributes["reuse"] = IntegerAttr(rs.pop(0), i64)
+    run_passes(lowered, PassPipeline(pp.passes[cut:]), where)
+    return summary
+
+
 def compile_model(model_path: str | Path, outdir: str | Path, *, pipeline: str | None = None,
-                  top: str | None = None, post=None, io: str = "parallel", **import_options) -> dict:
+                  top: str | None = None, post=None, io: str = "parallel", reuse: int | None = None,
+                  target_ii: int | None = None, max_luts: int | None = None, **import_options) -> dict:
     """Import, lower, generate RTL and testbenches into ``outdir``; returns the report.
 
     ``model_path``: anything ``import_model`` reads.  ``pipeline`` (qir-opt syntax): None runs
@@ -124,6 +183,10 @@ def compile_model(model_path: str | Path, outdir: str | Path, *, pipeline: str |
     (``qir.firmware.write_firmware``).  An existing ``outdir`` is replaced only if it
     is missing, empty or holds only qir's own files (``qir.safety.check_output_dir``: the files
     listed in its ``.qir-manifest`` and the ``sim/`` build cache); a user's file there is an error.
+
+    ``reuse`` / ``target_ii`` / ``max_luts`` (issue #12) are the options of the pipeline's
+    ``qir-fold-auto`` (``fold_spec``); the chosen reuse factors go onto net.mlir's layer ops and
+    into ``report.json: folding``.
     """
     from qir.safety import check_output_dir, output_dir
 
@@ -145,9 +208,10 @@ def compile_model(model_path: str | Path, outdir: str | Path, *, pipeline: str |
         from qir.api import is_lowered
 
         pipeline = "" if is_lowered(net) else DEFAULT_PIPELINE
+    pipeline = fold_spec(pipeline, reuse, target_ii, max_luts)
     lowered = net.clone()
     note("running the pass pipeline")
-    run_passes(lowered, pipeline)
+    folding = _run_folding(net, lowered, pipeline, "<pipeline>")
     model = get_model(lowered)
     from qir.dialect.stream_ops import is_stream_model
 
@@ -171,6 +235,8 @@ def compile_model(model_path: str | Path, outdir: str | Path, *, pipeline: str |
         "io": io,
     }
     report.update(getattr(design, "stream", {}))
+    if folding is not None:
+        report["folding"] = folding
     with output_dir(out) as tmp:
         (tmp / "net.mlir").write_text(print_module(net))
         (tmp / "lowered.mlir").write_text(print_module(lowered))
