@@ -148,3 +148,11 @@ def _first_line(e: Exception) -> str:
     loc = lines[0] if lines[0] != msg and ":" in lines[0] and len(lines) > 2 else ""
     text = f"{msg} (at {loc.split(' ')[0]})" if loc else msg
     return " ".join(text.split())[:400]
+
+
+def reuse_of(op: Operation) -> int:
+    """The reuse factor R a user (or the automatic folding) put on a layer op
+    (``{reuse = 4 : i64}``, issue #12; absent = 1); the op's verifier checks R >= 1."""
+    a = op.attributes.get("reuse")
+    v = getattr(getattr(a, "value", None), "data", None)
+    return v if isinstance(v, int) and not isinstance(v, bool) and v >= 1 else 1

@@ -30,6 +30,7 @@ from qir.dialect.types import (
     UFixedType,
     _check_bounds,
     _check_in_type,
+    _check_reuse,
     _layer,
     dense_bounds,
     elem,
@@ -156,6 +157,7 @@ class DenseOp(ExactResult, IRDLOperation):
             if tuple(self.bias.get_shape()) != (n_out,):
                 raise VerifyException(f"{where}: bias shape {tuple(self.bias.get_shape())} != ({n_out},)")
             _check_in_type(elements_to_numpy(self.bias), self.bias_type.spec, f"{where} bias")
+        _check_reuse(self)
         _check_bounds(where, out_t, *self.exact_bounds())
 
 

@@ -32,6 +32,7 @@ from qir.dialect.types import (
     _check_bounds,
     _check_in_type,
     _check_out_shape,
+    _check_reuse,
     _check_same_elem,
     _check_window_params,
     _layer,
@@ -112,6 +113,7 @@ class ConvOp(ExactResult, IRDLOperation):
 
     def verify_(self) -> None:
         where = _layer(self)
+        _check_reuse(self)
         elem(self.input.type, f"{where} input")
         out_t = elem(self.output.type, f"{where} result")
         ishape, oshape = shape_of(self.input.type), shape_of(self.output.type)

@@ -192,6 +192,17 @@ def _check_in_type(values: np.ndarray, t: Fixed, what: str) -> None:
         )
 
 
+def _check_reuse(op: IRDLOperation) -> None:
+    """A layer op's optional ``reuse = R : i64`` attribute (issue #12, ``qir.folding``): an integer
+    R >= 1 (absent = 1)."""
+    a = op.attributes.get("reuse")
+    if a is None:
+        return
+    v = getattr(getattr(a, "value", None), "data", None)
+    if not isinstance(a, IntegerAttr) or isinstance(v, bool) or not isinstance(v, int) or v < 1:
+        raise VerifyException(f"{_layer(op)}: reuse must be an integer >= 1 (write reuse = 4 : i64), got {a}")
+
+
 def _layer(op: IRDLOperation) -> str:
     a = op.attributes.get("layer")
     return f"layer '{a.data}'" if isinstance(a, StringAttr) else f"'{op.name}'"

@@ -1,0 +1,237 @@
+"""Folded layers (reuse factor R, issue #12): what a folded constant-matrix layer *is* and what it
+costs, in one place (the folded op's ``cost()``, ``qir report`` and the automatic folding all
+call ``estimate``).
+
+A layer y[j] = sum_i x[i] * W[i, j] + off[j] (n_in inputs, n_out outputs) folded by R is computed
+over R clock cycles by about 1/R of the arithmetic (FINN's MVAU with SIMD = S, PE = n_out;
+hls4ml's Resource strategy):
+
+- ``S = ceil(n_in / R)`` inputs per cycle (``geometry``); the inputs are padded with zeros to
+  R * S (so any R works, no list of valid reuse factors); cycle r uses inputs r*S .. r*S + S - 1;
+- the weights are a ROM of R words, word r = the S x n_out weights of cycle r (Amaranth
+  ``lib.memory.Memory``: Yosys maps it to block RAM / LUTRAM where large);
+- the input is held in a shift register of chunks, and each output has one exact-width
+  accumulator (every partial sum lies in the union of the partial-sum intervals, which the
+  accumulator's width holds; the final sum has the op's exact result type);
+- a new input is accepted every R cycles (``cycles_per_beat`` = R); the result is ready R cycles
+  after the input (the accumulator is the output register).
+
+Styles (per cycle, S x n_out products): ``mac`` (multipliers from the ROM word: DSPs),
+``po2`` / ``ternary`` (weights 0 or +-2^k: a sign, a zero flag and a shift amount per weight, a
+shift-add unit instead of a multiplier), ``xnor`` (binary weights on a two-valued input: a weight
+bit per product, XNOR + popcount of S bits, accumulated popcounts).  ``cmvm`` (CSD adder graphs)
+has no folded form of its own: folded, it is ``mac``.
+
+``estimate(op, R, style)`` works on a layer op before lowering (``qir.dense``; ``qir.conv`` as
+its per-beat kernel, the stream form) and on the lowered ops (``qir.cmvm``, ``qir.xnor``,
+``qir.mvu``): no hardware is built, numbers come from the weights and the types only.
+"""
+from __future__ import annotations
+
+from math import ceil, log2
+
+import numpy as np
+
+from qir.fixed import Fixed
+
+#: the folded implementation styles
+FOLD_STYLES = ("mac", "po2", "ternary", "xnor")
+
+#: ``qir report`` / ``estimate`` calibration constants (LUT6 architecture):
+#: LUTs per adder bit (carry chain), per 2:1 mux bit, fixed control LUTs (counter, handshake)
+LUT_PER_ADDER_BIT = 1.0
+LUT_PER_MUX_BIT = 0.5
+CONTROL_LUTS = 12
+#: XNOR + popcount LUTs per counted bit (``qir.dialect.dataflow_ops.XNOR_LUTS_PER_INPUT``)
+XNOR_LUTS_PER_INPUT = 0.78
+#: a multiplier goes to a DSP48E2 (27 x 18) when both operands are wider than this; narrower
+#: products are LUTs (about a x b / 2)
+DSP_MIN_WIDTH = 4
+#: a ROM smaller than this many bits is logic (LUTs), not block RAM (0.5 LUT per bit)
+ROM_LUT_BITS = 1024
+
+
+def geometry(n_in: int, R: int) -> tuple[int, int]:
+    """(S, steps): inputs per cycle and cycles per input of a layer with ``n_in`` inputs folded
+    by ``R`` (steps = R; the last ``R*S - n_in`` input slots are zero padding)."""
+    if not isinstance(R, (int, np.integer)) or isinstance(R, bool) or R < 1:
+        raise ValueError(f"reuse must be an integer >= 1, got {R!r}")
+    return max(1, -(-n_in // R)), int(R)
+
+
+def check_reuse(value, where: str) -> int:
+    """The reuse factor of an attribute value (an ``IntegerAttr`` or int), or ValueError naming
+    ``where``: R must be an integer >= 1."""
+    v = getattr(getattr(value, "value", None), "data", value)
+    if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1:
+        raise ValueError(f"{where}: reuse must be an integer >= 1 (e.g. reuse = 4 : i64), got {value}")
+    return int(v)
+
+
+def weight_bits(matrix: np.ndarray, style: str) -> int:
+    """Bits per weight in the ROM: ``mac`` the two's-complement width of the weights' range,
+    ``po2``/``ternary`` sign + zero flag + shift amount, ``xnor`` one bit."""
+    m = np.asarray(matrix, dtype=object)
+    if style == "xnor":
+        return 1
+    vals = [abs(int(v)) for v in m.ravel() if v]
+    if style in ("po2", "ternary"):
+        shifts = {v.bit_length() - 1 for v in vals} or {0}
+        span = max(shifts) - min(shifts)
+        return 2 + (span.bit_length() if span else 0)
+    lo = min((int(v) for v in m.ravel()), default=0)
+    hi = max((int(v) for v in m.ravel()), default=0)
+    return Fixed.for_range(min(lo, 0), max(hi, 0), 0).width
+
+
+def acc_range(matrix: np.ndarray, offset, in_lo: int, in_hi: int) -> tuple[int, int]:
+    """[lo, hi] of every partial sum offset[j] + sum over any subset of inputs of x[i] * W[i, j]
+    (x in [in_lo, in_hi], containing 0), over all outputs: the accumulators' range."""
+    m = np.asarray(matrix, dtype=object)
+    a, b = m * in_lo, m * in_hi
+    neg = np.minimum(np.minimum(a, b), 0).sum(axis=0) if m.size else np.zeros(m.shape[1], dtype=object)
+    pos = np.maximum(np.maximum(a, b), 0).sum(axis=0) if m.size else np.zeros(m.shape[1], dtype=object)
+    off = np.asarray(offset, dtype=object).reshape(-1)
+    lo = min([int(v) for v in neg + np.minimum(off, 0)] + [0])
+    hi = max([int(v) for v in pos + np.maximum(off, 0)] + [0])
+    return lo, hi
+
+
+def estimate_matrix(matrix: np.ndarray, offset, in_t: Fixed, R: int, style: str) -> dict:
+    """The folded hardware of ``y = x @ matrix + offset`` (integer mantissas, x of type
+    ``in_t``) at reuse ``R`` in ``style``: ``lut``, ``ff``, ``dsp``, ``memory_bits`` (the weight
+    ROM), ``cycles_per_beat`` (= R) and ``S``/``acc_bits``/``weight_bits`` for information."""
+    if style not in FOLD_STYLES:
+        raise ValueError(f"folded style must be one of {', '.join(FOLD_STYLES)}, got {style!r}")
+    m = np.asarray(matrix, dtype=object)
+    n_in, n_out = m.shape
+    S, steps = geometry(n_in, R)
+    wb = weight_bits(m, style)
+    if style == "xnor":
+        acc_w = max(n_in.bit_length(), 1)
+        xw = 1
+    else:
+        lo, hi = acc_range(m, offset, in_t.min_int, in_t.max_int)
+        acc_w = Fixed.for_range(lo, hi, 0).width
+        xw = in_t.width
+    products = S * n_out
+    dsp = 0
+    if style == "xnor":
+        lut = XNOR_LUTS_PER_INPUT * products + LUT_PER_ADDER_BIT * acc_w * n_out
+    elif style == "mac":
+        pw = xw + wb
+        if xw > DSP_MIN_WIDTH and wb > DSP_MIN_WIDTH:
+            dsp = products * ceil(max(xw, wb) / 27) * ceil(min(xw, wb) / 18)
+            mul_luts = 0
+        else:
+            mul_luts = products * xw * wb / 2
+        lut = mul_luts + LUT_PER_ADDER_BIT * (products - n_out) * (pw + log2(max(S, 1))) \
+            + LUT_PER_ADDER_BIT * acc_w * n_out
+    else:  # po2 / ternary: a shifter (log2 of the shift span mux levels) and a negation per product
+        pw = xw + (1 << max(wb - 2, 0)) - 1
+        shift_luts = products * pw * LUT_PER_MUX_BIT * max(wb - 2, 0)
+        lut = shift_luts + LUT_PER_ADDER_BIT * products * (pw + log2(max(S, 1))) + LUT_PER_ADDER_BIT * acc_w * n_out
+    # input: a shift register of the held chunks (a 2:1 mux per bit: load / shift) and the
+    # live-or-held choice of the first chunk
+    hold_bits = (steps * S - S) * xw if steps > 1 else 0
+    lut += LUT_PER_MUX_BIT * (hold_bits + S * xw) if steps > 1 else 0
+    memory_bits = steps * products * wb if steps > 1 else 0
+    if 0 < memory_bits < ROM_LUT_BITS:
+        lut += memory_bits / 2  # a small ROM is logic
+    lut += CONTROL_LUTS if steps > 1 else 0
+    ff = n_out * acc_w + hold_bits + (max((steps - 1).bit_length(), 1) + 1 if steps > 1 else 0)
+    return {"lut": int(round(lut)), "ff": int(ff), "dsp": int(dsp), "memory_bits": int(memory_bits),
+            "cycles_per_beat": int(steps), "S": S, "acc_bits": acc_w, "weight_bits": wb}
+
+
+def auto_fold_style(matrix: np.ndarray) -> str:
+    """The folded style from the weights alone: ``po2`` when every weight is 0 or +-2^k,
+    ``ternary`` when also one magnitude, else ``mac`` (``xnor`` needs the value-set proof of a
+    two-valued input, which only the lowering has)."""
+    mags = {abs(int(v)) for v in np.asarray(matrix, dtype=object).ravel()} - {0}
+    if any(v & (v - 1) for v in mags):
+        return "mac"
+    return "ternary" if len(mags) <= 1 else "po2"
+
+
+def _layer_matrix(op):
+    """(matrix, offset, input type) of a layer or dataflow op, per beat for a ``qir.conv``."""
+    from qir.dialect import elem, elements_to_numpy
+
+    name = op.name
+    if name == "qir.dense":
+        w, off, _ = op.folded()
+        return np.asarray(w, dtype=object), np.asarray(off, dtype=object), elem(op.input.type)
+    if name == "qir.conv":  # the (taps * C_in, C_out) kernel matrix, zero outside a group
+        w, off, _ = op.folded()
+        taps, cg, c_out = int(np.prod(w.shape[:-2])), w.shape[-2], w.shape[-1]
+        g = op.groups.value.data
+        wt = np.asarray(w, dtype=object).reshape(taps, cg, c_out)
+        k = np.zeros((taps, cg * g, c_out), dtype=object)
+        og = c_out // g
+        for o in range(c_out):
+            k[:, (o // og) * cg:(o // og + 1) * cg, o] = wt[:, :, o]
+        return k.reshape(taps * cg * g, c_out), np.asarray(off, dtype=object), elem(op.input.type)
+    if name in ("qir.cmvm", "qir.mvu"):
+        return (elements_to_numpy(op.matrix).astype(object), elements_to_numpy(op.offset).astype(object),
+                elem(op.input.type))
+    if name == "qir.xnor":
+        w = elements_to_numpy(op.weights).T.astype(object) * 2 - 1
+        return w, np.zeros(w.shape[1], dtype=object), Fixed(1, 1, False)
+    raise ValueError(f"estimate: {name} is not a folded-layer op (qir.dense, qir.conv, qir.cmvm, qir.xnor, qir.mvu)")
+
+
+def estimate(op, R: int, style: str | None = None) -> dict:
+    """Estimated hardware of layer ``op`` folded by ``R`` (1 = not folded), without building it.
+
+    ``op``: a ``qir.dense`` or ``qir.conv`` (its per-beat kernel, the ``--io stream`` form) before
+    lowering, or a lowered ``qir.cmvm`` / ``qir.xnor`` / ``qir.mvu``.  ``style``: one of
+    ``FOLD_STYLES`` (``xnor`` only when the input is provably two-valued, which the caller
+    knows: the lowering decides it), None = from the op (``qir.mvu``'s style, ``xnor`` for a
+    ``qir.xnor``) or from the weights (``auto_fold_style``).
+    Returns ``{"lut", "ff", "dsp", "memory_bits", "cycles_per_beat", "style", ...}``; at R = 1
+    the figures are the unfolded layer's rough size (one product per non-zero weight), not the
+    adder-graph search's result (``qir report`` has that after lowering).
+    """
+    geometry(1, R)  # validates R
+    matrix, offset, in_t = _layer_matrix(op)
+    explicit = style is not None
+    if style is None:
+        st = getattr(op, "style", None)
+        style = "xnor" if op.name == "qir.xnor" else (st.data if st is not None and st.data in FOLD_STYLES
+                                                      else auto_fold_style(matrix))
+    if style == "cmvm":
+        style = "mac"
+    out = estimate_matrix(matrix, offset, in_t, R, style)
+    out["style"] = style
+    if R == 1:  # unfolded: constants wired in, no ROM, no hold register, no accumulator
+        nz = [abs(int(v)) for v in matrix.ravel() if v]
+        out.update(ff=0, memory_bits=0)
+        if style == "xnor":
+            out.update(lut=int(round(XNOR_LUTS_PER_INPUT * matrix.size)), dsp=0)
+        elif style == "mac" and explicit:  # multipliers for the weights that are not +-2^k
+            pw = in_t.width + out["weight_bits"]
+            out.update(dsp=sum(1 for v in nz if v & (v - 1)) if in_t.width > DSP_MIN_WIDTH else 0,
+                       lut=int(round(LUT_PER_ADDER_BIT * max(len(nz) - matrix.shape[1], 0) * pw)))
+        else:  # an adder graph: one adder per CSD digit beyond the first of a column, about
+            # ADDER_SHARING of them left after common subexpressions
+            digits = sum(_csd_digits(v) for v in nz)
+            width = in_t.width + out["weight_bits"] / 2
+            out.update(dsp=0, lut=int(round(ADDER_SHARING * LUT_PER_ADDER_BIT * max(digits - matrix.shape[1], 0)
+                                            * width)))
+    return out
+
+
+#: fraction of an adder graph's CSD-digit adders left after subexpression sharing (rough)
+ADDER_SHARING = 0.7
+
+
+def _csd_digits(v: int) -> int:
+    """Non-zero digits of v >= 0 in canonical signed-digit form."""
+    n = 0
+    while v:
+        if v & 1:
+            n += 1
+            v = v + 1 if v & 2 else v - 1
+        v >>= 1
+    return n
