@@ -63,11 +63,11 @@ def get_all_passes() -> dict[str, Callable[[], type[ModulePass]]]:
 #: batchnorm/sign folded into thresholds; relu/quantize fused into adder graphs, and registers
 #: every 5 adder levels.  ``qir-fold-auto`` (no options: nothing) is where ``qir compile --reuse``,
 #: ``--target-ii`` and ``--max-luts`` choose each layer's reuse factor (issue #12).
-DEFAULT_PIPELINE = ("qir-infer-widths,qir-fold-auto,qir-lower-conv{style=auto},qir-lower-dense{style=auto},qir-fold-threshold,"
-                    "qir-lower-cmvm,qir-pipeline{max-depth=5}")
+DEFAULT_PIPELINE = ("qir-infer-widths,qir-fold-auto,qir-lower-conv{style=auto},qir-lower-dense{style=auto},"
+                    "qir-fold-threshold,qir-lower-cmvm,qir-pipeline{max-depth=5}")
 
 #: ``qir compile --io stream``: exact widths, conv/pool as window + one reused kernel datapath
 #: (qir-stream-conv), the rest in stream form (qir-stream-form), then the same per-layer lowering
 #: and pipelining inside every ``qir.map`` body as for a parallel design.
-STREAM_PIPELINE = ("qir-infer-widths,qir-stream-conv,qir-stream-form,qir-fold-auto,qir-lower-dense{style=auto},qir-fold-threshold,"
-                   "qir-lower-cmvm,qir-pipeline{max-depth=5}")
+STREAM_PIPELINE = ("qir-infer-widths,qir-stream-conv,qir-stream-form,qir-fold-auto,qir-lower-dense{style=auto},"
+                   "qir-fold-threshold,qir-lower-cmvm,qir-pipeline{max-depth=5}")

@@ -10,7 +10,8 @@ Cycles of a layer per image: ``beats x R`` in a stream model (``beats`` = the be
 processes per image: the output positions of a conv, 1 for a dense layer after a flatten), ``R``
 in a parallel model (the whole design's II becomes the largest R).
 
-- ``reuse=R``: every unpinned layer gets R (at most its number of products, ``max_reuse``).
+- ``reuse=R``: every unpinned layer gets R (at most ``max_reuse``, its input count: beyond it a
+  fold only adds idle cycles).
 - ``target-ii=N`` (FINN's SetFolding idea): every unpinned layer gets the largest R with
   ``beats x R <= N``: the slowest layer meets the target and every other layer is folded as far as
   it can be without slowing the pipeline.  A target below what a layer at R = 1 (or a pinned
@@ -35,13 +36,12 @@ from xdsl.ir import Operation
 from xdsl.passes import ModulePass
 
 from qir.errors import QirError
-from qir.ir import layer_of, style_of
+from qir.ir import layer_of, reuse_of, style_of
 
 
-def reuse_of(op: Operation) -> int | None:
-    """The ``reuse`` attribute of a layer op (None: absent, i.e. 1 and not pinned)."""
-    a = op.attributes.get("reuse")
-    return a.value.data if isinstance(a, IntegerAttr) else None
+def pinned_reuse(op: Operation) -> int | None:
+    """R of a layer op that has a ``reuse`` attribute (pinned), None when it has none."""
+    return reuse_of(op) if "reuse" in op.attributes else None
 
 
 @dataclass
@@ -50,7 +50,7 @@ class Layer:
 
     op: Operation
     beats: int
-    style: str
+    style: str | None
     max_reuse: int
     pinned: int | None
 
@@ -59,25 +59,31 @@ class Layer:
         return layer_of(self.op) or self.op.name
 
 
-def _resolved_style(op) -> str:
-    """The style ``qir-lower-dense``/``qir-lower-conv`` will build (``auto`` resolved the same way)."""
-    from qir.dialect import ConvOp, elements_to_numpy
-    from qir.lowering.lower_cmvm import auto_style
+def _resolved_style(op) -> str | None:
+    """The style for ``qir.folding.estimate``: the user's ``style`` attribute, ``xnor`` where
+    ``qir-lower-dense{style=auto}`` will build xnor (the value-set proof), else None (the
+    estimate picks from the weights)."""
+    from qir.dialect import DenseOp
 
-    style = style_of(op) or "auto"
-    if style != "auto":
+    style = style_of(op)
+    if style not in (None, "auto"):
         return style
-    if isinstance(op, ConvOp):
-        return auto_style(elements_to_numpy(op.weights))
-    from qir.lowering.xnor import xnor_plan
+    if isinstance(op, DenseOp):
+        from qir.lowering.xnor import xnor_plan
 
-    return "xnor" if not isinstance(xnor_plan(op), str) else auto_style(op.folded()[0])
+        if not isinstance(xnor_plan(op), str):
+            return "xnor"
+    return None
 
 
 def max_reuse(op) -> int:
-    """The largest useful R of a layer: one product per cycle (its weight count; for a parallel
-    conv its kernel count, each reused at every position)."""
-    return max(1, prod(op.weights.get_shape()))
+    """The largest useful R of a layer: one input (all outputs) per cycle, ``qir.folding.geometry``:
+    the rows of its per-beat matrix (a conv's taps x input channels)."""
+    from qir.dialect import ConvOp
+
+    shape = op.weights.get_shape()
+    rows = prod(shape[:-1])
+    return max(1, rows * (op.groups.value.data if isinstance(op, ConvOp) else 1))
 
 
 def _beats(t) -> int:
@@ -96,7 +102,7 @@ def foldable_layers(module: ModuleOp) -> tuple[list[Layer], int, str]:
     floor, why = 1, "one input per clock"
 
     def add(op, beats):
-        layers.append(Layer(op, beats, _resolved_style(op), max_reuse(op), reuse_of(op)))
+        layers.append(Layer(op, beats, _resolved_style(op), max_reuse(op), pinned_reuse(op)))
 
     for model in (m for m in module.ops if isinstance(m, ModelOp)):
         if not is_stream_model(model):
@@ -233,10 +239,10 @@ def folding_summary(module: ModuleOp) -> dict:
     plan = Planner(layers, floor, why)
     rows = []
     for lay in layers:
-        r = reuse_of(lay.op) or 1
+        r = reuse_of(lay.op)
         est = plan.estimate(lay, r)
         rows.append({"layer": lay.name, "beats": lay.beats, "reuse": r, "cycles": lay.beats * r,
-                     "implementation": est.get("implementation", lay.style),
-                     "estimate": {k: v for k, v in est.items() if k != "implementation"}})
+                     "implementation": est.get("implementation", est.get("style")),
+                     "estimate": {k: v for k, v in est.items() if k not in ("implementation", "style")}})
     rs = [row["reuse"] for row in rows]
     return {"ii_cycles_estimate": plan.ii(rs), "luts_estimate": plan.luts(rs), "layers": rows}

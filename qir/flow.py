@@ -139,7 +139,7 @@ def _run_folding(net: ModuleOp, lowered: ModuleOp, pipeline: str, where: str) ->
     """Run ``pipeline`` on ``lowered``; after ``qir-fold-auto`` copy the chosen reuse factors onto
     ``net``'s layer ops (so net.mlir states them and compiles to the same design) and return
     ``report.json: folding`` (None when no layer is folded)."""
-    from qir.lowering.fold_auto import FoldAuto, foldable_layers, folding_summary, reuse_of
+    from qir.lowering.fold_auto import FoldAuto, foldable_layers, folding_summary, pinned_reuse
 
     pp = parse_pipeline(pipeline, where)
     cut = next((i + 1 for i, p in enumerate(pp.passes) if isinstance(p, FoldAuto)), 0)
@@ -150,7 +150,7 @@ def _run_folding(net: ModuleOp, lowered: ModuleOp, pipeline: str, where: str) ->
 
     run_passes(lowered, PassPipeline(pp.passes[:cut]), where)
     chosen = foldable_layers(lowered)[0]
-    if not any(reuse_of(lay.op) is not None for lay in chosen):
+    if not any(pinned_reuse(lay.op) is not None for lay in chosen):
         summary = None
     else:
         summary = folding_summary(lowered)
@@ -160,7 +160,7 @@ def _run_folding(net: ModuleOp, lowered: ModuleOp, pipeline: str, where: str) ->
 
         by_layer: dict = {}
         for lay in chosen:
-            by_layer.setdefault(layer_of(lay.op), []).append(reuse_of(lay.op))
+            by_layer.setdefault(layer_of(lay.op), []).append(pinned_reuse(lay.op))
         for lay in foldable_layers(net)[0]:
             rs = by_layer.get(layer_of(lay.op))
             if rs and rs[0] is not None:
