@@ -28,12 +28,17 @@ def elementwise(op) -> bool:
 
 #: largest number of source codes enumerated
 MAX_CODES = 1 << 16
-#: largest batch (source codes x elements) evaluated
+#: largest batch (source codes x elements) evaluated at once
 MAX_ENTRIES = 1 << 22
+#: largest total (source codes x elements) ``two_valued`` evaluates, in batches of at most
+#: ``MAX_ENTRIES``: a 256-wide 16-bit batchnorm result before a binary activation (the BNNs of
+#: issue #12: 2^24) is proven in about a second
+MAX_WORK = 1 << 26
 
 
-def _codes_count(v: SSAValue) -> int | None:
-    """How many source codes enumerating ``v`` takes (the batch size K), None beyond the caps."""
+def _codes_count(v: SSAValue, cap: int = MAX_ENTRIES) -> int | None:
+    """How many source codes enumerating ``v`` takes (the batch size K), None beyond the caps
+    (``cap``: codes x elements)."""
     shape = shape_of(v.type)
     size = int(np.prod(shape)) if shape else 1
     if isinstance(v.owner, (XnorOp, ThresholdOp)):
@@ -43,16 +48,21 @@ def _codes_count(v: SSAValue) -> int | None:
         k = t.max_int - t.min_int + 1
         if k > MAX_CODES:
             return None
-    return k if k * size <= MAX_ENTRIES else None
+    return k if k * size <= cap else None
 
 
-def source_codes(v: SSAValue) -> np.ndarray | None:
+def source_codes(v: SSAValue, cap: int = MAX_ENTRIES, rows: slice | None = None) -> np.ndarray | None:
     """(K, *shape) array whose row k holds each element's k-th reachable code of ``v`` (rows
-    repeat an element's last code when it has fewer), or None when not enumerable."""
-    k = _codes_count(v)
+    repeat an element's last code when it has fewer), or None when not enumerable; ``rows``:
+    only those rows."""
+    k = _codes_count(v, cap)
     if k is None:
         return None
     shape = shape_of(v.type)
+    if rows is not None and not isinstance(v.owner, (XnorOp, ThresholdOp)):
+        t = elem(v.type)
+        codes = np.arange(t.min_int, t.max_int + 1, dtype=np.int64)[rows]
+        return np.broadcast_to(codes.reshape((-1,) + (1,) * len(shape)), (len(codes),) + shape).copy()
     if isinstance(v.owner, (XnorOp, ThresholdOp)):
         per = v.owner.reachable()
         rows = np.array([[c[min(r, len(c) - 1)] for c in per] for r in range(k)], dtype=np.int64)
@@ -62,17 +72,17 @@ def source_codes(v: SSAValue) -> np.ndarray | None:
     return np.broadcast_to(codes.reshape((k,) + (1,) * len(shape)), (k,) + shape).copy()
 
 
-def chain_to_source(v: SSAValue) -> list[Operation] | None:
+def chain_to_source(v: SSAValue, cap: int = MAX_ENTRIES) -> list[Operation] | None:
     """The unary element-wise ops from the furthest enumerable source up to ``v`` (first op
     first; [] when only ``v`` itself is enumerable), None when no value on the way is."""
     chain: list[Operation] = []
-    best: list[Operation] | None = [] if _codes_count(v) is not None else None
+    best: list[Operation] | None = [] if _codes_count(v, cap) is not None else None
     cur = v
     while elementwise(cur.owner):
         op = cur.owner
         chain.insert(0, op)
         cur = op.operands[0]
-        if _codes_count(cur) is not None:
+        if _codes_count(cur, cap) is not None:
             best = list(chain)
     return best
 
@@ -107,11 +117,25 @@ def reachable_codes(v: SSAValue) -> list[set[int]] | None:
 
 def two_valued(v: SSAValue) -> tuple[int, int] | None:
     """(lo, hi) mantissas when every element of ``v`` is provably lo or hi (lo < hi, the same
-    pair for all elements), else None."""
-    tables = element_tables(v)
-    if tables is None:
+    pair for all elements), else None.  Enumerates up to ``MAX_WORK`` source codes x elements,
+    ``MAX_ENTRIES`` at a time (only the set of values is kept)."""
+    chain = chain_to_source(v, MAX_WORK)
+    if chain is None:
         return None
-    codes = np.unique(tables[1])
-    if codes.size != 2:
+    src = chain[0].operands[0] if chain else v
+    k = _codes_count(src, MAX_WORK)
+    size = int(np.prod(shape_of(src.type))) or 1
+    step = max(1, MAX_ENTRIES // size)
+    if isinstance(src.owner, (XnorOp, ThresholdOp)):  # per-element code lists: one batch
+        batches = [source_codes(src, MAX_WORK)]
+    else:
+        batches = (source_codes(src, MAX_WORK, slice(a, a + step)) for a in range(0, k, step))
+    seen: set[int] = set()
+    for codes in batches:
+        seen.update(int(c) for c in np.unique(evaluate_chain(chain, codes)))
+        if len(seen) > 2:
+            return None
+    if len(seen) != 2:
         return None
-    return int(codes[0]), int(codes[1])
+    lo, hi = sorted(seen)
+    return lo, hi

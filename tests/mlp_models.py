@@ -30,7 +30,7 @@ def _quantizer(name: str, **config) -> dict:
     return {"class_name": name, "config": config}
 
 
-def _dense(name: str, units: int, kernel_q: dict, first: bool) -> dict:
+def _dense(name: str, units: int, kernel_q: dict, first: bool, n_in: int = SIZES[0]) -> dict:
     cfg = {
         "name": name, "trainable": True, "dtype": "float32", "units": units, "activation": "linear",
         "use_bias": True, "kernel_quantizer": kernel_q,
@@ -39,7 +39,7 @@ def _dense(name: str, units: int, kernel_q: dict, first: bool) -> dict:
         "kernel_range": None, "bias_range": None,
     }
     if first:
-        cfg["batch_input_shape"] = [None, SIZES[0]]
+        cfg["batch_input_shape"] = [None, n_in]
     return {"class_name": "QDense", "config": cfg}
 
 
@@ -56,12 +56,14 @@ def _bn(name: str) -> dict:
                        "epsilon": 0.001, "center": True, "scale": True}}
 
 
-def write_mlp(directory: str | Path, kind: str, seed: int = 5) -> Path:
-    """Write ``<kind>_mlp.json`` and ``<kind>_mlp_weights.h5`` into ``directory``; returns the JSON."""
+def write_mlp(directory: str | Path, kind: str, seed: int = 5, sizes: tuple[int, ...] = SIZES) -> Path:
+    """Write ``<kind>_mlp.json`` and ``<kind>_mlp_weights.h5`` into ``directory``; returns the JSON.
+    ``sizes`` (bnn kinds): other layer sizes, e.g. the full-size 784-256-256-10 binary MLP of
+    issue #12 (``BNN784``), written as ``<kind>_<sizes>_mlp``."""
     if kind not in KINDS:
         raise ValueError(f"kind must be one of {', '.join(KINDS)}")
     if kind.startswith("bnn"):
-        return _write_bnn(Path(directory), kind, seed)
+        return _write_bnn(Path(directory), kind, seed, tuple(sizes))
     d = Path(directory)
     d.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(seed)
@@ -109,21 +111,25 @@ def _save(d: Path, model_name: str, layers: list, names: list, weights: dict) ->
     return js
 
 
-def _write_bnn(d: Path, kind: str, seed: int) -> Path:
+#: issue #12's full-size binary MLP: 784 inputs (MNIST, fixed<8,3>) -> 256 -> 256 -> 10
+BNN784 = (784, 256, 256, 10)
+
+
+def _write_bnn(d: Path, kind: str, seed: int, sizes: tuple[int, ...] = SIZES) -> Path:
     d.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(seed)
     use_01 = kind == "bnn01"
     act_q = _quantizer("binary", use_01=use_01, alpha=None, use_stochastic_rounding=False)
     layers = [{"class_name": "InputLayer",
-               "config": {"batch_input_shape": [None, SIZES[0]], "dtype": "float32", "sparse": False,
+               "config": {"batch_input_shape": [None, sizes[0]], "dtype": "float32", "sparse": False,
                           "ragged": False, "name": "x"}}]
     names, weights = [], {}
-    n_layers = len(SIZES) - 1
-    for k, (n_in, n_out) in enumerate(zip(SIZES[:-1], SIZES[1:]), start=1):
+    n_layers = len(sizes) - 1
+    for k, (n_in, n_out) in enumerate(zip(sizes[:-1], sizes[1:]), start=1):
         last = k == n_layers
         kq = _quantizer("binary", use_01=False, alpha=1 if last else None, use_stochastic_rounding=False)
         name = f"fc{k}"
-        layers.append(_dense(name, n_out, kq, first=k == 1))
+        layers.append(_dense(name, n_out, kq, first=k == 1, n_in=sizes[0]))
         names.append(name)
         w = rng.normal(0.0, 0.5, size=(n_in, n_out)) * rng.choice([0.25, 0.5, 1.0], size=n_out)
         weights[name] = {"kernel": w, "bias": rng.integers(-16, 16, size=n_out) / 16.0}
@@ -139,16 +145,17 @@ def _write_bnn(d: Path, kind: str, seed: int) -> Path:
                              "moving_variance": (std * rng.uniform(0.7, 1.3, n_out)) ** 2}
         layers += [_bn(f"bn{k}"), _act(f"act{k}", act_q)]
         names += [f"bn{k}", f"act{k}"]
-    return _save(d, f"{kind}_mlp", layers, names, weights)
+    stem = f"{kind}_mlp" if sizes == SIZES else f"{kind}_{'_'.join(map(str, sizes))}_mlp"
+    return _save(d, stem, layers, names, weights)
 
 
-def random_inputs(n: int, seed: int = 0) -> np.ndarray:
+def random_inputs(n: int, seed: int = 0, n_in: int = SIZES[0]) -> np.ndarray:
     """Real-valued inputs on the fixed<8,3> grid: corners first, then uniform random codes."""
     rng = np.random.default_rng(seed)
     lo, hi = -128, 127
-    corners = [np.full(SIZES[0], lo), np.full(SIZES[0], hi), np.zeros(SIZES[0], dtype=int),
-               np.where(np.arange(SIZES[0]) % 2, lo, hi), np.where(np.arange(SIZES[0]) % 2, hi, lo)]
-    codes = np.vstack([np.asarray(corners), rng.integers(lo, hi + 1, size=(max(n - len(corners), 0), SIZES[0]))])
+    corners = [np.full(n_in, lo), np.full(n_in, hi), np.zeros(n_in, dtype=int),
+               np.where(np.arange(n_in) % 2, lo, hi), np.where(np.arange(n_in) % 2, hi, lo)]
+    codes = np.vstack([np.asarray(corners), rng.integers(lo, hi + 1, size=(max(n - len(corners), 0), n_in))])
     return codes[:n] * 2.0 ** -5
 
 
