@@ -55,7 +55,7 @@ from qir.dialect import (
     window_taps,
 )
 from qir.errors import QirError
-from qir.ir import layer_of, set_layer, style_of
+from qir.ir import layer_of, reuse_of, set_layer, style_of
 
 #: Largest flattened matrix (input elements x output elements) the pass builds; beyond it the
 #: dense IR constant itself would take gigabytes, so the layer is rejected with a named error.
@@ -160,6 +160,10 @@ class LowerConv(ModulePass):
             operands=[flat_in.output], result_types=[_flat(op.output.type)],
             properties={"matrix": int_elements(matrix), "offset": int_elements(offset),
                         "shift": IntegerAttr(out_t.frac - in_t.frac, i32), "style": StringAttr(style)})
+        if reuse_of(op) > 1:  # folded (issue 12): the same product over R cycles
+            from qir.lowering.lower_dense import folded
+
+            cm = folded(cm, reuse_of(op))
         new.append(set_layer(cm, layer))
         # move a following element-wise relu/quantize chain before the closing reshape
         value, last, moved = cm.output, op.output, []

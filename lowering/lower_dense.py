@@ -5,19 +5,21 @@ The bias is aligned to the products' binary point (or the weights to the bias's)
 ``qir.cmvm`` result has the very type of the ``qir.dense`` it replaces: the rest of the model is
 untouched.  ``style`` picks the hardware implementation of the constant products; ``xnor``
 (binary weights, two-valued input) writes ``qir.xnor`` + ``qir.scale`` instead (``qir.lowering.xnor``).
+A ``reuse = R : i64`` attribute on the dense (R > 1, issue #12) folds it (``qir.folding``): a
+``qir.mvu`` (style mac for cmvm, po2, ternary) or a ``qir.xnor`` with ``reuse R``.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
 
 from xdsl.context import Context
-from xdsl.dialects.builtin import IntegerAttr, ModuleOp, StringAttr, i32
+from xdsl.dialects.builtin import IntegerAttr, ModuleOp, StringAttr, i32, i64
 from xdsl.passes import ModulePass
 from xdsl.rewriter import Rewriter
 
-from qir.dialect import CMVM_STYLES, CmvmOp, DenseOp, elem, int_elements
+from qir.dialect import CMVM_STYLES, CmvmOp, DenseOp, MvuOp, elem, int_elements
 from qir.errors import QirError
-from qir.ir import layer_of, style_of
+from qir.ir import layer_of, reuse_of, style_of
 
 
 def cmvm_from_dense(op: DenseOp, style: str) -> CmvmOp:
@@ -37,6 +39,18 @@ def cmvm_from_dense(op: DenseOp, style: str) -> CmvmOp:
     if layer_of(op) is not None:
         cm.attributes["layer"] = op.attributes["layer"]
     return cm
+
+
+def folded(cm: CmvmOp, reuse: int) -> MvuOp:
+    """``cm`` folded by ``reuse`` > 1 (``qir.folding``): a ``qir.mvu`` with the same numbers; the
+    adder-graph style ``cmvm`` has no folded form and becomes ``mac``."""
+    style = "mac" if cm.style.data == "cmvm" else cm.style.data
+    mv = MvuOp.build(operands=[cm.input], result_types=[cm.output.type],
+                     properties={"matrix": cm.matrix, "offset": cm.offset, "shift": cm.shift,
+                                 "style": StringAttr(style), "reuse": IntegerAttr(reuse, i64),
+                                 "impl": StringAttr("rom")},
+                     attributes={k: v for k, v in cm.attributes.items() if k == "layer"})
+    return mv
 
 
 @dataclass(frozen=True)
@@ -64,10 +78,11 @@ class LowerDense(ModulePass):
             if style not in choices:
                 raise QirError(f"qir-lower-dense: layer {layer_of(dense)!r} has style {style!r}; use one of "
                                f"{', '.join(choices)}")
+            reuse = reuse_of(dense)
             if style in ("xnor", "auto"):
                 plan = xnor_plan(dense)
                 if not isinstance(plan, str):
-                    lower_xnor(dense, plan)
+                    lower_xnor(dense, plan, reuse)
                     continue
                 if style == "xnor":
                     name = layer_of(dense)
@@ -75,4 +90,5 @@ class LowerDense(ModulePass):
                                    f"style xnor: {plan}; use style ternary, cmvm or auto for it "
                                    f'(layers="{name or "<layer>"}:auto")')
                 style = auto_style(dense.folded()[0])
-            Rewriter.replace_op(dense, cmvm_from_dense(dense, style))
+            cm = cmvm_from_dense(dense, style)
+            Rewriter.replace_op(dense, folded(cm, reuse) if reuse > 1 else cm)

@@ -170,7 +170,7 @@ def stream_conv(op: ConvOp) -> None:
     if op.bias is not None:
         props.update(bias=op.bias, bias_type=op.bias_type)
     d = build_exact(DenseOp, [beat], props, [shape_of(op.output.type)[-1]])
-    for k in ("layer", "style", "reuse"):
+    for k in ("layer", "style", "reuse"):  # reuse: the kernel folded (issue 12, qir.folding)
         if k in op.attributes:
             d.attributes[k] = op.attributes[k]
     block.add_op(d)

@@ -74,8 +74,9 @@ def xnor_constants(dense: DenseOp, plan) -> tuple[np.ndarray, np.ndarray, np.nda
     return bits, g, c, frac
 
 
-def lower_xnor(dense: DenseOp, plan) -> None:
-    """Replace ``dense`` by ``qir.xnor`` + ``qir.scale`` (+ a wrap ``qir.quantize``)."""
+def lower_xnor(dense: DenseOp, plan, reuse: int = 1) -> None:
+    """Replace ``dense`` by ``qir.xnor`` + ``qir.scale`` (+ a wrap ``qir.quantize``); ``reuse`` > 1:
+    a folded ``qir.xnor`` (``qir.folding``)."""
     bits, g, c, frac = xnor_constants(dense, plan)
     _, _, lo, hi = plan
     n_in = shape_of(dense.input.type)[0]
@@ -85,7 +86,8 @@ def lower_xnor(dense: DenseOp, plan) -> None:
     pop_t = Fixed(k, k, False)
     xn = XnorOp.build(operands=[dense.input], result_types=[tensor_of(pop_t, (n_out,))],
                       properties={"weights": int_elements(bits), "one": IntegerAttr(hi, i64),
-                                  "zero": IntegerAttr(lo, i64)})
+                                  "zero": IntegerAttr(lo, i64),
+                                  **({"reuse": IntegerAttr(reuse, i64)} if reuse > 1 else {})})
     set_layer(xn, layer)
     out_t = elem(dense.output.type)
     sh = out_t.frac - frac  # >= 0 (DenseOp verifier)

@@ -234,6 +234,8 @@ def compile_model(model_path: str | Path, outdir: str | Path, *, pipeline: str |
         "rtl": sorted(f"rtl/{name}" for name in design.files),
         "io": io,
     }
+    if getattr(design, "ii", 1) and design.ii > 1 and io != "stream":  # folded layers: in_ready, II = max R
+        report["ii_cycles"] = design.ii
     report.update(getattr(design, "stream", {}))
     if folding is not None:
         report["folding"] = folding

@@ -33,6 +33,7 @@ from qir.dialect import (
     LutOp,
     ModelOp,
     MulOp,
+    MvuOp,
     OutputOp,
     PadOp,
     PoolOp,
@@ -98,7 +99,9 @@ def _dense(op: DenseOp, args):
 
 
 @impl(CmvmOp)
-def _cmvm(op: CmvmOp, args):
+@impl(MvuOp)
+def _cmvm(op: CmvmOp | MvuOp, args):
+    """``qir.cmvm``; ``qir.mvu`` (the same product folded over reuse cycles) has the same numbers."""
     m, off = elements_to_numpy(op.matrix), elements_to_numpy(op.offset)
     out_t = elem(op.output.type)
     return mantissa_array(_matvec(args[0], m, out_t) + off, out_t.width)

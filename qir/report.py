@@ -182,7 +182,14 @@ def estimate(model) -> dict:
     for op in model.block.ops:
         if hasattr(op, "cost"):
             e = op.cost()
-            if op.name == "qir.addergraph":
+            if "cycles_per_beat" in e:  # a folded layer (qir.folding.estimate): LUT, FF, DSP, ROM bits
+                layers.append({"layer": layer_of(op), "op": op.name, "style": e["style"], "reuse": e["cycles_per_beat"],
+                               "impl": op.impl.data if hasattr(op, "impl") else "rom", **e})
+                tot["other_luts"] += e["lut"]
+                tot["reg_bits"] += e["ff"]
+                tot["dsp"] = tot.get("dsp", 0) + e["dsp"]
+                tot["memory_bits"] = tot.get("memory_bits", 0) + e["memory_bits"]
+            elif op.name == "qir.addergraph":
                 layers.append({"layer": layer_of(op), "op": op.name, "style": op.style.data, **e})
                 for k in ("adder_bits", "epilogue_luts", "reg_bits"):
                     tot[k] += e[k]

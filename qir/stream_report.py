@@ -32,6 +32,9 @@ def estimate_stream(model) -> dict:
             lat = _plan(op.model()).latency
             for k in ("adder_bits", "epilogue_luts", "other_luts", "multipliers", "reg_bits"):
                 tot[k] += e[k]
+            for k in ("dsp", "memory_bits"):  # folded layers (weight ROMs, DSPs)
+                if k in e:
+                    tot[k] = tot.get(k, 0) + e[k]
             tot["reg_bits"] += lat  # valid chain
             for lay in e["layers"]:
                 layers.append({**lay, "stage": "map"})

@@ -23,6 +23,7 @@ class Entry:
     kind: str                                                   # submodule name suffix
     check: Callable[[Operation, str], None] | None = None       # rejects before any Amaranth object
     latency: Callable[[Operation], int] | None = None           # internal pipeline latency (cycles)
+    ii: Callable[[Operation], int] | None = None                # cycles between inputs (folded ops)
 
 
 GENERATORS: dict[type[Operation], Entry] = {}
@@ -57,6 +58,18 @@ def latency(op_class: type[Operation]):
     """Register ``fn(op) -> cycles``, the op's internal pipeline latency (default 0)."""
     def register(fn):
         _attach(op_class, "latency", fn)
+        return fn
+    return register
+
+
+def ii(op_class: type[Operation]):
+    """Register ``fn(op) -> cycles``: the op accepts an input at most every that many cycles (a
+    folded layer, ``qir.folding``; default 1).  Its generator is then called with the keyword
+    ``start``, the 1-bit valid of its input (high for one cycle per accepted input), and ``rst``
+    (the synchronous reset, for its control state), and the
+    top guarantees inputs at least that many cycles apart (``in_ready``)."""
+    def register(fn):
+        _attach(op_class, "ii", fn)
         return fn
     return register
 

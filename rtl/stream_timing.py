@@ -42,18 +42,28 @@ class _Window:
 
 
 class _Map:
-    def __init__(self, latency):
+    """``stream_map.MapStage``: ``info`` = latency, or (latency, ii) for a body with folded layers
+    (``qir.rtl.top``'s cooldown: after an accepted beat, in_ready is low for ii - 1 enabled
+    cycles)."""
+
+    def __init__(self, info):
+        latency, self.ii = info if isinstance(info, tuple) else (info, 1)
         self.v = [False] * latency
+        self.cool = 0
 
     def out_valid(self, in_valid):
         return self.v[-1] if self.v else in_valid
 
     def in_ready(self, out_ready):
-        return (not self.v[-1] or out_ready) if self.v else out_ready
+        ce = (not self.v[-1] or out_ready) if self.v else out_ready
+        return ce and self.cool == 0
 
     def step(self, in_valid, out_ready):
         if self.v and (not self.v[-1] or out_ready):
-            self.v = [in_valid] + self.v[:-1]
+            take = in_valid and self.cool == 0
+            self.v = [take] + self.v[:-1]
+            if self.ii > 1:
+                self.cool = self.ii - 1 if take else max(self.cool - 1, 0)
 
 
 class _Collect:

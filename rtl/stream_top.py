@@ -257,8 +257,8 @@ def generate_stream(model, top: str | None = None, fifo_delta: int | None = None
                 d.update(memory_bits=g.memory_bits, line_buffer_rows=g.span_h - 1, line_buffer_depth=g.Wp,
                          steps_per_image=g.steps)
             elif kind == "map":
-                tinfo = st.latency
-                d.update(latency_cycles=st.latency)
+                tinfo = (st.latency, st.ii) if st.ii > 1 else st.latency
+                d.update(latency_cycles=st.latency, **({"ii_cycles": st.ii} if st.ii > 1 else {}))
             else:
                 tinfo = st.n
                 d.update(beats=st.n, register_bits=st.register_bits)

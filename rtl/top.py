@@ -98,11 +98,17 @@ class RtlDesign:
     files: dict[str, str]         # file name -> Verilog text
     latency: int                  # rising clock edges from an accepted input to its output valid
     ports: list[dict]             # {"name", "direction", "width", "type", "shape"}, see generate()
+    ii: int | None = 1            # cycles between accepted inputs (folded layers: > 1, in_ready)
 
 
 #: op class -> its generator, check, latency and submodule kind; each generator module of
 #: ``qir.rtl`` registers its ops (``qir.rtl.registry``)
 GENERATORS = registry.load_all()
+
+
+def _ii(op: Operation) -> int:
+    entry = GENERATORS.get(type(op))
+    return entry.ii(op) if entry is not None and entry.ii is not None else 1
 
 
 def _where(op: Operation) -> str:
@@ -134,11 +140,14 @@ class _Plan:
     inputs: list[_Port]
     outputs: list[_Port]
     latency: int
+    ii: int = 1                   # cycles between accepted inputs (> 1: folded ops, port in_ready)
+    depth: dict | None = None     # op -> pipeline registers before it (its operands' depth)
 
 
 def _plan(model: ModelOp) -> _Plan:
     """Check every op has a generator and every path the same number of registers."""
     depth: dict[SSAValue, int] = {}
+    op_depth: dict[Operation, int] = {}
     ins = [op for op in model.block.ops if isinstance(op, InputOp)]
     for op in model.block.ops:
         if isinstance(op, InputOp):
@@ -159,6 +168,7 @@ def _plan(model: ModelOp) -> _Plan:
             raise QirError(f"{_where(op)}: its operands cross different numbers of pipeline registers "
                            f"({', '.join(map(str, ds))}); the pipeline is unbalanced")
         d = ds[0] if ds else 0
+        op_depth[op] = d
         for r in op.results:
             depth[r] = d + 1 if isinstance(op, RegOp) else d + _latency(op)
     outs = list(model.output().outs)
@@ -177,6 +187,8 @@ def _plan(model: ModelOp) -> _Plan:
         inputs=[port("in_data", k, len(ins), op.result.type) for k, op in enumerate(ins)],
         outputs=[port("out_data", k, len(outs), v.type) for k, v in enumerate(outs)],
         latency=ds[0],
+        ii=max([_ii(op) for op in op_depth] + [1]),
+        depth=op_depth,
     )
 
 
@@ -199,6 +211,8 @@ class _Top(wiring.Component):
         # own_domain=False: use the parent's ``sync`` domain (a qir.map body inside a stream design)
         self._model, self._plan, self._own_domain = model, plan, own_domain
         members = {"clk": In(1), "rst": In(1), "in_valid": In(1)}
+        if plan.ii > 1:  # folded layers: an input at most every ii cycles
+            members["in_ready"] = Out(1)
         members.update((p.name, In(p.width)) for p in plan.inputs)
         members["out_valid"] = Out(1)
         members.update((p.name, Out(p.width)) for p in plan.outputs)
@@ -231,6 +245,20 @@ class _Builder:
             m.domains.sync = cd
             m.d.comb += cd.clk.eq(top.clk)
 
+        # the valid chain first: folded ops start on the valid at their depth.  in_ready (folded
+        # designs only): high when the last accepted input is at least ii cycles old
+        accept = top.in_valid
+        if plan.ii > 1:
+            cool = Signal(range(plan.ii), name="cooldown", reset_less=True)
+            accept = Signal(name="accept")
+            m.d.comb += [top.in_ready.eq(cool == 0), accept.eq(top.in_valid & (cool == 0))]
+            self.register(Mux(accept, plan.ii - 1, Mux(cool == 0, 0, cool - 1)), cool, reset=True)
+        valids = [accept]
+        for s in range(plan.latency):
+            v = Signal(name=f"valid_{s + 1}", reset_less=True)
+            self.register(valids[-1], v, reset=True)
+            valids.append(v)
+
         values: dict[SSAValue, Tensor] = {}
         n_in = 0
         for idx, op in enumerate(top._model.block.ops):
@@ -249,17 +277,16 @@ class _Builder:
                 prefix = self.names.take(f"{base}_{entry.kind}")
                 if hasattr(op, "graph"):  # adder graphs: the slow part, worth a progress line
                     note(f"RTL: layer {layer_of(op) or prefix} ({op.graph().n_adders} adders)")
-                sub, t = entry.generate(op, [values[v] for v in op.operands], prefix, _where(op))
+                args = [values[v] for v in op.operands]
+                if entry.ii is not None:  # a folded op: it starts on the valid at its depth
+                    sub, t = entry.generate(op, args, prefix, _where(op), start=valids[plan.depth[op]], rst=top.rst)
+                else:
+                    sub, t = entry.generate(op, args, prefix, _where(op))
                 if sub is not None:
                     m.submodules[prefix] = sub
                 values[op.results[0]] = t
 
-        valid = top.in_valid
-        for s in range(plan.latency):
-            v = Signal(name=f"valid_{s + 1}", reset_less=True)
-            self.register(valid, v, reset=True)
-            valid = v
-        m.d.comb += top.out_valid.eq(valid)
+        m.d.comb += top.out_valid.eq(valids[-1])
         return m
 
     def _unpack(self, op: InputOp, port) -> Tensor:
@@ -309,8 +336,11 @@ def generate(model: ModelOp | ModuleOp, top: str | None = None) -> RtlDesign:
         {"name": "clk", "direction": "input", "width": 1, "type": None, "shape": None},
         {"name": "rst", "direction": "input", "width": 1, "type": None, "shape": None},
         {"name": "in_valid", "direction": "input", "width": 1, "type": None, "shape": None},
+        *([{"name": "in_ready", "direction": "output", "width": 1, "type": None, "shape": None}]
+          if plan.ii > 1 else []),
         *(p.describe("input") for p in plan.inputs),
         {"name": "out_valid", "direction": "output", "width": 1, "type": None, "shape": None},
         *(p.describe("output") for p in plan.outputs),
     ]
-    return RtlDesign(top=top, files={f"{top}.v": _with_waivers(text)}, latency=plan.latency, ports=ports)
+    return RtlDesign(top=top, files={f"{top}.v": _with_waivers(text)}, latency=plan.latency, ports=ports,
+                     ii=plan.ii)

@@ -79,8 +79,13 @@ def popcount(terms: list[Value], n_max: int, name: str, stmts: list) -> Value:
 
 
 @registry.generator(XnorOp, "xnor")
-def generate(op: XnorOp, ins: list[Tensor], prefix: str, where: str) -> tuple[Module | None, Tensor]:
+def generate(op: XnorOp, ins: list[Tensor], prefix: str, where: str,
+             start: Value | None = None, rst: Value | None = None) -> tuple[Module | None, Tensor]:
     (x,) = ins
+    if op.R > 1:  # folded (reuse, issue 12): rtl/fold.py
+        from qir.rtl.fold import generate_xnor
+
+        return generate_xnor(op, x, prefix, start, rst)
     w = elements_to_numpy(op.weights).tolist()
     n = op.n_in
     k = op.bit()

@@ -16,6 +16,7 @@ from cocotb.triggers import ReadOnly, RisingEdge
 SPEC = json.loads(Path(__file__).with_name(f"cocotb_{Path(__file__).stem[len('test_'):]}.json").read_text())
 LATENCY = SPEC["latency"]
 N = SPEC["n"]
+READY = SPEC.get("in_ready", False)  # folded layers (--io parallel): an input moves only with in_ready
 
 
 def pack(values, elem_width):
@@ -64,8 +65,10 @@ class Stream:
         self.accepted = []      # (edge, vector index) of every accepted input, in order
         self.seen = 0           # outputs checked so far
         self.errors = []
+        self.pending = None     # the vector presented at the coming edge
 
     def drive_idle(self):
+        self.pending = None
         self.dut.in_valid.value = 0
         for h, p in zip(in_ports(self.dut), SPEC["inputs"]):
             h.value = self.rng.getrandbits(p["width"])   # garbage must be ignored
@@ -74,7 +77,7 @@ class Stream:
         self.dut.in_valid.value = 1
         for h, p, vecs in zip(in_ports(self.dut), SPEC["inputs"], SPEC["vectors"]):
             h.value = pack(vecs[k], p["elem_width"])
-        self.accepted.append((self.edge, k))
+        self.pending = k
 
     def sample(self):
         """Call in ReadOnly before the coming edge."""
@@ -103,10 +106,21 @@ class Stream:
         self.seen += 1
 
     async def cycle(self):
+        """One edge; True when the presented vector (if any) was accepted at it."""
         await ReadOnly()
         self.sample()
+        took = self.pending is not None and (not READY or int(self.dut.in_ready.value) == 1)
+        if took:
+            self.accepted.append((self.edge, self.pending))
         await RisingEdge(self.dut.clk)
         self.edge += 1
+        return took or self.pending is None
+
+    async def put(self, k):
+        """Present vector ``k`` until it is accepted (at once without in_ready)."""
+        self.drive(k)
+        while not await self.cycle():
+            pass
 
     def check(self, what):
         assert not self.errors, f"{what}: {len(self.errors)} error(s), first: {self.errors[0]}"
@@ -148,8 +162,7 @@ async def stream(s, indices, p_gap):
                 await s.cycle()
         else:
             for _ in range(min(len(todo), s.rng.randint(1, 12))):
-                s.drive(todo.pop(0))
-                await s.cycle()
+                await s.put(todo.pop(0))
     for _ in range(LATENCY + 4):       # drain; also catches late or spurious outputs
         s.drive_idle()
         await s.cycle()
@@ -173,8 +186,7 @@ async def reset_flushes_pipeline(dut):
     s = await start(dut)
     burst = list(range(min(N, LATENCY + 2)))
     for k in burst:
-        s.drive(k)
-        await s.cycle()
+        await s.put(k)
     s.check("burst before reset")
     dut.rst.value = 1
     s.drive_idle()

@@ -65,6 +65,8 @@ class Design:
     inputs: tuple[DataPort, ...]
     outputs: tuple[DataPort, ...]
     rtl_files: tuple[str, ...] | None = None   # report.json's "rtl" list (paths under OUTDIR)
+    in_ready: bool = False                      # --io parallel with folded layers: an in_ready port
+    ii: int = 1                                 # report.json's ii_cycles (parallel designs)
 
     @property
     def report_path(self) -> Path:
@@ -149,6 +151,11 @@ def design_from_report(report: dict, outdir: str | Path, where: str | None = Non
     control = dict(CONTROL_PORTS)
     if report.get("io") == "stream":  # --io stream: valid/ready handshakes on both sides
         control.update({"in_ready": "output", "out_ready": "input"})
+    elif any(isinstance(p, dict) and p.get("name") == "in_ready" for p in ports if isinstance(ports, list)):
+        control["in_ready"] = "output"  # --io parallel with folded layers: an input every ii cycles
+    ii = report.get("ii_cycles", 1) if report.get("io") != "stream" else 1
+    if not isinstance(ii, int) or isinstance(ii, bool) or ii < 1:
+        raise QirError(f"corrupt report.json: 'ii_cycles' must be an integer >= 1, got {ii!r}", where=where)
     seen: dict[str, str] = {}
     data: list[DataPort] = []
     for i, p in enumerate(ports):
@@ -188,7 +195,8 @@ def design_from_report(report: dict, outdir: str | Path, where: str | None = Non
             raise QirError(f"corrupt report.json: 'rtl' must list source paths inside the design "
                            f"directory, got {rtl!r}", where=where)
         rtl = tuple(rtl)
-    return Design(outdir=outdir.absolute(), top=top, latency=latency, inputs=inputs, outputs=outputs, rtl_files=rtl)
+    return Design(outdir=outdir.absolute(), top=top, latency=latency, inputs=inputs, outputs=outputs, rtl_files=rtl,
+                  in_ready="in_ready" in control and report.get("io") != "stream", ii=ii)
 
 
 def _data_port(p: dict, name: str, direction: str, width: int, where: str) -> DataPort:

@@ -196,6 +196,9 @@ def _check_protocol(s: dict[str, int], n: int, design: Design, out_counts: list[
                        f"vector {s['n_out']}; report.json says latency_cycles = {design.latency})")
     if s["n_in"] != n:
         raise QirError(f"'{where}': the testbench applied {s['n_in']} of {n} vectors")
+    if design.in_ready and n > 1 and s.get("gap_min", -1) != design.ii:
+        raise QirError(f"'{where}': back-to-back inputs were accepted {s.get('gap_min')} edges apart; "
+                       f"report.json says ii_cycles = {design.ii}")
     if any(c != n for c in out_counts):
         raise QirError(f"'{where}': output files hold {out_counts} lines for {n} vectors")
     if s["bad_timing"]:

@@ -84,12 +84,17 @@ def verilog_tb(design: Design) -> str:
     a("  reg in_valid = 1'b0;")
     for p in ins:
         a(f"  reg [{p.width - 1}:0] {p.name} = {p.width}'d0;")
+    if design.in_ready:  # folded layers: an input is accepted only with in_ready high
+        a("  wire in_ready;")
+    else:
+        a("  wire in_ready = 1'b1;")
     a("  wire out_valid;")
     for p in outs:
         a(f"  wire [{p.width - 1}:0] {p.name};")
     a("")
     conns = ["    .clk(clk)", "    .rst(rst)", "    .in_valid(in_valid)"]
     conns += [f"    .{p.name}({p.name})" for p in ins]
+    conns += ["    .in_ready(in_ready)"] if design.in_ready else []
     conns += ["    .out_valid(out_valid)"]
     conns += [f"    .{p.name}({p.name})" for p in outs]
     a(f"  {top} dut (")
@@ -107,7 +112,7 @@ def verilog_tb(design: Design) -> str:
         a(f"  integer fd_{p.name};")
     a("  integer cycle = 0, next_k = 0, n_acc = 0, n_out = 0, gap_left = 0;")
     a("  integer last_acc = 0, done_at = 0, lat = -1, delta = 0;")
-    a("  integer bad_timing = 0, bad_k = -1, bad_delta = 0;")
+    a("  integer bad_timing = 0, bad_k = -1, bad_delta = 0, gap_min = -1;")
     a("  integer reset_bad = 0, xvalid = 0, early = 0, overflow = 0, timeout = 0;")
     a("  reg [15:0] lfsr = 16'hace1;")
     a(f"  reg [{garb_w - 1}:0] garbage;")
@@ -136,9 +141,9 @@ def verilog_tb(design: Design) -> str:
         a(f"      $fclose(fd_{p.name});")
     a("      fd = $fopen({dir, \"/summary.txt\"}, \"w\");")
     fields = ["n_in", "n_out", "latency", "bad_timing", "bad_k", "bad_delta", "reset_bad", "xvalid",
-              "early", "overflow", "timeout", "cycles"]
+              "early", "overflow", "timeout", "cycles", "gap_min"]
     values = ["n_acc", "n_out", "lat", "bad_timing", "bad_k", "bad_delta", "reset_bad", "xvalid",
-              "early", "overflow", "timeout", "cycle"]
+              "early", "overflow", "timeout", "cycle", "gap_min"]
     fmt = "".join(f"{f} %0d\\n" for f in fields)
     a(f"      $fwrite(fd, \"{fmt}\", {', '.join(values)});")
     a("      $fclose(fd);")
@@ -153,8 +158,9 @@ def verilog_tb(design: Design) -> str:
     a("    lfsr = {lfsr[14:0], lfsr[15] ^ lfsr[13] ^ lfsr[12] ^ lfsr[10]};")
     a(f"    garbage = {{{garb_w // 16}{{lfsr ^ cycle[15:0]}}}};")
     a("    // --- sample: an input accepted at this edge, an output seen at this edge")
-    a("    if (in_valid === 1'b1) begin")
+    a("    if (in_valid === 1'b1 && in_ready === 1'b1) begin")
     a("      if (n_acc - n_out >= RING) overflow = overflow + 1;")
+    a("      if (n_acc > 0 && (gap_min < 0 || cycle - last_acc < gap_min)) gap_min = cycle - last_acc;")
     a("      ring[n_acc % RING] = cycle;")
     a("      n_acc = n_acc + 1;")
     a("      last_acc = cycle;")
@@ -184,7 +190,9 @@ def verilog_tb(design: Design) -> str:
         a(f"      {p.name} <= garbage[{p.width - 1}:0];")
     a("    end else begin")
     a("      rst <= 1'b0;")
-    a("      if (cycle >= RESET_CYCLES + IDLE_CYCLES && next_k < n && gap_left == 0) begin")
+    a("      if (in_valid === 1'b1 && in_ready !== 1'b1) begin")
+    a("        // not accepted (in_ready low: a folded layer is busy): hold the vector")
+    a("      end else if (cycle >= RESET_CYCLES + IDLE_CYCLES && next_k < n && gap_left == 0) begin")
     a("        if (next_k % DEPTH == 0) begin")
     for p in ins:
         a(f"          $readmemh($sformatf(\"%s/in_{p.name}_%0d.hex\", dir, next_k / DEPTH), mem_{p.name}, 0,")
@@ -206,7 +214,7 @@ def verilog_tb(design: Design) -> str:
     a("      end")
     a("    end")
     a("    // --- stop: all outputs seen and a quiet tail, or too long without them")
-    a("    if (n_acc >= n && next_k >= n) begin")
+    a("    if (n_acc >= n && next_k >= n && in_valid !== 1'b1) begin")
     a("      if (n_out >= n && done_at == 0) done_at = cycle;")
     a("      if (done_at != 0 && cycle >= done_at + tail) finish_run;")
     a("      else if (cycle > last_acc + lat_max) begin")
@@ -268,6 +276,7 @@ def cocotb_vectors(design: Design, n: int = 400, seed: int = 1) -> dict:
     return {
         "top": design.top,
         "latency": design.latency,
+        "in_ready": design.in_ready,
         "n": n,
         "inputs": [port(p) for p in design.inputs],
         "outputs": [port(p) for p in design.outputs],

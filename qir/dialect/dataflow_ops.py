@@ -400,14 +400,21 @@ class XnorOp(IRDLOperation):
     thresholds = opt_prop_def(DenseIntOrFPElementsAttr)
     below = opt_prop_def(DenseIntOrFPElementsAttr)
     above = opt_prop_def(DenseIntOrFPElementsAttr)
+    reuse = opt_prop_def(IntegerAttr)
     output = result_def(TensorType)
     traits = traits_def(LayerStage(), Pure())
     custom_directives = (BareInt,)
     assembly_format = (
         "$input `weights` `(` $weights `)` `one` custom<BareInt>($one) `zero` custom<BareInt>($zero) "
         "(`thresholds` `(` $thresholds^ `)` `below` `(` $below `)` `above` `(` $above `)`)? "
-        "attr-dict `:` type($input) `->` type($output)"
+        "(`reuse` $reuse^)? attr-dict `:` type($input) `->` type($output)"
     )
+
+    @property
+    def R(self) -> int:
+        """The reuse factor (1: not folded; R > 1: ``qir.folding``, popcounts accumulated over R
+        cycles, S = ceil(n_in / R) bits per cycle)."""
+        return 1 if self.reuse is None else self.reuse.value.data
 
     @property
     def n_in(self) -> int:
@@ -417,7 +424,12 @@ class XnorOp(IRDLOperation):
         return xnor_bit(self.one.value.data, self.zero.value.data)
 
     def levels(self) -> int:
-        """Adder levels of the popcount tree, plus one for the threshold compare."""
+        """Adder levels of the popcount tree, plus one for the threshold compare (folded: of one
+        cycle's S bits, plus the accumulator)."""
+        if self.R > 1:
+            from qir.folding import geometry
+
+            return max((geometry(self.n_in, self.R)[0] - 1).bit_length(), 1) + 1 + (self.thresholds is not None)
         return max((self.n_in - 1).bit_length(), 1) + (self.thresholds is not None)
 
     def threshold_table(self):
@@ -430,7 +442,12 @@ class XnorOp(IRDLOperation):
         """Cost for ``qir report``: per output that is not constant, ``XNOR_LUTS_PER_INPUT`` LUTs
         per input plus one for a threshold compare (``luts``); for information the structure's
         tree adders and their bits (result width minus the carry-out) plus the compare's width
-        (``adder_bits``) and the leaves' output bits (``leaf_luts``)."""
+        (``adder_bits``) and the leaves' output bits (``leaf_luts``).  Folded (reuse > 1):
+        ``qir.folding.estimate``."""
+        if self.R > 1:
+            from qir.folding import estimate
+
+            return estimate(self, self.R, "xnor")
         n, n_out = self.n_in, shape_of(self.output.type)[0]
         tt = self.threshold_table()
         leaves, levels = popcount_tree(n)
@@ -474,6 +491,8 @@ class XnorOp(IRDLOperation):
         if one == zero or not (in_t.contains(one, one) and in_t.contains(zero, zero)):
             raise VerifyException(f"{where}: the codes one {one} and zero {zero} must be two different "
                                   f"mantissas of the input type {in_t}")
+        if self.R < 1:
+            raise VerifyException(f"{where}: reuse must be an integer >= 1, got {self.R}")
         present = [a is not None for a in (self.thresholds, self.below, self.above)]
         if any(present) and not all(present):
             raise VerifyException(f"{where}: thresholds, below and above go together")
@@ -491,5 +510,91 @@ class XnorOp(IRDLOperation):
         _check_in_type(a, out_t, f"{where} above")
 
 
+# -------------------------------------------------------------- folded layers (issue 12)
+#: implementations of a folded layer: ``rom`` (weights in a ROM, S x n_out product units)
+MVU_IMPLS = ("rom",)
+
+
+@irdl_op_definition
+class MvuOp(ExactResult, IRDLOperation):
+    """A constant matrix-vector product folded over ``reuse`` = R cycles (FINN's MVAU, hls4ml's
+    Resource strategy): the numbers of ``qir.cmvm`` (out[j] = sum_i in[i] * matrix[i, j] +
+    offset[j] on mantissas, result frac = input frac + shift, exact result type); the hardware
+    (``qir.folding``, ``rtl/fold.py``) takes a new input every R cycles and computes S =
+    ceil(n_in / R) inputs x n_out outputs per cycle from a weight ROM (``impl = "rom"``) with
+    exact accumulators, the result R cycles after the input.  ``style``: ``mac`` (multipliers),
+    ``po2`` (weights 0 or +-2^k: shift-add units), ``ternary`` (0 or +-c, c = 2^k)."""
+
+    name = "qir.mvu"
+    input = operand_def(TensorType)
+    matrix = prop_def(DenseIntOrFPElementsAttr)
+    offset = prop_def(DenseIntOrFPElementsAttr)
+    shift = prop_def(IntegerAttr)
+    style = prop_def(StringAttr)
+    reuse = prop_def(IntegerAttr)
+    impl = prop_def(StringAttr)
+    output = result_def(TensorType)
+    traits = traits_def(LayerStage(), Pure())
+    assembly_format = (
+        "$input `matrix` `(` $matrix `)` `offset` `(` $offset `)` `shift` $shift `style` $style "
+        "`reuse` $reuse `impl` $impl attr-dict `:` type($input) `->` type($output)"
+    )
+
+    @property
+    def R(self) -> int:
+        return self.reuse.value.data
+
+    def cost(self) -> dict:
+        """Cost for ``qir report``: ``qir.folding.estimate`` (LUT, FF, DSP, ROM bits, cycles per
+        beat)."""
+        from qir.folding import estimate
+
+        return estimate(self, self.R, self.style.data)
+
+    def exact_bounds(self):
+        """(lo, hi, frac) over every output, x anywhere in the input type's range."""
+        in_t = elem(self.input.type)
+        lo, hi = dense_bounds(in_t, elements_to_numpy(self.matrix), elements_to_numpy(self.offset))
+        return int(min(lo, default=0)), int(max(hi, default=0)), in_t.frac + self.shift.value.data
+
+    def levels(self) -> int:
+        """Adder levels of one cycle's products (S of them) and the accumulator."""
+        from qir.folding import geometry
+
+        return tree_levels(geometry(shape_of(self.input.type)[0], self.R)[0]) + 1
+
+    def verify_(self) -> None:
+        from qir.folding import FOLD_STYLES
+
+        where = _layer(self)
+        in_t = elem(self.input.type, f"{where} input")
+        out_t = elem(self.output.type, f"{where} result")
+        if len(shape_of(self.input.type)) != 1 or len(shape_of(self.output.type)) != 1:
+            raise VerifyException(f"{where}: qir.mvu takes and returns 1-D tensors")
+        (n_in,), (n_out,) = shape_of(self.input.type), shape_of(self.output.type)
+        m, off = elements_to_numpy(self.matrix), elements_to_numpy(self.offset)
+        if m.shape != (n_in, n_out) or off.shape != (n_out,):
+            raise VerifyException(f"{where}: matrix {m.shape} / offset {off.shape} do not match "
+                                  f"({n_in}, {n_out}) / ({n_out},)")
+        styles = tuple(s for s in FOLD_STYLES if s != "xnor")
+        if self.style.data not in styles:
+            raise VerifyException(f"{where}: style {self.style.data!r} is not one of {', '.join(styles)} "
+                                  "(a folded xnor layer is a qir.xnor with reuse)")
+        if self.R < 1:
+            raise VerifyException(f"{where}: reuse must be an integer >= 1, got {self.R}")
+        if self.impl.data not in MVU_IMPLS:
+            raise VerifyException(f"{where}: impl {self.impl.data!r} is not one of {', '.join(MVU_IMPLS)}")
+        mags = {abs(int(v)) for v in m.ravel()} - {0}
+        if self.style.data in ("po2", "ternary") and (any(v & (v - 1) for v in mags)
+                                                       or (self.style.data == "ternary" and len(mags) > 1)):
+            raise VerifyException(f"{where}: style {self.style.data!r} needs weights "
+                                  + ("in {-c, 0, c} (c a power of two)" if self.style.data == "ternary"
+                                     else "0 or +-2^k"))
+        frac = in_t.frac + self.shift.value.data
+        if out_t.frac != frac:
+            raise VerifyException(f"{where}: result must have exactly {frac} fractional bits, has {out_t.frac}")
+        _check_bounds(where, out_t, *self.exact_bounds())
+
+
 #: the ops of this module, registered with the dialect (qir.dialect.QIR)
-OPS = (CmvmOp, RegOp, AdderGraphOp, ThresholdOp, XnorOp)
+OPS = (CmvmOp, RegOp, AdderGraphOp, ThresholdOp, XnorOp, MvuOp)

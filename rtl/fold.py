@@ -1,0 +1,210 @@
+"""Folded layers (reuse R > 1, ``qir.folding``) -> hardware: ``qir.mvu`` and a ``qir.xnor`` with
+``reuse``.
+
+One input every R cycles; per cycle S = ceil(n_in / R) inputs times all n_out outputs:
+
+- ``start`` (the valid of the op's input, from ``qir.rtl.top``) is cycle 0: it uses inputs
+  0..S-1 straight from the input and loads the other chunks into ``hold``, a shift register that
+  moves S elements down every cycle, so cycle r (1..R-1) finds chunk r at its bottom (inputs past
+  n_in are zero constants: any R works);
+- the weights are ``rom`` (Amaranth ``lib.memory.Memory``, R words of S x n_out fields, one
+  synchronous read port: Yosys maps it to block RAM / LUTRAM); its address is the next cycle's
+  chunk (0 while idle, so word 0 is ready for a start); under a stream stage's clock enable the
+  port's enable is gated with the rest (``EnableInserter``);
+- ``acc[j]`` (exact width: every partial sum, ``qir.folding.acc_range``) <= offset[j] + p0[j] at
+  a start, acc[j] + p[j] while ``step`` counts 1..R-1, else holds; the result is acc (R cycles
+  after the start, held until the next start: at least R cycles later, the top's ``in_ready``).
+
+Products: ``mac`` a multiplication by the ROM field (signed); ``po2``/``ternary`` a zero flag, a
+sign and a shift amount per field (shift-add, no multiplier); ``xnor`` one bit per field, the
+XNOR's constant folded in (term = input bit ^ field), a popcount per output and cycle
+(``rtl.xnor.popcount``), the threshold compare on the accumulated count.
+"""
+from __future__ import annotations
+
+from amaranth.hdl import Const, Module, Mux, Signal, Value, unsigned
+from amaranth.lib.memory import Memory
+from qir.rtl import registry
+from qir.rtl.values import Tensor, elem_shape, range_shape
+from qir.rtl.xnor import popcount
+
+from qir.dialect import MvuOp, XnorOp, elem, elements_to_numpy, shape_of
+from qir.folding import acc_range, geometry
+
+
+@registry.ii(MvuOp)
+@registry.latency(MvuOp)
+def _cycles(op: MvuOp) -> int:
+    """Cycles per input and from input to result: R."""
+    return op.R
+
+
+@registry.ii(XnorOp)
+def _xnor_ii(op: XnorOp) -> int:
+    """A folded qir.xnor takes an input every R cycles (unfolded: every cycle)."""
+    return op.R
+
+
+@registry.latency(XnorOp)
+def _xnor_latency(op: XnorOp) -> int:
+    """Folded: R cycles to the result; unfolded: combinational."""
+    return op.R if op.R > 1 else 0
+
+
+def _sum(terms: list[Value]) -> Value:
+    """A balanced sum (Amaranth widens every node: exact)."""
+    if not terms:
+        return Const(0, 1)
+    while len(terms) > 1:
+        terms = [terms[k] + terms[k + 1] for k in range(0, len(terms) - 1, 2)] + ([terms[-1]] if len(terms) & 1 else [])
+    return terms[0]
+
+
+class _Fold:
+    """The control, input hold register and ROM shared by every folded style."""
+
+    def __init__(self, m: Module, prefix: str, start: Value, rst: Value, xs: list[Value], shape, R: int, S: int,
+                 fields: list[list[list[int]]], fbits: int):
+        """``xs``: the n_in input values (``shape`` each); ``fields[r][s][j]``: the ROM field of
+        cycle r, chunk slot s, output j (``fbits`` wide, unsigned codes)."""
+        self.m, self.R, self.S = m, R, S
+        pad = [Const(0, shape)] * (R * S - len(xs))
+        xp = list(xs) + pad
+        nh = (R - 1) * S
+        hold = [Signal(shape, name=f"{prefix}_hold{k}", init=0) for k in range(nh)]
+        for k in range(nh):
+            nxt = hold[k + S] if k + S < nh else Const(0, shape)
+            m.d.sync += hold[k].eq(Mux(start, xp[S + k], nxt))
+        self.chunk = []
+        for s in range(S):
+            c = Signal(shape, name=f"{prefix}_x{s}")
+            m.d.comb += c.eq(Mux(start, xp[s], hold[s]) if nh else xp[s])
+            self.chunk.append(c)
+        step = Signal(range(R), name=f"{prefix}_step", init=0)
+        self.step, self.start = step, start
+        last = step == R - 1
+        # the step counter is reset with the design (an X start before reset must not stick)
+        m.d.sync += step.eq(Mux(rst, 0, Mux(start, 1, Mux((step != 0) & ~last, step + 1, 0))))
+        n_out = len(fields[0][0])
+        words = []
+        for r in range(R):
+            w = 0
+            for s in range(S):
+                for j in range(n_out):
+                    w |= (fields[r][s][j] & ((1 << fbits) - 1)) << ((s * n_out + j) * fbits)
+            words.append(w)
+        width = S * n_out * fbits
+        mem = Memory(shape=unsigned(width), depth=R, init=words)
+        m.submodules.rom = mem
+        rd = mem.read_port(domain="sync")
+        m.d.comb += rd.addr.eq(Mux(start, 1 % R, Mux((step != 0) & ~last, step + 1, 0)))
+        self.field = [[rd.data[(s * n_out + j) * fbits:(s * n_out + j + 1) * fbits] for j in range(n_out)]
+                      for s in range(S)]
+        self.active = Signal(name=f"{prefix}_active")
+        m.d.comb += self.active.eq(step != 0)
+
+    def accumulate(self, prefix: str, parts: list[Value], offsets: list[int], lo: int, hi: int) -> list[Signal]:
+        acc = []
+        for j, (p, off) in enumerate(zip(parts, offsets)):
+            a = Signal(range_shape(lo, hi), name=f"{prefix}_acc{j}", init=0)
+            self.m.d.sync += a.eq(Mux(self.start, p + off, Mux(self.active, a + p, a)))
+            acc.append(a)
+        return acc
+
+
+def _fields(matrix, R: int, S: int, code) -> list[list[list[int]]]:
+    """ROM fields per (cycle, slot, output): ``code(w)`` for W[r*S + s, j], 0 code of 0 past n_in."""
+    n_in, n_out = len(matrix), len(matrix[0]) if matrix else 0
+    return [[[code(matrix[r * S + s][j]) if r * S + s < n_in else code(0) for j in range(n_out)]
+             for s in range(S)] for r in range(R)]
+
+
+@registry.generator(MvuOp, "mvu")
+def generate(op: MvuOp, ins: list[Tensor], prefix: str, where: str, start: Value | None = None,
+             rst: Value | None = None):
+    (x,) = ins
+    R = op.R
+    n_in = x.size
+    S, _ = geometry(n_in, R)
+    matrix = elements_to_numpy(op.matrix).tolist()
+    offsets = [int(v) for v in elements_to_numpy(op.offset).ravel()]
+    n_out = len(offsets)
+    out_spec = elem(op.output.type)
+    style = op.style.data
+    m = Module()
+    xsh = elem_shape(x.spec)
+    vals = [abs(int(v)) for row in matrix for v in row if v]
+    if style == "mac":
+        lo = min([int(v) for row in matrix for v in row] + [0])
+        hi = max([int(v) for row in matrix for v in row] + [0])
+        fb = range_shape(min(lo, -1), hi).width  # a signed field
+        f = _Fold(m, prefix, start, rst, x.elems, xsh, R, S, _fields(matrix, R, S, int), fb)
+        prods = [[f.chunk[s] * f.field[s][j].as_signed() for s in range(S)] for j in range(n_out)]
+    else:  # po2 / ternary: [zero flag, sign, shift - kmin]
+        ks = sorted({v.bit_length() - 1 for v in vals}) or [0]
+        kmin, span = ks[0], ks[-1] - ks[0]
+        kb = span.bit_length()
+
+        def code(w: int) -> int:
+            if not w:
+                return 1
+            return (2 if w < 0 else 0) | ((abs(w).bit_length() - 1 - kmin) << 2)
+
+        f = _Fold(m, prefix, start, rst, x.elems, xsh, R, S, _fields(matrix, R, S, code), 2 + kb)
+        prods = []
+        for j in range(n_out):
+            row = []
+            for s in range(S):
+                fld = f.field[s][j]
+                xv = f.chunk[s] << kmin if kmin else f.chunk[s]
+                mag = (xv << fld[2:]) if kb else xv
+                row.append(Mux(fld[0], 0, Mux(fld[1], -mag, mag)))
+            prods.append(row)
+    parts = [_sum(row) for row in prods]
+    lo, hi = acc_range(elements_to_numpy(op.matrix), elements_to_numpy(op.offset), x.spec.min_int, x.spec.max_int)
+    acc = f.accumulate(prefix, parts, offsets, lo, hi)
+    sh = elem_shape(out_spec)
+    elems = []
+    for j, a in enumerate(acc):
+        y = Signal(sh, name=f"{prefix}_y{j}")
+        m.d.comb += y.eq(a)
+        elems.append(y)
+    return m, Tensor(out_spec, shape_of(op.output.type), elems)
+
+
+def generate_xnor(op: XnorOp, x: Tensor, prefix: str, start: Value, rst: Value):
+    """A folded ``qir.xnor`` (``reuse`` > 1): see the module docstring."""
+    R, n = op.R, op.n_in
+    S, _ = geometry(n, R)
+    k = op.bit()
+    one_k = (op.one.value.data >> k) & 1
+    w = elements_to_numpy(op.weights).T.tolist()  # (n_in, n_out) bits
+    m = Module()
+    bits = [e[k] for e in x.elems]
+    # term = raw ^ c with c = 1 ^ one_k ^ w (as the unfolded generator's ~raw / raw); pads: 0 ^ 0
+    f = _Fold(m, prefix, start, rst, bits, unsigned(1), R, S, _fields([[1 ^ one_k ^ b for b in row] for row in w], R, S,
+                                                                  lambda c: c), 1)
+    stmts: list = []
+    n_out = len(w[0]) if w else shape_of(op.output.type)[0]
+    parts = [popcount([f.chunk[s] ^ f.field[s][j] for s in range(S)], S, f"{prefix}_p{j}", stmts)
+             for j in range(n_out)]
+    m.d.comb += stmts
+    acc = f.accumulate(prefix, parts, [0] * n_out, 0, n)
+    out_spec = elem(op.output.type)
+    sh = elem_shape(out_spec)
+    tt = op.threshold_table()
+    elems, los, his = [], [], []
+    for j, a in enumerate(acc):
+        y = Signal(sh, name=f"{prefix}_y{j}")
+        if tt is None:
+            m.d.comb += y.eq(a << out_spec.frac)
+            los.append(0)
+            his.append(n << out_spec.frac)
+        else:
+            t, below, above = (int(v[j]) for v in tt)
+            m.d.comb += y.eq(Mux(a >= t, Const(above, sh), Const(below, sh)))
+            los.append(min(above, below) if 0 < t <= n else (above if t <= 0 else below))
+            his.append(max(above, below) if 0 < t <= n else (above if t <= 0 else below))
+        elems.append(y)
+    return m, Tensor(out_spec, shape_of(op.output.type), elems, los, his)
+
