@@ -169,6 +169,39 @@ def _run_folding(net: ModuleOp, lowered: ModuleOp, pipeline: str, where: str) ->
     return summary
 
 
+#: ``--max-luts``: how many times the layer budget is tightened by the estimate's overshoot
+MAX_LUTS_ROUNDS = 4
+
+
+def _lower(net: ModuleOp, pipeline: str, reuse, target_ii, max_luts):
+    """(net, lowered, folding, pipeline run): ``pipeline`` with the folding options on a copy of
+    ``net``.  ``max_luts`` bounds the whole design's estimate (``qir.report.estimate``: the folded
+    layers plus windows, collects, element-wise logic): qir-fold-auto budgets the foldable layers
+    alone, so when the lowered design overshoots, the layers' budget is lowered by the overshoot and
+    the pipeline runs again (at most ``MAX_LUTS_ROUNDS`` times)."""
+    budget = max_luts
+    for _ in range(MAX_LUTS_ROUNDS if max_luts else 1):
+        spec = fold_spec(pipeline, reuse, target_ii, budget)
+        n, lowered = net.clone(), net.clone()
+        folding = _run_folding(n, lowered, spec, "<pipeline>")
+        if not max_luts:
+            break
+        from qir.report import estimate
+
+        total = estimate(get_model(lowered))["luts_estimate"]
+        if folding is not None:
+            folding.update(max_luts=max_luts, design_luts_estimate=total)
+        if total <= max_luts:
+            break
+        budget -= total - max_luts
+        if budget < 1:
+            break
+    if max_luts and total > max_luts:
+        raise QirError(f"--max-luts {max_luts}: the smallest folding found is estimated at {total} LUTs "
+                       "(the layers that cannot fold: windows, flatten registers, element-wise logic, take the rest)")
+    return n, lowered, folding, spec
+
+
 def compile_model(model_path: str | Path, outdir: str | Path, *, pipeline: str | None = None,
                   top: str | None = None, post=None, io: str = "parallel", reuse: int | None = None,
                   target_ii: int | None = None, max_luts: int | None = None, **import_options) -> dict:
@@ -208,10 +241,8 @@ def compile_model(model_path: str | Path, outdir: str | Path, *, pipeline: str |
         from qir.api import is_lowered
 
         pipeline = "" if is_lowered(net) else DEFAULT_PIPELINE
-    pipeline = fold_spec(pipeline, reuse, target_ii, max_luts)
-    lowered = net.clone()
     note("running the pass pipeline")
-    folding = _run_folding(net, lowered, pipeline, "<pipeline>")
+    net, lowered, folding, pipeline = _lower(net, pipeline, reuse, target_ii, max_luts)
     model = get_model(lowered)
     from qir.dialect.stream_ops import is_stream_model
 

@@ -68,12 +68,31 @@ def check_reuse(value, where: str) -> int:
     return int(v)
 
 
+def _int64(m: np.ndarray) -> np.ndarray | None:
+    """``m`` (integer objects) as int64 when every entry is below 2^62 in magnitude, else None:
+    the numpy fast path of the helpers below for multi-million-weight layers (issue #12)."""
+    try:
+        out = m.astype(np.int64)
+    except OverflowError:
+        return None
+    return out if not out.size or int(np.abs(out).max()) < 1 << 62 else None
+
+
 def weight_bits(matrix: np.ndarray, style: str) -> int:
     """Bits per weight in the ROM: ``mac`` the two's-complement width of the weights' range,
     ``po2``/``ternary`` sign + zero flag + shift amount, ``xnor`` one bit."""
     m = np.asarray(matrix, dtype=object)
     if style == "xnor":
         return 1
+    small = _int64(m)
+    if small is not None:  # the same figures with numpy on int64 (multi-million-weight layers)
+        if style in ("po2", "ternary"):
+            mags = np.unique(np.abs(small[small != 0]))
+            shifts = [int(v).bit_length() - 1 for v in mags] or [0]
+            span = max(shifts) - min(shifts)
+            return 2 + (span.bit_length() if span else 0)
+        lo, hi = (int(small.min()), int(small.max())) if small.size else (0, 0)
+        return Fixed.for_range(min(lo, 0), max(hi, 0), 0).width
     vals = [abs(int(v)) for v in m.ravel() if v]
     if style in ("po2", "ternary"):
         shifts = {v.bit_length() - 1 for v in vals} or {0}
@@ -88,6 +107,9 @@ def acc_range(matrix: np.ndarray, offset, in_lo: int, in_hi: int) -> tuple[int, 
     """[lo, hi] of every partial sum offset[j] + sum over any subset of inputs of x[i] * W[i, j]
     (x in [in_lo, in_hi], containing 0), over all outputs: the accumulators' range."""
     m = np.asarray(matrix, dtype=object)
+    small = _int64(m)
+    if small is not None and m.size and int(np.abs(small).max()) * max(abs(in_lo), abs(in_hi), 1) * m.shape[0] < 1 << 62:
+        m = small  # exact in int64: every partial sum is below 2^62
     a, b = m * in_lo, m * in_hi
     neg = np.minimum(np.minimum(a, b), 0).sum(axis=0) if m.size else np.zeros(m.shape[1], dtype=object)
     pos = np.maximum(np.maximum(a, b), 0).sum(axis=0) if m.size else np.zeros(m.shape[1], dtype=object)
@@ -148,7 +170,11 @@ def auto_fold_style(matrix: np.ndarray) -> str:
     """The folded style from the weights alone: ``po2`` when every weight is 0 or +-2^k,
     ``ternary`` when also one magnitude, else ``mac`` (``xnor`` needs the value-set proof of a
     two-valued input, which only the lowering has)."""
-    mags = {abs(int(v)) for v in np.asarray(matrix, dtype=object).ravel()} - {0}
+    small = _int64(np.asarray(matrix, dtype=object))
+    if small is not None:
+        mags = {int(v) for v in np.unique(np.abs(small))} - {0}
+    else:
+        mags = {abs(int(v)) for v in np.asarray(matrix, dtype=object).ravel()} - {0}
     if any(v & (v - 1) for v in mags):
         return "mac"
     return "ternary" if len(mags) <= 1 else "po2"

@@ -146,3 +146,21 @@ def test_api_compile_takes_the_folding_options(tmp_path):
     assert [r["reuse"] for r in rep["folding"]["layers"]] == [3, 3, 3, 3]
     with pytest.raises(QirError, match="give one of --reuse, --target-ii, --max-luts"):
         d.compile(tmp_path / "y", pipeline=QUICK, reuse=3, target_ii=5)
+
+
+def test_folding_estimate_fast_path_matches_the_exact_one(monkeypatch):
+    """qir.folding's int64 fast path (multi-million-weight layers, issue #12) gives the same
+    figures as the Python-integer path."""
+    import numpy as np
+
+    import qir.folding as fo
+
+    rng = np.random.default_rng(4)
+    cases = [rng.integers(-9, 9, size=(37, 5)), rng.choice([-4, 0, 2, 8], size=(20, 3)),
+             rng.choice([-1, 1], size=(16, 4)) * 4, np.zeros((3, 2), dtype=int)]
+    fast = [(fo.weight_bits(m.astype(object), st), fo.acc_range(m.astype(object), np.arange(m.shape[1]), -128, 127),
+             fo.auto_fold_style(m)) for m in cases for st in ("mac", "po2", "ternary")]
+    monkeypatch.setattr(fo, "_int64", lambda m: None)
+    slow = [(fo.weight_bits(m.astype(object), st), fo.acc_range(m.astype(object), np.arange(m.shape[1]), -128, 127),
+             fo.auto_fold_style(m)) for m in cases for st in ("mac", "po2", "ternary")]
+    assert fast == slow
