@@ -108,7 +108,8 @@ def acc_range(matrix: np.ndarray, offset, in_lo: int, in_hi: int) -> tuple[int, 
     (x in [in_lo, in_hi], containing 0), over all outputs: the accumulators' range."""
     m = np.asarray(matrix, dtype=object)
     small = _int64(m)
-    if small is not None and m.size and int(np.abs(small).max()) * max(abs(in_lo), abs(in_hi), 1) * m.shape[0] < 1 << 62:
+    bound = max(abs(in_lo), abs(in_hi), 1) * m.shape[0]
+    if small is not None and m.size and int(np.abs(small).max()) * bound < 1 << 62:
         m = small  # exact in int64: every partial sum is below 2^62
     a, b = m * in_lo, m * in_hi
     neg = np.minimum(np.minimum(a, b), 0).sum(axis=0) if m.size else np.zeros(m.shape[1], dtype=object)
