@@ -39,9 +39,10 @@ def models(work: Path) -> list[tuple[str, Path, dict, int]]:
 
 def plan(path: Path, opts: dict, **fold) -> dict:
     """``report.json: folding`` of the default pipeline up to qir-fold-auto with ``fold``."""
-    from qir.flow import fold_spec, import_model, run_passes
     from qir.lowering import DEFAULT_PIPELINE
     from qir.lowering.fold_auto import folding_summary
+
+    from qir.flow import fold_spec, import_model, run_passes
 
     net = import_model(path, **opts)
     prefix = DEFAULT_PIPELINE.split("qir-fold-auto")[0] + "qir-fold-auto"

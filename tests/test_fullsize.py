@@ -23,9 +23,10 @@ CONV1D_TARGET = 6100
 
 
 def _plan(path, opts, **fold):
-    from qir.flow import fold_spec
     from qir.lowering import STREAM_PIPELINE
     from qir.lowering.fold_auto import folding_summary
+
+    from qir.flow import fold_spec
 
     net = import_model(path, **opts)
     run_passes(net, fold_spec(STREAM_PIPELINE.split(",qir-lower-dense")[0], **fold))
