@@ -17,6 +17,10 @@ crossing a cut are registered); other ops count as levels (an element-wise op 1,
 tree depth plus one for a threshold compare) and a ``qir.reg`` goes before an
 op that would exceed the budget.  The output is registered once, as above.
 
+A folded layer (``reuse`` > 1: ``qir.mvu``, a folded ``qir.xnor``; its ``cycles()``) has R
+internal registers: its result is R stages after its operands' stage (R levels of a new stage
+after that: 0, or 1 for a threshold compare).
+
 Delay-budget details: stages are 1-based as in the default mode: model inputs live in stage 1, a
 value made in stage a and read in stage b > a crosses b - a ``qir.reg``, and the outputs get one
 final register, so the latency is the last stage's number.  Within a stage at most D adder levels
@@ -97,7 +101,7 @@ class Pipeline(ModulePass):
             for i in range(len(o.operands)):
                 uses.append((o, i, s))
             for r in o.results:
-                stage[r] = s
+                stage[r] = s + _cycles(o)
         _insert_registers(uses, lambda v: max(stage[v], 1))
 
 
@@ -120,6 +124,12 @@ def _insert_registers(uses: list[tuple[Operation, int, int]], stage_of: Callable
 # ------------------------------------------------------------------ delay-budget mode
 #: adder levels charged for a fused epilogue (rounding/relu/saturation logic)
 EPILOGUE_LEVELS = 1
+
+
+def _cycles(o: Operation) -> int:
+    """Internal registers of an op (a folded layer's R: ``cycles()``), else 0."""
+    c = getattr(o, "cycles", None)
+    return c() if callable(c) else 0
 
 
 def _op_levels(o: Operation) -> int:
@@ -178,7 +188,9 @@ def plan(model: ModelOp, d: int):
             n = _op_levels(o)
             if lvl + n > d and lvl > 0:
                 s, lvl = s + 1, 0
-            res = (s, lvl + n)
+            c = _cycles(o)
+            # a folded layer: its result is a register c cycles later (then a threshold compare)
+            res = (s + c, 1 if getattr(o, "thresholds", None) is not None else 0) if c else (s, lvl + n)
         for i, _ in enumerate(o.operands):
             uses.append((o, i, s))
         for r in o.results:
@@ -196,7 +208,9 @@ def pipeline_by_depth(model: ModelOp, max_depth: int, target_latency: int) -> No
                 d = cand
                 break
         if d is None:
-            raise QirError(f"qir-pipeline: no depth budget reaches latency {target_latency}")
+            folded = sum(_cycles(o) for o in model.block.ops)
+            why = f" (its folded layers alone take {folded} cycles: reuse R each)" if folded else ""
+            raise QirError(f"qir-pipeline: no depth budget reaches latency {target_latency}{why}")
     when, uses, ag, _ = plan(model, d)
     for o, (node_st, lat) in ag.items():
         g = o.graph()

@@ -84,23 +84,52 @@ def weight_bits(matrix: np.ndarray, style: str) -> int:
     m = np.asarray(matrix, dtype=object)
     if style == "xnor":
         return 1
+    if style in ("po2", "ternary"):  # shift relative to the column's smallest (a constant shift)
+        return 2 + shift_span(m).bit_length()
     small = _int64(m)
-    if small is not None:  # the same figures with numpy on int64 (multi-million-weight layers)
-        if style in ("po2", "ternary"):
-            mags = np.unique(np.abs(small[small != 0]))
-            shifts = [int(v).bit_length() - 1 for v in mags] or [0]
-            span = max(shifts) - min(shifts)
-            return 2 + (span.bit_length() if span else 0)
+    if small is not None:  # numpy on int64 (multi-million-weight layers)
         lo, hi = (int(small.min()), int(small.max())) if small.size else (0, 0)
-        return Fixed.for_range(min(lo, 0), max(hi, 0), 0).width
-    vals = [abs(int(v)) for v in m.ravel() if v]
-    if style in ("po2", "ternary"):
-        shifts = {v.bit_length() - 1 for v in vals} or {0}
-        span = max(shifts) - min(shifts)
-        return 2 + (span.bit_length() if span else 0)
+        return Fixed.for_range(min(lo, -1), max(hi, 0), 0).width  # a signed field (rtl/fold.py)
     lo = min((int(v) for v in m.ravel()), default=0)
     hi = max((int(v) for v in m.ravel()), default=0)
-    return Fixed.for_range(min(lo, 0), max(hi, 0), 0).width
+    return Fixed.for_range(min(lo, -1), max(hi, 0), 0).width  # a signed field (rtl/fold.py)
+
+
+def column_shifts(matrix: np.ndarray) -> list[int]:
+    """Per output column, the smallest k of its non-zero weights +-2^k (0 for a zero column): a
+    po2/ternary product is ``(x << k_col) << field shift``, the first shift being wiring."""
+    m = np.asarray(matrix, dtype=object)
+    k = _log2_floor(m)
+    if k is not None:  # numpy (multi-million-weight layers)
+        return _column_min(k)
+    return [min((abs(int(v)).bit_length() - 1 for v in m[:, j] if v), default=0) for j in range(m.shape[1])]
+
+
+def shift_span(matrix: np.ndarray) -> int:
+    """The largest (shift - column shift) over the non-zero po2 weights: the field's shift range."""
+    m = np.asarray(matrix, dtype=object)
+    ks = column_shifts(m)
+    k = _log2_floor(m)
+    if k is not None:  # numpy (multi-million-weight layers)
+        d = np.where(k >= 0, k - np.asarray(ks, dtype=np.int64)[None, :], 0)
+        return int(d.max()) if d.size else 0
+    return max((abs(int(v)).bit_length() - 1 - ks[j] for (i, j), v in np.ndenumerate(m) if v), default=0)
+
+
+def _log2_floor(m: np.ndarray) -> np.ndarray | None:
+    """floor(log2 |v|) per entry (-1 for 0) with numpy when every |v| < 2^53 (exact in float64),
+    else None."""
+    small = _int64(m)
+    if small is None or (small.size and int(np.abs(small).max()) >= 1 << 53):
+        return None
+    return np.frexp(np.abs(small).astype(np.float64))[1].astype(np.int64) - 1
+
+
+def _column_min(k: np.ndarray) -> list[int]:
+    """Per column the smallest entry of ``k`` that is >= 0 (0 for a column without one)."""
+    big = np.iinfo(np.int64).max
+    mins = np.where(k >= 0, k, big).min(axis=0) if k.shape[0] else np.full(k.shape[1], big)
+    return [0 if v == big else int(v) for v in mins]
 
 
 def acc_range(matrix: np.ndarray, offset, in_lo: int, in_hi: int) -> tuple[int, int]:

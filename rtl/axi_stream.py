@@ -91,12 +91,15 @@ class CoreInterface:
 
     ``inputs``/``outputs``: (port name, width) in TDATA order (first = least significant bits).
     ``latency``: cycles of a fixed-latency core without ready (ports clk, rst, in_valid, in_data*,
-    out_valid, out_data*), or None for a valid/ready core (adds in_ready and out_ready)."""
+    out_valid, out_data*), or None for a valid/ready core (adds in_ready and out_ready).
+    ``in_ready``: a fixed-latency core with folded layers (``qir.folding``) that also has an
+    ``in_ready`` output (an input every ``ii_cycles``); ``s_axis_tready`` honours it."""
 
     name: str
     inputs: tuple[tuple[str, int], ...]
     outputs: tuple[tuple[str, int], ...]
     latency: int | None
+    in_ready: bool = False
 
     @classmethod
     def from_report(cls, report: dict) -> CoreInterface:
@@ -106,7 +109,8 @@ class CoreInterface:
         if not ins or not outs:
             raise QirError("--axi-stream: the design needs at least one input and one output data port")
         stream = report.get("io") == "stream"
-        return cls(report["top"], ins, outs, None if stream else int(report["latency_cycles"]))
+        ready = not stream and any(p["name"] == "in_ready" for p in report["ports"])
+        return cls(report["top"], ins, outs, None if stream else int(report["latency_cycles"]), ready)
 
     @property
     def in_bits(self) -> int:
@@ -150,6 +154,7 @@ class AxiStreamWrapper(wiring.Component):
             pos += w
         if in_ready is not None:
             kw["o_in_ready"] = in_ready
+        if out_ready is not None:
             kw["i_out_ready"] = out_ready
         m.submodules.core = Instance(c.name, **kw)
 
@@ -181,8 +186,11 @@ class AxiStreamWrapper(wiring.Component):
         depth = self.depth
         used = Signal(range(depth + 1))
         in_fire = Signal()
-        m.d.comb += [self.s_axis_tready.eq(used < depth), in_fire.eq(self.s_axis_tvalid & self.s_axis_tready)]
-        self._instance(m, in_fire, self.s_axis_tdata[:c.in_bits], core_out_valid, core_out)
+        core_ready = Signal(init=1)  # folded layers: the core's in_ready (registers only), else 1
+        m.d.comb += [self.s_axis_tready.eq((used < depth) & core_ready),
+                     in_fire.eq(self.s_axis_tvalid & self.s_axis_tready)]
+        self._instance(m, in_fire, self.s_axis_tdata[:c.in_bits], core_out_valid, core_out,
+                       core_ready if c.in_ready else None)
         # TLAST rides a delay line of the core's latency next to the data
         last = self.s_axis_tlast
         for k in range(c.latency):

@@ -29,26 +29,26 @@ from qir.rtl.values import Tensor, elem_shape, range_shape
 from qir.rtl.xnor import popcount
 
 from qir.dialect import MvuOp, XnorOp, elem, elements_to_numpy, shape_of
-from qir.folding import acc_range, geometry
+from qir.folding import acc_range, column_shifts, geometry, shift_span, weight_bits
 
 
 @registry.ii(MvuOp)
-@registry.latency(MvuOp)
-def _cycles(op: MvuOp) -> int:
-    """Cycles per input and from input to result: R."""
+def _ii(op: MvuOp) -> int:
+    """Cycles per input: R."""
     return op.R
+
+
+@registry.latency(MvuOp)
+@registry.latency(XnorOp)
+def _cycles(op: MvuOp | XnorOp) -> int:
+    """Cycles from input to result (the op's ``cycles()``: R folded, 0 unfolded)."""
+    return op.cycles()
 
 
 @registry.ii(XnorOp)
 def _xnor_ii(op: XnorOp) -> int:
     """A folded qir.xnor takes an input every R cycles (unfolded: every cycle)."""
     return op.R
-
-
-@registry.latency(XnorOp)
-def _xnor_latency(op: XnorOp) -> int:
-    """Folded: R cycles to the result; unfolded: combinational."""
-    return op.R if op.R > 1 else 0
 
 
 def _sum(terms: list[Value]) -> Value:
@@ -133,30 +133,27 @@ def generate(op: MvuOp, ins: list[Tensor], prefix: str, where: str, start: Value
     style = op.style.data
     m = Module()
     xsh = elem_shape(x.spec)
-    vals = [abs(int(v)) for row in matrix for v in row if v]
     if style == "mac":
-        lo = min([int(v) for row in matrix for v in row] + [0])
-        hi = max([int(v) for row in matrix for v in row] + [0])
-        fb = range_shape(min(lo, -1), hi).width  # a signed field
+        fb = weight_bits(elements_to_numpy(op.matrix), "mac")  # a signed field
         f = _Fold(m, prefix, start, rst, x.elems, xsh, R, S, _fields(matrix, R, S, int), fb)
         prods = [[f.chunk[s] * f.field[s][j].as_signed() for s in range(S)] for j in range(n_out)]
-    else:  # po2 / ternary: [zero flag, sign, shift - kmin]
-        ks = sorted({v.bit_length() - 1 for v in vals}) or [0]
-        kmin, span = ks[0], ks[-1] - ks[0]
-        kb = span.bit_length()
+    else:  # po2 / ternary: [zero flag, sign, shift - the column's smallest shift kc[j] (wiring)]
+        kc = column_shifts(elements_to_numpy(op.matrix))
+        kb = shift_span(elements_to_numpy(op.matrix)).bit_length()
 
-        def code(w: int) -> int:
-            if not w:
-                return 1
-            return (2 if w < 0 else 0) | ((abs(w).bit_length() - 1 - kmin) << 2)
+        def fields_of(r: int, s: int, j: int) -> int:
+            i = r * S + s
+            w = int(matrix[i][j]) if i < n_in else 0
+            return 1 if not w else (2 if w < 0 else 0) | ((abs(w).bit_length() - 1 - kc[j]) << 2)
 
-        f = _Fold(m, prefix, start, rst, x.elems, xsh, R, S, _fields(matrix, R, S, code), 2 + kb)
+        fields = [[[fields_of(r, s, j) for j in range(n_out)] for s in range(S)] for r in range(R)]
+        f = _Fold(m, prefix, start, rst, x.elems, xsh, R, S, fields, 2 + kb)
         prods = []
         for j in range(n_out):
             row = []
             for s in range(S):
                 fld = f.field[s][j]
-                xv = f.chunk[s] << kmin if kmin else f.chunk[s]
+                xv = f.chunk[s] << kc[j] if kc[j] else f.chunk[s]
                 mag = (xv << fld[2:]) if kb else xv
                 row.append(Mux(fld[0], 0, Mux(fld[1], -mag, mag)))
             prods.append(row)
@@ -181,8 +178,8 @@ def generate_xnor(op: XnorOp, x: Tensor, prefix: str, start: Value, rst: Value):
     w = elements_to_numpy(op.weights).T.tolist()  # (n_in, n_out) bits
     m = Module()
     bits = [e[k] for e in x.elems]
-    # term = raw ^ c with c = 1 ^ one_k ^ w (as the unfolded generator's ~raw / raw); pads: 0 ^ 0
-    f = _Fold(m, prefix, start, rst, bits, unsigned(1), R, S, _fields([[1 ^ one_k ^ b for b in row] for row in w], R, S,
+    # term = raw ^ c with c = one_k ^ w (the unfolded generator: ~raw where one_k ^ w, else raw); pads: 0 ^ 0
+    f = _Fold(m, prefix, start, rst, bits, unsigned(1), R, S, _fields([[one_k ^ b for b in row] for row in w], R, S,
                                                                   lambda c: c), 1)
     stmts: list = []
     n_out = len(w[0]) if w else shape_of(op.output.type)[0]

@@ -15,7 +15,11 @@ With several model inputs (outputs) the data ports are ``in_data_0``, ``in_data_
 ``out_valid``.  A single input (output) uses the plain name.
 
 The datapath is fully pipelined: a new input may be accepted at every rising edge, with no
-ready/backpressure.  ``out_valid`` is high, with ``out_data`` the result, exactly ``latency``
+ready/backpressure.  Exception: with folded layers (``qir.folding``, ops registered with
+``registry.ii``) the top has ``in_ready`` (output): an input is accepted only at an edge with
+``in_valid`` and ``in_ready`` high, and ``in_ready`` is low for ``ii - 1`` cycles after each
+accepted input (``ii`` = the largest reuse factor), so every folded op sees its inputs at least
+its R cycles apart; the latency stays fixed.  ``out_valid`` is high, with ``out_data`` the result, exactly ``latency``
 rising edges after the edge that accepted the input; ``latency`` is the number of ``qir.reg``
 ops on every input->output path plus the internal pipeline stages of ops that have them
 (``qir.addergraph``'s ``latency``), checked to be the same on all paths.  Each ``qir.reg`` is a

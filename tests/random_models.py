@@ -268,6 +268,7 @@ class Case:
     conv_style: str = "auto"
     pipeline_opt: str = "max-depth=5"
     precision: dict[str, dict] = field(default_factory=dict)  # float layers: types and modes
+    reuse: dict[str, int] = field(default_factory=dict)  # folded layers (issue 12): layer -> R
 
     @property
     def pipeline(self) -> str:
@@ -295,6 +296,8 @@ class Case:
             parts.append(f"{lay.name}={lay.class_name}({','.join(lay.inputs)}){extra}")
         for name, pc in self.precision.items():
             parts.append(f"precision {name}: {pc}")
+        if self.reuse:
+            parts.append(f"reuse: {self.reuse}")
         parts.append(f"pipeline: {self.pipeline}")
         return "\n  ".join(parts)
 
@@ -460,8 +463,29 @@ def _binary_act(a) -> bool:
     return isinstance(a, dict) and a["class_name"] in ("binary", "stochastic_binary")
 
 
-def generate(seed: int) -> Case:
-    """A random valid model; the same seed always gives the same model."""
+#: reuse factors the folded cases draw from: divisors and non-divisors of the layer sizes
+REUSE_CHOICES = (1, 2, 3, 4, 5, 7, 16)
+
+
+def generate(seed: int, reuse: bool = False) -> Case:
+    """A random valid model; the same seed always gives the same model.  ``reuse``: also a
+    random reuse factor R per dense/conv layer (issue 12; drawn from its own generator, so the
+    model is the one of ``generate(seed)``)."""
+    case = _generate(seed)
+    if reuse:
+        rng = np.random.default_rng(seed + 0x5EED)
+        for lay in case.layers:
+            if lay.class_name in ("QDense", "Dense", "QConv1D", "QConv2D"):
+                case.reuse[lay.name] = int(rng.choice(REUSE_CHOICES))
+        if case.reuse and max(case.reuse.values()) == 1:
+            case.reuse[next(iter(case.reuse))] = int(rng.choice(REUSE_CHOICES[1:]))
+        if case.pipeline_opt.startswith("latency="):  # folded layers add their R cycles each
+            extra = sum(r + 1 for r in case.reuse.values() if r > 1)
+            case.pipeline_opt = f"latency={int(case.pipeline_opt.split('=')[1]) + extra}"
+    return case
+
+
+def _generate(seed: int) -> Case:
     g = _Gen(seed)
     w_in = g.bits(1, 12)
     signed = w_in >= 2 and g.chance(0.75)
@@ -629,7 +653,22 @@ def build(case: Case, workdir: Path):
     out = workdir / "out"
     if out.exists():
         shutil.rmtree(out)
-    compile_model(js, out, pipeline=case.pipeline, input_type=t, softmax="none", **opts)
+    src = js
+    if case.reuse:  # the folded model: net.mlir with a reuse attribute per layer, compiled as IR
+        from xdsl.dialects.builtin import IntegerAttr, i64
+
+        from qir.ir import layer_of, print_module
+
+        m = import_model(js, input_type=t, softmax="none", **opts)
+        for op in m.walk():
+            r = case.reuse.get(layer_of(op) or "", 1)
+            if op.name in ("qir.dense", "qir.conv") and r > 1:
+                op.attributes["reuse"] = IntegerAttr(r, i64)
+        src = workdir / "net_reuse.mlir"
+        src.write_text(print_module(m))
+        compile_model(src, out, pipeline=case.pipeline)
+        return net, out
+    compile_model(src, out, pipeline=case.pipeline, input_type=t, softmax="none", **opts)
     return net, out
 
 

@@ -416,6 +416,11 @@ class XnorOp(IRDLOperation):
         cycles, S = ceil(n_in / R) bits per cycle)."""
         return 1 if self.reuse is None else self.reuse.value.data
 
+    def cycles(self) -> int:
+        """Internal latency: folded, the count is registered R cycles after the input (the
+        threshold compare after it is combinational); unfolded, 0 (combinational)."""
+        return self.R if self.R > 1 else 0
+
     @property
     def n_in(self) -> int:
         return shape_of(self.input.type)[0]
@@ -543,6 +548,11 @@ class MvuOp(ExactResult, IRDLOperation):
     @property
     def R(self) -> int:
         return self.reuse.value.data
+
+    def cycles(self) -> int:
+        """Internal latency: the result is registered R cycles after the input (``qir-pipeline``
+        and the RTL count it)."""
+        return self.R
 
     def cost(self) -> dict:
         """Cost for ``qir report``: ``qir.folding.estimate`` (LUT, FF, DSP, ROM bits, cycles per
