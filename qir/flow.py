@@ -170,7 +170,7 @@ def _run_folding(net: ModuleOp, lowered: ModuleOp, pipeline: str, where: str) ->
 
 
 #: ``--max-luts``: how many times the layer budget is tightened by the estimate's overshoot
-MAX_LUTS_ROUNDS = 4
+MAX_LUTS_ROUNDS = 6
 
 
 def _lower(net: ModuleOp, pipeline: str, reuse, target_ii, max_luts):
@@ -193,7 +193,10 @@ def _lower(net: ModuleOp, pipeline: str, reuse, target_ii, max_luts):
             folding.update(max_luts=max_luts, design_luts_estimate=total)
         if total <= max_luts:
             break
-        budget -= total - max_luts
+        # the rest of the design (windows, collects, element-wise logic, the layers' own estimate
+        # after lowering) comes off the layers' budget
+        rest = total - (folding or {}).get("luts_estimate", 0)
+        budget = min(budget - (total - max_luts), max_luts - rest)
         if budget < 1:
             break
     if max_luts and total > max_luts:
