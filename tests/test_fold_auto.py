@@ -187,3 +187,18 @@ def test_large_constants_fast_paths_match_the_exact_ones():
     got = dense_bounds(t, w, off)
     assert list(got[0]) == list(np.minimum(a, b).sum(axis=0) + off) and got[0].dtype == object
     assert list(got[1]) == list(np.maximum(a, b).sum(axis=0) + off)
+
+
+def test_max_luts_bounds_the_whole_stream_design(tmp_path):
+    """--max-luts holds for qir report's estimate of the whole design (window, collect, layers),
+    not only the folded layers' plan: one LUT less than the fastest design's estimate folds more."""
+    from qir.report import report
+
+    src = tmp_path / "fa.mlir"
+    src.write_text((Path(__file__).parent / "filecheck" / "lowering" / "fold_auto.mlir").read_text())
+    fast = compile_model(src, tmp_path / "a", io="stream", max_luts=10**9)
+    full = report(tmp_path / "a")["estimate"]["luts_estimate"]
+    rep = compile_model(src, tmp_path / "b", io="stream", max_luts=full - 1)
+    assert report(tmp_path / "b")["estimate"]["luts_estimate"] <= full - 1
+    assert rep["folding"]["design_luts_estimate"] <= full - 1
+    assert rep["folding"]["ii_cycles_estimate"] > fast["folding"]["ii_cycles_estimate"]
