@@ -202,3 +202,18 @@ def test_max_luts_bounds_the_whole_stream_design(tmp_path):
     assert report(tmp_path / "b")["estimate"]["luts_estimate"] <= full - 1
     assert rep["folding"]["design_luts_estimate"] <= full - 1
     assert rep["folding"]["ii_cycles_estimate"] > fast["folding"]["ii_cycles_estimate"]
+
+
+def test_too_wide_flatten_beat_is_one_error_line(tmp_path):
+    """Issue #12: a flatten whose one beat exceeds an Amaranth signal (2^16 - 1 bits) was an
+    internal AssertionError deep in Amaranth after minutes of RTL generation; now one error."""
+    src = tmp_path / "wide.mlir"
+    src.write_text("""qir.model @wide {
+  %0 = qir.input "x" : tensor<4097x16x!qir.fixed<1,1>>
+  %1 = qir.reshape %0 {layer = "flat"} : tensor<4097x16x!qir.fixed<1,1>> -> tensor<65552x!qir.fixed<1,1>>
+  qir.output %1 : tensor<65552x!qir.fixed<1,1>>
+}
+""")
+    rc, out, err = run_cli("compile", src, "-o", tmp_path / "o", "--io", "stream")
+    assert rc == 1 and not (tmp_path / "o").exists() and err.count("\n") == 1, err
+    assert "the flatten of layer 'flat' is one beat of 4097 x 16 = 65552 bits" in err
