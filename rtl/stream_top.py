@@ -179,8 +179,9 @@ def generate_stream(model, top: str | None = None, fifo_delta: int | None = None
     elif not is_identifier(top):
         raise QirError(f"top module name {top!r} is not a plain Verilog identifier")
     ops = _graph(model)
-    from qir.dialect.stream_ops import CollectOp
     from qir.rtl.stream_collect import check_collect
+
+    from qir.dialect.stream_ops import CollectOp
 
     for o in ops:
         if isinstance(o, CollectOp):
