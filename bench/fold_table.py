@@ -1,120 +1,110 @@
-"""Folded layers (issue #12): estimate, II and latency of a model at several reuse factors R, and
-optionally its bit-exactness in simulation (``qir sim``: full rate + random stalls for stream
-designs, every vector against the reference interpreter).
+"""Issue #12 plan table: R = 1, 2, 4, 16 and the automatic choice for a target II, instantly.
 
-    .venv/bin/python bench/fold_table.py                                  # both models, R = 1,2,4,16
-    .venv/bin/python bench/fold_table.py --models qkeras_3layer --reuse 2,16 --io parallel
-    .venv/bin/python bench/fold_table.py --sim verilator,icarus --icarus-vectors 20
+(bench/fold_sim.py builds and simulates the designs; this script prints what qir-fold-auto sees.)
 
-Models: ``qkeras_3layer`` (tests/data, input ``fixed<16,6>``) and ``bnn784`` (a 784-256-256-10
-binarized MLP: binary weights, batchnorm + binary activations, tests/mlp_models.py,
-``--precision 'fixed<16,6>'``; binary input ``ufixed<1,1>`` (binarized pixels: every layer is
-XNOR-popcount), or ``bnn784x8`` with an 8-bit ``fixed<8,3>`` input (first layer: +-a weights on
-8-bit values, the folded po2 style)).  Every ``qir.dense`` of the imported ``net.mlir``
-gets ``reuse = R`` (R = 1: no attribute, the default adder graphs), then ``qir compile X.mlir``.
-Prints one table row per (model, R): estimated LUT / FF / DSP / weight-ROM bits (``qir report``),
-II and latency (report.json), compile seconds, and the simulation result.
+Models: qkeras_3layer (tests/data, the jet tagger, --io parallel) and the 784-256-256-10 binary
+MLP (tests/mlp_models.py, seeded, binary weights and activations, --io parallel).  Per row:
+estimated LUT, FF, DSP, memory bits (weight ROMs) and II, from the plan that ``qir-fold-auto``
+uses (``qir.folding.estimate`` per layer, no hardware built: instant).  ``--compile`` also runs
+``qir compile`` and prints ``qir report``'s estimate of the lowered design (adder graphs searched
+at R = 1) and the compile time; ``--synth`` adds Yosys ``synth_xilinx -family xcup`` LUT/DSP/BRAM
+for the jet tagger at R = 1 and 16 (minutes each).
+
+    .venv/bin/python bench/fold_table.py [--compile] [--synth]
 """
 from __future__ import annotations
 
 import argparse
-import json
-import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
-import numpy as np
-
 ROOT = Path(__file__).resolve().parent.parent
-BIN = ROOT / ".venv" / "bin"
 sys.path.insert(0, str(ROOT / "tests"))
 
-
-def run(*args: str) -> str:
-    r = subprocess.run([str(a) for a in args], capture_output=True, text=True)
-    if r.returncode:
-        raise SystemExit(f"{' '.join(map(str, args))} failed:\n{r.stderr[-2000:]}")
-    return r.stdout + r.stderr
+REUSES = (1, 2, 4, 16)
 
 
-def prepare(name: str, work: Path) -> tuple[Path, Path]:
-    """(net.mlir, inputs .npy) of a model."""
-    work.mkdir(parents=True, exist_ok=True)
-    net = work / f"{name}_net.mlir"
-    xs = work / f"{name}_x.npy"
-    if name == "qkeras_3layer":
-        src = ROOT / "tests/data/qkeras_3layer/qkeras_3layer.json"
-        run(BIN / "qir", "import", src, "-o", net, "--input-type", "fixed<16,6>", "--softmax", "none")
-        np.save(xs, np.load(ROOT / "tests/data/qkeras_3layer/vectors.npz")["x"])
-    elif name in ("bnn784", "bnn784x8"):
-        from mlp_models import BNN_PRECISION, INPUT_TYPE, random_inputs, write_mlp
+def models(work: Path) -> list[tuple[str, Path, dict, int]]:
+    """(name, model file, import options, target II of the auto row)."""
+    from mlp_models import BNN784, BNN_PRECISION, INPUT_TYPE, write_mlp
 
-        js = write_mlp(work / "bnn784", "bnn", sizes=(784, 256, 256, 10))
-        binary = name == "bnn784"
-        run(BIN / "qir", "import", js, "-o", net, "--input-type", "ufixed<1,1>" if binary else INPUT_TYPE,
-            "--precision", BNN_PRECISION)
-        x = np.random.default_rng(0).integers(0, 2, size=(200, 784)).astype(float) if binary else \
-            random_inputs(200, width=784)
-        np.save(xs, x)
-    else:
-        raise SystemExit(f"unknown model {name}")
-    return net, xs
+    from qir.fixed import Fixed
+
+    bnn = write_mlp(work, "bnn", sizes=BNN784)
+    return [("qkeras_3layer", ROOT / "tests/data/qkeras_3layer/qkeras_3layer.json",
+             {"input_type": Fixed(16, 6), "softmax": "none"}, 8),
+            ("bnn 784-256-256-10", bnn, {"input_type": Fixed.parse(INPUT_TYPE),
+                                         "precision": Fixed.parse(BNN_PRECISION), "softmax": "none"}, 32)]
 
 
-def with_reuse(net: Path, R: int, out: Path) -> Path:
-    from xdsl.dialects.builtin import IntegerAttr, i64
+def plan(path: Path, opts: dict, **fold) -> dict:
+    """``report.json: folding`` of the default pipeline up to qir-fold-auto with ``fold``."""
+    from qir.lowering import DEFAULT_PIPELINE
+    from qir.lowering.fold_auto import folding_summary
 
-    from qir.dialect import ConvOp, DenseOp
-    from qir.ir import print_module, read_module
+    from qir.flow import fold_spec, import_model, run_passes
 
-    m = read_module(net)
-    for op in m.walk():
-        if isinstance(op, (DenseOp, ConvOp)) and R > 1:
-            op.attributes["reuse"] = IntegerAttr(R, i64)
-    out.write_text(print_module(m))
-    return out
+    net = import_model(path, **opts)
+    prefix = DEFAULT_PIPELINE.split("qir-fold-auto")[0] + "qir-fold-auto"
+    run_passes(net, fold_spec(prefix, **fold))
+    return folding_summary(net)
 
 
-def main() -> None:
+def row(name: str, label: str, f: dict) -> str:
+    tot = {k: sum(int(lay["estimate"].get(k, 0)) for lay in f["layers"]) for k in ("lut", "ff", "dsp", "memory_bits")}
+    rs = ",".join(str(lay["reuse"]) for lay in f["layers"])
+    return (f"| {name} | {label} | {rs} | {tot['lut']:,} | {tot['ff']:,} | {tot['dsp']:,} | {tot['memory_bits']:,} "
+            f"| {f['ii_cycles_estimate']} |")
+
+
+def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--models", default="qkeras_3layer,bnn784")
-    ap.add_argument("--reuse", default="1,2,4,16")
-    ap.add_argument("--io", default="stream", choices=("stream", "parallel"))
-    ap.add_argument("--sim", default="", help="comma-separated simulators (verilator, icarus)")
-    ap.add_argument("--icarus-vectors", type=int, default=20)
-    ap.add_argument("--work", default=str(ROOT / "bench" / "out" / "fold"))
-    args = ap.parse_args()
-    work = Path(args.work)
-    rows = []
-    for name in args.models.split(","):
-        net, xs = prepare(name, work)
-        x = np.load(xs)
-        for R in [int(r) for r in args.reuse.split(",")]:
-            src = with_reuse(net, R, work / f"{name}_r{R}.mlir")
-            out = work / f"{name}_r{R}_{args.io}"
-            t0 = time.time()
-            run(BIN / "qir", "compile", src, "-o", out, "--io", args.io, "-q")
-            secs = time.time() - t0
-            rep = json.loads((out / "report.json").read_text())
-            est = json.loads(run(BIN / "qir", "report", out, "--json"))["estimate"]
-            sim = []
-            for s in [s for s in args.sim.split(",") if s]:
-                n = len(x) if s == "verilator" else min(len(x), args.icarus_vectors)
-                np.save(work / "x_sim.npy", x[:n])
-                line = run(BIN / "qir", "sim", out, "--inputs", work / "x_sim.npy", "--simulator", s).strip()
-                sim.append(f"{s} {n}: " + ("ok" if " 0 mismatches" in line else line.splitlines()[-1]))
-            dsp = est.get("dsp", 0) + est.get("multipliers", 0)
-            rows.append((name, R, est["luts_estimate"], est["reg_bits"], dsp, est.get("memory_bits", 0),
-                         rep.get("ii_cycles", 1), rep["latency_cycles"], secs, "; ".join(sim)))
-            print(rows[-1], flush=True)
-    print()
-    print(f"| model | R | est. LUT | est. FF | DSP | memory bits | II | latency | compile s | sim ({args.io}) |")
-    print("|---|---|---|---|---|---|---|---|---|---|")
-    for r in rows:
-        print(f"| {r[0]} | {r[1]} | {r[2]:,} | {r[3]:,} | {r[4]:,} | {r[5]:,} | {r[6]} | {r[7]} | {r[8]:.1f} "
-              f"| {r[9]} |")
+    ap.add_argument("--compile", action="store_true", help="also qir compile each row and print qir report's estimate")
+    ap.add_argument("--synth", action="store_true", help="also Yosys xcup for the jet tagger at R = 1 and 16")
+    a = ap.parse_args(argv)
+    work = Path(tempfile.mkdtemp(prefix="fold_table_"))
+    print("| model | R | R per layer | LUT | FF | DSP | memory bits | II |")
+    print("|---|---|---|---|---|---|---|---|")
+    compiled = []
+    for name, path, opts, target in models(work):
+        for r in REUSES:
+            print(row(name, str(r), plan(path, opts, reuse=r)), flush=True)
+            compiled.append((name, str(r), path, opts, {"reuse": r}))
+        print(row(name, f"auto, target II {target}", plan(path, opts, target_ii=target)), flush=True)
+        compiled.append((name, f"auto {target}", path, opts, {"target_ii": target}))
+    if a.compile:
+        from qir.flow import compile_model
+        from qir.report import report
+
+        print("\n| model | R | compile s | qir report LUT | FF | DSP | memory bits | II | latency |")
+        print("|---|---|---|---|---|---|---|---|---|")
+        for name, label, path, opts, fold in compiled:
+            if name.startswith("bnn") and fold.get("reuse") == 1:
+                continue  # fully unrolled 784-256-256-10: the case issue #12 starts from (> 10 min)
+            out = work / f"{name.split()[0]}_{label.replace(' ', '_')}"
+            t0 = time.perf_counter()
+            rep = compile_model(path, out, **opts, **fold)
+            sec = time.perf_counter() - t0
+            e = report(out)["estimate"]
+            print(f"| {name} | {label} | {sec:.0f} | {e['luts_estimate']:,} | {e['reg_bits']:,} | {e.get('dsp', 0):,} "
+                  f"| {e.get('memory_bits', 0):,} | {rep.get('ii_cycles', 1)} | {rep['latency_cycles']} |", flush=True)
+    if a.synth:
+        from qir.flow import compile_model
+        from qir.report import report
+
+        name, path, opts, _ = models(work)[0]
+        print("\n| model | R | Yosys xcup LUT | FF | DSP | BRAM | LUTRAM | s |")
+        print("|---|---|---|---|---|---|---|---|")
+        for r in (1, 16):
+            out = work / f"synth_r{r}"
+            compile_model(path, out, reuse=r, **opts)
+            s = report(out, synth=["xilinx"])["synth_xilinx"]
+            print(f"| {name} | {r} | {s['lut']:,} | {s['ff']:,} | {s['dsp']} | {s.get('bram', 0)} | "
+                  f"{s.get('lutram', 0)} | {s['seconds']} |", flush=True)
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

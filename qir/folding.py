@@ -87,49 +87,44 @@ def weight_bits(matrix: np.ndarray, style: str) -> int:
     if style in ("po2", "ternary"):  # shift relative to the column's smallest (a constant shift)
         return 2 + shift_span(m).bit_length()
     small = _int64(m)
-    if small is not None:  # numpy on int64 (multi-million-weight layers)
+    if small is not None:
         lo, hi = (int(small.min()), int(small.max())) if small.size else (0, 0)
-        return Fixed.for_range(min(lo, -1), max(hi, 0), 0).width  # a signed field (rtl/fold.py)
-    lo = min((int(v) for v in m.ravel()), default=0)
-    hi = max((int(v) for v in m.ravel()), default=0)
+    else:
+        lo = min((int(v) for v in m.ravel()), default=0)
+        hi = max((int(v) for v in m.ravel()), default=0)
     return Fixed.for_range(min(lo, -1), max(hi, 0), 0).width  # a signed field (rtl/fold.py)
+
+
+def _shifts(matrix: np.ndarray) -> np.ndarray:
+    """k per entry for the weights +-2^k (-1 for zeros; other magnitudes give floor(log2))."""
+    m = np.asarray(matrix, dtype=object)
+    small = _int64(m)
+    if small is not None:
+        a = np.abs(small)
+        k = np.full(a.shape, -1, dtype=np.int64)
+        nz = a > 0
+        k[nz] = np.floor(np.log2(a[nz].astype(np.float64))).astype(np.int64)
+        return k  # exact for magnitudes below 2^52 that are powers of two (the po2 styles)
+    return np.vectorize(lambda v: abs(int(v)).bit_length() - 1, otypes=[np.int64])(m) if m.size else \
+        np.zeros(m.shape, dtype=np.int64)
 
 
 def column_shifts(matrix: np.ndarray) -> list[int]:
     """Per output column, the smallest k of its non-zero weights +-2^k (0 for a zero column): a
     po2/ternary product is ``(x << k_col) << field shift``, the first shift being wiring."""
-    m = np.asarray(matrix, dtype=object)
-    k = _log2_floor(m)
-    if k is not None:  # numpy (multi-million-weight layers)
-        return _column_min(k)
-    return [min((abs(int(v)).bit_length() - 1 for v in m[:, j] if v), default=0) for j in range(m.shape[1])]
+    k = _shifts(matrix)
+    big = np.where(k < 0, np.iinfo(np.int64).max, k)
+    mins = big.min(axis=0) if k.size else np.zeros(k.shape[1], dtype=np.int64)
+    return [0 if v == np.iinfo(np.int64).max else int(v) for v in mins]
 
 
 def shift_span(matrix: np.ndarray) -> int:
     """The largest (shift - column shift) over the non-zero po2 weights: the field's shift range."""
-    m = np.asarray(matrix, dtype=object)
-    ks = column_shifts(m)
-    k = _log2_floor(m)
-    if k is not None:  # numpy (multi-million-weight layers)
-        d = np.where(k >= 0, k - np.asarray(ks, dtype=np.int64)[None, :], 0)
-        return int(d.max()) if d.size else 0
-    return max((abs(int(v)).bit_length() - 1 - ks[j] for (i, j), v in np.ndenumerate(m) if v), default=0)
-
-
-def _log2_floor(m: np.ndarray) -> np.ndarray | None:
-    """floor(log2 |v|) per entry (-1 for 0) with numpy when every |v| < 2^53 (exact in float64),
-    else None."""
-    small = _int64(m)
-    if small is None or (small.size and int(np.abs(small).max()) >= 1 << 53):
-        return None
-    return np.frexp(np.abs(small).astype(np.float64))[1].astype(np.int64) - 1
-
-
-def _column_min(k: np.ndarray) -> list[int]:
-    """Per column the smallest entry of ``k`` that is >= 0 (0 for a column without one)."""
-    big = np.iinfo(np.int64).max
-    mins = np.where(k >= 0, k, big).min(axis=0) if k.shape[0] else np.full(k.shape[1], big)
-    return [0 if v == big else int(v) for v in mins]
+    k = _shifts(matrix)
+    if not k.size:
+        return 0
+    d = np.where(k >= 0, k - np.asarray(column_shifts(matrix), dtype=np.int64)[None, :], 0)
+    return int(d.max())
 
 
 def acc_range(matrix: np.ndarray, offset, in_lo: int, in_hi: int) -> tuple[int, int]:

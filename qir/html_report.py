@@ -19,7 +19,7 @@ from pathlib import Path
 
 from qir.errors import QirError
 
-II = 1  # fully pipelined designs accept one sample per cycle
+II = 1  # fully pipelined designs accept one sample per cycle (folded designs: report.json ii_cycles)
 
 
 def layer_costs(model) -> list[dict]:
@@ -40,7 +40,12 @@ def layer_costs(model) -> list[dict]:
         row = rows.setdefault(name, {"layer": name, "ops": [], "luts": 0, "ffs": 0, "memory_bits": 0})
         if op.name not in row["ops"]:
             row["ops"].append(op.name)
-        if isinstance(op, AdderGraphOp):
+        if getattr(op, "cycles", None) is not None and op.cycles():  # a folded layer (qir.folding)
+            e = op.cost()
+            row["luts"] += e["lut"]
+            row["ffs"] += e["ff"]
+            row["memory_bits"] += e["memory_bits"]
+        elif isinstance(op, AdderGraphOp):
             e = op.cost()
             row["luts"] += round(e["adder_bits"] * LUT_PER_ADDER_BIT) + e["epilogue_luts"]
             row["ffs"] += e["reg_bits"]
@@ -118,7 +123,8 @@ def render(outdir: str | Path, r: dict) -> str:
                   sum(x["ffs"] for x in rows), sum(x["memory_bits"] for x in rows)])
     t = rep.get("timing") or {}
     summary = [["top", rep["top"]], ["model", rep.get("model", "")], ["latency", f"{rep['latency_cycles']} cycles"],
-               ["initiation interval (II)", f"{II} cycle (one sample per clock)"],
+               ["initiation interval (II)", f"{II} cycle (one sample per clock)" if rep.get("ii_cycles", II) == II
+                else f"{rep['ii_cycles']} cycles (folded layers)"],
                ["estimated LUTs (whole design)", est["luts_estimate"]],
                ["register bits (incl. the valid chain)", est["reg_bits"]],
                ["multipliers", est["multipliers"]], ["pipeline", rep.get("pipeline", "")]]

@@ -243,7 +243,8 @@ def format_report(r: dict) -> str:
              f"estimate: ~{e['luts_estimate']} LUTs ({e['adder_bits']} adder bits, {e['epilogue_luts']} epilogue, "
              f"{e['other_luts']} other), {e['multipliers']} multipliers, {e['reg_bits']} register bits"]
     if "memory_bits" in e:
-        lines.append(f"stream: {e['memory_bits']} memory bits (line buffers, FIFOs)")
+        lines.append(f"memory: {e['memory_bits']} memory bits (line buffers, FIFOs) and weight ROMs"
+                     + (f"; {e['dsp']} DSPs" if e.get("dsp") else ""))
     t = r.get("timing") or {}
     if t.get("fmax_mhz_estimate"):
         lines.append(f"timing: {t['levels_per_stage']} adder levels per stage, ~{t['fmax_mhz_estimate']} MHz "
@@ -252,6 +253,10 @@ def format_report(r: dict) -> str:
         if lay.get("style") in ("window", "collect", "fork", "fifo"):
             lines.append(f"  {lay['layer']}: {lay['style']}, {lay['reg_bits']} register bits"
                          + (f", {lay['memory_bits']} memory bits" if "memory_bits" in lay else ""))
+        elif "cycles_per_beat" in lay:  # a folded layer (qir.folding.estimate)
+            lines.append(f"  {lay['layer']}: {lay['style']} folded, reuse {lay['reuse']} ({lay['impl']}: "
+                         f"{lay['S']} inputs per cycle), ~{lay['lut']} LUTs, {lay['ff']} FFs, {lay['dsp']} DSPs, "
+                         f"{lay['memory_bits']} ROM bits")
         elif "adder_bits" in lay:
             lines.append(f"  {lay['layer']}: {lay['style']}, {lay['adders']} adders, {lay['adder_bits']} adder bits, "
                          f"depth {lay['depth']}, internal latency {lay['latency']}")

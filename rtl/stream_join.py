@@ -19,6 +19,8 @@ from amaranth.lib import stream, wiring
 from amaranth.lib.fifo import SyncFIFOBuffered
 from amaranth.lib.wiring import In, Out
 
+from qir.errors import QirError
+
 
 class ForkStage(wiring.Component):
     def __init__(self, n: int, width: int):
@@ -53,6 +55,9 @@ class JoinStage(wiring.Component):
 
         model = op.model()
         self.plan = _plan(model)
+        if self.plan.ii > 1:  # its handshake has no in_ready from the body (qir.folding)
+            raise QirError(f"--io stream: a folded layer (reuse > 1) inside the join body @{model.sym_name.data} "
+                           "is not supported; fold the layers before or after the join instead")
         self.latency = self.plan.latency
         self.core = _Top(model, self.plan, own_domain=False)
         wa, wb = (p.width for p in self.plan.inputs)

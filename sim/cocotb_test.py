@@ -108,10 +108,10 @@ class Stream:
     async def cycle(self):
         """One edge; True when the presented vector (if any) was accepted at it."""
         await ReadOnly()
-        self.sample()
         took = self.pending is not None and (not READY or int(self.dut.in_ready.value) == 1)
-        if took:
+        if took:  # before sample(): a latency-0 design shows this input's output in this cycle
             self.accepted.append((self.edge, self.pending))
+        self.sample()
         await RisingEdge(self.dut.clk)
         self.edge += 1
         return took or self.pending is None

@@ -58,11 +58,12 @@ def _bn(name: str) -> dict:
 
 def write_mlp(directory: str | Path, kind: str, seed: int = 5, sizes: tuple[int, ...] = SIZES) -> Path:
     """Write ``<kind>_mlp.json`` and ``<kind>_mlp_weights.h5`` into ``directory``; returns the JSON.
-    ``sizes`` (bnn kinds only): the layer widths, e.g. (784, 256, 256, 10) for issue #12's BNN."""
+    ``sizes`` (bnn kinds): other layer sizes, e.g. the full-size 784-256-256-10 binary MLP of
+    issue #12 (``BNN784``), written as ``<kind>_<sizes>_mlp``."""
     if kind not in KINDS:
         raise ValueError(f"kind must be one of {', '.join(KINDS)}")
     if kind.startswith("bnn"):
-        return _write_bnn(Path(directory), kind, seed, sizes)
+        return _write_bnn(Path(directory), kind, seed, tuple(sizes))
     d = Path(directory)
     d.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(seed)
@@ -128,7 +129,7 @@ def _write_bnn(d: Path, kind: str, seed: int, sizes: tuple[int, ...] = SIZES) ->
         last = k == n_layers
         kq = _quantizer("binary", use_01=False, alpha=1 if last else None, use_stochastic_rounding=False)
         name = f"fc{k}"
-        layers.append(_dense(name, n_out, kq, first=k == 1, n_in=n_in))
+        layers.append(_dense(name, n_out, kq, first=k == 1, n_in=sizes[0]))
         names.append(name)
         w = rng.normal(0.0, 0.5, size=(n_in, n_out)) * rng.choice([0.25, 0.5, 1.0], size=n_out)
         weights[name] = {"kernel": w, "bias": rng.integers(-16, 16, size=n_out) / 16.0}
@@ -148,13 +149,13 @@ def _write_bnn(d: Path, kind: str, seed: int, sizes: tuple[int, ...] = SIZES) ->
     return _save(d, stem, layers, names, weights)
 
 
-def random_inputs(n: int, seed: int = 0, width: int = SIZES[0]) -> np.ndarray:
+def random_inputs(n: int, seed: int = 0, n_in: int = SIZES[0]) -> np.ndarray:
     """Real-valued inputs on the fixed<8,3> grid: corners first, then uniform random codes."""
     rng = np.random.default_rng(seed)
     lo, hi = -128, 127
-    corners = [np.full(width, lo), np.full(width, hi), np.zeros(width, dtype=int),
-               np.where(np.arange(width) % 2, lo, hi), np.where(np.arange(width) % 2, hi, lo)]
-    codes = np.vstack([np.asarray(corners), rng.integers(lo, hi + 1, size=(max(n - len(corners), 0), width))])
+    corners = [np.full(n_in, lo), np.full(n_in, hi), np.zeros(n_in, dtype=int),
+               np.where(np.arange(n_in) % 2, lo, hi), np.where(np.arange(n_in) % 2, hi, lo)]
+    codes = np.vstack([np.asarray(corners), rng.integers(lo, hi + 1, size=(max(n - len(corners), 0), n_in))])
     return codes[:n] * 2.0 ** -5
 
 

@@ -77,7 +77,7 @@ def test_bnn784_stream_max_luts_fits_and_is_bit_exact(tmp_path):
     compile_model(path, out, io="stream", max_luts=150_000, input_type=qir.Fixed.parse(INPUT_TYPE),
                   precision=qir.Fixed.parse(BNN_PRECISION), softmax="none")
     assert report(out)["estimate"]["luts_estimate"] <= 150_000
-    _sim_all(out, random_inputs(50, seed=7, width=784))
+    _sim_all(out, random_inputs(50, seed=7, n_in=784))
 
 
 @pytest.mark.heavy
