@@ -180,10 +180,15 @@ def _lower(net: ModuleOp, pipeline: str, reuse, target_ii, max_luts):
     alone, so when the lowered design overshoots, the layers' budget is lowered by the overshoot and
     the pipeline runs again (at most ``MAX_LUTS_ROUNDS`` times)."""
     budget = max_luts
-    for _ in range(MAX_LUTS_ROUNDS if max_luts else 1):
+    for round_ in range(MAX_LUTS_ROUNDS if max_luts else 1):
         spec = fold_spec(pipeline, reuse, target_ii, budget)
         n, lowered = net.clone(), net.clone()
-        folding = _run_folding(n, lowered, spec, "<pipeline>")
+        try:
+            folding = _run_folding(n, lowered, spec, "<pipeline>")
+        except QirError:
+            if not round_:
+                raise
+            break  # a tightened budget no folding meets: the error below names the user's figure
         if not max_luts:
             break
         from qir.report import estimate
@@ -199,7 +204,7 @@ def _lower(net: ModuleOp, pipeline: str, reuse, target_ii, max_luts):
         budget = min(budget - (total - max_luts), max_luts - rest)
         if budget < 1:
             break
-    if max_luts and total > max_luts:
+    if max_luts and (total > max_luts or budget < 1):
         raise QirError(f"--max-luts {max_luts}: the smallest folding found is estimated at {total} LUTs "
                        "(the layers that cannot fold: windows, flatten registers, element-wise logic, take the rest)")
     return n, lowered, folding, spec
