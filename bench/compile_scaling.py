@@ -5,7 +5,9 @@
 
 Each model is compiled by ``qir compile`` (default pipeline, ``--softmax none``) in its own
 process; its CPU time (user + sys of that process, ``os.wait4``) and peak resident memory
-(``ru_maxrss``) are measured -- CPU seconds, not wall time, because the machine may be shared.
+(``ru_maxrss``: the largest single process; "tree RSS": the sum over the compile and its RTL
+worker processes at any moment, sampled) are measured -- CPU seconds first, because the machine may
+be shared; the minimum wall time and the load average at the end are printed beside them.
 With ``--repeat N`` the minimum CPU time of N runs is kept.  The adder bits produced (the sum of
 every adder's result bits, ``AdderGraph.cost``; and the LUT-bit estimate ``AdderGraph.lut_bits``)
 come from the compiled ``lowered.mlir``.  The MLPs are ``tests/mlp_models.write_dense_mlp``:
@@ -20,6 +22,7 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -46,19 +49,54 @@ def model_spec(name: str, workdir: Path) -> tuple[Path, str]:
                      f"{', '.join(MLPS)}")
 
 
-def timed_compile(path: Path, input_type: str, out: Path) -> tuple[float, float, float]:
-    """(CPU seconds, peak RSS in MB, wall seconds) of one ``qir compile`` process."""
+def _tree_rss_kb(pid: int) -> int:
+    """Summed resident memory (kB) of ``pid`` and its descendants (Linux /proc; 0 elsewhere)."""
+    kids: dict[int, list[int]] = {}
+    try:
+        entries = [d for d in os.listdir("/proc") if d.isdigit()]
+    except OSError:
+        return 0
+    for d in entries:
+        try:
+            stat = Path(f"/proc/{d}/stat").read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        kids.setdefault(int(stat[1]), []).append(int(d))
+    total, todo = 0, [pid]
+    while todo:
+        q = todo.pop()
+        todo += kids.get(q, [])
+        try:
+            total += next(int(ln.split()[1]) for ln in Path(f"/proc/{q}/status").read_text().splitlines()
+                          if ln.startswith("VmRSS"))
+        except (OSError, StopIteration):
+            pass
+    return total
+
+
+def timed_compile(path: Path, input_type: str, out: Path) -> tuple[float, float, float, float]:
+    """(CPU seconds, peak RSS in MB, wall seconds, peak summed RSS of the process tree in MB) of
+    one ``qir compile`` process.  ``ru_maxrss`` is the largest single process (the compile or one
+    of its RTL worker processes, ``qir.rtl.separate``); the tree figure adds up the processes that
+    run at the same time, sampled every 0.1 s."""
     exe = Path(sys.executable).parent / "qir"
     cmd = [str(exe), "compile", str(path), "-o", str(out), "--input-type", input_type, "--softmax", "none", "-q"]
     t0 = time.perf_counter()
-    p = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    err = p.stderr.read()
-    _, status, ru = os.wait4(p.pid, 0)
+    err = tempfile.TemporaryFile()
+    p = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=err)
+    tree = 0
+    while True:
+        pid, status, ru = os.wait4(p.pid, os.WNOHANG)
+        if pid:
+            break
+        tree = max(tree, _tree_rss_kb(p.pid))
+        time.sleep(0.1)
     p.returncode = os.waitstatus_to_exitcode(status)
     wall = time.perf_counter() - t0
     if p.returncode:
-        raise SystemExit(f"compile_scaling: qir compile failed for {path}: {err.decode().strip()[-500:]}")
-    return ru.ru_utime + ru.ru_stime, ru.ru_maxrss / 1024, wall
+        err.seek(0)
+        raise SystemExit(f"compile_scaling: qir compile failed for {path}: {err.read().decode().strip()[-500:]}")
+    return ru.ru_utime + ru.ru_stime, ru.ru_maxrss / 1024, wall, tree / 1024
 
 
 def adder_bits(outdir: Path) -> dict:
@@ -90,15 +128,18 @@ def main() -> int:
         for _ in range(max(args.repeat, 1)):
             print(f"compile_scaling: {name} ...", file=sys.stderr, flush=True)
             runs.append(timed_compile(path, it, out / name))
-        cpu, rss, wall = min(runs)
+        cpu, rss, wall, tree = min(runs)
         row = {"model": name, **adder_bits(out / name), "cpu_s": round(cpu, 2), "peak_rss_mb": round(rss),
-               "wall_s": round(wall, 1)}
+               "tree_rss_mb": round(tree), "wall_s": round(wall, 1), "min_wall_s": round(min(r[2] for r in runs), 2),
+               "load": round(os.getloadavg()[0], 1)}
         row["s_per_1k_bits"] = round(1000 * cpu / max(row["adder_bits"], 1), 4)
         row["mb_per_1k_bits"] = round(1000 * rss / max(row["adder_bits"], 1), 2)
         rows.append(row)
         (out / "results.json").write_text(json.dumps(rows, indent=1) + "\n")
-    head = ["model", "adders", "adder bits", "LUT bits", "CPU s", "peak RSS MB", "s / 1k bits", "MB / 1k bits"]
-    keys = ["model", "adders", "adder_bits", "lut_bits", "cpu_s", "peak_rss_mb", "s_per_1k_bits", "mb_per_1k_bits"]
+    head = ["model", "adders", "adder bits", "LUT bits", "CPU s", "peak RSS MB", "tree RSS MB", "min wall s",
+            "load", "s / 1k bits", "MB / 1k bits"]
+    keys = ["model", "adders", "adder_bits", "lut_bits", "cpu_s", "peak_rss_mb", "tree_rss_mb", "min_wall_s", "load",
+            "s_per_1k_bits", "mb_per_1k_bits"]
     lines = [head] + [[str(r[k]) for k in keys] for r in rows]
     widths = [max(len(row[i]) for row in lines) for i in range(len(head))]
     print("\n".join("  ".join(c.ljust(w) for c, w in zip(row, widths)) for row in lines))

@@ -7,8 +7,9 @@ Each model is compiled with ``qir compile`` (the installed CLI of this checkout)
 directory; the sha256 of every ``rtl/*.v``, every ``tb/*`` and ``lowered.mlir`` is printed one per
 line (``<model>/<file> <sha256>``).  The models: the bundled QKeras/Keras/ONNX models of
 ``tests/data`` and the binary/ternary/BNN MLPs of ``tests/mlp_models.py`` with the default pipeline,
-plus a few style variants (mac, a table softmax) and IR-level conv/pool cases of
-``tests/test_rtl_layers.py`` so that every RTL generator is covered.
+plus a few style variants (mac, a table softmax), IR-level conv/pool cases of
+``tests/test_rtl_layers.py`` and, for ``--io stream``, KERAS_conv1d_small and the IR cases of
+``tests/test_stream.py``, so that every RTL generator is covered.
 """
 from __future__ import annotations
 
@@ -51,6 +52,8 @@ def _models(work: Path) -> list[tuple[str, Path, list[str]]]:
         models.append((f"{kind}_mlp", js, opts))
     models.append(("bnn_mlp_mac", work / "mlp" / "bnn_mlp.json",
                    ["--input-type", mlp_models.INPUT_TYPE, "--precision", mlp_models.BNN_PRECISION, "--pipeline", MAC]))
+    models.append(("KERAS_conv1d_small_stream", DATA / "keras_conv1d_small" / "KERAS_conv1d_small.json",
+                   [*FLOAT, "--io", "stream"]))
     return models
 
 
@@ -77,6 +80,20 @@ def _ir_cases() -> dict[str, str]:
         for name, text in sorted(design.files.items()):
             out[f"ir_{case}/rtl/{name}"] = hashlib.sha256(text.encode()).hexdigest()
         out[f"ir_{case}/lowered.mlir"] = hashlib.sha256(print_module(module).encode()).hexdigest()
+    try:  # --io stream: the IR cases of tests/test_stream.py (windows, maps, collect, joins)
+        import test_stream  # noqa: E402
+        from qir.lowering import STREAM_PIPELINE
+    except ImportError:
+        return out
+    names = ("CNN", "CNN1D", "BCONV", "POOL_TAIL", "RESIDUAL")
+    cases = {k.lower(): getattr(test_stream, k) for k in names if hasattr(test_stream, k)}
+    for case, text in sorted(cases.items()):
+        module = run_passes(parse_module(text), "qir-infer-widths")
+        run_passes(module, STREAM_PIPELINE)
+        design = generate(get_model(module))
+        for name, body in sorted(design.files.items()):
+            out[f"stream_{case}/rtl/{name}"] = hashlib.sha256(body.encode()).hexdigest()
+        out[f"stream_{case}/lowered.mlir"] = hashlib.sha256(print_module(module).encode()).hexdigest()
     return out
 
 

@@ -169,23 +169,36 @@ def stream_conv(op: ConvOp) -> None:
     props = {"weights": int_elements(kernel_matrix(op)), "weight_type": op.weight_type}
     if op.bias is not None:
         props.update(bias=op.bias, bias_type=op.bias_type)
-    d = build_exact(DenseOp, [beat], props, [shape_of(op.output.type)[-1]])
-    for k in ("layer", "style", "reuse"):  # reuse: the kernel folded (issue 12, qir.folding)
-        if k in op.attributes:
-            d.attributes[k] = op.attributes[k]
+    value = _kernel_dense(block, beat, props, op, layer, op.attributes.get("style"))
+    _finish(op, win, m, block, value)
+
+
+def _kernel_dense(block: Block, beat: SSAValue, props: dict, op: Operation, layer, style=None) -> SSAValue:
+    """The body's ``qir.dense`` (exact type) on ``beat``, then, where the full-window bound is
+    wider than ``op``'s result type, a ``wrap`` ``qir.quantize`` back to it: border windows have
+    fewer real taps and padded taps are zero, so every actual result lies in that type (exact)."""
+    want = beat_type(op.results[0].type)
+    d = build_exact(DenseOp, [beat], props, [shape_of(want)[0]])
+    set_layer(d, layer)
+    if style is not None:  # the conv's style hint (precision configuration)
+        d.attributes["style"] = style
+    if "reuse" in op.attributes:  # the kernel folded (issue 12, qir.folding)
+        d.attributes["reuse"] = op.attributes["reuse"]
     block.add_op(d)
     value = d.output
-    want = beat_type(op.output.type)
     if value.type != want:
-        # full-window bounds exceed the conv's (border windows have fewer real taps; padded
-        # taps are zero, so every actual result lies in the conv's type): exact re-typing
         q = QuantizeOp.build(operands=[value], result_types=[want],
                              properties={"rounding": StringAttr("trn"), "overflow": StringAttr("wrap")})
         block.add_op(set_layer(q, layer))
         value = q.output
+    return value
+
+
+def _finish(op: Operation, win: WindowOp, m: _Body, block: Block, value: SSAValue) -> None:
+    """Absorb ``op``'s relu/quantize chain into the body, build the map, replace ``op``."""
     value, last, moved = _absorb_chain(op, block, value)
-    m = finish_map(m, block, value)
-    _replace(op, [win, m], last, m.output, moved)
+    done = finish_map(m, block, value)
+    _replace(op, [win, done], last, done.output, moved)
 
 
 def stream_pool(op: PoolOp) -> None:
@@ -216,18 +229,8 @@ def stream_pool(op: PoolOp) -> None:
         for ch in range(c):
             k[:, ch, ch] = mult
         props = {"weights": int_elements(k.reshape(taps * c, c)), "weight_type": op.multiplier_type}
-        d = build_exact(DenseOp, [beat], props, [c])
-        block.add_op(set_layer(d, layer))
-        value = d.output
-        want = beat_type(op.output.type)
-        if value.type != want:
-            q = QuantizeOp.build(operands=[value], result_types=[want],
-                                 properties={"rounding": StringAttr("trn"), "overflow": StringAttr("wrap")})
-            block.add_op(set_layer(q, layer))
-            value = q.output
-    value, last, moved = _absorb_chain(op, block, value)
-    m = finish_map(m, block, value)
-    _replace(op, [win, m], last, m.output, moved)
+        value = _kernel_dense(block, beat, props, op, layer)
+    _finish(op, win, m, block, value)
 
 
 @dataclass(frozen=True)

@@ -19,7 +19,7 @@ sign chain into thresholds.
 from __future__ import annotations
 
 import numpy as np
-from qir.lowering.value_sets import two_valued
+from qir.lowering.value_sets import element_codes, two_valued
 from xdsl.dialects.builtin import IntegerAttr, i64
 from xdsl.rewriter import InsertPoint, Rewriter
 
@@ -55,6 +55,10 @@ def xnor_plan(dense: DenseOp) -> tuple | str:
         return sm
     pair = two_valued(dense.input)
     if pair is None:
+        codes = element_codes(dense.input)
+        if codes is not None and np.unique(codes).size <= 8:  # name the codes (a padded window adds its fill)
+            return (f"its input is not provably two-valued (it can take the codes "
+                    f"{', '.join(str(int(c)) for c in np.unique(codes))})")
         return ("its input is not provably two-valued (no chain of element-wise ops back to an "
                 "enumerable source gives every element the same two codes)")
     return (*sm, *pair)

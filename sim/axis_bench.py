@@ -17,6 +17,12 @@ Tests (cocotbext-axi ``AxiStreamSource`` on ``s_axis``, ``AxiStreamSink`` on ``m
   monitor must have seen exactly the frames the source sent.
 * ``axis_full_rate``: no pauses on either side: ``s_axis_tready`` never drops while the source
   has data (the FIFO depth covers the latency) and the outputs are correct.
+
+A stream core (``--io stream``): a transfer is one beat and a frame one image (TLAST on its last
+beat, ``m_axis_tlast`` from the wrapper's beat counter), so the frames are single samples; at full
+rate the II and the latency measured on the AXI ports must equal the core's ``ii_cycles`` and
+``latency_cycles`` (the core itself may hold ``s_axis_tready`` low, e.g. while a window walks its
+padding).
 """
 from __future__ import annotations
 
@@ -33,13 +39,20 @@ SPEC_ENV = "QIR_AXIS_SPEC"
 
 # ------------------------------------------------------------------ inside the simulator
 def _pack(rows_per_port, ports, nbytes):
-    word, pos = 0, 0
-    for row, p in zip(rows_per_port, ports):
-        mask = (1 << p["elem_width"]) - 1
-        for k, v in enumerate(row):
-            word |= (int(v) & mask) << (pos + k * p["elem_width"])
-        pos += p["width"]
-    return word.to_bytes(nbytes, "little")
+    """One sample's transfers: a fixed-latency core's one word of all ports, or a stream core's
+    beats (each port word holds width / elem_width elements; TDATA = one word per transfer)."""
+    words = max(len(rows_per_port[0]) // max(ports[0]["width"] // ports[0]["elem_width"], 1), 1)
+    out = b""
+    for j in range(words):
+        word, pos = 0, 0
+        for row, p in zip(rows_per_port, ports):
+            per = len(row) // words
+            mask = (1 << p["elem_width"]) - 1
+            for k, v in enumerate(row[j * per:(j + 1) * per]):
+                word |= (int(v) & mask) << (pos + k * p["elem_width"])
+            pos += p["width"]
+        out += word.to_bytes(nbytes, "little")
+    return out
 
 
 def _samples(spec):
@@ -49,10 +62,11 @@ def _samples(spec):
     return ins, outs
 
 
-def _frames(n, rng):
+def _frames(n, rng, stream=False):
+    """Frames of 1..5 samples (TLAST on the last); a stream core's TLAST frames one image."""
     out, i = [], 0
     while i < n:
-        k = min(rng.randint(1, 5), n - i)
+        k = 1 if stream else min(rng.randint(1, 5), n - i)
         out.append((i, i + k))
         i += k
     return out
@@ -124,13 +138,14 @@ if _cocotb is not None and os.environ.get(SPEC_ENV):
         rng = random.Random(spec["seed"])
         src, sink, mon = await _setup(dut)
         n = len(ins)
+        beats = len(ins[0]) // spec["s_bytes"]  # transfers per sample (a stream core's beats)
         chunk = -(-n // 4)
         for i, (src_p, sink_p) in enumerate(((0.3, 0.5), (0.0, 0.8), (0.7, 0.1), (0.5, 0.5))):
             src.set_pause_generator(_pauses(rng, src_p))
             sink.set_pause_generator(_pauses(rng, sink_p))
             lo, hi = i * chunk, min(n, (i + 1) * chunk)
-            frames = [(lo + a, lo + b) for a, b in _frames(hi - lo, rng)]
-            await _run_frames(dut, src, sink, mon, ins, outs, frames, 50 * n + 1000)
+            frames = [(lo + a, lo + b) for a, b in _frames(hi - lo, rng, spec["stream"])]
+            await _run_frames(dut, src, sink, mon, ins, outs, frames, 50 * n * beats + 1000)
 
     @_cocotb.test()
     async def axis_full_rate(dut):
@@ -140,29 +155,48 @@ if _cocotb is not None and os.environ.get(SPEC_ENV):
         ins, outs = _samples(spec)
         src, sink, mon = await _setup(dut)
         stalls = {"n": 0, "valid": 0}
+        beats_in, beats_out = (len(ins[0]) // spec["s_bytes"], len(outs[0]) // spec["m_bytes"])
+        took, gave = [], []  # cycles of the accepted input beats / output beats
 
         async def watch():
+            cycle = 0
             while True:
                 await ReadOnly()
                 if int(dut.s_axis_tvalid.value):
                     stalls["valid"] += 1
                     if not int(dut.s_axis_tready.value):
                         stalls["n"] += 1
+                    else:
+                        took.append(cycle)
+                if int(dut.m_axis_tvalid.value) and int(dut.m_axis_tready.value):
+                    gave.append(cycle)
                 await RisingEdge(dut.aclk)
+                cycle += 1
 
         import cocotb
 
         task = cocotb.start_soon(watch())
-        frames = [(0, len(ins))]
-        await _run_frames(dut, src, sink, mon, ins, outs, frames, 50 * len(ins) + 1000)
+        frames = _frames(len(ins), None, True) if spec["stream"] else [(0, len(ins))]
+        await _run_frames(dut, src, sink, mon, ins, outs, frames, 50 * len(ins) * beats_in + 1000)
         task.cancel()
-        ii = spec.get("ii", 1)
+        ii_par = spec.get("ii") or 1
         # a folded core (ii > 1) accepts one sample every ii cycles: exactly ii - 1 stalls per
         # sample but the first's (plus the reset edge's)
-        allowed = (ii - 1) * len(ins) if ii > 1 else 0
-        if stalls["n"] > allowed:
+        allowed = (ii_par - 1) * len(ins) if ii_par > 1 and not spec["stream"] else 0
+        if spec["stream"]:
+            # a stream core may hold s_axis_tready low by design (a window walking its padding);
+            # through the wrapper it must keep its own II and latency (report.json)
+            firsts = took[::beats_in]
+            iis = [b - a for a, b in zip(firsts, firsts[1:])]
+            ii = max(iis[1:]) if len(iis) > 1 else (iis[0] if iis else None)
+            lat = gave[::beats_out][0] - firsts[0]
+            if spec.get("ii") is not None and len(firsts) >= 3 and ii != spec["ii"]:
+                raise AssertionError(f"II through the wrapper is {ii} cycles, the core's ii_cycles is {spec['ii']}")
+            if lat != spec["latency"]:
+                raise AssertionError(f"latency through the wrapper is {lat} cycles, the core's is {spec['latency']}")
+        elif stalls["n"] > allowed:
             raise AssertionError(f"s_axis_tready dropped {stalls['n']} times in {stalls['valid']} valid cycles "
-                                 f"without backpressure (allowed {allowed} at ii_cycles = {ii}): the FIFO is "
+                                 f"without backpressure (allowed {allowed} at ii_cycles = {ii_par}): the FIFO is "
                                  "too shallow for the latency")
 
 
@@ -178,8 +212,8 @@ def write_spec(outdir: Path, dest: Path, n: int, seed: int) -> Path:
     spec["s_bytes"] = byte_width(sum(p["width"] for p in spec["inputs"])) // 8
     spec["m_bytes"] = byte_width(sum(p["width"] for p in spec["outputs"])) // 8
     spec["seed"] = seed
-    # folded layers (--io parallel): the core takes a sample every ii_cycles (its in_ready)
-    spec["ii"] = report.get("ii_cycles", 1) if report.get("io") != "stream" else 1
+    spec["stream"] = report.get("io") == "stream"
+    spec["ii"] = report.get("ii_cycles")
     dest.mkdir(parents=True, exist_ok=True)
     path = dest / "axis_spec.json"
     path.write_text(json.dumps(spec))

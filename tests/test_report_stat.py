@@ -34,3 +34,16 @@ def test_ecp5_lut4_and_muxes():
     text = XCUP_STAT.replace("INV  ", "LUT4 ").replace("LUT2 ", "CCU2C").replace("MUXF7", "PFUMX")
     s = parse_stat(text.replace("FDRE", "TRELLIS_FF"), "ecp5")
     assert (s["lut"], s["carry"], s["muxf"], s["ff"]) == (5, 6, 1, 4)
+
+
+def test_xcup_block_ram_lutram_and_dsp():
+    """Memories (stream line buffers) and DSPs: RAMB36/RAMB18 counted apart, every distributed-RAM
+    primitive as LUTRAM with the SLICEM LUTs it occupies; none of them are logic LUTs."""
+    mem = "\n".join(f"     {c:<30}{n}" for c, n in (("RAMB36E2", 2), ("RAMB18E2", 3), ("RAM64M8", 5),
+                                                      ("RAM32M", 2), ("RAM64X1D", 1), ("DSP48E2", 4)))
+    s = parse_stat(XCUP_STAT.replace("     MUXF7", mem + "\n     MUXF7"), "xilinx")
+    assert (s["bram"], s["bram36"], s["bram18"]) == (5, 2, 3)
+    assert (s["lutram"], s["lutram_luts"]) == (8, 5 * 8 + 2 * 4 + 1 * 2)
+    assert s["dsp"] == 4 and s["lut"] == 13
+    odd = parse_stat(XCUP_STAT.replace("     MUXF7", "     RAM16X8S  1\n     MUXF7"), "xilinx")
+    assert odd["lutram"] == 1 and odd["lutram_luts"] is None  # a cell without a LUT count: not guessed

@@ -501,6 +501,23 @@ def test_deterministic_across_runs_and_directories(tmp_path):
     assert "/" + "work" not in a["mlp.v"] and "src =" not in a["mlp.v"]
 
 
+def test_same_verilog_with_or_without_worker_processes(monkeypatch):
+    """Each op's submodule is converted on its own (qir.rtl.separate): in this process or in
+    forked workers, the text is the same, and each submodule is an instance wired by name."""
+    net, y = _mlp()
+    model = net.output(y)
+    monkeypatch.setenv("QIR_RTL_JOBS", "1")
+    one = generate(model).files["mlp.v"]
+    monkeypatch.setenv("QIR_RTL_JOBS", "2")
+    two = generate(model).files["mlp.v"]
+    assert one == two
+    from qir.rtl import separate
+
+    monkeypatch.setattr(separate, "OWN_YOSYS_WEIGHT", 0)  # every piece through its own Yosys run
+    assert generate(model).files["mlp.v"] == one
+    assert "\\mlp.fc1_cmvm  fc1_cmvm (" in one and ".fc1_cmvm_y0(fc1_cmvm_y0)" in one
+
+
 def test_constant_products_are_not_multipliers():
     """+-1 and +-2^k coefficients become wires, shifts and negations; others constant products."""
     net = Net("shifts")

@@ -414,49 +414,51 @@ class ConcatOp(ExactResult, IRDLOperation):
         _check_bounds(where, out_t, *self.exact_bounds())
 
 
-@irdl_op_definition
-class ReshapeOp(IRDLOperation):
-    """Reinterpret the elements in row-major (NHWC) order; same element type (Flatten)."""
+class _LayoutOp(IRDLOperation):
+    """An op that only rearranges (or zero-pads) its input's elements: one tensor in, one out,
+    the same element type; ``check_shapes`` states the op's own shape rule."""
 
-    name = "qir.reshape"
     input = operand_def(TensorType)
     output = result_def(TensorType)
     traits = traits_def(Pure())
-    assembly_format = "$input attr-dict `:` type($input) `->` type($output)"
 
     def exact_spec(self) -> Fixed:
-        """The input's element type (layout)."""
+        """The input's element type (layout; zero padding fits every type)."""
         return elem(self.input.type)
+
+    def check_shapes(self, where: str, a: tuple, b: tuple) -> None:
+        raise NotImplementedError
 
     def verify_(self) -> None:
         where = _layer(self)
         _check_same_elem(where, self.input.type, self.output.type)
-        a, b = shape_of(self.input.type), shape_of(self.output.type)
+        self.check_shapes(where, shape_of(self.input.type), shape_of(self.output.type))
+
+
+@irdl_op_definition
+class ReshapeOp(_LayoutOp):
+    """Reinterpret the elements in row-major (NHWC) order; same element type (Flatten)."""
+
+    name = "qir.reshape"
+    assembly_format = "$input attr-dict `:` type($input) `->` type($output)"
+
+    def check_shapes(self, where: str, a: tuple, b: tuple) -> None:
         if int(np.prod(a)) != int(np.prod(b)):
             raise VerifyException(f"{where}: cannot reshape {a} ({int(np.prod(a))} elements) to {b} "
                                   f"({int(np.prod(b))} elements)")
 
 
 @irdl_op_definition
-class TransposeOp(IRDLOperation):
+class TransposeOp(_LayoutOp):
     """Permute the (unbatched) axes: result axis i is input axis perm[i]; same element type."""
 
     name = "qir.transpose"
-    input = operand_def(TensorType)
     perm = prop_def(_I64_ARRAY)
-    output = result_def(TensorType)
-    traits = traits_def(Pure())
     custom_directives = (IntList,)
     assembly_format = "$input `perm` custom<IntList>($perm) attr-dict `:` type($input) `->` type($output)"
 
-    def exact_spec(self) -> Fixed:
-        """The input's element type (layout)."""
-        return elem(self.input.type)
-
-    def verify_(self) -> None:
-        where = _layer(self)
-        _check_same_elem(where, self.input.type, self.output.type)
-        a, b, perm = shape_of(self.input.type), shape_of(self.output.type), int_values(self.perm)
+    def check_shapes(self, where: str, a: tuple, b: tuple) -> None:
+        perm = int_values(self.perm)
         if sorted(perm) != list(range(len(a))):
             raise VerifyException(f"{where}: perm {list(perm)} is not a permutation of 0..{len(a) - 1}")
         if tuple(a[p] for p in perm) != b:
@@ -464,25 +466,16 @@ class TransposeOp(IRDLOperation):
 
 
 @irdl_op_definition
-class PadOp(IRDLOperation):
+class PadOp(_LayoutOp):
     """Zero padding of every (unbatched) axis; pads = [begin_0, .., begin_n-1, end_0, .., end_n-1]."""
 
     name = "qir.pad"
-    input = operand_def(TensorType)
     pads = prop_def(_I64_ARRAY)
-    output = result_def(TensorType)
-    traits = traits_def(Pure())
     custom_directives = (IntList,)
     assembly_format = "$input `pads` custom<IntList>($pads) attr-dict `:` type($input) `->` type($output)"
 
-    def exact_spec(self) -> Fixed:
-        """The input's element type (layout: zero fits every type)."""
-        return elem(self.input.type)
-
-    def verify_(self) -> None:
-        where = _layer(self)
-        _check_same_elem(where, self.input.type, self.output.type)
-        a, b, pads = shape_of(self.input.type), shape_of(self.output.type), int_values(self.pads)
+    def check_shapes(self, where: str, a: tuple, b: tuple) -> None:
+        pads = int_values(self.pads)
         n = len(a)
         if len(pads) != 2 * n or min(pads, default=0) < 0:
             raise VerifyException(f"{where}: need {2 * n} non-negative pads, got {list(pads)}")

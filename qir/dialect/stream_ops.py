@@ -102,35 +102,48 @@ class WindowOp(IRDLOperation):
             raise VerifyException(f"{where}: fill {self.fill.value.data} is not a mantissa of {t}")
 
 
-@irdl_op_definition
-class MapOp(IRDLOperation):
-    """Applies the ``qir.model`` in its region to every beat (last-axis vector) of the input."""
+class _BeatBodyOp(IRDLOperation):
+    """An op whose region holds one ``qir.model`` applied to every beat of its tensor operands
+    (``qir.map``: one, ``qir.join``: two): body input k takes the beats (last axis) of operand k,
+    all operands and the result share the leading (beat-index) shape, the body's one output gives
+    the result's beats; element types equal across the boundary."""
 
-    name = "qir.map"
-    input = operand_def(TensorType)
     output = result_def(TensorType)
     body = region_def("single_block")
     traits = traits_def(NoTerminator())
-    assembly_format = "$input attr-dict `:` type($input) `->` type($output) $body"
 
     def model(self) -> ModelOp:
         return self.body.block.first_op
 
     def verify_(self) -> None:
-        where = _layer(self)
+        where, what = _layer(self), self.name
         ops = list(self.body.block.ops)
         if len(ops) != 1 or not isinstance(ops[0], ModelOp):
-            raise VerifyException(f"{where}: the body of qir.map must be exactly one qir.model")
+            raise VerifyException(f"{where}: the body of {what} must be exactly one qir.model")
         m = ops[0]
         ins, outs = m.inputs(), list(m.output().outs)
-        if len(ins) != 1 or len(outs) != 1:
-            raise VerifyException(f"{where}: the qir.map body model needs one input and one output")
-        ishape, oshape = shape_of(self.input.type), shape_of(self.output.type)
-        bi, bo = shape_of(ins[0].result.type), shape_of(outs[0].type)
-        if len(bi) != 1 or len(bo) != 1 or ishape[-1:] != bi or oshape[:-1] != ishape[:-1] or oshape[-1:] != bo:
-            raise VerifyException(f"{where}: body {bi} -> {bo} does not map beats of {ishape} to {oshape}")
-        if elem(ins[0].result.type) != elem(self.input.type) or elem(outs[0].type) != elem(self.output.type):
-            raise VerifyException(f"{where}: body element types differ from the qir.map operand/result")
+        if len(ins) != len(self.operands) or len(outs) != 1:
+            raise VerifyException(f"{where}: the {what} body model needs {len(self.operands)} input(s) and one output")
+        oshape = shape_of(self.output.type)
+        for k, (v, bi) in enumerate(zip(self.operands, ins)):
+            ishape, b = shape_of(v.type), shape_of(bi.result.type)
+            if len(b) != 1 or ishape[:-1] != oshape[:-1] or ishape[-1:] != b:
+                raise VerifyException(f"{where}: body input {k} {b} does not take the beats of {ishape} "
+                                      f"(result {oshape})")
+            if elem(bi.result.type) != elem(v.type):
+                raise VerifyException(f"{where}: body input {k} element type differs from the {what} operand")
+        bo = shape_of(outs[0].type)
+        if len(bo) != 1 or oshape[-1:] != bo or elem(outs[0].type) != elem(self.output.type):
+            raise VerifyException(f"{where}: body result {bo} does not give the beats of {oshape}")
+
+
+@irdl_op_definition
+class MapOp(_BeatBodyOp):
+    """Applies the ``qir.model`` in its region to every beat (last-axis vector) of the input."""
+
+    name = "qir.map"
+    input = operand_def(TensorType)
+    assembly_format = "$input attr-dict `:` type($input) `->` type($output) $body"
 
 
 @irdl_op_definition
@@ -151,40 +164,14 @@ class CollectOp(IRDLOperation):
 
 
 @irdl_op_definition
-class JoinOp(IRDLOperation):
+class JoinOp(_BeatBodyOp):
     """Applies the two-input ``qir.model`` in its region to every pair of beats of ``lhs`` and
     ``rhs`` (equal leading shapes): result[p] = body(lhs[p], rhs[p])."""
 
     name = "qir.join"
     lhs = operand_def(TensorType)
     rhs = operand_def(TensorType)
-    output = result_def(TensorType)
-    body = region_def("single_block")
-    traits = traits_def(NoTerminator())
     assembly_format = "$lhs `,` $rhs attr-dict `:` type($lhs) `,` type($rhs) `->` type($output) $body"
-
-    def model(self) -> ModelOp:
-        return self.body.block.first_op
-
-    def verify_(self) -> None:
-        where = _layer(self)
-        ops = list(self.body.block.ops)
-        if len(ops) != 1 or not isinstance(ops[0], ModelOp):
-            raise VerifyException(f"{where}: the body of qir.join must be exactly one qir.model")
-        m = ops[0]
-        ins, outs = m.inputs(), list(m.output().outs)
-        if len(ins) != 2 or len(outs) != 1:
-            raise VerifyException(f"{where}: the qir.join body model needs two inputs and one output")
-        oshape = shape_of(self.output.type)
-        bo = shape_of(outs[0].type)
-        for k, (v, bi) in enumerate(zip((self.lhs, self.rhs), ins)):
-            ishape, b = shape_of(v.type), shape_of(bi.result.type)
-            if len(b) != 1 or ishape[:-1] != oshape[:-1] or ishape[-1:] != b:
-                raise VerifyException(f"{where}: body input {k} {b} does not take the beats of {ishape}")
-            if elem(bi.result.type) != elem(v.type):
-                raise VerifyException(f"{where}: body input {k} element type differs from the operand")
-        if len(bo) != 1 or oshape[-1:] != bo or elem(outs[0].type) != elem(self.output.type):
-            raise VerifyException(f"{where}: body result {bo} does not give the beats of {oshape}")
 
 
 OPS = [WindowOp, MapOp, JoinOp, CollectOp]
