@@ -236,7 +236,9 @@ def two_valued(v: SSAValue) -> tuple[int, int] | None:
     """(lo, hi) mantissas when every element of ``v`` is provably lo or hi (lo < hi, the same
     pair for all elements), else None."""
     tables = element_tables(v)
-    codes = np.unique(tables[1]) if tables is not None else _batched_values(v)
+    codes = np.unique(tables[1]) if tables is not None else None
+    if codes is None or codes.size != 2:  # a source further back, enumerated in batches
+        codes = _batched_values(v)
     if codes is None or codes.size != 2:
         return None
     return int(codes[0]), int(codes[1])
