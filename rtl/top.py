@@ -294,8 +294,8 @@ class _Builder:
                     sub, t = entry.generate(op, ins, prefix, _where(op), start=valids[plan.depth[op]], rst=top.rst)
                 else:
                     sub, t = entry.generate(op, ins, prefix, _where(op))
-                if sub is not None:
-                    m.submodules[prefix] = self._piece(op, prefix, sub, ins, t)
+                if sub is not None:  # a folded op stays inline: its start/rst are no ports of a piece
+                    m.submodules[prefix] = sub if entry.ii is not None else self._piece(op, prefix, sub, ins, t)
                 values[op.results[0]] = t
 
         m.d.comb += top.out_valid.eq(valids[-1])
