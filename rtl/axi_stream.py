@@ -106,16 +106,16 @@ class CoreInterface:
     ``inputs``/``outputs``: (port name, width) in TDATA order (first = least significant bits).
     ``latency``: cycles of a fixed-latency core without ready (ports clk, rst, in_valid, in_data*,
     out_valid, out_data*), or None for a valid/ready core (adds in_ready and out_ready).
+    ``out_beats``: a valid/ready core's output beats per image (TLAST on the last).
     ``in_ready``: a fixed-latency core with folded layers (``qir.folding``) that also has an
-    ``in_ready`` output (an input every ``ii_cycles``); ``s_axis_tready`` honours it.
-    ``out_beats``: a valid/ready core's output beats per image (TLAST on the last)."""
+    ``in_ready`` output (an input every ``ii_cycles``); ``s_axis_tready`` honours it."""
 
     name: str
     inputs: tuple[tuple[str, int], ...]
     outputs: tuple[tuple[str, int], ...]
     latency: int | None
-    in_ready: bool = False
     out_beats: int = 1
+    in_ready: bool = False
 
     @classmethod
     def from_report(cls, report: dict) -> CoreInterface:
@@ -125,12 +125,12 @@ class CoreInterface:
         if not ins or not outs:
             raise QirError("--axi-stream: the design needs at least one input and one output data port")
         if report.get("io") != "stream":
-            ready = any(p["name"] == "in_ready" for p in report["ports"])
+            ready = any(p["name"] == "in_ready" for p in report["ports"])  # folded layers
             return cls(report["top"], ins, outs, int(report["latency_cycles"]), in_ready=ready)
         if len(ins) != 1 or len(outs) != 1:
             raise QirError("--axi-stream: a stream core needs exactly one in_data and one out_data port")
         out_port = next(p for p in data if p["name"] == outs[0][0])
-        return cls(report["top"], ins, outs, None, out_beats=_beats(out_port))
+        return cls(report["top"], ins, outs, None, _beats(out_port))
 
     @property
     def in_bits(self) -> int:
@@ -207,11 +207,10 @@ class AxiStreamWrapper(wiring.Component):
         depth = self.depth
         used = Signal(range(depth + 1))
         in_fire = Signal()
-        core_ready = Signal(init=1)  # folded layers: the core's in_ready (registers only), else 1
-        m.d.comb += [self.s_axis_tready.eq((used < depth) & core_ready),
-                     in_fire.eq(self.s_axis_tvalid & self.s_axis_tready)]
-        self._instance(m, in_fire, self.s_axis_tdata[:c.in_bits], core_out_valid, core_out,
-                       core_ready if c.in_ready else None)
+        core_ready = Signal() if c.in_ready else None  # folded layers: the core's in_ready (registers only)
+        ready = (used < depth) & core_ready if c.in_ready else used < depth
+        m.d.comb += [self.s_axis_tready.eq(ready), in_fire.eq(self.s_axis_tvalid & self.s_axis_tready)]
+        self._instance(m, in_fire, self.s_axis_tdata[:c.in_bits], core_out_valid, core_out, core_ready)
         # TLAST rides a delay line of the core's latency next to the data
         last = self.s_axis_tlast
         for k in range(c.latency):

@@ -294,8 +294,8 @@ class _Builder:
                     sub, t = entry.generate(op, ins, prefix, _where(op), start=valids[plan.depth[op]], rst=top.rst)
                 else:
                     sub, t = entry.generate(op, ins, prefix, _where(op))
-                if sub is not None:  # a folded op stays inline: its start/rst are no ports of a piece
-                    m.submodules[prefix] = sub if entry.ii is not None else self._piece(op, prefix, sub, ins, t)
+                if sub is not None:
+                    m.submodules[prefix] = self._piece(op, prefix, sub, ins, t)
                 values[op.results[0]] = t
 
         m.d.comb += top.out_valid.eq(valids[-1])
@@ -304,8 +304,8 @@ class _Builder:
     def _piece(self, op: Operation, prefix: str, sub, ins: list[Tensor], t: Tensor):
         """``sub`` itself, or (separate conversion) an Instance of it as module ``<top>.<prefix>``."""
         top = self.top
-        if top._name is None:
-            return sub
+        if top._name is None or (getattr(op, "cycles", None) is not None and op.cycles() > 0):
+            return sub  # a folded layer also reads the valid chain and rst: converted with the top
         weight = sum(len(e) for e in t.elems) + (op.graph().cost() if hasattr(op, "graph") else 0)
         piece = separate.make_piece(f"{top._name}.{prefix}", sub, [e for x in ins for e in x.elems], t.elems,
                                     _latency(op) > 0, weight)
