@@ -13,15 +13,16 @@ properties) is the core module ``qir.addergraph``.
    bits (occurrences - 1) * width of the new node, so wide shared sums win over narrow ones.
    A depth budget per output (its CSD-only balanced-tree depth plus ``depth_slack``) keeps the
    sharing from building long chains.  The greedy search runs once per pattern weight in
-   ``SCORES`` (node width; LUT bits, i.e. the bits where both operands can be non-zero; mixes)
-   and the graph with the fewest LUT bits wins (qkeras_3layer: 24,995 LUT bits with the width
-   weight and Huffman output trees, 24,485 with the best weight, 23,968 with the output trees
-   of step 3 too).
+   ``SCORES`` (node width; LUT bits, i.e. the bits where both operands can be non-zero; mixes;
+   fewer on wide layers) and the graph with the lowest target cost wins (``AdderGraph.target_cost``; Xilinx:
+   LUT bits.  qkeras_3layer: 24,995 LUT bits with the width weight and Huffman output trees,
+   24,485 with the best weight, 23,968 with the output trees of step 3 too).
 3. **Output trees**: each output's remaining terms are summed cheapest adder first (fewest LUT
    bits) as long as the rest still fits in its depth budget and in the depth of the layer's
    deepest output tree, so outputs with spare levels become chains whose wide partial sums
    meet narrow terms (outputs beyond ``LUT_REDUCE_MAX_TERMS`` terms: shallowest first, a
-   Huffman tree on depth, narrowest first among equal depths).  Identical adders built for
+   Huffman tree on depth, narrowest first among equal depths; "cheapest" is the target's cost
+   of the adder, ``AdderGraph.target_cost``).  Identical adders built for
    different outputs are shared.
 4. **Exact widths**: every node is a known linear form of the inputs, so its exact value
    interval (hence its minimal width) and its known-zero LSBs follow from the constants; adders
@@ -46,7 +47,7 @@ from collections import Counter
 
 import numpy as np
 
-from qir.addergraph import AdderGraph, combine_forms, csd, linear_bounds, range_bits, tz  # noqa: F401  (re-exported)
+from qir.addergraph import ASIC_FULL, ASIC_HALF, TARGETS, AdderGraph, combine_forms, csd, linear_bounds, range_bits, tz  # noqa: F401  (re-exported)
 
 
 # ------------------------------------------------------------------------------ the builder
@@ -124,18 +125,21 @@ def _tree_depth(depths) -> int:
 
 
 #: above this many two-term pairs in a layer, subexpressions are shared within groups of inputs
-#: only (MNIST's 784-input layer, 6.1 million pairs: 4 groups, 2 weights, ~30 s of CPU)
+#: only (MNIST's 784-input layer, 6.1 million pairs: 4 groups, one weight)
 MAX_PAIRS = 3_200_000
 
 
 def build(matrix, offset=None, in_lo=None, in_hi=None, *, cse: bool = True,
-          depth_slack: int = 1, max_pairs: int = MAX_PAIRS, scores=None) -> AdderGraph:
+          depth_slack: int = 1, max_pairs: int = MAX_PAIRS, scores=None, target: str = "xilinx") -> AdderGraph:
     """The shared adder graph of ``x @ matrix + offset`` for x[i] in [in_lo[i], in_hi[i]].
 
     The subexpression search is greedy, so it runs once per pattern score in ``scores``
-    (default ``SCORES``; only the first two for layers beyond ``max_pairs``) and keeps the graph
-    with the fewest LUT bits (``AdderGraph.lut_bits``) among those at most ``DEPTH_TOLERANCE``
-    adder levels deeper than the first."""
+    (default ``SCORES``, ``WIDE_SCORES`` for layers beyond ``FEW_WEIGHTS_PAIRS``; only the first
+    for layers beyond ``max_pairs``, searched in input groups) and keeps the graph
+    with the lowest cost for ``target`` (``AdderGraph.target_cost``: LUT bits for ``xilinx``)
+    among those at most ``DEPTH_TOLERANCE`` adder levels deeper than the first."""
+    if target not in TARGETS:
+        raise ValueError(f"unknown target {target!r}; one of {', '.join(TARGETS)}")
     m = np.asarray(matrix, dtype=object)
     if m.ndim != 2:
         raise ValueError("matrix must be 2-D (n_in x n_out)")
@@ -148,24 +152,33 @@ def build(matrix, offset=None, in_lo=None, in_hi=None, *, cse: bool = True,
     for j in range(n_out):
         n_t = sum(len(csd(m[i, j])) for i in range(n_in) if live[i] and m[i, j] != 0)
         n_pairs += n_t * (n_t - 1) // 2
-    scores = list(SCORES if scores is None else scores)
-    if not cse:
+    default = scores is None
+    scores = list(SCORES if target == "xilinx" else TARGET_SCORES) if default else list(scores)
+    if default and cse and n_pairs > FEW_WEIGHTS_PAIRS:
+        scores = list(WIDE_SCORES)
+    if not cse or n_pairs > max_pairs:
+        # grouped search of a very wide layer: the LUT-bit weight won on all three measured
+        # (qkeras_mnist_dense 784x20, mlp_128_256_128_10 128x256 and 256x128)
         scores = scores[:1]
-    elif n_pairs > max_pairs:
-        scores = scores[:2]  # grouped search on a very wide layer: the width and the LUT-bit weight
+    elif n_pairs > FEW_WEIGHTS_PAIRS:
+        scores = scores[:2]
     best = None
     inits: dict = {}  # pair statistics per input group, shared by the weights
-    for score in scores:
-        g = _build_one(m, offset, in_lo, in_hi, live, cse, depth_slack, max_pairs, n_pairs, score, inits)
+    # other targets also try the Xilinx output trees (cheapest in LUT bits first): neither order
+    # is best for every layer, and so no layer costs more than with the default trees
+    runs = [(score, tree) for score in scores for tree in dict.fromkeys((target, "xilinx"))]
+    for score, tree in runs:
+        g = _build_one(m, offset, in_lo, in_hi, live, cse, depth_slack, max_pairs, n_pairs, score, inits, tree)
+        cost = g.target_cost(target)
         if best is None:
-            best, depth0, cost0 = g, g.max_depth(), g.lut_bits()
-        elif g.max_depth() <= depth0 + DEPTH_TOLERANCE and g.lut_bits() < cost0:
-            best, cost0 = g, g.lut_bits()
+            best, depth0, cost0 = g, g.max_depth(), cost
+        elif g.max_depth() <= depth0 + DEPTH_TOLERANCE and cost < cost0:
+            best, cost0 = g, cost
     return best
 
 
 def _build_one(m, offset, in_lo, in_hi, live, cse, depth_slack, max_pairs, n_pairs, score,
-               inits: dict | None = None) -> AdderGraph:
+               inits: dict | None = None, target: str = "xilinx") -> AdderGraph:
     n_in, n_out = m.shape
     bld = _Builder(in_lo, in_hi)
     # terms[j]: dict term-id -> (node, shift, sign); term ids are unique per output
@@ -208,7 +221,7 @@ def _build_one(m, offset, in_lo, in_hi, live, cse, depth_slack, max_pairs, n_pai
     for j in range(n_out):
         items = list(terms[j].values())
         if REDUCE_STYLE == "lut" and 2 < len(items) <= LUT_REDUCE_MAX_TERMS:
-            node, shift, sgn = _reduce_lut(bld, items, min(layer_depth, budget[j]))
+            node, shift, sgn = _reduce_lut(bld, items, min(layer_depth, budget[j]), target)
         else:
             node, shift, sgn = _reduce(bld, items)
         onode.append(node)
@@ -252,6 +265,14 @@ score_sum.linear = (1, 1)
 
 #: the pattern weights ``build`` tries, the first being the reference for the depth bound
 SCORES = (score_width, score_overlap, score_mixed, score_sum)
+#: layers beyond this many two-term pairs run ``WIDE_SCORES`` instead: on the 13 layers of
+#: bench/search_speed.py's models the width weight never gave the fewest LUT bits (2-9% above
+#: the best) and the sum won on none this large, so these chose the same graph on all of them
+FEW_WEIGHTS_PAIRS = 500_000
+WIDE_SCORES = (score_overlap, score_mixed)
+#: the weights for the ecp5 and asic targets (``SCORES`` without the width weight; the figures
+#: in bench/README.md were measured with these)
+TARGET_SCORES = (score_overlap, score_mixed, score_sum)
 #: adder levels a candidate may exceed the first (width-scored) graph by
 DEPTH_TOLERANCE = 1
 
@@ -261,6 +282,7 @@ DEPTH_TOLERANCE = 1
 #: | (s > 0).  Hashing and comparing one int is much cheaper than a 4-tuple in the pair loops.
 _NB, _DSB = 24, 13
 _DSOFF = 1 << (_DSB - 1)
+_NH, _NA = _DSB + 1, _NB + _DSB + 1  # the shifts of n2 and n1 in a key
 
 
 def _decode(key: int) -> tuple[int, int, int, int]:
@@ -313,31 +335,100 @@ def _initial_scores(bld: _Builder, keys: list[int]):
     return overlap, width
 
 
+#: heap entries are ints ordered as the tuples (-score, -count, key) they encode:
+#: -score << _HS | (_HC - count) << _HK | key (one int compare instead of a tuple compare)
+_HK = 1 + _DSB + 2 * _NB
+_KMASK = (1 << _HK) - 1
+_HS = _HK + 32
+_HC = 1 << 32
+#: outputs with at least this many terms compute their pair keys with numpy (``_TermArrays``)
+_NP_TERMS = 96
+
+
+class _TermArrays:
+    """One output's terms (node, shift, sign) as numpy columns, kept compact (a removed term's
+    slot takes the last term): the keys of one term against all others are computed in numpy,
+    the same ints as the pair loops of ``_cse`` (in another order, which counting ignores)."""
+
+    def __init__(self, t: dict[int, tuple[int, int, int]]):
+        n = len(t)
+        cap = max(2 * n, 16)
+        self.cols = np.zeros((3, cap), np.int64)
+        self.tid = [0] * cap
+        self.pos = {}
+        for p, (i, tm) in enumerate(t.items()):
+            self.cols[:, p] = tm
+            self.tid[p] = i
+            self.pos[i] = p
+        self.n = n
+
+    def kill(self, i: int) -> None:
+        p = self.pos.pop(i)
+        last = self.n - 1
+        if p != last:
+            self.cols[:, p] = self.cols[:, last]
+            moved = self.tid[last]
+            self.tid[p] = moved
+            self.pos[moved] = p
+        self.n = last
+
+    def add(self, i: int, nd: int, k: int, sg: int) -> None:
+        if self.n == self.cols.shape[1]:
+            self.cols = np.concatenate([self.cols, np.zeros_like(self.cols)], axis=1)
+            self.tid += [0] * len(self.tid)
+        p = self.n
+        self.cols[:, p] = (nd, k, sg)
+        self.tid[p] = i
+        self.pos[i] = p
+        self.n += 1
+
+    def keys(self, m1: int, q1: int, r1: int) -> np.ndarray:
+        m2, q2, r2 = self.cols[:, :self.n]
+        base = (m1 << _NA) + (_DSOFF << 1) + (r2 == r1)
+        d = (q2 - q1) << 1
+        # (m1, m2, q2 - q1) unless m2 sorts first: (m2, m1, q1 - q2)
+        return np.where((m2 < m1) | ((m2 == m1) & (q2 < q1)),
+                        (m2 << _NA) + (m1 << _NH) + (_DSOFF << 1) - d + (r2 == r1),
+                        base + (m2 << _NH) + d)
+
+
 def _pair_stats(terms) -> tuple[dict[int, int], dict[int, list[int]]]:
-    """Initial pattern counts and, per pattern, the outputs holding it (ascending); the same
-    for every pattern weight, so ``build`` computes it once per layer (or input group)."""
-    stats: dict[int, int] = {}
-    where: dict[int, list[int]] = {}
-    get = stats.get
+    """Initial pattern counts and, per pattern, the outputs holding it (ascending), for the
+    patterns that occur at least twice (between inputs only, so their counts never grow); the
+    same for every pattern weight, so ``build`` computes it once per layer (or input group)."""
+    chunks, owners = [], []
     for j, t in enumerate(terms):
-        items = list(t.values())
-        seen = set()
-        for x in range(len(items)):
-            n1, k1, s1 = items[x]
-            for y in range(x + 1, len(items)):
-                n2, k2, s2 = items[y]
-                if n1 > n2 or (n1 == n2 and k1 > k2):
-                    key = (((((n2 << _NB) | n1) << _DSB) | (k1 - k2 + _DSOFF)) << 1) | (s1 == s2)
-                else:
-                    key = (((((n1 << _NB) | n2) << _DSB) | (k2 - k1 + _DSOFF)) << 1) | (s1 == s2)
-                stats[key] = get(key, 0) + 1
-                seen.add(key)
-        for key in seen:
-            w = where.get(key)
-            if w is None:
-                where[key] = [j]
-            else:
-                w.append(j)
+        if len(t) < 2:
+            continue
+        a = np.array(list(t.values()), dtype=np.int64).T  # (3, T) node, shift, sign in term order
+        x, y = np.triu_indices(a.shape[1], 1)
+        n1, k1, s1 = a[:, x]
+        n2, k2, s2 = a[:, y]
+        swap = (n1 > n2) | ((n1 == n2) & (k1 > k2))
+        lo = np.where(swap, n2, n1)
+        hi = np.where(swap, n1, n2)
+        ds = np.where(swap, k1 - k2, k2 - k1)
+        chunks.append((((((lo << _NB) | hi) << _DSB) | (ds + _DSOFF)) << 1) | (s1 == s2))
+        owners.append(np.full(len(x), j, np.int64))
+    if not chunks:
+        return {}, {}
+    keys = np.concatenate(chunks)
+    js = np.concatenate(owners)
+    uk, counts = np.unique(keys, return_counts=True)
+    multi = counts >= 2
+    stats = dict(zip(uk[multi].tolist(), counts[multi].tolist()))
+    # the outputs of each repeated pattern: distinct (key, output) pairs, sorted by key then output
+    sel = np.isin(keys, uk[multi])
+    pairs = np.unique(np.stack([keys[sel], js[sel]], axis=1), axis=0)
+    where: dict[int, list[int]] = {}
+    if len(pairs):
+        cut = np.flatnonzero(np.diff(pairs[:, 0])) + 1
+        starts = np.concatenate([[0], cut]).tolist()
+        ends = np.concatenate([cut, [len(pairs)]]).tolist()
+        kl = pairs[:, 0].tolist()
+        jl = pairs[:, 1].tolist()
+        for a0, b0 in zip(starts, ends):
+            where[kl[a0]] = jl[a0:b0]
     return stats, where
 
 
@@ -370,9 +461,9 @@ def _cse(bld: _Builder, terms, budget, weight=score_width, init=None) -> None:
     if est is not None:
         w = (lin[0] * est[0] + lin[1] * est[1]).tolist()
         score_cache.update(zip(keys, w))
-        heap = [(-(stats[key] - 1) * wk, -stats[key], key) for key, wk in zip(keys, w)]
+        heap = [(-(stats[key] - 1) * wk << _HS) | ((_HC - stats[key]) << _HK) | key for key, wk in zip(keys, w)]
     else:
-        heap = [(-score(key, stats[key]), -stats[key], key) for key in keys]
+        heap = [(-score(key, stats[key]) << _HS) | ((_HC - stats[key]) << _HK) | key for key in keys]
     heapq.heapify(heap)
     push = heapq.heappush
     pop = heapq.heappop
@@ -381,6 +472,14 @@ def _cse(bld: _Builder, terms, budget, weight=score_width, init=None) -> None:
     blocked: set[int] = set()
     next_tid = max((max(t) for t in terms if t), default=0) + 1
     depth = bld.depth
+    # per output: the Kraft sum (sum of 2^depth) and the depth histogram of its terms, so the
+    # depth budget is checked without a scan of all terms (``_tree_depth`` of the rest)
+    kraft = [sum(1 << depth[tm[0]] for tm in t.values()) for t in terms]
+    dhist = [Counter(depth[tm[0]] for tm in t.values()) for t in terms]
+    # per output, for the pair keys of a replaced or new term against all others in numpy
+    # (outputs of many terms): the terms' (node, shift, sign) in insertion order, dead ones masked
+    big = [len(t) >= _NP_TERMS for t in terms]
+    arrs = [_TermArrays(t) if b else None for t, b in zip(terms, big)]
     # per output: node -> its term ids in insertion order (the order of ``terms[j]``), so an
     # output is searched for a pattern's occurrences without a scan of all its terms
     index: list[dict[int, dict[int, None]]] = []
@@ -394,12 +493,14 @@ def _cse(bld: _Builder, terms, budget, weight=score_width, init=None) -> None:
                 d[i] = None
         index.append(ix)
     while heap:
-        neg_score, _, key = pop(heap)
+        e = pop(heap)
+        key = e & _KMASK
         c = get(key, 0) - mget(key, 0)
         if c < 2 or key in blocked:
             continue
-        if -neg_score != score(key, c):
-            push(heap, (-score(key, c), -c, key))  # stale entry: its count went down
+        sc = score(key, c)
+        if -(e >> _HS) != sc:
+            push(heap, (-sc << _HS) | ((_HC - c) << _HK) | key)  # stale entry: its count went down
             continue
         n1, n2, ds, s = _decode(key)
         # disjoint occurrences, per output, respecting the depth budget
@@ -430,9 +531,17 @@ def _cse(bld: _Builder, terms, budget, weight=score_width, init=None) -> None:
                         break
             if not mine:
                 continue
-            depths = [depth[nd] for i, (nd, _, _) in t.items() if i not in used]
-            depths += [new_depth] * len(mine)
-            if _tree_depth(depths) > budget[j]:
+            rest = kraft[j] + (len(mine) << new_depth)
+            gone: dict[int, int] = {}
+            for i in used:
+                d = depth[t[i][0]]
+                rest -= 1 << d
+                gone[d] = gone.get(d, 0) + 1
+            md = new_depth
+            for d, cnt in dhist[j].items():
+                if d > md and cnt > gone.get(d, 0):
+                    md = d
+            if max(md, (rest - 1).bit_length()) > budget[j]:
                 continue
             occ.extend(mine)
         if len(occ) < 2:
@@ -447,22 +556,38 @@ def _cse(bld: _Builder, terms, budget, weight=score_width, init=None) -> None:
             ix = index[j]
             _, k1, s1 = t[i1]
             _, k2, _ = t[i2]
+            ta = arrs[j]
+            hist = dhist[j]
             for i in (i1, i2):  # the pairs of the two replaced terms go
                 m1, q1, r1 = t.pop(i)
                 del ix[m1][i]
-                minus.update([
+                d = depth[m1]
+                kraft[j] -= 1 << d
+                hist[d] -= 1
+                if ta is not None:
+                    ta.kill(i)
+                    minus.update(ta.keys(m1, q1, r1).tolist())
+                else:
+                    minus.update([
+                        (((((m2 << _NB) | m1) << _DSB) | (q1 - q2 + _DSOFF)) << 1) | (r1 == r2)
+                        if m1 > m2 or (m1 == m2 and q1 > q2) else
+                        (((((m1 << _NB) | m2) << _DSB) | (q2 - q1 + _DSOFF)) << 1) | (r1 == r2)
+                        for m2, q2, r2 in t.values()])
+            m1, q1, r1 = node, min(k1, k2), s1 * flip
+            if ta is not None:
+                new = ta.keys(m1, q1, r1).tolist()
+                ta.add(next_tid, m1, q1, r1)
+            else:
+                new = [  # the pairs of the new term come
                     (((((m2 << _NB) | m1) << _DSB) | (q1 - q2 + _DSOFF)) << 1) | (r1 == r2)
                     if m1 > m2 or (m1 == m2 and q1 > q2) else
                     (((((m1 << _NB) | m2) << _DSB) | (q2 - q1 + _DSOFF)) << 1) | (r1 == r2)
-                    for m2, q2, r2 in t.values()])
-            m1, q1, r1 = node, min(k1, k2), s1 * flip
-            new = [  # the pairs of the new term come
-                (((((m2 << _NB) | m1) << _DSB) | (q1 - q2 + _DSOFF)) << 1) | (r1 == r2)
-                if m1 > m2 or (m1 == m2 and q1 > q2) else
-                (((((m1 << _NB) | m2) << _DSB) | (q2 - q1 + _DSOFF)) << 1) | (r1 == r2)
-                for m2, q2, r2 in t.values()]
+                    for m2, q2, r2 in t.values()]
             stats.update(new)
             dirty.update(new)
+            d = depth[m1]
+            kraft[j] += 1 << d
+            hist[d] += 1
             t[next_tid] = (m1, q1, r1)
             d = ix.get(m1)
             if d is None:
@@ -480,7 +605,7 @@ def _cse(bld: _Builder, terms, budget, weight=score_width, init=None) -> None:
         for kk in dirty:
             cc = stats[kk] - mget(kk, 0)
             if cc >= 2:
-                push(heap, (-score(kk, cc), -cc, kk))
+                push(heap, (-score(kk, cc) << _HS) | ((_HC - cc) << _HK) | kk)
 
 
 #: "lut": ``_reduce_lut`` for outputs of at most ``LUT_REDUCE_MAX_TERMS`` terms; "tree": ``_reduce``
@@ -489,7 +614,12 @@ REDUCE_STYLE = "lut"
 LUT_REDUCE_MAX_TERMS = 64
 
 
-def _reduce_lut(bld: _Builder, items, depth: int) -> tuple[int, int, int]:
+def target_cost(g: AdderGraph, target: str = "xilinx") -> int:
+    """``g.target_cost(target)``: what ``build`` minimizes for ``target``."""
+    return g.target_cost(target)
+
+
+def _reduce_lut(bld: _Builder, items, depth: int, target: str = "xilinx") -> tuple[int, int, int]:
     """Sum the terms of one output within ``depth`` adder levels, cheapest adder first: each
     step adds the pair of partial sums with the fewest LUT bits (``_Builder.est_overlap``) among
     the pairs after which the rest still fits in ``depth`` levels (Kraft: sum of 2^depth <=
@@ -508,17 +638,29 @@ def _reduce_lut(bld: _Builder, items, depth: int) -> tuple[int, int, int]:
     infos = [info(it) for it in cur]
     while len(cur) > 1:
         kraft = sum(1 << d for d, _, _, _ in infos)
-        best = None
-        for x in range(len(cur)):
+        if len(cur) > _NP_REDUCE:
+            xy = _best_pair_np(infos, kraft, budget, target)
+            if xy is None:
+                return _reduce(bld, cur)
+            best = xy
+        else:
+            best = None
+        for x in range(len(cur) if best is None else 0):
             d1, lo1, hi1, w1 = infos[x]
             for y in range(x + 1, len(cur)):
                 d2, lo2, hi2, w2 = infos[y]
                 dn = (d1 if d1 > d2 else d2) + 1
                 if kraft - (1 << d1) - (1 << d2) + (1 << dn) > budget:
                     continue
-                ov = (hi1 if hi1 < hi2 else hi2) - (lo1 if lo1 > lo2 else lo2)
-                # equal LUT bits: the pair holding the widest partial sum (it grows into a chain)
-                key = (ov if ov > 0 else 0, -(w1 if w1 > w2 else w2), dn, x, y)
+                lo = lo1 if lo1 > lo2 else lo2
+                ov = (hi1 if hi1 < hi2 else hi2) - lo
+                if ov <= 0:
+                    ov = 0
+                elif target != "xilinx":  # chain bits: from the overlap to the carry out
+                    ch = (hi1 if hi1 > hi2 else hi2) + 1 - lo
+                    ov = ch if target == "ecp5" else ASIC_FULL * ov + ASIC_HALF * (ch - ov)
+                # equal cost: the pair holding the widest partial sum (it grows into a chain)
+                key = (ov, -(w1 if w1 > w2 else w2), dn, x, y)
                 if best is None or key < best:
                     best = key
         if best is None:  # cannot happen when depth >= the tree depth of the items; stay safe
@@ -533,6 +675,38 @@ def _reduce_lut(bld: _Builder, items, depth: int) -> tuple[int, int, int]:
         cur.append((node, base, s1 * flip))
         infos.append(info(cur[-1]))
     return cur[0]
+
+
+#: ``_reduce_lut`` picks its pair with numpy (``_best_pair_np``) above this many partial sums
+_NP_REDUCE = 12
+_TRIU: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+
+
+def _best_pair_np(infos, kraft: int, budget: int, target: str) -> tuple[int, int] | None:
+    """The pair (x, y) ``_reduce_lut``'s loops pick (lowest key (cost, -widest, new depth, x,
+    y) among the pairs within the Kraft budget), computed on all pairs at once."""
+    n = len(infos)
+    if n not in _TRIU:
+        _TRIU[n] = np.triu_indices(n, 1)  # row-major: (x, y) in the loops' order
+    x, y = _TRIU[n]
+    d, lo_, hi_, w = np.array(infos, dtype=np.int64).T
+    d1, d2 = d[x], d[y]
+    dn = np.maximum(d1, d2) + 1
+    ok = kraft - (1 << d1) - (1 << d2) + (1 << dn) <= budget
+    if not ok.any():
+        return None
+    lo = np.maximum(lo_[x], lo_[y])
+    ov = np.minimum(hi_[x], hi_[y]) - lo
+    live = ov > 0
+    if target != "xilinx":
+        ch = np.maximum(hi_[x], hi_[y]) + 1 - lo
+        ov = ch if target == "ecp5" else ASIC_FULL * ov + ASIC_HALF * (ch - ov)
+    ov = np.where(live, ov, 0)
+    mw = np.maximum(w[x], w[y])
+    for col, pick in ((ov, np.min), (-mw, np.min), (dn, np.min)):
+        ok &= col == pick(col[ok])
+    k = int(np.argmax(ok))
+    return int(x[k]), int(y[k])
 
 
 def _reduce(bld: _Builder, items) -> tuple[int, int, int]:

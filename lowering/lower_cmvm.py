@@ -3,7 +3,8 @@
 The constant matrix becomes a shared adder graph (``qir.lowering.adder_graph.build``: CSD
 digits, common two-term subexpressions shared across all outputs of the layer, shallowest-first
 balanced trees, exact widths).  ``depth-slack`` is how many adder levels per output the sharing
-may add over the CSD-only balanced tree.
+may add over the CSD-only balanced tree.  ``target`` (xilinx, the default; ecp5; asic) is the cost
+model the search minimizes (``AdderGraph.target_cost``: LUT bits, carry-chain bits, NAND2 area).
 
 With ``fuse=true`` (the default) an activation that follows the product alone -- ``qir.relu``
 then ``qir.quantize``, or a lone ``qir.quantize`` -- becomes the addergraph's epilogue, so the
@@ -24,7 +25,7 @@ from xdsl.ir import Operation
 from xdsl.passes import ModulePass
 from xdsl.rewriter import Rewriter
 
-from qir.addergraph import AdderGraph
+from qir.addergraph import TARGETS, AdderGraph
 from qir.dialect import (
     ADDERGRAPH_STYLES,
     AdderGraphOp,
@@ -40,12 +41,12 @@ from qir.errors import QirError
 from qir.ir import layer_of
 
 
-def graph_for(op: CmvmOp, depth_slack: int = 1) -> AdderGraph:
+def graph_for(op: CmvmOp, depth_slack: int = 1, target: str = "xilinx") -> AdderGraph:
     in_t = elem(op.input.type)
     (n_in,) = shape_of(op.input.type)
     m = elements_to_numpy(op.matrix)
     return build(m, elements_to_numpy(op.offset), [in_t.min_int] * n_in, [in_t.max_int] * n_in,
-                 depth_slack=depth_slack)
+                 depth_slack=depth_slack, target=target)
 
 
 def _single_user(value) -> Operation | None:
@@ -58,10 +59,14 @@ class LowerCmvm(ModulePass):
     name = "qir-lower-cmvm"
     depth_slack: int = 1
     fuse: bool = True
+    #: the cost model the search minimizes (``qir.addergraph.TARGETS``): xilinx, ecp5, asic
+    target: str = "xilinx"
 
     def apply(self, ctx: Context, op: ModuleOp) -> None:
         if self.depth_slack < 0:
             raise QirError("qir-lower-cmvm: depth-slack must be >= 0")
+        if self.target not in TARGETS:
+            raise QirError(f"qir-lower-cmvm: unknown target {self.target!r}; use one of {', '.join(TARGETS)}")
         for cm in [o for o in op.walk() if isinstance(o, CmvmOp) and o.style.data in ADDERGRAPH_STYLES]:
             self._lower(cm)
 
@@ -70,7 +75,7 @@ class LowerCmvm(ModulePass):
 
         m = shape_of(cm.matrix.type) if hasattr(cm.matrix, "type") else None
         note(f"adder graph search: layer {layer_of(cm) or '?'}" + (f" ({m[0]}x{m[1]})" if m and len(m) == 2 else ""))
-        g = graph_for(cm, self.depth_slack)
+        g = graph_for(cm, self.depth_slack, self.target)
         props = AdderGraphOp.properties_of(g)
         props.update(shift=cm.shift, style=cm.style)
         result_type = cm.output.type

@@ -79,6 +79,13 @@ def combine_forms(ca: dict[int, int], sa: int, cb: dict[int, int], sb: int, s: i
     return out
 
 
+#: the cost models of ``AdderGraph.target_cost`` (``qir compile --target``)
+TARGETS = ("xilinx", "ecp5", "asic")
+#: ``asic``: NAND2 equivalents x 3 of a full-adder bit (2 XOR, 2 AND, OR) and a half-adder bit
+#: (XOR, AND) in ``qir.report.NAND2_EQUIVALENT``'s weights
+ASIC_FULL, ASIC_HALF = 24, 10
+
+
 # ------------------------------------------------------------------------------ the graph
 @dataclass
 class AdderGraph:
@@ -203,6 +210,44 @@ class AdderGraph:
                 spans.append((sh + self.zero_lsbs[k], sh + max((self.hi[k] - self.lo[k]).bit_length(), 1)))
             tot += max(0, min(spans[0][1], spans[1][1]) - max(spans[0][0], spans[1][0]))
         return tot
+
+    def adder_spans(self, i: int) -> tuple[int, int, int]:
+        """(LUT bits, carry-chain bits, result bits) of adder i (node n_in + i): the overlap of
+        the two operand fields (``lut_bits``), the bits from the lower end of that overlap to the
+        top of the result field (what a carry chain spans; 0 for a concatenation of disjoint
+        fields) and the result field's width above its zero LSBs."""
+        spans = []
+        for k, sh in ((self.a[i], self.sa[i]), (self.b[i], self.sb[i])):
+            spans.append((sh + self.zero_lsbs[k], sh + max((self.hi[k] - self.lo[k]).bit_length(), 1)))
+        lo = max(spans[0][0], spans[1][0])
+        ov = max(0, min(spans[0][1], spans[1][1]) - lo)
+        k = self.n_in + i
+        top = self.zero_lsbs[k] + max((self.hi[k] - self.lo[k]).bit_length(), 1)
+        return ov, (max(top - lo, ov) if ov else 0), top - self.zero_lsbs[k]
+
+    def chain_bits(self) -> int:
+        """Carry-chain bits of all adders (``adder_spans``): ECP5 maps every such bit to half a
+        ``CCU2C`` cell (two bits per cell), whether one or both operands are live there."""
+        return sum(self.adder_spans(i)[1] for i in range(self.n_adders))
+
+    def target_cost(self, target: str = "xilinx") -> int:
+        """What the adder-graph search minimizes for ``target`` (``TARGETS``): ``xilinx``: LUT
+        bits (``lut_bits``; one LUT6 per bit where both operands are live, the rest rides the
+        CARRY8); ``ecp5``: carry-chain bits (``chain_bits``; 2 x CCU2C, the LUT4 + 2 x CCU2C
+        logic count of ``synth_ecp5``); ``asic``: NAND2-equivalent area of ``qir report --synth
+        asic``'s generic cells, a full adder (2 XOR + 2 AND + OR, 8.0) per LUT bit and a half
+        adder (XOR + AND, 3.33) per further chain bit, in units of 1/3 NAND2 (24 and 10)."""
+        if target == "xilinx":
+            return self.lut_bits()
+        if target == "ecp5":
+            return self.chain_bits()
+        if target == "asic":
+            tot = 0
+            for i in range(self.n_adders):
+                ov, ch, _ = self.adder_spans(i)
+                tot += ASIC_FULL * ov + ASIC_HALF * (ch - ov)
+            return tot
+        raise ValueError(f"unknown target {target!r}; one of {', '.join(TARGETS)}")
 
     def max_depth(self) -> int:
         return max((self.depth[k] + self.out_extra_depth(j) for j, k in enumerate(self.onode) if k >= 0),

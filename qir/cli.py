@@ -275,6 +275,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--io", choices=("parallel", "stream"), default="parallel",
                    help="parallel: one whole tensor per clock (default); stream: valid/ready beats, one pixel "
                         "(all channels) per beat, conv/pool as line buffers + one reused kernel datapath")
+    p.add_argument("--target", choices=("xilinx", "ecp5", "asic"), default="xilinx",
+                   help="cost model the adder-graph search minimizes: xilinx LUTs (default), ecp5 LUT4 + CCU2C "
+                        "carry cells, asic NAND2-equivalent area (qir-lower-cmvm{target=...})")
     p.add_argument("-q", "--quiet", action="store_true",
                    help="no progress lines on stderr (printed on a terminal, or after 3 s of compiling)")
     _add_folding_options(p)

@@ -347,8 +347,8 @@ def compile_firmware(args) -> dict:
             extra["timing"] = timing
         return extra
 
-    return compile_model(args.model, args.output, pipeline=spec, top=args.top, post=post, io=io, **_folding(args),
-                         **opts)
+    return compile_model(args.model, args.output, pipeline=spec, top=args.top, post=post, io=io,
+                         target=getattr(args, "target", "xilinx"), **_folding(args), **opts)
 
 
 def _folding(args) -> dict:

@@ -210,13 +210,34 @@ def _lower(net: ModuleOp, pipeline: str, reuse, target_ii, max_luts):
     return n, lowered, folding, spec
 
 
+def with_target(spec: str, target: str) -> str:
+    """``spec`` with ``target=`` set on its ``qir-lower-cmvm`` pass (the adder-graph search's cost
+    model: xilinx, ecp5, asic); ``xilinx``, the pass's default, leaves the spec as it is."""
+    from qir.addergraph import TARGETS
+
+    if target not in TARGETS:
+        raise QirError(f"--target {target!r} is not supported; use one of {', '.join(TARGETS)}")
+    if target == "xilinx":
+        return spec
+    parts = []
+    for p in spec.split(","):  # no option of qir-lower-cmvm holds a comma
+        name, brace, rest = p.partition("{")
+        if name.strip() == "qir-lower-cmvm":
+            opts = [o for o in rest.rstrip("}").split() if not o.startswith("target=")] if brace else []
+            p = f"qir-lower-cmvm{{{' '.join(opts + [f'target={target}'])}}}"
+        parts.append(p)
+    return ",".join(parts)
+
+
 def compile_model(model_path: str | Path, outdir: str | Path, *, pipeline: str | None = None,
-                  top: str | None = None, post=None, io: str = "parallel", reuse: int | None = None,
-                  target_ii: int | None = None, max_luts: int | None = None, **import_options) -> dict:
+                  top: str | None = None, post=None, io: str = "parallel", target: str = "xilinx",
+                  reuse: int | None = None, target_ii: int | None = None, max_luts: int | None = None,
+                  **import_options) -> dict:
     """Import, lower, generate RTL and testbenches into ``outdir``; returns the report.
 
     ``model_path``: anything ``import_model`` reads.  ``pipeline`` (qir-opt syntax): None runs
     ``DEFAULT_PIPELINE``, or nothing when the model is already lowered IR (``qir.api.is_lowered``).
+    ``target`` (xilinx, ecp5, asic): the cost model of the adder-graph search (``with_target``).
 
     Everything is written to a temporary directory beside ``outdir`` and moved into place at the
     end, so a failure leaves no half-written output.  ``post(tmpdir, report)``, if given, runs
@@ -249,6 +270,7 @@ def compile_model(model_path: str | Path, outdir: str | Path, *, pipeline: str |
         from qir.api import is_lowered
 
         pipeline = "" if is_lowered(net) else DEFAULT_PIPELINE
+    pipeline = with_target(pipeline, target)
     note("running the pass pipeline")
     net, lowered, folding, pipeline = _lower(net, pipeline, reuse, target_ii, max_luts)
     model = get_model(lowered)

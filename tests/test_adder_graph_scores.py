@@ -74,3 +74,48 @@ def test_cheapest_first_output_trees_are_exact_within_budget_and_cheaper(seed, m
             assert g.depth[g.onode[j]] <= (digits - 1).bit_length() + 1
         bits[style] = g.lut_bits()
     assert bits["lut"] < bits["tree"]
+
+
+def test_target_costs_count_chain_and_full_adder_bits():
+    # x0 + (x1 << 4), 8-bit unsigned fields: both live in bits 4..7 (4 LUT bits), the chain runs
+    # from bit 4 to the top of the 13-bit result (0..4335: 9 bits); asic: 4 full + 5 half adders
+    g = ag.AdderGraph(2, [0, 0], [255, 255], a=[0], sa=[0], b=[1], sb=[4], sign=[1],
+                      onode=[2], oshift=[0], osign=[1], offset=[0])
+    assert g.adder_spans(0) == (4, 9, 13)
+    assert g.target_cost("xilinx") == 4 and g.target_cost("ecp5") == 9
+    assert g.target_cost("asic") == 4 * ag.ASIC_FULL + 5 * ag.ASIC_HALF
+    # disjoint fields are a concatenation: no chain, no cost on any target
+    g = ag.AdderGraph(2, [0, 0], [255, 255], a=[0], sa=[0], b=[1], sb=[8], sign=[1],
+                      onode=[2], oshift=[0], osign=[1], offset=[0])
+    assert [g.target_cost(t) for t in ag.TARGETS] == [0, 0, 0]
+    with pytest.raises(ValueError, match="unknown target"):
+        g.target_cost("zynq")
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2, 3])
+def test_every_target_is_exact_and_no_worse_on_its_own_cost(seed):
+    rng = np.random.default_rng(seed)
+    m = rng.integers(-60, 61, size=(14, 18))
+    m[rng.random(m.shape) < 0.25] = 0
+    off = rng.integers(-500, 500, size=18)
+    lo, hi = [-512] * 14, [511] * 14
+    x = rng.integers(-512, 512, size=(100, 14))
+    x[0], x[1] = -512, 511
+    base = ag.build(m, off, lo, hi)
+    for t in ag.TARGETS:
+        g = ag.build(m, off, lo, hi, target=t)
+        assert np.array_equal(g.evaluate(x), x @ m + off)
+        assert g.target_cost(t) <= base.target_cost(t)
+
+
+def test_with_target_sets_the_lower_cmvm_option():
+    from qir.errors import QirError
+    from qir.flow import with_target
+
+    spec = "qir-infer-widths,qir-lower-cmvm,qir-pipeline{max-depth=5}"
+    assert with_target(spec, "xilinx") == spec
+    assert with_target(spec, "ecp5") == "qir-infer-widths,qir-lower-cmvm{target=ecp5},qir-pipeline{max-depth=5}"
+    assert with_target("qir-lower-cmvm{depth-slack=2 target=asic}", "ecp5") == \
+        "qir-lower-cmvm{depth-slack=2 target=ecp5}"
+    with pytest.raises(QirError, match="--target 'zynq'"):
+        with_target(spec, "zynq")
