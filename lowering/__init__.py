@@ -39,7 +39,12 @@ def get_all_passes() -> dict[str, Callable[[], type[ModulePass]]]:
         from qir.lowering.stream_form import StreamForm
         return StreamForm
 
+    def fold_auto():
+        from qir.lowering.fold_auto import FoldAuto
+        return FoldAuto
+
     return {
+        "qir-fold-auto": fold_auto,
         "qir-stream-conv": stream_conv,
         "qir-stream-form": stream_form,
         "qir-infer-widths": infer_widths,
@@ -56,12 +61,13 @@ def get_all_passes() -> dict[str, Callable[[], type[ModulePass]]]:
 #: layer as a shared adder graph (po2 / ternary / cmvm chosen from its weights; no multipliers)
 #: or, for binary weights on a provably two-valued input, XNOR + popcount with a following
 #: batchnorm/sign folded into thresholds; relu/quantize fused into adder graphs, and registers
-#: every 5 adder levels.
-DEFAULT_PIPELINE = ("qir-infer-widths,qir-lower-conv{style=auto},qir-lower-dense{style=auto},qir-fold-threshold,"
-                    "qir-lower-cmvm,qir-pipeline{max-depth=5}")
+#: every 5 adder levels.  ``qir-fold-auto`` (no options: nothing) is where ``qir compile --reuse``,
+#: ``--target-ii`` and ``--max-luts`` choose each layer's reuse factor (issue #12).
+DEFAULT_PIPELINE = ("qir-infer-widths,qir-fold-auto,qir-lower-conv{style=auto},qir-lower-dense{style=auto},"
+                    "qir-fold-threshold,qir-lower-cmvm,qir-pipeline{max-depth=5}")
 
 #: ``qir compile --io stream``: exact widths, conv/pool as window + one reused kernel datapath
 #: (qir-stream-conv), the rest in stream form (qir-stream-form), then the same per-layer lowering
 #: and pipelining inside every ``qir.map`` body as for a parallel design.
-STREAM_PIPELINE = ("qir-infer-widths,qir-stream-conv,qir-stream-form,qir-lower-dense{style=auto},qir-fold-threshold,"
-                   "qir-lower-cmvm,qir-pipeline{max-depth=5}")
+STREAM_PIPELINE = ("qir-infer-widths,qir-stream-conv,qir-stream-form,qir-fold-auto,qir-lower-dense{style=auto},"
+                   "qir-fold-threshold,qir-lower-cmvm,qir-pipeline{max-depth=5}")

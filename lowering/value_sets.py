@@ -52,10 +52,15 @@ def elementwise(op) -> bool:
 MAX_CODES = 1 << 16
 #: largest batch (source codes x elements) evaluated
 MAX_ENTRIES = 1 << 22
+#: largest total (source codes x elements) ``two_valued`` evaluates, in batches of at most
+#: ``MAX_ENTRIES``: a 256-wide 16-bit batchnorm result before a binary activation (the BNNs of
+#: issue #12: 2^24) is proven in about a second
+MAX_WORK = 1 << 26
 
 
-def _codes_count(v: SSAValue) -> int | None:
-    """How many source codes enumerating ``v`` takes (the batch size K), None beyond the caps."""
+def _codes_count(v: SSAValue, cap: int = MAX_ENTRIES) -> int | None:
+    """How many source codes enumerating ``v`` takes (the batch size K), None beyond the caps
+    (``cap``: codes x elements)."""
     shape = shape_of(v.type)
     size = int(np.prod(shape)) if shape else 1
     if isinstance(v.owner, (XnorOp, ThresholdOp)):
@@ -65,7 +70,7 @@ def _codes_count(v: SSAValue) -> int | None:
         k = t.max_int - t.min_int + 1
         if k > MAX_CODES:
             return None
-    return k if k * size <= MAX_ENTRIES else None
+    return k if k * size <= cap else None
 
 
 def source_codes(v: SSAValue) -> np.ndarray | None:
@@ -231,9 +236,34 @@ def two_valued(v: SSAValue) -> tuple[int, int] | None:
     """(lo, hi) mantissas when every element of ``v`` is provably lo or hi (lo < hi, the same
     pair for all elements), else None."""
     tables = element_tables(v)
-    if tables is None:
-        return None
-    codes = np.unique(tables[1])
-    if codes.size != 2:
+    codes = np.unique(tables[1]) if tables is not None else None
+    if codes is None or codes.size != 2:  # a source further back, enumerated in batches
+        codes = _batched_values(v)
+    if codes is None or codes.size != 2:
         return None
     return int(codes[0]), int(codes[1])
+
+
+def _batched_values(v: SSAValue) -> np.ndarray | None:
+    """The sorted values ``v`` can take, enumerating an element-wise chain's source of up to
+    ``MAX_WORK`` codes x elements in batches of ``MAX_ENTRIES`` (stops at three values: only
+    ``two_valued`` asks); None when no source on the chain is that small."""
+    chain, cur = _chain(v)
+    for i in range(len(chain) + 1):  # the furthest enumerable value wins
+        src = chain[i - 1].results[0] if i else cur
+        k = _codes_count(src, MAX_WORK)
+        if k is None or isinstance(src.owner, (XnorOp, ThresholdOp)):
+            continue
+        shape = shape_of(src.type)
+        size = int(np.prod(shape)) if shape else 1
+        t = elem(src.type)
+        step = max(1, MAX_ENTRIES // size)
+        seen: set[int] = set()
+        for a in range(0, k, step):
+            codes = np.arange(t.min_int + a, t.min_int + min(a + step, k), dtype=np.int64)
+            batch = np.broadcast_to(codes.reshape((-1,) + (1,) * len(shape)), (len(codes),) + shape).copy()
+            seen.update(int(c) for c in np.unique(evaluate_chain(chain[i:], batch)))
+            if len(seen) > 2:
+                break
+        return np.array(sorted(seen), dtype=np.int64)
+    return None

@@ -420,12 +420,17 @@ class Design:
         return Comparison(rows, label)
 
     # -- building -----------------------------------------------------------------------------
-    def compile(self, outdir: str | Path, *, pipeline: str | None = None, top: str | None = None) -> dict:
+    def compile(self, outdir: str | Path, *, pipeline: str | None = None, top: str | None = None,
+                io: str = "parallel", reuse: int | None = None, target_ii: int | None = None,
+                max_luts: int | None = None) -> dict:
         """Lower and write Verilog, testbenches and report.json into ``outdir`` (as
-        ``qir compile``); returns the report.  Later :meth:`simulate`/:meth:`report` use it."""
+        ``qir compile``); returns the report.  Later :meth:`simulate`/:meth:`report` use it.
+        ``reuse``/``target_ii``/``max_luts``: folding (``qir compile --reuse/--target-ii/--max-luts``),
+        at most one."""
         from qir.flow import compile_model
 
-        rep = compile_model(self.net, outdir, pipeline=pipeline, top=top or self.name)
+        rep = compile_model(self.net, outdir, pipeline=pipeline, top=top or self.name, io=io, reuse=reuse,
+                            target_ii=target_ii, max_luts=max_luts)
         self.outdir = Path(outdir)
         return rep
 
@@ -486,7 +491,9 @@ def config_template(model: Any, *, precision: Fixed | str | None = None, input_t
     Layers with float constants or float activations get their configurable types (``weight``,
     ``bias``, ``result``, ``table``) as imported with ``precision`` (default ``fixed<16,6>``);
     layers whose types come from quantizers or are exact have an empty entry ``{}`` (their
-    types are in :func:`layer_summary`).  Loading the template back gives the same design."""
+    types are in :func:`layer_summary`).  Dense/conv layers also list ``reuse: null`` (folding
+    chosen by ``--reuse``/``--target-ii``/``--max-luts``; an integer pins it).  Loading the template
+    back gives the same design."""
     from qir.flow import import_model
 
     a = _as_fixed(precision, "precision") or DEFAULT_TEMPLATE_PRECISION
@@ -501,10 +508,14 @@ def config_template(model: Any, *, precision: Fixed | str | None = None, input_t
     rows_a, rows_b = _layer_ops(net_a), _layer_ops(net_b)
     layers: dict[str, dict] = {}
     any_float = False
+    from qir.dialect import ConvOp, DenseOp
+
     for name, ops_a in rows_a.items():
         ops_b = rows_b.get(name, [])
         entry = _configurable(ops_a, ops_b)
         any_float |= bool(entry)
+        if any(isinstance(o, (DenseOp, ConvOp)) for o in ops_a):
+            entry["reuse"] = None  # folding (issue #12): null = qir-fold-auto's choice, an integer pins it
         layers[name] = entry
     default = {"weight": str(a), "bias": str(a), "result": str(a)} if any_float else {}
     return {"default": default, "layers": layers}

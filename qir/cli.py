@@ -62,6 +62,18 @@ def _add_firmware_options(p: argparse.ArgumentParser) -> None:
                    help="Quartus device of quartus/<top>.tcl (default AGFB014R24B2E2V, Agilex 7)")
 
 
+def _add_folding_options(p: argparse.ArgumentParser) -> None:
+    """Folding (issue #12): the options of the pipeline's qir-fold-auto; give at most one.  Layers
+    with a ``reuse`` key in the precision configuration keep it."""
+    p.add_argument("--reuse", type=int, metavar="R",
+                   help="fold every dense/conv layer over R cycles (about 1/R of the arithmetic)")
+    p.add_argument("--target-ii", type=int, metavar="CYCLES",
+                   help="choose each layer's reuse so the slowest layer meets CYCLES per image and every other "
+                        "layer is folded as far as it can be without slowing the pipeline")
+    p.add_argument("--max-luts", type=int, metavar="N",
+                   help="choose the fastest folding whose estimated LUTs fit N")
+
+
 def _import_options(args) -> dict:
     precision = args.precision
     if args.precision_config:
@@ -190,7 +202,7 @@ def cmd_config(args) -> int:
     out.write_text(text)
     rows = layer_summary(args.model, **{**opts, "precision": opts["precision"] or tmpl["default"].get("weight")})
     print(f"qir: wrote {out}: {len(tmpl['layers'])} layers "
-          f"({sum(1 for e in tmpl['layers'].values() if e)} with configurable types)")
+          f"({sum(1 for e in tmpl['layers'].values() if set(e) - {'reuse'})} with configurable types)")
     print(f"  {'layer':<24} {'result':<14} {'weight':<14} {'bias':<14} configurable")
     for r in rows:
         entry = tmpl["layers"].get(r["layer"])
@@ -268,6 +280,7 @@ def build_parser() -> argparse.ArgumentParser:
                         "carry cells, asic NAND2-equivalent area (qir-lower-cmvm{target=...})")
     p.add_argument("-q", "--quiet", action="store_true",
                    help="no progress lines on stderr (printed on a terminal, or after 3 s of compiling)")
+    _add_folding_options(p)
     _add_firmware_options(p)
     p.set_defaults(func=cmd_compile)
 

@@ -348,4 +348,9 @@ def compile_firmware(args) -> dict:
         return extra
 
     return compile_model(args.model, args.output, pipeline=spec, top=args.top, post=post, io=io,
-                         target=getattr(args, "target", "xilinx"), **opts)
+                         target=getattr(args, "target", "xilinx"), **_folding(args), **opts)
+
+
+def _folding(args) -> dict:
+    """``--reuse``/``--target-ii``/``--max-luts`` (issue #12) as ``compile_model`` keywords."""
+    return {k: getattr(args, k, None) for k in ("reuse", "target_ii", "max_luts")}

@@ -90,9 +90,10 @@ def parse_pipeline(spec: str, where: str = "<pipeline>"):
                        'that hold ":" or ";", e.g. layers="fc1:mac;fc2:xnor"', where=where) from None
 
 
-def run_passes(module: ModuleOp, spec: str, where: str = "<pipeline>") -> ModuleOp:
-    """Apply a textual pass pipeline (``qir-opt -p`` syntax) to ``module`` in place."""
-    pipeline = parse_pipeline(spec, where)
+def run_passes(module: ModuleOp, spec, where: str = "<pipeline>") -> ModuleOp:
+    """Apply a textual pass pipeline (``qir-opt -p`` syntax, or a parsed ``PassPipeline``) to
+    ``module`` in place."""
+    pipeline = parse_pipeline(spec, where) if isinstance(spec, str) else spec
     try:
         pipeline.apply(make_context(), module)
     except (VerifyException, DiagnosticException) as e:
@@ -109,6 +110,104 @@ def _register_bits(model, latency: int) -> int:
     return estimate(model)["reg_bits"] + latency
 
 
+
+
+def fold_spec(spec: str, reuse: int | None = None, target_ii: int | None = None,
+              max_luts: int | None = None) -> str:
+    """``spec`` with ``--reuse``/``--target-ii``/``--max-luts`` as options of its ``qir-fold-auto``
+    (issue #12); one error when the pipeline has no such pass or the values are bad."""
+    import re
+
+    given = {k: v for k, v in (("reuse", reuse), ("target-ii", target_ii), ("max-luts", max_luts)) if v is not None}
+    if not given:
+        return spec
+    from qir.precision import check_reuse
+
+    for k, v in given.items():
+        check_reuse(v, f"--{k}")
+    if len(given) > 1:
+        raise QirError(f"give one of --reuse, --target-ii, --max-luts (got {', '.join('--' + k for k in given)})")
+    pat = re.compile(r"qir-fold-auto(\{[^}]*\})?")
+    if not pat.search(spec):
+        raise QirError(f"--{next(iter(given))} needs qir-fold-auto in the pass pipeline (before qir-lower-dense); "
+                       f"the pipeline is {spec!r}")
+    opts = " ".join(f"{k}={v}" for k, v in given.items())
+    return pat.sub(lambda m: f"qir-fold-auto{{{opts}}}", spec, count=1)
+
+
+def _run_folding(net: ModuleOp, lowered: ModuleOp, pipeline: str, where: str) -> dict | None:
+    """Run ``pipeline`` on ``lowered``; after ``qir-fold-auto`` copy the chosen reuse factors onto
+    ``net``'s layer ops (so net.mlir states them and compiles to the same design) and return
+    ``report.json: folding`` (None when no layer is folded)."""
+    from qir.lowering.fold_auto import FoldAuto, foldable_layers, folding_summary, pinned_reuse
+
+    pp = parse_pipeline(pipeline, where)
+    cut = next((i + 1 for i, p in enumerate(pp.passes) if isinstance(p, FoldAuto)), 0)
+    if not cut:
+        run_passes(lowered, pp, where)
+        return None
+    from xdsl.passes import PassPipeline
+
+    run_passes(lowered, PassPipeline(pp.passes[:cut]), where)
+    chosen = foldable_layers(lowered)[0]
+    if not any(pinned_reuse(lay.op) is not None for lay in chosen):
+        summary = None
+    else:
+        summary = folding_summary(lowered)
+        from xdsl.dialects.builtin import IntegerAttr, i64
+
+        from qir.ir import layer_of
+
+        by_layer: dict = {}
+        for lay in chosen:
+            by_layer.setdefault(layer_of(lay.op), []).append(pinned_reuse(lay.op))
+        for lay in foldable_layers(net)[0]:
+            rs = by_layer.get(layer_of(lay.op))
+            if rs and rs[0] is not None:
+                lay.op.attributes["reuse"] = IntegerAttr(rs.pop(0), i64)
+    run_passes(lowered, PassPipeline(pp.passes[cut:]), where)
+    return summary
+
+
+#: ``--max-luts``: how many times the layer budget is tightened by the estimate's overshoot
+MAX_LUTS_ROUNDS = 6
+
+
+def _lower(net: ModuleOp, pipeline: str, reuse, target_ii, max_luts):
+    """(net, lowered, folding, pipeline run): ``pipeline`` with the folding options on a copy of
+    ``net``.  ``max_luts`` bounds the whole design's estimate (``qir.report.estimate``: the folded
+    layers plus windows, collects, element-wise logic): qir-fold-auto budgets the foldable layers
+    alone, so when the lowered design overshoots, the layers' budget is lowered by the overshoot and
+    the pipeline runs again (at most ``MAX_LUTS_ROUNDS`` times)."""
+    budget = max_luts
+    for round_ in range(MAX_LUTS_ROUNDS if max_luts else 1):
+        spec = fold_spec(pipeline, reuse, target_ii, budget)
+        n, lowered = net.clone(), net.clone()
+        try:
+            folding = _run_folding(n, lowered, spec, "<pipeline>")
+        except QirError:
+            if not round_:
+                raise
+            break  # a tightened budget no folding meets: the error below names the user's figure
+        if not max_luts:
+            break
+        from qir.report import estimate
+
+        total = estimate(get_model(lowered))["luts_estimate"]
+        if folding is not None:
+            folding.update(max_luts=max_luts, design_luts_estimate=total)
+        if total <= max_luts:
+            break
+        # the rest of the design (windows, collects, element-wise logic, the layers' own estimate
+        # after lowering) comes off the layers' budget
+        rest = total - (folding or {}).get("luts_estimate", 0)
+        budget = min(budget - (total - max_luts), max_luts - rest)
+        if budget < 1:
+            break
+    if max_luts and (total > max_luts or budget < 1):
+        raise QirError(f"--max-luts {max_luts}: the smallest folding found is estimated at {total} LUTs "
+                       "(the layers that cannot fold: windows, flatten registers, element-wise logic, take the rest)")
+    return n, lowered, folding, spec
 
 
 def with_target(spec: str, target: str) -> str:
@@ -132,6 +231,7 @@ def with_target(spec: str, target: str) -> str:
 
 def compile_model(model_path: str | Path, outdir: str | Path, *, pipeline: str | None = None,
                   top: str | None = None, post=None, io: str = "parallel", target: str = "xilinx",
+                  reuse: int | None = None, target_ii: int | None = None, max_luts: int | None = None,
                   **import_options) -> dict:
     """Import, lower, generate RTL and testbenches into ``outdir``; returns the report.
 
@@ -145,6 +245,10 @@ def compile_model(model_path: str | Path, outdir: str | Path, *, pipeline: str |
     (``qir.firmware.write_firmware``).  An existing ``outdir`` is replaced only if it
     is missing, empty or holds only qir's own files (``qir.safety.check_output_dir``: the files
     listed in its ``.qir-manifest`` and the ``sim/`` build cache); a user's file there is an error.
+
+    ``reuse`` / ``target_ii`` / ``max_luts`` (issue #12) are the options of the pipeline's
+    ``qir-fold-auto`` (``fold_spec``); the chosen reuse factors go onto net.mlir's layer ops and
+    into ``report.json: folding``.
     """
     from qir.safety import check_output_dir, output_dir
 
@@ -167,9 +271,8 @@ def compile_model(model_path: str | Path, outdir: str | Path, *, pipeline: str |
 
         pipeline = "" if is_lowered(net) else DEFAULT_PIPELINE
     pipeline = with_target(pipeline, target)
-    lowered = net.clone()
     note("running the pass pipeline")
-    run_passes(lowered, pipeline)
+    net, lowered, folding, pipeline = _lower(net, pipeline, reuse, target_ii, max_luts)
     model = get_model(lowered)
     from qir.dialect.stream_ops import is_stream_model
 
@@ -195,6 +298,8 @@ def compile_model(model_path: str | Path, outdir: str | Path, *, pipeline: str |
     if getattr(design, "ii", 1) and design.ii > 1 and io != "stream":  # folded layers: in_ready, II = max R
         report["ii_cycles"] = design.ii
     report.update(getattr(design, "stream", {}))
+    if folding is not None:
+        report["folding"] = folding
     with output_dir(out) as tmp:
         (tmp / "net.mlir").write_text(print_module(net))
         (tmp / "lowered.mlir").write_text(print_module(lowered))

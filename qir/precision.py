@@ -16,6 +16,7 @@ weights, biases and layer results; this module is where the user states them:
        act: {table: "fixed<12,4>"}     # index type of a table activation (tanh, sigmoid, ...)
        output: {result: null}          # null: exact (no rounding) for this layer's result
        fc2: {style: mac}               # how a dense/conv layer is built (quantized models too)
+       fc3: {reuse: 4}                 # fold a dense/conv layer over 4 cycles (issue #12)
 
 Every name under ``layers`` must be a layer of the model (``qir config MODEL -o FILE`` writes a
 template with all of them); a misspelled name, an unknown key or a bad type is one error naming
@@ -25,7 +26,10 @@ the file and the entry.
 importer writes it as a ``style`` attribute on the layer's ``qir.dense``/``qir.conv`` (the layer
 named by the op's ``layer`` attribute in net.mlir), and ``qir-lower-dense``/``qir-lower-conv``
 build that layer that way unless their ``layers=`` option names it.  It applies to quantized
-models as well.
+models as well.  ``reuse`` (a positive integer, per dense/conv layer or in ``default``) is written
+the same way, as an ``i64`` ``reuse`` attribute: the layer computes its products over R cycles
+with about 1/R of the arithmetic; ``qir-fold-auto`` keeps it (a pinned layer) and chooses R for
+the others (``--reuse``, ``--target-ii``, ``--max-luts``).
 
 Semantics (the defaults, stated once here and in docs/ARCHITECTURE.md):
 
@@ -87,6 +91,7 @@ class LayerPrecision:
     accum_rounding: str = "rnd_conv"
     accum_overflow: str = "sat"
     style: str | None = None  # implementation of a dense/conv layer (None: the pipeline's choice)
+    reuse: int | None = None  # folding of a dense/conv layer (None: qir-fold-auto's choice)
 
 
 #: the values of a ``style`` key: the dense lowering styles (``qir-lower-dense``)
@@ -152,10 +157,10 @@ class PrecisionConfig:
                                "(qir config MODEL writes a template with every name)", where=self.source)
 
     def annotate_styles(self, module, where: str) -> None:
-        """Write the configured ``style`` of each layer on its ``qir.dense``/``qir.conv`` ops; a
-        layer entry with a style that names no such op is an error (a typo would be silent), and so
+        """Write the configured ``style`` and ``reuse`` of each layer on its ``qir.dense``/``qir.conv``
+        ops; a layer entry with a style or reuse that names no such op is an error (a typo would be silent), and so
         is any other entry naming no layer (``check_layers``)."""
-        from xdsl.dialects.builtin import StringAttr
+        from xdsl.dialects.builtin import IntegerAttr, StringAttr, i64
 
         from qir.dialect import ConvOp, DenseOp
         from qir.ir import layer_of
@@ -163,10 +168,11 @@ class PrecisionConfig:
         ops = [o for o in module.walk() if isinstance(o, (DenseOp, ConvOp))]
         names = {layer_of(o) for o in ops}
         for name, over in self.layers.items():
-            if "style" in over and name not in names:
-                known = ", ".join(sorted(n for n in names if n)) or "none"
-                raise QirError(f"layer '{name}' has style {over['style']!r} but the model has no dense or conv "
-                               f"layer of that name (dense/conv layers: {known})", where=where)
+            for key in ("style", "reuse"):
+                if key in over and name not in names:
+                    known = ", ".join(sorted(n for n in names if n)) or "none"
+                    raise QirError(f"layer '{name}' has {key} {over[key]!r} but the model has no dense or conv "
+                                   f"layer of that name (dense/conv layers: {known})", where=where)
         self.check_layers(module, where)
         for o in ops:
             style = self.for_layer(layer_of(o) or "").style
@@ -175,6 +181,9 @@ class PrecisionConfig:
                     raise QirError(f"layer '{layer_of(o)}': style xnor applies to dense layers only; use "
                                    "auto, mac, cmvm, ternary or po2 for convolutions", where=where)
                 o.attributes["style"] = StringAttr(style)
+            reuse = self.for_layer(layer_of(o) or "").reuse
+            if reuse is not None:
+                o.attributes["reuse"] = IntegerAttr(reuse, i64)
 
     def require(self, name: str, what: str, where: str) -> Fixed:
         """The type for ``what`` (weight/bias) of layer ``name``; a clear error if none is set."""
@@ -254,14 +263,33 @@ def _entry(entry, where: str) -> dict:
             if v not in STYLE_CHOICES:
                 raise QirError(f"style {v!r} is not one of {', '.join(STYLE_CHOICES)}", where=where)
             out[k] = v
+        elif k == "reuse":
+            if v is None:  # null: not pinned (qir-fold-auto / --reuse choose), what the template writes
+                continue
+            try:
+                out[k] = check_reuse(v, "reuse")
+            except QirError as e:
+                raise QirError(str(e), where=where) from None
         elif k in _MODE_KEYS:
             if v not in _MODE_KEYS[k]:
                 raise QirError(f"{k} {v!r} is not one of {', '.join(_MODE_KEYS[k])}", where=where)
             out[k] = v
         else:
-            raise QirError(f"unknown key {k!r}; use {', '.join(_TYPE_KEYS + tuple(_MODE_KEYS) + ('style',))}",
+            raise QirError(f"unknown key {k!r}; use {', '.join(_TYPE_KEYS + tuple(_MODE_KEYS) + ('style', 'reuse'))}",
                            where=where)
     return out
+
+
+#: the largest reuse factor a configuration or option may state (beyond any layer's product count)
+MAX_REUSE = 1 << 32
+
+
+def check_reuse(v, what: str = "reuse") -> int:
+    """A reuse factor R: a positive integer (``bool`` and floats refused); ``what`` names it."""
+    if isinstance(v, bool) or not isinstance(v, int) or not 1 <= v <= MAX_REUSE:
+        raise QirError(f"{what} {v!r} is not a positive integer (the number of cycles a layer's products "
+                       f"are spread over; 1 = fully parallel, at most {MAX_REUSE})")
+    return v
 
 
 def quantize_float(values, t: Fixed) -> np.ndarray:

@@ -18,6 +18,23 @@ def collect_geometry(op) -> tuple[int, int]:
     return prod(ishape[:-1]), ishape[-1] * elem(op.input.type).width
 
 
+#: Amaranth's netlist numbers the bits of a cell output or port with 16 bits (``Net.from_cell``)
+MAX_SIGNAL_BITS = (1 << 16) - 1
+
+
+def check_collect(op) -> None:
+    """One error line, before any hardware is built, for a flatten whose one output beat is wider
+    than an Amaranth signal can be (issue #12: a 16384-element 4-bit flatten is 65,536 bits)."""
+    n, bw = collect_geometry(op)
+    if n * bw > MAX_SIGNAL_BITS:
+        from qir.errors import QirError
+
+        layer = op.attributes["layer"].data if "layer" in op.attributes else "qir.collect"
+        raise QirError(f"--io stream: the flatten of layer '{layer}' is one beat of {n} x {bw} = {n * bw} bits, more "
+                       f"than the {MAX_SIGNAL_BITS} bits of one Amaranth signal; narrow the activations before it "
+                       "(fewer bits or channels) or use --io parallel")
+
+
 class CollectStage(wiring.Component):
     def __init__(self, op):
         self.n, self.bw = collect_geometry(op)

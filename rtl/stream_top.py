@@ -179,6 +179,13 @@ def generate_stream(model, top: str | None = None, fifo_delta: int | None = None
     elif not is_identifier(top):
         raise QirError(f"top module name {top!r} is not a plain Verilog identifier")
     ops = _graph(model)
+    from qir.rtl.stream_collect import check_collect
+
+    from qir.dialect.stream_ops import CollectOp
+
+    for o in ops:
+        if isinstance(o, CollectOp):
+            check_collect(o)
     in_v = model.inputs()[0].result
     in_t, out_t = in_v.type, model.output().outs[0].type
     beats_in, beats_out = prod(shape_of(in_t)[:-1]), prod(shape_of(out_t)[:-1])

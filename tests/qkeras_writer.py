@@ -96,3 +96,31 @@ def conv(name: str, src: str, rank: int, kernel, bias=None, kernel_q: dict | Non
 
 def qact(name: str, src: str, quantizer: dict | str) -> Layer:
     return Layer(name, "QActivation", {"activation": quantizer}, [src])
+
+
+#: issue #12's full-size CNN (the QKeras documentation's 32x32x3 CNN shape with a 16384 -> 128 dense)
+CNN32_SHAPE = (32, 32, 3)
+
+
+def write_cnn32(directory: str | Path, seed: int = 12, relu_bits: int = 4) -> Path:
+    """A 32x32x3 QKeras CNN (seeded random 4-bit weights): input ``quantized_bits(8,0,alpha=1)``
+    -> QConv2D(16, 3x3, same) ``quantized_relu(relu_bits,0)`` -> Flatten (32*32*16 = 16384) ->
+    QDense(128) ``quantized_relu(relu_bits,0)`` -> QDense(10).  Written as ``cnn32_r<relu_bits>.json``
+    + weights.  (With 4-bit activations the flattened beat is 65,536 bits: one Amaranth signal,
+    beyond its 2^16 - 1 bit limit; see bench/README.md, issue #12.)"""
+    rng = np.random.default_rng(seed)
+    wq = "quantized_bits(4,0,alpha=1)"
+    relu = f"quantized_relu({relu_bits},0)"
+    step = 1 / 8
+
+    def w(*shape):
+        return rng.integers(-8, 8, size=shape) * step
+
+    layers = [qact("qin", "x", "quantized_bits(8,0,alpha=1)"),
+              conv("c1", "qin", 2, w(3, 3, 3, 16), w(16), wq, wq, padding="same"),
+              qact("r1", "c1", relu),
+              Layer("flat", "Flatten", {"data_format": "channels_last"}, ["r1"]),
+              dense("fc1", "flat", w(16384, 128), w(128), wq, wq),
+              qact("r2", "fc1", relu),
+              dense("fc2", "r2", w(128, 10), w(10), wq, wq)]
+    return write_model(directory, f"cnn32_r{relu_bits}", CNN32_SHAPE, layers)

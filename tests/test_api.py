@@ -146,7 +146,8 @@ def test_cli_config_round_trip_and_misspelled_layer(tmp_path):
     assert qir_main(["config", str(K3), "-o", str(cfg), *K3_OPTS]) == 0
     tmpl = json.loads(cfg.read_text())
     assert list(tmpl["layers"]) == ["fc1_relu", "fc2_relu", "fc3_relu", "output_softmax"]
-    assert tmpl["layers"]["fc2_relu"] == {"weight": "fixed<16,6>", "bias": "fixed<16,6>", "result": "fixed<16,6>"}
+    assert tmpl["layers"]["fc2_relu"] == {"weight": "fixed<16,6>", "bias": "fixed<16,6>", "result": "fixed<16,6>",
+                                          "reuse": None}
     assert qir_main(["compile", str(K3), "-o", str(tmp_path / "a"), "--pipeline", MAC, *K3_OPTS,
                      "--precision-config", str(cfg)]) == 0
     assert qir_main(["import", str(K3), "-o", str(tmp_path / "b.mlir"), *K3_OPTS, "--precision", "fixed<16,6>"]) == 0
@@ -174,8 +175,8 @@ def test_cli_config_yaml_and_quantized_model(tmp_path):
     import yaml
 
     tmpl = yaml.safe_load(cfg.read_text())
-    assert tmpl == {"default": {}, "layers": {n: {} for n in ("fc1", "relu1", "fc2", "relu2", "fc3", "relu3",
-                                                              "output")}}
+    assert tmpl == {"default": {}, "layers": {n: {"reuse": None} if n.startswith(("fc", "out")) else {}
+                                              for n in ("fc1", "relu1", "fc2", "relu2", "fc3", "relu3", "output")}}
     assert "relu1                    ufixed<6,0>" in out  # the quantizers' types are printed
     assert qir_main(["compile", str(q3), "-o", str(tmp_path / "q"), "--pipeline", MAC, *K3_OPTS,
                      "--precision-config", str(cfg)]) == 0

@@ -68,8 +68,10 @@ def test_live_model_config_template_and_misspelling():
     model = keras.Sequential([keras.Input((6,)), keras.layers.Dense(5, activation="relu", name="fc"),
                               keras.layers.Dense(3, name="head")], name="float_seq")
     tmpl = qir.config_template(model, input_type="fixed<10,4>")
-    assert tmpl["layers"] == {"fc": {"weight": "fixed<16,6>", "bias": "fixed<16,6>", "result": "fixed<16,6>"},
-                              "head": {"weight": "fixed<16,6>", "bias": "fixed<16,6>", "result": "fixed<16,6>"}}
+    assert tmpl["layers"] == {"fc": {"weight": "fixed<16,6>", "bias": "fixed<16,6>", "result": "fixed<16,6>",
+                                     "reuse": None},
+                              "head": {"weight": "fixed<16,6>", "bias": "fixed<16,6>", "result": "fixed<16,6>",
+                                       "reuse": None}}
     tmpl["layers"]["head"]["result"] = "fixed<20,8>"
     d = qir.convert(model, tmpl, input_type="fixed<10,4>")
     assert d.layer_types()["head"] == Fixed(20, 8)

@@ -430,3 +430,24 @@ def test_report_covers_xnor(tmp_path):
     assert lay[0]["leaf_luts"] == live * 17 and lay[0]["adders"] == live * 5 and lay[0]["depth"] == 5 + 1
     assert lay[0]["luts"] == round(live * (0.78 * 32 + 1))
     assert e["luts_estimate"] > 0
+
+
+def test_wide_binary_activation_is_proven_in_batches(tmp_path):
+    """Issue #12 regression: a 300-wide batchnorm result (fixed<16,6>, 2^16 codes) before a binary
+    activation is 2^16 x 300 > MAX_ENTRIES table entries; two_valued enumerates it in batches, so
+    the next layer is still xnor (it was a ternary adder graph), and stays bit-exact."""
+    from qir.lowering.value_sets import MAX_ENTRIES
+    from qir.lowering.xnor import xnor_plan
+
+    path = write_mlp(tmp_path, "bnn", sizes=(16, 300, 10))
+    net = import_model(path, input_type=IN_T, precision=Fixed.parse(BNN_PRECISION), softmax="none")
+    run_passes(net, "qir-infer-widths")
+    fc2 = next(o for o in net.walk() if isinstance(o, DenseOp) and layer_of(o) == "fc2")
+    assert (1 << 16) * 300 > MAX_ENTRIES
+    assert not isinstance(xnor_plan(fc2), str)
+    low = net.clone()
+    run_passes(low, "qir-lower-dense{style=auto},qir-fold-threshold")
+    assert any(isinstance(o, XnorOp) and layer_of(o) == "fc2" for o in low.walk())
+    x = IN_T.from_real(random_inputs(200, seed=3), "x")
+    ref = evaluate(get_model(net), [x]).outputs[0]
+    assert np.array_equal(evaluate(get_model(low), [x]).outputs[0], ref)

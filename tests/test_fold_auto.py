@@ -1,0 +1,219 @@
+"""Folding plumbing (issue #12): the ``reuse`` configuration key, ``--reuse``/``--target-ii``/
+``--max-luts``, ``qir-fold-auto``'s choice written into net.mlir and report.json, and the round trip
+of that choice through a precision configuration."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import qir
+from qir.errors import QirError
+from qir.flow import compile_model, import_model, run_passes
+from qir.ir import layer_of, read_module
+
+DATA = Path(__file__).parent / "data"
+Q3 = DATA / "qkeras_3layer" / "qkeras_3layer.json"
+Q3_OPTS = {"input_type": qir.Fixed(16, 6), "softmax": "none"}
+#: a quick pipeline (multipliers, no adder-graph search) with the folding pass before lowering
+QUICK = "qir-infer-widths,qir-fold-auto,qir-lower-dense{style=mac},qir-pipeline"
+
+
+def run_cli(*args) -> tuple[int, str, str]:
+    r = subprocess.run([sys.executable, "-m", "qir.cli", *map(str, args)], capture_output=True, text=True)
+    return r.returncode, r.stdout, r.stderr
+
+
+def _reuse(module) -> dict[str, int | None]:
+    from qir.dialect import ConvOp, DenseOp
+
+    return {layer_of(o): (o.attributes["reuse"].value.data if "reuse" in o.attributes else None)
+            for o in module.walk() if isinstance(o, (DenseOp, ConvOp))}
+
+
+def _config(tmp_path, data) -> Path:
+    f = tmp_path / "cfg.json"
+    f.write_text(json.dumps(data))
+    return f
+
+
+# ------------------------------------------------------------------------------ the configuration key
+def test_reuse_key_pins_layers_and_null_leaves_them(tmp_path):
+    cfg = _config(tmp_path, {"default": {"reuse": 2}, "layers": {"fc2": {"reuse": 8}, "fc3": {"reuse": None}}})
+    net = import_model(Q3, precision=qir.PrecisionConfig.load(cfg), **Q3_OPTS)
+    assert _reuse(net) == {"fc1": 2, "fc2": 8, "fc3": 2, "output": 2}
+    text = qir.Design(net).to_mlir()
+    assert 'layer = "fc2", reuse = 8 : i64' in text
+    net = import_model(Q3, precision=qir.PrecisionConfig.load(_config(tmp_path, {"layers": {"fc3": {"reuse": None}}})),
+                       **Q3_OPTS)
+    assert _reuse(net) == dict.fromkeys(("fc1", "fc2", "fc3", "output"))
+
+
+@pytest.mark.parametrize("entry, needle", [
+    ({"layers": {"fc1": {"reuse": 0}}}, "layers: 'fc1': reuse 0 is not a positive integer"),
+    ({"layers": {"fc1": {"reuse": -3}}}, "layers: 'fc1': reuse -3 is not a positive integer"),
+    ({"layers": {"fc1": {"reuse": "4"}}}, "layers: 'fc1': reuse '4' is not a positive integer"),
+    ({"layers": {"fc1": {"reuse": 2.5}}}, "layers: 'fc1': reuse 2.5 is not a positive integer"),
+    ({"layers": {"fc1": {"reuse": True}}}, "layers: 'fc1': reuse True is not a positive integer"),
+    ({"default": {"reuse": 0}}, "default: reuse 0 is not a positive integer"),
+    ({"layers": {"relu1": {"reuse": 4}}}, "layer 'relu1' has reuse 4 but the model has no dense or conv layer"),
+    ({"layers": {"fc9": {"reuse": 4}}}, "layer 'fc9' has reuse 4 but the model has no dense or conv layer"),
+])
+def test_bad_reuse_entries_are_one_error_line(tmp_path, entry, needle):
+    cfg = _config(tmp_path, entry)
+    rc, out, err = run_cli("compile", Q3, "-o", tmp_path / "o", "--input-type", "fixed<16,6>", "--softmax", "none",
+                           "--precision-config", cfg)
+    assert rc == 1 and not (tmp_path / "o").exists()
+    assert err.count("\n") == 1 and "Traceback" not in err
+    assert err.startswith(f"qir: error: {cfg}") and needle in err, err
+
+
+@pytest.mark.parametrize("args, needle", [
+    (["--reuse", "0"], "--reuse 0 is not a positive integer"),
+    (["--target-ii", "-2"], "--target-ii -2 is not a positive integer"),
+    (["--reuse", "2", "--max-luts", "1000"], "give one of --reuse, --target-ii, --max-luts"),
+    (["--target-ii", "4", "--pipeline", "qir-infer-widths,qir-lower-dense{style=mac},qir-pipeline"],
+     "--target-ii needs qir-fold-auto in the pass pipeline"),
+    (["--max-luts", "10", "--pipeline", QUICK], "qir-fold-auto: max-luts=10 is impossible"),
+])
+def test_bad_folding_options_are_one_error_line(tmp_path, args, needle):
+    rc, out, err = run_cli("compile", Q3, "-o", tmp_path / "o", "--input-type", "fixed<16,6>", "--softmax", "none",
+                           *args)
+    assert rc == 1 and not (tmp_path / "o").exists()
+    assert err.count("\n") == 1 and "Traceback" not in err and needle in err, err
+
+
+# ------------------------------------------------------------------------------ the automatic choice
+def test_target_ii_choice_in_net_report_and_config_round_trip(tmp_path):
+    rep = compile_model(Q3, tmp_path / "a", pipeline=QUICK, target_ii=4, **Q3_OPTS)
+    fold = rep["folding"]
+    # parallel form: cycles = R; every layer folded as far as the target allows (R <= inputs)
+    assert {r["layer"]: r["reuse"] for r in fold["layers"]} == {"fc1": 4, "fc2": 4, "fc3": 4, "output": 4}
+    assert fold["ii_cycles_estimate"] == 4
+    for row in fold["layers"]:
+        assert row["cycles"] == row["reuse"] and row["implementation"] and row["estimate"]["lut"] > 0
+    assert fold["luts_estimate"] == sum(r["estimate"]["lut"] for r in fold["layers"])
+    on_disk = json.loads((tmp_path / "a" / "report.json").read_text())
+    assert on_disk["folding"] == fold
+    net = read_module(tmp_path / "a" / "net.mlir")
+    assert _reuse(net) == {"fc1": 4, "fc2": 4, "fc3": 4, "output": 4}
+    # copied into a precision configuration, the choice pins the layers: the same design without a target
+    cfg = _config(tmp_path, {"layers": {r["layer"]: {"reuse": r["reuse"]} for r in fold["layers"]}})
+    rep_b = compile_model(Q3, tmp_path / "b", pipeline=QUICK, precision=qir.PrecisionConfig.load(cfg), **Q3_OPTS)
+    assert rep_b["folding"] == fold
+    for f in ("net.mlir", "lowered.mlir"):
+        assert (tmp_path / "a" / f).read_text() == (tmp_path / "b" / f).read_text(), f
+    # and net.mlir itself compiles to the same choice; a pinned layer is kept under a new target
+    rep_c = compile_model(tmp_path / "a" / "net.mlir", tmp_path / "c", pipeline=QUICK, target_ii=16)
+    assert {r["layer"]: r["reuse"] for r in rep_c["folding"]["layers"]} == {"fc1": 4, "fc2": 4, "fc3": 4,
+                                                                             "output": 4}
+
+
+def test_max_luts_picks_the_fastest_fitting_choice():
+    from qir.lowering.fold_auto import Planner, foldable_layers
+
+    net = import_model(Q3, **Q3_OPTS)
+    run_passes(net, "qir-infer-widths")
+    plan = Planner(*foldable_layers(net))
+    full = plan.luts(plan.for_target(1))
+    budget = full // 3
+    low = net.clone()
+    run_passes(low, f"qir-fold-auto{{max-luts={budget}}}")
+    rs = [r for r in _reuse(low).values()]
+    ii = plan.ii(rs)
+    assert plan.luts(rs) <= budget < full
+    assert plan.luts(plan.for_target(ii - 1)) > budget  # one cycle faster does not fit
+    assert rs == plan.for_target(ii)
+
+
+def test_stream_target_ii_counts_beats(tmp_path):
+    """--io stream: a conv's kernel processes one beat per output position, so R = target // beats."""
+    from qir.lowering import STREAM_PIPELINE
+
+    text = (Path(__file__).parent / "filecheck" / "lowering" / "fold_auto.mlir").read_text()
+    (tmp_path / "fa.mlir").write_text(text)
+    net = read_module(tmp_path / "fa.mlir")
+    run_passes(net, STREAM_PIPELINE.split(",qir-fold-auto")[0] + ",qir-fold-auto{target-ii=64}")
+    assert _reuse(net) == {"c1": 4, "fc": 32}
+
+
+def test_api_compile_takes_the_folding_options(tmp_path):
+    d = qir.convert(Q3, input_type="fixed<16,6>", softmax="none")
+    rep = d.compile(tmp_path / "x", pipeline=QUICK, reuse=3)
+    assert [r["reuse"] for r in rep["folding"]["layers"]] == [3, 3, 3, 3]
+    with pytest.raises(QirError, match="give one of --reuse, --target-ii, --max-luts"):
+        d.compile(tmp_path / "y", pipeline=QUICK, reuse=3, target_ii=5)
+
+
+def test_folding_estimate_fast_path_matches_the_exact_one(monkeypatch):
+    """qir.folding's int64 fast path (multi-million-weight layers, issue #12) gives the same
+    figures as the Python-integer path."""
+    import numpy as np
+
+    import qir.folding as fo
+
+    rng = np.random.default_rng(4)
+    cases = [rng.integers(-9, 9, size=(37, 5)), rng.choice([-4, 0, 2, 8], size=(20, 3)),
+             rng.choice([-1, 1], size=(16, 4)) * 4, np.zeros((3, 2), dtype=int)]
+    fast = [(fo.weight_bits(m.astype(object), st), fo.acc_range(m.astype(object), np.arange(m.shape[1]), -128, 127),
+             fo.auto_fold_style(m)) for m in cases for st in ("mac", "po2", "ternary")]
+    monkeypatch.setattr(fo, "_int64", lambda m: None)
+    slow = [(fo.weight_bits(m.astype(object), st), fo.acc_range(m.astype(object), np.arange(m.shape[1]), -128, 127),
+             fo.auto_fold_style(m)) for m in cases for st in ("mac", "po2", "ternary")]
+    assert fast == slow
+
+
+def test_large_constants_fast_paths_match_the_exact_ones():
+    """int_elements packs numpy bytes (a 2M-weight layer imported in ~20 s through xDSL's
+    from_list) and dense_bounds sums in int64 where exact: both equal the Python-integer forms."""
+    import numpy as np
+    from xdsl.dialects.builtin import DenseIntOrFPElementsAttr, IntegerType, TensorType
+
+    from qir.dialect.types import dense_bounds, int_elements
+    from qir.fixed import Fixed
+
+    rng = np.random.default_rng(0)
+    for arr in (rng.integers(-2**31, 2**31, size=(7, 5)), rng.integers(-2**40, 2**40, size=(3,)),
+                np.array([[5]]), np.array([-1, 0, 1], dtype=object) * 2**62):
+        a = int_elements(arr)
+        t = TensorType(IntegerType(a.get_element_type().width.data), list(np.shape(arr)))
+        assert a == DenseIntOrFPElementsAttr.from_list(t, [int(v) for v in np.ravel(arr)])
+    w, off, t = rng.integers(-50, 50, size=(40, 7)), rng.integers(-9, 9, size=7), Fixed(8, 3)
+    lo, hi = np.full(40, t.min_int, dtype=object), np.full(40, t.max_int, dtype=object)
+    a, b = lo[:, None] * w.astype(object), hi[:, None] * w.astype(object)
+    got = dense_bounds(t, w, off)
+    assert list(got[0]) == list(np.minimum(a, b).sum(axis=0) + off) and got[0].dtype == object
+    assert list(got[1]) == list(np.maximum(a, b).sum(axis=0) + off)
+
+
+def test_max_luts_bounds_the_whole_stream_design(tmp_path):
+    """--max-luts holds for qir report's estimate of the whole design (window, collect, layers),
+    not only the folded layers' plan: one LUT less than the fastest design's estimate folds more."""
+    from qir.report import report
+
+    src = tmp_path / "fa.mlir"
+    src.write_text((Path(__file__).parent / "filecheck" / "lowering" / "fold_auto.mlir").read_text())
+    fast = compile_model(src, tmp_path / "a", io="stream", max_luts=10**9)
+    full = report(tmp_path / "a")["estimate"]["luts_estimate"]
+    rep = compile_model(src, tmp_path / "b", io="stream", max_luts=full - 1)
+    assert report(tmp_path / "b")["estimate"]["luts_estimate"] <= full - 1
+    assert rep["folding"]["design_luts_estimate"] <= full - 1
+    assert rep["folding"]["ii_cycles_estimate"] > fast["folding"]["ii_cycles_estimate"]
+
+
+def test_too_wide_flatten_beat_is_one_error_line(tmp_path):
+    """Issue #12: a flatten whose one beat exceeds an Amaranth signal (2^16 - 1 bits) was an
+    internal AssertionError deep in Amaranth after minutes of RTL generation; now one error."""
+    src = tmp_path / "wide.mlir"
+    src.write_text("""qir.model @wide {
+  %0 = qir.input "x" : tensor<4097x16x!qir.fixed<1,1>>
+  %1 = qir.reshape %0 {layer = "flat"} : tensor<4097x16x!qir.fixed<1,1>> -> tensor<65552x!qir.fixed<1,1>>
+  qir.output %1 : tensor<65552x!qir.fixed<1,1>>
+}
+""")
+    rc, out, err = run_cli("compile", src, "-o", tmp_path / "o", "--io", "stream")
+    assert rc == 1 and not (tmp_path / "o").exists() and err.count("\n") == 1, err
+    assert "the flatten of layer 'flat' is one beat of 4097 x 16 = 65552 bits" in err
