@@ -1,7 +1,7 @@
 """Random-model differential testing, the long run (issue #14).
 
     .venv/bin/python bench/fuzz.py --seeds 0:1000 [--verilator-every 1] [--batch 25] [--jobs 1]
-                                   [--vectors 24] [--out bench/out/fuzz] [--keep]
+                                   [--vectors 24] [--out bench/out/fuzz] [--keep] [--reuse]
 
 For every seed, ``tests/random_models.py`` draws a random valid QKeras model (written as JSON +
 h5, imported by the real frontend) and checks it end to end: (a) the reference interpreter on
@@ -15,6 +15,11 @@ the first difference) and a table: seeds, models, mismatches, internal errors, r
 model qir did not compile: a generator or qir bug either way), "xnor -> auto" (an explicit xnor
 style the value-set analysis could not prove valid -- a clean, documented refusal -- checked with
 style auto instead), time.  Exits 1 on any mismatch, internal error or refusal.
+
+``--reuse`` draws the same models with a random reuse factor R per dense/conv layer
+(``random_models.generate(seed, reuse=True)``, issue #12: folded layers, in_ready, R cycles per
+input) and checks them in Icarus only: the batched Verilator bench drives every model at one
+input per cycle and has no in_ready.
 """
 from __future__ import annotations
 
@@ -35,17 +40,17 @@ import random_models as rm  # noqa: E402
 def _chunk(args):
     """Icarus per seed (the real file-driven testbench: protocol and latency checks too), then
     one batched Verilator build and run for the chunk's selected seeds."""
-    seeds, verilator_every, vectors, out, keep = args
+    seeds, verilator_every, vectors, out, keep, reuse = args
     import warnings
 
     warnings.simplefilter("ignore")  # Amaranth UnusedElaboratable after a failed elaboration
     done, batch = [], []
     for seed in seeds:
         work = Path(tempfile.mkdtemp(prefix=f"fuzz{seed}_", dir=out))
-        case = rm.generate(seed)
+        case = rm.generate(seed, reuse=reuse)
         r = rm.check(case, work, ("icarus",), vectors)
         sims = ["icarus"]
-        if r.status == "ok" and verilator_every and seed % verilator_every == 0:
+        if r.status == "ok" and not reuse and verilator_every and seed % verilator_every == 0:
             net, outdir, xm = rm.check.last
             batch.append((seed, net, outdir, xm))
             sims.append("verilator")
@@ -90,6 +95,7 @@ def main(argv=None) -> int:
     ap.add_argument("--jobs", type=int, default=1)
     ap.add_argument("--out", default=str(ROOT / "bench" / "out" / "fuzz"))
     ap.add_argument("--keep", action="store_true", help="keep the work directories of passing seeds")
+    ap.add_argument("--reuse", action="store_true", help="random reuse factors (folded layers; Icarus only)")
     a = ap.parse_args(argv)
     lo, hi = (int(v) for v in a.seeds.split(":"))
     out = Path(a.out)
@@ -99,7 +105,8 @@ def main(argv=None) -> int:
     notes = 0
     n_verilator = 0
     seeds = list(range(lo, hi))
-    jobs = [(seeds[k:k + a.batch], a.verilator_every, a.vectors, out, a.keep) for k in range(0, len(seeds), a.batch)]
+    jobs = [(seeds[k:k + a.batch], a.verilator_every, a.vectors, out, a.keep, a.reuse)
+            for k in range(0, len(seeds), a.batch)]
     if a.jobs > 1:
         pool = ProcessPoolExecutor(a.jobs)
         chunks = pool.map(_chunk, jobs)
