@@ -287,8 +287,9 @@ MAX_REUSE = 1 << 32
 def check_reuse(v, what: str = "reuse") -> int:
     """A reuse factor R: a positive integer (``bool`` and floats refused); ``what`` names it."""
     if isinstance(v, bool) or not isinstance(v, int) or not 1 <= v <= MAX_REUSE:
-        raise QirError(f"{what} {v!r} is not a positive integer (the number of cycles a layer's products "
-                       f"are spread over; 1 = fully parallel, at most {MAX_REUSE})")
+        why = ("the number of cycles a layer's products are spread over; 1 = fully parallel"
+               if what.endswith("reuse") else "cycles" if what == "--target-ii" else "LUTs")
+        raise QirError(f"{what} {v!r} is not a positive integer ({why}, at most {MAX_REUSE})")
     return v
 
 

@@ -73,7 +73,8 @@ def test_bad_reuse_entries_are_one_error_line(tmp_path, entry, needle):
 
 @pytest.mark.parametrize("args, needle", [
     (["--reuse", "0"], "--reuse 0 is not a positive integer"),
-    (["--target-ii", "-2"], "--target-ii -2 is not a positive integer"),
+    (["--target-ii", "-2"], "--target-ii -2 is not a positive integer (cycles"),
+    (["--max-luts", "0"], "--max-luts 0 is not a positive integer (LUTs"),
     (["--reuse", "2", "--max-luts", "1000"], "give one of --reuse, --target-ii, --max-luts"),
     (["--target-ii", "4", "--pipeline", "qir-infer-widths,qir-lower-dense{style=mac},qir-pipeline"],
      "--target-ii needs qir-fold-auto in the pass pipeline"),
