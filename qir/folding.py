@@ -59,15 +59,6 @@ def geometry(n_in: int, R: int) -> tuple[int, int]:
     return max(1, -(-n_in // R)), int(R)
 
 
-def check_reuse(value, where: str) -> int:
-    """The reuse factor of an attribute value (an ``IntegerAttr`` or int), or ValueError naming
-    ``where``: R must be an integer >= 1."""
-    v = getattr(getattr(value, "value", None), "data", value)
-    if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1:
-        raise ValueError(f"{where}: reuse must be an integer >= 1 (e.g. reuse = 4 : i64), got {value}")
-    return int(v)
-
-
 def _int64(m: np.ndarray) -> np.ndarray | None:
     """``m`` (integer objects) as int64 when every entry is below 2^62 in magnitude, else None:
     the numpy fast path of the helpers below for multi-million-weight layers (issue #12)."""
