@@ -28,6 +28,7 @@ from qir.dialect.types import (
     ExactResult,
     IntList,
     LayerStage,
+    MaxKeepsType,
     _channel_const,
     _check_bounds,
     _check_in_type,
@@ -146,7 +147,7 @@ POOL_COUNTS = ("window", "valid")
 
 
 @irdl_op_definition
-class PoolOp(ExactResult, IRDLOperation):
+class PoolOp(MaxKeepsType, IRDLOperation):
     """Max or average pooling, channels last.  ``max``: the largest valid element of each window
     (padding never wins); result type = input type.  ``avg``: the zero-padded window sum times
     a constant multiplier, exact: count ``window`` uses multiplier[0] everywhere, count
@@ -203,12 +204,6 @@ class PoolOp(ExactResult, IRDLOperation):
             lo = min(prods) if lo is None else min(lo, *prods)
             hi = max(prods) if hi is None else max(hi, *prods)
         return lo, hi, in_t.frac + mt.frac
-
-    def exact_spec(self) -> Fixed:
-        """``max`` keeps the input type; otherwise the narrowest exact type."""
-        if self.kind.data == "max":
-            return elem(self.input.type)
-        return Fixed.for_range(*self.exact_bounds())
 
     def verify_(self) -> None:
         where = _layer(self)
@@ -572,7 +567,7 @@ REDUCE_KINDS = ("sum", "max", "maxabs")
 
 
 @irdl_op_definition
-class ReduceOp(ExactResult, IRDLOperation):
+class ReduceOp(MaxKeepsType, IRDLOperation):
     """A reduction over one ``axis`` with keepdims semantics: the result shape is the input
     shape with that axis set to 1.  ``sum`` is exact (result type holds n * the input range on
     the input grid), ``max`` keeps the input element type, ``maxabs`` = max |x| (exact)."""
@@ -596,12 +591,6 @@ class ReduceOp(ExactResult, IRDLOperation):
             mags = (abs(lo), abs(hi))
             return (0 if lo <= 0 <= hi else min(mags)), max(mags), t.frac
         return lo, hi, t.frac
-
-    def exact_spec(self) -> Fixed:
-        """``max`` keeps the input type; otherwise the narrowest exact type."""
-        if self.kind.data == "max":
-            return elem(self.input.type)
-        return Fixed.for_range(*self.exact_bounds())
 
     def verify_(self) -> None:
         where = _layer(self)

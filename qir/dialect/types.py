@@ -71,6 +71,16 @@ class ExactResult:
         return op
 
 
+class MaxKeepsType(ExactResult):
+    """``ExactResult`` of an op with a ``kind`` (``qir.pool``, ``qir.reduce``): ``max`` picks one of
+    its inputs, so it keeps the input type; the other kinds get the narrowest exact type."""
+
+    def exact_spec(self) -> Fixed:
+        if self.kind.data == "max":
+            return elem(self.input.type)
+        return Fixed.for_range(*self.exact_bounds())
+
+
 # ------------------------------------------------------------------------------------- types
 class _FixedBase(ParametrizedAttribute, TypeAttribute):
     width: IntAttr
