@@ -205,7 +205,7 @@ def simulate_stream(outdir, x_mant: np.ndarray, simulator: str, seed: int | None
 
     from qir.fixed import Fixed
 
-    outdir = Path(outdir)
+    outdir = Path(outdir).resolve()  # the builds and runs work inside temporary folders
     rep = _report(outdir)
     pi, po = _port(rep, "in_data"), _port(rep, "out_data")
     ti, to = Fixed.parse(pi["type"]), Fixed.parse(po["type"])

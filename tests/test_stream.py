@@ -599,3 +599,18 @@ def test_residual_min_depth_rtl_icarus(tmp_path, monkeypatch):
         else:
             with pytest.raises(QirError, match="output beats came out"):
                 simulate_stream(d, x, "icarus", None)
+
+
+@pytest.mark.sim
+def test_stream_sim_of_a_relative_output_dir(tmp_path, monkeypatch):
+    """Regression: `qir sim d` with a relative folder ran the stream bench's Icarus/Verilator builds
+    and runs inside temporary folders, where the relative source and run paths did not resolve
+    (Icarus: "Unable to find the root module"; Verilator: "Can't write file")."""
+    from qir.sim.stream_bench import check_stream
+
+    _compile_ir(CNN1D, tmp_path / "d", monkeypatch)
+    monkeypatch.chdir(tmp_path)
+    net = get_model(_net(CNN1D))
+    x = _rand_inputs(net, 4)
+    runs = check_stream(Path("d"), x, evaluate(net, [x]).outputs[0], "icarus", seeds=(None,))
+    assert runs[0]["cycles"] > 0
