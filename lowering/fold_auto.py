@@ -132,12 +132,143 @@ def foldable_layers(module: ModuleOp) -> tuple[list[Layer], int, str]:
     return layers, floor, why
 
 
-class Planner:
-    """R per layer for a target II, and the summed estimate of a choice (cached per (op, R))."""
+#: the unfolded (R = 1) layer's LUTs are the adder-graph search's own figure (``qir report``'s
+#: adder LUTs after lowering) for layers with at most this many weights; larger layers keep
+#: ``qir.folding.estimate``'s rough figure (the search would take minutes, and at that size R = 1
+#: is only chosen when the rough figure is already below the folded alternative)
+EXACT_R1_MAX_WEIGHTS = 1 << 16
+#: the rough R = 1 figure is within this factor of the searched one (measured: 0.6 - 0.8 on
+#: KERAS_conv1d, bench/README.md); beyond it the comparison needs no search
+ROUGH_R1_TOLERANCE = 3.0
+#: small R always considered beside the largest allowed one (candidates of the dominance rule)
+SMALL_REUSE = (1, 2, 3, 4)
 
-    def __init__(self, layers: list[Layer], floor: int, why: str):
-        self.layers, self.floor, self.why = layers, floor, why
+_UNFOLDED: dict = {}   # content key -> searched adder-graph LUTs (shared by plan and summary)
+
+
+def unfolded_luts(op, style: str | None) -> int | None:
+    """The searched adder graph's LUTs (``qir report``'s figure after ``qir-lower-cmvm``, without
+    the epilogue that every R has) of an unfolded ``qir.dense`` in an adder-graph style, or None
+    (xnor/mac, a conv, a layer above ``EXACT_R1_MAX_WEIGHTS``: the estimate's own figure then)."""
+    from qir.dialect import DenseOp
+
+    if not isinstance(op, DenseOp) or style in ("xnor", "mac"):
+        return None
+    w = op.folded()[0]
+    if w.size > EXACT_R1_MAX_WEIGHTS:
+        return None
+    from qir.lowering.lower_cmvm import auto_style, graph_for
+    from qir.lowering.lower_dense import cmvm_from_dense
+
+    from qir.dialect import elements_to_numpy
+    from qir.folding import LUT_PER_ADDER_BIT
+
+    cm = cmvm_from_dense(op, style or auto_style(w))
+    try:
+        m = elements_to_numpy(cm.matrix)
+        key = (cm.style.data, str(cm.input.type), m.shape, m.tobytes(), elements_to_numpy(cm.offset).tobytes())
+        if key not in _UNFOLDED:
+            _UNFOLDED[key] = int(round(graph_for(cm).lut_bits() * LUT_PER_ADDER_BIT))
+    finally:
+        cm.erase()  # built only to be searched: drop its use of the layer's input
+    return _UNFOLDED[key]
+
+
+def stream_timing_nodes(module: ModuleOp, ii_of) -> tuple | None:
+    """(nodes, n_out, beats_in, beats_out) of the stream model in ``module`` for
+    ``rtl.stream_timing.simulate_dag``, before lowering: the same stages ``rtl.stream_top`` builds
+    (windows, maps, collects, joins, a fork per value with several users, a FIFO in front of a
+    join input that needs one, at the unbounded-FIFO depth the generator sizes it to), a map's
+    II = ``ii_of(map op)`` (its folded layers' largest R), its latency II + 1 (the II does not
+    depend on it).  None for a parallel model."""
+    from qir.rtl.stream_collect import collect_geometry
+    from qir.rtl.stream_join import fifo_depth
+    from qir.rtl.stream_top import _needs
+    from qir.rtl.stream_window import WindowGeometry
+
+    from qir.dialect import ModelOp
+    from qir.dialect.stream_ops import CollectOp, JoinOp, MapOp, WindowOp, is_stream_model
+
+    model = next((m for m in module.ops if isinstance(m, ModelOp)), None)
+    if model is None or not is_stream_model(model):
+        return None
+    ops = [o for o in model.block.ops if isinstance(o, (WindowOp, MapOp, JoinOp, CollectOp))]
+    in_v = model.inputs()[0].result
+    beats_in, beats_out = _beats(in_v.type), _beats(model.output().outs[0].type)
+    need = _needs(ops, in_v, beats_in)
+    nodes: list = []
+    n_out: list = []
+    src: dict = {}
+
+    def provide(v, node):
+        users = len(list(v.uses))
+        if users <= 1:
+            src[v] = [(node, 0)]
+            return
+        nodes.append(("fork", users, [(node, 0)]))
+        n_out.append(users)
+        src[v] = [(len(nodes) - 1, p) for p in range(users)]
+
+    provide(in_v, -1)
+    for op in ops:
+        if isinstance(op, JoinOp):
+            ins = []
+            for v, other in ((op.lhs, op.rhs), (op.rhs, op.lhs)):
+                d = fifo_depth(need[v], need[other], 0)
+                if d:
+                    nodes.append(("fifo", d + len(need[v]) + 4, [src[v].pop(0)]))
+                    n_out.append(1)
+                    ins.append((len(nodes) - 1, 0))
+                else:
+                    ins.append(src[v].pop(0))
+            ii = ii_of(op)
+            nodes.append(("join", ii + 1, ins))
+        elif isinstance(op, WindowOp):
+            nodes.append(("window", WindowGeometry(op), [src[op.input].pop(0)]))
+        elif isinstance(op, MapOp):
+            ii = ii_of(op)
+            nodes.append(("map", (ii + 1, ii) if ii > 1 else 1, [src[op.input].pop(0)]))
+        else:
+            nodes.append(("collect", collect_geometry(op)[0], [src[op.input].pop(0)]))
+        n_out.append(1)
+        provide(op.output, len(nodes) - 1)
+    return nodes, n_out, beats_in, beats_out
+
+
+def same_work_reuse(rows: int, r: int) -> int:
+    """The smallest R that does the same work per cycle as ``r`` (``qir.folding.geometry``: the same
+    S = ceil(rows / R) inputs per cycle): the same arithmetic in fewer cycles and ROM words, so
+    every R between it and ``r`` is dominated (the estimate is a saw-tooth between these points)."""
+    from qir.folding import geometry
+
+    return -(-rows // geometry(rows, r)[0])
+
+
+class Planner:
+    """R per layer for a target II, and the summed estimate of a choice (cached per (op, R)).
+
+    Three rules (issue #12):
+
+    - *dominance*: a layer never gets an R that is bigger and slower than a smaller R: among the
+      candidates up to the largest R the target allows (``SMALL_REUSE`` and that R), the one with
+      the fewest estimated LUTs, the smaller R on a tie (``best_reuse``; the candidates: R = 1 .. 4,
+      the largest R the target allows and the smallest R with its inputs per cycle,
+      ``same_work_reuse``); R = 1 is priced by the
+      adder-graph search where that can matter (``unfolded_luts``);
+    - *II*: the II of a choice is the cycle model's (``rtl.stream_timing``, the model ``qir sim``
+      checks the RTL against), not max(beats x R): a window and the folded map after it stall
+      each other, and a window over a padded map walks more steps than it emits.  ``for_target``
+      plans every layer for a layer target N' (beats x R <= N') and lowers N' until the cycle
+      model's II meets the target;
+    - ``for_max_luts``: the smallest layer target whose summed estimate fits (the fastest fitting
+      configuration: the cycle model's II rises with N').
+    """
+
+    def __init__(self, layers: list[Layer], floor: int, why: str, module: ModuleOp | None = None):
+        self.layers, self.floor, self.why, self.module = layers, floor, why, module
         self._cache: dict[tuple[int, int], dict] = {}
+        self._plans: dict[int, list[int]] = {}
+        self._ii: dict[tuple[int, ...], int] = {}
 
     def estimate(self, lay: Layer, r: int) -> dict:
         key = (id(lay.op), r)
@@ -150,25 +281,84 @@ class Planner:
             self._cache[key] = estimate(lay.op, r, lay.style)
         return self._cache[key]
 
-    def for_target(self, ii: int) -> list[int]:
+    def luts_at(self, lay: Layer, r: int, against: int | None = None) -> int:
+        """The layer's LUTs at R; at R = 1 the searched adder graph's figure when ``against``
+        (a folded alternative's LUTs) is within ``ROUGH_R1_TOLERANCE`` of the rough one (or
+        always when ``against`` is None)."""
+        rough = int(self.estimate(lay, r)["lut"])
+        if r != 1 or (against is not None and not rough / ROUGH_R1_TOLERANCE <= against <= rough * ROUGH_R1_TOLERANCE):
+            return rough
+        exact = unfolded_luts(lay.op, lay.style)
+        return rough if exact is None else exact
+
+    def best_reuse(self, lay: Layer, allowed: int) -> int:
+        """The fewest-LUT R among the candidates up to ``allowed`` (smaller R on a tie): R's that
+        are bigger and slower than another candidate are dropped."""
+        cands = sorted({r for r in SMALL_REUSE + (allowed, same_work_reuse(lay.max_reuse, allowed)) if r <= allowed},
+                       reverse=True)
+        top = int(self.estimate(lay, cands[0])["lut"])
+        best, best_luts = cands[0], top
+        for r in cands[1:]:
+            luts = self.luts_at(lay, r, against=top)
+            if luts <= best_luts:
+                best, best_luts = r, luts
+        return best
+
+    def _layer_plan(self, ii: int) -> list[int]:
+        """R per layer for the layer target ``ii`` (beats x R <= ii, dominance rule)."""
+        if ii not in self._plans:
+            out = []
+            for lay in self.layers:
+                if lay.pinned is not None:
+                    out.append(lay.pinned)
+                else:
+                    out.append(self.best_reuse(lay, max(1, min(lay.max_reuse, ii // lay.beats))))
+            self._plans[ii] = out
+        return self._plans[ii]
+
+    def _check_target(self, ii: int) -> None:
         if ii < self.floor:
             raise QirError(f"qir-fold-auto: target II {ii} cycles is impossible: {self.why} "
                            f"(give target-ii={self.floor} or more)")
-        out = []
         for lay in self.layers:
-            if lay.pinned is not None:
-                if lay.beats * lay.pinned > ii:
-                    raise QirError(f"qir-fold-auto: target II {ii} cycles is impossible: layer '{lay.name}' is "
-                                   f"pinned at reuse {lay.pinned} and takes {lay.beats * lay.pinned} cycles per "
-                                   "image (lower its reuse in the precision configuration or raise the target)")
-                out.append(lay.pinned)
-            elif lay.beats > ii:
+            if lay.pinned is not None and lay.beats * lay.pinned > ii:
+                raise QirError(f"qir-fold-auto: target II {ii} cycles is impossible: layer '{lay.name}' is "
+                               f"pinned at reuse {lay.pinned} and takes {lay.beats * lay.pinned} cycles per "
+                               "image (lower its reuse in the precision configuration or raise the target)")
+            if lay.pinned is None and lay.beats > ii:
                 raise QirError(f"qir-fold-auto: target II {ii} cycles is impossible: layer '{lay.name}' "
                                f"processes {lay.beats} beats per image, so it needs {lay.beats} cycles even "
                                f"unfolded (give target-ii={self.min_ii()} or more)")
+
+    def for_target(self, ii: int) -> list[int]:
+        """R per layer whose cycle-model II is at most ``ii``: the layer plan for ``ii``, else for
+        the largest layer target N' < ii that meets it (bisection); one error naming the closest
+        achievable II when not even the fastest plan meets it."""
+        self._check_target(ii)
+        rs = self._layer_plan(ii)
+        if self.ii(rs) <= ii:
+            return rs
+        lo, hi = max([1] + [lay.beats * (lay.pinned or 1) for lay in self.layers]), ii - 1
+        fastest = self.ii(self._layer_plan(lo))
+        if fastest > ii:
+            raise QirError(f"qir-fold-auto: target II {ii} cycles is impossible: even the fastest folding has "
+                           f"an II of {fastest} cycles in the stream cycle model (a window and the map it feeds "
+                           f"stall each other; give target-ii={fastest} or more)")
+        while lo < hi:
+            mid = (lo + hi + 1) // 2
+            if self.ii(self._layer_plan(mid)) <= ii:
+                lo = mid
             else:
-                out.append(max(1, min(lay.max_reuse, ii // lay.beats)))
-        return out
+                hi = mid - 1
+        # then fold each layer back up to its plan for the full target where the cycle model
+        # still meets it (the layers that do not stall anything keep their fold)
+        rs, full = list(self._layer_plan(lo)), rs
+        for k in range(len(rs)):
+            if full[k] != rs[k]:
+                trial = rs[:k] + [full[k]] + rs[k + 1:]
+                if self.ii(trial) <= ii:
+                    rs = trial
+        return rs
 
     def min_ii(self) -> int:
         return max([self.floor] + [lay.beats * (lay.pinned or 1) for lay in self.layers])
@@ -176,27 +366,62 @@ class Planner:
     def max_ii(self) -> int:
         return max([self.min_ii()] + [lay.beats * (lay.pinned or lay.max_reuse) for lay in self.layers])
 
-    def luts(self, rs: list[int]) -> int:
-        return sum(int(self.estimate(lay, r)["lut"]) for lay, r in zip(self.layers, rs))
+    def luts(self, rs: list[int], budget: int | None = None) -> int:
+        """Summed LUTs of choice ``rs`` (R = 1 layers: the searched figure).  With ``budget``: when
+        even the rough R = 1 figures divided by ``ROUGH_R1_TOLERANCE`` exceed it, that lower bound
+        (the choice does not fit either way, no search needed)."""
+        rough = [int(self.estimate(lay, r)["lut"]) for lay, r in zip(self.layers, rs)]
+        if budget is not None:
+            low = sum(v / ROUGH_R1_TOLERANCE if r == 1 else v for v, r in zip(rough, rs))
+            if low > budget:
+                return int(low)
+        return sum(self.luts_at(lay, r) if r == 1 else v for lay, r, v in zip(self.layers, rs, rough))
 
     def for_max_luts(self, budget: int) -> tuple[int, list[int]]:
-        """The smallest target II whose choice fits ``budget`` (bisection: the estimate falls as
-        the target II rises)."""
+        """(II, R per layer): the smallest layer target whose choice fits ``budget`` (bisection: the
+        estimate falls as the target rises), and its cycle-model II."""
         lo, hi = self.min_ii(), self.max_ii()
-        best = self.for_target(hi)
-        if self.luts(best) > budget:
+        best = self._layer_plan(hi)
+        if self.luts(best, budget) > budget:
             raise QirError(f"qir-fold-auto: max-luts={budget} is impossible: even folded as far as each layer "
                            f"can be (II {hi} cycles) the layers are estimated at {self.luts(best)} LUTs")
         while lo < hi:
             mid = (lo + hi) // 2
-            if self.luts(self.for_target(mid)) <= budget:
+            if self.luts(self._layer_plan(mid), budget) <= budget:
                 hi = mid
             else:
                 lo = mid + 1
-        return lo, self.for_target(lo)
+        rs = self._layer_plan(lo)
+        return self.ii(rs), rs
+
+    def layer_ii(self, rs: list[int]) -> int:
+        """max(beats x R) and the unfoldable stages: the II if no stage ever stalled another."""
+        return max([self.floor] + [lay.beats * r for lay, r in zip(self.layers, rs)])
 
     def ii(self, rs: list[int]) -> int:
-        return max([self.floor] + [lay.beats * r for lay, r in zip(self.layers, rs)])
+        """The II of choice ``rs``: the stream cycle model's (``stream_timing_nodes``), or
+        ``layer_ii`` for a parallel model or a stream model without windows (a chain of maps and
+        collects runs at its slowest stage)."""
+        base = self.layer_ii(rs)
+        if self.module is None:
+            return base
+        key = tuple(rs)
+        if key not in self._ii:
+            by_op = {id(lay.op): r for lay, r in zip(self.layers, rs)}
+            from qir.dialect import ConvOp, DenseOp
+
+            def ii_of(stage):
+                return max([by_op.get(id(o), 1) for o in stage.model().walk() if isinstance(o, (DenseOp, ConvOp))]
+                           + [1])
+
+            t = stream_timing_nodes(self.module, ii_of)
+            if t is None or not any(k == "window" for k, _, _ in t[0]):
+                self._ii[key] = base
+            else:
+                from qir.rtl.stream_timing import simulate_dag
+
+                self._ii[key] = max(base, simulate_dag(*t)[1])
+        return self._ii[key]
 
 
 @dataclass(frozen=True)
@@ -220,7 +445,7 @@ class FoldAuto(ModulePass):
         if len(given) > 1:
             raise QirError(f"qir-fold-auto: give one of reuse, target-ii, max-luts (got {', '.join(given)})")
         layers, floor, why = foldable_layers(op)
-        plan = Planner(layers, floor, why)
+        plan = Planner(layers, floor, why, op)
         if self.reuse:
             rs = [lay.pinned or min(self.reuse, lay.max_reuse) for lay in layers]
         elif self.target_ii:
@@ -236,13 +461,16 @@ def folding_summary(module: ModuleOp) -> dict:
     image, implementation and estimate (``qir.folding.estimate``), and the II the folded layers
     allow.  Run on the module right after ``qir-fold-auto``."""
     layers, floor, why = foldable_layers(module)
-    plan = Planner(layers, floor, why)
+    plan = Planner(layers, floor, why, module)
     rows = []
     for lay in layers:
         r = reuse_of(lay.op)
-        est = plan.estimate(lay, r)
+        est = dict(plan.estimate(lay, r))
+        if r == 1:
+            est["lut"] = plan.luts_at(lay, 1)
         rows.append({"layer": lay.name, "beats": lay.beats, "reuse": r, "cycles": lay.beats * r,
                      "implementation": est.get("implementation", est.get("style")),
                      "estimate": {k: v for k, v in est.items() if k not in ("implementation", "style")}})
     rs = [row["reuse"] for row in rows]
-    return {"ii_cycles_estimate": plan.ii(rs), "luts_estimate": plan.luts(rs), "layers": rows}
+    return {"ii_cycles_estimate": plan.ii(rs), "ii_cycles_layers": plan.layer_ii(rs), "luts_estimate": plan.luts(rs),
+            "layers": rows}

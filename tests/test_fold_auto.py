@@ -34,6 +34,15 @@ def _reuse(module) -> dict[str, int | None]:
             for o in module.walk() if isinstance(o, (DenseOp, ConvOp))}
 
 
+def _op(tmp_path, layer):
+    """The imported, width-inferred dense op of ``layer`` in the jet tagger."""
+    from qir.dialect import DenseOp
+
+    net = import_model(Q3, **Q3_OPTS)
+    run_passes(net, "qir-infer-widths")
+    return next(o for o in net.walk() if isinstance(o, DenseOp) and layer_of(o) == layer)
+
+
 def _config(tmp_path, data) -> Path:
     f = tmp_path / "cfg.json"
     f.write_text(json.dumps(data))
@@ -91,8 +100,14 @@ def test_bad_folding_options_are_one_error_line(tmp_path, args, needle):
 def test_target_ii_choice_in_net_report_and_config_round_trip(tmp_path):
     rep = compile_model(Q3, tmp_path / "a", pipeline=QUICK, target_ii=4, **Q3_OPTS)
     fold = rep["folding"]
-    # parallel form: cycles = R; every layer folded as far as the target allows (R <= inputs)
-    assert {r["layer"]: r["reuse"] for r in fold["layers"]} == {"fc1": 4, "fc2": 4, "fc3": 4, "output": 4}
+    # parallel form: cycles = R; every layer folded as far as the target allows (R <= inputs),
+    # unless its unfolded adder graph is smaller (the dominance rule: fc2 and output, whose searched
+    # graphs are below their R = 4 estimates)
+    chosen = {r["layer"]: r["reuse"] for r in fold["layers"]}
+    assert chosen == {"fc1": 4, "fc2": 1, "fc3": 4, "output": 1}
+    for row in fold["layers"]:
+        if row["reuse"] == 1:
+            assert row["estimate"]["lut"] < qir.folding.estimate(_op(tmp_path, row["layer"]), 4)["lut"]
     assert fold["ii_cycles_estimate"] == 4
     for row in fold["layers"]:
         assert row["cycles"] == row["reuse"] and row["implementation"] and row["estimate"]["lut"] > 0
@@ -100,7 +115,7 @@ def test_target_ii_choice_in_net_report_and_config_round_trip(tmp_path):
     on_disk = json.loads((tmp_path / "a" / "report.json").read_text())
     assert on_disk["folding"] == fold
     net = read_module(tmp_path / "a" / "net.mlir")
-    assert _reuse(net) == {"fc1": 4, "fc2": 4, "fc3": 4, "output": 4}
+    assert _reuse(net) == chosen
     # copied into a precision configuration, the choice pins the layers: the same design without a target
     cfg = _config(tmp_path, {"layers": {r["layer"]: {"reuse": r["reuse"]} for r in fold["layers"]}})
     rep_b = compile_model(Q3, tmp_path / "b", pipeline=QUICK, precision=qir.PrecisionConfig.load(cfg), **Q3_OPTS)
@@ -109,8 +124,7 @@ def test_target_ii_choice_in_net_report_and_config_round_trip(tmp_path):
         assert (tmp_path / "a" / f).read_text() == (tmp_path / "b" / f).read_text(), f
     # and net.mlir itself compiles to the same choice; a pinned layer is kept under a new target
     rep_c = compile_model(tmp_path / "a" / "net.mlir", tmp_path / "c", pipeline=QUICK, target_ii=16)
-    assert {r["layer"]: r["reuse"] for r in rep_c["folding"]["layers"]} == {"fc1": 4, "fc2": 4, "fc3": 4,
-                                                                             "output": 4}
+    assert {r["layer"]: r["reuse"] for r in rep_c["folding"]["layers"]} == chosen
 
 
 def test_max_luts_picks_the_fastest_fitting_choice():
@@ -138,7 +152,14 @@ def test_stream_target_ii_counts_beats(tmp_path):
     (tmp_path / "fa.mlir").write_text(text)
     net = read_module(tmp_path / "fa.mlir")
     run_passes(net, STREAM_PIPELINE.split(",qir-fold-auto")[0] + ",qir-fold-auto{target-ii=64}")
-    assert _reuse(net) == {"c1": 4, "fc": 32}
+    # the kernel (16 beats) may take R <= 64 // 16 = 4, the dense (1 beat) R <= 32 (its inputs); the
+    # kernel's unfolded adder graph is smaller than R = 2 .. 4 folded, so it stays at R = 1
+    assert _reuse(net) == {"c1": 1, "fc": 32}
+    from qir.lowering.fold_auto import Planner, foldable_layers
+
+    plan = Planner(*foldable_layers(net), net)
+    c1 = next(lay for lay in plan.layers if lay.name == "c1")
+    assert c1.beats == 16 and all(plan.luts_at(c1, 1) < plan.luts_at(c1, r) for r in (2, 3, 4))
 
 
 def test_api_compile_takes_the_folding_options(tmp_path):
@@ -195,8 +216,8 @@ def test_max_luts_bounds_the_whole_stream_design(tmp_path):
     not only the folded layers' plan: one LUT less than the fastest design's estimate folds more."""
     from qir.report import report
 
-    src = tmp_path / "fa.mlir"
-    src.write_text((Path(__file__).parent / "filecheck" / "lowering" / "fold_auto.mlir").read_text())
+    src = tmp_path / "dom.mlir"  # a 32 -> 3 dense: unfolded is fastest, folded by 32 smallest
+    src.write_text((Path(__file__).parent / "filecheck" / "lowering" / "fold_auto_dominance.mlir").read_text())
     fast = compile_model(src, tmp_path / "a", io="stream", max_luts=10**9)
     full = report(tmp_path / "a")["estimate"]["luts_estimate"]
     rep = compile_model(src, tmp_path / "b", io="stream", max_luts=full - 1)
@@ -218,3 +239,71 @@ def test_too_wide_flatten_beat_is_one_error_line(tmp_path):
     rc, out, err = run_cli("compile", src, "-o", tmp_path / "o", "--io", "stream")
     assert rc == 1 and not (tmp_path / "o").exists() and err.count("\n") == 1, err
     assert "the flatten of layer 'flat' is one beat of 4097 x 16 = 65552 bits" in err
+
+
+def _stream_ii(low) -> int:
+    from qir.rtl.stream_top import generate_stream
+
+    from qir.ir import get_model
+
+    return generate_stream(get_model(low), convert=False).stream["ii_cycles"]
+
+
+@pytest.mark.parametrize("target", [40, 100])
+def test_target_ii_is_the_cycle_models_ii(target):
+    """Issue #12: the planner counted beats x R per layer, but a window and the folded map after it
+    stall each other and a window over a padded map walks more steps than it emits: KERAS_conv1d_small
+    (10 beats per conv, same padding) at target 40 got R = 4, 4, 4 and a cycle-model II of 43.  Now
+    the II the planner reports is the cycle model's (what qir sim checks the RTL against), and it
+    meets the target."""
+    from qir.lowering import STREAM_PIPELINE
+    from qir.lowering.fold_auto import Planner, foldable_layers
+
+    from qir.flow import _lower
+
+    f16 = qir.Fixed(16, 6)
+    net = import_model(DATA / "keras_conv1d_small" / "KERAS_conv1d_small.json", input_type=f16, precision=f16,
+                       softmax="none")
+    old = net.clone()
+    run_passes(old, "qir-infer-widths,qir-stream-conv,qir-stream-form")
+    plan = Planner(*foldable_layers(old), old)
+    if target == 40:  # the old rule's plan stalls: beats x R = 40, the cycle model 43
+        naive = [max(1, min(lay.max_reuse, target // lay.beats)) for lay in plan.layers]
+        assert plan.layer_ii(naive) == 40 and plan.ii(naive) == 43
+    _, low, folding, _ = _lower(net, STREAM_PIPELINE, None, target, None)
+    assert folding["ii_cycles_estimate"] == _stream_ii(low) <= target
+    assert folding["ii_cycles_layers"] <= folding["ii_cycles_estimate"]
+
+
+def test_max_luts_reports_the_cycle_models_ii():
+    from qir.lowering import STREAM_PIPELINE
+
+    from qir.flow import _lower
+
+    f16 = qir.Fixed(16, 6)
+    net = import_model(DATA / "keras_conv1d_small" / "KERAS_conv1d_small.json", input_type=f16, precision=f16,
+                       softmax="none")
+    _, low, folding, _ = _lower(net, STREAM_PIPELINE, None, None, 2500)
+    assert folding["design_luts_estimate"] <= 2500
+    assert folding["ii_cycles_estimate"] == _stream_ii(low)
+
+
+def test_impossible_target_under_the_cycle_model_names_the_closest():
+    """A target the layers' beats x R allow but the window/map interplay does not is one error
+    naming the closest achievable II (KERAS_conv1d_small with its convs pinned at R = 4: 40 cycles
+    per layer, 43 in the cycle model)."""
+    from xdsl.dialects.builtin import IntegerAttr, i64
+
+    from qir.dialect import DenseOp
+
+    f16 = qir.Fixed(16, 6)
+    net = import_model(DATA / "keras_conv1d_small" / "KERAS_conv1d_small.json", input_type=f16, precision=f16,
+                       softmax="none")
+    run_passes(net, "qir-infer-widths,qir-stream-conv,qir-stream-form")
+    for o in net.walk():
+        if isinstance(o, DenseOp) and layer_of(o).startswith("conv"):
+            o.attributes["reuse"] = IntegerAttr(4, i64)
+    with pytest.raises(QirError, match=r"target II 40 cycles is impossible: even the fastest folding has an II "
+                                       r"of 43 cycles in the stream cycle model"):
+        run_passes(net, "qir-fold-auto{target-ii=40}")
+    run_passes(net, "qir-fold-auto{target-ii=43}")
