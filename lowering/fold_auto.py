@@ -12,14 +12,16 @@ in a parallel model (the whole design's II becomes the largest R).
 
 - ``reuse=R``: every unpinned layer gets R (at most ``max_reuse``, its input count: beyond it a
   fold only adds idle cycles).
-- ``target-ii=N`` (FINN's SetFolding idea): every unpinned layer gets the largest R with
-  ``beats x R <= N``: the slowest layer meets the target and every other layer is folded as far as
-  it can be without slowing the pipeline.  A target below what a layer at R = 1 (or a pinned
-  layer, or a stage that cannot fold: a window walking its padded map, the input beats) needs is
+- ``target-ii=N`` (FINN's SetFolding idea): every unpinned layer is folded as far as the target
+  allows (``beats x R <= N``) without slowing the pipeline, where the pipeline's II is the stream
+  cycle model's (``rtl.stream_timing``; a window and the folded map after it stall each other),
+  and never to an R that is bigger and slower than a smaller one (``Planner``).  A target below
+  what a layer at R = 1 (or a pinned layer, or a stage that cannot fold: a window walking its
+  padded map, the input beats) needs, or below the cycle model's II of the fastest folding, is
   one error naming it.
-- ``max-luts=M``: the fastest such configuration (the smallest II, found by bisection over the
-  target II) whose summed layer estimate (``qir.folding.estimate``, LUTs) is at most M; one
-  error when even the most folded configuration does not fit.
+- ``max-luts=M``: the fastest such configuration (the smallest layer target, found by bisection)
+  whose summed layer estimate (``qir.folding.estimate``, LUTs; R = 1 priced by the adder-graph
+  search) is at most M; one error when even the most folded configuration does not fit.
 
 Without options the pass does nothing.  ``qir compile --reuse/--target-ii/--max-luts`` set the
 options; the compile flow copies the chosen R back onto ``net.mlir`` and lists every layer's R,
