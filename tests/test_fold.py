@@ -4,6 +4,7 @@ full rate and under random stalls, parallel mode through ``in_ready``) on corner
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -67,8 +68,15 @@ def test_estimate_falls_with_reuse():
     assert [est[R]["cycles_per_beat"] for R in est] == list(est)
     assert est[2]["dsp"] == 2 * est[4]["dsp"] == 8 * est[16]["dsp"] == 16 * 64
     assert est[2]["lut"] > est[4]["lut"] > est[16]["lut"]
-    assert est[2]["memory_bits"] == est[16]["memory_bits"] == 64 * 32 * 8  # weight 100 needs 8 bits
-    assert est[100]["memory_bits"] == 100 * 32 * 8  # R > n_in: padded cycles still have ROM words
+    assert est[2]["rom_bits"] == est[16]["rom_bits"] == 64 * 32 * 8  # weight 100 needs 8 bits
+    assert est[16]["rom"] == "logic" and est[16]["memory_bits"] == 0  # 16 words: Yosys makes it logic
+    assert est[16]["lut"] - estimate(op, 16, "mac")["lut"] == 0 and est[16]["R_out"] == 1
+    # R > n_in folds over outputs too: R = 100 = 33 chunks x 3 groups + 1 idle cycle, 2 x 11 products
+    assert (est[100]["R_in"], est[100]["R_out"], est[100]["S"], est[100]["G"]) == (33, 3, 2, 11)
+    assert est[100]["dsp"] == 22 < est[64]["dsp"] == 32 and est[100]["rom_bits"] == 99 * 22 * 8
+    full = estimate(op, 64 * 32, "mac")  # one product per cycle; a 2048 x 8 ROM is one RAMB18
+    assert (full["S"], full["G"], full["dsp"], full["rom"], full["bram18"]) == (1, 1, 1, "bram", 1)
+    assert full["memory_bits"] == full["rom_bits"] == 64 * 32 * 8
     assert geometry(64, 3) == (22, 3) and geometry(5, 7) == (1, 7)
     for bad in (0, -1, 1.5, True):
         with pytest.raises(ValueError, match="reuse must be an integer >= 1"):
@@ -89,10 +97,13 @@ def test_folded_interpreter_equals_unfolded(tmp_path):
 
 
 @pytest.mark.sim
-@pytest.mark.parametrize("io, R", [("stream", 3), ("parallel", 3), ("stream", 8)])
+@pytest.mark.parametrize("io, R", [("stream", 3), ("parallel", 3), ("stream", 8), ("stream", 13), ("parallel", 13)])
 def test_folded_rtl_corners(tmp_path, io, R):
-    """R = 3 does not divide 7 (padded cycle); R = 8 > 7 inputs: an idle cycle; stream: full rate
-    and random stalls (qir sim checks II = R and the latency); parallel: in_ready, II = R."""
+    """R = 3 does not divide 7: fc1 (7 -> 3, mac) folds over its 3 outputs (7 inputs per cycle),
+    fc2 (3 -> 2, po2) over inputs (a padded cycle); R = 8 > 7 inputs: fc1 over inputs (an idle cycle)
+    and fc2 over 4 chunks x 2 outputs (a padded chunk); R = 13 (prime, > n_in): fc1 4 chunks x 3 groups, fc2 6 x 2, an idle cycle each.
+    Stream: full rate and random stalls (qir sim checks II = R and the latency); parallel:
+    in_ready, II = R.  The ROMs built are the estimate's (depth x width)."""
     js = _corner_model(tmp_path / "m")
     src = tmp_path / "folded.mlir"
     src.write_text(_set_reuse(import_model(js, input_type=Fixed.parse("fixed<8,1>")), R))
@@ -108,7 +119,13 @@ def test_folded_rtl_corners(tmp_path, io, R):
     est = json.loads(subprocess.run([sys.executable, "-m", "qir.cli", "report", str(out), "--json"],
                                     capture_output=True, text=True, check=True).stdout)["estimate"]
     folded = [lay for lay in est["layers"] if lay.get("reuse") == R]
-    assert {lay["layer"] for lay in folded} == {"fc1", "fc2"} and est["memory_bits"] > 0
+    assert {lay["layer"] for lay in folded} == {"fc1", "fc2"} and all(lay["rom_bits"] > 0 for lay in folded)
+    assert all(lay["rom"] == "logic" and lay["memory_bits"] == 0 for lay in folded)  # a few words: LUTs
+    shapes = {3: {"fc1": (1, 3), "fc2": (3, 1)}, 8: {"fc1": (8, 1), "fc2": (4, 2)},
+              13: {"fc1": (4, 3), "fc2": (6, 2)}}
+    assert {lay["layer"]: (lay["R_in"], lay["R_out"]) for lay in folded} == shapes[R]
+    roms = re.findall(r"reg \[(\d+):0\] rom \[(\d+):0\];", "".join(f.read_text() for f in (out / "rtl").glob("*.v")))
+    assert sorted((int(w) + 1) * (int(d) + 1) for w, d in roms) == sorted(lay["rom_bits"] for lay in folded)
 
 
 @pytest.mark.sim
@@ -134,25 +151,30 @@ def test_folded_parallel_cocotb_and_lint(tmp_path):
 
 
 @pytest.mark.sim
-@pytest.mark.parametrize("kind", ["bnn", "ternary"])
-def test_folded_mlp_stream(tmp_path, kind):
+@pytest.mark.parametrize("kind, R, io", [("bnn", 5, "parallel"), ("ternary", 5, "stream"), ("bnn", 37, "stream"),
+                                         ("ternary", 37, "parallel")])
+def test_folded_mlp(tmp_path, kind, R, io):
     """The binarized MLP (folded xnor with thresholds, folded ternary/po2 first layer) and the
-    ternary MLP, every layer folded by 5 (non-divisors of 16 and 32), stream mode with stalls."""
+    ternary MLP (16-32-16-5), every layer folded by 5 (non-divisors of 16 and 32) or by 37 (prime,
+    > n_in: 16 -> 32 and 16 -> 5 fold over outputs too, with idle cycles), stream mode with stalls."""
     js = mlp_models.write_mlp(tmp_path / "m", kind)
     opts = {"precision": Fixed.parse(mlp_models.BNN_PRECISION)} if kind == "bnn" else {}
     src = tmp_path / "folded.mlir"
-    src.write_text(_set_reuse(import_model(js, input_type=Fixed.parse(mlp_models.INPUT_TYPE), **opts), 5))
+    src.write_text(_set_reuse(import_model(js, input_type=Fixed.parse(mlp_models.INPUT_TYPE), **opts), R))
     out = tmp_path / "out"
-    compile_model(src, out, io="parallel" if kind == "bnn" else "stream")
+    rep = compile_model(src, out, io=io)
+    assert rep["ii_cycles"] == R
     low = (out / "lowered.mlir").read_text()
-    assert ("reuse 5" in low) and ("qir.xnor" in low if kind == "bnn" else "qir.mvu" in low)
+    assert (f"reuse {R}" in low) and ("qir.xnor" in low if kind == "bnn" else "qir.mvu" in low)
     np.save(tmp_path / "x.npy", mlp_models.random_inputs(24))
     r = subprocess.run([sys.executable, "-m", "qir.cli", "sim", str(out), "--inputs", str(tmp_path / "x.npy"),
                         "--simulator", "icarus"], capture_output=True, text=True)
     assert r.returncode == 0 and " 0 mismatches" in r.stdout + r.stderr, r.stdout + r.stderr
     rep = subprocess.run([sys.executable, "-m", "qir.cli", "report", str(out), "--html"], capture_output=True,
                          text=True)  # folded layers in the text and HTML reports (a folded xnor too)
-    assert rep.returncode == 0 and "folded, reuse 5" in rep.stdout, rep.stdout + rep.stderr
+    assert rep.returncode == 0 and f"folded, reuse {R}" in rep.stdout, rep.stdout + rep.stderr
+    if R == 37:  # 16 -> 32: 18 chunks x 2 groups (2 padded chunks, an idle cycle), 16 products per cycle
+        assert re.search(r"folded, reuse 37 \(rom: 1 inputs x 16 outputs per cycle\)", rep.stdout), rep.stdout
 
 
 def test_bad_reuse_is_one_error_line(tmp_path):
