@@ -220,7 +220,7 @@ def test_generate_reuse_keeps_the_model():
     def model(c):  # the model without the reuse line and the pipeline (latency= grows by the R's)
         return [p for p in c.describe().split("\n  ") if not p.startswith(("reuse:", "pipeline:"))]
     assert model(a) == model(b)
-    assert all(R in rm.REUSE_CHOICES for R in b.reuse.values())
+    assert all(R in rm.REUSE_CHOICES + rm.LARGE_REUSE for R in b.reuse.values())
 
 
 @pytest.mark.sim
@@ -236,3 +236,58 @@ def test_folded_axi_stream(tmp_path):
                         "--axi-stream", "-q"], capture_output=True, text=True)
     assert r.returncode == 0, r.stderr
     assert "2 of 2 tests passed" in run_axis(tmp_path / "out", "icarus", n=60)
+
+
+#: a join (concat of a relu branch and a 2x2-window branch, tests/filecheck/lowering/stream_join.mlir
+#: after qir-stream-form) whose body also holds a folded dense (10 -> 3); qir-stream-form never puts a
+#: dense there, but a join body is any two-input model (hand-written or a later pass's)
+FOLDED_JOIN = """
+    qir.model @j attributes {{io = "stream"}} {{
+      %0 = qir.input "x" : tensor<3x3x2x!qir.fixed<6,3>>
+      %1 = qir.map %0 {{layer = "r"}} : tensor<3x3x2x!qir.fixed<6,3>> -> tensor<3x3x2x!qir.fixed<6,3>> {{
+        qir.model @r_beat {{
+          %2 = qir.input "beat" {{layer = "r"}} : tensor<2x!qir.fixed<6,3>>
+          %3 = qir.relu %2 {{layer = "r"}} : tensor<2x!qir.fixed<6,3>>
+          qir.output %3 : tensor<2x!qir.fixed<6,3>>
+        }}
+      }}
+      %2 = qir.window %0 window [2, 2] strides [1, 1] dilations [1, 1] pads [0, 0, 1, 1] fill 0 {{layer = "w"}} : tensor<3x3x2x!qir.fixed<6,3>> -> tensor<3x3x8x!qir.fixed<6,3>>
+      %3 = qir.join %1, %2 {{layer = "cat"}} : tensor<3x3x2x!qir.fixed<6,3>>, tensor<3x3x8x!qir.fixed<6,3>> -> tensor<3x3x3x!qir.fixed<12,6>> {{
+        qir.model @cat_beat {{
+          %4 = qir.input "lhs" {{layer = "cat"}} : tensor<2x!qir.fixed<6,3>>
+          %5 = qir.input "rhs" {{layer = "cat"}} : tensor<8x!qir.fixed<6,3>>
+          %6 = qir.concat %4, %5 axis 0 {{layer = "cat"}} : tensor<2x!qir.fixed<6,3>>, tensor<8x!qir.fixed<6,3>> -> tensor<10x!qir.fixed<6,3>>
+          %7 = qir.dense %6 weights(dense<[[5, 2, 0], [-4, -4, -8], [-7, -8, -6], [5, 2, 6], [0, 1, 7], [3, 2, 0], [0, 6, -4], [5, 2, -8], [-2, 5, 0], [-8, 4, 3]]> : tensor<10x3xi32> : !qir.fixed<4,1>) {{layer = "fc", reuse = {R} : i64}} : tensor<10x!qir.fixed<6,3>> -> tensor<3x!qir.fixed<12,6>>
+          qir.output %7 : tensor<3x!qir.fixed<12,6>>
+        }}
+      }}
+      qir.output %3 : tensor<3x3x3x!qir.fixed<12,6>>
+    }}
+"""
+
+
+@pytest.mark.sim
+def test_folded_layer_in_join_body(tmp_path):
+    """A folded layer inside a qir.join body: the join takes a pair of beats every R cycles
+    (the body's in_ready), the cycle model's II (9 beats x 7) and latency are the RTL's at full
+    rate, and random gaps/stalls stay bit-exact (qir sim, Icarus).  R = 7 folds 10 -> 3 over
+    2 chunks x 3 outputs (an idle cycle)."""
+    src = tmp_path / "join.mlir"
+    src.write_text(FOLDED_JOIN.format(R=7))
+    out = tmp_path / "out"
+    r = subprocess.run([str(Path(sys.executable).parent / "qir"), "compile", str(src), "-o", str(out), "--io", "stream",
+                        "-q", "--pipeline", "qir-infer-widths,qir-lower-dense{style=auto},qir-lower-cmvm,qir-pipeline"],
+                       capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    rep = json.loads((out / "report.json").read_text())
+    assert rep["ii_cycles"] == 9 * 7
+    join = next(s for s in rep["stages"] if s.get("kind") == "join")
+    assert join.get("ii_cycles") == 7, join
+    rng = np.random.default_rng(1)
+    x = rng.integers(-32, 32, size=(10, 3, 3, 2)) / 8.0
+    x[0], x[1] = -4.0, 31 / 8  # min and max inputs
+    np.save(tmp_path / "x.npy", x)
+    r = subprocess.run([sys.executable, "-m", "qir.cli", "sim", str(out), "--inputs", str(tmp_path / "x.npy"),
+                        "--simulator", "icarus"], capture_output=True, text=True)
+    assert r.returncode == 0 and " 0 mismatches" in r.stdout + r.stderr and "II 63 cycles" in r.stdout, \
+        r.stdout + r.stderr
