@@ -249,7 +249,8 @@ def estimate_matrix(matrix: np.ndarray, offset, in_t: Fixed, R: int, style: str)
     hold_bits = ((fs.R_in - (fs.R_out == 1)) * S * xw) if folded else 0
     lut += LUT_PER_MUX_BIT * (hold_bits + S * xw) if folded else 0
     out_bits = n_out * acc_w if fs.R_out > 1 else 0  # output registers, written per group
-    lut += LUT_PER_MUX_BIT * acc_w * G if fs.R_out > 1 else 0  # the group's offset at its first cycle
+    # the group's offset at its first cycle, the output registers' write enable per group
+    lut += LUT_PER_MUX_BIT * acc_w * G + fs.R_out if fs.R_out > 1 else 0
     rom_bits = fs.depth * products * wb if folded else 0
     rom = rom_map(fs.depth, products * wb) if folded else {"rom": "logic", "lut": 0, "bram18": 0}
     lut += rom["lut"]

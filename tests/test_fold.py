@@ -83,6 +83,26 @@ def test_estimate_falls_with_reuse():
             estimate(op, bad)
 
 
+#: synchronous-read ROMs (depth, width) through Yosys 0.23 ``synth_xilinx -family xcup -flatten``
+#: (random contents): what it built -- logic (LUT6/LUT5/LUT4 cells; MUXF7/8 beside them) or block
+#: RAM (RAMB18 equivalents, a RAMB36 = 2); bench/README.md "Folded layers"
+YOSYS_ROMS = [((16, 384), "logic", 367), ((64, 96), "logic", 96), ((32, 200), "logic", 200), ((128, 36), "logic", 72),
+              ((128, 144), "logic", 288), ((256, 24), "logic", 96), ((512, 8), "logic", 64), ((2048, 4), "logic", 157),
+              ((512, 24), "bram", 1), ((256, 72), "bram", 2), ((1024, 24), "bram", 2), ((4096, 16), "bram", 4)]
+
+
+@pytest.mark.parametrize("shape, placed, count", YOSYS_ROMS)
+def test_rom_map_matches_yosys(shape, placed, count):
+    from qir.folding import rom_map
+
+    r = rom_map(*shape)
+    assert r["rom"] == placed
+    if placed == "bram":
+        assert r["bram18"] == count and r["lut"] == 0
+    else:
+        assert r["bram18"] == 0 and 0.8 * count <= r["lut"] <= 1.1 * count
+
+
 def test_folded_interpreter_equals_unfolded(tmp_path):
     js = _corner_model(tmp_path)
     net = import_model(js, input_type=Fixed.parse("fixed<8,1>"))
@@ -131,20 +151,22 @@ def test_folded_rtl_corners(tmp_path, io, R):
 @pytest.mark.sim
 def test_folded_parallel_cocotb_and_lint(tmp_path):
     """The generated cocotb bench presents each vector until in_ready; the Verilog is lint-clean
-    and byte-identical across two compiles."""
-    js = _corner_model(tmp_path / "m")
-    src = tmp_path / "folded.mlir"
-    src.write_text(_set_reuse(import_model(js, input_type=Fixed.parse("fixed<8,1>")), 4))
-    a, b = tmp_path / "a", tmp_path / "b"
-    compile_model(src, a)
-    compile_model(src, b)
-    va, vb = (sorted((d / "rtl").glob("*.v")) for d in (a, b))
-    assert [f.read_bytes() for f in va] == [f.read_bytes() for f in vb]
+    and byte-identical across two compiles: R = 4 (both layers fold over inputs) and R = 13
+    (both fold over outputs too, with idle cycles; cocotb on this one)."""
     from qir.sim.tools import find_verilator
 
-    lint = subprocess.run([str(find_verilator().exe), "--lint-only", "-Wall", "--top-module", "corner", str(va[0])],
-                          capture_output=True, text=True)
-    assert lint.returncode == 0, lint.stderr
+    js = _corner_model(tmp_path / "m")
+    for R in (4, 13):
+        src = tmp_path / f"folded{R}.mlir"
+        src.write_text(_set_reuse(import_model(js, input_type=Fixed.parse("fixed<8,1>")), R))
+        a, b = tmp_path / f"a{R}", tmp_path / f"b{R}"
+        compile_model(src, a)
+        compile_model(src, b)
+        va, vb = (sorted((d / "rtl").glob("*.v")) for d in (a, b))
+        assert [f.read_bytes() for f in va] == [f.read_bytes() for f in vb]
+        lint = subprocess.run([str(find_verilator().exe), "--lint-only", "-Wall", "--top-module", "corner",
+                               str(va[0])], capture_output=True, text=True)
+        assert lint.returncode == 0, lint.stderr
     r = subprocess.run([sys.executable, "run_cocotb.py", "--simulator", "icarus"], cwd=a / "tb",
                        capture_output=True, text=True, timeout=600)
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
