@@ -12,11 +12,12 @@ outputs (group g):
   (inputs past n_in are zero constants: any R works);
 - ``step`` counts the cycles (1..R-1 after a start, 0 idle), ``chunk``/``group`` the (r, g) of
   the current cycle (R_out > 1);
-- the weights are ``rom`` (Amaranth ``lib.memory.Memory``, R_in x R_out words of S x G fields,
-  one synchronous read port: Yosys maps it to block RAM or logic, ``qir.folding.rom_map``, and a
-  block-RAM decision is pinned with ``rom_style = "block"``); its address is the next cycle's
-  word (0 while idle, so word 0 is ready for a start); under a stream stage's clock enable the
-  port's enable is gated with the rest (``EnableInserter``);
+- the weights are ``rom`` (Amaranth ``lib.memory.Memory``, R_in x R_out words of S x G fields),
+  placed as Yosys places it (``qir.folding.rom_map``): block RAM (pinned with ``rom_style =
+  "block"``) has a synchronous read port addressed by the next cycle's word (0 while idle, so
+  word 0 is ready for a start; under a stream stage's clock enable the port's enable is gated
+  with the rest, ``EnableInserter``); a ROM in logic is read asynchronously at ``step`` (0 at a
+  start), so each data bit is a function of the step register's bits alone;
 - ``acc[g']`` (G of them, exact width: every partial sum, ``qir.folding.acc_range``) <=
   offset + p at a group's first cycle, acc + p on its others; with R_out = 1 the accumulators are
   the result (R cycles after the start, held until the next start: at least R cycles later,
@@ -85,7 +86,7 @@ class _Fold:
         """``step`` (cycle in the fold, 0 idle), ``busy`` (a working cycle), and with output
         groups ``group``, ``first``/``end`` (the group's first / last chunk)."""
         m, p, fs, start = self.m, self.prefix, self.fs, self.start
-        step = Signal(range(fs.R), name=f"{p}_step", init=0)
+        step = self.step = Signal(range(fs.R), name=f"{p}_step", init=0)
         running = (step != 0) & (step != fs.R - 1)
         self.next_step = Mux(start, 1, Mux(running, step + 1, 0))
         # the counters are reset with the design (an X start before reset must not stick)
@@ -145,9 +146,13 @@ class _Fold:
         mem = Memory(shape=unsigned(width), depth=fs.depth, init=words,
                      attrs={"rom_style": "block"} if placed == "bram" else None)
         m.submodules.rom = mem
-        rd = mem.read_port(domain="sync")
-        nxt = self.next_step
-        m.d.comb += rd.addr.eq(nxt if fs.depth == fs.R else Mux(nxt < fs.depth, nxt, 0))  # idle tail: word 0
+        if placed == "bram":  # block RAM: a synchronous read of the next cycle's word
+            rd = mem.read_port(domain="sync")
+            nxt = self.next_step
+            m.d.comb += rd.addr.eq(nxt if fs.depth == fs.R else Mux(nxt < fs.depth, nxt, 0))  # idle tail: word 0
+        else:  # logic: a function of the step register's bits alone (a LUT per bit per 64 words)
+            rd = mem.read_port(domain="comb")
+            m.d.comb += rd.addr.eq(self.step)  # 0 at a start: word 0; idle-tail words are never used
         return [[rd.data[(s * G + g) * fbits:(s * G + g + 1) * fbits] for g in range(G)] for s in range(S)]
 
     def accumulate(self, parts: list[Value], offsets: list[int], lo: int, hi: int) -> list[Signal]:
