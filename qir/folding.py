@@ -219,30 +219,9 @@ def estimate_matrix(matrix: np.ndarray, offset, in_t: Fixed, R: int, style: str)
     fs = fold_shape(n_in, n_out, R)
     S, G, steps = fs.S, fs.G, fs.R
     wb = weight_bits(m, style, G)
-    if style == "xnor":
-        acc_w = max(n_in.bit_length(), 1)
-        xw = 1
-    else:
-        lo, hi = acc_range(m, offset, in_t.min_int, in_t.max_int)
-        acc_w = Fixed.for_range(lo, hi, 0).width
-        xw = in_t.width
+    acc_w, xw = _acc_width(m, offset, in_t, style)
     products = S * G
-    dsp = 0
-    if style == "xnor":
-        lut = XNOR_LUTS_PER_INPUT * products + LUT_PER_ADDER_BIT * acc_w * G
-    elif style == "mac":
-        pw = xw + wb
-        if xw > DSP_MIN_WIDTH and wb > DSP_MIN_WIDTH:
-            dsp = products * ceil(max(xw, wb) / 27) * ceil(min(xw, wb) / 18)
-            mul_luts = 0
-        else:
-            mul_luts = products * xw * wb / 2
-        lut = mul_luts + LUT_PER_ADDER_BIT * (products - G) * (pw + log2(max(S, 1))) \
-            + LUT_PER_ADDER_BIT * acc_w * G
-    else:  # po2 / ternary: a shifter (log2 of the shift span mux levels) and a negation per product
-        pw = xw + (1 << max(wb - 2, 0)) - 1
-        shift_luts = products * pw * LUT_PER_MUX_BIT * max(wb - 2, 0)
-        lut = shift_luts + LUT_PER_ADDER_BIT * products * (pw + log2(max(S, 1))) + LUT_PER_ADDER_BIT * acc_w * G
+    lut, dsp = _datapath(style, S, G, products, xw, wb, acc_w, G)
     folded = steps > 1
     # input: the held chunks (a 2:1 mux per bit: load / shift) and the live-or-held first chunk;
     # a shift register of R_in - 1 chunks, or all R_in rotating when every group needs them
@@ -262,6 +241,36 @@ def estimate_matrix(matrix: np.ndarray, offset, in_t: Fixed, R: int, style: str)
             "memory_bits": int(rom_bits if rom["rom"] == "bram" else 0), "rom_bits": int(rom_bits),
             "rom": rom["rom"], "bram18": int(rom["bram18"]), "cycles_per_beat": int(steps), "S": S, "G": G,
             "R_in": fs.R_in, "R_out": fs.R_out, "acc_bits": acc_w, "weight_bits": wb}
+
+
+def _acc_width(m: np.ndarray, offset, in_t: Fixed, style: str) -> tuple[int, int]:
+    """(accumulator width, product input width) of a folded layer."""
+    if style == "xnor":
+        return max(m.shape[0].bit_length(), 1), 1
+    lo, hi = acc_range(m, offset, in_t.min_int, in_t.max_int)
+    return Fixed.for_range(lo, hi, 0).width, in_t.width
+
+
+def _datapath(style: str, S: int, P: int, products: int, xw: int, wb: int, acc_w: int, n_acc: int):
+    """(LUTs, DSPs) of one cycle's S x P products, their sums per output slot and ``n_acc``
+    accumulators: the one product/adder cost of every folded form."""
+    dsp = 0
+    if style == "xnor":
+        lut = XNOR_LUTS_PER_INPUT * products + LUT_PER_ADDER_BIT * acc_w * n_acc
+    elif style == "mac":
+        pw = xw + wb
+        if xw > DSP_MIN_WIDTH and wb > DSP_MIN_WIDTH:
+            dsp = products * ceil(max(xw, wb) / 27) * ceil(min(xw, wb) / 18)
+            mul_luts = 0
+        else:
+            mul_luts = products * xw * wb / 2
+        lut = mul_luts + LUT_PER_ADDER_BIT * (products - P) * (pw + log2(max(S, 1))) \
+            + LUT_PER_ADDER_BIT * acc_w * n_acc
+    else:  # po2 / ternary: a shifter (log2 of the shift span mux levels) and a negation per product
+        pw = xw + (1 << max(wb - 2, 0)) - 1
+        shift_luts = products * pw * LUT_PER_MUX_BIT * max(wb - 2, 0)
+        lut = shift_luts + LUT_PER_ADDER_BIT * products * (pw + log2(max(S, 1))) + LUT_PER_ADDER_BIT * acc_w * n_acc
+    return lut, dsp
 
 
 def auto_fold_style(matrix: np.ndarray) -> str:

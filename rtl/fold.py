@@ -61,7 +61,7 @@ def _xnor_ii(op: XnorOp) -> int:
     return op.R
 
 
-def _sum(terms: list[Value]) -> Value:
+def tree_sum(terms: list[Value]) -> Value:
     """A balanced sum (Amaranth widens every node: exact)."""
     if not terms:
         return Const(0, 1)
@@ -129,31 +129,18 @@ class _Fold:
         return chunk
 
     def _rom(self, fields: list[list[list[int]]], fbits: int) -> list[list[Value]]:
-        """The weight ROM (one word per working cycle, synchronous read of the next cycle's
-        word); ``field[s][g']`` of the current cycle."""
-        m, fs = self.m, self.fs
-        S, G = fs.S, fs.G
-        mask = (1 << fbits) - 1
-        words = []
-        for word in fields:
-            w = 0
-            for s in range(S):
-                for g in range(G):
-                    w |= (word[s][g] & mask) << ((s * G + g) * fbits)
-            words.append(w)
-        width = S * G * fbits
-        placed = rom_map(fs.depth, width)["rom"]
-        mem = Memory(shape=unsigned(width), depth=fs.depth, init=words,
-                     attrs={"rom_style": "block"} if placed == "bram" else None)
-        m.submodules.rom = mem
+        """The weight ROM (one word per working cycle, placed by ``rom_map``); ``field[s][g']``
+        of the current cycle."""
+        fs = self.fs
+        placed = rom_map(fs.depth, fs.S * fs.G * fbits)["rom"]
         if placed == "bram":  # block RAM: a synchronous read of the next cycle's word
-            rd = mem.read_port(domain="sync")
+            rd, field = rom(self.m, fields, fbits, attrs={"rom_style": "block"})
             nxt = self.next_step
-            m.d.comb += rd.addr.eq(nxt if fs.depth == fs.R else Mux(nxt < fs.depth, nxt, 0))  # idle tail: word 0
+            self.m.d.comb += rd.addr.eq(nxt if fs.depth == fs.R else Mux(nxt < fs.depth, nxt, 0))  # idle tail: word 0
         else:  # logic: a function of the step register's bits alone (a LUT per bit per 64 words)
-            rd = mem.read_port(domain="comb")
-            m.d.comb += rd.addr.eq(self.step)  # 0 at a start: word 0; idle-tail words are never used
-        return [[rd.data[(s * G + g) * fbits:(s * G + g + 1) * fbits] for g in range(G)] for s in range(S)]
+            rd, field = rom(self.m, fields, fbits, domain="comb")
+            self.m.d.comb += rd.addr.eq(self.step)  # 0 at a start: word 0; idle-tail words are never used
+        return field
 
     def accumulate(self, parts: list[Value], offsets: list[int], lo: int, hi: int) -> list[Signal]:
         """The n_out results (exact width ``range_shape(lo, hi)``) from the G per-cycle sums
@@ -204,6 +191,43 @@ def _select(values: list[Value], index: Value, bit: int = 0) -> Value:
     return Mux(index[bit], b, a)
 
 
+def rom(m: Module, fields: list[list[list[int]]], fbits: int, attrs: dict | None = None, domain: str = "sync"):
+    """A weight ROM: word r packs ``fields[r][s][j]`` (``fbits`` wide, unsigned codes) at bit
+    (s * n_j + j) * fbits; an Amaranth ``lib.memory.Memory`` (``attrs`` on it) with one read port
+    in ``domain`` ("sync": data one cycle after the address; "comb": asynchronous).  Returns
+    (read port, field[s][j] slices of its data); the caller drives the address."""
+    n_s, n_j = len(fields[0]), len(fields[0][0])
+    mask = (1 << fbits) - 1
+    words = []
+    for word in fields:
+        w = 0
+        for s, row in enumerate(word):
+            for j, v in enumerate(row):
+                w |= (v & mask) << ((s * n_j + j) * fbits)
+        words.append(w)
+    mem = Memory(shape=unsigned(n_s * n_j * fbits), depth=len(words), init=words, attrs=attrs)
+    m.submodules.rom = mem
+    rd = mem.read_port(domain=domain)
+    return rd, [[rd.data[(s * n_j + j) * fbits:(s * n_j + j + 1) * fbits] for j in range(n_j)] for s in range(n_s)]
+
+
+def po2_code(w: int, k0: int) -> int:
+    """The po2/ternary ROM field of weight ``w`` (0 or +-2^k) against the constant shift ``k0``
+    of its output slot: [zero flag, sign, k - k0]."""
+    return 1 if not w else (2 if w < 0 else 0) | ((abs(w).bit_length() - 1 - k0) << 2)
+
+
+def product(style: str, x: Value, fld: Value, k0: int = 0, kb: int = 0) -> Value:
+    """One folded product of input ``x`` and ROM field ``fld``: ``mac`` a signed multiplication,
+    ``po2``/``ternary`` (``po2_code``) a shift by the constant ``k0`` (wiring) and by the field's
+    ``kb``-bit shift amount, negated or zeroed by its flags."""
+    if style == "mac":
+        return x * fld.as_signed()
+    xv = x << k0 if k0 else x
+    mag = (xv << fld[2:]) if kb else xv
+    return Mux(fld[0], 0, Mux(fld[1], -mag, mag))
+
+
 def _fields(matrix, fs: FoldShape, code) -> list[list[list[int]]]:
     """ROM fields per (cycle t = g * R_in + r, slot s, output slot g'): ``code(w, g')`` for
     w = W[r*S + s, g*G + g'] (0 past n_in / n_out)."""
@@ -217,30 +241,10 @@ def _fields(matrix, fs: FoldShape, code) -> list[list[list[int]]]:
             for g in range(fs.R_out) for r in range(fs.R_in)]
 
 
-def _po2_products(f: _Fold, matrix: np.ndarray) -> list[list[Value]]:
-    """po2 / ternary: the field is [zero flag, sign, shift - the slot's smallest shift (wiring)]."""
-    fs = f.fs
-    ks = column_shifts(matrix, fs.G)
-    kb = shift_span(matrix, fs.G).bit_length()
-    prods = []
-    for g in range(fs.G):
-        row = []
-        for s in range(fs.S):
-            fld = f.field[s][g]
-            xv = f.chunk[s] << ks[g] if ks[g] else f.chunk[s]
-            mag = (xv << fld[2:]) if kb else xv
-            row.append(Mux(fld[0], 0, Mux(fld[1], -mag, mag)))
-        prods.append(row)
-    return prods
-
-
 def _po2_code(matrix: np.ndarray, G: int):
+    """``code(w, g')`` of the po2/ternary fields: shifts relative to output slot g''s smallest."""
     ks = column_shifts(matrix, G)
-
-    def code(w, g: int) -> int:
-        w = int(w)
-        return 1 if not w else (2 if w < 0 else 0) | ((abs(w).bit_length() - 1 - ks[g]) << 2)
-    return code
+    return lambda w, g: po2_code(int(w), ks[g])
 
 
 @registry.generator(MvuOp, "mvu")
@@ -257,13 +261,15 @@ def generate(op: MvuOp, ins: list[Tensor], prefix: str, where: str, start: Value
     if op.style.data == "mac":  # a signed field, a multiplier per product
         f = _Fold(m, prefix, start, rst, x.elems, xsh, fs, _fields(matrix, fs, lambda w, g: int(w)),
                   weight_bits(wm, "mac"))
-        prods = [[f.chunk[s] * f.field[s][g].as_signed() for s in range(fs.S)] for g in range(fs.G)]
-    else:
+        prods = [[product("mac", f.chunk[s], f.field[s][g]) for s in range(fs.S)] for g in range(fs.G)]
+    else:  # po2 / ternary: [zero flag, sign, shift - the slot's smallest shift ks[g] (wiring)]
         f = _Fold(m, prefix, start, rst, x.elems, xsh, fs, _fields(matrix, fs, _po2_code(wm, fs.G)),
                   weight_bits(wm, op.style.data, fs.G))
-        prods = _po2_products(f, wm)
+        ks, kb = column_shifts(wm, fs.G), shift_span(wm, fs.G).bit_length()
+        prods = [[product(op.style.data, f.chunk[s], f.field[s][g], ks[g], kb) for s in range(fs.S)]
+                 for g in range(fs.G)]
     lo, hi = acc_range(wm, elements_to_numpy(op.offset), x.spec.min_int, x.spec.max_int)
-    acc = f.accumulate([_sum(row) for row in prods], offsets, lo, hi)
+    acc = f.accumulate([tree_sum(row) for row in prods], offsets, lo, hi)
     sh = elem_shape(out_spec)
     elems = []
     for j, a in enumerate(acc):
