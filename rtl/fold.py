@@ -139,7 +139,8 @@ class _Fold:
             self.m.d.comb += rd.addr.eq(nxt if fs.depth == fs.R else Mux(nxt < fs.depth, nxt, 0))  # idle tail: word 0
         else:  # logic: a function of the step register's bits alone (a LUT per bit per 64 words)
             rd, field = rom(self.m, fields, fbits, domain="comb")
-            self.m.d.comb += rd.addr.eq(self.step)  # 0 at a start: word 0; idle-tail words are never used
+            st = self.step  # 0 at a start: word 0; the idle tail reads word 0 (still a function of step alone)
+            self.m.d.comb += rd.addr.eq(st if fs.depth == fs.R else Mux(st < fs.depth, st, 0))
         return field
 
     def accumulate(self, parts: list[Value], offsets: list[int], lo: int, hi: int) -> list[Signal]:
