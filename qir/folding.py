@@ -3,7 +3,7 @@ costs, in one place (the folded op's ``cost()``, ``qir report`` and the automati
 call ``estimate``).
 
 A layer y[j] = sum_i x[i] * W[i, j] + off[j] (n_in inputs, n_out outputs) folded by R is computed
-over R clock cycles by about 1/R of the arithmetic (FINN's MVAU with SIMD = S, PE = n_out;
+over R clock cycles by about 1/R of the arithmetic (FINN's MVAU with SIMD = S, PE = G;
 hls4ml's Resource strategy):
 
 - R is split into R_in x R_out (``fold_shape``): S = ceil(n_in / R_in) inputs per cycle for a
@@ -11,8 +11,9 @@ hls4ml's Resource strategy):
   r < R_in input chunks) uses inputs r*S .. r*S + S - 1 of outputs g*G .. g*G + G - 1, zero
   weights past n_in / n_out (any R works, no list of valid reuse factors);
   R_in * R_out <= R, the cycles after the last group idle;
-- the weights are a ROM of R_in * R_out words of S x G weights (Amaranth ``lib.memory.Memory``,
-  a synchronous read port); ``rom_map`` says where Yosys puts it (block RAM or logic);
+- the weights are a ROM of R_in * R_out words of S x G weights (Amaranth ``lib.memory.Memory``);
+  ``rom_map`` says where Yosys puts it: block RAM (a synchronous read port one cycle ahead) or
+  logic (read asynchronously at the step counter);
 - the input is held in a register of chunks (a shift register when R_out = 1, a rotating one
   when the chunks are needed once per output group); G exact-width accumulators (every partial
   sum lies in the union of the partial-sum intervals, which the accumulator's width holds; the
@@ -21,7 +22,7 @@ hls4ml's Resource strategy):
 - a new input is accepted every R cycles (``cycles_per_beat`` = R); the result is ready R cycles
   after the input.
 
-Styles (per cycle, S x n_out products): ``mac`` (multipliers from the ROM word: DSPs),
+Styles (per cycle, S x G products): ``mac`` (multipliers from the ROM word: DSPs),
 ``po2`` / ``ternary`` (weights 0 or +-2^k: a sign, a zero flag and a shift amount per weight, a
 shift-add unit instead of a multiplier), ``xnor`` (binary weights on a two-valued input: a weight
 bit per product, XNOR + popcount of S bits, accumulated popcounts).  ``cmvm`` (CSD adder graphs)
