@@ -10,8 +10,8 @@ Cycles of a layer per image: ``beats x R`` in a stream model (``beats`` = the be
 processes per image: the output positions of a conv, 1 for a dense layer after a flatten), ``R``
 in a parallel model (the whole design's II becomes the largest R).
 
-- ``reuse=R``: every unpinned layer gets R (at most ``max_reuse``, its input count: beyond it a
-  fold only adds idle cycles).
+- ``reuse=R``: every unpinned layer gets R (at most ``max_reuse``, its inputs x outputs: beyond
+  it a fold only adds idle cycles).
 - ``target-ii=N`` (FINN's SetFolding idea): every unpinned layer is folded as far as the target
   allows (``beats x R <= N``) without slowing the pipeline, where the pipeline's II is the stream
   cycle model's (``rtl.stream_timing``; a window and the folded map after it stall each other),
@@ -79,13 +79,14 @@ def _resolved_style(op) -> str | None:
 
 
 def max_reuse(op) -> int:
-    """The largest useful R of a layer: one input (all outputs) per cycle, ``qir.folding.geometry``:
-    the rows of its per-beat matrix (a conv's taps x input channels)."""
+    """The largest useful R of a layer: one product per cycle (``qir.folding.fold_shape`` folds
+    over inputs and outputs): rows x columns of its per-beat matrix (a conv's taps x input
+    channels x output channels)."""
     from qir.dialect import ConvOp
 
     shape = op.weights.get_shape()
     rows = prod(shape[:-1])
-    return max(1, rows * (op.groups.value.data if isinstance(op, ConvOp) else 1))
+    return max(1, rows * (op.groups.value.data if isinstance(op, ConvOp) else 1) * shape[-1])
 
 
 def _beats(t) -> int:
@@ -224,7 +225,7 @@ def stream_timing_nodes(module: ModuleOp, ii_of) -> tuple | None:
                 else:
                     ins.append(src[v].pop(0))
             ii = ii_of(op)
-            nodes.append(("join", ii + 1, ins))
+            nodes.append(("join", (ii + 1, ii) if ii > 1 else 1, ins))
         elif isinstance(op, WindowOp):
             nodes.append(("window", WindowGeometry(op), [src[op.input].pop(0)]))
         elif isinstance(op, MapOp):
@@ -237,13 +238,30 @@ def stream_timing_nodes(module: ModuleOp, ii_of) -> tuple | None:
     return nodes, n_out, beats_in, beats_out
 
 
-def same_work_reuse(rows: int, r: int) -> int:
-    """The smallest R that does the same work per cycle as ``r`` (``qir.folding.geometry``: the same
-    S = ceil(rows / R) inputs per cycle): the same arithmetic in fewer cycles and ROM words, so
-    every R between it and ``r`` is dominated (the estimate is a saw-tooth between these points)."""
-    from qir.folding import geometry
+def same_work_reuse(op, r: int) -> int:
+    """The smallest R that does the same work per cycle as ``r`` (``qir.folding.fold_shape``: S
+    inputs x G outputs per cycle, so at least ceil(n_in / S) x ceil(n_out / G) cycles): the same
+    arithmetic in fewer cycles and ROM words, so every R between it and ``r`` is dominated (the
+    estimate is a saw-tooth between these points)."""
+    from qir.folding import fold_shape
 
-    return -(-rows // geometry(rows, r)[0])
+    n_out = op.weights.get_shape()[-1]
+    n_in = max_reuse(op) // max(n_out, 1)
+    sh = fold_shape(n_in, n_out, r)
+    return min(r, -(-n_in // sh.S) * -(-n_out // sh.G))
+
+
+def candidates(op, allowed: int) -> list[int]:
+    """R's worth pricing for a layer that may take up to ``allowed``: 1 .. 4, the powers of two,
+    ``allowed`` itself, the smallest R with its products per cycle (``same_work_reuse``) and the
+    smallest with its inputs per cycle folding over inputs only (the estimate is not monotone in
+    the products: output groups add registers).  Largest first."""
+    n_out = op.weights.get_shape()[-1]
+    n_in = max_reuse(op) // max(n_out, 1)
+    cut = min(allowed, n_in)
+    cs = set(SMALL_REUSE) | {1 << k for k in range(allowed.bit_length())} | {
+        allowed, same_work_reuse(op, allowed), -(-n_in // -(-n_in // cut))}
+    return sorted((r for r in cs if 1 <= r <= allowed), reverse=True)
 
 
 class Planner:
@@ -253,9 +271,8 @@ class Planner:
 
     - *dominance*: a layer never gets an R that is bigger and slower than a smaller R: among the
       candidates up to the largest R the target allows (``SMALL_REUSE`` and that R), the one with
-      the fewest estimated LUTs, the smaller R on a tie (``best_reuse``; the candidates: R = 1 .. 4,
-      the largest R the target allows and the smallest R with its inputs per cycle,
-      ``same_work_reuse``); R = 1 is priced by the
+      the fewest estimated LUTs, the smaller R on a tie (``best_reuse``; the candidates:
+      ``candidates``); R = 1 is priced by the
       adder-graph search where that can matter (``unfolded_luts``);
     - *II*: the II of a choice is the cycle model's (``rtl.stream_timing``, the model ``qir sim``
       checks the RTL against), not max(beats x R): a window and the folded map after it stall
@@ -296,8 +313,7 @@ class Planner:
     def best_reuse(self, lay: Layer, allowed: int) -> int:
         """The fewest-LUT R among the candidates up to ``allowed`` (smaller R on a tie): R's that
         are bigger and slower than another candidate are dropped."""
-        cands = sorted({r for r in SMALL_REUSE + (allowed, same_work_reuse(lay.max_reuse, allowed)) if r <= allowed},
-                       reverse=True)
+        cands = candidates(lay.op, allowed)
         top = int(self.estimate(lay, cands[0])["lut"])
         best, best_luts = cands[0], top
         for r in cands[1:]:

@@ -101,10 +101,10 @@ def test_target_ii_choice_in_net_report_and_config_round_trip(tmp_path):
     rep = compile_model(Q3, tmp_path / "a", pipeline=QUICK, target_ii=4, **Q3_OPTS)
     fold = rep["folding"]
     # parallel form: cycles = R; every layer folded as far as the target allows (R <= inputs),
-    # unless its unfolded adder graph is smaller (the dominance rule: fc2 and output, whose searched
+    # unless its unfolded adder graph is smaller (the dominance rule: fc2 and fc3, whose searched
     # graphs are below their R = 4 estimates)
     chosen = {r["layer"]: r["reuse"] for r in fold["layers"]}
-    assert chosen == {"fc1": 4, "fc2": 1, "fc3": 4, "output": 1}
+    assert chosen == {"fc1": 4, "fc2": 1, "fc3": 1, "output": 4}
     for row in fold["layers"]:
         if row["reuse"] == 1:
             assert row["estimate"]["lut"] < qir.folding.estimate(_op(tmp_path, row["layer"]), 4)["lut"]
@@ -152,9 +152,9 @@ def test_stream_target_ii_counts_beats(tmp_path):
     (tmp_path / "fa.mlir").write_text(text)
     net = read_module(tmp_path / "fa.mlir")
     run_passes(net, STREAM_PIPELINE.split(",qir-fold-auto")[0] + ",qir-fold-auto{target-ii=64}")
-    # the kernel (16 beats) may take R <= 64 // 16 = 4, the dense (1 beat) R <= 32 (its inputs); the
-    # kernel's unfolded adder graph is smaller than R = 2 .. 4 folded, so it stays at R = 1
-    assert _reuse(net) == {"c1": 1, "fc": 32}
+    # the kernel (16 beats) may take R <= 64 // 16 = 4, the dense (1 beat) R <= 64 (of its 32 x 3
+    # weights); the kernel's unfolded adder graph is smaller than R = 2 .. 4 folded, so it stays at 1
+    assert _reuse(net) == {"c1": 1, "fc": 64}
     from qir.lowering.fold_auto import Planner, foldable_layers
 
     plan = Planner(*foldable_layers(net), net)
