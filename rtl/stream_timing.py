@@ -12,6 +12,18 @@ of the first beats of consecutive images, in steady state."""
 from __future__ import annotations
 
 
+def steady_ii(firsts_in: list[int], firsts_out: list[int]) -> int:
+    """The II from the cycles of the first input beats and the first output beats of consecutive
+    images: the largest interval after the first on either side.  The input side alone
+    under-states it when a slow stage sits behind deep buffering (a folded layer with latency > II
+    after a flatten: the input runs ahead for many images before it is throttled)."""
+    ii = 0
+    for t in (firsts_in, firsts_out):
+        iis = [b - a for a, b in zip(t, t[1:])]
+        ii = max([ii] + (iis[1:] or iis))
+    return ii
+
+
 class _Window:
     def __init__(self, g):
         self.g, self.py, self.px, self.ov = g, 0, 0, False
@@ -125,8 +137,7 @@ def simulate(stages: list[tuple[str, object]], beats_in: int, beats_out: int, im
             break
     else:
         raise RuntimeError("stream timing model did not finish")
-    iis = [b - a for a, b in zip(t_in, t_in[1:])]
-    return t_out[0] - t_in[0], max(iis[1:] or iis or [0])
+    return t_out[0] - t_in[0], steady_ii(t_in, t_out)
 
 
 # ------------------------------------------------------------------ DAGs (fork / join / fifo)
@@ -263,5 +274,4 @@ def simulate_dag(nodes: list[tuple[str, object, list[tuple[int, int]]]], n_out: 
             raise RuntimeError(f"stream deadlock: {sent} input beats taken, {got} output beats given")
     else:
         raise RuntimeError("stream timing model did not finish")
-    iis = [b - a for a, b in zip(t_in, t_in[1:])]
-    return t_out[0] - t_in[0], max(iis[1:] or iis or [0])
+    return t_out[0] - t_in[0], steady_ii(t_in, t_out)

@@ -244,9 +244,10 @@ def simulate_stream(outdir, x_mant: np.ndarray, simulator: str, seed: int | None
             k, c = ln.split()
             (ti_ if k == "i" else to_).append(int(c))
         firsts_in, firsts_out = ti_[::bi], to_[::bo]
-        iis = [b - a for a, b in zip(firsts_in, firsts_in[1:])]
+        from qir.rtl.stream_timing import steady_ii
+
         return {"outputs": outs, "latency": firsts_out[0] - firsts_in[0],
-                "ii": max(iis[1:]) if len(iis) > 1 else (iis[0] if iis else None), "cycles": summ["cycles"]}
+                "ii": steady_ii(firsts_in, firsts_out) if len(firsts_in) > 1 else None, "cycles": summ["cycles"]}
     finally:
         if os.environ.get("QIR_SIM_KEEP") is None:
             shutil.rmtree(rundir, ignore_errors=True)

@@ -307,3 +307,19 @@ def test_impossible_target_under_the_cycle_model_names_the_closest():
                                        r"of 43 cycles in the stream cycle model"):
         run_passes(net, "qir-fold-auto{target-ii=40}")
     run_passes(net, "qir-fold-auto{target-ii=43}")
+
+
+def test_cycle_model_ii_counts_the_slow_stage_behind_buffers():
+    """The cycle model measured the II at the input only: with a slow folded layer (latency > II)
+    behind a window and a flatten, the input runs ahead for many images and the first input beats
+    came 20 cycles apart while an image left every 40 (KERAS_conv1d at --target-ii 6100 after
+    folding over outputs: report.json said 5,921, fc1 takes 6,052).  The II is now the larger of
+    the input and output intervals (``steady_ii``, also what qir sim measures on the RTL)."""
+    from types import SimpleNamespace
+
+    from qir.rtl.stream_timing import simulate, steady_ii
+
+    g = SimpleNamespace(Hp=1, Wp=20, interior_row=lambda y: True, interior_col=lambda x: True,
+                        emit_row=lambda y: True, emit_col=lambda x: 9 <= x < 20)
+    assert simulate([("window", g), ("map", 1), ("collect", 11), ("map", (100, 40))], 20, 1)[1] == 40
+    assert steady_ii([0, 20, 40, 60], [100, 140, 180, 220]) == 40
