@@ -357,8 +357,10 @@ def generate(model: ModelOp | ModuleOp, top: str | None = None) -> RtlDesign:
     plan = _plan(model)
     note("RTL: elaborating, Amaranth netlist, RTLIL, Yosys write_verilog")
     comp = _Top(model, plan, name=top)
-    top_rtlil = rtlil.convert(comp, name=top, emit_src=False)  # elaborates: fills comp.pieces
-    text = separate.convert(top_rtlil, comp.pieces)
+    lib = separate.Leaves(top)
+    with separate.collecting(lib):  # adder graphs instantiate shared adder modules (rtl/separate.py)
+        top_rtlil = rtlil.convert(comp, name=top, emit_src=False)  # elaborates: fills comp.pieces
+    text = separate.convert(top_rtlil, comp.pieces, lib)
     ports = [
         {"name": "clk", "direction": "input", "width": 1, "type": None, "shape": None},
         {"name": "rst", "direction": "input", "width": 1, "type": None, "shape": None},
