@@ -86,18 +86,19 @@ def generate(op: AdderGraphOp, ins: list[Tensor], prefix: str, where: str) -> tu
         staged[(k, stage)] = r
         return r
 
+    lib = separate.leaves()
+    e = 1 if lib is None or lib.lsb else 0  # the extra zero LSB (see the adder below)
+
     def operand(k: int, stage: int, shift: int, negate: bool, width: int) -> Value:
-        """(u[k] or its complement over its own width) << shift, one extra zero LSB, zero-extended
-        to ``width`` bits (see the adder below for the extra LSB)."""
+        """(u[k] or its complement over its own width) << shift, ``e`` extra zero LSBs,
+        zero-extended to ``width`` bits (see the adder below for the extra LSB)."""
         f = at(k, stage)
         wk = max(top[k].bit_length(), 1)
         f = f[:wk] if len(f) > wk else f
         if negate:
             f = ~f
-        bits = Cat(Const(0, shift + 1), f)  # unsigned: the sum zero-extends it implicitly
+        bits = Cat(Const(0, shift + e), f) if shift + e else f  # unsigned: zero-extended by the sum
         return bits[:width] if len(bits) > width else bits
-
-    lib = separate.leaves()
 
     def field(k: int, stage: int) -> Value:
         f = at(k, stage)
@@ -119,7 +120,7 @@ def generate(op: AdderGraphOp, ins: list[Tensor], prefix: str, where: str) -> tu
         if lib is not None:  # one Instance of a shared adder module (fewer Amaranth objects per bit)
             fa, fbv = field(a, st_k), field(b, st_k)
             node = Signal(unsigned(w), name=f"{prefix}_n{k}")
-            mod = lib.adder(len(fa), len(fbv), sa, sb, g.sign[i] < 0, w, True)
+            mod = lib.adder(len(fa), len(fbv), sa, sb, g.sign[i] < 0, w, lib.lsb)
             m.submodules[f"{prefix}_a{k}"] = Instance(mod, i_a=fa, i_b=fbv, o_y=node)
             vals.append(node)
             continue
@@ -154,12 +155,12 @@ def generate(op: AdderGraphOp, ins: list[Tensor], prefix: str, where: str) -> tu
             # y = offset + c0 +/- (v << sh), v = base + u: a field plus one constant
             const = g.offset[j] + c0 + ((base[k] << sh) if not neg else -((base[k] + fk) << sh))
             wy = range_bits(ylo, yhi)
-            mod = 1 << (wy + 2)
-            ve = operand(k, out_stage[j], sh, neg, wy + 2)
-            ce = Const((const << 1) % mod, wy + 2)
+            mod = 1 << (wy + 2 * e)
+            ve = operand(k, out_stage[j], sh, neg, wy + 2 * e)
+            ce = Const((const << e) % mod, wy + 2 * e)
             y = Signal(_shape(ylo, yhi), name=f"{name}_acc" if epi else name)
-            e = (ve + ce)[1:wy + 1]
-            comb.append(y.eq(e.as_signed() if ylo < 0 else e))
+            ys = (ve + ce)[e:wy + e]
+            comb.append(y.eq(ys.as_signed() if ylo < 0 else ys))
         if not epi:
             if k < 0:
                 y = Const(g.offset[j], elem_shape(out_t))

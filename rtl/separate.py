@@ -110,7 +110,10 @@ class Leaves:
     they never clash with a piece (``<top>.<layer>_<kind>``)."""
 
     top: str
-    mods: dict = field(default_factory=dict)  # name -> (builder, args)
+    #: both adder operands carry one extra zero LSB (``qir.rtl.addergraph``; False for ``--target
+    #: ecp5``, where it would cost a carry-chain bit per adder)
+    lsb: bool = True
+    mods: dict = field(default_factory=dict)  # name -> the adder's shape
 
     def adder(self, wa: int, wb: int, sa: int, sb: int, neg: bool, w: int, lsb: bool) -> str:
         """The module computing ``y = ((a << sa) +/- (b << sb))`` on offset-binary fields (``neg``:
