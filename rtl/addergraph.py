@@ -86,19 +86,18 @@ def generate(op: AdderGraphOp, ins: list[Tensor], prefix: str, where: str) -> tu
         staged[(k, stage)] = r
         return r
 
-    lib = separate.leaves()
-    e = 1 if lib is None or lib.lsb else 0  # the extra zero LSB (see the adder below)
-
     def operand(k: int, stage: int, shift: int, negate: bool, width: int) -> Value:
-        """(u[k] or its complement over its own width) << shift, ``e`` extra zero LSBs,
-        zero-extended to ``width`` bits (see the adder below for the extra LSB)."""
+        """(u[k] or its complement over its own width) << shift, one extra zero LSB, zero-extended
+        to ``width`` bits (see the adder below for the extra LSB)."""
         f = at(k, stage)
         wk = max(top[k].bit_length(), 1)
         f = f[:wk] if len(f) > wk else f
         if negate:
             f = ~f
-        bits = Cat(Const(0, shift + e), f) if shift + e else f  # unsigned: zero-extended by the sum
+        bits = Cat(Const(0, shift + 1), f)  # unsigned: the sum zero-extends it implicitly
         return bits[:width] if len(bits) > width else bits
+
+    lib = separate.leaves()
 
     def field(k: int, stage: int) -> Value:
         f = at(k, stage)
@@ -119,8 +118,14 @@ def generate(op: AdderGraphOp, ins: list[Tensor], prefix: str, where: str) -> tu
         w = max(top[k].bit_length(), 1)
         if lib is not None:  # one Instance of a shared adder module (fewer Amaranth objects per bit)
             fa, fbv = field(a, st_k), field(b, st_k)
+            # an added (not complemented) operand is zero-extended to the result width at the
+            # port: the same sum, and about half as many distinct adder modules to convert
+            if len(fa) < w - sa:
+                fa = Cat(fa, Const(0, w - sa - len(fa)))
+            if g.sign[i] > 0 and len(fbv) < w - sb:
+                fbv = Cat(fbv, Const(0, w - sb - len(fbv)))
             node = Signal(unsigned(w), name=f"{prefix}_n{k}")
-            mod = lib.adder(len(fa), len(fbv), sa, sb, g.sign[i] < 0, w, lib.lsb)
+            mod = lib.adder(len(fa), len(fbv), sa, sb, g.sign[i] < 0, w)
             m.submodules[f"{prefix}_a{k}"] = Instance(mod, i_a=fa, i_b=fbv, o_y=node)
             vals.append(node)
             continue
@@ -155,12 +160,12 @@ def generate(op: AdderGraphOp, ins: list[Tensor], prefix: str, where: str) -> tu
             # y = offset + c0 +/- (v << sh), v = base + u: a field plus one constant
             const = g.offset[j] + c0 + ((base[k] << sh) if not neg else -((base[k] + fk) << sh))
             wy = range_bits(ylo, yhi)
-            mod = 1 << (wy + 2 * e)
-            ve = operand(k, out_stage[j], sh, neg, wy + 2 * e)
-            ce = Const((const << e) % mod, wy + 2 * e)
+            mod = 1 << (wy + 2)
+            ve = operand(k, out_stage[j], sh, neg, wy + 2)
+            ce = Const((const << 1) % mod, wy + 2)
             y = Signal(_shape(ylo, yhi), name=f"{name}_acc" if epi else name)
-            ys = (ve + ce)[e:wy + e]
-            comb.append(y.eq(ys.as_signed() if ylo < 0 else ys))
+            e = (ve + ce)[1:wy + 1]
+            comb.append(y.eq(e.as_signed() if ylo < 0 else e))
         if not epi:
             if k < 0:
                 y = Const(g.offset[j], elem_shape(out_t))

@@ -110,19 +110,16 @@ class Leaves:
     they never clash with a piece (``<top>.<layer>_<kind>``)."""
 
     top: str
-    #: both adder operands carry one extra zero LSB (``qir.rtl.addergraph``; False for ``--target
-    #: ecp5``, where it would cost a carry-chain bit per adder)
-    lsb: bool = True
     mods: dict = field(default_factory=dict)  # name -> the adder's shape
 
-    def adder(self, wa: int, wb: int, sa: int, sb: int, neg: bool, w: int, lsb: bool) -> str:
+    def adder(self, wa: int, wb: int, sa: int, sb: int, neg: bool, w: int) -> str:
         """The module computing ``y = ((a << sa) +/- (b << sb))`` on offset-binary fields (``neg``:
-        the complement of b over its ``wb`` bits is added), ``y`` of ``w`` bits.  ``lsb``: both
-        operands get one extra zero LSB and the result is bits [1, w] (the same value; see
-        ``qir.rtl.addergraph``)."""
-        name = f"{self.top}.add.a{wa}s{sa}_{'m' if neg else 'p'}b{wb}s{sb}_y{w}{'' if lsb else '_nolsb'}"
+        the complement of b over its ``wb`` bits is added), ``y`` of ``w`` bits.  Both operands
+        get one extra zero LSB and ``y`` is bits [1, w] of the sum: the same value, but Yosys's
+        ``alumacc`` cannot merge chains of adders into ``$macc`` trees (``qir.rtl.addergraph``)."""
+        name = f"{self.top}.add.a{wa}s{sa}_{'m' if neg else 'p'}b{wb}s{sb}_y{w}"
         if name not in self.mods:
-            self.mods[name] = (wa, wb, sa, sb, neg, w, lsb)
+            self.mods[name] = (wa, wb, sa, sb, neg, w)
         return name
 
     def rtlil(self) -> list[tuple[str, str]]:
@@ -130,18 +127,16 @@ class Leaves:
         return [(name, _adder_rtlil(name, *self.mods[name])) for name in sorted(self.mods)]
 
 
-def _adder_rtlil(name: str, wa: int, wb: int, sa: int, sb: int, neg: bool, w: int, lsb: bool) -> str:
+def _adder_rtlil(name: str, wa: int, wb: int, sa: int, sb: int, neg: bool, w: int) -> str:
     m = Module()
     a, b, y = Signal(wa, name="a"), Signal(wb, name="b"), Signal(w, name="y")
-    e = int(lsb)
-    width = w + 2 * e
 
     def operand(f: Value, shift: int, negate: bool) -> Value:
-        bits = Cat(Const(0, shift + e), ~f if negate else f) if shift + e else (~f if negate else f)
-        return bits[:width] if len(bits) > width else bits
+        bits = Cat(Const(0, shift + 1), ~f if negate else f)
+        return bits[:w + 2] if len(bits) > w + 2 else bits
 
     s = operand(a, sa, False) + operand(b, sb, neg)
-    m.d.comb += y.eq(s[e:w + e])
+    m.d.comb += y.eq(s[1:w + 1])
     text, _ = rtlil.convert_fragment(Fragment.get(m, None), [("a", a, None), ("b", b, None), ("y", y, None)],
                                      name=name, emit_src=False)
     return text

