@@ -1,7 +1,10 @@
 """``qir.addergraph`` -> hardware: a shared adder graph, pipelined, with its fused epilogue.
 
 Every adder node is its own Signal (shared nodes must not be duplicated expressions), of the
-node's exact width: ``(v[a] << sa) +/- (v[b] << sb)``.  Shifted-in zero LSBs are not added
+node's exact width: ``(v[a] << sa) +/- (v[b] << sb)``.  In a parallel design (``qir.rtl.top``)
+the adder itself is an ``Instance`` of a module shared by all adders of its shape
+(``qir.rtl.separate.Leaves``: the same expression, converted once), so Amaranth's per-bit netlist
+sees one opaque cell per adder; elsewhere (stream map bodies) it is written inline.  Shifted-in zero LSBs are not added
 (synthesis keeps them as wires), so an adder costs only the bits where both operands can be
 non-zero.  A node in stage s whose operand was made in an earlier stage reads a registered copy
 (one register per node and stage, shared by all readers).

@@ -36,7 +36,8 @@ named ``<top>.<layer>_<op>`` (an escaped identifier such as ``\\net.fc1_cmvm``, 
 name starts with the top name and two designs never clash).  Each such submodule is converted on
 its own (``qir.rtl.separate``; in worker processes for large designs): the top instantiates it
 with one port per element signal, named after that signal, plus ``clk`` when the op has
-internal registers.  All registers are written in one
+internal registers.  Every adder of an adder graph is an instance of a shared module
+``<top>.add.<shape>`` (``qir.rtl.separate.Leaves``, one per adder shape).  All registers are written in one
 place (``_Builder.register``), so a later valid/ready streaming wrapper can add a clock enable
 (stall) to data and valid registers alike without touching the op generators.  Ops without a
 generator (e.g. a ``qir.dense`` not yet lowered) or with an unsupported style or mode raise
