@@ -121,12 +121,6 @@ def generate(op: AdderGraphOp, ins: list[Tensor], prefix: str, where: str) -> tu
         w = max(top[k].bit_length(), 1)
         if lib is not None:  # one Instance of a shared adder module (fewer Amaranth objects per bit)
             fa, fbv = field(a, st_k), field(b, st_k)
-            # an added (not complemented) operand is zero-extended to the result width at the
-            # port: the same sum, and about half as many distinct adder modules to convert
-            if len(fa) < w - sa:
-                fa = Cat(fa, Const(0, w - sa - len(fa)))
-            if g.sign[i] > 0 and len(fbv) < w - sb:
-                fbv = Cat(fbv, Const(0, w - sb - len(fbv)))
             node = Signal(unsigned(w), name=f"{prefix}_n{k}")
             mod = lib.adder(len(fa), len(fbv), sa, sb, g.sign[i] < 0, w)
             m.submodules[f"{prefix}_a{k}"] = Instance(mod, i_a=fa, i_b=fbv, o_y=node)
