@@ -223,6 +223,63 @@ def _layer_matrix(op):
     raise ValueError(f"estimate: {name} is not a folded-layer op (qir.dense, qir.conv, qir.cmvm, qir.xnor, qir.mvu)")
 
 
+#: folded implementations (``qir.mvu``'s ``impl``): ``rom`` (weight ROM + product units, any
+#: style) and ``muxgraph`` (R constant adder graphs multiplexed into one, ``qir.muxgraph``: the
+#: adder-graph styles cmvm/po2/ternary, folded over the outputs, R <= MUXGRAPH_MAX_R)
+IMPLS = ("rom", "muxgraph")
+MUXGRAPH_MAX_R = 4
+#: merged graph / unfolded graph adder LUTs by R (measured by ``build_mux`` on qkeras_3layer and
+#: random 16x12 matrices: the phases' per-depth pairing, wider merged fields and the operand
+#: multiplexers; R = 2 LUT6_2 packing of two 2:1 muxed operands, R = 3-4 a mux LUT per operand)
+MUXGRAPH_FACTOR = {1: 1.0, 2: 0.85, 3: 1.05, 4: 0.95}
+
+
+def estimate_muxgraph(matrix: np.ndarray, offset, in_t: Fixed, R: int, out_width: int | None = None) -> dict:
+    """The multiplexed-adder-graph implementation (``qir.muxgraph``) of ``y = x @ matrix +
+    offset`` folded by R over its outputs, before its search: the unfolded adder-graph estimate
+    times ``MUXGRAPH_FACTOR[R]``; FFs: the held input, a register per output, the phase."""
+    m = np.asarray(matrix, dtype=object)
+    n_in, n_out = m.shape
+    nz = [abs(int(v)) for v in m.ravel() if v]
+    digits = sum(_csd_digits(v) for v in nz)
+    wb = weight_bits(m, "mac")
+    adders = ADDER_SHARING * LUT_PER_ADDER_BIT * max(digits - n_out, 0) * (in_t.width + wb / 2)
+    if out_width is None:
+        lo, hi = acc_range(m, offset, in_t.min_int, in_t.max_int)
+        out_width = Fixed.for_range(lo, hi, 0).width
+    lut = adders * MUXGRAPH_FACTOR.get(R, 2.0) + CONTROL_LUTS
+    ff = n_in * in_t.width + n_out * out_width + R
+    return {"lut": int(round(lut)), "ff": int(ff), "dsp": 0, "memory_bits": 0, "cycles_per_beat": int(R),
+            "S": n_in, "acc_bits": out_width, "weight_bits": wb, "impl": "muxgraph"}
+
+
+def choose_impl(matrix: np.ndarray, offset, in_t: Fixed, R: int, style: str) -> str:
+    """``rom`` or ``muxgraph`` for a layer folded by R > 1 in ``style``: the cheaper estimate
+    (LUTs, a DSP counted as the LUTs of the multiplier it holds); muxgraph only for the
+    adder-graph styles (cmvm, po2, ternary), R <= MUXGRAPH_MAX_R and R <= n_out."""
+    m = np.asarray(matrix, dtype=object)
+    if style not in ("cmvm", "po2", "ternary") or not 1 < R <= min(MUXGRAPH_MAX_R, m.shape[1]):
+        return "rom"
+    rom = estimate_matrix(m, offset, in_t, R, "mac" if style == "cmvm" else style)
+    mux = estimate_muxgraph(m, offset, in_t, R)
+    rom_luts = rom["lut"] + rom["dsp"] * in_t.width * rom["weight_bits"] / 2
+    return "muxgraph" if mux["lut"] < rom_luts else "rom"
+
+
+def _estimate_lowered_muxgraph(op) -> dict:
+    """A lowered ``qir.muxgraph``: its merged graph's LUT bits (``MuxGraph.target_cost``)."""
+    from qir.dialect import elem, shape_of
+
+    g = op.graph()
+    out_t = elem(op.output.type)
+    in_t = elem(op.input.type)
+    lut = g.target_cost("xilinx") + CONTROL_LUTS
+    return {"lut": int(round(lut)), "ff": g.register_bits(out_t.width), "dsp": 0, "memory_bits": 0,
+            "cycles_per_beat": op.R, "S": shape_of(op.input.type)[0], "acc_bits": out_t.width,
+            "weight_bits": 0, "style": op.style.data, "impl": "muxgraph", "implementation": "muxgraph",
+            "adders": g.n_adders, "in_bits": in_t.width}
+
+
 def estimate(op, R: int, style: str | None = None) -> dict:
     """Estimated hardware of layer ``op`` folded by ``R`` (1 = not folded), without building it.
 
@@ -236,16 +293,33 @@ def estimate(op, R: int, style: str | None = None) -> dict:
     adder-graph search's result (``qir report`` has that after lowering).
     """
     geometry(1, R)  # validates R
+    if op.name == "qir.muxgraph":
+        return _estimate_lowered_muxgraph(op)
     matrix, offset, in_t = _layer_matrix(op)
     explicit = style is not None
     if style is None:
         st = getattr(op, "style", None)
         style = "xnor" if op.name == "qir.xnor" else (st.data if st is not None and st.data in FOLD_STYLES
                                                       else auto_fold_style(matrix))
+    # the implementation: a lowered qir.mvu's own, else the cheaper (muxgraph only for the
+    # adder-graph styles: the automatic one, or cmvm/po2/ternary given)
+    graph_style = "cmvm" if style == "mac" and not explicit else style
+    if op.name == "qir.mvu":
+        impl = op.impl.data
+    elif R > 1 and graph_style in ("cmvm", "po2", "ternary"):
+        impl = choose_impl(matrix, offset, in_t, R, graph_style)
+    else:
+        impl = "rom"
+    if R > 1 and impl == "muxgraph":
+        out = estimate_muxgraph(matrix, offset, in_t, R)
+        out.update(style=graph_style, implementation="muxgraph")
+        return out
     if style == "cmvm":
         style = "mac"
     out = estimate_matrix(matrix, offset, in_t, R, style)
     out["style"] = style
+    if R > 1:
+        out.update(impl="rom", implementation=f"rom {style}")
     if R == 1:  # unfolded: constants wired in, no ROM, no hold register, no accumulator
         nz = [abs(int(v)) for v in matrix.ravel() if v]
         out.update(ff=0, memory_bits=0)
