@@ -11,8 +11,9 @@ then ``qir.quantize``, or a lone ``qir.quantize`` -- becomes the addergraph's ep
 RTL can fold the rounding constant into the offset and share the saturation logic; the values
 are unchanged (the interpreter applies the very same relu and quantize).
 
-A folded ``qir.mvu`` with ``impl = "muxgraph"`` becomes ``qir.muxgraph``: R phase adder graphs
-merged into one (``qir.lowering.mux_adder_graph``).  ``mac`` products stay ``qir.cmvm``.  Pipeline stages are left to ``qir-pipeline``.
+A folded ``qir.mvu`` with ``impl = "muxgraph"`` becomes ``qir.muxgraph``: R phase adder
+graphs merged into one (``qir.lowering.mux_adder_graph``).  ``mac`` products stay
+``qir.cmvm``.  Pipeline stages are left to ``qir-pipeline``.
 """
 from __future__ import annotations
 

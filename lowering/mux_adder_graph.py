@@ -22,9 +22,9 @@ from __future__ import annotations
 from collections import defaultdict
 
 import numpy as np
+from qir.lowering.adder_graph import build
 
 from qir.addergraph import AdderGraph, csd
-from qir.lowering.adder_graph import build
 from qir.muxgraph import MuxGraph, bit_luts
 
 #: candidates per adder beyond those sharing an operand: this many neighbours in width order

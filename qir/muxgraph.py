@@ -272,7 +272,8 @@ def from_arrays(n_in: int, in_lo, in_hi, R: int, nodes, outputs, offset) -> MuxG
                     offsets=[off[q:q + R] for q in range(0, len(off), R)])
 
 
-def check_arrays(n_in: int, n_out: int, R: int, nodes: np.ndarray, outputs: np.ndarray, offset: np.ndarray) -> str | None:
+def check_arrays(n_in: int, n_out: int, R: int, nodes: np.ndarray, outputs: np.ndarray,
+                 offset: np.ndarray) -> str | None:
     """Why the arrays are not a valid merged graph (None when they are): shapes, operands
     defined before use (and active in the phase), shifts >= 0, signs +-1, every output column
     computed in exactly one (phase, slot)."""

@@ -112,7 +112,7 @@ def generate(op: MuxGraphOp, ins: list[Tensor], prefix: str, where: str, start: 
     los, his = [0] * n_out, [0] * n_out
     for q, row in enumerate(g.slots):
         live = [(r, s) for r, s in enumerate(row) if s[0] >= 0]
-        for r, (col, k, sh, sg) in live:
+        for r, (col, k, _sh, _sg) in live:
             lo, hi = g.phase(r).out_bounds(q)
             los[col], his[col] = lo, hi
             if k < 0:
@@ -126,7 +126,7 @@ def generate(op: MuxGraphOp, ins: list[Tensor], prefix: str, where: str, start: 
         mod = 1 << (wy + 2)
         opnd: dict = {}
         consts: dict = {}
-        for r, (col, k, sh, sg) in live:
+        for r, (_col, k, sh, sg) in live:
             fk = (1 << width[k]) - 1
             c = g.offsets[q][r] + ((base[k][r] << sh) if sg > 0 else -((base[k][r] + fk) << sh))
             opnd.setdefault((k, sh, sg < 0), set()).add(r)
@@ -139,7 +139,7 @@ def generate(op: MuxGraphOp, ins: list[Tensor], prefix: str, where: str, start: 
         e = Signal(range_shape_of(ylo, wy), name=f"{prefix}_s{q}")
         raw = (ce + ve)[1:wy + 1]  # the constant first: the carry chain's generate is a constant
         comb.append(e.eq(raw.as_signed() if ylo < 0 else raw))
-        for r, (col, k, sh, sg) in live:
+        for r, (col, _k, _sh, _sg) in live:
             y = Signal(sh_out, name=f"{prefix}_y{col}", reset_less=True)
             with m.If(ph[r]):
                 m.d.sync += y.eq(e)

@@ -75,4 +75,5 @@ from qir.dialect.types import *  # noqa: F403
 from qir.dialect.types import FixedType, UFixedType
 
 #: the one xDSL dialect: the ``OPS`` of every op module and the two fixed-point types
-QIR = Dialect("qir", [*layer_ops.OPS, *spatial_ops.OPS, *dataflow_ops.OPS, *muxgraph_op.OPS, *stream_ops.OPS], [FixedType, UFixedType])
+QIR = Dialect("qir", [*layer_ops.OPS, *spatial_ops.OPS, *dataflow_ops.OPS, *muxgraph_op.OPS, *stream_ops.OPS],
+              [FixedType, UFixedType])
