@@ -231,7 +231,7 @@ MUXGRAPH_MAX_R = 4
 #: merged graph / unfolded graph adder LUTs by R (measured by ``build_mux`` on qkeras_3layer and
 #: random 16x12 matrices: the phases' per-depth pairing, wider merged fields and the operand
 #: multiplexers; R = 2 LUT6_2 packing of two 2:1 muxed operands, R = 3-4 a mux LUT per operand)
-MUXGRAPH_FACTOR = {1: 1.0, 2: 0.85, 3: 1.05, 4: 0.95}
+MUXGRAPH_FACTOR = {1: 1.0, 2: 0.85, 3: 1.0, 4: 0.9}
 
 
 def estimate_muxgraph(matrix: np.ndarray, offset, in_t: Fixed, R: int, out_width: int | None = None) -> dict:
