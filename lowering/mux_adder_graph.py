@@ -14,8 +14,9 @@ existing search (``qir.lowering.adder_graph.build``), the R graphs merged into o
 3. **Outputs**: phase r's outputs go to the slots whose merged output node they share (no
    multiplexer), then to any free slot.
 
-``build_mux(matrix, offset, in_lo, in_hi, R)``; ``lower_mvu`` turns a ``qir.mvu`` with
-``impl = "muxgraph"`` into the ``qir.muxgraph`` op (called by ``qir-lower-cmvm``).
+``build_mux(matrix, offset, in_lo, in_hi, P)``; ``lower_mvu`` turns a ``qir.mvu`` with
+``impl = "muxgraph"`` (reuse R) into the ``qir.muxgraph`` op with the P <= R phases
+``qir.folding.muxgraph_phases`` picks (called by ``qir-lower-cmvm``).
 """
 from __future__ import annotations
 
@@ -198,11 +199,13 @@ def _slots(graphs: list[AdderGraph], cols: list[list[int]], where: list[dict[int
     return slots, offsets
 
 
-def lower_mvu(mv, depth_slack: int = 1, target: str = "xilinx"):
-    """A ``qir.mvu`` with ``impl = "muxgraph"`` -> ``qir.muxgraph`` (replaces it)."""
+def lower_mvu(mv, depth_slack: int = 1, target: str = "xilinx", phases: int | None = None):
+    """A ``qir.mvu`` with ``impl = "muxgraph"`` -> ``qir.muxgraph`` (replaces it); ``phases``
+    (2 .. min(R, outputs)) overrides the cost model's choice (tests)."""
     from xdsl.rewriter import Rewriter
 
     from qir.dialect import MuxGraphOp, elem, elements_to_numpy, shape_of
+    from qir.folding import muxgraph_phases
     from qir.ir import layer_of
     from qir.progress import note
 
@@ -210,7 +213,8 @@ def lower_mvu(mv, depth_slack: int = 1, target: str = "xilinx"):
     (n_in,) = shape_of(mv.input.type)
     m = elements_to_numpy(mv.matrix)
     note(f"multiplexed adder graph search: layer {layer_of(mv) or '?'} ({m.shape[0]}x{m.shape[1]}, reuse {mv.R})")
-    g = build_mux(m, elements_to_numpy(mv.offset), [in_t.min_int] * n_in, [in_t.max_int] * n_in, mv.R,
+    P = phases or muxgraph_phases(m, mv.R) or 1  # fewer phases than R cycles where that is cheaper
+    g = build_mux(m, elements_to_numpy(mv.offset), [in_t.min_int] * n_in, [in_t.max_int] * n_in, P,
                   depth_slack=depth_slack, target=target)
     op = MuxGraphOp.of(mv.input, mv.output.type, g, mv.shift, mv.style, mv.reuse,
                        {k: v for k, v in mv.attributes.items() if k == "layer"})

@@ -225,21 +225,37 @@ def _layer_matrix(op):
 
 #: folded implementations (``qir.mvu``'s ``impl``): ``rom`` (weight ROM + product units, any
 #: style) and ``muxgraph`` (R constant adder graphs multiplexed into one, ``qir.muxgraph``: the
-#: adder-graph styles cmvm/po2/ternary, folded over the outputs, R <= MUXGRAPH_MAX_R)
+#: adder-graph styles cmvm/po2/ternary, folded over the outputs into P <= R phases, R <=
+#: MUXGRAPH_MAX_R)
 IMPLS = ("rom", "muxgraph")
 MUXGRAPH_MAX_R = 4
-#: merged graph / unfolded graph adder LUTs by R (measured by ``build_mux`` on qkeras_3layer and
-#: random 16x12 matrices: the phases' per-depth pairing, wider merged fields and the operand
-#: multiplexers; R = 2 LUT6_2 packing of two 2:1 muxed operands, R = 3-4 a mux LUT per operand)
-MUXGRAPH_FACTOR = {1: 1.0, 2: 0.85, 3: 1.0, 4: 0.9}
+#: merged graph / unfolded graph adder LUTs by phases P (measured with ``build_mux`` on
+#: qkeras_3layer's four layers, weighted by size: 0.80, 0.89, 0.83; the phases' per-depth
+#: pairing, wider merged fields and the operand multiplexers: P = 2 packs two 2:1 muxed operands
+#: into one LUT6_2, P = 3-4 need a mux LUT per operand)
+MUXGRAPH_FACTOR = {1: 1.0, 2: 0.8, 3: 0.9, 4: 0.85}
+#: the searched unfolded graph's LUT bits / the rough unfolded estimate (``estimate`` at R = 1):
+#: 0.69, 0.67, 0.66, 0.69 on qkeras_3layer's layers
+MUXGRAPH_SEARCH = 0.68
+
+
+def muxgraph_phases(matrix: np.ndarray, R: int) -> int:
+    """The phases P (2 .. min(R, outputs)) of the cheapest multiplexed adder graph for reuse
+    R <= MUXGRAPH_MAX_R (``MUXGRAPH_FACTOR``; fewer phases than R cycles just idle), 0 when none
+    (beyond MUXGRAPH_MAX_R the ROM form keeps shrinking with R, a merged graph cannot)."""
+    n_out = np.asarray(matrix).shape[1]
+    ps = range(2, min(R, n_out) + 1) if R <= MUXGRAPH_MAX_R else range(0)
+    return min(ps, key=lambda p: (MUXGRAPH_FACTOR[p], p), default=0)
 
 
 def estimate_muxgraph(matrix: np.ndarray, offset, in_t: Fixed, R: int, out_width: int | None = None) -> dict:
     """The multiplexed-adder-graph implementation (``qir.muxgraph``) of ``y = x @ matrix +
-    offset`` folded by R over its outputs, before its search: the unfolded adder-graph estimate
-    times ``MUXGRAPH_FACTOR[R]``; FFs: the held input, a register per output, the phase."""
+    offset`` folded by R, before its search: P = ``muxgraph_phases`` phases over the outputs, the
+    unfolded adder-graph estimate times ``MUXGRAPH_FACTOR[P]``; FFs: the held input, a register
+    per output, the phase."""
     m = np.asarray(matrix, dtype=object)
     n_in, n_out = m.shape
+    P = muxgraph_phases(m, R) or 1
     nz = [abs(int(v)) for v in m.ravel() if v]
     digits = sum(_csd_digits(v) for v in nz)
     wb = weight_bits(m, "mac")
@@ -247,23 +263,23 @@ def estimate_muxgraph(matrix: np.ndarray, offset, in_t: Fixed, R: int, out_width
     if out_width is None:
         lo, hi = acc_range(m, offset, in_t.min_int, in_t.max_int)
         out_width = Fixed.for_range(lo, hi, 0).width
-    lut = adders * MUXGRAPH_FACTOR.get(R, 2.0) + CONTROL_LUTS
-    ff = n_in * in_t.width + n_out * out_width + R
+    lut = adders * MUXGRAPH_SEARCH * MUXGRAPH_FACTOR[P] + CONTROL_LUTS
+    ff = n_in * in_t.width + n_out * out_width + P
     return {"lut": int(round(lut)), "ff": int(ff), "dsp": 0, "memory_bits": 0, "cycles_per_beat": int(R),
-            "S": n_in, "acc_bits": out_width, "weight_bits": wb, "impl": "muxgraph"}
+            "S": n_in, "acc_bits": out_width, "weight_bits": wb, "impl": "muxgraph", "phases": P}
 
 
 def choose_impl(matrix: np.ndarray, offset, in_t: Fixed, R: int, style: str) -> str:
-    """``rom`` or ``muxgraph`` for a layer folded by R > 1 in ``style``: the cheaper estimate
-    (LUTs, a DSP counted as the LUTs of the multiplier it holds); muxgraph only for the
-    adder-graph styles (cmvm, po2, ternary), R <= MUXGRAPH_MAX_R and R <= n_out."""
+    """``rom`` or ``muxgraph`` for a layer folded by R > 1 in ``style``: the one with fewer
+    estimated LUTs (the budget ``qir-fold-auto`` plans with; the ROM's DSPs are reported, not
+    traded); muxgraph only for the adder-graph styles (cmvm, po2, ternary) and at least 2
+    outputs (``muxgraph_phases``)."""
     m = np.asarray(matrix, dtype=object)
-    if style not in ("cmvm", "po2", "ternary") or not 1 < R <= min(MUXGRAPH_MAX_R, m.shape[1]):
+    if style not in ("cmvm", "po2", "ternary") or R < 2 or not muxgraph_phases(m, R):
         return "rom"
     rom = estimate_matrix(m, offset, in_t, R, "mac" if style == "cmvm" else style)
     mux = estimate_muxgraph(m, offset, in_t, R)
-    rom_luts = rom["lut"] + rom["dsp"] * in_t.width * rom["weight_bits"] / 2
-    return "muxgraph" if mux["lut"] < rom_luts else "rom"
+    return "muxgraph" if mux["lut"] < rom["lut"] else "rom"
 
 
 def _estimate_lowered_muxgraph(op) -> dict:
@@ -277,7 +293,7 @@ def _estimate_lowered_muxgraph(op) -> dict:
     return {"lut": int(round(lut)), "ff": g.register_bits(out_t.width), "dsp": 0, "memory_bits": 0,
             "cycles_per_beat": op.R, "S": shape_of(op.input.type)[0], "acc_bits": out_t.width,
             "weight_bits": 0, "style": op.style.data, "impl": "muxgraph", "implementation": "muxgraph",
-            "adders": g.n_adders, "in_bits": in_t.width}
+            "phases": op.P, "adders": g.n_adders, "in_bits": in_t.width}
 
 
 def estimate(op, R: int, style: str | None = None) -> dict:

@@ -1,5 +1,6 @@
-"""``qir.muxgraph`` -> hardware: R phase adder graphs time-multiplexed through one set of adders
-(``qir.muxgraph``, issue #12).
+"""``qir.muxgraph`` -> hardware: P phase adder graphs time-multiplexed through one set of adders
+(``qir.muxgraph``, issue #12; below R = P, the phases; with P < reuse the graph idles between
+inputs, which the top spaces reuse cycles apart).
 
 - ``start`` (the valid of the op's input, from ``qir.rtl.top``) loads the input into ``hold``
   and the one-hot phase register ``ph`` (R flip-flops, cleared by ``rst``) to phase 0; phase r
@@ -34,7 +35,7 @@ def _ii(op: MuxGraphOp) -> int:
 
 @registry.latency(MuxGraphOp)
 def _latency(op: MuxGraphOp) -> int:
-    """Cycles from input to result: R + 1 (``cycles()``)."""
+    """Cycles from input to result: P + 1 (``cycles()``)."""
     return op.cycles()
 
 

@@ -82,17 +82,19 @@ def test_folded_interpreter_equals_unfolded(tmp_path):
     ref = evaluate(net, [x]).outputs[0]
     from qir.flow import run_passes
 
-    folded = parse_module(_set_reuse(parse_module(print_module(net)), 3))
-    run_passes(folded, "qir-infer-widths,qir-lower-dense{style=auto},qir-lower-cmvm,qir-pipeline{max-depth=5}")
-    assert "qir.mvu" in print_module(folded)
-    assert np.array_equal(np.asarray(evaluate(folded, [x]).outputs[0]), np.asarray(ref))
+    for R, op in ((5, "qir.mvu"), (3, "qir.muxgraph")):  # R > 4: a ROM; small R: muxgraph (test_muxgraph.py)
+        folded = parse_module(_set_reuse(parse_module(print_module(net)), R))
+        run_passes(folded, "qir-infer-widths,qir-lower-dense{style=auto},qir-lower-cmvm,qir-pipeline{max-depth=5}")
+        assert op in print_module(folded)
+        assert np.array_equal(np.asarray(evaluate(folded, [x]).outputs[0]), np.asarray(ref))
 
 
 @pytest.mark.sim
-@pytest.mark.parametrize("io, R", [("stream", 3), ("parallel", 3), ("stream", 8)])
+@pytest.mark.parametrize("io, R", [("stream", 5), ("parallel", 5), ("stream", 8)])
 def test_folded_rtl_corners(tmp_path, io, R):
-    """R = 3 does not divide 7 (padded cycle); R = 8 > 7 inputs: an idle cycle; stream: full rate
-    and random stalls (qir sim checks II = R and the latency); parallel: in_ready, II = R."""
+    """The ROM form (R > 4; smaller R is muxgraph, test_muxgraph.py): R = 5 does not divide 7
+    (padded cycle); R = 8 > 7 inputs: an idle cycle; stream: full rate and random stalls (qir sim
+    checks II = R and the latency); parallel: in_ready, II = R."""
     js = _corner_model(tmp_path / "m")
     src = tmp_path / "folded.mlir"
     src.write_text(_set_reuse(import_model(js, input_type=Fixed.parse("fixed<8,1>")), R))
@@ -114,7 +116,7 @@ def test_folded_rtl_corners(tmp_path, io, R):
 @pytest.mark.sim
 def test_folded_parallel_cocotb_and_lint(tmp_path):
     """The generated cocotb bench presents each vector until in_ready; the Verilog is lint-clean
-    and byte-identical across two compiles."""
+    and byte-identical across two compiles (R = 4: both layers multiplexed adder graphs)."""
     js = _corner_model(tmp_path / "m")
     src = tmp_path / "folded.mlir"
     src.write_text(_set_reuse(import_model(js, input_type=Fixed.parse("fixed<8,1>")), 4))

@@ -100,12 +100,12 @@ def test_phases_balanced_and_merge_cheaper_than_unfolded():
 def test_choice_small_r_muxgraph_large_r_rom():
     from qir.folding import MUXGRAPH_MAX_R, choose_impl
 
-    m = np.random.default_rng(2).integers(-63, 64, size=(16, 32)).astype(object)
+    m = np.random.default_rng(2).integers(-7, 8, size=(16, 32)).astype(object)  # 4-bit weights
     t = Fixed.parse("fixed<16,6>")
     assert choose_impl(m, np.zeros(32), t, 2, "cmvm") == "muxgraph"
     assert choose_impl(m, np.zeros(32), t, MUXGRAPH_MAX_R + 1, "cmvm") == "rom"
     assert choose_impl(m, np.zeros(32), t, 2, "mac") == "rom"  # multipliers asked for
-    assert choose_impl(m[:, :2], np.zeros(2), t, 3, "cmvm") == "rom"  # more phases than outputs
+    assert choose_impl(m[:, :1], np.zeros(1), t, 3, "cmvm") == "rom"  # one output: no phases to fold
 
 
 @pytest.mark.sim
@@ -128,4 +128,49 @@ def test_muxgraph_rtl_corners(tmp_path, io, R):
     est = json.loads(subprocess.run([sys.executable, "-m", "qir.cli", "report", str(out), "--json"],
                                     capture_output=True, text=True, check=True).stdout)["estimate"]
     impl = {lay["layer"]: lay["impl"] for lay in est["layers"] if "cycles_per_beat" in lay}
-    assert impl == {"fc1": "muxgraph", "fc2": "muxgraph" if R == 2 else "rom"}
+    assert impl == {"fc1": "muxgraph", "fc2": "muxgraph"}  # R = 3: P = 2 phases, idle a cycle
+
+
+@pytest.mark.sim
+@pytest.mark.parametrize("io, P", [("stream", 3), ("parallel", 4)])
+def test_muxgraph_three_and_four_phases(tmp_path, io, P):
+    """P = 3 / 4 phases (3:1 and 4:1 operand multiplexers, OR-ed phase selects; the cost model
+    prefers 2 today, so the phases are forced): a 6 -> 5 -> 4 model, reuse 4, Icarus ==
+    interpreter at full rate and under random gaps/stalls (stream) or through in_ready."""
+    from qkeras_writer import dense, q, write_model
+    from test_fold import QBITS
+
+    from qir.dialect import MvuOp
+    from qir.flow import run_passes
+    from qir.ir import parse_module, print_module
+    from qir.lowering.mux_adder_graph import lower_mvu
+
+    rng = np.random.default_rng(P)
+    k1 = rng.integers(-7, 8, size=(6, 5)) / 8
+    k1[:, 0] = -1.0  # min * min summed
+    k2 = rng.integers(-7, 8, size=(5, 4)) / 4
+    js = write_model(tmp_path / "m", "four", (6,), [
+        dense("fc1", "x", k1, rng.integers(-4, 4, size=5) / 8, q("quantized_bits", bits=4, integer=0, **QBITS),
+              q("quantized_bits", bits=6, integer=2, **QBITS), activation="relu"),
+        dense("fc2", "fc1", k2, None, q("quantized_bits", bits=4, integer=2, **QBITS))])
+    net = import_model(js, input_type=Fixed.parse("fixed<8,1>"))
+    m = parse_module(_set_reuse(parse_module(print_module(net)), 4))
+    if io == "stream":
+        run_passes(m, "qir-infer-widths,qir-stream-form")
+    run_passes(m, "qir-infer-widths,qir-lower-dense{style=auto}")
+    mvus = [o for o in m.walk() if isinstance(o, MvuOp)]
+    assert [o.impl.data for o in mvus] == ["muxgraph", "muxgraph"]
+    for o in mvus:
+        lower_mvu(o, phases=P)
+    low = tmp_path / "lowered.mlir"
+    low.write_text(print_module(m))
+    assert low.read_text().count(f"phases {P} : i64") == 2
+    out = tmp_path / "out"
+    rep = compile_model(low, out, io=io)
+    assert rep["ii_cycles"] == 4 and (out / "lowered.mlir").read_text().count(f"phases {P} : i64") == 2
+    x = rng.integers(-128, 128, size=(16, 6))
+    x[:4] = [[-128] * 6, [127] * 6, [0] * 6, [-128, 127] * 3]
+    np.save(tmp_path / "x.npy", x * 2.0 ** -7)
+    r = subprocess.run([sys.executable, "-m", "qir.cli", "sim", str(out), "--inputs", str(tmp_path / "x.npy"),
+                        "--simulator", "icarus"], capture_output=True, text=True)
+    assert r.returncode == 0 and " 0 mismatches" in r.stdout + r.stderr, r.stdout + r.stderr

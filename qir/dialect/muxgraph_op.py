@@ -27,10 +27,11 @@ _CACHE: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 class MuxGraphOp(ExactResult, IRDLOperation):
     """out[j] = the sums of a ``qir.mvu`` (mantissas, result frac = input frac + ``shift``),
     computed over R = ``reuse`` cycles by a multiplexed adder graph: phase r computes the output
-    columns of group r from the held input with the R phase graphs merged into one.  ``nodes``
-    (N*R x 5, row i*R + r = merged adder i in phase r: [a, sa, b, sb, sign], a = -1 idle),
-    ``outputs`` (Q*R x 4, [col, node, shift, sign], col = -1 unused), ``offset`` (Q*R): see
-    ``qir.muxgraph``.  Hardware (``rtl/muxgraph.py``): one input every R cycles, the result R + 1
+    columns of group r from the held input with the P = ``phases`` <= R phase graphs merged into
+    one (P < R when fewer phases are cheaper: the graph then idles R - P cycles).  ``nodes``
+    (N*P x 5, row i*P + r = merged adder i in phase r: [a, sa, b, sb, sign], a = -1 idle),
+    ``outputs`` (Q*P x 4, [col, node, shift, sign], col = -1 unused), ``offset`` (Q*P): see
+    ``qir.muxgraph``.  Hardware (``rtl/muxgraph.py``): one input every R cycles, the result P + 1
     cycles after it (``cycles()``), held until the next result.  ``style``: the unfolded style
     (cmvm, po2, ternary)."""
 
@@ -42,47 +43,58 @@ class MuxGraphOp(ExactResult, IRDLOperation):
     shift = prop_def(IntegerAttr)
     style = prop_def(StringAttr)
     reuse = prop_def(IntegerAttr)
+    phases = prop_def(IntegerAttr)
     output = result_def(TensorType)
     traits = traits_def(LayerStage(), Pure())
     assembly_format = (
         "$input `nodes` `(` $nodes `)` `outputs` `(` $outputs `)` `offset` `(` $offset `)` `shift` $shift "
-        "`style` $style `reuse` $reuse attr-dict `:` type($input) `->` type($output)"
+        "`style` $style `reuse` $reuse `phases` $phases attr-dict `:` type($input) `->` type($output)"
     )
 
     @classmethod
     def of(cls, x, result_type, g, shift, style, reuse, attributes: dict) -> MuxGraphOp:
-        """The op computing the ``MuxGraph`` ``g`` on ``x``."""
+        """The op computing the ``MuxGraph`` ``g`` (``g.R`` phases) on ``x``, an input every
+        ``reuse`` cycles."""
+        from xdsl.dialects.builtin import i64
+
         from qir.muxgraph import to_arrays
 
         nodes, outs, off = to_arrays(g)
         return cls.build(operands=[x], result_types=[result_type],
                          properties={"nodes": int_elements(nodes), "outputs": int_elements(outs),
-                                     "offset": int_elements(off), "shift": shift, "style": style, "reuse": reuse},
+                                     "offset": int_elements(off), "shift": shift, "style": style, "reuse": reuse,
+                                     "phases": IntegerAttr(g.R, i64)},
                          attributes=dict(attributes))
 
     @property
     def R(self) -> int:
+        """Cycles per input (the reuse factor)."""
         return self.reuse.value.data
+
+    @property
+    def P(self) -> int:
+        """Phases of the graph (P <= R: with fewer phases than cycles the graph idles)."""
+        return self.phases.value.data
 
     def graph(self):
         """The ``qir.muxgraph.MuxGraph`` (cached while the properties are the same objects)."""
         from qir.muxgraph import from_arrays
 
-        key = (self.nodes, self.outputs, self.offset, self.input.type, self.reuse)
+        key = (self.nodes, self.outputs, self.offset, self.input.type, self.phases)
         hit = _CACHE.get(self)
         if hit is not None and all(a is b for a, b in zip(hit[0], key)):
             return hit[1]
         in_t = elem(self.input.type)
         (n_in,) = shape_of(self.input.type)
-        g = from_arrays(n_in, [in_t.min_int] * n_in, [in_t.max_int] * n_in, self.R, elements_to_numpy(self.nodes),
+        g = from_arrays(n_in, [in_t.min_int] * n_in, [in_t.max_int] * n_in, self.P, elements_to_numpy(self.nodes),
                         elements_to_numpy(self.outputs), elements_to_numpy(self.offset))
         _CACHE[self] = (key, g)
         return g
 
     def cycles(self) -> int:
         """Internal latency: the input is held at the start, phase r runs in cycle r + 1 and
-        registers its outputs, so the result is complete R + 1 cycles after the input."""
-        return self.R + 1
+        registers its outputs, so the result is complete P + 1 cycles after the input."""
+        return self.P + 1
 
     def levels(self) -> int:
         """Adder levels of the deepest phase, plus the operand multiplexers."""
@@ -108,10 +120,10 @@ class MuxGraphOp(ExactResult, IRDLOperation):
         out_t = elem(self.output.type, f"{where} result")
         if len(shape_of(self.input.type)) != 1 or len(shape_of(self.output.type)) != 1:
             raise VerifyException(f"{where}: qir.muxgraph takes and returns 1-D tensors")
-        if self.R < 1:
-            raise VerifyException(f"{where}: reuse must be an integer >= 1, got {self.R}")
+        if not 1 <= self.P <= self.R:
+            raise VerifyException(f"{where}: phases must be 1 .. reuse ({self.R}), got {self.P}")
         (n_in,), (n_out,) = shape_of(self.input.type), shape_of(self.output.type)
-        why = check_arrays(n_in, n_out, self.R, elements_to_numpy(self.nodes), elements_to_numpy(self.outputs),
+        why = check_arrays(n_in, n_out, self.P, elements_to_numpy(self.nodes), elements_to_numpy(self.outputs),
                            elements_to_numpy(self.offset))
         if why:
             raise VerifyException(f"{where}: qir.muxgraph {why}")

@@ -13,7 +13,7 @@ qir.model @small_r {
 // MVU-LABEL: qir.model @small_r
 // MVU:       qir.mvu %0 {{.*}} style "cmvm" reuse 2 : i64 impl "muxgraph" {layer = "fc"}
 // GRAPH-LABEL: qir.model @small_r
-// GRAPH:       %1 = qir.muxgraph %0 nodes({{.*}}) outputs({{.*}}) offset({{.*}}) shift {{.*}} style "cmvm" reuse 2 : i64 {layer = "fc"} : tensor<4x!qir.fixed<8,3>> -> tensor<4x!qir.fixed<17,8>>
+// GRAPH:       %1 = qir.muxgraph %0 nodes({{.*}}) outputs({{.*}}) offset({{.*}}) shift {{.*}} style "cmvm" reuse 2 : i64 phases 2 : i64 {layer = "fc"} : tensor<4x!qir.fixed<8,3>> -> tensor<4x!qir.fixed<17,8>>
 // GRAPH-NOT:   qir.mvu
 
 // -----
