@@ -10,12 +10,12 @@ import sys
 
 import numpy as np
 import pytest
+from qir.lowering.adder_graph import build
+from qir.lowering.mux_adder_graph import build_mux, phase_columns
 from test_fold import _corner_inputs, _corner_model, _set_reuse
 
 from qir.fixed import Fixed
 from qir.flow import compile_model, import_model
-from qir.lowering.adder_graph import build
-from qir.lowering.mux_adder_graph import build_mux, phase_columns
 from qir.muxgraph import check_arrays, from_arrays, to_arrays
 
 
@@ -137,13 +137,13 @@ def test_muxgraph_three_and_four_phases(tmp_path, io, P):
     """P = 3 / 4 phases (3:1 and 4:1 operand multiplexers, OR-ed phase selects; the cost model
     prefers 2 today, so the phases are forced): a 6 -> 5 -> 4 model, reuse 4, Icarus ==
     interpreter at full rate and under random gaps/stalls (stream) or through in_ready."""
+    from qir.lowering.mux_adder_graph import lower_mvu
     from qkeras_writer import dense, q, write_model
     from test_fold import QBITS
 
     from qir.dialect import MvuOp
     from qir.flow import run_passes
     from qir.ir import parse_module, print_module
-    from qir.lowering.mux_adder_graph import lower_mvu
 
     rng = np.random.default_rng(P)
     k1 = rng.integers(-7, 8, size=(6, 5)) / 8
