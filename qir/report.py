@@ -266,8 +266,10 @@ def format_report(r: dict) -> str:
             lines.append(f"  {lay['layer']}: {lay['style']}, {lay['reg_bits']} register bits"
                          + (f", {lay['memory_bits']} memory bits" if "memory_bits" in lay else ""))
         elif "cycles_per_beat" in lay:  # a folded layer (qir.folding.estimate)
+            how = (f"{lay['phases']} phases of outputs" if lay.get("impl") == "muxgraph"
+                   else f"{lay['S']} inputs per cycle")
             lines.append(f"  {lay['layer']}: {lay['style']} folded, reuse {lay['reuse']} ({lay['impl']}: "
-                         f"{lay['S']} inputs per cycle), ~{lay['lut']} LUTs, {lay['ff']} FFs, {lay['dsp']} DSPs, "
+                         f"{how}), ~{lay['lut']} LUTs, {lay['ff']} FFs, {lay['dsp']} DSPs, "
                          f"{lay['memory_bits']} ROM bits")
         elif "adder_bits" in lay:
             lines.append(f"  {lay['layer']}: {lay['style']}, {lay['adders']} adders, {lay['adder_bits']} adder bits, "
