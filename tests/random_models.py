@@ -269,6 +269,7 @@ class Case:
     pipeline_opt: str = "max-depth=5"
     precision: dict[str, dict] = field(default_factory=dict)  # float layers: types and modes
     reuse: dict[str, int] = field(default_factory=dict)  # folded layers (issue 12): layer -> R
+    impl: dict[str, str] = field(default_factory=dict)  # after build: folded layer -> rom / muxgraph
 
     @property
     def pipeline(self) -> str:
@@ -298,6 +299,8 @@ class Case:
             parts.append(f"precision {name}: {pc}")
         if self.reuse:
             parts.append(f"reuse: {self.reuse}")
+        if self.impl:
+            parts.append(f"impl: {self.impl}")
         parts.append(f"pipeline: {self.pipeline}")
         return "\n  ".join(parts)
 
@@ -674,9 +677,27 @@ def build(case: Case, workdir: Path):
         src = workdir / "net_reuse.mlir"
         src.write_text(print_module(m))
         compile_model(src, out, pipeline=case.pipeline)
+        case.impl = folded_impls((out / "lowered.mlir").read_text())
         return net, out
     compile_model(src, out, pipeline=case.pipeline, input_type=t, softmax="none", **opts)
     return net, out
+
+
+def folded_impls(lowered: str) -> dict[str, str]:
+    """Folded layer -> its implementation in a lowered.mlir text: ``muxgraph`` (``qir.muxgraph``)
+    or ``rom`` (``qir.mvu``, a folded ``qir.xnor``), so the fuzz can count what it exercised."""
+    import re
+
+    out = {}
+    for line in lowered.splitlines():
+        m = re.search(r'layer = "([^"]+)"', line)
+        if not m:
+            continue
+        if "qir.muxgraph " in line:
+            out[m.group(1)] = "muxgraph"
+        elif "qir.mvu " in line or ("qir.xnor " in line and " reuse " in line):
+            out.setdefault(m.group(1), "rom")
+    return out
 
 
 def check_reference(case: Case, net, xm: np.ndarray) -> str | None:
