@@ -410,6 +410,13 @@ class Planner:
             else:
                 lo = mid + 1
         rs = self._layer_plan(lo)
+        if self.ii(rs) > lo:  # the plan stalls: the plan that meets lo in the cycle model, if it fits
+            try:
+                alt = self.for_target(lo)
+            except QirError:
+                alt = None
+            if alt is not None and self.ii(alt) < self.ii(rs) and self.luts(alt, budget) <= budget:
+                rs = alt
         return self.ii(rs), rs
 
     def layer_ii(self, rs: list[int]) -> int:

@@ -100,14 +100,14 @@ def test_bad_folding_options_are_one_error_line(tmp_path, args, needle):
 def test_target_ii_choice_in_net_report_and_config_round_trip(tmp_path):
     rep = compile_model(Q3, tmp_path / "a", pipeline=QUICK, target_ii=4, **Q3_OPTS)
     fold = rep["folding"]
-    # parallel form: cycles = R; every layer folded as far as the target allows (R <= inputs),
-    # unless its unfolded adder graph is smaller (the dominance rule: fc2 and fc3, whose searched
-    # graphs are below their R = 4 estimates)
+    # parallel form: cycles = R; every layer folded as far as the target allows, unless a smaller R
+    # is smaller and faster (the dominance rule: fc2, fc3 and output as one multiplexed adder graph
+    # at R = 2, which the estimate prices at or below R = 3 and 4)
     chosen = {r["layer"]: r["reuse"] for r in fold["layers"]}
-    assert chosen == {"fc1": 4, "fc2": 1, "fc3": 1, "output": 4}
+    assert chosen == {"fc1": 4, "fc2": 2, "fc3": 2, "output": 2}
     for row in fold["layers"]:
-        if row["reuse"] == 1:
-            assert row["estimate"]["lut"] < qir.folding.estimate(_op(tmp_path, row["layer"]), 4)["lut"]
+        if row["reuse"] < 4:
+            assert row["estimate"]["lut"] <= qir.folding.estimate(_op(tmp_path, row["layer"]), 4)["lut"]
     assert fold["ii_cycles_estimate"] == 4
     for row in fold["layers"]:
         assert row["cycles"] == row["reuse"] and row["implementation"] and row["estimate"]["lut"] > 0
@@ -153,13 +153,14 @@ def test_stream_target_ii_counts_beats(tmp_path):
     net = read_module(tmp_path / "fa.mlir")
     run_passes(net, STREAM_PIPELINE.split(",qir-fold-auto")[0] + ",qir-fold-auto{target-ii=64}")
     # the kernel (16 beats) may take R <= 64 // 16 = 4, the dense (1 beat) R <= 64 (of its 32 x 3
-    # weights); the kernel's unfolded adder graph is smaller than R = 2 .. 4 folded, so it stays at 1
-    assert _reuse(net) == {"c1": 1, "fc": 64}
+    # weights); R = 2 .. 4 of the kernel are one multiplexed adder graph, so it takes 2 (3 and 4
+    # are no smaller and slower)
+    assert _reuse(net) == {"c1": 2, "fc": 64}
     from qir.lowering.fold_auto import Planner, foldable_layers
 
     plan = Planner(*foldable_layers(net), net)
     c1 = next(lay for lay in plan.layers if lay.name == "c1")
-    assert c1.beats == 16 and all(plan.luts_at(c1, 1) < plan.luts_at(c1, r) for r in (2, 3, 4))
+    assert c1.beats == 16 and all(plan.luts_at(c1, 2) <= plan.luts_at(c1, r) for r in (1, 3, 4))
 
 
 def test_api_compile_takes_the_folding_options(tmp_path):

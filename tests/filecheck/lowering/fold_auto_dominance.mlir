@@ -1,18 +1,19 @@
 // RUN: qir-opt %s -p 'qir-infer-widths,qir-fold-auto{target-ii=4}' | filecheck %s --check-prefix=II4
 // RUN: qir-opt %s -p 'qir-infer-widths,qir-fold-auto{target-ii=10}' | filecheck %s --check-prefix=II10
+// RUN: qir-opt %s -p 'qir-infer-widths,qir-fold-auto{target-ii=1}' | filecheck %s --check-prefix=II1
 // RUN: qir-opt %s -p 'qir-infer-widths,qir-fold-auto{target-ii=32}' | filecheck %s --check-prefix=II32
 
 // The dominance rule (issue #12): a layer never gets an R that is bigger and slower than a
 // smaller one.  This 32 -> 3 dense costs 857 LUTs unfolded (the searched adder graph, what
-// qir report says after lowering) and, folded (qir.folding.estimate), 2121 / 1718 / 1140 at
-// R = 2 / 3 / 4, 663 at R = 8, 722 at R = 9 and 10 (fewer products per cycle than R = 8, but output
-// groups and more ROM words), 321 at R = 32.  So a target of 4 cycles keeps it unfolded, 10 folds
-// it by 8, 32 by 32.
+// qir report says after lowering) and, folded (qir.folding.estimate), 536 at R = 2, 3 and 4 (one
+// multiplexed adder graph), 1038 .. 663 at R = 5 .. 8 (ROM), 321 at R = 32.  So a target of 1
+// cycle keeps it unfolded, 4 and 10 fold it by 2 (R = 3 .. 10 are bigger and slower), 32 by 32.
 qir.model @dom {
   %0 = qir.input "x" : tensor<32x!qir.fixed<12,7>>
   %1 = qir.dense %0 weights(dense<[[0, 0, 2], [3, -3, -2], [2, 3, -2], [-1, 3, -1], [-2, 2, -2], [-1, 1, 0], [-3, -3, 3], [2, 2, 0], [2, -1, 0], [2, -3, -1], [-3, 0, 3], [-3, -1, -1], [3, -2, 0], [-2, -3, 2], [-3, -2, 0], [0, -3, 3], [2, 3, -3], [2, -1, 0], [3, -2, 2], [-2, -1, 3], [-1, 0, -1], [-3, -1, 1], [0, 2, -1], [1, 2, 3], [-1, -3, 2], [0, 3, 0], [-1, -3, 0], [1, 2, 2], [-2, 1, 2], [-2, -1, 2], [1, 0, 1], [0, 3, 2]]> : tensor<32x3xi32> : !qir.fixed<3,2>) {layer = "fc"} : tensor<32x!qir.fixed<12,7>> -> tensor<3x!qir.fixed<24,14>>
   qir.output %1 : tensor<3x!qir.fixed<24,14>>
 }
-// II4:  qir.dense %0 {{.*}} {layer = "fc", reuse = 1 : i64}
-// II10: qir.dense %0 {{.*}} {layer = "fc", reuse = 8 : i64}
+// II1:  qir.dense %0 {{.*}} {layer = "fc", reuse = 1 : i64}
+// II4:  qir.dense %0 {{.*}} {layer = "fc", reuse = 2 : i64}
+// II10: qir.dense %0 {{.*}} {layer = "fc", reuse = 2 : i64}
 // II32: qir.dense %0 {{.*}} {layer = "fc", reuse = 32 : i64}
