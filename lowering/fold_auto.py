@@ -53,6 +53,7 @@ class Layer:
     style: str | None
     max_reuse: int
     pinned: int | None
+    beat: int | None = None  # a dense consuming a flattened stream beat by beat (qir-stream-mvu): C
 
     @property
     def name(self) -> str:
@@ -95,13 +96,20 @@ def _beats(t) -> int:
 def foldable_layers(module: ModuleOp) -> tuple[list[Layer], int, str]:
     """(layers, floor, floor_reason): every dense/conv op with its beats per image, and the
     cycles per image of the stages that cannot fold (1 in a parallel model)."""
-    from qir.dialect import ConvOp, DenseOp, ModelOp
+    from qir.dialect import ConvOp, DenseOp, ModelOp, shape_of
     from qir.dialect.stream_ops import JoinOp, MapOp, WindowOp, is_stream_model
 
     layers: list[Layer] = []
     floor, why = 1, "one input per clock"
 
     def add(op, beats):
+        from qir.lowering.stream_mvu import stream_dense
+
+        col = stream_dense(op)
+        if col is not None:  # R = cycles per beat of the flattened stream (qir.folding.stream_fold)
+            c, n_out = shape_of(col.input.type)[-1], shape_of(op.output.type)[0]
+            layers.append(Layer(op, _beats(col.input.type), _resolved_style(op), c * n_out, pinned_reuse(op), c))
+            return
         layers.append(Layer(op, beats, _resolved_style(op), max_reuse(op), pinned_reuse(op)))
 
     for model in (m for m in module.ops if isinstance(m, ModelOp)):
@@ -147,7 +155,7 @@ class Planner:
             except ImportError:
                 raise QirError("qir-fold-auto: target-ii/max-luts need the folded-layer cost model "
                                "(qir.folding.estimate), which this build of qir lacks") from None
-            self._cache[key] = estimate(lay.op, r, lay.style)
+            self._cache[key] = estimate(lay.op, r, lay.style, beat=lay.beat)
         return self._cache[key]
 
     def for_target(self, ii: int) -> list[int]:

@@ -22,6 +22,14 @@ shift-add unit instead of a multiplier), ``xnor`` (binary weights on a two-value
 bit per product, XNOR + popcount of S bits, accumulated popcounts).  ``cmvm`` (CSD adder graphs)
 has no folded form of its own: folded, it is ``mac``.
 
+**Stream form** (``qir.stream_mvu``, a dense consuming the beats of a flattened stream, FINN's
+MVU on a stream): the n_in = N x C inputs arrive as N beats of C; per beat the layer spends
+``R_b x G`` cycles: ``R_b`` input chunks of ``S = ceil(C / R_b)`` inputs, each multiplied by ``G``
+output groups of ``P = ceil(n_out / G)`` outputs (S x P products per cycle; the ROM holds
+N x R_b x G words of S x P fields).  One reuse figure R (cycles per beat, what the automatic
+folding chooses) maps to ``stream_fold(C, n_out, R)``: R_b = min(R, C), G = min(n_out,
+max(1, R // C)), so outputs are folded only once a beat is down to one input per cycle.
+
 ``estimate(op, R, style)`` works on a layer op before lowering (``qir.dense``; ``qir.conv`` as
 its per-beat kernel, the stream form) and on the lowered ops (``qir.cmvm``, ``qir.xnor``,
 ``qir.mvu``): no hardware is built, numbers come from the weights and the types only.
@@ -57,6 +65,15 @@ def geometry(n_in: int, R: int) -> tuple[int, int]:
     if not isinstance(R, (int, np.integer)) or isinstance(R, bool) or R < 1:
         raise ValueError(f"reuse must be an integer >= 1, got {R!r}")
     return max(1, -(-n_in // R)), int(R)
+
+
+def stream_fold(beat: int, n_out: int, R: int) -> tuple[int, int]:
+    """(R_b, G) of a stream-consuming layer (``qir.stream_mvu``) with ``beat`` inputs per beat and
+    ``n_out`` outputs at R cycles per beat (module docstring): chunks per beat and output groups,
+    R_b x G <= R cycles per beat."""
+    geometry(1, R)
+    rb = min(int(R), max(beat, 1))
+    return rb, min(max(n_out, 1), max(1, int(R) // max(beat, 1)))
 
 
 def _int64(m: np.ndarray) -> np.ndarray | None:
@@ -135,40 +152,24 @@ def acc_range(matrix: np.ndarray, offset, in_lo: int, in_hi: int) -> tuple[int, 
     return lo, hi
 
 
-def estimate_matrix(matrix: np.ndarray, offset, in_t: Fixed, R: int, style: str) -> dict:
+def estimate_matrix(matrix: np.ndarray, offset, in_t: Fixed, R: int, style: str, beat: int | None = None,
+                    groups: int = 1) -> dict:
     """The folded hardware of ``y = x @ matrix + offset`` (integer mantissas, x of type
     ``in_t``) at reuse ``R`` in ``style``: ``lut``, ``ff``, ``dsp``, ``memory_bits`` (the weight
-    ROM), ``cycles_per_beat`` (= R) and ``S``/``acc_bits``/``weight_bits`` for information."""
+    ROM), ``cycles_per_beat`` (= R) and ``S``/``acc_bits``/``weight_bits`` for information.
+    ``beat``: the stream form (``qir.stream_mvu``): x arrives as beats of ``beat`` inputs, each
+    taking R chunks x ``groups`` output groups (``cycles_per_beat`` = R x groups)."""
     if style not in FOLD_STYLES:
         raise ValueError(f"folded style must be one of {', '.join(FOLD_STYLES)}, got {style!r}")
     m = np.asarray(matrix, dtype=object)
     n_in, n_out = m.shape
+    if beat is not None:
+        return _estimate_stream(m, offset, in_t, R, style, beat, groups)
     S, steps = geometry(n_in, R)
     wb = weight_bits(m, style)
-    if style == "xnor":
-        acc_w = max(n_in.bit_length(), 1)
-        xw = 1
-    else:
-        lo, hi = acc_range(m, offset, in_t.min_int, in_t.max_int)
-        acc_w = Fixed.for_range(lo, hi, 0).width
-        xw = in_t.width
+    acc_w, xw = _acc_width(m, offset, in_t, style)
     products = S * n_out
-    dsp = 0
-    if style == "xnor":
-        lut = XNOR_LUTS_PER_INPUT * products + LUT_PER_ADDER_BIT * acc_w * n_out
-    elif style == "mac":
-        pw = xw + wb
-        if xw > DSP_MIN_WIDTH and wb > DSP_MIN_WIDTH:
-            dsp = products * ceil(max(xw, wb) / 27) * ceil(min(xw, wb) / 18)
-            mul_luts = 0
-        else:
-            mul_luts = products * xw * wb / 2
-        lut = mul_luts + LUT_PER_ADDER_BIT * (products - n_out) * (pw + log2(max(S, 1))) \
-            + LUT_PER_ADDER_BIT * acc_w * n_out
-    else:  # po2 / ternary: a shifter (log2 of the shift span mux levels) and a negation per product
-        pw = xw + (1 << max(wb - 2, 0)) - 1
-        shift_luts = products * pw * LUT_PER_MUX_BIT * max(wb - 2, 0)
-        lut = shift_luts + LUT_PER_ADDER_BIT * products * (pw + log2(max(S, 1))) + LUT_PER_ADDER_BIT * acc_w * n_out
+    lut, dsp = _datapath(style, S, n_out, products, xw, wb, acc_w, n_out)
     # input: a shift register of the held chunks (a 2:1 mux per bit: load / shift) and the
     # live-or-held choice of the first chunk
     hold_bits = (steps * S - S) * xw if steps > 1 else 0
@@ -180,6 +181,59 @@ def estimate_matrix(matrix: np.ndarray, offset, in_t: Fixed, R: int, style: str)
     ff = n_out * acc_w + hold_bits + (max((steps - 1).bit_length(), 1) + 1 if steps > 1 else 0)
     return {"lut": int(round(lut)), "ff": int(ff), "dsp": int(dsp), "memory_bits": int(memory_bits),
             "cycles_per_beat": int(steps), "S": S, "acc_bits": acc_w, "weight_bits": wb}
+
+
+def _acc_width(m: np.ndarray, offset, in_t: Fixed, style: str) -> tuple[int, int]:
+    """(accumulator width, product input width) of a folded layer."""
+    if style == "xnor":
+        return max(m.shape[0].bit_length(), 1), 1
+    lo, hi = acc_range(m, offset, in_t.min_int, in_t.max_int)
+    return Fixed.for_range(lo, hi, 0).width, in_t.width
+
+
+def _estimate_stream(m: np.ndarray, offset, in_t: Fixed, R: int, style: str, beat: int, groups: int) -> dict:
+    """``estimate_matrix`` of the stream form (``qir.stream_mvu``, ``rtl/stream_mvu.py``): S x P
+    products per cycle, one accumulator per output (n_out adders), a beat register and a chunk
+    register, the ROM of N x R x G words (always a ROM), an output register."""
+    n_in, n_out = m.shape
+    S, _ = geometry(beat, R)
+    G = max(1, int(groups))
+    P = -(-n_out // G)
+    wb = weight_bits(m, style)
+    acc_w, xw = _acc_width(m, offset, in_t, style)
+    products = S * P
+    lut, dsp = _datapath(style, S, P, products, xw, wb, acc_w, n_out)
+    words = (n_in // max(beat, 1)) * R * G
+    memory_bits = words * products * wb
+    if memory_bits < ROM_LUT_BITS:
+        lut += memory_bits / 2
+    hold_bits = beat * xw + S * xw
+    lut += LUT_PER_MUX_BIT * (beat * xw + (n_out if G > 1 else 0) * acc_w) + CONTROL_LUTS
+    ff = 2 * n_out * acc_w + hold_bits + 2 * max((words - 1).bit_length(), 1) + 4
+    return {"lut": int(round(lut)), "ff": int(ff), "dsp": int(dsp), "memory_bits": int(memory_bits),
+            "cycles_per_beat": int(R * G), "S": S, "P": P, "groups": G, "acc_bits": acc_w, "weight_bits": wb}
+
+
+def _datapath(style: str, S: int, P: int, products: int, xw: int, wb: int, acc_w: int, n_acc: int):
+    """(LUTs, DSPs) of one cycle's S x P products, their sums per output and ``n_acc``
+    accumulators: the one product/adder cost of every folded form."""
+    dsp = 0
+    if style == "xnor":
+        lut = XNOR_LUTS_PER_INPUT * products + LUT_PER_ADDER_BIT * acc_w * n_acc
+    elif style == "mac":
+        pw = xw + wb
+        if xw > DSP_MIN_WIDTH and wb > DSP_MIN_WIDTH:
+            dsp = products * ceil(max(xw, wb) / 27) * ceil(min(xw, wb) / 18)
+            mul_luts = 0
+        else:
+            mul_luts = products * xw * wb / 2
+        lut = mul_luts + LUT_PER_ADDER_BIT * (products - P) * (pw + log2(max(S, 1))) \
+            + LUT_PER_ADDER_BIT * acc_w * n_acc
+    else:  # po2 / ternary: a shifter (log2 of the shift span mux levels) and a negation per product
+        pw = xw + (1 << max(wb - 2, 0)) - 1
+        shift_luts = products * pw * LUT_PER_MUX_BIT * max(wb - 2, 0)
+        lut = shift_luts + LUT_PER_ADDER_BIT * products * (pw + log2(max(S, 1))) + LUT_PER_ADDER_BIT * acc_w * n_acc
+    return lut, dsp
 
 
 def auto_fold_style(matrix: np.ndarray) -> str:
@@ -214,16 +268,17 @@ def _layer_matrix(op):
         for o in range(c_out):
             k[:, (o // og) * cg:(o // og + 1) * cg, o] = wt[:, :, o]
         return k.reshape(taps * cg * g, c_out), np.asarray(off, dtype=object), elem(op.input.type)
-    if name in ("qir.cmvm", "qir.mvu"):
+    if name in ("qir.cmvm", "qir.mvu", "qir.stream_mvu"):
         return (elements_to_numpy(op.matrix).astype(object), elements_to_numpy(op.offset).astype(object),
                 elem(op.input.type))
     if name == "qir.xnor":
         w = elements_to_numpy(op.weights).T.astype(object) * 2 - 1
         return w, np.zeros(w.shape[1], dtype=object), Fixed(1, 1, False)
-    raise ValueError(f"estimate: {name} is not a folded-layer op (qir.dense, qir.conv, qir.cmvm, qir.xnor, qir.mvu)")
+    raise ValueError(f"estimate: {name} is not a folded-layer op (qir.dense, qir.conv, qir.cmvm, qir.xnor, qir.mvu, "
+                     "qir.stream_mvu)")
 
 
-def estimate(op, R: int, style: str | None = None) -> dict:
+def estimate(op, R: int, style: str | None = None, beat: int | None = None) -> dict:
     """Estimated hardware of layer ``op`` folded by ``R`` (1 = not folded), without building it.
 
     ``op``: a ``qir.dense`` or ``qir.conv`` (its per-beat kernel, the ``--io stream`` form) before
@@ -231,6 +286,8 @@ def estimate(op, R: int, style: str | None = None) -> dict:
     ``FOLD_STYLES`` (``xnor`` only when the input is provably two-valued, which the caller
     knows: the lowering decides it), None = from the op (``qir.mvu``'s style, ``xnor`` for a
     ``qir.xnor``) or from the weights (``auto_fold_style``).
+    ``beat``: the layer consumes a flattened stream beat by beat (``qir.stream_mvu``; ``beat``
+    inputs per beat, R = cycles per beat, ``stream_fold``); a ``qir.stream_mvu`` op is always that.
     Returns ``{"lut", "ff", "dsp", "memory_bits", "cycles_per_beat", "style", ...}``; at R = 1
     the figures are the unfolded layer's rough size (one product per non-zero weight), not the
     adder-graph search's result (``qir report`` has that after lowering).
@@ -244,6 +301,12 @@ def estimate(op, R: int, style: str | None = None) -> dict:
                                                       else auto_fold_style(matrix))
     if style == "cmvm":
         style = "mac"
+    if op.name == "qir.stream_mvu":
+        out = estimate_matrix(matrix, offset, in_t, op.R, style, beat=op.beat, groups=op.G)
+        return {**out, "style": style}
+    if beat is not None:
+        rb, g = stream_fold(beat, matrix.shape[1], R)
+        return {**estimate_matrix(matrix, offset, in_t, rb, style, beat=beat, groups=g), "style": style}
     out = estimate_matrix(matrix, offset, in_t, R, style)
     out["style"] = style
     if R == 1:  # unfolded: constants wired in, no ROM, no hold register, no accumulator

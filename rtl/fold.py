@@ -51,7 +51,7 @@ def _xnor_ii(op: XnorOp) -> int:
     return op.R
 
 
-def _sum(terms: list[Value]) -> Value:
+def tree_sum(terms: list[Value]) -> Value:
     """A balanced sum (Amaranth widens every node: exact)."""
     if not terms:
         return Const(0, 1)
@@ -85,21 +85,8 @@ class _Fold:
         last = step == R - 1
         # the step counter is reset with the design (an X start before reset must not stick)
         m.d.sync += step.eq(Mux(rst, 0, Mux(start, 1, Mux((step != 0) & ~last, step + 1, 0))))
-        n_out = len(fields[0][0])
-        words = []
-        for r in range(R):
-            w = 0
-            for s in range(S):
-                for j in range(n_out):
-                    w |= (fields[r][s][j] & ((1 << fbits) - 1)) << ((s * n_out + j) * fbits)
-            words.append(w)
-        width = S * n_out * fbits
-        mem = Memory(shape=unsigned(width), depth=R, init=words)
-        m.submodules.rom = mem
-        rd = mem.read_port(domain="sync")
+        rd, self.field = rom(m, fields, fbits)
         m.d.comb += rd.addr.eq(Mux(start, 1 % R, Mux((step != 0) & ~last, step + 1, 0)))
-        self.field = [[rd.data[(s * n_out + j) * fbits:(s * n_out + j + 1) * fbits] for j in range(n_out)]
-                      for s in range(S)]
         self.active = Signal(name=f"{prefix}_active")
         m.d.comb += self.active.eq(step != 0)
 
@@ -110,6 +97,44 @@ class _Fold:
             self.m.d.sync += a.eq(Mux(self.start, p + off, Mux(self.active, a + p, a)))
             acc.append(a)
         return acc
+
+
+def rom(m: Module, fields: list[list[list[int]]], fbits: int):
+    """The weight ROM of a folded layer: word r packs ``fields[r][s][j]`` (``fbits`` wide) at bit
+    (s * n_out + j) * fbits; an Amaranth ``lib.memory.Memory`` with one synchronous read port
+    (data one cycle after the address: Yosys maps it to block RAM / LUTRAM).  (read port,
+    field[s][j] slices of its data)."""
+    n_s, n_out = len(fields[0]), len(fields[0][0])
+    mask = (1 << fbits) - 1
+    words = []
+    for word in fields:
+        w = 0
+        for s, row in enumerate(word):
+            for j, v in enumerate(row):
+                w |= (v & mask) << ((s * n_out + j) * fbits)
+        words.append(w)
+    mem = Memory(shape=unsigned(n_s * n_out * fbits), depth=len(words), init=words)
+    m.submodules.rom = mem
+    rd = mem.read_port(domain="sync")
+    return rd, [[rd.data[(s * n_out + j) * fbits:(s * n_out + j + 1) * fbits] for j in range(n_out)]
+                for s in range(n_s)]
+
+
+def po2_code(w: int, k0: int) -> int:
+    """The po2/ternary ROM field of weight ``w`` (0 or +-2^k) against the constant shift ``k0``
+    of its column: [zero flag, sign, k - k0]."""
+    return 1 if not w else (2 if w < 0 else 0) | ((abs(w).bit_length() - 1 - k0) << 2)
+
+
+def product(style: str, x: Value, fld: Value, k0: int = 0, kb: int = 0) -> Value:
+    """One folded product of input ``x`` and ROM field ``fld``: ``mac`` a signed multiplication,
+    ``po2``/``ternary`` (``po2_code``) a shift by the constant ``k0`` (wiring) and by the field's
+    ``kb``-bit shift amount, negated or zeroed by its flags."""
+    if style == "mac":
+        return x * fld.as_signed()
+    xv = x << k0 if k0 else x
+    mag = (xv << fld[2:]) if kb else xv
+    return Mux(fld[0], 0, Mux(fld[1], -mag, mag))
 
 
 def _fields(matrix, R: int, S: int, code) -> list[list[list[int]]]:
@@ -136,28 +161,19 @@ def generate(op: MvuOp, ins: list[Tensor], prefix: str, where: str, start: Value
     if style == "mac":
         fb = weight_bits(elements_to_numpy(op.matrix), "mac")  # a signed field
         f = _Fold(m, prefix, start, rst, x.elems, xsh, R, S, _fields(matrix, R, S, int), fb)
-        prods = [[f.chunk[s] * f.field[s][j].as_signed() for s in range(S)] for j in range(n_out)]
+        prods = [[product("mac", f.chunk[s], f.field[s][j]) for s in range(S)] for j in range(n_out)]
     else:  # po2 / ternary: [zero flag, sign, shift - the column's smallest shift kc[j] (wiring)]
         kc = column_shifts(elements_to_numpy(op.matrix))
         kb = shift_span(elements_to_numpy(op.matrix)).bit_length()
 
         def fields_of(r: int, s: int, j: int) -> int:
             i = r * S + s
-            w = int(matrix[i][j]) if i < n_in else 0
-            return 1 if not w else (2 if w < 0 else 0) | ((abs(w).bit_length() - 1 - kc[j]) << 2)
+            return po2_code(int(matrix[i][j]) if i < n_in else 0, kc[j])
 
         fields = [[[fields_of(r, s, j) for j in range(n_out)] for s in range(S)] for r in range(R)]
         f = _Fold(m, prefix, start, rst, x.elems, xsh, R, S, fields, 2 + kb)
-        prods = []
-        for j in range(n_out):
-            row = []
-            for s in range(S):
-                fld = f.field[s][j]
-                xv = f.chunk[s] << kc[j] if kc[j] else f.chunk[s]
-                mag = (xv << fld[2:]) if kb else xv
-                row.append(Mux(fld[0], 0, Mux(fld[1], -mag, mag)))
-            prods.append(row)
-    parts = [_sum(row) for row in prods]
+        prods = [[product(style, f.chunk[s], f.field[s][j], kc[j], kb) for s in range(S)] for j in range(n_out)]
+    parts = [tree_sum(row) for row in prods]
     lo, hi = acc_range(elements_to_numpy(op.matrix), elements_to_numpy(op.offset), x.spec.min_int, x.spec.max_int)
     acc = f.accumulate(prefix, parts, offsets, lo, hi)
     sh = elem_shape(out_spec)

@@ -91,8 +91,42 @@ class _Collect:
                 self.count += 1
 
 
+class _StreamMvu:
+    """``stream_mvu.StreamMvuStage``: ``info`` = (beats per tensor, cycles per beat).  A beat is
+    held for its cycles (the next one is taken in the last), each cycle's ROM word is summed one
+    cycle later, the output register is set with the last word's sums and held until taken; all
+    of it advances only with ce = ~out_valid | out_ready."""
+
+    def __init__(self, info):
+        self.n, self.cpb = info
+        self.full, self.k, self.a, self.v1, self.final1, self.ov = False, 0, 0, False, False, False
+
+    def out_valid(self, in_valid):
+        return self.ov
+
+    def in_ready(self, out_ready):
+        return (not self.ov or out_ready) and (not self.full or self.k == self.cpb - 1)
+
+    def step(self, in_valid, out_ready):
+        if self.ov and not out_ready:
+            return
+        take = in_valid and self.in_ready(out_ready)
+        words = self.n * self.cpb
+        v1, final1 = self.full, self.full and self.a == words - 1
+        if self.full:
+            self.a = (self.a + 1) % words
+            done = self.k == self.cpb - 1
+            self.k = 0 if done else self.k + 1
+            if done:
+                self.full = False
+        if take:
+            self.full, self.k = True, 0
+        self.ov = (self.ov and not out_ready) or (self.v1 and self.final1)
+        self.v1, self.final1 = v1, final1
+
+
 def model_stage(kind: str, info):
-    return {"window": _Window, "map": _Map, "collect": _Collect}[kind](info)
+    return {"window": _Window, "map": _Map, "collect": _Collect, "stream_mvu": _StreamMvu}[kind](info)
 
 
 def simulate(stages: list[tuple[str, object]], beats_in: int, beats_out: int, images: int = 4,
