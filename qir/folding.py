@@ -193,8 +193,9 @@ def _acc_width(m: np.ndarray, offset, in_t: Fixed, style: str) -> tuple[int, int
 
 def _estimate_stream(m: np.ndarray, offset, in_t: Fixed, R: int, style: str, beat: int, groups: int) -> dict:
     """``estimate_matrix`` of the stream form (``qir.stream_mvu``, ``rtl/stream_mvu.py``): S x P
-    products per cycle, one accumulator per output (n_out adders), a beat register and a chunk
-    register, the ROM of N x R x G words (always a ROM), an output register."""
+    products per cycle, P accumulating adders (with G > 1 each selects one of its slot's G
+    accumulators: a mux bit per accumulator bit), a beat register and a chunk register, the ROM
+    of N x R x G words (always a ROM), the accumulators and an output register."""
     n_in, n_out = m.shape
     S, _ = geometry(beat, R)
     G = max(1, int(groups))
@@ -202,7 +203,7 @@ def _estimate_stream(m: np.ndarray, offset, in_t: Fixed, R: int, style: str, bea
     wb = weight_bits(m, style)
     acc_w, xw = _acc_width(m, offset, in_t, style)
     products = S * P
-    lut, dsp = _datapath(style, S, P, products, xw, wb, acc_w, n_out)
+    lut, dsp = _datapath(style, S, P, products, xw, wb, acc_w, P)  # one accumulating adder per slot
     words = (n_in // max(beat, 1)) * R * G
     memory_bits = words * products * wb
     if memory_bits < ROM_LUT_BITS:

@@ -8,9 +8,9 @@ shifts down by S).  Every cycle issues ROM word ``a`` (0 .. N x R x G - 1, the f
 counter): the S x P weight fields of (beat, chunk, group), in ``rtl.fold.rom`` (one synchronous
 read port: Yosys infers block RAM / LUTRAM).  The read takes one cycle, so the chunk, the group
 and the first/last flags move with it through one register stage; then the S x P products
-(``rtl.fold.product``: mac / po2 / ternary) are summed per output slot and added into the exact
-accumulators of that group (``qir.folding.acc_range``; the frame's first chunk adds the offset to
-0).  At the last chunk of the last beat each group's new sums go to the output register; after
+(``rtl.fold.product``: mac / po2 / ternary) are summed per output slot and added (one adder per
+slot, its G accumulators selected by the group) into the exact accumulators of that group
+(``qir.folding.acc_range``; the frame's first chunk adds the offset to 0).  At the last chunk of the last beat each group's new sums go to the output register; after
 the last group ``o.valid`` rises and stays until taken.
 
 Handshake: every register advances with ``ce = ~o.valid | o.ready`` (the ROM port's enable too),
@@ -20,7 +20,7 @@ exactly these equations.
 """
 from __future__ import annotations
 
-from amaranth.hdl import Cat, Const, Module, Mux, Signal
+from amaranth.hdl import Array, Cat, Const, Module, Mux, Signal
 from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 from qir.rtl.fold import po2_code, product, rom, tree_sum
@@ -138,13 +138,18 @@ class StreamMvuStage(wiring.Component):
             with m.If(self.o.ready):
                 m.d.sync += self.o.valid.eq(0)
             with m.If(v1):
-                for j in range(self.n_out):
-                    p = j % P
-                    new = Mux(first1, offsets[j], acc[j]) + parts[p]
-                    with m.If(g1 == j // P):
-                        m.d.sync += acc[j].eq(new)
-                        with m.If(last1):
-                            m.d.sync += out[j].eq(new)
+                for p in range(P):  # one adder per output slot, shared by the slot's G accumulators
+                    js = [g * P + p for g in range(G) if g * P + p < self.n_out]
+                    cur = acc[js[0]] if G == 1 else Array([acc[j] for j in js])[g1]
+                    off = Const(offsets[js[0]], acc[0].shape()) if G == 1 else \
+                        Array([Const(offsets[j], acc[0].shape()) for j in js])[g1]
+                    new = Signal(acc[0].shape(), name=f"sum{p}")
+                    m.d.comb += new.eq(Mux(first1, off, cur) + parts[p])
+                    for gg, j in enumerate(js):
+                        with m.If(g1 == gg):
+                            m.d.sync += acc[j].eq(new)
+                            with m.If(last1):
+                                m.d.sync += out[j].eq(new)
                 with m.If(final1):
                     m.d.sync += self.o.valid.eq(1)
         m.d.comb += self.o.payload.eq(Cat(*out))

@@ -665,11 +665,9 @@ def build(case: Case, workdir: Path):
         shutil.rmtree(out)
     src = js
     if case.reuse:  # the folded model: net.mlir with a reuse attribute per layer, compiled as IR
-        from xdsl.dialects.builtin import IntegerAttr, i64
+        from xdsl.dialects.builtin import IntegerAttr, StringAttr, i64
 
         from qir.ir import layer_of, print_module
-
-        from xdsl.dialects.builtin import StringAttr
 
         m = import_model(js, input_type=t, softmax="none", **opts)
         for op in m.walk():
