@@ -11,7 +11,8 @@ and the first/last flags move with it through one register stage; then the S x P
 (``rtl.fold.product``: mac / po2 / ternary) are summed per output slot and added (one adder per
 slot, its G accumulators selected by the group) into the exact accumulators of that group
 (``qir.folding.acc_range``; the frame's first chunk adds the offset to 0).  At the last chunk of
-the last beat each group's new sums go to the output register; after the last group ``o.valid`` rises and stays until taken.
+the last beat each group's new sums go to the output register; after the last group ``o.valid``
+rises and stays until taken.
 
 Handshake: every register advances with ``ce = ~o.valid | o.ready`` (the ROM port's enable too),
 so a full output stalls the stage; ``i.ready = ce & (~full | last cycle of the held beat)``: at
