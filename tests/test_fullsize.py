@@ -29,16 +29,17 @@ def _plan(path, opts, **fold):
     from qir.flow import fold_spec
 
     net = import_model(path, **opts)
-    run_passes(net, fold_spec(STREAM_PIPELINE.split(",qir-lower-dense")[0], **fold))
+    run_passes(net, fold_spec(STREAM_PIPELINE.split(",qir-stream-mvu")[0], **fold))
     return folding_summary(net)
 
 
 def test_conv1d_plan_at_the_target_ii():
     """KERAS_conv1d (three 40-tap Conv1D x 32 on 100 beats, dense 3200 -> 50 -> 5): each conv
-    kernel gets R = 6100 // 100, the dense layers (one beat after the flatten) fold fully."""
+    kernel gets R = 6100 // 100, and so does fc1, which consumes the flattened 100 x 32 stream beat
+    by beat (qir.stream_mvu: 32 chunks x 1 output group per beat); the last dense folds fully."""
     f = _plan(CONV1D, CONV1D_OPTS, target_ii=CONV1D_TARGET)
     assert [(r["layer"], r["beats"], r["reuse"]) for r in f["layers"]] == [
-        ("conv1_relu", 100, 61), ("conv2_relu", 100, 61), ("conv3_relu", 100, 61), ("fc1_relu", 1, 3200),
+        ("conv1_relu", 100, 61), ("conv2_relu", 100, 61), ("conv3_relu", 100, 61), ("fc1_relu", 100, 61),
         ("output_softmax", 1, 50)]
     assert f["ii_cycles_estimate"] == CONV1D_TARGET
     assert f["luts_estimate"] < 100_000
@@ -60,7 +61,7 @@ def test_conv1d_stream_target_ii_fits_100k_and_is_bit_exact(tmp_path):
     out = tmp_path / "c1d"
     rep = compile_model(CONV1D, out, io="stream", target_ii=CONV1D_TARGET, **CONV1D_OPTS)
     assert report(out)["estimate"]["luts_estimate"] <= 100_000
-    assert [r["reuse"] for r in rep["folding"]["layers"]] == [61, 61, 61, 3200, 50]
+    assert [r["reuse"] for r in rep["folding"]["layers"]] == [61, 61, 61, 61, 50]
     _sim_all(out, np.load(DATA / "keras_conv1d" / "vectors.npz")["x"])  # all 200 vectors
 
 
