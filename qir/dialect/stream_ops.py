@@ -43,7 +43,7 @@ from xdsl.irdl import (
 from xdsl.traits import NoTerminator, Pure
 from xdsl.utils.exceptions import VerifyException
 
-from qir.dialect.dataflow_ops import check_mvu
+from qir.dialect.dataflow_ops import MvuOp, check_mvu
 from qir.dialect.layer_ops import ModelOp
 from qir.dialect.types import (
     BareInt,
@@ -53,9 +53,7 @@ from qir.dialect.types import (
     _check_same_elem,
     _check_window_params,
     _layer,
-    dense_bounds,
     elem,
-    elements_to_numpy,
     int_values,
     shape_of,
     window_geometry,
@@ -240,10 +238,7 @@ class StreamMvuOp(ExactResult, IRDLOperation):
 
         return estimate(self, self.R, self.style.data)
 
-    def exact_bounds(self):
-        in_t = elem(self.input.type)
-        lo, hi = dense_bounds(in_t, elements_to_numpy(self.matrix), elements_to_numpy(self.offset))
-        return int(min(lo, default=0)), int(max(hi, default=0)), in_t.frac + self.shift.value.data
+    exact_bounds = MvuOp.exact_bounds  # the numbers of qir.mvu (the input's elements in any order)
 
     def verify_(self) -> None:
         where = _layer(self)
