@@ -15,8 +15,9 @@ rewritten when folded (a ``reuse`` attribute: ``qir-fold-auto`` or a pinned conf
 R is the cycles per *beat*, ``qir.folding.stream_fold`` maps it to input chunks x output groups)
 or when the collected beat would exceed an Amaranth signal (then at R = 1); without folding a
 narrower flatten keeps the fully parallel adder graph.  Style: the dense's ``style`` attribute
-(``mac``, ``po2``, ``ternary``; ``cmvm`` -> ``mac``) or, for ``auto``, from the weights
-(``qir.folding.auto_fold_style``).
+(``mac``, ``po2``, ``ternary``; ``cmvm`` -> ``mac``; the precision configuration's ``style``
+key) or, for ``auto``, from the weights (``qir.folding.auto_fold_style``); the ``layers=`` option
+of ``qir-lower-dense``, which runs later, does not reach it.
 """
 from __future__ import annotations
 
