@@ -102,8 +102,8 @@ class StreamMvuStage(wiring.Component):
         rd, field = rom(m, fields, fb)
 
         ce, full, take, done = Signal(), Signal(), Signal(), Signal()
-        k = Signal(range(R * G), init=0)
-        g = Signal(range(G), init=0)
+        k = Signal(range(max(R * G, 2)), init=0)  # at least one bit: no zero-width wire in the Verilog
+        g = Signal(range(max(G, 2)), init=0)
         a = Signal(range(words), init=0)
         m.d.comb += [ce.eq(~self.o.valid | self.o.ready), done.eq(k == R * G - 1),
                      self.i.ready.eq(ce & (~full | done)), take.eq(self.i.valid & self.i.ready),
@@ -112,7 +112,7 @@ class StreamMvuStage(wiring.Component):
         slot = lambda c: hold[c] if c < C else Const(0, xsh)  # noqa: E731
         # stage 1 (the ROM read): chunk, group and the frame flags of the word being read
         v1, first1, last1, final1 = Signal(), Signal(), Signal(), Signal()
-        g1 = Signal(range(G), init=0)
+        g1 = Signal(range(max(G, 2)), init=0)
         chunk1 = [Signal(xsh, name=f"x{s}", init=0) for s in range(S)]
         lo, hi = acc_range(elements_to_numpy(op.matrix), elements_to_numpy(op.offset), self.in_t.min_int,
                            self.in_t.max_int)
