@@ -138,3 +138,17 @@ def test_target_ii_counts_beats(tmp_path):
     rep = compile_model(js, tmp_path / "out", io="stream", target_ii=36 * 7)
     fc1 = next(r for r in rep["folding"]["layers"] if r["layer"] == "fc1")
     assert fc1["reuse"] == 7 and fc1["cycles"] == 36 * 7 and fc1["estimate"]["groups"] == 2
+
+
+@pytest.mark.sim
+@pytest.mark.parametrize("seed", [63, 77])
+def test_random_models_stream_icarus(tmp_path, seed):
+    """Random models with ``--io stream`` and a random R per layer (``bench/fuzz.py --reuse --io
+    stream``): the dense after the Flatten is a qir.stream_mvu (63: 2 chunks x 2 output groups,
+    77: ternary); RTL == interpreter == Fraction reference, at full rate and with stalls."""
+    import random_models as rm
+
+    case = rm.generate(seed, reuse=True, io="stream")
+    r = rm.check(case, tmp_path, ("icarus",))
+    assert r.status == "ok", f"{r.status}: {r.detail}\n{case.describe()}"
+    assert "qir.stream_mvu" in (tmp_path / "out" / "lowered.mlir").read_text()
