@@ -9,7 +9,9 @@ beat is multiplied by its slice of the weights, read from a ROM, and accumulated
 rest of the map body (relu, quantize, the next dense, ...) in a map over its one result beat.
 
 Which dense layers (``stream_dense``): the first op of a ``qir.map`` body fed by a collect of a
-multi-beat stream, the body's input used only by it, and not an ``xnor`` layer (binary weights on
+multi-beat stream, or the first after a chain of relu/quantize ops (a QActivation after the
+Flatten: they move onto the stream, a ``qir.map`` before the ``qir.stream_mvu``), the body's input
+used only by that chain or dense, and not an ``xnor`` layer (binary weights on
 a provably two-valued input keep the folded ``qir.xnor`` on the collected bits).  They are
 rewritten when folded (a ``reuse`` attribute: ``qir-fold-auto`` or a pinned configuration; here
 R is the cycles per *beat*, ``qir.folding.stream_fold`` maps it to input chunks x output groups)
@@ -35,6 +37,29 @@ from qir.errors import QirError
 from qir.ir import layer_of, reuse_of, style_of
 
 
+#: element-wise ops that apply the same function to every element, so they may move from the
+#: flattened vector onto the stream's beats (a QActivation between the Flatten and the dense)
+UNIFORM_OPS = ("qir.relu", "qir.quantize")
+
+
+def head_chain(body: ModelOp):
+    """(chain, dense): the uniform element-wise ops (``UNIFORM_OPS``, each the single user of the
+    one before) from the body's input to the dense they feed, or None."""
+    v, chain = body.inputs()[0].result, []
+    for o in body.block.ops:
+        if isinstance(o, InputOp):
+            continue
+        if len(list(v.uses)) != 1 or list(o.operands) != [v]:
+            return None
+        if isinstance(o, DenseOp):
+            return chain, o
+        if o.name not in UNIFORM_OPS:
+            return None
+        chain.append(o)
+        v = o.results[0]
+    return None
+
+
 def stream_dense(dense) -> CollectOp | None:
     """The ``qir.collect`` whose beats ``dense`` can consume beat by beat (module docstring), or
     None.  ``qir-fold-auto`` asks this too, so its cycles per image (beats x R) and estimate
@@ -46,10 +71,9 @@ def stream_dense(dense) -> CollectOp | None:
     if not isinstance(mp, MapOp) or not isinstance(mp.input.owner, CollectOp):
         return None
     col = mp.input.owner
-    first = next(o for o in body.block.ops if not isinstance(o, InputOp))
-    inp = body.inputs()[0].result
-    if first is not dense or dense.input is not inp or len(list(inp.uses)) != 1 \
-            or len(list(col.output.uses)) != 1 or prod(shape_of(col.input.type)[:-1]) < 2:
+    head = head_chain(body)
+    if head is None or head[1] is not dense or len(list(col.output.uses)) != 1 \
+            or prod(shape_of(col.input.type)[:-1]) < 2:
         return None
     if style_of(dense) in (None, "auto", "xnor"):
         from qir.lowering.xnor import xnor_plan
@@ -86,6 +110,7 @@ def lower_stream_dense(dense: DenseOp, col: CollectOp) -> StreamMvuOp:
 
     mp = next(iter(col.output.uses)).operation
     body = mp.model()
+    chain = head_chain(body)[0]
     cm = cmvm_from_dense(dense, "mac")
     style = _style(dense, elements_to_numpy(cm.matrix))
     beat, n_out = shape_of(col.input.type)[-1], shape_of(dense.output.type)[0]
@@ -95,6 +120,20 @@ def lower_stream_dense(dense: DenseOp, col: CollectOp) -> StreamMvuOp:
                                        "style": StringAttr(style), "reuse": IntegerAttr(rb, i64),
                                        "groups": IntegerAttr(g, i64), "impl": StringAttr("rom")},
                            attributes={k: v for k, v in dense.attributes.items() if k == "layer"})
+    if chain:  # the uniform ops before the dense act on every beat of the stream: a map before it
+        from qir.lowering.stream_conv import beat_type, finish_map, new_map
+        from qir.names import legalize
+
+        layer = layer_of(chain[0])
+        b, block, v = new_map(col.input, legalize(f"{layer or 'flat'}_beat", "m"), layer)
+        for o in chain:
+            new = type(o).create(operands=[v], result_types=[beat_type(o.results[0].type, beat)],
+                                 properties=dict(o.properties), attributes=dict(o.attributes))
+            block.add_op(new)
+            v = new.results[0]
+        pre = finish_map(b, block, v)
+        Rewriter.insert_op(pre, InsertPoint.before(mp))
+        sm.operands = [pre.output]
     Rewriter.insert_op(sm, InsertPoint.before(mp))
     cm.erase()
     out = body.output()
@@ -106,7 +145,8 @@ def lower_stream_dense(dense: DenseOp, col: CollectOp) -> StreamMvuOp:
         new = InputOp(old.port.data, dense.output.type, layer=layer_of(old))
         Rewriter.insert_op(new, InsertPoint.before(old))
         dense.output.replace_all_uses_with(new.result)
-        Rewriter.erase_op(dense)
+        for o in [dense, *reversed(chain)]:
+            Rewriter.erase_op(o)
         Rewriter.erase_op(old)
         mp.operands = [sm.output]
     Rewriter.erase_op(col)
@@ -115,8 +155,8 @@ def lower_stream_dense(dense: DenseOp, col: CollectOp) -> StreamMvuOp:
 
 def stream_mvu(model: ModelOp) -> None:
     for mp in [o for o in model.block.ops if isinstance(o, MapOp)]:
-        body = mp.model()
-        head = next((o for o in body.block.ops if not isinstance(o, InputOp)), None)
+        hc = head_chain(mp.model())
+        head = hc[1] if hc else None
         col = stream_dense(head)
         if col is None:
             continue

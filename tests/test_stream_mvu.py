@@ -91,6 +91,21 @@ def test_stream_mvu_icarus(tmp_path, kind, R):
 
 
 @pytest.mark.sim
+def test_activation_after_flatten_icarus(tmp_path):
+    """A QActivation between the Flatten and the dense moves onto the stream (a map before the
+    qir.stream_mvu): no collect, bit-exact with stalls."""
+    js = write_small_cnn(tmp_path / "m", seed=5, kind="mac", act_after_flatten=True)
+    out = tmp_path / "out"
+    compile_model(js, out, io="stream", reuse=2)
+    low = (out / "lowered.mlir").read_text()
+    assert "qir.stream_mvu" in low and "qir.collect" not in low
+    np.save(tmp_path / "x.npy", random_inputs(4, seed=5))
+    r = subprocess.run([sys.executable, "-m", "qir.cli", "sim", str(out), "--inputs", str(tmp_path / "x.npy"),
+                        "--simulator", "icarus"], capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0 and " 0 mismatches" in r.stdout, r.stdout + r.stderr
+
+
+@pytest.mark.sim
 @pytest.mark.slow
 def test_stream_mvu_verilator_lint_deterministic(tmp_path):
     """Verilator bit-exact (stalls too), ``verilator --lint-only -Wall`` clean, and the Verilog

@@ -25,3 +25,19 @@ qir.model @f {
 // LOWER:        qir.stream_mvu %0 {{.*}} style "mac" reuse 2 : i64 groups 2 : i64 impl "rom"
 // LOWER:        qir.map %1
 // LOWER:          qir.cmvm
+
+// A relu/quantize between the Flatten and the dense (a QActivation) applies the same function to
+// every element: it moves onto the stream's beats, a map before the qir.stream_mvu.
+qir.model @g {
+  %0 = qir.input "x" : tensor<3x2x!qir.fixed<8,3>>
+  %1 = qir.reshape %0 {layer = "flat"} : tensor<3x2x!qir.fixed<8,3>> -> tensor<6x!qir.fixed<8,3>>
+  %2 = qir.relu %1 {layer = "act"} : tensor<6x!qir.fixed<8,3>>
+  %3 = qir.dense %2 weights(dense<[[1], [-2], [3], [4], [5], [7]]> : tensor<6x1xi32> : !qir.fixed<4,1>) {layer = "fc", reuse = 1 : i64} : tensor<6x!qir.fixed<8,3>> -> tensor<1x!qir.fixed<20,12>>
+  qir.output %3 : tensor<1x!qir.fixed<20,12>>
+}
+// CHECK:      qir.model @g attributes {io = "stream"} {
+// CHECK-NEXT:   %0 = qir.input "x" : tensor<3x2x!qir.fixed<8,3>>
+// CHECK-NEXT:   %1 = qir.map %0 {layer = "act"} : tensor<3x2x!qir.fixed<8,3>> -> tensor<3x2x!qir.fixed<8,3>> {
+// CHECK:          qir.relu %{{[0-9]+}} {layer = "act"} : tensor<2x!qir.fixed<8,3>>
+// CHECK:        %{{[0-9]+}} = qir.stream_mvu %1 {{.*}} style "mac" reuse 1 : i64 groups 1 : i64 impl "rom" {layer = "fc"} : tensor<3x2x!qir.fixed<8,3>> -> tensor<1x!qir.fixed<20,12>>
+// CHECK-NEXT:   qir.output
