@@ -36,7 +36,6 @@ from qir.dialect.stream_ops import COLLECT_MAX_BITS, CollectOp, MapOp, StreamMvu
 from qir.errors import QirError
 from qir.ir import layer_of, reuse_of, style_of
 
-
 #: element-wise ops that apply the same function to every element, so they may move from the
 #: flattened vector onto the stream's beats (a QActivation between the Flatten and the dense)
 UNIFORM_OPS = ("qir.relu", "qir.quantize")
@@ -122,6 +121,7 @@ def lower_stream_dense(dense: DenseOp, col: CollectOp) -> StreamMvuOp:
                            attributes={k: v for k, v in dense.attributes.items() if k == "layer"})
     if chain:  # the uniform ops before the dense act on every beat of the stream: a map before it
         from qir.lowering.stream_conv import beat_type, finish_map, new_map
+
         from qir.names import legalize
 
         layer = layer_of(chain[0])
