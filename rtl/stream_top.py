@@ -139,15 +139,16 @@ def _needs(ops, in_value, beats_in: int) -> dict:
     return need
 
 
-def _size_fifos(model, nodes, n_out, beats_in, beats_out, fifos) -> tuple[int, int]:
-    """Adds the throughput slack to every FIFO (see ``generate_stream``); (latency, ii)."""
+def _size_fifos(model, nodes, n_out, beats_in, beats_out, fifos) -> tuple[int, int, int]:
+    """Adds the throughput slack to every FIFO (see ``generate_stream``); (latency, steady-state
+    ii, images the cycle model fed to reach it: ``stream_timing.simulate_dag(steady=True)``)."""
     from qir.rtl.stream_timing import simulate_dag
 
     def run(k):
         depth = {f["node"]: f["min_depth"] + k for f in fifos}
         try:
             return simulate_dag([(kd, depth.get(n, i), ins) for n, (kd, i, ins) in enumerate(nodes)], n_out,
-                                beats_in, beats_out)
+                                beats_in, beats_out, steady=True)
         except RuntimeError as e:  # a bug in the depth computation, never the user's input
             raise QirError(f"--io stream: internal error, the stream graph of @{model.sym_name.data} "
                            f"does not run in the cycle model ({e})") from None
@@ -158,7 +159,7 @@ def _size_fifos(model, nodes, n_out, beats_in, beats_out, fifos) -> tuple[int, i
     best = run(hi)
     while lo < hi:
         mid = (lo + hi) // 2
-        if run(mid) == best:
+        if run(mid)[:2] == best[:2]:
             hi = mid
         else:
             lo = mid + 1
@@ -283,9 +284,9 @@ def generate_stream(model, top: str | None = None, fifo_delta: int | None = None
         info.append(d)
         provide(op.output, st.o, node, st.o.payload.shape().width)
     if fifo_delta is not None:
-        latency = ii = None
+        latency = ii = ii_images = None
     else:
-        latency, ii = _size_fifos(model, nodes, n_out, beats_in, beats_out, fifos)
+        latency, ii, ii_images = _size_fifos(model, nodes, n_out, beats_in, beats_out, fifos)
     fifos = [{k: v for k, v in f.items() if k not in ("node", "fifo", "beats")} for f in fifos]
     w_out = stages[-1][1].o.payload.shape().width
     if convert:
@@ -301,7 +302,7 @@ def generate_stream(model, top: str | None = None, fifo_delta: int | None = None
     ports = [one("clk", "input"), one("rst", "input"), one("in_valid", "input"), one("in_ready", "output"),
              _port("in_data", "input", in_t), one("out_valid", "output"), one("out_ready", "input"),
              _port("out_data", "output", out_t)]
-    stream = {"io": "stream", "ii_cycles": ii, "beats_in": beats_in, "beats_out": beats_out,
+    stream = {"io": "stream", "ii_cycles": ii, "ii_images": ii_images, "beats_in": beats_in, "beats_out": beats_out,
               "memory_bits": sum(d.get("memory_bits", 0) for d in info), "fifo_depths": fifos, "stages": info,
               "timing_graph": None}
     design = StreamRtlDesign(top=top, files={f"{top}.v": _with_waivers(text)}, latency=latency, ports=ports,
