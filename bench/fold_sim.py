@@ -12,7 +12,8 @@ binarized MLP: binary weights, batchnorm + binary activations, tests/mlp_models.
 XNOR-popcount), or ``bnn784x8`` with an 8-bit ``fixed<8,3>`` input (first layer: +-a weights on
 8-bit values, the folded po2 style)).  Every ``qir.dense`` of the imported ``net.mlir``
 gets ``reuse = R`` (R = 1: no attribute, the default adder graphs), then ``qir compile X.mlir``.
-Prints one table row per (model, R): estimated LUT / FF / DSP / weight-ROM bits (``qir report``),
+Prints one table row per (model, R): estimated LUT / FF / DSP (``qir report``), weight-ROM bits
+(in logic / block RAM, ``qir.folding.rom_map``),
 II and latency (report.json), compile seconds, and the simulation result.
 """
 from __future__ import annotations
@@ -76,6 +77,21 @@ def with_reuse(net: Path, R: int, out: Path) -> Path:
     return out
 
 
+def rom_figures(out: Path) -> str:
+    """The weight ROMs of the folded ops in ``out/lowered.mlir`` (map bodies too): their bits and
+    where ``qir.folding.rom_map`` puts them (logic, or block RAM in RAMB18 equivalents)."""
+    from qir.ir import read_module
+
+    bits = logic = bram18 = 0
+    for op in read_module(out / "lowered.mlir").walk():
+        if op.name in ("qir.mvu", "qir.xnor") and getattr(op, "R", 1) > 1:
+            e = op.cost()
+            bits += e["rom_bits"]
+            logic += e["rom_bits"] if e["rom"] == "logic" else 0
+            bram18 += e["bram18"]
+    return f"{bits:,} ({logic:,} logic, {bram18} RAMB18)"
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--models", default="qkeras_3layer,bnn784")
@@ -105,14 +121,14 @@ def main() -> None:
                 line = run(BIN / "qir", "sim", out, "--inputs", work / "x_sim.npy", "--simulator", s).strip()
                 sim.append(f"{s} {n}: " + ("ok" if " 0 mismatches" in line else line.splitlines()[-1]))
             dsp = est.get("dsp", 0) + est.get("multipliers", 0)
-            rows.append((name, R, est["luts_estimate"], est["reg_bits"], dsp, est.get("memory_bits", 0),
+            rows.append((name, R, est["luts_estimate"], est["reg_bits"], dsp, rom_figures(out),
                          rep.get("ii_cycles", 1), rep["latency_cycles"], secs, "; ".join(sim)))
             print(rows[-1], flush=True)
     print()
-    print(f"| model | R | est. LUT | est. FF | DSP | memory bits | II | latency | compile s | sim ({args.io}) |")
+    print(f"| model | R | est. LUT | est. FF | DSP | weight-ROM bits | II | latency | compile s | sim ({args.io}) |")
     print("|---|---|---|---|---|---|---|---|---|---|")
     for r in rows:
-        print(f"| {r[0]} | {r[1]} | {r[2]:,} | {r[3]:,} | {r[4]:,} | {r[5]:,} | {r[6]} | {r[7]} | {r[8]:.1f} "
+        print(f"| {r[0]} | {r[1]} | {r[2]:,} | {r[3]:,} | {r[4]:,} | {r[5]} | {r[6]} | {r[7]} | {r[8]:.1f} "
               f"| {r[9]} |")
 
 

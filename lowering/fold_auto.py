@@ -10,8 +10,8 @@ Cycles of a layer per image: ``beats x R`` in a stream model (``beats`` = the be
 processes per image: the output positions of a conv, 1 for a dense layer after a flatten), ``R``
 in a parallel model (the whole design's II becomes the largest R).
 
-- ``reuse=R``: every unpinned layer gets R (at most ``max_reuse``, its input count: beyond it a
-  fold only adds idle cycles).
+- ``reuse=R``: every unpinned layer gets R (at most ``max_reuse``, its inputs x outputs: beyond
+  it a fold only adds idle cycles).
 - ``target-ii=N`` (FINN's SetFolding idea): every unpinned layer gets the largest R with
   ``beats x R <= N``: the slowest layer meets the target and every other layer is folded as far as
   it can be without slowing the pipeline.  A target below what a layer at R = 1 (or a pinned
@@ -78,13 +78,14 @@ def _resolved_style(op) -> str | None:
 
 
 def max_reuse(op) -> int:
-    """The largest useful R of a layer: one input (all outputs) per cycle, ``qir.folding.geometry``:
-    the rows of its per-beat matrix (a conv's taps x input channels)."""
+    """The largest useful R of a layer: one product per cycle (``qir.folding.fold_shape`` folds
+    over inputs and outputs): rows x columns of its per-beat matrix (a conv's taps x input
+    channels x output channels)."""
     from qir.dialect import ConvOp
 
     shape = op.weights.get_shape()
     rows = prod(shape[:-1])
-    return max(1, rows * (op.groups.value.data if isinstance(op, ConvOp) else 1))
+    return max(1, rows * (op.groups.value.data if isinstance(op, ConvOp) else 1) * shape[-1])
 
 
 def _beats(t) -> int:

@@ -3,20 +3,26 @@ costs, in one place (the folded op's ``cost()``, ``qir report`` and the automati
 call ``estimate``).
 
 A layer y[j] = sum_i x[i] * W[i, j] + off[j] (n_in inputs, n_out outputs) folded by R is computed
-over R clock cycles by about 1/R of the arithmetic (FINN's MVAU with SIMD = S, PE = n_out;
+over R clock cycles by about 1/R of the arithmetic (FINN's MVAU with SIMD = S, PE = G;
 hls4ml's Resource strategy):
 
-- ``S = ceil(n_in / R)`` inputs per cycle (``geometry``); the inputs are padded with zeros to
-  R * S (so any R works, no list of valid reuse factors); cycle r uses inputs r*S .. r*S + S - 1;
-- the weights are a ROM of R words, word r = the S x n_out weights of cycle r (Amaranth
-  ``lib.memory.Memory``: Yosys maps it to block RAM / LUTRAM where large);
-- the input is held in a shift register of chunks, and each output has one exact-width
-  accumulator (every partial sum lies in the union of the partial-sum intervals, which the
-  accumulator's width holds; the final sum has the op's exact result type);
+- R is split into R_in x R_out (``fold_shape``): S = ceil(n_in / R_in) inputs per cycle for a
+  group of G = ceil(n_out / R_out) outputs; cycle t = g * R_in + r (g < R_out output groups,
+  r < R_in input chunks) uses inputs r*S .. r*S + S - 1 of outputs g*G .. g*G + G - 1, zero
+  weights past n_in / n_out (any R works, no list of valid reuse factors);
+  R_in * R_out <= R, the cycles after the last group idle;
+- the weights are a ROM of R_in * R_out words of S x G weights (Amaranth ``lib.memory.Memory``);
+  ``rom_map`` says where Yosys puts it: block RAM (a synchronous read port one cycle ahead) or
+  logic (read asynchronously at the step counter);
+- the input is held in a register of chunks (a shift register when R_out = 1, a rotating one
+  when the chunks are needed once per output group); G exact-width accumulators (every partial
+  sum lies in the union of the partial-sum intervals, which the accumulator's width holds; the
+  final sum has the op's exact result type), and with R_out > 1 one output register per output,
+  written at the end of its group;
 - a new input is accepted every R cycles (``cycles_per_beat`` = R); the result is ready R cycles
-  after the input (the accumulator is the output register).
+  after the input.
 
-Styles (per cycle, S x n_out products): ``mac`` (multipliers from the ROM word: DSPs),
+Styles (per cycle, S x G products): ``mac`` (multipliers from the ROM word: DSPs),
 ``po2`` / ``ternary`` (weights 0 or +-2^k: a sign, a zero flag and a shift amount per weight, a
 shift-add unit instead of a multiplier), ``xnor`` (binary weights on a two-valued input: a weight
 bit per product, XNOR + popcount of S bits, accumulated popcounts).  ``cmvm`` (CSD adder graphs)
@@ -24,11 +30,11 @@ has no folded form of its own: folded, it is ``mac``.
 
 **Stream form** (``qir.stream_mvu``, a dense consuming the beats of a flattened stream, FINN's
 MVU on a stream): the n_in = N x C inputs arrive as N beats of C; per beat the layer spends
-``R_b x G`` cycles: ``R_b`` input chunks of ``S = ceil(C / R_b)`` inputs, each multiplied by ``G``
-output groups of ``P = ceil(n_out / G)`` outputs (S x P products per cycle; the ROM holds
-N x R_b x G words of S x P fields).  One reuse figure R (cycles per beat, what the automatic
-folding chooses) maps to ``stream_fold(C, n_out, R)``: R_b = min(R, C), G = min(n_out,
-max(1, R // C)), so outputs are folded only once a beat is down to one input per cycle.
+``R_b x R_out`` cycles: ``R_b`` input chunks of ``S = ceil(C / R_b)`` inputs, each multiplied by
+``R_out`` output groups of ``G = ceil(n_out / R_out)`` outputs (S x G products per cycle; the ROM
+holds N x R_b x R_out words of S x G fields).  One reuse figure R (cycles per beat, what the
+automatic folding chooses) maps to ``stream_fold(C, n_out, R)``: R_b = min(R, C), R_out =
+min(n_out, max(1, R // C)), so outputs are folded only once a beat is down to one input per cycle.
 
 ``estimate(op, R, style)`` works on a layer op before lowering (``qir.dense``; ``qir.conv`` as
 its per-beat kernel, the stream form) and on the lowered ops (``qir.cmvm``, ``qir.xnor``,
@@ -37,6 +43,7 @@ its per-beat kernel, the stream form) and on the lowered ops (``qir.cmvm``, ``qi
 from __future__ import annotations
 
 from math import ceil, log2
+from typing import NamedTuple
 
 import numpy as np
 
@@ -55,8 +62,13 @@ XNOR_LUTS_PER_INPUT = 0.78
 #: a multiplier goes to a DSP48E2 (27 x 18) when both operands are wider than this; narrower
 #: products are LUTs (about a x b / 2)
 DSP_MIN_WIDTH = 4
-#: a ROM smaller than this many bits is logic (LUTs), not block RAM (0.5 LUT per bit)
-ROM_LUT_BITS = 1024
+#: Yosys ``memory_libmap`` (synth_xilinx, xcup) costs: a ROM bit in logic, a RAMB18 / RAMB36
+#: (``brams_xcu.txt``); it maps a ROM to whichever is cheaper (``rom_map``)
+ROM_LOGIC_COST_PER_BIT = 1 / 64
+RAMB18_COST, RAMB36_COST = 129, 257
+#: (data width, depth) configurations of a RAMB18 / RAMB36 read port (9-bit lanes hold data bits)
+RAMB18_SHAPES = ((1, 16384), (2, 8192), (4, 4096), (9, 2048), (18, 1024), (36, 512))
+RAMB36_SHAPES = ((1, 32768), (2, 16384), (4, 8192), (9, 4096), (18, 2048), (36, 1024), (72, 512))
 
 
 def geometry(n_in: int, R: int) -> tuple[int, int]:
@@ -67,10 +79,62 @@ def geometry(n_in: int, R: int) -> tuple[int, int]:
     return max(1, -(-n_in // R)), int(R)
 
 
+class FoldShape(NamedTuple):
+    """How a layer folded by R is built (``fold_shape``)."""
+    R: int      # cycles per input vector
+    R_in: int   # input chunks per output group
+    R_out: int  # output groups
+    S: int      # inputs per cycle (ceil(n_in / R_in))
+    G: int      # outputs per cycle (ceil(n_out / R_out))
+
+    @property
+    def depth(self) -> int:
+        """ROM words: one per working cycle (R_in x R_out <= R)."""
+        return self.R_in * self.R_out
+
+
+def fold_shape(n_in: int, n_out: int, R: int) -> FoldShape:
+    """The split of R into R_in input chunks x R_out output groups (R_in = R // R_out).
+
+    Rule: the R_out in 1 .. min(R, n_out) with the fewest products per cycle
+    S x G = ceil(n_in / (R // R_out)) x ceil(n_out / R_out), ties to the smallest R_out (folding
+    over inputs only while it is as cheap: it needs no output registers).  So R <= n_in folds over
+    inputs as before when R divides n_in, and R up to n_in x n_out keeps shrinking the arithmetic
+    (one product per cycle at R = n_in x n_out)."""
+    geometry(n_in, R)  # validates R
+    best = None
+    for r_out in range(1, max(1, min(R, n_out)) + 1):
+        r_in = R // r_out
+        s, g = -(-n_in // r_in) if n_in else 1, -(-n_out // r_out) if n_out else 1
+        if best is None or max(s, 1) * g < best.S * best.G:
+            best = FoldShape(int(R), r_in, r_out, max(s, 1), g)
+    return best
+
+
+def rom_map(depth: int, width: int) -> dict:
+    """Where Yosys ``synth_xilinx`` (xcup) puts a synchronous-read ROM of ``depth`` x ``width``
+    bits: the cheaper of logic (``ROM_LOGIC_COST_PER_BIT`` per bit) and block RAM (the fewest
+    RAMB18 / RAMB36 of one read-port shape); LUTRAM is never used for a ROM (``prune_rom``).
+    Returns ``{"rom": "logic" | "bram", "lut", "bram18"}``: in logic about ``width`` LUT6 per 64
+    words (the MUXF7/8 mux wider ROMs for free; measured, bench/README.md "Folded layers");
+    ``bram18`` counts RAMB18 equivalents (a RAMB36 is 2)."""
+    if depth <= 1 or width <= 0:
+        return {"rom": "logic", "lut": 0, "bram18": 0}
+    cands = []
+    for shapes, cost, size in ((RAMB18_SHAPES, RAMB18_COST, 1), (RAMB36_SHAPES, RAMB36_COST, 2)):
+        for w, d in shapes:
+            n = -(-width // w) * -(-depth // d)
+            cands.append((n * cost, n * size))
+    bram_cost, bram18 = min(cands)
+    if depth * width * ROM_LOGIC_COST_PER_BIT <= bram_cost:
+        return {"rom": "logic", "lut": width * -(-depth // 64), "bram18": 0}
+    return {"rom": "bram", "lut": 0, "bram18": bram18}
+
+
 def stream_fold(beat: int, n_out: int, R: int) -> tuple[int, int]:
-    """(R_b, G) of a stream-consuming layer (``qir.stream_mvu``) with ``beat`` inputs per beat and
-    ``n_out`` outputs at R cycles per beat (module docstring): chunks per beat and output groups,
-    R_b x G <= R cycles per beat."""
+    """(R_b, R_out) of a stream-consuming layer (``qir.stream_mvu``) with ``beat`` inputs per beat
+    and ``n_out`` outputs at R cycles per beat (module docstring): input chunks per beat and output
+    groups, R_b x R_out <= R cycles per beat."""
     geometry(1, R)
     rb = min(int(R), max(beat, 1))
     return rb, min(max(n_out, 1), max(1, int(R) // max(beat, 1)))
@@ -86,14 +150,15 @@ def _int64(m: np.ndarray) -> np.ndarray | None:
     return out if not out.size or int(np.abs(out).max()) < 1 << 62 else None
 
 
-def weight_bits(matrix: np.ndarray, style: str) -> int:
+def weight_bits(matrix: np.ndarray, style: str, G: int | None = None) -> int:
     """Bits per weight in the ROM: ``mac`` the two's-complement width of the weights' range,
-    ``po2``/``ternary`` sign + zero flag + shift amount, ``xnor`` one bit."""
+    ``po2``/``ternary`` sign + zero flag + shift amount (relative to the output slot's smallest
+    shift, ``slot_shifts``; ``G`` outputs per cycle, None = all), ``xnor`` one bit."""
     m = np.asarray(matrix, dtype=object)
     if style == "xnor":
         return 1
-    if style in ("po2", "ternary"):  # shift relative to the column's smallest (a constant shift)
-        return 2 + shift_span(m).bit_length()
+    if style in ("po2", "ternary"):  # shift relative to the slot's smallest (a constant shift)
+        return 2 + shift_span(m, G).bit_length()
     small = _int64(m)
     if small is not None:
         lo, hi = (int(small.min()), int(small.max())) if small.size else (0, 0)
@@ -117,21 +182,27 @@ def _shifts(matrix: np.ndarray) -> np.ndarray:
         np.zeros(m.shape, dtype=np.int64)
 
 
-def column_shifts(matrix: np.ndarray) -> list[int]:
-    """Per output column, the smallest k of its non-zero weights +-2^k (0 for a zero column): a
-    po2/ternary product is ``(x << k_col) << field shift``, the first shift being wiring."""
+def column_shifts(matrix: np.ndarray, G: int | None = None) -> list[int]:
+    """Per output slot (``G`` outputs per cycle, output j in slot j % G; None = one slot per
+    column), the smallest k of its non-zero weights +-2^k (0 for a zero slot): a po2/ternary
+    product is ``(x << k_slot) << field shift``, the first shift being wiring."""
     k = _shifts(matrix)
+    n_out = k.shape[1] if k.ndim == 2 else 0
+    G = G or n_out
     big = np.where(k < 0, np.iinfo(np.int64).max, k)
-    mins = big.min(axis=0) if k.size else np.zeros(k.shape[1], dtype=np.int64)
-    return [0 if v == np.iinfo(np.int64).max else int(v) for v in mins]
+    mins = big.min(axis=0) if k.size else np.full(n_out, np.iinfo(np.int64).max, dtype=np.int64)
+    slots = [min((int(mins[j]) for j in range(gi, n_out, G)), default=np.iinfo(np.int64).max) for gi in range(G)]
+    return [0 if v == np.iinfo(np.int64).max else int(v) for v in slots]
 
 
-def shift_span(matrix: np.ndarray) -> int:
-    """The largest (shift - column shift) over the non-zero po2 weights: the field's shift range."""
+def shift_span(matrix: np.ndarray, G: int | None = None) -> int:
+    """The largest (shift - slot shift) over the non-zero po2 weights: the field's shift range."""
     k = _shifts(matrix)
     if not k.size:
         return 0
-    d = np.where(k >= 0, k - np.asarray(column_shifts(matrix), dtype=np.int64)[None, :], 0)
+    G = G or k.shape[1]
+    base = np.asarray(column_shifts(matrix, G), dtype=np.int64)[np.arange(k.shape[1]) % G]
+    d = np.where(k >= 0, k - base[None, :], 0)
     return int(d.max())
 
 
@@ -155,32 +226,44 @@ def acc_range(matrix: np.ndarray, offset, in_lo: int, in_hi: int) -> tuple[int, 
 def estimate_matrix(matrix: np.ndarray, offset, in_t: Fixed, R: int, style: str, beat: int | None = None,
                     groups: int = 1) -> dict:
     """The folded hardware of ``y = x @ matrix + offset`` (integer mantissas, x of type
-    ``in_t``) at reuse ``R`` in ``style``: ``lut``, ``ff``, ``dsp``, ``memory_bits`` (the weight
-    ROM), ``cycles_per_beat`` (= R) and ``S``/``acc_bits``/``weight_bits`` for information.
-    ``beat``: the stream form (``qir.stream_mvu``): x arrives as beats of ``beat`` inputs, each
-    taking R chunks x ``groups`` output groups (``cycles_per_beat`` = R x groups)."""
+    ``in_t``) at reuse ``R`` in ``style``, as ``rtl/fold.py`` builds it (``fold_shape``):
+    ``lut``, ``ff``, ``dsp``, ``memory_bits`` (weight-ROM bits in block RAM), ``rom_bits`` (all
+    weight-ROM bits), ``rom`` (``rom_map``: "bram" or "logic", whose LUTs ``lut`` includes),
+    ``bram18``, ``cycles_per_beat`` (= R) and ``S``/``G``/``R_in``/``R_out``/``acc_bits``/
+    ``weight_bits`` for information.  ``beat``: the stream form (``qir.stream_mvu``): x arrives as
+    beats of ``beat`` inputs, each taking R input chunks x ``groups`` output groups
+    (``cycles_per_beat`` = R x groups, ``_estimate_stream``)."""
     if style not in FOLD_STYLES:
         raise ValueError(f"folded style must be one of {', '.join(FOLD_STYLES)}, got {style!r}")
     m = np.asarray(matrix, dtype=object)
     n_in, n_out = m.shape
     if beat is not None:
         return _estimate_stream(m, offset, in_t, R, style, beat, groups)
-    S, steps = geometry(n_in, R)
-    wb = weight_bits(m, style)
+    fs = fold_shape(n_in, n_out, R)
+    S, G, steps = fs.S, fs.G, fs.R
+    wb = weight_bits(m, style, G)
     acc_w, xw = _acc_width(m, offset, in_t, style)
-    products = S * n_out
-    lut, dsp = _datapath(style, S, n_out, products, xw, wb, acc_w, n_out)
-    # input: a shift register of the held chunks (a 2:1 mux per bit: load / shift) and the
-    # live-or-held choice of the first chunk
-    hold_bits = (steps * S - S) * xw if steps > 1 else 0
-    lut += LUT_PER_MUX_BIT * (hold_bits + S * xw) if steps > 1 else 0
-    memory_bits = steps * products * wb if steps > 1 else 0
-    if 0 < memory_bits < ROM_LUT_BITS:
-        lut += memory_bits / 2  # a small ROM is logic
-    lut += CONTROL_LUTS if steps > 1 else 0
-    ff = n_out * acc_w + hold_bits + (max((steps - 1).bit_length(), 1) + 1 if steps > 1 else 0)
-    return {"lut": int(round(lut)), "ff": int(ff), "dsp": int(dsp), "memory_bits": int(memory_bits),
-            "cycles_per_beat": int(steps), "S": S, "acc_bits": acc_w, "weight_bits": wb}
+    products = S * G
+    lut, dsp = _datapath(style, S, G, products, xw, wb, acc_w, G)
+    folded = steps > 1
+    # input: the held chunks (a 2:1 mux per bit: load / shift) and the live-or-held first chunk;
+    # a shift register of R_in - 1 chunks, or all R_in rotating when every group needs them
+    hold_bits = ((fs.R_in - (fs.R_out == 1)) * S * xw) if folded else 0
+    lut += LUT_PER_MUX_BIT * (hold_bits + S * xw) if folded else 0
+    out_bits = n_out * acc_w if fs.R_out > 1 else 0  # output registers, written per group
+    # the group's offset at its first cycle, the output registers' write enable per group
+    lut += LUT_PER_MUX_BIT * acc_w * G + fs.R_out if fs.R_out > 1 else 0
+    rom_bits = fs.depth * products * wb if folded else 0
+    rom = rom_map(fs.depth, products * wb) if folded else {"rom": "logic", "lut": 0, "bram18": 0}
+    lut += rom["lut"]
+    lut += CONTROL_LUTS if folded else 0
+    counters = (max((steps - 1).bit_length(), 1) + 1 + (max((fs.R_in - 1).bit_length(), 1) if fs.R_in > 1 else 0)
+                + (fs.R_out.bit_length() if fs.R_out > 1 else 0)) if folded else 0
+    ff = G * acc_w + out_bits + hold_bits + counters
+    return {"lut": int(round(lut)), "ff": int(ff), "dsp": int(dsp),
+            "memory_bits": int(rom_bits if rom["rom"] == "bram" else 0), "rom_bits": int(rom_bits),
+            "rom": rom["rom"], "bram18": int(rom["bram18"]), "cycles_per_beat": int(steps), "S": S, "G": G,
+            "R_in": fs.R_in, "R_out": fs.R_out, "acc_bits": acc_w, "weight_bits": wb}
 
 
 def _acc_width(m: np.ndarray, offset, in_t: Fixed, style: str) -> tuple[int, int]:
@@ -192,31 +275,33 @@ def _acc_width(m: np.ndarray, offset, in_t: Fixed, style: str) -> tuple[int, int
 
 
 def _estimate_stream(m: np.ndarray, offset, in_t: Fixed, R: int, style: str, beat: int, groups: int) -> dict:
-    """``estimate_matrix`` of the stream form (``qir.stream_mvu``, ``rtl/stream_mvu.py``): S x P
-    products per cycle, P accumulating adders (with G > 1 each selects one of its slot's G
-    accumulators: a mux bit per accumulator bit), a beat register and a chunk register, the ROM
-    of N x R x G words (always a ROM), the accumulators and an output register."""
+    """``estimate_matrix`` of the stream form (``qir.stream_mvu``, ``rtl/stream_mvu.py``): S x G
+    products per cycle, G accumulating adders (with R_out > 1 each selects one of its slot's R_out
+    accumulators: a mux bit per accumulator bit), a beat register and a chunk register, the ROM of
+    N x R x R_out words (``rom_map``), the accumulators and an output register."""
     n_in, n_out = m.shape
     S, _ = geometry(beat, R)
-    G = max(1, int(groups))
-    P = -(-n_out // G)
-    wb = weight_bits(m, style)
+    r_out = max(1, int(groups))
+    G = -(-n_out // r_out)
+    wb = weight_bits(m, style, G)
     acc_w, xw = _acc_width(m, offset, in_t, style)
-    products = S * P
-    lut, dsp = _datapath(style, S, P, products, xw, wb, acc_w, P)  # one accumulating adder per slot
-    words = (n_in // max(beat, 1)) * R * G
-    memory_bits = words * products * wb
-    if memory_bits < ROM_LUT_BITS:
-        lut += memory_bits / 2
+    products = S * G
+    lut, dsp = _datapath(style, S, G, products, xw, wb, acc_w, G)  # one accumulating adder per slot
+    words = (n_in // max(beat, 1)) * R * r_out
+    rom_bits = words * products * wb
+    rom = rom_map(words, products * wb)
+    lut += rom["lut"]
     hold_bits = beat * xw + S * xw
-    lut += LUT_PER_MUX_BIT * (beat * xw + (n_out if G > 1 else 0) * acc_w) + CONTROL_LUTS
+    lut += LUT_PER_MUX_BIT * (beat * xw + (n_out if r_out > 1 else 0) * acc_w) + CONTROL_LUTS
     ff = 2 * n_out * acc_w + hold_bits + 2 * max((words - 1).bit_length(), 1) + 4
-    return {"lut": int(round(lut)), "ff": int(ff), "dsp": int(dsp), "memory_bits": int(memory_bits),
-            "cycles_per_beat": int(R * G), "S": S, "P": P, "groups": G, "acc_bits": acc_w, "weight_bits": wb}
+    return {"lut": int(round(lut)), "ff": int(ff), "dsp": int(dsp),
+            "memory_bits": int(rom_bits if rom["rom"] == "bram" else 0), "rom_bits": int(rom_bits),
+            "rom": rom["rom"], "bram18": int(rom["bram18"]), "cycles_per_beat": int(R * r_out), "S": S, "G": G,
+            "R_in": int(R), "R_out": r_out, "acc_bits": acc_w, "weight_bits": wb}
 
 
 def _datapath(style: str, S: int, P: int, products: int, xw: int, wb: int, acc_w: int, n_acc: int):
-    """(LUTs, DSPs) of one cycle's S x P products, their sums per output and ``n_acc``
+    """(LUTs, DSPs) of one cycle's S x P products, their sums per output slot and ``n_acc``
     accumulators: the one product/adder cost of every folded form."""
     dsp = 0
     if style == "xnor":
@@ -286,9 +371,9 @@ def estimate(op, R: int, style: str | None = None, beat: int | None = None) -> d
     lowering, or a lowered ``qir.cmvm`` / ``qir.xnor`` / ``qir.mvu``.  ``style``: one of
     ``FOLD_STYLES`` (``xnor`` only when the input is provably two-valued, which the caller
     knows: the lowering decides it), None = from the op (``qir.mvu``'s style, ``xnor`` for a
-    ``qir.xnor``) or from the weights (``auto_fold_style``).
-    ``beat``: the layer consumes a flattened stream beat by beat (``qir.stream_mvu``; ``beat``
-    inputs per beat, R = cycles per beat, ``stream_fold``); a ``qir.stream_mvu`` op is always that.
+    ``qir.xnor``) or from the weights (``auto_fold_style``).  ``beat``: the layer consumes a
+    flattened stream beat by beat (``qir.stream_mvu``; ``beat`` inputs per beat, R = cycles per
+    beat, ``stream_fold``); a ``qir.stream_mvu`` op is always that.
     Returns ``{"lut", "ff", "dsp", "memory_bits", "cycles_per_beat", "style", ...}``; at R = 1
     the figures are the unfolded layer's rough size (one product per non-zero weight), not the
     adder-graph search's result (``qir report`` has that after lowering).
@@ -303,16 +388,15 @@ def estimate(op, R: int, style: str | None = None, beat: int | None = None) -> d
     if style == "cmvm":
         style = "mac"
     if op.name == "qir.stream_mvu":
-        out = estimate_matrix(matrix, offset, in_t, op.R, style, beat=op.beat, groups=op.G)
-        return {**out, "style": style}
-    if beat is not None:
+        return {**estimate_matrix(matrix, offset, in_t, op.R, style, beat=op.beat, groups=op.G), "style": style}
+    if beat is not None:  # a dense that qir-stream-mvu will make a qir.stream_mvu: R cycles per beat
         rb, g = stream_fold(beat, matrix.shape[1], R)
         return {**estimate_matrix(matrix, offset, in_t, rb, style, beat=beat, groups=g), "style": style}
     out = estimate_matrix(matrix, offset, in_t, R, style)
     out["style"] = style
     if R == 1:  # unfolded: constants wired in, no ROM, no hold register, no accumulator
         nz = [abs(int(v)) for v in matrix.ravel() if v]
-        out.update(ff=0, memory_bits=0)
+        out.update(ff=0, memory_bits=0, rom_bits=0, rom="logic", bram18=0)
         if style == "xnor":
             out.update(lut=int(round(XNOR_LUTS_PER_INPUT * matrix.size)), dsp=0)
         elif style == "mac" and explicit:  # multipliers for the weights that are not +-2^k

@@ -5,7 +5,8 @@
   has taken the beat or takes it now; the flags clear when the input beat moves.  No storage.
 - ``JoinStage`` (``qir.join``): the two-input body built by ``qir.rtl.top`` as a parallel design
   under one clock enable ce = ~out_valid | out_ready (as ``stream_map``); the body takes a pair
-  of beats when both inputs are valid (each input's ready = ce & the other's valid).
+  of beats when both inputs are valid (each input's ready = ce & the other's valid; with a
+  folded layer in the body, also & the body's in_ready: a pair every ii cycles).
 - ``FifoStage``: Amaranth ``lib.fifo.SyncFIFOBuffered`` (block-RAM friendly) in front of the
   join input whose branch reaches the join first.
 
@@ -18,8 +19,6 @@ from amaranth.hdl import EnableInserter, Module, ResetInserter, Signal
 from amaranth.lib import stream, wiring
 from amaranth.lib.fifo import SyncFIFOBuffered
 from amaranth.lib.wiring import In, Out
-
-from qir.errors import QirError
 
 
 class ForkStage(wiring.Component):
@@ -55,10 +54,8 @@ class JoinStage(wiring.Component):
 
         model = op.model()
         self.plan = _plan(model)
-        if self.plan.ii > 1:  # its handshake has no in_ready from the body (qir.folding)
-            raise QirError(f"--io stream: a folded layer (reuse > 1) inside the join body @{model.sym_name.data} "
-                           "is not supported; fold the layers before or after the join instead")
         self.latency = self.plan.latency
+        self.ii = self.plan.ii  # > 1: a folded layer in the body (qir.folding): pairs every ii cycles
         self.core = _Top(model, self.plan, own_domain=False)
         wa, wb = (p.width for p in self.plan.inputs)
         super().__init__({"a": In(stream.Signature(wa)), "b": In(stream.Signature(wb)),
@@ -69,16 +66,17 @@ class JoinStage(wiring.Component):
 
     def elaborate(self, platform):
         m, core = Module(), self.core
-        ce = Signal()
+        ce, take = Signal(), Signal()
         m.d.comb += ce.eq(~core.out_valid | self.o.ready)
+        m.d.comb += take.eq(ce & core.in_ready if self.ii > 1 else ce)  # a folded body's in_ready gates both
         m.submodules.core = EnableInserter(ce)(core)
         pa, pb = (getattr(core, p.name) for p in self.plan.inputs)
         m.d.comb += [
             core.rst.eq(self.rst),
             core.in_valid.eq(self.a.valid & self.b.valid),
             pa.eq(self.a.payload), pb.eq(self.b.payload),
-            self.a.ready.eq(ce & self.b.valid),
-            self.b.ready.eq(ce & self.a.valid),
+            self.a.ready.eq(take & self.b.valid),
+            self.b.ready.eq(take & self.a.valid),
             self.o.valid.eq(core.out_valid),
             self.o.payload.eq(core.out_data),
         ]

@@ -28,7 +28,7 @@ from qir.rtl.fold import po2_code, product, rom, tree_sum
 from qir.rtl.values import elem_shape, range_shape
 
 from qir.dialect import elem, elements_to_numpy, shape_of
-from qir.folding import acc_range, column_shifts, geometry
+from qir.folding import acc_range, column_shifts, geometry, shift_span, weight_bits
 
 
 class StreamMvuStage(wiring.Component):
@@ -64,18 +64,11 @@ class StreamMvuStage(wiring.Component):
         w = elements_to_numpy(op.matrix)
         n_in = w.shape[0]
         style = op.style.data
-        cols = [[g * P + p for g in range(G) if g * P + p < self.n_out] for p in range(P)]
         if style == "mac":
-            from qir.folding import weight_bits
-
             fb, k0, kb = weight_bits(w, "mac"), [0] * P, 0
             code = lambda v, p: int(v)  # noqa: E731
-        else:  # one constant shift per output slot: the smallest column shift of the slot's columns
-            kc = column_shifts(w)
-            k0 = [min((kc[j] for j in cols[p]), default=0) for p in range(P)]
-            span = max((abs(int(v)).bit_length() - 1 - k0[j % P] for j in range(self.n_out) for v in w[:, j] if v),
-                       default=0)
-            kb = span.bit_length()
+        else:  # one constant shift per output slot (output j in slot j % P): qir.folding's rule
+            k0, kb = column_shifts(w, P), shift_span(w, P).bit_length()
             fb = 2 + kb
             code = lambda v, p: po2_code(int(v), k0[p])  # noqa: E731
         fields = []

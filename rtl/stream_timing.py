@@ -185,10 +185,10 @@ class _Fork:
 
 
 class _Join:
-    """Both-valid map (``stream_join.JoinStage``)."""
+    """Both-valid map (``stream_join.JoinStage``); ``info`` as ``_Map``'s (a folded body's ii)."""
 
-    def __init__(self, latency):
-        self.m = _Map(latency)
+    def __init__(self, info):
+        self.m = _Map(info)
 
     def out_valids(self, iv):
         return [self.m.out_valid(iv[0] and iv[1])]

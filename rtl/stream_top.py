@@ -260,8 +260,8 @@ def generate_stream(model, top: str | None = None, fifo_delta: int | None = None
                     ins.append((f.o, fk, 0))
                 else:
                     ins.append(take(v, dst))
-            tinfo = st.latency
-            d.update(latency_cycles=st.latency)
+            tinfo = (st.latency, st.ii) if st.ii > 1 else st.latency
+            d.update(latency_cycles=st.latency, **({"ii_cycles": st.ii} if st.ii > 1 else {}))
         else:
             ins = [take(op.input, st.i)]
             if kind == "window":

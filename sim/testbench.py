@@ -217,7 +217,7 @@ def verilog_tb(design: Design) -> str:
     a("    if (n_acc >= n && next_k >= n && in_valid !== 1'b1) begin")
     a("      if (n_out >= n && done_at == 0) done_at = cycle;")
     a("      if (done_at != 0 && cycle >= done_at + tail) finish_run;")
-    a("      else if (cycle > last_acc + lat_max) begin")
+    a("      else if (done_at == 0 && cycle > last_acc + lat_max) begin  // a late output, not a long tail")
     a("        timeout = 1;")
     a("        finish_run;")
     a("      end")

@@ -471,6 +471,10 @@ def _binary_act(a) -> bool:
 
 #: reuse factors the folded cases draw from: divisors and non-divisors of the layer sizes
 REUSE_CHOICES = (1, 2, 3, 4, 5, 7, 16)
+#: large R (drawn for about a third of the layers, after the draws above): beyond a layer's
+#: input count, so it folds over outputs too (``qir.folding.fold_shape``), primes and R past
+#: n_in x n_out (idle cycles)
+LARGE_REUSE = (11, 23, 40)
 
 
 def generate(seed: int, reuse: bool = False, io: str = "parallel") -> Case:
@@ -489,6 +493,9 @@ def generate(seed: int, reuse: bool = False, io: str = "parallel") -> Case:
                 case.reuse[lay.name] = int(rng.choice(REUSE_CHOICES))
         if case.reuse and max(case.reuse.values()) == 1:
             case.reuse[next(iter(case.reuse))] = int(rng.choice(REUSE_CHOICES[1:]))
+        for name in list(case.reuse):  # output folding: large R
+            if rng.random() < 0.35:
+                case.reuse[name] = int(rng.choice(LARGE_REUSE))
         if case.pipeline_opt.startswith("latency="):  # folded layers add their R cycles each
             extra = sum(r + 1 for r in case.reuse.values() if r > 1)
             case.pipeline_opt = f"latency={int(case.pipeline_opt.split('=')[1]) + extra}"

@@ -4,6 +4,7 @@ full rate and under random stalls, parallel mode through ``in_ready``) on corner
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -67,12 +68,39 @@ def test_estimate_falls_with_reuse():
     assert [est[R]["cycles_per_beat"] for R in est] == list(est)
     assert est[2]["dsp"] == 2 * est[4]["dsp"] == 8 * est[16]["dsp"] == 16 * 64
     assert est[2]["lut"] > est[4]["lut"] > est[16]["lut"]
-    assert est[2]["memory_bits"] == est[16]["memory_bits"] == 64 * 32 * 8  # weight 100 needs 8 bits
-    assert est[100]["memory_bits"] == 100 * 32 * 8  # R > n_in: padded cycles still have ROM words
+    assert est[2]["rom_bits"] == est[16]["rom_bits"] == 64 * 32 * 8  # weight 100 needs 8 bits
+    assert est[16]["rom"] == "logic" and est[16]["memory_bits"] == 0  # 16 words: Yosys makes it logic
+    assert est[16]["lut"] - estimate(op, 16, "mac")["lut"] == 0 and est[16]["R_out"] == 1
+    # R > n_in folds over outputs too: R = 100 = 33 chunks x 3 groups + 1 idle cycle, 2 x 11 products
+    assert (est[100]["R_in"], est[100]["R_out"], est[100]["S"], est[100]["G"]) == (33, 3, 2, 11)
+    assert est[100]["dsp"] == 22 < est[64]["dsp"] == 32 and est[100]["rom_bits"] == 99 * 22 * 8
+    full = estimate(op, 64 * 32, "mac")  # one product per cycle; a 2048 x 8 ROM is one RAMB18
+    assert (full["S"], full["G"], full["dsp"], full["rom"], full["bram18"]) == (1, 1, 1, "bram", 1)
+    assert full["memory_bits"] == full["rom_bits"] == 64 * 32 * 8
     assert geometry(64, 3) == (22, 3) and geometry(5, 7) == (1, 7)
     for bad in (0, -1, 1.5, True):
         with pytest.raises(ValueError, match="reuse must be an integer >= 1"):
             estimate(op, bad)
+
+
+#: synchronous-read ROMs (depth, width) through Yosys 0.23 ``synth_xilinx -family xcup -flatten``
+#: (random contents): what it built -- logic (LUT6/LUT5/LUT4 cells; MUXF7/8 beside them) or block
+#: RAM (RAMB18 equivalents, a RAMB36 = 2); bench/README.md "Folded layers"
+YOSYS_ROMS = [((16, 384), "logic", 367), ((64, 96), "logic", 96), ((32, 200), "logic", 200), ((128, 36), "logic", 72),
+              ((128, 144), "logic", 288), ((256, 24), "logic", 96), ((512, 8), "logic", 64), ((2048, 4), "logic", 157),
+              ((512, 24), "bram", 1), ((256, 72), "bram", 2), ((1024, 24), "bram", 2), ((4096, 16), "bram", 4)]
+
+
+@pytest.mark.parametrize("shape, placed, count", YOSYS_ROMS)
+def test_rom_map_matches_yosys(shape, placed, count):
+    from qir.folding import rom_map
+
+    r = rom_map(*shape)
+    assert r["rom"] == placed
+    if placed == "bram":
+        assert r["bram18"] == count and r["lut"] == 0
+    else:
+        assert r["bram18"] == 0 and 0.8 * count <= r["lut"] <= 1.1 * count
 
 
 def test_folded_interpreter_equals_unfolded(tmp_path):
@@ -89,10 +117,13 @@ def test_folded_interpreter_equals_unfolded(tmp_path):
 
 
 @pytest.mark.sim
-@pytest.mark.parametrize("io, R", [("stream", 3), ("parallel", 3), ("stream", 8)])
+@pytest.mark.parametrize("io, R", [("stream", 3), ("parallel", 3), ("stream", 8), ("stream", 13), ("parallel", 13)])
 def test_folded_rtl_corners(tmp_path, io, R):
-    """R = 3 does not divide 7 (padded cycle); R = 8 > 7 inputs: an idle cycle; stream: full rate
-    and random stalls (qir sim checks II = R and the latency); parallel: in_ready, II = R."""
+    """R = 3 does not divide 7: fc1 (7 -> 3, mac) folds over its 3 outputs (7 inputs per cycle),
+    fc2 (3 -> 2, po2) over inputs (a padded cycle); R = 8 > 7 inputs: fc1 over inputs (an idle cycle)
+    and fc2 over 4 chunks x 2 outputs (a padded chunk); R = 13 (prime, > n_in): fc1 4 chunks x 3 groups, fc2 6 x 2, an idle cycle each.
+    Stream: full rate and random stalls (qir sim checks II = R and the latency); parallel:
+    in_ready, II = R.  The ROMs built are the estimate's (depth x width)."""
     js = _corner_model(tmp_path / "m")
     src = tmp_path / "folded.mlir"
     src.write_text(_set_reuse(import_model(js, input_type=Fixed.parse("fixed<8,1>")), R))
@@ -108,51 +139,64 @@ def test_folded_rtl_corners(tmp_path, io, R):
     est = json.loads(subprocess.run([sys.executable, "-m", "qir.cli", "report", str(out), "--json"],
                                     capture_output=True, text=True, check=True).stdout)["estimate"]
     folded = [lay for lay in est["layers"] if lay.get("reuse") == R]
-    assert {lay["layer"] for lay in folded} == {"fc1", "fc2"} and est["memory_bits"] > 0
+    assert {lay["layer"] for lay in folded} == {"fc1", "fc2"} and all(lay["rom_bits"] > 0 for lay in folded)
+    assert all(lay["rom"] == "logic" and lay["memory_bits"] == 0 for lay in folded)  # a few words: LUTs
+    shapes = {3: {"fc1": (1, 3), "fc2": (3, 1)}, 8: {"fc1": (8, 1), "fc2": (4, 2)},
+              13: {"fc1": (4, 3), "fc2": (6, 2)}}
+    assert {lay["layer"]: (lay["R_in"], lay["R_out"]) for lay in folded} == shapes[R]
+    roms = re.findall(r"reg \[(\d+):0\] rom \[(\d+):0\];", "".join(f.read_text() for f in (out / "rtl").glob("*.v")))
+    assert sorted((int(w) + 1) * (int(d) + 1) for w, d in roms) == sorted(lay["rom_bits"] for lay in folded)
 
 
 @pytest.mark.sim
 def test_folded_parallel_cocotb_and_lint(tmp_path):
     """The generated cocotb bench presents each vector until in_ready; the Verilog is lint-clean
-    and byte-identical across two compiles."""
-    js = _corner_model(tmp_path / "m")
-    src = tmp_path / "folded.mlir"
-    src.write_text(_set_reuse(import_model(js, input_type=Fixed.parse("fixed<8,1>")), 4))
-    a, b = tmp_path / "a", tmp_path / "b"
-    compile_model(src, a)
-    compile_model(src, b)
-    va, vb = (sorted((d / "rtl").glob("*.v")) for d in (a, b))
-    assert [f.read_bytes() for f in va] == [f.read_bytes() for f in vb]
+    and byte-identical across two compiles: R = 4 (both layers fold over inputs) and R = 13
+    (both fold over outputs too, with idle cycles; cocotb on this one)."""
     from qir.sim.tools import find_verilator
 
-    lint = subprocess.run([str(find_verilator().exe), "--lint-only", "-Wall", "--top-module", "corner", str(va[0])],
-                          capture_output=True, text=True)
-    assert lint.returncode == 0, lint.stderr
+    js = _corner_model(tmp_path / "m")
+    for R in (4, 13):
+        src = tmp_path / f"folded{R}.mlir"
+        src.write_text(_set_reuse(import_model(js, input_type=Fixed.parse("fixed<8,1>")), R))
+        a, b = tmp_path / f"a{R}", tmp_path / f"b{R}"
+        compile_model(src, a)
+        compile_model(src, b)
+        va, vb = (sorted((d / "rtl").glob("*.v")) for d in (a, b))
+        assert [f.read_bytes() for f in va] == [f.read_bytes() for f in vb]
+        lint = subprocess.run([str(find_verilator().exe), "--lint-only", "-Wall", "--top-module", "corner",
+                               str(va[0])], capture_output=True, text=True)
+        assert lint.returncode == 0, lint.stderr
     r = subprocess.run([sys.executable, "run_cocotb.py", "--simulator", "icarus"], cwd=a / "tb",
                        capture_output=True, text=True, timeout=600)
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
 
 
 @pytest.mark.sim
-@pytest.mark.parametrize("kind", ["bnn", "ternary"])
-def test_folded_mlp_stream(tmp_path, kind):
+@pytest.mark.parametrize("kind, R, io", [("bnn", 5, "parallel"), ("ternary", 5, "stream"), ("bnn", 37, "stream"),
+                                         ("ternary", 37, "parallel")])
+def test_folded_mlp(tmp_path, kind, R, io):
     """The binarized MLP (folded xnor with thresholds, folded ternary/po2 first layer) and the
-    ternary MLP, every layer folded by 5 (non-divisors of 16 and 32), stream mode with stalls."""
+    ternary MLP (16-32-16-5), every layer folded by 5 (non-divisors of 16 and 32) or by 37 (prime,
+    > n_in: 16 -> 32 and 16 -> 5 fold over outputs too, with idle cycles), stream mode with stalls."""
     js = mlp_models.write_mlp(tmp_path / "m", kind)
     opts = {"precision": Fixed.parse(mlp_models.BNN_PRECISION)} if kind == "bnn" else {}
     src = tmp_path / "folded.mlir"
-    src.write_text(_set_reuse(import_model(js, input_type=Fixed.parse(mlp_models.INPUT_TYPE), **opts), 5))
+    src.write_text(_set_reuse(import_model(js, input_type=Fixed.parse(mlp_models.INPUT_TYPE), **opts), R))
     out = tmp_path / "out"
-    compile_model(src, out, io="parallel" if kind == "bnn" else "stream")
+    rep = compile_model(src, out, io=io)
+    assert rep["ii_cycles"] == R
     low = (out / "lowered.mlir").read_text()
-    assert ("reuse 5" in low) and ("qir.xnor" in low if kind == "bnn" else "qir.mvu" in low)
+    assert (f"reuse {R}" in low) and ("qir.xnor" in low if kind == "bnn" else "qir.mvu" in low)
     np.save(tmp_path / "x.npy", mlp_models.random_inputs(24))
     r = subprocess.run([sys.executable, "-m", "qir.cli", "sim", str(out), "--inputs", str(tmp_path / "x.npy"),
                         "--simulator", "icarus"], capture_output=True, text=True)
     assert r.returncode == 0 and " 0 mismatches" in r.stdout + r.stderr, r.stdout + r.stderr
     rep = subprocess.run([sys.executable, "-m", "qir.cli", "report", str(out), "--html"], capture_output=True,
                          text=True)  # folded layers in the text and HTML reports (a folded xnor too)
-    assert rep.returncode == 0 and "folded, reuse 5" in rep.stdout, rep.stdout + rep.stderr
+    assert rep.returncode == 0 and f"folded, reuse {R}" in rep.stdout, rep.stdout + rep.stderr
+    if R == 37:  # 16 -> 32: 18 chunks x 2 groups (2 padded chunks, an idle cycle), 16 products per cycle
+        assert re.search(r"folded, reuse 37 \(rom: 1 inputs x 16 outputs per cycle\)", rep.stdout), rep.stdout
 
 
 def test_bad_reuse_is_one_error_line(tmp_path):
@@ -198,7 +242,7 @@ def test_generate_reuse_keeps_the_model():
     def model(c):  # the model without the reuse line and the pipeline (latency= grows by the R's)
         return [p for p in c.describe().split("\n  ") if not p.startswith(("reuse:", "pipeline:"))]
     assert model(a) == model(b)
-    assert all(R in rm.REUSE_CHOICES for R in b.reuse.values())
+    assert all(R in rm.REUSE_CHOICES + rm.LARGE_REUSE for R in b.reuse.values())
 
 
 @pytest.mark.sim
@@ -214,3 +258,101 @@ def test_folded_axi_stream(tmp_path):
                         "--axi-stream", "-q"], capture_output=True, text=True)
     assert r.returncode == 0, r.stderr
     assert "2 of 2 tests passed" in run_axis(tmp_path / "out", "icarus", n=60)
+
+
+#: a join (concat of a relu branch and a 2x2-window branch, tests/filecheck/lowering/stream_join.mlir
+#: after qir-stream-form) whose body also holds a folded dense (10 -> 3); qir-stream-form never puts a
+#: dense there, but a join body is any two-input model (hand-written or a later pass's)
+FOLDED_JOIN = """
+    qir.model @j attributes {{io = "stream"}} {{
+      %0 = qir.input "x" : tensor<3x3x2x!qir.fixed<6,3>>
+      %1 = qir.map %0 {{layer = "r"}} : tensor<3x3x2x!qir.fixed<6,3>> -> tensor<3x3x2x!qir.fixed<6,3>> {{
+        qir.model @r_beat {{
+          %2 = qir.input "beat" {{layer = "r"}} : tensor<2x!qir.fixed<6,3>>
+          %3 = qir.relu %2 {{layer = "r"}} : tensor<2x!qir.fixed<6,3>>
+          qir.output %3 : tensor<2x!qir.fixed<6,3>>
+        }}
+      }}
+      %2 = qir.window %0 window [2, 2] strides [1, 1] dilations [1, 1] pads [0, 0, 1, 1] fill 0 {{layer = "w"}} : tensor<3x3x2x!qir.fixed<6,3>> -> tensor<3x3x8x!qir.fixed<6,3>>
+      %3 = qir.join %1, %2 {{layer = "cat"}} : tensor<3x3x2x!qir.fixed<6,3>>, tensor<3x3x8x!qir.fixed<6,3>> -> tensor<3x3x3x!qir.fixed<12,6>> {{
+        qir.model @cat_beat {{
+          %4 = qir.input "lhs" {{layer = "cat"}} : tensor<2x!qir.fixed<6,3>>
+          %5 = qir.input "rhs" {{layer = "cat"}} : tensor<8x!qir.fixed<6,3>>
+          %6 = qir.concat %4, %5 axis 0 {{layer = "cat"}} : tensor<2x!qir.fixed<6,3>>, tensor<8x!qir.fixed<6,3>> -> tensor<10x!qir.fixed<6,3>>
+          %7 = qir.dense %6 weights(dense<[[5, 2, 0], [-4, -4, -8], [-7, -8, -6], [5, 2, 6], [0, 1, 7], [3, 2, 0], [0, 6, -4], [5, 2, -8], [-2, 5, 0], [-8, 4, 3]]> : tensor<10x3xi32> : !qir.fixed<4,1>) {{layer = "fc", reuse = {R} : i64}} : tensor<10x!qir.fixed<6,3>> -> tensor<3x!qir.fixed<12,6>>
+          qir.output %7 : tensor<3x!qir.fixed<12,6>>
+        }}
+      }}
+      qir.output %3 : tensor<3x3x3x!qir.fixed<12,6>>
+    }}
+"""
+
+
+@pytest.mark.sim
+def test_folded_layer_in_join_body(tmp_path):
+    """A folded layer inside a qir.join body: the join takes a pair of beats every R cycles
+    (the body's in_ready), the cycle model's II (9 beats x 7) and latency are the RTL's at full
+    rate, and random gaps/stalls stay bit-exact (qir sim, Icarus).  R = 7 folds 10 -> 3 over
+    2 chunks x 3 outputs (an idle cycle)."""
+    src = tmp_path / "join.mlir"
+    src.write_text(FOLDED_JOIN.format(R=7))
+    out = tmp_path / "out"
+    r = subprocess.run([str(Path(sys.executable).parent / "qir"), "compile", str(src), "-o", str(out), "--io", "stream",
+                        "-q", "--pipeline", "qir-infer-widths,qir-lower-dense{style=auto},qir-lower-cmvm,qir-pipeline"],
+                       capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    rep = json.loads((out / "report.json").read_text())
+    assert rep["ii_cycles"] == 9 * 7
+    join = next(s for s in rep["stages"] if s.get("kind") == "join")
+    assert join.get("ii_cycles") == 7, join
+    rng = np.random.default_rng(1)
+    x = rng.integers(-32, 32, size=(10, 3, 3, 2)) / 8.0
+    x[0], x[1] = -4.0, 31 / 8  # min and max inputs
+    np.save(tmp_path / "x.npy", x)
+    r = subprocess.run([sys.executable, "-m", "qir.cli", "sim", str(out), "--inputs", str(tmp_path / "x.npy"),
+                        "--simulator", "icarus"], capture_output=True, text=True)
+    assert r.returncode == 0 and " 0 mismatches" in r.stdout + r.stderr and "II 63 cycles" in r.stdout, \
+        r.stdout + r.stderr
+
+
+def _deep_rom_model(path: Path, R: int) -> Path:
+    """32 -> 48, 8-bit weights (incl. -128 and 127), fixed<8,3> input: at R = 512 it folds over
+    32 chunks x 16 output groups of 3, a 512 x 24 ROM that Yosys puts in one RAMB18."""
+    rng = np.random.default_rng(7)
+    w = rng.integers(-128, 128, size=(32, 48))
+    w[0, :], w[1, :] = -128, 127
+    rows = ", ".join("[" + ", ".join(str(int(v)) for v in r) + "]" for r in w)
+    path.write_text(f"""qir.model @deep {{
+  %0 = qir.input "x" : tensor<32x!qir.fixed<8,3>>
+  %1 = qir.dense %0 weights(dense<[{rows}]> : tensor<32x48xi32> : !qir.fixed<8,1>) {{layer = "fc", reuse = {R} : i64}} : tensor<32x!qir.fixed<8,3>> -> tensor<48x!qir.fixed<20,8>>
+  qir.output %1 : tensor<48x!qir.fixed<20,8>>
+}}""")
+    return path
+
+
+@pytest.mark.sim
+@pytest.mark.parametrize("io", ["stream", "parallel"])
+def test_folded_block_ram_rom(tmp_path, io):
+    """A ROM deep enough for block RAM (rom_map): pinned with rom_style = "block", read through a
+    synchronous port one cycle ahead (the stream stage's clock enable on it); bit-exact at full
+    rate and under stalls (Icarus), corner inputs included."""
+    out = tmp_path / "out"
+    compile_model(_deep_rom_model(tmp_path / "deep.mlir", 512), out, io=io)
+    est = json.loads(subprocess.run([sys.executable, "-m", "qir.cli", "report", str(out), "--json"],
+                                    capture_output=True, text=True, check=True).stdout)["estimate"]
+    lay = next(x for x in est["layers"] if x.get("reuse") == 512) if io == "parallel" else None
+    if lay is not None:
+        assert (lay["R_in"], lay["R_out"], lay["S"], lay["G"], lay["rom"], lay["bram18"]) == (32, 16, 1, 3, "bram", 1)
+    v = "".join(f.read_text() for f in (out / "rtl").glob("*.v"))
+    assert '(* rom_style = "block" *)' in v and "reg [23:0] rom [511:0];" in v
+    from qir.sim.tools import find_verilator
+
+    lint = subprocess.run([str(find_verilator().exe), "--lint-only", "-Wall", "--top-module", "deep",
+                           *map(str, sorted((out / "rtl").glob("*.v")))], capture_output=True, text=True)
+    assert lint.returncode == 0, lint.stderr
+    x = np.random.default_rng(2).integers(-128, 128, size=(8, 32))
+    x[0], x[1], x[2] = -128, 127, np.where(np.arange(32) % 2, -128, 127)
+    np.save(tmp_path / "x.npy", x / 32.0)
+    r = subprocess.run([sys.executable, "-m", "qir.cli", "sim", str(out), "--inputs", str(tmp_path / "x.npy"),
+                        "--simulator", "icarus"], capture_output=True, text=True)
+    assert r.returncode == 0 and " 0 mismatches" in r.stdout + r.stderr, r.stdout + r.stderr

@@ -19,7 +19,7 @@ DATA = Path(__file__).parent / "data"
 CONV1D = DATA / "keras_conv1d" / "KERAS_conv1d.json"
 CONV1D_OPTS = {"input_type": qir.Fixed(16, 6), "precision": qir.Fixed(16, 6), "softmax": "none"}
 #: the target II with which KERAS_conv1d's estimate fits 100k LUTs (bench/README.md)
-CONV1D_TARGET = 6100
+CONV1D_TARGET = 9900
 
 
 def _plan(path, opts, **fold):
@@ -35,12 +35,13 @@ def _plan(path, opts, **fold):
 
 def test_conv1d_plan_at_the_target_ii():
     """KERAS_conv1d (three 40-tap Conv1D x 32 on 100 beats, dense 3200 -> 50 -> 5): each conv
-    kernel gets R = 6100 // 100, and so does fc1, which consumes the flattened 100 x 32 stream beat
-    by beat (qir.stream_mvu: 32 chunks x 1 output group per beat); the last dense folds fully."""
+    kernel gets R = 9900 // 100, and so does fc1, which consumes the flattened 100 x 32 stream beat
+    by beat (qir.stream_mvu: 32 chunks x 3 output groups per beat); the 50 -> 5 layer (one beat)
+    folds fully (one product per cycle)."""
     f = _plan(CONV1D, CONV1D_OPTS, target_ii=CONV1D_TARGET)
     assert [(r["layer"], r["beats"], r["reuse"]) for r in f["layers"]] == [
-        ("conv1_relu", 100, 61), ("conv2_relu", 100, 61), ("conv3_relu", 100, 61), ("fc1_relu", 100, 61),
-        ("output_softmax", 1, 50)]
+        ("conv1_relu", 100, 99), ("conv2_relu", 100, 99), ("conv3_relu", 100, 99), ("fc1_relu", 100, 99),
+        ("output_softmax", 1, 250)]
     assert f["ii_cycles_estimate"] == CONV1D_TARGET
     assert f["luts_estimate"] < 100_000
 
@@ -61,7 +62,7 @@ def test_conv1d_stream_target_ii_fits_100k_and_is_bit_exact(tmp_path):
     out = tmp_path / "c1d"
     rep = compile_model(CONV1D, out, io="stream", target_ii=CONV1D_TARGET, **CONV1D_OPTS)
     assert report(out)["estimate"]["luts_estimate"] <= 100_000
-    assert [r["reuse"] for r in rep["folding"]["layers"]] == [61, 61, 61, 61, 50]
+    assert [r["reuse"] for r in rep["folding"]["layers"]] == [99, 99, 99, 99, 250]
     _sim_all(out, np.load(DATA / "keras_conv1d" / "vectors.npz")["x"])  # all 200 vectors
 
 

@@ -152,7 +152,7 @@ def test_target_ii_counts_beats(tmp_path):
     assert lay["fc1"].beats == 36 and lay["fc1"].beat == 3 and lay["fc1"].max_reuse == 15
     rep = compile_model(js, tmp_path / "out", io="stream", target_ii=36 * 7)
     fc1 = next(r for r in rep["folding"]["layers"] if r["layer"] == "fc1")
-    assert fc1["reuse"] == 7 and fc1["cycles"] == 36 * 7 and fc1["estimate"]["groups"] == 2
+    assert fc1["reuse"] == 7 and fc1["cycles"] == 36 * 7 and fc1["estimate"]["R_out"] == 2
 
 
 @pytest.mark.sim

@@ -432,9 +432,10 @@ class XnorOp(IRDLOperation):
         """Adder levels of the popcount tree, plus one for the threshold compare (folded: of one
         cycle's S bits, plus the accumulator)."""
         if self.R > 1:
-            from qir.folding import geometry
+            from qir.folding import fold_shape
 
-            return max((geometry(self.n_in, self.R)[0] - 1).bit_length(), 1) + 1 + (self.thresholds is not None)
+            S = fold_shape(self.n_in, shape_of(self.output.type)[0], self.R).S
+            return max((S - 1).bit_length(), 1) + 1 + (self.thresholds is not None)
         return max((self.n_in - 1).bit_length(), 1) + (self.thresholds is not None)
 
     def threshold_table(self):
@@ -569,9 +570,9 @@ class MvuOp(ExactResult, IRDLOperation):
 
     def levels(self) -> int:
         """Adder levels of one cycle's products (S of them) and the accumulator."""
-        from qir.folding import geometry
+        from qir.folding import fold_shape
 
-        return tree_levels(geometry(shape_of(self.input.type)[0], self.R)[0]) + 1
+        return tree_levels(fold_shape(shape_of(self.input.type)[0], shape_of(self.output.type)[0], self.R).S) + 1
 
     def verify_(self) -> None:
         where = _layer(self)

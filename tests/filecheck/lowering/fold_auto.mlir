@@ -10,8 +10,8 @@
 // Stream form: a 3x3 same-padded conv on a 4x4 map (its window walks the 6x6 padded map: 36
 // cycles per image, the floor of the II; its kernel map sees 16 beats per image), a flatten and a
 // 32 -> 3 dense layer, which consumes the flattened stream beat by beat (qir-stream-mvu: 16 beats
-// of 2).  A target II gives every layer the largest R with beats x R <= target (R at most 9 for
-// the kernel, its input count; C x n_out = 6 cycles per beat for the dense).
+// of 2).  A target II gives every layer the largest R with beats x R <= target (R at most the
+// layer's inputs x outputs: 18 for the kernel; C x n_out = 6 cycles per beat for the dense).
 qir.model @fa {
   %0 = qir.input "x" : tensor<4x4x1x!qir.fixed<6,3>>
   %1 = qir.conv %0 weights(dense<[[[[1, 0]], [[2, 1]], [[0, 1]]], [[[1, 1]], [[-1, 2]], [[0, 0]]], [[[3, 1]], [[1, -1]], [[2, 2]]]]> : tensor<3x3x1x2xi32> : !qir.fixed<4,2>) strides [1, 1] dilations [1, 1] pads [1, 1, 1, 1] groups 1 {layer = "c1"} : tensor<4x4x1x!qir.fixed<6,3>> -> tensor<4x4x2x!qir.fixed<12,7>>
@@ -29,5 +29,5 @@ qir.model @fa {
 // FAST:     qir.dense {{.*}} {layer = "fc", reuse = 2 : i64} : tensor<32x
 // NONE-NOT: reuse
 // FLOOR:    qir-fold-auto: target II 35 cycles is impossible: the window of layer 'c1' walks 36 steps per image (give target-ii=36 or more)
-// NOFIT:    qir-fold-auto: max-luts=1 is impossible: even folded as far as each layer can be (II 144 cycles) the layers are estimated at
+// NOFIT:    qir-fold-auto: max-luts=1 is impossible: even folded as far as each layer can be (II 288 cycles) the layers are estimated at
 // BOTH:     qir-fold-auto: give one of reuse, target-ii, max-luts (got reuse, target-ii)
