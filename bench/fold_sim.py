@@ -12,8 +12,9 @@ binarized MLP: binary weights, batchnorm + binary activations, tests/mlp_models.
 XNOR-popcount), or ``bnn784x8`` with an 8-bit ``fixed<8,3>`` input (first layer: +-a weights on
 8-bit values, the folded po2 style)).  Every ``qir.dense`` of the imported ``net.mlir``
 gets ``reuse = R`` (R = 1: no attribute, the default adder graphs), then ``qir compile X.mlir``.
-Prints one table row per (model, R): estimated LUT / FF / DSP (``qir report``), weight-ROM bits
-(in logic / block RAM, ``qir.folding.rom_map``),
+Prints one table row per (model, R): the implementation of each folded layer (``rom`` or
+``muxgraph``, ``qir.folding.choose_impl``), estimated LUT / FF / DSP (``qir report``), weight-ROM
+bits (in logic / block RAM, ``qir.folding.rom_map``),
 II and latency (report.json), compile seconds, and the simulation result.
 """
 from __future__ import annotations
@@ -121,15 +122,17 @@ def main() -> None:
                 line = run(BIN / "qir", "sim", out, "--inputs", work / "x_sim.npy", "--simulator", s).strip()
                 sim.append(f"{s} {n}: " + ("ok" if " 0 mismatches" in line else line.splitlines()[-1]))
             dsp = est.get("dsp", 0) + est.get("multipliers", 0)
-            rows.append((name, R, est["luts_estimate"], est["reg_bits"], dsp, rom_figures(out),
+            impl = ",".join(lay.get("impl", "rom") for lay in est["layers"] if "cycles_per_beat" in lay) or "unfolded"
+            rows.append((name, R, impl, est["luts_estimate"], est["reg_bits"], dsp, rom_figures(out),
                          rep.get("ii_cycles", 1), rep["latency_cycles"], secs, "; ".join(sim)))
             print(rows[-1], flush=True)
     print()
-    print(f"| model | R | est. LUT | est. FF | DSP | weight-ROM bits | II | latency | compile s | sim ({args.io}) |")
-    print("|---|---|---|---|---|---|---|---|---|---|")
+    print(f"| model | R | impl per layer | est. LUT | est. FF | DSP | weight-ROM bits | II | latency | compile s "
+          f"| sim ({args.io}) |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
     for r in rows:
-        print(f"| {r[0]} | {r[1]} | {r[2]:,} | {r[3]:,} | {r[4]:,} | {r[5]} | {r[6]} | {r[7]} | {r[8]:.1f} "
-              f"| {r[9]} |")
+        print(f"| {r[0]} | {r[1]} | {r[2]} | {r[3]:,} | {r[4]:,} | {r[5]:,} | {r[6]} | {r[7]} | {r[8]} "
+              f"| {r[9]:.1f} | {r[10]} |")
 
 
 if __name__ == "__main__":

@@ -11,7 +11,9 @@ then ``qir.quantize``, or a lone ``qir.quantize`` -- becomes the addergraph's ep
 RTL can fold the rounding constant into the offset and share the saturation logic; the values
 are unchanged (the interpreter applies the very same relu and quantize).
 
-``mac`` products stay ``qir.cmvm``.  Pipeline stages are left to ``qir-pipeline``.
+A folded ``qir.mvu`` with ``impl = "muxgraph"`` becomes ``qir.muxgraph``: R phase adder
+graphs merged into one (``qir.lowering.mux_adder_graph``).  ``mac`` products stay
+``qir.cmvm``.  Pipeline stages are left to ``qir-pipeline``.
 """
 from __future__ import annotations
 
@@ -30,6 +32,7 @@ from qir.dialect import (
     ADDERGRAPH_STYLES,
     AdderGraphOp,
     CmvmOp,
+    MvuOp,
     QuantizeOp,
     ReluOp,
     elem,
@@ -69,6 +72,10 @@ class LowerCmvm(ModulePass):
             raise QirError(f"qir-lower-cmvm: unknown target {self.target!r}; use one of {', '.join(TARGETS)}")
         for cm in [o for o in op.walk() if isinstance(o, CmvmOp) and o.style.data in ADDERGRAPH_STYLES]:
             self._lower(cm)
+        for mv in [o for o in op.walk() if isinstance(o, MvuOp) and o.impl.data == "muxgraph"]:
+            from qir.lowering.mux_adder_graph import lower_mvu
+
+            lower_mvu(mv, self.depth_slack, self.target)
 
     def _lower(self, cm: CmvmOp) -> None:
         from qir.progress import note

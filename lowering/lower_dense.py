@@ -41,14 +41,23 @@ def cmvm_from_dense(op: DenseOp, style: str) -> CmvmOp:
     return cm
 
 
-def folded(cm: CmvmOp, reuse: int) -> MvuOp:
-    """``cm`` folded by ``reuse`` > 1 (``qir.folding``): a ``qir.mvu`` with the same numbers; the
-    adder-graph style ``cmvm`` has no folded form and becomes ``mac``."""
-    style = "mac" if cm.style.data == "cmvm" else cm.style.data
+def folded(cm: CmvmOp, reuse: int, impl: str | None = None) -> MvuOp:
+    """``cm`` folded by ``reuse`` > 1 (``qir.folding``): a ``qir.mvu`` with the same numbers and
+    the cheaper implementation (``qir.folding.choose_impl``; ``impl`` pins it: the layer op's
+    ``impl`` attribute): ``muxgraph`` keeps the adder-graph style; as ``rom`` the style ``cmvm``
+    becomes ``mac``."""
+    from qir.dialect import elements_to_numpy
+    from qir.folding import choose_impl
+
+    if impl not in ("rom", "muxgraph") or cm.style.data not in ("cmvm", "po2", "ternary") or \
+            cm.output.type.get_shape()[0] < 2:
+        impl = choose_impl(elements_to_numpy(cm.matrix), elements_to_numpy(cm.offset), elem(cm.input.type), reuse,
+                           cm.style.data)  # rom, or muxgraph (qir-lower-cmvm builds it)
+    style = "mac" if cm.style.data == "cmvm" and impl == "rom" else cm.style.data
     mv = MvuOp.build(operands=[cm.input], result_types=[cm.output.type],
                      properties={"matrix": cm.matrix, "offset": cm.offset, "shift": cm.shift,
                                  "style": StringAttr(style), "reuse": IntegerAttr(reuse, i64),
-                                 "impl": StringAttr("rom")},
+                                 "impl": StringAttr(impl)},
                      attributes={k: v for k, v in cm.attributes.items() if k == "layer"})
     return mv
 
@@ -91,4 +100,5 @@ class LowerDense(ModulePass):
                                    f'(layers="{name or "<layer>"}:auto")')
                 style = auto_style(dense.folded()[0])
             cm = cmvm_from_dense(dense, style)
-            Rewriter.replace_op(dense, folded(cm, reuse) if reuse > 1 else cm)
+            pin = dense.attributes["impl"].data if "impl" in dense.attributes else None
+            Rewriter.replace_op(dense, folded(cm, reuse, pin) if reuse > 1 else cm)

@@ -364,6 +364,81 @@ def _layer_matrix(op):
                      "qir.stream_mvu)")
 
 
+#: folded implementations (``qir.mvu``'s ``impl``): ``rom`` (weight ROM + product units, any
+#: style) and ``muxgraph`` (R constant adder graphs multiplexed into one, ``qir.muxgraph``: the
+#: adder-graph styles cmvm/po2/ternary, folded over the outputs into P <= R phases, R <=
+#: MUXGRAPH_MAX_R)
+IMPLS = ("rom", "muxgraph")
+MUXGRAPH_MAX_R = 4
+#: merged graph / unfolded graph adder LUTs by phases P (measured with ``build_mux`` on
+#: qkeras_3layer's four layers, weighted by size: 0.80, 0.89, 0.83; the phases' per-depth
+#: pairing, wider merged fields and the operand multiplexers: P = 2 packs two 2:1 muxed operands
+#: into one LUT6_2, P = 3-4 need a mux LUT per operand)
+MUXGRAPH_FACTOR = {1: 1.0, 2: 0.8, 3: 0.9, 4: 0.85}
+#: the searched unfolded graph's LUT bits / the rough unfolded estimate (``estimate`` at R = 1):
+#: 0.69, 0.67, 0.66, 0.69 on qkeras_3layer's layers
+MUXGRAPH_SEARCH = 0.68
+
+
+def muxgraph_phases(matrix: np.ndarray, R: int) -> int:
+    """The phases P (2 .. min(R, outputs)) of the cheapest multiplexed adder graph for reuse
+    R <= MUXGRAPH_MAX_R (``MUXGRAPH_FACTOR``; fewer phases than R cycles just idle), 0 when none
+    (beyond MUXGRAPH_MAX_R the ROM form keeps shrinking with R, a merged graph cannot)."""
+    n_out = np.asarray(matrix).shape[1]
+    ps = range(2, min(R, n_out) + 1) if R <= MUXGRAPH_MAX_R else range(0)
+    return min(ps, key=lambda p: (MUXGRAPH_FACTOR[p], p), default=0)
+
+
+def estimate_muxgraph(matrix: np.ndarray, offset, in_t: Fixed, R: int, out_width: int | None = None) -> dict:
+    """The multiplexed-adder-graph implementation (``qir.muxgraph``) of ``y = x @ matrix +
+    offset`` folded by R, before its search: P = ``muxgraph_phases`` phases over the outputs, the
+    unfolded adder-graph estimate times ``MUXGRAPH_FACTOR[P]``; FFs: the held input, a register
+    per output, the phase."""
+    m = np.asarray(matrix, dtype=object)
+    n_in, n_out = m.shape
+    P = muxgraph_phases(m, R) or 1
+    nz = [abs(int(v)) for v in m.ravel() if v]
+    digits = sum(_csd_digits(v) for v in nz)
+    wb = weight_bits(m, "mac")
+    adders = ADDER_SHARING * LUT_PER_ADDER_BIT * max(digits - n_out, 0) * (in_t.width + wb / 2)
+    if out_width is None:
+        lo, hi = acc_range(m, offset, in_t.min_int, in_t.max_int)
+        out_width = Fixed.for_range(lo, hi, 0).width
+    lut = adders * MUXGRAPH_SEARCH * MUXGRAPH_FACTOR[P] + CONTROL_LUTS
+    ff = n_in * in_t.width + n_out * out_width + P
+    return {"lut": int(round(lut)), "ff": int(ff), "dsp": 0, "memory_bits": 0, "cycles_per_beat": int(R),
+            "S": n_in, "G": -(-n_out // P), "acc_bits": out_width, "weight_bits": wb, "impl": "muxgraph", "phases": P,
+            "rom_bits": 0, "rom": "logic", "bram18": 0}
+
+
+def choose_impl(matrix: np.ndarray, offset, in_t: Fixed, R: int, style: str) -> str:
+    """``rom`` or ``muxgraph`` for a layer folded by R > 1 in ``style``: the one with fewer
+    estimated LUTs (the budget ``qir-fold-auto`` plans with; the ROM's DSPs are reported, not
+    traded); muxgraph only for the adder-graph styles (cmvm, po2, ternary) and at least 2
+    outputs (``muxgraph_phases``)."""
+    m = np.asarray(matrix, dtype=object)
+    if style not in ("cmvm", "po2", "ternary") or R < 2 or not muxgraph_phases(m, R):
+        return "rom"
+    rom = estimate_matrix(m, offset, in_t, R, "mac" if style == "cmvm" else style)
+    mux = estimate_muxgraph(m, offset, in_t, R)
+    return "muxgraph" if mux["lut"] < rom["lut"] else "rom"
+
+
+def _estimate_lowered_muxgraph(op) -> dict:
+    """A lowered ``qir.muxgraph``: its merged graph's LUT bits (``MuxGraph.target_cost``)."""
+    from qir.dialect import elem, shape_of
+
+    g = op.graph()
+    out_t = elem(op.output.type)
+    in_t = elem(op.input.type)
+    lut = g.target_cost("xilinx") + CONTROL_LUTS
+    return {"lut": int(round(lut)), "ff": g.register_bits(out_t.width), "dsp": 0, "memory_bits": 0,
+            "cycles_per_beat": op.R, "S": shape_of(op.input.type)[0], "acc_bits": out_t.width,
+            "weight_bits": 0, "style": op.style.data, "impl": "muxgraph", "implementation": "muxgraph",
+            "phases": op.P, "adders": g.n_adders, "in_bits": in_t.width, "G": len(g.slots), "rom_bits": 0,
+            "rom": "logic", "bram18": 0}
+
+
 def estimate(op, R: int, style: str | None = None, beat: int | None = None) -> dict:
     """Estimated hardware of layer ``op`` folded by ``R`` (1 = not folded), without building it.
 
@@ -379,21 +454,42 @@ def estimate(op, R: int, style: str | None = None, beat: int | None = None) -> d
     adder-graph search's result (``qir report`` has that after lowering).
     """
     geometry(1, R)  # validates R
+    if op.name == "qir.muxgraph":
+        return _estimate_lowered_muxgraph(op)
     matrix, offset, in_t = _layer_matrix(op)
     explicit = style is not None
     if style is None:
         st = getattr(op, "style", None)
         style = "xnor" if op.name == "qir.xnor" else (st.data if st is not None and st.data in FOLD_STYLES
                                                       else auto_fold_style(matrix))
+    if op.name == "qir.stream_mvu" or beat is not None:  # the stream form: a ROM only
+        st = "mac" if style == "cmvm" else style
+        rb, g = (op.R, op.G) if op.name == "qir.stream_mvu" else stream_fold(beat, matrix.shape[1], R)
+        c = op.beat if op.name == "qir.stream_mvu" else beat
+        return {**estimate_matrix(matrix, offset, in_t, rb, st, beat=c, groups=g), "style": st, "impl": "rom",
+                "implementation": f"rom {st}"}
+    # the implementation: a lowered qir.mvu's own, else the cheaper (muxgraph only for the
+    # adder-graph styles: the automatic one, or cmvm/po2/ternary given)
+    graph_style = "cmvm" if style == "mac" and not explicit else style
+    pinned = op.attributes.get("impl") if op.name in ("qir.dense", "qir.conv") else None
+    if op.name == "qir.mvu":
+        impl = op.impl.data
+    elif pinned is not None and pinned.data in IMPLS:  # an ``impl`` attribute on the layer pins it
+        impl = pinned.data if graph_style in ("cmvm", "po2", "ternary") else "rom"
+    elif R > 1 and graph_style in ("cmvm", "po2", "ternary"):
+        impl = choose_impl(matrix, offset, in_t, R, graph_style)
+    else:
+        impl = "rom"
+    if R > 1 and impl == "muxgraph":
+        out = estimate_muxgraph(matrix, offset, in_t, R)
+        out.update(style=graph_style, implementation="muxgraph")
+        return out
     if style == "cmvm":
         style = "mac"
-    if op.name == "qir.stream_mvu":
-        return {**estimate_matrix(matrix, offset, in_t, op.R, style, beat=op.beat, groups=op.G), "style": style}
-    if beat is not None:  # a dense that qir-stream-mvu will make a qir.stream_mvu: R cycles per beat
-        rb, g = stream_fold(beat, matrix.shape[1], R)
-        return {**estimate_matrix(matrix, offset, in_t, rb, style, beat=beat, groups=g), "style": style}
     out = estimate_matrix(matrix, offset, in_t, R, style)
     out["style"] = style
+    if R > 1:
+        out.update(impl="rom", implementation=f"rom {style}")
     if R == 1:  # unfolded: constants wired in, no ROM, no hold register, no accumulator
         nz = [abs(int(v)) for v in matrix.ravel() if v]
         out.update(ff=0, memory_bits=0, rom_bits=0, rom="logic", bram18=0)

@@ -33,6 +33,7 @@ from qir.dialect import (
     LutOp,
     ModelOp,
     MulOp,
+    MuxGraphOp,
     MvuOp,
     OutputOp,
     PadOp,
@@ -139,6 +140,12 @@ def _addergraph(op: AdderGraphOp, args):
     if op.relu.value.data:
         acc = np.maximum(acc, 0)
     return requantize(acc, acc_t, elem(op.output.type), op.rounding.data, op.overflow.data)
+
+
+@impl(MuxGraphOp)
+def _muxgraph(op: MuxGraphOp, args):
+    """The R phase graphs of the multiplexed adder graph, each on its output columns (exact)."""
+    return mantissa_array(op.graph().evaluate(args[0]), elem(op.output.type).width)
 
 
 @impl(XnorOp)

@@ -266,11 +266,13 @@ def format_report(r: dict) -> str:
             lines.append(f"  {lay['layer']}: {lay['style']}, {lay['reg_bits']} register bits"
                          + (f", {lay['memory_bits']} memory bits" if "memory_bits" in lay else ""))
         elif "cycles_per_beat" in lay:  # a folded layer (qir.folding.estimate)
+            how = (f"{lay['phases']} phases of outputs" if lay.get("impl") == "muxgraph"
+                   else f"{lay['S']} inputs x {lay.get('G', '?')} outputs per cycle")
             lines.append(f"  {lay['layer']}: {lay['style']} folded, reuse {lay['reuse']} ({lay['impl']}: "
-                         f"{lay['S']} inputs x {lay.get('G', '?')} outputs per cycle), ~{lay['lut']} LUTs, "
-                         f"{lay['ff']} FFs, {lay['dsp']} DSPs, "
+                         f"{how}), ~{lay['lut']} LUTs, {lay['ff']} FFs, {lay['dsp']} DSPs, "
                          f"{lay.get('rom_bits', lay['memory_bits'])} ROM bits"
-                         + (f" in block RAM ({lay['bram18']} RAMB18)" if lay.get("rom") == "bram" else " in logic"))
+                         + (f" in block RAM ({lay['bram18']} RAMB18)" if lay.get("rom") == "bram"
+                            else " in logic" if lay.get("rom_bits", lay["memory_bits"]) else ""))
         elif "adder_bits" in lay:
             lines.append(f"  {lay['layer']}: {lay['style']}, {lay['adders']} adders, {lay['adder_bits']} adder bits, "
                          f"depth {lay['depth']}, internal latency {lay['latency']}")

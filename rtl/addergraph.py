@@ -1,7 +1,10 @@
 """``qir.addergraph`` -> hardware: a shared adder graph, pipelined, with its fused epilogue.
 
 Every adder node is its own Signal (shared nodes must not be duplicated expressions), of the
-node's exact width: ``(v[a] << sa) +/- (v[b] << sb)``.  Shifted-in zero LSBs are not added
+node's exact width: ``(v[a] << sa) +/- (v[b] << sb)``.  In a parallel design (``qir.rtl.top``)
+the adder itself is an ``Instance`` of a module shared by all adders of its shape
+(``qir.rtl.separate.Leaves``: the same expression, converted once), so Amaranth's per-bit netlist
+sees one opaque cell per adder; elsewhere (stream map bodies) it is written inline.  Shifted-in zero LSBs are not added
 (synthesis keeps them as wires), so an adder costs only the bits where both operands can be
 non-zero.  A node in stage s whose operand was made in an earlier stage reads a registered copy
 (one register per node and stage, shared by all readers).
@@ -16,8 +19,8 @@ overflow modes reuse ``qir.rtl.elementwise``.
 """
 from __future__ import annotations
 
-from amaranth.hdl import Cat, Const, Module, Mux, Signal, Value, signed, unsigned
-from qir.rtl import elementwise, registry
+from amaranth.hdl import Cat, Const, Instance, Module, Mux, Signal, Value, signed, unsigned
+from qir.rtl import elementwise, registry, separate
 from qir.rtl.values import Tensor, elem_shape, range_shape
 
 from qir.addergraph import range_bits
@@ -97,6 +100,13 @@ def generate(op: AdderGraphOp, ins: list[Tensor], prefix: str, where: str) -> tu
         bits = Cat(Const(0, shift + 1), f)  # unsigned: the sum zero-extends it implicitly
         return bits[:width] if len(bits) > width else bits
 
+    lib = separate.leaves()
+
+    def field(k: int, stage: int) -> Value:
+        f = at(k, stage)
+        wk = max(top[k].bit_length(), 1)
+        return f[:wk] if len(f) > wk else f
+
     for i in range(n_add):
         k = n_in + i
         st_k = node_stage[k]
@@ -109,6 +119,13 @@ def generate(op: AdderGraphOp, ins: list[Tensor], prefix: str, where: str) -> tu
             base.append((base[a] << sa) - ((base[b] + fb) << sb))
             top.append((top[a] << sa) + (fb << sb))
         w = max(top[k].bit_length(), 1)
+        if lib is not None:  # one Instance of a shared adder module (fewer Amaranth objects per bit)
+            fa, fbv = field(a, st_k), field(b, st_k)
+            node = Signal(unsigned(w), name=f"{prefix}_n{k}")
+            mod = lib.adder(len(fa), len(fbv), sa, sb, g.sign[i] < 0, w)
+            m.submodules[f"{prefix}_a{k}"] = Instance(mod, i_a=fa, i_b=fbv, o_y=node)
+            vals.append(node)
+            continue
         va = operand(a, st_k, sa, False, w + 2)
         vb = operand(b, st_k, sb, g.sign[i] < 0, w + 2)
         node = Signal(unsigned(w), name=f"{prefix}_n{k}")

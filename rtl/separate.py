@@ -16,11 +16,12 @@ the signal it carries; ``clk`` when the op has registers).
 """
 from __future__ import annotations
 
+import contextvars
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from amaranth.back import rtlil, verilog
-from amaranth.hdl import ClockDomain, Const, Fragment, Instance, Signal, Value
+from amaranth.hdl import Cat, ClockDomain, Const, Fragment, Instance, Module, Signal, Value
 
 #: designs below this many bits of output plus adder work are converted in the main process:
 #: forking costs more than it saves on small designs
@@ -98,6 +99,71 @@ def _convert(piece: Piece) -> str:
     return text
 
 
+@dataclass
+class Leaves:
+    """Leaf modules shared by the pieces of one design, one per distinct shape, each converted once.
+
+    An adder graph emits every adder as an ``Instance`` of ``<top>.add.<shape>`` (the two operand
+    fields in, the node out, ``adder``): the piece's Amaranth netlist then holds one opaque cell
+    per adder instead of its operator, concatenations and slices, and ``check_comb_cycles`` does
+    not walk each output bit through all input bits.  The module names contain a second dot, so
+    they never clash with a piece (``<top>.<layer>_<kind>``)."""
+
+    top: str
+    mods: dict = field(default_factory=dict)  # name -> the adder's shape
+
+    def adder(self, wa: int, wb: int, sa: int, sb: int, neg: bool, w: int) -> str:
+        """The module computing ``y = ((a << sa) +/- (b << sb))`` on offset-binary fields (``neg``:
+        the complement of b over its ``wb`` bits is added), ``y`` of ``w`` bits.  Both operands
+        get one extra zero LSB and ``y`` is bits [1, w] of the sum: the same value, but Yosys's
+        ``alumacc`` cannot merge chains of adders into ``$macc`` trees (``qir.rtl.addergraph``)."""
+        name = f"{self.top}.add.a{wa}s{sa}_{'m' if neg else 'p'}b{wb}s{sb}_y{w}"
+        if name not in self.mods:
+            self.mods[name] = (wa, wb, sa, sb, neg, w)
+        return name
+
+    def rtlil(self) -> list[tuple[str, str]]:
+        """(name, RTLIL text) of every leaf module, in name order."""
+        return [(name, _adder_rtlil(name, *self.mods[name])) for name in sorted(self.mods)]
+
+
+def _adder_rtlil(name: str, wa: int, wb: int, sa: int, sb: int, neg: bool, w: int) -> str:
+    m = Module()
+    a, b, y = Signal(wa, name="a"), Signal(wb, name="b"), Signal(w, name="y")
+
+    def operand(f: Value, shift: int, negate: bool) -> Value:
+        bits = Cat(Const(0, shift + 1), ~f if negate else f)
+        return bits[:w + 2] if len(bits) > w + 2 else bits
+
+    s = operand(a, sa, False) + operand(b, sb, neg)
+    m.d.comb += y.eq(s[1:w + 1])
+    text, _ = rtlil.convert_fragment(Fragment.get(m, None), [("a", a, None), ("b", b, None), ("y", y, None)],
+                                     name=name, emit_src=False)
+    return text
+
+
+_LEAVES: contextvars.ContextVar = contextvars.ContextVar("qir_rtl_leaves", default=None)
+
+
+def leaves() -> Leaves | None:
+    """The leaf-module collection of the design being elaborated (None: emit adders inline)."""
+    return _LEAVES.get()
+
+
+def collecting(lib: Leaves | None):
+    """Context manager: generators elaborated inside may instantiate ``lib``'s leaf modules."""
+    import contextlib
+
+    @contextlib.contextmanager
+    def cm():
+        token = _LEAVES.set(lib)
+        try:
+            yield lib
+        finally:
+            _LEAVES.reset(token)
+    return cm()
+
+
 _JOBS: list[Piece] = []  # read by forked workers
 
 
@@ -131,12 +197,13 @@ def workers(pieces: list[Piece]) -> int:
     return max(1, min(n, len(pieces)))
 
 
-def convert(top_rtlil: str, pieces: list[Piece]) -> str:
-    """The Verilog of the top (its RTLIL) and every piece, top first, the pieces in order."""
+def convert(top_rtlil: str, pieces: list[Piece], lib: Leaves | None = None) -> str:
+    """The Verilog of the top (its RTLIL), every piece and every leaf module of ``lib``."""
     global _JOBS
     n = workers(pieces)
+    leaf = lib.rtlil() if lib is not None else []
     if n <= 1:
-        return to_verilog([top_rtlil] + [_convert(p) for p in pieces])
+        return to_verilog([top_rtlil] + [_convert(p) for p in pieces] + [text for _, text in leaf])
     import multiprocessing
 
     order = sorted(range(len(pieces)), key=lambda k: -pieces[k].weight)
@@ -150,7 +217,8 @@ def convert(top_rtlil: str, pieces: list[Piece]) -> str:
     # each on its own (no design-wide names), so the Verilog of a module converted alone is the
     # same text as in a joint run: runs of consecutive RTLIL pieces in name order share one
     # Yosys run, and the texts are joined in that order under one header line
-    out = sorted((pieces[k].name, kind, text) for k, (kind, text) in zip(order, done))
+    out = sorted([(pieces[k].name, kind, text) for k, (kind, text) in zip(order, done)] +
+                 [(name, "rtlil", text) for name, text in leaf])
     parts, batch = [], [top_rtlil]
     for _, kind, text in out + [("", "verilog", "")]:
         if kind == "rtlil":

@@ -36,7 +36,8 @@ named ``<top>.<layer>_<op>`` (an escaped identifier such as ``\\net.fc1_cmvm``, 
 name starts with the top name and two designs never clash).  Each such submodule is converted on
 its own (``qir.rtl.separate``; in worker processes for large designs): the top instantiates it
 with one port per element signal, named after that signal, plus ``clk`` when the op has
-internal registers.  All registers are written in one
+internal registers.  Every adder of an adder graph is an instance of a shared module
+``<top>.add.<shape>`` (``qir.rtl.separate.Leaves``, one per adder shape).  All registers are written in one
 place (``_Builder.register``), so a later valid/ready streaming wrapper can add a clock enable
 (stall) to data and valid registers alike without touching the op generators.  Ops without a
 generator (e.g. a ``qir.dense`` not yet lowered) or with an unsupported style or mode raise
@@ -357,8 +358,10 @@ def generate(model: ModelOp | ModuleOp, top: str | None = None) -> RtlDesign:
     plan = _plan(model)
     note("RTL: elaborating, Amaranth netlist, RTLIL, Yosys write_verilog")
     comp = _Top(model, plan, name=top)
-    top_rtlil = rtlil.convert(comp, name=top, emit_src=False)  # elaborates: fills comp.pieces
-    text = separate.convert(top_rtlil, comp.pieces)
+    lib = separate.Leaves(top)
+    with separate.collecting(lib):  # adder graphs instantiate shared adder modules (rtl/separate.py)
+        top_rtlil = rtlil.convert(comp, name=top, emit_src=False)  # elaborates: fills comp.pieces
+    text = separate.convert(top_rtlil, comp.pieces, lib)
     ports = [
         {"name": "clk", "direction": "input", "width": 1, "type": None, "shape": None},
         {"name": "rst", "direction": "input", "width": 1, "type": None, "shape": None},

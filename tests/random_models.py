@@ -270,6 +270,7 @@ class Case:
     precision: dict[str, dict] = field(default_factory=dict)  # float layers: types and modes
     reuse: dict[str, int] = field(default_factory=dict)  # folded layers (issue 12): layer -> R
     io: str = "parallel"  # "stream": qir compile --io stream (dense styles as op attributes)
+    impl: dict[str, str] = field(default_factory=dict)  # after build: folded layer -> rom / muxgraph
 
     @property
     def pipeline(self) -> str:
@@ -304,6 +305,8 @@ class Case:
             parts.append(f"reuse: {self.reuse}")
         if self.io != "parallel":
             parts.append(f"io {self.io}")
+        if self.impl:
+            parts.append(f"impl: {self.impl}")
         parts.append(f"pipeline: {self.pipeline}")
         return "\n  ".join(parts)
 
@@ -686,9 +689,27 @@ def build(case: Case, workdir: Path):
         src = workdir / "net_reuse.mlir"
         src.write_text(print_module(m))
         compile_model(src, out, pipeline=case.pipeline, io=case.io)
+        case.impl = folded_impls((out / "lowered.mlir").read_text())
         return net, out
     compile_model(src, out, pipeline=case.pipeline, input_type=t, softmax="none", io=case.io, **opts)
     return net, out
+
+
+def folded_impls(lowered: str) -> dict[str, str]:
+    """Folded layer -> its implementation in a lowered.mlir text: ``muxgraph`` (``qir.muxgraph``)
+    or ``rom`` (``qir.mvu``, a folded ``qir.xnor``), so the fuzz can count what it exercised."""
+    import re
+
+    out = {}
+    for line in lowered.splitlines():
+        m = re.search(r'layer = "([^"]+)"', line)
+        if not m:
+            continue
+        if "qir.muxgraph " in line:
+            out[m.group(1)] = "muxgraph"
+        elif "qir.mvu " in line or ("qir.xnor " in line and " reuse " in line):
+            out.setdefault(m.group(1), "rom")
+    return out
 
 
 def check_reference(case: Case, net, xm: np.ndarray) -> str | None:

@@ -25,14 +25,17 @@ from qir.ir import layer_of, parse_module, print_module
 QBITS = dict(symmetric=0, keep_negative=True, alpha=1, use_stochastic_rounding=False, qnoise_factor=1.0)
 
 
-def _set_reuse(module, reuse) -> str:
-    from xdsl.dialects.builtin import IntegerAttr, i64
+def _set_reuse(module, reuse, impl: str | None = None) -> str:
+    """``reuse`` on every dense/conv (or per layer); ``impl`` pins the folded implementation."""
+    from xdsl.dialects.builtin import IntegerAttr, StringAttr, i64
 
     for op in module.walk():
         if op.name in ("qir.dense", "qir.conv"):
             r = reuse.get(layer_of(op), 1) if isinstance(reuse, dict) else reuse
             if r > 1:
                 op.attributes["reuse"] = IntegerAttr(r, i64)
+                if impl:
+                    op.attributes["impl"] = StringAttr(impl)
     return print_module(module)
 
 
@@ -110,10 +113,11 @@ def test_folded_interpreter_equals_unfolded(tmp_path):
     ref = evaluate(net, [x]).outputs[0]
     from qir.flow import run_passes
 
-    folded = parse_module(_set_reuse(parse_module(print_module(net)), 3))
-    run_passes(folded, "qir-infer-widths,qir-lower-dense{style=auto},qir-lower-cmvm,qir-pipeline{max-depth=5}")
-    assert "qir.mvu" in print_module(folded)
-    assert np.array_equal(np.asarray(evaluate(folded, [x]).outputs[0]), np.asarray(ref))
+    for R, op in ((5, "qir.mvu"), (3, "qir.muxgraph")):  # R > 4: a ROM; small R: muxgraph (test_muxgraph.py)
+        folded = parse_module(_set_reuse(parse_module(print_module(net)), R))
+        run_passes(folded, "qir-infer-widths,qir-lower-dense{style=auto},qir-lower-cmvm,qir-pipeline{max-depth=5}")
+        assert op in print_module(folded)
+        assert np.array_equal(np.asarray(evaluate(folded, [x]).outputs[0]), np.asarray(ref))
 
 
 @pytest.mark.sim
@@ -123,10 +127,11 @@ def test_folded_rtl_corners(tmp_path, io, R):
     fc2 (3 -> 2, po2) over inputs (a padded cycle); R = 8 > 7 inputs: fc1 over inputs (an idle cycle)
     and fc2 over 4 chunks x 2 outputs (a padded chunk); R = 13 (prime, > n_in): fc1 4 chunks x 3 groups, fc2 6 x 2, an idle cycle each.
     Stream: full rate and random stalls (qir sim checks II = R and the latency); parallel:
-    in_ready, II = R.  The ROMs built are the estimate's (depth x width)."""
+    in_ready, II = R.  The ROMs built are the estimate's (depth x width).  The ROM form is pinned
+    (``impl`` attribute): at R <= 4 the cost model picks muxgraph here (test_muxgraph.py)."""
     js = _corner_model(tmp_path / "m")
     src = tmp_path / "folded.mlir"
-    src.write_text(_set_reuse(import_model(js, input_type=Fixed.parse("fixed<8,1>")), R))
+    src.write_text(_set_reuse(import_model(js, input_type=Fixed.parse("fixed<8,1>")), R, impl="rom"))
     out = tmp_path / "out"
     rep = compile_model(src, out, io=io)
     assert rep["ii_cycles"] == R
@@ -151,7 +156,7 @@ def test_folded_rtl_corners(tmp_path, io, R):
 @pytest.mark.sim
 def test_folded_parallel_cocotb_and_lint(tmp_path):
     """The generated cocotb bench presents each vector until in_ready; the Verilog is lint-clean
-    and byte-identical across two compiles: R = 4 (both layers fold over inputs) and R = 13
+    and byte-identical across two compiles: R = 4 (both layers multiplexed adder graphs) and R = 13
     (both fold over outputs too, with idle cycles; cocotb on this one)."""
     from qir.sim.tools import find_verilator
 

@@ -48,6 +48,8 @@ Dataflow ops (what lowering/ produces and rtl/ consumes):
   ``qir.xnor``      binary weights x two-valued input: XNOR + popcount, optionally compared
                     with per-output integer thresholds (a folded batchnorm + sign)
   ``qir.threshold`` per-channel step x >= T ? above : below (a folded batchnorm + sign)
+  ``qir.mvu``       a ``qir.cmvm`` folded over ``reuse`` cycles (``impl`` rom or muxgraph)
+  ``qir.muxgraph``  a folded constant-matrix product as one time-multiplexed adder graph
 
 Stream-level ops (``--io stream``; ``stream_ops.py``):
   ``qir.window``    the sliding windows of a feature map (line buffers in hardware)
@@ -61,9 +63,10 @@ from __future__ import annotations
 
 from xdsl.ir import Dialect
 
-from qir.dialect import dataflow_ops, layer_ops, spatial_ops, stream_ops
+from qir.dialect import dataflow_ops, layer_ops, muxgraph_op, spatial_ops, stream_ops
 from qir.dialect.dataflow_ops import *  # noqa: F403
 from qir.dialect.layer_ops import *  # noqa: F403
+from qir.dialect.muxgraph_op import *  # noqa: F403
 from qir.dialect.spatial_ops import *  # noqa: F403
 from qir.dialect.stream_ops import *  # noqa: F403
 
@@ -72,4 +75,5 @@ from qir.dialect.types import *  # noqa: F403
 from qir.dialect.types import FixedType, UFixedType
 
 #: the one xDSL dialect: the ``OPS`` of every op module and the two fixed-point types
-QIR = Dialect("qir", [*layer_ops.OPS, *spatial_ops.OPS, *dataflow_ops.OPS, *stream_ops.OPS], [FixedType, UFixedType])
+QIR = Dialect("qir", [*layer_ops.OPS, *spatial_ops.OPS, *dataflow_ops.OPS, *muxgraph_op.OPS, *stream_ops.OPS],
+              [FixedType, UFixedType])

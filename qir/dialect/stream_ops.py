@@ -246,6 +246,8 @@ class StreamMvuOp(ExactResult, IRDLOperation):
         if len(ishape) < 2 or len(oshape) != 1:
             raise VerifyException(f"{where}: qir.stream_mvu takes a stream (rank >= 2) and returns a 1-D tensor")
         check_mvu(self, prod(ishape))
+        if self.impl.data != "rom":
+            raise VerifyException(f"{where}: qir.stream_mvu has impl \"rom\" only, got {self.impl.data!r}")
         if not 1 <= self.R <= ishape[-1]:
             raise VerifyException(f"{where}: reuse (input chunks per beat) must be in 1..{ishape[-1]}, got {self.R}")
         if not 1 <= self.G <= oshape[0]:

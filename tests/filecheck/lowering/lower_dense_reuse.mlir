@@ -2,10 +2,11 @@
 // A reuse = R attribute (issue #12) folds the layer: qir.mvu (the qir.cmvm numbers, over R cycles)
 // or a qir.xnor with reuse R; without it (or R = 1) the layer is lowered as before.
 
-// General weights: the adder-graph style cmvm has no folded form, so the folded style is mac.
+// General weights in style mac (multipliers): folded from a weight ROM (the automatic style's
+// choice between rom and muxgraph is lower_dense_muxgraph.mlir).
 qir.model @mac {
   %0 = qir.input "x" : tensor<3x!qir.fixed<8,3>>
-  %1 = qir.dense %0 weights(dense<[[1, -2], [3, 4], [5, 7]]> : tensor<3x2xi32> : !qir.fixed<4,1>) bias(dense<[1, 2]> : tensor<2xi32> : !qir.fixed<4,1>) {layer = "fc1", reuse = 2 : i64} : tensor<3x!qir.fixed<8,3>> -> tensor<2x!qir.fixed<12,4>>
+  %1 = qir.dense %0 weights(dense<[[1, -2], [3, 4], [5, 7]]> : tensor<3x2xi32> : !qir.fixed<4,1>) bias(dense<[1, 2]> : tensor<2xi32> : !qir.fixed<4,1>) {layer = "fc1", reuse = 2 : i64, style = "mac"} : tensor<3x!qir.fixed<8,3>> -> tensor<2x!qir.fixed<12,4>>
   qir.output %1 : tensor<2x!qir.fixed<12,4>>
 }
 // CHECK-LABEL: qir.model @mac
