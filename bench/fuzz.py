@@ -2,6 +2,7 @@
 
     .venv/bin/python bench/fuzz.py --seeds 0:1000 [--verilator-every 1] [--batch 25] [--jobs 1]
                                    [--vectors 24] [--out bench/out/fuzz] [--keep] [--reuse]
+                                   [--io stream]
 
 For every seed, ``tests/random_models.py`` draws a random valid QKeras model (written as JSON +
 h5, imported by the real frontend) and checks it end to end: (a) the reference interpreter on
@@ -21,6 +22,9 @@ style auto instead), time.  Exits 1 on any mismatch, internal error or refusal.
 input) and checks them in Icarus only: the batched Verilator bench drives every model at one
 input per cycle and has no in_ready.  Each layer gets the cheaper folded implementation
 (``rom`` or, for small R, ``muxgraph``); the count of models with a muxgraph layer is printed.
+``--io stream`` compiles them with ``--io stream`` (with
+``--reuse``: a folded dense after a Flatten of a conv/pool stream is a ``qir.stream_mvu``) and runs
+the stream bench (full rate and random valid gaps / ready stalls) in Icarus.
 """
 from __future__ import annotations
 
@@ -41,17 +45,17 @@ import random_models as rm  # noqa: E402
 def _chunk(args):
     """Icarus per seed (the real file-driven testbench: protocol and latency checks too), then
     one batched Verilator build and run for the chunk's selected seeds."""
-    seeds, verilator_every, vectors, out, keep, reuse = args
+    seeds, verilator_every, vectors, out, keep, reuse, io = args
     import warnings
 
     warnings.simplefilter("ignore")  # Amaranth UnusedElaboratable after a failed elaboration
     done, batch = [], []
     for seed in seeds:
         work = Path(tempfile.mkdtemp(prefix=f"fuzz{seed}_", dir=out))
-        case = rm.generate(seed, reuse=reuse)
+        case = rm.generate(seed, reuse=reuse, io=io)
         r = rm.check(case, work, ("icarus",), vectors)
         sims = ["icarus"]
-        if r.status == "ok" and not reuse and verilator_every and seed % verilator_every == 0:
+        if r.status == "ok" and not reuse and io == "parallel" and verilator_every and seed % verilator_every == 0:
             net, outdir, xm = rm.check.last
             batch.append((seed, net, outdir, xm))
             sims.append("verilator")
@@ -97,6 +101,8 @@ def main(argv=None) -> int:
     ap.add_argument("--out", default=str(ROOT / "bench" / "out" / "fuzz"))
     ap.add_argument("--keep", action="store_true", help="keep the work directories of passing seeds")
     ap.add_argument("--reuse", action="store_true", help="random reuse factors (folded layers; Icarus only)")
+    ap.add_argument("--io", choices=("parallel", "stream"), default="parallel",
+                    help="stream: compile with --io stream (valid/ready beats, random stalls; Icarus only)")
     a = ap.parse_args(argv)
     lo, hi = (int(v) for v in a.seeds.split(":"))
     out = Path(a.out)
@@ -107,7 +113,7 @@ def main(argv=None) -> int:
     muxgraph = 0  # models with a multiplexed-adder-graph layer (--reuse)
     n_verilator = 0
     seeds = list(range(lo, hi))
-    jobs = [(seeds[k:k + a.batch], a.verilator_every, a.vectors, out, a.keep, a.reuse)
+    jobs = [(seeds[k:k + a.batch], a.verilator_every, a.vectors, out, a.keep, a.reuse, a.io)
             for k in range(0, len(seeds), a.batch)]
     if a.jobs > 1:
         pool = ProcessPoolExecutor(a.jobs)

@@ -39,12 +39,17 @@ def get_all_passes() -> dict[str, Callable[[], type[ModulePass]]]:
         from qir.lowering.stream_form import StreamForm
         return StreamForm
 
+    def stream_mvu():
+        from qir.lowering.stream_mvu import StreamMvu
+        return StreamMvu
+
     def fold_auto():
         from qir.lowering.fold_auto import FoldAuto
         return FoldAuto
 
     return {
         "qir-fold-auto": fold_auto,
+        "qir-stream-mvu": stream_mvu,
         "qir-stream-conv": stream_conv,
         "qir-stream-form": stream_form,
         "qir-infer-widths": infer_widths,
@@ -68,6 +73,8 @@ DEFAULT_PIPELINE = ("qir-infer-widths,qir-fold-auto,qir-lower-conv{style=auto},q
 
 #: ``qir compile --io stream``: exact widths, conv/pool as window + one reused kernel datapath
 #: (qir-stream-conv), the rest in stream form (qir-stream-form), then the same per-layer lowering
-#: and pipelining inside every ``qir.map`` body as for a parallel design.
-STREAM_PIPELINE = ("qir-infer-widths,qir-stream-conv,qir-stream-form,qir-fold-auto,qir-lower-dense{style=auto},"
+#: and pipelining inside every ``qir.map`` body as for a parallel design; a folded dense on a
+#: flattened stream consumes it beat by beat (qir-stream-mvu).
+STREAM_PIPELINE = ("qir-infer-widths,qir-stream-conv,qir-stream-form,qir-fold-auto,qir-stream-mvu,"
+                   "qir-lower-dense{style=auto},"
                    "qir-fold-threshold,qir-lower-cmvm,qir-pipeline{max-depth=5}")

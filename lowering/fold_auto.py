@@ -55,6 +55,7 @@ class Layer:
     style: str | None
     max_reuse: int
     pinned: int | None
+    beat: int | None = None  # a dense consuming a flattened stream beat by beat (qir-stream-mvu): C
 
     @property
     def name(self) -> str:
@@ -98,13 +99,20 @@ def _beats(t) -> int:
 def foldable_layers(module: ModuleOp) -> tuple[list[Layer], int, str]:
     """(layers, floor, floor_reason): every dense/conv op with its beats per image, and the
     cycles per image of the stages that cannot fold (1 in a parallel model)."""
-    from qir.dialect import ConvOp, DenseOp, ModelOp
+    from qir.dialect import ConvOp, DenseOp, ModelOp, shape_of
     from qir.dialect.stream_ops import JoinOp, MapOp, WindowOp, is_stream_model
 
     layers: list[Layer] = []
     floor, why = 1, "one input per clock"
 
     def add(op, beats):
+        from qir.lowering.stream_mvu import stream_dense
+
+        col = stream_dense(op)
+        if col is not None:  # R = cycles per beat of the flattened stream (qir.folding.stream_fold)
+            c, n_out = shape_of(col.input.type)[-1], shape_of(op.output.type)[0]
+            layers.append(Layer(op, _beats(col.input.type), _resolved_style(op), c * n_out, pinned_reuse(op), c))
+            return
         layers.append(Layer(op, beats, _resolved_style(op), max_reuse(op), pinned_reuse(op)))
 
     for model in (m for m in module.ops if isinstance(m, ModelOp)):
@@ -189,12 +197,19 @@ def stream_timing_nodes(module: ModuleOp, ii_of) -> tuple | None:
     from qir.rtl.stream_top import _needs
     from qir.rtl.stream_window import WindowGeometry
 
-    from qir.dialect import ModelOp
+    from qir.dialect import DenseOp, ModelOp
     from qir.dialect.stream_ops import CollectOp, JoinOp, MapOp, WindowOp, is_stream_model
 
     model = next((m for m in module.ops if isinstance(m, ModelOp)), None)
     if model is None or not is_stream_model(model):
         return None
+    from qir.lowering.stream_mvu import stream_dense
+
+    streamed = {id(col): d for d in model.walk() if isinstance(d, DenseOp) and (col := stream_dense(d)) is not None}
+
+    def stream_mvu_r(col):
+        d = streamed.get(id(col))
+        return None if d is None else max(1, ii_of(d))
     ops = [o for o in model.block.ops if isinstance(o, (WindowOp, MapOp, JoinOp, CollectOp))]
     in_v = model.inputs()[0].result
     beats_in, beats_out = _beats(in_v.type), _beats(model.output().outs[0].type)
@@ -232,7 +247,11 @@ def stream_timing_nodes(module: ModuleOp, ii_of) -> tuple | None:
             ii = ii_of(op)
             nodes.append(("map", (ii + 1, ii) if ii > 1 else 1, [src[op.input].pop(0)]))
         else:
-            nodes.append(("collect", collect_geometry(op)[0], [src[op.input].pop(0)]))
+            mvu = stream_mvu_r(op)
+            if mvu is not None:  # qir-stream-mvu replaces collect + dense: the dense takes each beat
+                nodes.append(("stream_mvu", (collect_geometry(op)[0], mvu), [src[op.input].pop(0)]))
+            else:
+                nodes.append(("collect", collect_geometry(op)[0], [src[op.input].pop(0)]))
         n_out.append(1)
         provide(op.output, len(nodes) - 1)
     return nodes, n_out, beats_in, beats_out
@@ -297,7 +316,7 @@ class Planner:
             except ImportError:
                 raise QirError("qir-fold-auto: target-ii/max-luts need the folded-layer cost model "
                                "(qir.folding.estimate), which this build of qir lacks") from None
-            self._cache[key] = estimate(lay.op, r, lay.style)
+            self._cache[key] = estimate(lay.op, r, lay.style, beat=lay.beat)
         return self._cache[key]
 
     def luts_at(self, lay: Layer, r: int, against: int | None = None) -> int:
@@ -433,11 +452,14 @@ class Planner:
         key = tuple(rs)
         if key not in self._ii:
             by_op = {id(lay.op): r for lay, r in zip(self.layers, rs)}
+            streamed_ids = {id(lay.op) for lay in self.layers if getattr(lay, "beat", None)}
             from qir.dialect import ConvOp, DenseOp
 
             def ii_of(stage):
-                return max([by_op.get(id(o), 1) for o in stage.model().walk() if isinstance(o, (DenseOp, ConvOp))]
-                           + [1])
+                if isinstance(stage, DenseOp):  # a dense the stream_mvu takes: cycles per beat
+                    return by_op.get(id(stage), 1)
+                return max([by_op.get(id(o), 1) for o in stage.model().walk() if isinstance(o, (DenseOp, ConvOp))
+                            and id(o) not in streamed_ids] + [1])
 
             t = stream_timing_nodes(self.module, ii_of)
             if t is None or not any(k == "window" for k, _, _ in t[0]):
@@ -445,7 +467,7 @@ class Planner:
             else:
                 from qir.rtl.stream_timing import simulate_dag
 
-                self._ii[key] = max(base, simulate_dag(*t)[1])
+                self._ii[key] = max(base, simulate_dag(*t, steady=True)[1])
         return self._ii[key]
 
 

@@ -28,6 +28,14 @@ shift-add unit instead of a multiplier), ``xnor`` (binary weights on a two-value
 bit per product, XNOR + popcount of S bits, accumulated popcounts).  ``cmvm`` (CSD adder graphs)
 has no folded form of its own: folded, it is ``mac``.
 
+**Stream form** (``qir.stream_mvu``, a dense consuming the beats of a flattened stream, FINN's
+MVU on a stream): the n_in = N x C inputs arrive as N beats of C; per beat the layer spends
+``R_b x R_out`` cycles: ``R_b`` input chunks of ``S = ceil(C / R_b)`` inputs, each multiplied by
+``R_out`` output groups of ``G = ceil(n_out / R_out)`` outputs (S x G products per cycle; the ROM
+holds N x R_b x R_out words of S x G fields).  One reuse figure R (cycles per beat, what the
+automatic folding chooses) maps to ``stream_fold(C, n_out, R)``: R_b = min(R, C), R_out =
+min(n_out, max(1, R // C)), so outputs are folded only once a beat is down to one input per cycle.
+
 ``estimate(op, R, style)`` works on a layer op before lowering (``qir.dense``; ``qir.conv`` as
 its per-beat kernel, the stream form) and on the lowered ops (``qir.cmvm``, ``qir.xnor``,
 ``qir.mvu``): no hardware is built, numbers come from the weights and the types only.
@@ -123,6 +131,15 @@ def rom_map(depth: int, width: int) -> dict:
     return {"rom": "bram", "lut": 0, "bram18": bram18}
 
 
+def stream_fold(beat: int, n_out: int, R: int) -> tuple[int, int]:
+    """(R_b, R_out) of a stream-consuming layer (``qir.stream_mvu``) with ``beat`` inputs per beat
+    and ``n_out`` outputs at R cycles per beat (module docstring): input chunks per beat and output
+    groups, R_b x R_out <= R cycles per beat."""
+    geometry(1, R)
+    rb = min(int(R), max(beat, 1))
+    return rb, min(max(n_out, 1), max(1, int(R) // max(beat, 1)))
+
+
 def _int64(m: np.ndarray) -> np.ndarray | None:
     """``m`` (integer objects) as int64 when every entry is below 2^62 in magnitude, else None:
     the numpy fast path of the helpers below for multi-million-weight layers (issue #12)."""
@@ -206,17 +223,22 @@ def acc_range(matrix: np.ndarray, offset, in_lo: int, in_hi: int) -> tuple[int, 
     return lo, hi
 
 
-def estimate_matrix(matrix: np.ndarray, offset, in_t: Fixed, R: int, style: str) -> dict:
+def estimate_matrix(matrix: np.ndarray, offset, in_t: Fixed, R: int, style: str, beat: int | None = None,
+                    groups: int = 1) -> dict:
     """The folded hardware of ``y = x @ matrix + offset`` (integer mantissas, x of type
     ``in_t``) at reuse ``R`` in ``style``, as ``rtl/fold.py`` builds it (``fold_shape``):
     ``lut``, ``ff``, ``dsp``, ``memory_bits`` (weight-ROM bits in block RAM), ``rom_bits`` (all
     weight-ROM bits), ``rom`` (``rom_map``: "bram" or "logic", whose LUTs ``lut`` includes),
     ``bram18``, ``cycles_per_beat`` (= R) and ``S``/``G``/``R_in``/``R_out``/``acc_bits``/
-    ``weight_bits`` for information."""
+    ``weight_bits`` for information.  ``beat``: the stream form (``qir.stream_mvu``): x arrives as
+    beats of ``beat`` inputs, each taking R input chunks x ``groups`` output groups
+    (``cycles_per_beat`` = R x groups, ``_estimate_stream``)."""
     if style not in FOLD_STYLES:
         raise ValueError(f"folded style must be one of {', '.join(FOLD_STYLES)}, got {style!r}")
     m = np.asarray(matrix, dtype=object)
     n_in, n_out = m.shape
+    if beat is not None:
+        return _estimate_stream(m, offset, in_t, R, style, beat, groups)
     fs = fold_shape(n_in, n_out, R)
     S, G, steps = fs.S, fs.G, fs.R
     wb = weight_bits(m, style, G)
@@ -250,6 +272,32 @@ def _acc_width(m: np.ndarray, offset, in_t: Fixed, style: str) -> tuple[int, int
         return max(m.shape[0].bit_length(), 1), 1
     lo, hi = acc_range(m, offset, in_t.min_int, in_t.max_int)
     return Fixed.for_range(lo, hi, 0).width, in_t.width
+
+
+def _estimate_stream(m: np.ndarray, offset, in_t: Fixed, R: int, style: str, beat: int, groups: int) -> dict:
+    """``estimate_matrix`` of the stream form (``qir.stream_mvu``, ``rtl/stream_mvu.py``): S x G
+    products per cycle, G accumulating adders (with R_out > 1 each selects one of its slot's R_out
+    accumulators: a mux bit per accumulator bit), a beat register and a chunk register, the ROM of
+    N x R x R_out words (``rom_map``), the accumulators and an output register."""
+    n_in, n_out = m.shape
+    S, _ = geometry(beat, R)
+    r_out = max(1, int(groups))
+    G = -(-n_out // r_out)
+    wb = weight_bits(m, style, G)
+    acc_w, xw = _acc_width(m, offset, in_t, style)
+    products = S * G
+    lut, dsp = _datapath(style, S, G, products, xw, wb, acc_w, G)  # one accumulating adder per slot
+    words = (n_in // max(beat, 1)) * R * r_out
+    rom_bits = words * products * wb
+    rom = rom_map(words, products * wb)
+    lut += rom["lut"]
+    hold_bits = beat * xw + S * xw
+    lut += LUT_PER_MUX_BIT * (beat * xw + (n_out if r_out > 1 else 0) * acc_w) + CONTROL_LUTS
+    ff = 2 * n_out * acc_w + hold_bits + 2 * max((words - 1).bit_length(), 1) + 4
+    return {"lut": int(round(lut)), "ff": int(ff), "dsp": int(dsp),
+            "memory_bits": int(rom_bits if rom["rom"] == "bram" else 0), "rom_bits": int(rom_bits),
+            "rom": rom["rom"], "bram18": int(rom["bram18"]), "cycles_per_beat": int(R * r_out), "S": S, "G": G,
+            "R_in": int(R), "R_out": r_out, "acc_bits": acc_w, "weight_bits": wb}
 
 
 def _datapath(style: str, S: int, P: int, products: int, xw: int, wb: int, acc_w: int, n_acc: int):
@@ -306,13 +354,14 @@ def _layer_matrix(op):
         for o in range(c_out):
             k[:, (o // og) * cg:(o // og + 1) * cg, o] = wt[:, :, o]
         return k.reshape(taps * cg * g, c_out), np.asarray(off, dtype=object), elem(op.input.type)
-    if name in ("qir.cmvm", "qir.mvu"):
+    if name in ("qir.cmvm", "qir.mvu", "qir.stream_mvu"):
         return (elements_to_numpy(op.matrix).astype(object), elements_to_numpy(op.offset).astype(object),
                 elem(op.input.type))
     if name == "qir.xnor":
         w = elements_to_numpy(op.weights).T.astype(object) * 2 - 1
         return w, np.zeros(w.shape[1], dtype=object), Fixed(1, 1, False)
-    raise ValueError(f"estimate: {name} is not a folded-layer op (qir.dense, qir.conv, qir.cmvm, qir.xnor, qir.mvu)")
+    raise ValueError(f"estimate: {name} is not a folded-layer op (qir.dense, qir.conv, qir.cmvm, qir.xnor, qir.mvu, "
+                     "qir.stream_mvu)")
 
 
 #: folded implementations (``qir.mvu``'s ``impl``): ``rom`` (weight ROM + product units, any
@@ -390,14 +439,16 @@ def _estimate_lowered_muxgraph(op) -> dict:
             "rom": "logic", "bram18": 0}
 
 
-def estimate(op, R: int, style: str | None = None) -> dict:
+def estimate(op, R: int, style: str | None = None, beat: int | None = None) -> dict:
     """Estimated hardware of layer ``op`` folded by ``R`` (1 = not folded), without building it.
 
     ``op``: a ``qir.dense`` or ``qir.conv`` (its per-beat kernel, the ``--io stream`` form) before
     lowering, or a lowered ``qir.cmvm`` / ``qir.xnor`` / ``qir.mvu``.  ``style``: one of
     ``FOLD_STYLES`` (``xnor`` only when the input is provably two-valued, which the caller
     knows: the lowering decides it), None = from the op (``qir.mvu``'s style, ``xnor`` for a
-    ``qir.xnor``) or from the weights (``auto_fold_style``).
+    ``qir.xnor``) or from the weights (``auto_fold_style``).  ``beat``: the layer consumes a
+    flattened stream beat by beat (``qir.stream_mvu``; ``beat`` inputs per beat, R = cycles per
+    beat, ``stream_fold``); a ``qir.stream_mvu`` op is always that.
     Returns ``{"lut", "ff", "dsp", "memory_bits", "cycles_per_beat", "style", ...}``; at R = 1
     the figures are the unfolded layer's rough size (one product per non-zero weight), not the
     adder-graph search's result (``qir report`` has that after lowering).
@@ -411,6 +462,12 @@ def estimate(op, R: int, style: str | None = None) -> dict:
         st = getattr(op, "style", None)
         style = "xnor" if op.name == "qir.xnor" else (st.data if st is not None and st.data in FOLD_STYLES
                                                       else auto_fold_style(matrix))
+    if op.name == "qir.stream_mvu" or beat is not None:  # the stream form: a ROM only
+        st = "mac" if style == "cmvm" else style
+        rb, g = (op.R, op.G) if op.name == "qir.stream_mvu" else stream_fold(beat, matrix.shape[1], R)
+        c = op.beat if op.name == "qir.stream_mvu" else beat
+        return {**estimate_matrix(matrix, offset, in_t, rb, st, beat=c, groups=g), "style": st, "impl": "rom",
+                "implementation": f"rom {st}"}
     # the implementation: a lowered qir.mvu's own, else the cheaper (muxgraph only for the
     # adder-graph styles: the automatic one, or cmvm/po2/ternary given)
     graph_style = "cmvm" if style == "mac" and not explicit else style

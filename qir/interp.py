@@ -52,7 +52,7 @@ from qir.dialect import (
     int_values,
     shape_of,
 )
-from qir.dialect.stream_ops import CollectOp, JoinOp, MapOp, WindowOp
+from qir.dialect.stream_ops import CollectOp, JoinOp, MapOp, StreamMvuOp, WindowOp
 from qir.errors import QirError
 from qir.fixed import Fixed, mantissa_array, requantize
 from qir.ir import get_model, layer_of
@@ -456,3 +456,10 @@ def _join(op: JoinOp, args):
 def _collect(op: CollectOp, args):
     x = np.asarray(args[0])
     return x.reshape(x.shape[0], -1)
+
+
+@impl(StreamMvuOp)
+def _stream_mvu(op: StreamMvuOp, args):
+    """The numbers of ``qir.mvu`` on the flattened stream (beats only matter to hardware)."""
+    x = np.asarray(args[0])
+    return _cmvm(op, [x.reshape(x.shape[0], -1)])

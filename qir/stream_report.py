@@ -7,6 +7,8 @@
   window (taps pixels), the padding mux (one LUT per pixel bit), step counters; the line buffer
   is memory (``memory_bits`` = (span_h - 1) rows x padded width x pixel bits), not LUTs.
 - ``qir.collect``: N - 1 beats of shift register plus the N-beat output register (flip-flops).
+- ``qir.stream_mvu``: its ``cost()`` (``qir.folding.estimate`` of the stream form: LUT, FF, DSP,
+  weight-ROM bits).
 So only the line buffers and a flatten before a dense layer grow with the map size.
 """
 from __future__ import annotations
@@ -15,7 +17,7 @@ from math import ceil, log2
 
 
 def estimate_stream(model) -> dict:
-    from qir.dialect.stream_ops import CollectOp, JoinOp, MapOp, WindowOp
+    from qir.dialect.stream_ops import CollectOp, JoinOp, MapOp, StreamMvuOp, WindowOp
     from qir.report import LUT_PER_ADDER_BIT, estimate
     from qir.rtl.stream_collect import collect_geometry
     from qir.rtl.stream_window import WindowGeometry
@@ -50,6 +52,13 @@ def estimate_stream(model) -> dict:
             tot["memory_bits"] += g.memory_bits
             layers.append({"layer": layer, "op": op.name, "style": "window", "reg_bits": regs, "luts": luts,
                            "memory_bits": g.memory_bits})
+        elif isinstance(op, StreamMvuOp):
+            e = op.cost()
+            tot["other_luts"] += e["lut"]
+            tot["reg_bits"] += e["ff"]
+            tot["memory_bits"] += e["memory_bits"]
+            tot["dsp"] = tot.get("dsp", 0) + e["dsp"]
+            layers.append({"layer": layer, "op": op.name, "reuse": e["cycles_per_beat"], "impl": op.impl.data, **e})
         elif isinstance(op, CollectOp):
             n, bw = collect_geometry(op)
             regs = ((2 * n - 1) * bw if n > 1 else 0) + ceil(log2(max(n, 2))) + 1

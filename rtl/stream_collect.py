@@ -10,6 +10,7 @@ from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from qir.dialect import elem, shape_of
+from qir.dialect.stream_ops import COLLECT_MAX_BITS
 
 
 def collect_geometry(op) -> tuple[int, int]:
@@ -19,7 +20,7 @@ def collect_geometry(op) -> tuple[int, int]:
 
 
 #: Amaranth's netlist numbers the bits of a cell output or port with 16 bits (``Net.from_cell``)
-MAX_SIGNAL_BITS = (1 << 16) - 1
+MAX_SIGNAL_BITS = COLLECT_MAX_BITS
 
 
 def check_collect(op) -> None:
@@ -32,7 +33,8 @@ def check_collect(op) -> None:
         layer = op.attributes["layer"].data if "layer" in op.attributes else "qir.collect"
         raise QirError(f"--io stream: the flatten of layer '{layer}' is one beat of {n} x {bw} = {n * bw} bits, more "
                        f"than the {MAX_SIGNAL_BITS} bits of one Amaranth signal; narrow the activations before it "
-                       "(fewer bits or channels) or use --io parallel")
+                       "(fewer bits or channels), fold the dense after it (--reuse, --target-ii, --max-luts) "
+                       "or use --io parallel")
 
 
 class CollectStage(wiring.Component):

@@ -31,7 +31,7 @@ from amaranth.lib.wiring import In, Out
 from qir.rtl.top import RtlDesign, _with_waivers
 
 from qir.dialect import InputOp, OutputOp, elem, shape_of
-from qir.dialect.stream_ops import CollectOp, JoinOp, MapOp, WindowOp
+from qir.dialect.stream_ops import CollectOp, JoinOp, MapOp, StreamMvuOp, WindowOp
 from qir.errors import QirError
 from qir.names import is_identifier, legalize
 
@@ -61,7 +61,7 @@ def _graph(model) -> list:
     for o in ops:
         if isinstance(o, (InputOp, OutputOp)):
             continue
-        if not isinstance(o, (WindowOp, MapOp, JoinOp, CollectOp)):
+        if not isinstance(o, (WindowOp, MapOp, JoinOp, CollectOp, StreamMvuOp)):
             raise QirError(f"--io stream: '{o.name}' at the stream level; run qir-stream-conv and qir-stream-form")
         stages.append(o)
     for o in stages:
@@ -78,9 +78,11 @@ def _stage(op):
     from qir.rtl.stream_collect import CollectStage
     from qir.rtl.stream_join import JoinStage
     from qir.rtl.stream_map import MapStage
+    from qir.rtl.stream_mvu import StreamMvuStage
     from qir.rtl.stream_window import WindowStage
 
-    return {WindowOp: WindowStage, MapOp: MapStage, JoinOp: JoinStage, CollectOp: CollectStage}[type(op)](op)
+    return {WindowOp: WindowStage, MapOp: MapStage, JoinOp: JoinStage, CollectOp: CollectStage,
+            StreamMvuOp: StreamMvuStage}[type(op)](op)
 
 
 class _StreamTop(wiring.Component):
@@ -123,6 +125,8 @@ def _needs(ops, in_value, beats_in: int) -> dict:
             need[op.output] = [max(a, b) for a, b in zip(need[op.lhs], need[op.rhs])]
         elif isinstance(op, CollectOp):
             need[op.output] = [need[op.input][collect_geometry(op)[0] - 1]]
+        elif isinstance(op, StreamMvuOp):
+            need[op.output] = [need[op.input][op.beats - 1]]
         else:
             g, src, out, taken = WindowGeometry(op), need[op.input], [], 0
             for py in range(g.Hp):
@@ -135,15 +139,16 @@ def _needs(ops, in_value, beats_in: int) -> dict:
     return need
 
 
-def _size_fifos(model, nodes, n_out, beats_in, beats_out, fifos) -> tuple[int, int]:
-    """Adds the throughput slack to every FIFO (see ``generate_stream``); (latency, ii)."""
+def _size_fifos(model, nodes, n_out, beats_in, beats_out, fifos) -> tuple[int, int, int]:
+    """Adds the throughput slack to every FIFO (see ``generate_stream``); (latency, steady-state
+    ii, images the cycle model fed to reach it: ``stream_timing.simulate_dag(steady=True)``)."""
     from qir.rtl.stream_timing import simulate_dag
 
     def run(k):
         depth = {f["node"]: f["min_depth"] + k for f in fifos}
         try:
             return simulate_dag([(kd, depth.get(n, i), ins) for n, (kd, i, ins) in enumerate(nodes)], n_out,
-                                beats_in, beats_out)
+                                beats_in, beats_out, steady=True)
         except RuntimeError as e:  # a bug in the depth computation, never the user's input
             raise QirError(f"--io stream: internal error, the stream graph of @{model.sym_name.data} "
                            f"does not run in the cycle model ({e})") from None
@@ -154,7 +159,7 @@ def _size_fifos(model, nodes, n_out, beats_in, beats_out, fifos) -> tuple[int, i
     best = run(hi)
     while lo < hi:
         mid = (lo + hi) // 2
-        if run(mid) == best:
+        if run(mid)[:2] == best[:2]:
             hi = mid
         else:
             lo = mid + 1
@@ -216,7 +221,7 @@ def generate_stream(model, top: str | None = None, fifo_delta: int | None = None
 
     def holding(v) -> int:
         h = 0
-        while len(list(v.uses)) == 1 and isinstance(v.owner, (WindowOp, MapOp, CollectOp, JoinOp)):
+        while len(list(v.uses)) == 1 and isinstance(v.owner, (WindowOp, MapOp, CollectOp, JoinOp, StreamMvuOp)):
             st = built[v.owner]
             h += 1 if (getattr(st, "latency", 1) >= 1 and getattr(st, "n", 2) > 1) else 0
             if isinstance(v.owner, JoinOp):
@@ -230,7 +235,8 @@ def generate_stream(model, top: str | None = None, fifo_delta: int | None = None
     for op in ops:
         st = _stage(op)
         built[op] = st
-        kind = {WindowOp: "window", MapOp: "map", JoinOp: "join", CollectOp: "collect"}[type(op)]
+        kind = {WindowOp: "window", MapOp: "map", JoinOp: "join", CollectOp: "collect",
+                StreamMvuOp: "stream_mvu"}[type(op)]
         layer = op.attributes.get("layer")
         name = legalize(f"s{len(stages)}_{kind}_{layer.data if layer is not None else ''}".rstrip("_"), "s")
         d = {"stage": name, "kind": kind, "layer": layer.data if layer is not None else None}
@@ -266,6 +272,10 @@ def generate_stream(model, top: str | None = None, fifo_delta: int | None = None
             elif kind == "map":
                 tinfo = (st.latency, st.ii) if st.ii > 1 else st.latency
                 d.update(latency_cycles=st.latency, **({"ii_cycles": st.ii} if st.ii > 1 else {}))
+            elif kind == "stream_mvu":
+                tinfo = (st.n, st.cycles_per_beat)
+                d.update(beats=st.n, reuse=st.R, groups=st.G, cycles_per_beat=st.cycles_per_beat,
+                         memory_bits=st.memory_bits)
             else:
                 tinfo = st.n
                 d.update(beats=st.n, register_bits=st.register_bits)
@@ -274,9 +284,9 @@ def generate_stream(model, top: str | None = None, fifo_delta: int | None = None
         info.append(d)
         provide(op.output, st.o, node, st.o.payload.shape().width)
     if fifo_delta is not None:
-        latency = ii = None
+        latency = ii = ii_images = None
     else:
-        latency, ii = _size_fifos(model, nodes, n_out, beats_in, beats_out, fifos)
+        latency, ii, ii_images = _size_fifos(model, nodes, n_out, beats_in, beats_out, fifos)
     fifos = [{k: v for k, v in f.items() if k not in ("node", "fifo", "beats")} for f in fifos]
     w_out = stages[-1][1].o.payload.shape().width
     if convert:
@@ -292,7 +302,7 @@ def generate_stream(model, top: str | None = None, fifo_delta: int | None = None
     ports = [one("clk", "input"), one("rst", "input"), one("in_valid", "input"), one("in_ready", "output"),
              _port("in_data", "input", in_t), one("out_valid", "output"), one("out_ready", "input"),
              _port("out_data", "output", out_t)]
-    stream = {"io": "stream", "ii_cycles": ii, "beats_in": beats_in, "beats_out": beats_out,
+    stream = {"io": "stream", "ii_cycles": ii, "ii_images": ii_images, "beats_in": beats_in, "beats_out": beats_out,
               "memory_bits": sum(d.get("memory_bits", 0) for d in info), "fifo_depths": fifos, "stages": info,
               "timing_graph": None}
     design = StreamRtlDesign(top=top, files={f"{top}.v": _with_waivers(text)}, latency=latency, ports=ports,

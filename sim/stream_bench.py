@@ -286,9 +286,12 @@ def check_stream(outdir, x_mant: np.ndarray, ref: np.ndarray, simulator: str, se
             if r["latency"] != rep["latency_cycles"]:
                 raise QirError(f"RTL latency is {r['latency']} cycles but report.json says latency_cycles = "
                                f"{rep['latency_cycles']}", where=str(outdir))
-            if x_mant.shape[0] >= 3 and r["ii"] != rep["ii_cycles"]:
-                raise QirError(f"RTL II is {r['ii']} cycles but report.json says ii_cycles = {rep['ii_cycles']}",
-                               where=str(outdir))
+            # ii_cycles is the steady state the cycle model reached after ii_images images; fewer
+            # vectors may not reach it (stages that buffer images let the input run ahead)
+            n, k = x_mant.shape[0], rep.get("ii_images") or 4
+            if n >= 3 and (r["ii"] != rep["ii_cycles"] if n >= k else r["ii"] > rep["ii_cycles"]):
+                raise QirError(f"RTL II is {r['ii']} cycles but report.json says ii_cycles = {rep['ii_cycles']}"
+                               + ("" if n >= k else f" (reached after {k} images)"), where=str(outdir))
         r["seed"] = seed
         runs.append(r)
     return runs

@@ -269,12 +269,16 @@ class Case:
     pipeline_opt: str = "max-depth=5"
     precision: dict[str, dict] = field(default_factory=dict)  # float layers: types and modes
     reuse: dict[str, int] = field(default_factory=dict)  # folded layers (issue 12): layer -> R
+    io: str = "parallel"  # "stream": qir compile --io stream (dense styles as op attributes)
     impl: dict[str, str] = field(default_factory=dict)  # after build: folded layer -> rom / muxgraph
 
     @property
     def pipeline(self) -> str:
         layers = ";".join(f"{k}:{v}" for k, v in sorted(self.dense_styles.items()))
         lay = f' layers="{layers}"' if layers else ""
+        if self.io == "stream":  # the styles are written onto the ops (qir-stream-mvu reads them there)
+            return ("qir-infer-widths,qir-stream-conv,qir-stream-form,qir-stream-mvu,qir-lower-dense{style=auto},"
+                    f"qir-fold-threshold,qir-lower-cmvm,qir-pipeline{{{self.pipeline_opt}}}")
         return (f"qir-infer-widths,qir-lower-conv{{style={self.conv_style}}},"
                 f"qir-lower-dense{{style=auto{lay}}},qir-fold-threshold,qir-lower-cmvm,"
                 f"qir-pipeline{{{self.pipeline_opt}}}")
@@ -299,6 +303,8 @@ class Case:
             parts.append(f"precision {name}: {pc}")
         if self.reuse:
             parts.append(f"reuse: {self.reuse}")
+        if self.io != "parallel":
+            parts.append(f"io {self.io}")
         if self.impl:
             parts.append(f"impl: {self.impl}")
         parts.append(f"pipeline: {self.pipeline}")
@@ -474,11 +480,15 @@ REUSE_CHOICES = (1, 2, 3, 4, 5, 7, 16)
 LARGE_REUSE = (11, 23, 40)
 
 
-def generate(seed: int, reuse: bool = False) -> Case:
+def generate(seed: int, reuse: bool = False, io: str = "parallel") -> Case:
     """A random valid model; the same seed always gives the same model.  ``reuse``: also a
     random reuse factor R per dense/conv layer (issue 12; drawn from its own generator, so the
-    model is the one of ``generate(seed)``)."""
+    model is the one of ``generate(seed)``).  ``io="stream"``: compiled with ``--io stream``
+    (a folded dense after a Flatten of a stream is a ``qir.stream_mvu``; R = cycles per beat)."""
     case = _generate(seed)
+    case.io = io
+    if io == "stream":
+        case.pipeline_opt = "max-depth=5"
     if reuse:
         rng = np.random.default_rng(seed + 0x5EED)
         for lay in case.layers:
@@ -665,21 +675,23 @@ def build(case: Case, workdir: Path):
         shutil.rmtree(out)
     src = js
     if case.reuse:  # the folded model: net.mlir with a reuse attribute per layer, compiled as IR
-        from xdsl.dialects.builtin import IntegerAttr, i64
+        from xdsl.dialects.builtin import IntegerAttr, StringAttr, i64
 
         from qir.ir import layer_of, print_module
 
         m = import_model(js, input_type=t, softmax="none", **opts)
         for op in m.walk():
             r = case.reuse.get(layer_of(op) or "", 1)
-            if op.name in ("qir.dense", "qir.conv") and r > 1:
-                op.attributes["reuse"] = IntegerAttr(r, i64)
+            if op.name in ("qir.dense", "qir.conv") and (r > 1 or case.io == "stream"):  # stream: R = 1 pinned
+                op.attributes["reuse"] = IntegerAttr(r, i64)  # too (a dense after a Flatten: qir.stream_mvu)
+            if case.io == "stream" and op.name == "qir.dense" and layer_of(op) in case.dense_styles:
+                op.attributes["style"] = StringAttr(case.dense_styles[layer_of(op)])
         src = workdir / "net_reuse.mlir"
         src.write_text(print_module(m))
-        compile_model(src, out, pipeline=case.pipeline)
+        compile_model(src, out, pipeline=case.pipeline, io=case.io)
         case.impl = folded_impls((out / "lowered.mlir").read_text())
         return net, out
-    compile_model(src, out, pipeline=case.pipeline, input_type=t, softmax="none", **opts)
+    compile_model(src, out, pipeline=case.pipeline, input_type=t, softmax="none", io=case.io, **opts)
     return net, out
 
 
@@ -727,6 +739,16 @@ def check_rtl(net, out: Path, xm: np.ndarray, simulator: str) -> str | None:
     from qir.interp import evaluate
 
     ref = np.asarray(evaluate(net, [xm]).outputs[0])
+    from qir.sim.stream_bench import check_stream, is_stream_dir
+
+    if is_stream_dir(out):  # valid/ready beats at full rate and with random gaps/stalls
+        from qir.errors import QirError
+
+        try:
+            check_stream(out, xm, ref, simulator)
+        except QirError as e:
+            return f"{simulator} stream RTL != interpreter: {e}"
+        return None
     got, _ = simulate(out, [xm], simulator)
     g = np.asarray(got[0]).reshape(ref.shape)
     if not np.array_equal(g.astype(object), ref.astype(object)):

@@ -575,38 +575,45 @@ class MvuOp(ExactResult, IRDLOperation):
         return tree_levels(fold_shape(shape_of(self.input.type)[0], shape_of(self.output.type)[0], self.R).S) + 1
 
     def verify_(self) -> None:
-        from qir.folding import FOLD_STYLES
-
         where = _layer(self)
-        in_t = elem(self.input.type, f"{where} input")
-        out_t = elem(self.output.type, f"{where} result")
         if len(shape_of(self.input.type)) != 1 or len(shape_of(self.output.type)) != 1:
             raise VerifyException(f"{where}: qir.mvu takes and returns 1-D tensors")
-        (n_in,), (n_out,) = shape_of(self.input.type), shape_of(self.output.type)
-        m, off = elements_to_numpy(self.matrix), elements_to_numpy(self.offset)
-        if m.shape != (n_in, n_out) or off.shape != (n_out,):
-            raise VerifyException(f"{where}: matrix {m.shape} / offset {off.shape} do not match "
-                                  f"({n_in}, {n_out}) / ({n_out},)")
-        styles = tuple(s for s in FOLD_STYLES if s != "xnor")
-        if self.impl.data == "muxgraph":  # adder graphs: the unfolded adder-graph styles
-            styles = ("cmvm", "po2", "ternary")
-        if self.style.data not in styles:
-            raise VerifyException(f"{where}: style {self.style.data!r} is not one of {', '.join(styles)} "
-                                  "(a folded xnor layer is a qir.xnor with reuse)")
-        if self.R < 1:
-            raise VerifyException(f"{where}: reuse must be an integer >= 1, got {self.R}")
-        if self.impl.data not in MVU_IMPLS:
-            raise VerifyException(f"{where}: impl {self.impl.data!r} is not one of {', '.join(MVU_IMPLS)}")
-        mags = {abs(int(v)) for v in m.ravel()} - {0}
-        if self.style.data in ("po2", "ternary") and (any(v & (v - 1) for v in mags)
-                                                       or (self.style.data == "ternary" and len(mags) > 1)):
-            raise VerifyException(f"{where}: style {self.style.data!r} needs weights "
-                                  + ("in {-c, 0, c} (c a power of two)" if self.style.data == "ternary"
-                                     else "0 or +-2^k"))
-        frac = in_t.frac + self.shift.value.data
-        if out_t.frac != frac:
-            raise VerifyException(f"{where}: result must have exactly {frac} fractional bits, has {out_t.frac}")
-        _check_bounds(where, out_t, *self.exact_bounds())
+        check_mvu(self, shape_of(self.input.type)[0])
+
+
+def check_mvu(self, n_in: int) -> None:
+    """The checks ``qir.mvu`` and ``qir.stream_mvu`` share: matrix (n_in, n_out) and offset shapes,
+    folded style, R >= 1, impl, po2/ternary weights, result grid and exact bounds."""
+    from qir.folding import FOLD_STYLES
+
+    where = _layer(self)
+    in_t = elem(self.input.type, f"{where} input")
+    out_t = elem(self.output.type, f"{where} result")
+    (n_out,) = shape_of(self.output.type)
+    m, off = elements_to_numpy(self.matrix), elements_to_numpy(self.offset)
+    if m.shape != (n_in, n_out) or off.shape != (n_out,):
+        raise VerifyException(f"{where}: matrix {m.shape} / offset {off.shape} do not match "
+                              f"({n_in}, {n_out}) / ({n_out},)")
+    styles = tuple(s for s in FOLD_STYLES if s != "xnor")
+    if self.impl.data == "muxgraph":  # adder graphs: the unfolded adder-graph styles
+        styles = ("cmvm", "po2", "ternary")
+    if self.style.data not in styles:
+        raise VerifyException(f"{where}: style {self.style.data!r} is not one of {', '.join(styles)} "
+                              "(a folded xnor layer is a qir.xnor with reuse)")
+    if self.R < 1:
+        raise VerifyException(f"{where}: reuse must be an integer >= 1, got {self.R}")
+    if self.impl.data not in MVU_IMPLS:
+        raise VerifyException(f"{where}: impl {self.impl.data!r} is not one of {', '.join(MVU_IMPLS)}")
+    mags = {abs(int(v)) for v in m.ravel()} - {0}
+    if self.style.data in ("po2", "ternary") and (any(v & (v - 1) for v in mags)
+                                                   or (self.style.data == "ternary" and len(mags) > 1)):
+        raise VerifyException(f"{where}: style {self.style.data!r} needs weights "
+                              + ("in {-c, 0, c} (c a power of two)" if self.style.data == "ternary"
+                                 else "0 or +-2^k"))
+    frac = in_t.frac + self.shift.value.data
+    if out_t.frac != frac:
+        raise VerifyException(f"{where}: result must have exactly {frac} fractional bits, has {out_t.frac}")
+    _check_bounds(where, out_t, *self.exact_bounds())
 
 
 #: the ops of this module, registered with the dialect (qir.dialect.QIR)

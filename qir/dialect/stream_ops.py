@@ -19,12 +19,18 @@ the beat order only fixes the hardware's port protocol.
   FIFOs in front of it are hardware only (``rtl/stream_top.py``).
 - ``qir.collect``: all beats of a stream as one beat (flatten): result = input flattened
   row-major.  Hardware: a shift register (``qir.rtl.stream_collect``).
+- ``qir.stream_mvu``: a constant matrix times the flattened stream (a dense after a Flatten),
+  consumed beat by beat: result = flatten(x) @ matrix + offset on mantissas (the numbers of
+  ``qir.mvu`` on the ``qir.collect`` of x).  Hardware (``qir.rtl.stream_mvu``, FINN's MVU on a
+  stream): each beat of C inputs takes ``reuse`` x ``groups`` cycles (``qir.folding``: S =
+  ceil(C / reuse) inputs times P = ceil(n_out / groups) outputs per cycle, weights from a ROM
+  addressed by a beat counter, exact accumulators); one output beat per tensor.
 """
 from __future__ import annotations
 
 from math import prod
 
-from xdsl.dialects.builtin import DenseArrayBase, IntegerAttr, StringAttr, TensorType, i64
+from xdsl.dialects.builtin import DenseArrayBase, DenseIntOrFPElementsAttr, IntegerAttr, StringAttr, TensorType, i64
 from xdsl.irdl import (
     IRDLOperation,
     irdl_op_definition,
@@ -37,9 +43,11 @@ from xdsl.irdl import (
 from xdsl.traits import NoTerminator, Pure
 from xdsl.utils.exceptions import VerifyException
 
+from qir.dialect.dataflow_ops import MvuOp, check_mvu
 from qir.dialect.layer_ops import ModelOp
 from qir.dialect.types import (
     BareInt,
+    ExactResult,
     IntList,
     _check_out_shape,
     _check_same_elem,
@@ -52,6 +60,10 @@ from qir.dialect.types import (
 )
 
 _I64_ARRAY = DenseArrayBase.constr(i64)
+
+#: the widest beat a ``qir.collect`` may give: Amaranth's netlist numbers the bits of a cell output
+#: or port with 16 bits (``Net.from_cell``); a wider flatten goes through ``qir.stream_mvu``
+COLLECT_MAX_BITS = (1 << 16) - 1
 
 #: attribute on the outer qir.model that marks the stream level
 IO_ATTR = "io"
@@ -174,4 +186,72 @@ class JoinOp(_BeatBodyOp):
     assembly_format = "$lhs `,` $rhs attr-dict `:` type($lhs) `,` type($rhs) `->` type($output) $body"
 
 
-OPS = [WindowOp, MapOp, JoinOp, CollectOp]
+@irdl_op_definition
+class StreamMvuOp(ExactResult, IRDLOperation):
+    """A dense layer on the flattened stream ``input`` (rank >= 2, beats of C = its last axis),
+    consumed beat by beat: result[j] = sum_i flat(input)[i] * matrix[i, j] + offset[j] on
+    mantissas, result frac = input frac + shift, exact result type (the numbers of ``qir.mvu``
+    on ``qir.collect(input)``).  Folding (``qir.folding``): every beat takes ``reuse`` = R_b input
+    chunks (S = ceil(C / R_b) inputs each, 1 <= R_b <= C) times ``groups`` = G output groups
+    (P = ceil(n_out / G) outputs each, 1 <= G <= n_out): R_b x G cycles per beat.  ``style``:
+    ``mac`` (multipliers), ``po2`` / ``ternary`` (shift-add); ``impl "rom"``."""
+
+    name = "qir.stream_mvu"
+    input = operand_def(TensorType)
+    matrix = prop_def(DenseIntOrFPElementsAttr)
+    offset = prop_def(DenseIntOrFPElementsAttr)
+    shift = prop_def(IntegerAttr)
+    style = prop_def(StringAttr)
+    reuse = prop_def(IntegerAttr)
+    groups = prop_def(IntegerAttr)
+    impl = prop_def(StringAttr)
+    output = result_def(TensorType)
+    traits = traits_def(Pure())
+    assembly_format = (
+        "$input `matrix` `(` $matrix `)` `offset` `(` $offset `)` `shift` $shift `style` $style "
+        "`reuse` $reuse `groups` $groups `impl` $impl attr-dict `:` type($input) `->` type($output)"
+    )
+
+    @property
+    def R(self) -> int:
+        """R_b: input chunks per beat."""
+        return self.reuse.value.data
+
+    @property
+    def G(self) -> int:
+        """Output groups per chunk."""
+        return self.groups.value.data
+
+    @property
+    def beat(self) -> int:
+        """C: inputs per beat."""
+        return shape_of(self.input.type)[-1]
+
+    @property
+    def beats(self) -> int:
+        """N: beats per tensor."""
+        return prod(shape_of(self.input.type)[:-1])
+
+    def cost(self) -> dict:
+        """``qir.folding.estimate`` of the stream form (LUT, FF, DSP, ROM bits, cycles per beat)."""
+        from qir.folding import estimate
+
+        return estimate(self, self.R, self.style.data)
+
+    exact_bounds = MvuOp.exact_bounds  # the numbers of qir.mvu (the input's elements in any order)
+
+    def verify_(self) -> None:
+        where = _layer(self)
+        ishape, oshape = shape_of(self.input.type), shape_of(self.output.type)
+        if len(ishape) < 2 or len(oshape) != 1:
+            raise VerifyException(f"{where}: qir.stream_mvu takes a stream (rank >= 2) and returns a 1-D tensor")
+        check_mvu(self, prod(ishape))
+        if self.impl.data != "rom":
+            raise VerifyException(f"{where}: qir.stream_mvu has impl \"rom\" only, got {self.impl.data!r}")
+        if not 1 <= self.R <= ishape[-1]:
+            raise VerifyException(f"{where}: reuse (input chunks per beat) must be in 1..{ishape[-1]}, got {self.R}")
+        if not 1 <= self.G <= oshape[0]:
+            raise VerifyException(f"{where}: groups (output groups) must be in 1..{oshape[0]}, got {self.G}")
+
+
+OPS = [WindowOp, MapOp, JoinOp, CollectOp, StreamMvuOp]

@@ -91,3 +91,41 @@ qir.model @pad_elem {
   qir.output %1 : tensor<5x2x!qir.fixed<7,3>>
 }
 // CHECK: layer 'p': result element type fixed<7,3> must equal the input's fixed<6,3>
+
+// -----
+
+// qir.stream_mvu: reuse (input chunks per beat) at most C, groups at most n_out, the matrix
+// (beats x C, n_out), an exact result type.
+qir.model @smvu_reuse {
+  %0 = qir.input "x" : tensor<3x2x!qir.fixed<8,3>>
+  %1 = qir.stream_mvu %0 matrix(dense<[[1], [2], [3], [4], [5], [6]]> : tensor<6x1xi32>) offset(dense<[0]> : tensor<1xi32>) shift 0 : i32 style "mac" reuse 3 : i64 groups 1 : i64 impl "rom" {layer = "s"} : tensor<3x2x!qir.fixed<8,3>> -> tensor<1x!qir.fixed<13,8>>
+  qir.output %1 : tensor<1x!qir.fixed<13,8>>
+}
+// CHECK: layer 's': reuse (input chunks per beat) must be in 1..2, got 3
+
+// -----
+
+qir.model @smvu_groups {
+  %0 = qir.input "x" : tensor<3x2x!qir.fixed<8,3>>
+  %1 = qir.stream_mvu %0 matrix(dense<[[1], [2], [3], [4], [5], [6]]> : tensor<6x1xi32>) offset(dense<[0]> : tensor<1xi32>) shift 0 : i32 style "mac" reuse 1 : i64 groups 2 : i64 impl "rom" {layer = "s"} : tensor<3x2x!qir.fixed<8,3>> -> tensor<1x!qir.fixed<13,8>>
+  qir.output %1 : tensor<1x!qir.fixed<13,8>>
+}
+// CHECK: layer 's': groups (output groups) must be in 1..1, got 2
+
+// -----
+
+qir.model @smvu_matrix {
+  %0 = qir.input "x" : tensor<3x2x!qir.fixed<8,3>>
+  %1 = qir.stream_mvu %0 matrix(dense<[[1], [2]]> : tensor<2x1xi32>) offset(dense<[0]> : tensor<1xi32>) shift 0 : i32 style "mac" reuse 1 : i64 groups 1 : i64 impl "rom" {layer = "s"} : tensor<3x2x!qir.fixed<8,3>> -> tensor<1x!qir.fixed<13,8>>
+  qir.output %1 : tensor<1x!qir.fixed<13,8>>
+}
+// CHECK: layer 's': matrix (2, 1) / offset (1,) do not match (6, 1) / (1,)
+
+// -----
+
+qir.model @smvu_narrow {
+  %0 = qir.input "x" : tensor<3x2x!qir.fixed<8,3>>
+  %1 = qir.stream_mvu %0 matrix(dense<[[1], [2], [3], [4], [5], [6]]> : tensor<6x1xi32>) offset(dense<[0]> : tensor<1xi32>) shift 0 : i32 style "mac" reuse 1 : i64 groups 1 : i64 impl "rom" {layer = "s"} : tensor<3x2x!qir.fixed<8,3>> -> tensor<1x!qir.fixed<10,5>>
+  qir.output %1 : tensor<1x!qir.fixed<10,5>>
+}
+// CHECK: layer 's': result type fixed<10,5> cannot hold the exact results [-84.0, 83.34375]

@@ -9,12 +9,12 @@
 
 // Stream form: a 3x3 same-padded conv on a 4x4 map (its window walks the 6x6 padded map: 36
 // cycles per image, the floor of the II; its kernel map sees 16 beats per image), a flatten and a
-// 32 -> 3 dense layer on one beat.  A target II gives every layer the largest R with
-// beats x R <= target (R at most the layer's inputs x outputs: 18 for the kernel, 96 for the dense),
-// unless a smaller R is both smaller and faster (the dominance rule, fold_auto_dominance.mlir):
-// R = 2 .. 4 of the kernel are one multiplexed adder graph (muxgraph) smaller than R = 1, so at
-// target 100 it takes 2, not 6; at target 36 its R = 2 (32 cycles) would stall the window walking
-// the padded map (the cycle model), so it stays at 1; the dense takes R = 32, smaller than 33 .. 36.
+// 32 -> 3 dense layer, which consumes the flattened stream beat by beat (qir-stream-mvu: 16 beats
+// of 2).  A target II gives every layer the largest R with beats x R <= target (R at most the
+// layer's inputs x outputs: 18 for the kernel; C x n_out = 6 cycles per beat for the dense),
+// unless a smaller R is smaller and faster (fold_auto_dominance.mlir: R = 2 .. 4 are one
+// multiplexed adder graph, so at target 100 the kernel takes 2, not 6) or the stream cycle model
+// says the pipeline would miss the target (at 36 = the window's walk: both stay at R = 1).
 qir.model @fa {
   %0 = qir.input "x" : tensor<4x4x1x!qir.fixed<6,3>>
   %1 = qir.conv %0 weights(dense<[[[[1, 0]], [[2, 1]], [[0, 1]]], [[[1, 1]], [[-1, 2]], [[0, 0]]], [[[3, 1]], [[1, -1]], [[2, 2]]]]> : tensor<3x3x1x2xi32> : !qir.fixed<4,2>) strides [1, 1] dilations [1, 1] pads [1, 1, 1, 1] groups 1 {layer = "c1"} : tensor<4x4x1x!qir.fixed<6,3>> -> tensor<4x4x2x!qir.fixed<12,7>>
@@ -23,13 +23,13 @@ qir.model @fa {
   qir.output %3 : tensor<3x!qir.fixed<24,14>>
 }
 // II36:     qir.dense {{.*}} {layer = "c1", reuse = 1 : i64} : tensor<9x
-// II36:     qir.dense {{.*}} {layer = "fc", reuse = 32 : i64} : tensor<32x
+// II36:     qir.dense {{.*}} {layer = "fc", reuse = 1 : i64} : tensor<32x
 // II100:    qir.dense {{.*}} {layer = "c1", reuse = 2 : i64} : tensor<9x
-// II100:    qir.dense {{.*}} {layer = "fc", reuse = 96 : i64} : tensor<32x
+// II100:    qir.dense {{.*}} {layer = "fc", reuse = 6 : i64} : tensor<32x
 // R5:       qir.dense {{.*}} {layer = "c1", reuse = 5 : i64} : tensor<9x
 // R5:       qir.dense {{.*}} {layer = "fc", reuse = 5 : i64} : tensor<32x
 // FAST:     qir.dense {{.*}} {layer = "c1", reuse = 1 : i64} : tensor<9x
-// FAST:     qir.dense {{.*}} {layer = "fc", reuse = 32 : i64} : tensor<32x
+// FAST:     qir.dense {{.*}} {layer = "fc", reuse = 1 : i64} : tensor<32x
 // NONE-NOT: reuse
 // FLOOR:    qir-fold-auto: target II 35 cycles is impossible: the window of layer 'c1' walks 36 steps per image (give target-ii=36 or more)
 // NOFIT:    qir-fold-auto: max-luts=1 is impossible: even folded as far as each layer can be (II 288 cycles) the layers are estimated at

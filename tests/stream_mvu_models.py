@@ -1,0 +1,41 @@
+"""Small stream CNNs for ``qir.stream_mvu`` (issue #12): conv -> relu -> Flatten -> dense."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+from qkeras_writer import Layer, conv, dense, qact, write_model
+
+
+def write_small_cnn(directory: str | Path, seed: int = 0, kind: str = "mac", shape=(6, 6, 2), filters: int = 3,
+                    n_out: int = 5, act_after_flatten: bool = False) -> Path:
+    """``shape`` input ``quantized_bits(6,2,alpha=1)`` (fixed<6,3>) -> QConv2D(filters, 3x3, same) relu(3,1) ->
+    Flatten -> QDense(n_out) with ``kind`` weights: ``mac`` (4-bit), ``po2`` (0, +-2^k),
+    ``ternary`` (0, +-1/2); both with a bias.  ``act_after_flatten``: a QActivation
+    ``quantized_relu(2,1)`` between the Flatten and the dense."""
+    rng = np.random.default_rng(seed)
+    wq = "quantized_bits(4,0,alpha=1)"
+    c = conv("c1", "qin", 2, rng.integers(-8, 8, size=(3, 3, shape[2], filters)) / 8, rng.integers(-8, 8, filters) / 8,
+             wq, wq, padding="same")
+    n_in = shape[0] * shape[1] * filters
+    if kind == "mac":
+        k, kq = rng.integers(-8, 8, size=(n_in, n_out)) / 8, wq
+    elif kind == "po2":
+        k = rng.choice([0, 1, -1, 2, -2, 0.5, -0.5, 0.25, -4], size=(n_in, n_out))
+        kq = "quantized_po2(4,4)"
+    else:
+        k, kq = rng.choice([0.0, 0.5, -0.5], size=(n_in, n_out)), "ternary(alpha=0.5)"
+    layers = [qact("qin", "x", "quantized_bits(6,2,alpha=1)"), c, qact("r1", "c1", "quantized_relu(3,1)"),
+              Layer("flat", "Flatten", {"data_format": "channels_last"}, ["r1"])]
+    if act_after_flatten:
+        layers.append(qact("a2", "flat", "quantized_relu(2,1)"))
+    layers.append(dense("fc1", layers[-1].name, k, rng.integers(-8, 8, n_out) / 8, kq, wq))
+    return write_model(directory, f"scnn_{kind}_{seed}{'_act' if act_after_flatten else ''}", shape, layers)
+
+
+def random_inputs(n: int, shape=(6, 6, 2), seed: int = 1) -> np.ndarray:
+    """Inputs on the ``quantized_bits(6,2)`` grid, the corners (min, max) first."""
+    rng = np.random.default_rng(seed)
+    x = rng.integers(-32, 32, size=(n, *shape)) / 8
+    x[0], x[1] = -4.0, 31 / 8
+    return x
