@@ -128,11 +128,11 @@ class _Row:
 
 
 def _pair_luts(ka: int, kb: int) -> int:
-    """LUTs per overlapping bit for the pairing: ``bit_luts``, but two for two multiplexed
-    operands (Yosys maps them as a mux LUT + an XOR LUT; Vivado packs one LUT6_2): measured on
-    qkeras_3layer at R = 2, this pairing is cheaper in both counts (19,454 vs 19,760 LUT6_2-model
-    LUTs, 27,830 vs 28,746 two-LUT-model LUTs)."""
-    return max(bit_luts(ka, kb), 2) if ka > 1 and kb > 1 else bit_luts(ka, kb)
+    """LUTs per overlapping bit for the pairing: ``bit_luts`` (two for two 2:1-multiplexed
+    operands, Yosys's count; measured on qkeras_3layer at R = 2, the pairing that counted them as
+    two was cheaper also in the LUT6_2 count: 19,454 vs 19,760 LUT6_2-model LUTs, 27,830 vs
+    28,746 two-LUT-model LUTs)."""
+    return bit_luts(ka, kb)
 
 
 def _entries(g: AdderGraph, k: int, where: dict[int, int]) -> list[tuple]:

@@ -370,11 +370,17 @@ def _layer_matrix(op):
 #: MUXGRAPH_MAX_R)
 IMPLS = ("rom", "muxgraph")
 MUXGRAPH_MAX_R = 4
-#: merged graph / unfolded graph adder LUTs by phases P (measured with ``build_mux`` on
-#: qkeras_3layer's four layers, weighted by size: 0.80, 0.89, 0.83; the phases' per-depth
-#: pairing, wider merged fields and the operand multiplexers: P = 2 packs two 2:1 muxed operands
-#: into one LUT6_2, P = 3-4 need a mux LUT per operand)
-MUXGRAPH_FACTOR = {1: 1.0, 2: 0.8, 3: 0.9, 4: 0.85}
+#: merged graph / unfolded graph adder LUTs by phases P (``MuxGraph.target_cost`` over
+#: ``AdderGraph.lut_bits``, measured with ``build_mux`` on qkeras_3layer's four layers, summed:
+#: P = 2 26,821 / 23,968 = 1.12 (1.07-1.19 per layer), P = 3 23,343 = 0.97 (0.88-1.20), P = 4
+#: 28,082 = 1.17 (1.07-1.30)), in Yosys's count (``qir.muxgraph.bit_luts``: two 2:1-multiplexed
+#: operands are two LUTs, a 4:1 mux two); 1.0 or more: no cheaper than not folding
+MUXGRAPH_FACTOR = {1: 1.0, 2: 1.12, 3: 0.97, 4: 1.17}
+#: Yosys ``synth_xilinx`` LUT cells (INV included) per ``MuxGraph.target_cost`` LUT, for ``qir
+#: report`` (its adder graphs have ``qir.report.LUT_PER_ADDER_BIT``): qkeras_3layer at R = 2,
+#: ``--io parallel``: 31,834 LUTs for merged graphs of 26,821 plus 3,312 other estimated LUTs
+#: (a 16x16 layer at P = 2, 3, 4: 1.10, 1.10, 1.02)
+MUXGRAPH_LUT_PER_BIT = 1.06
 #: the searched unfolded graph's LUT bits / the rough unfolded estimate (``estimate`` at R = 1):
 #: 0.69, 0.67, 0.66, 0.69 on qkeras_3layer's layers
 MUXGRAPH_SEARCH = 0.68
@@ -414,10 +420,13 @@ def estimate_muxgraph(matrix: np.ndarray, offset, in_t: Fixed, R: int, out_width
 def choose_impl(matrix: np.ndarray, offset, in_t: Fixed, R: int, style: str) -> str:
     """``rom`` or ``muxgraph`` for a layer folded by R > 1 in ``style``: the one with fewer
     estimated LUTs (the budget ``qir-fold-auto`` plans with; the ROM's DSPs are reported, not
-    traded); muxgraph only for the adder-graph styles (cmvm, po2, ternary) and at least 2
-    outputs (``muxgraph_phases``)."""
+    traded); muxgraph only for the adder-graph styles (cmvm, po2, ternary), at least 2 outputs
+    (``muxgraph_phases``) and a merged graph cheaper than the unfolded one (``MUXGRAPH_FACTOR`` <
+    1: otherwise folding by R buys nothing that R = 1 does not have)."""
     m = np.asarray(matrix, dtype=object)
     if style not in ("cmvm", "po2", "ternary") or R < 2 or not muxgraph_phases(m, R):
+        return "rom"
+    if MUXGRAPH_FACTOR[muxgraph_phases(m, R)] >= 1.0:
         return "rom"
     rom = estimate_matrix(m, offset, in_t, R, "mac" if style == "cmvm" else style)
     mux = estimate_muxgraph(m, offset, in_t, R)
@@ -431,7 +440,7 @@ def _estimate_lowered_muxgraph(op) -> dict:
     g = op.graph()
     out_t = elem(op.output.type)
     in_t = elem(op.input.type)
-    lut = g.target_cost("xilinx") + CONTROL_LUTS
+    lut = g.target_cost("xilinx") * MUXGRAPH_LUT_PER_BIT + CONTROL_LUTS
     return {"lut": int(round(lut)), "ff": g.register_bits(out_t.width), "dsp": 0, "memory_bits": 0,
             "cycles_per_beat": op.R, "S": shape_of(op.input.type)[0], "acc_bits": out_t.width,
             "weight_bits": 0, "style": op.style.data, "impl": "muxgraph", "implementation": "muxgraph",

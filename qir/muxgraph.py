@@ -34,29 +34,33 @@ from qir.addergraph import AdderGraph, range_bits
 _IDLE = (0, 0, 0, 0, 1)
 
 
+def _lut6s(n: int) -> int:
+    """LUT6s of a function of n inputs built as a chain (each further LUT6 takes 5 new inputs)."""
+    return 1 if n <= 6 else 1 + ceil((n - 6) / 5)
+
+
 def mux_luts(k: int) -> int:
-    """LUT6s of a k:1 multiplexer (k - 1 selects decoded once per phase pattern, shared)."""
-    if k <= 1:
-        return 0
-    return 1 if k <= 4 else ceil(k / 4) + ceil(k / 4) // 2
+    """LUT6s of a k:1 multiplexer as ``rtl/muxgraph.py`` writes it: a chain of 2:1 muxes on k - 1
+    one-hot phase selects (shared per phase set), 2k - 1 inputs: 1 up to 3:1, 2 for 4:1."""
+    return 0 if k <= 1 else _lut6s(2 * k - 1)
 
 
 def bit_luts(ka: int, kb: int, target: str = "xilinx") -> float:
     """Cost of one adder bit whose operands are ka:1 and kb:1 multiplexers (1 = a plain node).
 
-    ``xilinx``: the bit's LUT6 computes propagate = A ^ B, the carry chain takes generate = A:
-    1 LUT when A is plain and B at most a 4:1 mux (sel bits + B's sources + A <= 6 inputs);
-    both 2:1 (R = 2: sel, a0, a1, b0, b1): one LUT6_2 (O6 propagate, O5 = A), 1 (Vivado packs
-    them; Yosys's ``synth_xilinx`` counts two LUTs); otherwise a mux LUT per operand that does not
-    fit.  ``ecp5``: a CCU2C half (its LUT4 takes A, B, and a 2:1 mux of one operand) plus a LUT4 per
+    ``xilinx`` (the declared metric: Yosys ``synth_xilinx -family xcup`` LUT cells, issue #13):
+    the bit's LUT computes propagate = A ^ B, the carry chain takes generate = A (A: the operand
+    with fewer sources, written first): the propagate LUT(s) take A and B's 2kb - 1 mux inputs
+    (1 LUT up to a 3:1 B), and a multiplexed A is a mux of its own (the generate input).  So
+    1:1 + 2:1 = 1, 2:1 + 2:1 = 2 (Yosys maps a LUT3 mux plus the propagate LUT; Vivado could pack
+    the pair into one LUT6_2 -- not verified here, no Vivado), 1:1 + 4:1 = 2, 4:1 + 4:1 = 4.
+    Checked against Yosys on a 16x16 layer (6-bit weights) built at P = 2, 3, 4: 1.10x, 1.10x,
+    1.02x of this cost (INV included), against 1.32x for the unfolded graph's LUT bits.
+    ``ecp5``: a CCU2C half (its LUT4 takes A, B, and a 2:1 mux of one operand) plus a LUT4 per
     further 2:1 mux.  ``asic``: a full adder (24, units of NAND2/3) plus a MUX2 (7) per extra source."""
     ka, kb = sorted((max(ka, 1), max(kb, 1)))
     if target == "xilinx":
-        if ka == 1:
-            return 1 if kb <= 4 else 1 + mux_luts(kb)
-        if ka == 2 and kb == 2:
-            return 1
-        return mux_luts(ka) + (1 if kb <= 4 else 1 + mux_luts(kb))
+        return (1 if kb == 1 else _lut6s(2 * kb)) + mux_luts(ka)
     if target == "ecp5":
         extra = (ka - 1) + (kb - 1)
         return 1 + max(extra - 1, 0)
@@ -231,19 +235,24 @@ class MuxGraph:
         zl = self.zero_lsbs()
         tot = 0.0
         one = bit_luts(1, 1, target)
+
+        def only(k: int) -> float:  # a bit where only a k:1-multiplexed operand is live
+            return 0 if k <= 1 else mux_luts(k) if target == "xilinx" else one
         for i in range(self.n_adders):
             ka, kb = self.operand_variants(i, 0), self.operand_variants(i, 1)
             (a0, a1), (b0, b1) = self._spans(i, width, zl)
             ov = max(0, min(a1, b1) - max(a0, b0))
             tot += ov * bit_luts(ka, kb, target)
-            tot += (a1 - a0 - ov) * (one if ka > 1 else 0) + (b1 - b0 - ov) * (one if kb > 1 else 0)
+            tot += (a1 - a0 - ov) * only(ka) + (b1 - b0 - ov) * only(kb)
         for q, row in enumerate(self.slots):
             used = [s for s in row if s[0] >= 0]
             srcs = {(s[1], s[2], s[3]) for s in used if s[1] >= 0}
             consts = {self.offsets[q][r] for r, s in enumerate(row) if s[0] >= 0}
             if len(srcs) > 1 or (srcs and len(consts) > 1):
                 lo, hi = self.slot_range(q)
-                tot += range_bits(lo, hi) * (one * (1 + mux_luts(len(srcs)) if len(srcs) > 4 else one))
+                k = len(srcs)
+                tot += range_bits(lo, hi) * (bit_luts(1, k, target) if target == "xilinx"
+                                             else one * (1 + mux_luts(k)) if k > 4 else one)
         return tot
 
     def register_bits(self, out_width: int) -> int:
