@@ -84,39 +84,57 @@ def test_codec_round_trip_and_checks():
         build_mux(m, None, [-8] * 6, [7] * 6, 6)
 
 
-def test_phases_balanced_and_merge_cheaper_than_unfolded():
-    """Columns dealt by CSD digits; at R = 2 the merged graph (LUT6_2 cost) is cheaper than the
-    unfolded graph of the whole matrix, and each phase's graph is about half of it."""
+def test_phases_balanced_and_merge_cost_in_yosys_count():
+    """Columns dealt by CSD digits; at R = 2 the merged graph in Yosys's count (two 2:1-multiplexed
+    operands = two LUTs) costs more than the unfolded graph of the whole matrix, in the band
+    measured on qkeras_3layer (MUXGRAPH_FACTOR[2] = 1.12, 1.07-1.19 per layer), and each phase's
+    graph is about half of it."""
     rng = np.random.default_rng(7)
     m = rng.integers(-63, 64, size=(16, 32)).astype(object)
     cols = phase_columns(m, 2)
     assert sorted(cols[0] + cols[1]) == list(range(32)) and len(cols[0]) == len(cols[1]) == 16
     g1 = build(m, None, [-128] * 16, [127] * 16)
     g = build_mux(m, None, [-128] * 16, [127] * 16, 2)
-    assert g.target_cost() < 0.95 * g1.lut_bits()
+    assert 1.0 * g1.lut_bits() < g.target_cost() < 1.35 * g1.lut_bits()
     assert all(g.phase(r).lut_bits() < 0.65 * g1.lut_bits() for r in range(2))
 
 
+def test_bit_luts_follow_yosys():
+    """Per adder bit, what Yosys synth_xilinx maps (the carry chain's generate input is operand A,
+    a multiplexed A is a mux LUT of its own; a k:1 mux on one-hot selects has 2k - 1 inputs)."""
+    from qir.muxgraph import bit_luts, mux_luts
+
+    assert [mux_luts(k) for k in (1, 2, 3, 4)] == [0, 1, 1, 2]
+    assert bit_luts(1, 1) == 1 and bit_luts(1, 2) == 1 and bit_luts(2, 1) == 1 and bit_luts(1, 3) == 1
+    assert bit_luts(2, 2) == 2  # LUT3 mux + propagate LUT (a LUT6_2 only if Vivado packs it)
+    assert bit_luts(1, 4) == 2 and bit_luts(2, 3) == 2 and bit_luts(3, 4) == 3 and bit_luts(4, 4) == 4
+
+
 def test_choice_small_r_muxgraph_large_r_rom():
-    from qir.folding import MUXGRAPH_MAX_R, choose_impl
+    from qir.folding import MUXGRAPH_FACTOR, MUXGRAPH_MAX_R, choose_impl, muxgraph_phases
 
     m = np.random.default_rng(2).integers(-7, 8, size=(16, 32)).astype(object)  # 4-bit weights
     t = Fixed.parse("fixed<16,6>")
-    assert choose_impl(m, np.zeros(32), t, 2, "cmvm") == "muxgraph"
+    # R = 2: two phases cost more than the unfolded graph (MUXGRAPH_FACTOR[2] >= 1): not chosen
+    assert MUXGRAPH_FACTOR[2] >= 1 and choose_impl(m, np.zeros(32), t, 2, "cmvm") == "rom"
+    # R = 3, 4: three phases (MUXGRAPH_FACTOR[3] < 1), cheaper than the ROM
+    assert muxgraph_phases(m, 3) == muxgraph_phases(m, 4) == 3
+    assert choose_impl(m, np.zeros(32), t, 3, "cmvm") == choose_impl(m, np.zeros(32), t, 4, "cmvm") == "muxgraph"
     assert choose_impl(m, np.zeros(32), t, MUXGRAPH_MAX_R + 1, "cmvm") == "rom"
-    assert choose_impl(m, np.zeros(32), t, 2, "mac") == "rom"  # multipliers asked for
+    assert choose_impl(m, np.zeros(32), t, 3, "mac") == "rom"  # multipliers asked for
     assert choose_impl(m[:, :1], np.zeros(1), t, 3, "cmvm") == "rom"  # one output: no phases to fold
 
 
 @pytest.mark.sim
 @pytest.mark.parametrize("io, R", [("stream", 2), ("parallel", 2), ("stream", 3), ("parallel", 3)])
 def test_muxgraph_rtl_corners(tmp_path, io, R):
-    """The corner model (7 -> 3 -> 2) at R = 2 (both layers muxgraph) and 3 (fc1 muxgraph, fc2
-    rom: 3 phases > 2 outputs): Icarus == interpreter at full rate and under random gaps/stalls
-    (stream) or through in_ready (parallel); the report names each layer's implementation."""
+    """The corner model (7 -> 3 -> 2) pinned to muxgraph (the cost model would keep R = 2 as a
+    ROM) at R = 2 and 3 (fc1 3 phases, fc2 2 phases idling a cycle): Icarus == interpreter at
+    full rate and under random gaps/stalls (stream) or through in_ready (parallel); the report
+    names each layer's implementation."""
     js = _corner_model(tmp_path / "m")
     src = tmp_path / "folded.mlir"
-    src.write_text(_set_reuse(import_model(js, input_type=Fixed.parse("fixed<8,1>")), R))
+    src.write_text(_set_reuse(import_model(js, input_type=Fixed.parse("fixed<8,1>")), R, impl="muxgraph"))
     out = tmp_path / "out"
     rep = compile_model(src, out, io=io)
     assert rep["ii_cycles"] == R
@@ -128,7 +146,9 @@ def test_muxgraph_rtl_corners(tmp_path, io, R):
     est = json.loads(subprocess.run([sys.executable, "-m", "qir.cli", "report", str(out), "--json"],
                                     capture_output=True, text=True, check=True).stdout)["estimate"]
     impl = {lay["layer"]: lay["impl"] for lay in est["layers"] if "cycles_per_beat" in lay}
-    assert impl == {"fc1": "muxgraph", "fc2": "muxgraph"}  # R = 3: P = 2 phases, idle a cycle
+    assert impl == {"fc1": "muxgraph", "fc2": "muxgraph"}
+    phases = {lay["layer"]: lay["phases"] for lay in est["layers"] if "cycles_per_beat" in lay}
+    assert phases == ({"fc1": 2, "fc2": 2} if R == 2 else {"fc1": 3, "fc2": 2})
 
 
 @pytest.mark.sim
