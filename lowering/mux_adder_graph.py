@@ -67,7 +67,8 @@ def build_mux(matrix, offset, in_lo, in_hi, R: int, *, depth_slack: int = 1, tar
 
 
 #: layers up to this many weights try both output splits (contiguous and digit-balanced) and
-#: keep the cheaper merged graph (qkeras_3layer at R = 2: contiguous 19,034 LUTs, balanced 19,454)
+#: keep the cheaper merged graph (qkeras_3layer at R = 2, LUT6_2 cost: contiguous 19,034 LUTs, balanced
+#: 19,454)
 BOTH_SPLITS_MAX = 1 << 14
 
 
