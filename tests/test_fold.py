@@ -60,6 +60,26 @@ def _corner_inputs(n_random: int = 12) -> np.ndarray:
     return np.asarray(rows) * 2.0 ** -7
 
 
+def _compile_corner(tmp_path: Path, R: int, impl: str, io: str) -> tuple[Path, dict]:
+    """The corner model with every layer at reuse R and ``impl`` pinned, compiled (``io``)."""
+    js = _corner_model(tmp_path / "m")
+    src = tmp_path / "folded.mlir"
+    src.write_text(_set_reuse(import_model(js, input_type=Fixed.parse("fixed<8,1>")), R, impl=impl))
+    out = tmp_path / "out"
+    return out, compile_model(src, out, io=io)
+
+
+def _sim_corners_and_estimate(tmp_path: Path, out: Path) -> dict:
+    """``qir sim`` of the corner inputs in Icarus (asserts 0 mismatches), then ``qir report
+    --json``'s estimate."""
+    np.save(tmp_path / "x.npy", _corner_inputs())
+    r = subprocess.run([sys.executable, "-m", "qir.cli", "sim", str(out), "--inputs", str(tmp_path / "x.npy"),
+                        "--simulator", "icarus"], capture_output=True, text=True)
+    assert r.returncode == 0 and " 0 mismatches" in r.stdout + r.stderr, r.stdout + r.stderr
+    return json.loads(subprocess.run([sys.executable, "-m", "qir.cli", "report", str(out), "--json"],
+                                     capture_output=True, text=True, check=True).stdout)["estimate"]
+
+
 def test_estimate_falls_with_reuse():
     m = parse_module("""qir.model @m {
       %0 = qir.input "x" : tensor<64x!qir.fixed<8,3>>
@@ -129,20 +149,11 @@ def test_folded_rtl_corners(tmp_path, io, R):
     Stream: full rate and random stalls (qir sim checks II = R and the latency); parallel:
     in_ready, II = R.  The ROMs built are the estimate's (depth x width).  The ROM form is pinned
     (``impl`` attribute): at R <= 4 the cost model picks muxgraph here (test_muxgraph.py)."""
-    js = _corner_model(tmp_path / "m")
-    src = tmp_path / "folded.mlir"
-    src.write_text(_set_reuse(import_model(js, input_type=Fixed.parse("fixed<8,1>")), R, impl="rom"))
-    out = tmp_path / "out"
-    rep = compile_model(src, out, io=io)
+    out, rep = _compile_corner(tmp_path, R, "rom", io)
     assert rep["ii_cycles"] == R
     if io == "parallel":
         assert {"name": "in_ready", "direction": "output", "width": 1, "type": None, "shape": None} in rep["ports"]
-    np.save(tmp_path / "x.npy", _corner_inputs())
-    r = subprocess.run([sys.executable, "-m", "qir.cli", "sim", str(out), "--inputs", str(tmp_path / "x.npy"),
-                        "--simulator", "icarus"], capture_output=True, text=True)
-    assert r.returncode == 0 and " 0 mismatches" in r.stdout + r.stderr, r.stdout + r.stderr
-    est = json.loads(subprocess.run([sys.executable, "-m", "qir.cli", "report", str(out), "--json"],
-                                    capture_output=True, text=True, check=True).stdout)["estimate"]
+    est = _sim_corners_and_estimate(tmp_path, out)
     folded = [lay for lay in est["layers"] if lay.get("reuse") == R]
     assert {lay["layer"] for lay in folded} == {"fc1", "fc2"} and all(lay["rom_bits"] > 0 for lay in folded)
     assert all(lay["rom"] == "logic" and lay["memory_bits"] == 0 for lay in folded)  # a few words: LUTs

@@ -4,7 +4,6 @@ the outputs and merged into one (``qir.lowering.mux_adder_graph``, ``qir.muxgrap
 field widths, the codec and its checks, the cost and the choice; RTL == interpreter in Icarus."""
 from __future__ import annotations
 
-import json
 import subprocess
 import sys
 
@@ -12,7 +11,7 @@ import numpy as np
 import pytest
 from qir.lowering.adder_graph import build
 from qir.lowering.mux_adder_graph import build_mux, phase_columns
-from test_fold import _corner_inputs, _corner_model, _set_reuse
+from test_fold import _compile_corner, _set_reuse, _sim_corners_and_estimate
 
 from qir.fixed import Fixed
 from qir.flow import compile_model, import_model
@@ -132,19 +131,10 @@ def test_muxgraph_rtl_corners(tmp_path, io, R):
     ROM) at R = 2 and 3 (fc1 3 phases, fc2 2 phases idling a cycle): Icarus == interpreter at
     full rate and under random gaps/stalls (stream) or through in_ready (parallel); the report
     names each layer's implementation."""
-    js = _corner_model(tmp_path / "m")
-    src = tmp_path / "folded.mlir"
-    src.write_text(_set_reuse(import_model(js, input_type=Fixed.parse("fixed<8,1>")), R, impl="muxgraph"))
-    out = tmp_path / "out"
-    rep = compile_model(src, out, io=io)
+    out, rep = _compile_corner(tmp_path, R, "muxgraph", io)
     assert rep["ii_cycles"] == R
     assert "qir.muxgraph" in (out / "lowered.mlir").read_text()
-    np.save(tmp_path / "x.npy", _corner_inputs())
-    r = subprocess.run([sys.executable, "-m", "qir.cli", "sim", str(out), "--inputs", str(tmp_path / "x.npy"),
-                        "--simulator", "icarus"], capture_output=True, text=True)
-    assert r.returncode == 0 and " 0 mismatches" in r.stdout + r.stderr, r.stdout + r.stderr
-    est = json.loads(subprocess.run([sys.executable, "-m", "qir.cli", "report", str(out), "--json"],
-                                    capture_output=True, text=True, check=True).stdout)["estimate"]
+    est = _sim_corners_and_estimate(tmp_path, out)
     impl = {lay["layer"]: lay["impl"] for lay in est["layers"] if "cycles_per_beat" in lay}
     assert impl == {"fc1": "muxgraph", "fc2": "muxgraph"}
     phases = {lay["layer"]: lay["phases"] for lay in est["layers"] if "cycles_per_beat" in lay}
