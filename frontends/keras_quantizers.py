@@ -688,7 +688,43 @@ def _rejected(name: str, why: str):
 
 
 _rejected("bernoulli", "it samples randomly even at inference")
-_rejected("quantized_ulaw", "its outputs are not on a fixed-point grid (mu-law)")
+
+
+@quantizer("quantized_ulaw")
+@dataclass(frozen=True)
+class QuantizedUlaw(Quantizer):
+    """mu-law codebook (docs/quantizer_semantics.md §1.5).  As a weight quantizer its 2^bits levels
+    are float32 constants (QKeras multiplies by exactly these), imported as exact wide constants; as
+    an activation its outputs are not on a fixed-point grid and it is rejected."""
+
+    bits: Any = 8
+    integer: Any = 0
+    symmetric: Any = 0
+    u: Any = 255.0
+
+    def check(self) -> None:
+        super().check()
+        _as_int(self.bits, f"{self.NAME} bits", 1, 16)
+        _as_int(self.integer, f"{self.NAME} integer")
+        _as_bool(self.symmetric, f"{self.NAME} symmetric")
+        if not _as_float(self.u, f"{self.NAME} u") > 0:
+            raise QirError(f"{self.NAME}: u must be > 0, got {self.u!r}")
+
+    def _values(self, x):
+        m = F32(2.0 ** (_as_int(self.bits, "bits") - 1))
+        m_i = F32(2.0 ** _as_int(self.integer, "integer"))
+        u = F32(_as_float(self.u, "u"))
+        p = _hard_sigmoid(x / m_i) * m
+        rp = F32(2.0) * (np.rint(p) / m) - F32(1.0)
+        ulaw = np.sign(rp) * np.log(F32(1) + u * np.abs(rp)) / np.log(F32(1) + u)
+        lo = F32(-1.0) + F32(float(_as_bool(self.symmetric, "symmetric"))) / m
+        return (m_i * np.clip(ulaw, lo, F32(1.0) - F32(1.0) / m)).astype(F32)
+
+    def steps(self) -> list[Step]:
+        raise QirError(f"{self.NAME} is not supported as an activation: its outputs are not on a fixed-point "
+                       "grid (mu-law); use it as a kernel/bias quantizer, or quantized_bits/quantized_po2 here")
+
+
 _rejected("quantized_hswish", "hard swish quantization is not implemented")
 
 

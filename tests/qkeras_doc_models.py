@@ -1,0 +1,214 @@
+"""Replicas of the models in the QKeras documentation (github.com/google/qkeras: README.md,
+notebook/QKerasTutorial.ipynb, examples/, qkeras/qtools/examples/), written as QKeras JSON + .h5
+with tests/qkeras_writer.py (no TensorFlow).  Layer lists, shapes and quantizer configurations are
+the documented ones; the weights are seeded random float32 values with the initializers' scale
+(he_normal-like), quantized by the frontend exactly as QKeras would at inference.
+
+``scale`` shrinks the channel/unit counts for the quick regression tests (1 = the documented size).
+
+- ``cifar10_po2``: examples/example_cifar10_po2.py (the documentation's only 32x32x3 QKeras CNN):
+  QActivation quantized_relu_po2(4,4) -> QConv2D 128 3x3 (po2(4,1) kernel, po2(4,4) bias) ->
+  QActivation ternary() -> MaxPool 2 -> QConv2D 256 3x3 (po2) -> quantized_relu(6,2) -> MaxPool ->
+  QConv2D 128 3x3 (quantized_bits(4,0,1)) -> quantized_relu(4,2) -> MaxPool -> Flatten (512) ->
+  QDense 10 (kernel quantized_ulaw(4,0,1), bias quantized_bits(4,0,1)) -> softmax.
+- ``readme_cnn``: the README's example on a 32x32x3 input: QConv2D 18 3x3 (stochastic_ternary
+  kernel, ternary bias) -> quantized_relu(3) -> QSeparableConv2D 32 3x3 (depthwise
+  quantized_bits(4,0,1), pointwise quantized_bits(3,0,1), bias quantized_bits(3)) ->
+  quantized_relu(3) -> Flatten (28*28*32 = 25088) -> QDense 10 (quantized_bits(3)) ->
+  QActivation quantized_bits(20,5) -> softmax.  (The README also passes ``depthwise_activation``
+  to QSeparableConv2D, which that layer does not accept: Keras raises on it, so no saved model
+  has it.)
+- ``tutorial``: QKerasTutorial.ipynb ``CreateQModel`` (MNIST 28x28x1): QConv2D 18 3x3
+  (stochastic_ternary, bias quantized_po2(4)) -> quantized_relu(2) -> QConv2D 32 3x3 ->
+  quantized_relu(2) -> Flatten (24*24*32 = 18432) -> QDense 10 (quantized_bits(3,0,1), bias
+  quantized_bits(3)) -> softmax.
+- ``qdense784``: examples/example_qdense.py: 784 -> QActivation quantized_relu(4) -> QDense 100
+  (ternary() kernel, bias quantized_bits(4,0,1)) -> quantized_relu(2) -> QDense 10
+  (quantized_bits(4,0,1)) -> softmax.
+- ``qenergy784``: the qtools energy example's binary network (tests/qtools_model_test.py
+  test_qenergy): 784 -> QDense 300 (binary() kernel and bias) -> quantized_relu(4,0) -> QDense 100
+  (quantized_bits(4,0,1)) -> quantized_relu(4) -> QDense 10 (quantized_bits(4,0,1)) -> softmax
+  (QAdaptiveActivation there is a training-time layer; its inference form is quantized_relu(4)).
+- ``hybrid784``: qkeras/qtools/examples/example_generate_json.py ``hybrid_model``: 784 -> float
+  Dense 300 -> relu -> QDense 100 (quantized_po2(4)) -> quantized_relu(4,0) -> QDense 10
+  (quantized_po2(4)) -> softmax (needs a precision for the float Dense).
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+from qkeras_writer import Layer, conv, dense, q, qact, write_model
+
+
+# quantizer configs as QKeras serializes them (get_config keys)
+def qbits(bits, integer=0, symmetric=0, keep_negative=True, alpha=None) -> dict:
+    return q("quantized_bits", bits=bits, integer=integer, symmetric=symmetric, alpha=alpha,
+             keep_negative=keep_negative, use_stochastic_rounding=False, qnoise_factor=1.0)
+
+
+def qrelu(bits, integer=0) -> dict:
+    return q("quantized_relu", bits=bits, integer=integer, use_sigmoid=0, negative_slope=0.0,
+             use_stochastic_rounding=False, relu_upper_bound=None, qnoise_factor=1.0)
+
+
+def po2(bits, max_value=None) -> dict:
+    return q("quantized_po2", bits=bits, max_value=max_value, use_stochastic_rounding=False,
+             quadratic_approximation=False, qnoise_factor=1.0, log2_rounding="rnd")
+
+
+def relu_po2(bits, max_value=None) -> dict:
+    return q("quantized_relu_po2", bits=bits, max_value=max_value, negative_slope=0,
+             use_stochastic_rounding=False, quadratic_approximation=False, qnoise_factor=1.0,
+             log2_rounding="rnd")
+
+
+def ternary(alpha=None, threshold=None) -> dict:
+    return q("ternary", alpha=alpha, threshold=threshold, use_stochastic_rounding=False, number_of_unrolls=5)
+
+
+def stochastic_ternary() -> dict:
+    return q("stochastic_ternary", alpha=None, threshold=None, temperature=8.0, use_real_sigmoid=True,
+             number_of_unrolls=5)
+
+
+def binary(alpha=None) -> dict:
+    return q("binary", use_01=False, alpha=alpha, use_stochastic_rounding=False)
+
+
+def ulaw(bits, integer=0, symmetric=0, u=255.0) -> dict:
+    return q("quantized_ulaw", bits=bits, integer=integer, symmetric=symmetric, u=u)
+
+
+def _he(rng, shape, fan_in):
+    return rng.normal(0.0, np.sqrt(2.0 / fan_in), size=shape)
+
+
+def _pool(name, src):
+    return Layer(name, "MaxPooling2D", {"pool_size": [2, 2], "strides": [2, 2], "padding": "valid",
+                                        "data_format": "channels_last"}, [src])
+
+
+def _flat(name, src):
+    return Layer(name, "Flatten", {"data_format": "channels_last"}, [src])
+
+
+def _softmax(name, src):
+    return Layer(name, "Activation", {"activation": "softmax"}, [src])
+
+
+def _c(n: int, scale: int) -> int:
+    return max(1, n // scale)
+
+
+def write_cifar10_po2(d: str | Path, scale: int = 1, seed: int = 42, hw: int = 32) -> Path:
+    rng = np.random.default_rng(seed)
+    c0, c1, c2 = _c(128, scale), _c(256, scale), _c(128, scale)
+    layers = [qact("acti", "input", relu_po2(4, 4))]
+    src, cin, s = "acti", 3, hw
+    for k, (cout, kq, bq, act) in enumerate([(c0, po2(4, 1), po2(4, 4), ternary()),
+                                             (c1, po2(4, 1), po2(4, 4), qrelu(6, 2)),
+                                             (c2, qbits(4, 0, 1), qbits(4, 0, 1), qrelu(4, 2))]):
+        layers.append(conv(f"conv2d_{k}_m", src, 2, _he(rng, (3, 3, cin, cout), 9 * cin),
+                           rng.normal(0, 0.5, cout), kq, bq))
+        layers[-1].config["bias_range"] = 4 if k < 2 else None
+        layers += [qact(f"act{k}_m", f"conv2d_{k}_m", act), _pool(f"mp_{k}", f"act{k}_m")]
+        src, cin, s = f"mp_{k}", cout, (s - 2) // 2
+    layers += [_flat("flatten", src),
+               dense("dense", "flatten", _he(rng, (s * s * cin, 10), s * s * cin), rng.normal(0, 0.3, 10),
+                     ulaw(4, 0, 1), qbits(4, 0, 1)),
+               _softmax("softmax", "dense")]
+    return write_model(d, "cifar10_po2", (hw, hw, 3), layers, input_name="input")
+
+
+def write_readme_cnn(d: str | Path, scale: int = 1, seed: int = 1, hw: int = 32, nb_classes: int = 10) -> Path:
+    rng = np.random.default_rng(seed)
+    c0, c1 = _c(18, scale), _c(32, scale)
+    s = hw - 4
+    sep = Layer("conv2d_sep", "QSeparableConv2D",
+                {"filters": c1, "kernel_size": [3, 3], "strides": [1, 1], "padding": "valid",
+                 "data_format": "channels_last", "dilation_rate": [1, 1], "depth_multiplier": 1,
+                 "activation": "linear", "use_bias": True,
+                 "depthwise_quantizer": qbits(4, 0, 1), "pointwise_quantizer": qbits(3, 0, 1),
+                 "bias_quantizer": qbits(3), "depthwise_range": None, "pointwise_range": None,
+                 "bias_range": None},
+                ["act_1"], {"depthwise_kernel": _he(rng, (3, 3, c0, 1), 9),
+                            "pointwise_kernel": _he(rng, (1, 1, c0, c1), c0),
+                            "bias": rng.normal(0, 0.3, c1)})
+    layers = [conv("first_conv2d", "input", 2, _he(rng, (3, 3, 3, c0), 27), rng.normal(0, 0.3, c0),
+                   stochastic_ternary(), ternary()),
+              qact("act_1", "first_conv2d", "quantized_relu(3)"),
+              sep,
+              qact("act_2", "conv2d_sep", "quantized_relu(3)"),
+              _flat("flatten", "act_2"),
+              dense("dense", "flatten", _he(rng, (s * s * c1, nb_classes), s * s * c1),
+                    rng.normal(0, 0.3, nb_classes), qbits(3), qbits(3)),
+              qact("act_out", "dense", "quantized_bits(20, 5)"),
+              _softmax("softmax", "act_out")]
+    return write_model(d, "readme_cnn", (hw, hw, 3), layers, input_name="input")
+
+
+def write_tutorial(d: str | Path, scale: int = 1, seed: int = 2, hw: int = 28) -> Path:
+    rng = np.random.default_rng(seed)
+    c0, c1 = _c(18, scale), _c(32, scale)
+    s = hw - 4
+    layers = [conv("conv2d_1", "input", 2, _he(rng, (3, 3, 1, c0), 9), rng.normal(0, 0.3, c0),
+                   "stochastic_ternary", "quantized_po2(4)"),
+              qact("act_1", "conv2d_1", "quantized_relu(2)"),
+              conv("conv2d_2", "act_1", 2, _he(rng, (3, 3, c0, c1), 9 * c0), rng.normal(0, 0.3, c1),
+                   "stochastic_ternary", "quantized_po2(4)"),
+              qact("act_2", "conv2d_2", "quantized_relu(2)"),
+              _flat("flatten", "act_2"),
+              dense("dense", "flatten", _he(rng, (s * s * c1, 10), s * s * c1), rng.normal(0, 0.3, 10),
+                    "quantized_bits(3,0,1)", "quantized_bits(3)"),
+              _softmax("softmax", "dense")]
+    return write_model(d, "tutorial", (hw, hw, 1), layers, input_name="input")
+
+
+def write_qdense784(d: str | Path, scale: int = 1, seed: int = 42, n_in: int = 784) -> Path:
+    rng = np.random.default_rng(seed)
+    h = _c(100, scale)
+    layers = [qact("act_i", "input", "quantized_relu(4)"),
+              dense("dense0", "act_i", _he(rng, (n_in, h), n_in), rng.normal(0, 0.3, h), ternary(),
+                    qbits(4, 0, 1)),
+              qact("act0", "dense0", "quantized_relu(2)"),
+              dense("dense2", "act0", _he(rng, (h, 10), h), rng.normal(0, 0.3, 10), qbits(4, 0, 1), qbits(4, 0, 1)),
+              _softmax("softmax", "dense2")]
+    return write_model(d, "qdense784", (n_in,), layers, input_name="input")
+
+
+def write_qenergy784(d: str | Path, scale: int = 1, seed: int = 7, n_in: int = 784) -> Path:
+    rng = np.random.default_rng(seed)
+    h0, h1 = _c(300, scale), _c(100, scale)
+    layers = [dense("d0", "input", _he(rng, (n_in, h0), n_in), rng.normal(0, 0.3, h0), binary(), binary()),
+              qact("d0_qr4", "d0", "quantized_relu(4,0)"),
+              dense("d1", "d0_qr4", _he(rng, (h0, h1), h0), rng.normal(0, 0.3, h1), qbits(4, 0, 1), qbits(4, 0, 1)),
+              qact("d1_qr4", "d1", "quantized_relu(4)"),
+              dense("d2", "d1_qr4", _he(rng, (h1, 10), h1), rng.normal(0, 0.3, 10), qbits(4, 0, 1), qbits(4, 0, 1)),
+              _softmax("softmax", "d2")]
+    return write_model(d, "qenergy784", (n_in,), layers, input_name="input")
+
+
+def write_hybrid784(d: str | Path, scale: int = 1, seed: int = 9, n_in: int = 784) -> Path:
+    rng = np.random.default_rng(seed)
+    h0, h1 = _c(300, scale), _c(100, scale)
+    d0 = Layer("d0", "Dense", {"units": h0, "activation": "linear", "use_bias": True}, ["input"],
+               {"kernel": _he(rng, (n_in, h0), n_in).astype(np.float32),
+                "bias": rng.normal(0, 0.1, h0).astype(np.float32)})
+    layers = [d0, Layer("d0_act", "Activation", {"activation": "relu"}, ["d0"]),
+              dense("d1", "d0_act", _he(rng, (h0, h1), h0), rng.normal(0, 0.3, h1), po2(4), po2(4)),
+              qact("d1_qr4", "d1", "quantized_relu(4,0)"),
+              dense("d2", "d1_qr4", _he(rng, (h1, 10), h1), rng.normal(0, 0.3, 10), po2(4), po2(4)),
+              _softmax("softmax", "d2")]
+    return write_model(d, "hybrid784", (n_in,), layers, input_name="input")
+
+
+#: name -> (writer, input shape, description)
+DOC_MODELS = {
+    "cifar10_po2": (write_cifar10_po2, (32, 32, 3), "examples/example_cifar10_po2.py"),
+    "readme_cnn": (write_readme_cnn, (32, 32, 3), "README.md example on 32x32x3"),
+    "tutorial": (write_tutorial, (28, 28, 1), "notebook/QKerasTutorial.ipynb CreateQModel"),
+    "qdense784": (write_qdense784, (784,), "examples/example_qdense.py"),
+    "qenergy784": (write_qenergy784, (784,), "qtools test_qenergy binary MLP"),
+    "hybrid784": (write_hybrid784, (784,), "qtools/examples hybrid_model"),
+}
