@@ -11,6 +11,12 @@ the documented ones; the weights are seeded random float32 values with the initi
   QActivation ternary() -> MaxPool 2 -> QConv2D 256 3x3 (po2) -> quantized_relu(6,2) -> MaxPool ->
   QConv2D 128 3x3 (quantized_bits(4,0,1)) -> quantized_relu(4,2) -> MaxPool -> Flatten (512) ->
   QDense 10 (kernel quantized_ulaw(4,0,1), bias quantized_bits(4,0,1)) -> softmax.
+- ``mnist_bn``: examples/example_mnist_bn.py (WITH_BN=1, 28x28x1): three blocks QConv2D (128, 256,
+  128; 3x3, no bias, kernel ternary(threshold=0.1)) -> QBatchNormalization (gamma
+  quantized_relu_po2(4,8), variance quantized_relu_po2(6), beta quantized_po2(4,4), mean the
+  default quantized_po2(5)) -> quantized_relu(3,1) -> MaxPool 2, then Flatten (128) -> QDense 10
+  (quantized_ulaw(4,0,1), bias quantized_bits(4,0,1)) -> softmax.  The batch normalizations are
+  float scale/shift: they need a precision.
 - ``readme_cnn``: the README's example on a 32x32x3 input: QConv2D 18 3x3 (stochastic_ternary
   kernel, ternary bias) -> quantized_relu(3) -> QSeparableConv2D 32 3x3 (depthwise
   quantized_bits(4,0,1), pointwise quantized_bits(3,0,1), bias quantized_bits(3)) ->
@@ -121,6 +127,31 @@ def write_cifar10_po2(d: str | Path, scale: int = 1, seed: int = 42, hw: int = 3
     return write_model(d, "cifar10_po2", (hw, hw, 3), layers, input_name="input")
 
 
+def _qbn(name, src, c, rng) -> Layer:
+    return Layer(name, "QBatchNormalization",
+                 {"axis": -1, "momentum": 0.99, "epsilon": 0.001, "center": True, "scale": True,
+                  "beta_quantizer": po2(4, 4), "gamma_quantizer": relu_po2(4, 8), "mean_quantizer": po2(5),
+                  "variance_quantizer": relu_po2(6), "inverse_quantizer": None, "beta_range": 4,
+                  "gamma_range": 8},
+                 [src], {"gamma": rng.uniform(0.5, 1.5, c), "beta": rng.normal(0, 0.5, c),
+                         "moving_mean": rng.normal(0, 1.0, c), "moving_variance": rng.uniform(0.5, 4.0, c)})
+
+
+def write_mnist_bn(d: str | Path, scale: int = 1, seed: int = 3, hw: int = 28) -> Path:
+    rng = np.random.default_rng(seed)
+    layers, src, cin, s = [], "input", 1, hw
+    for k, cout in enumerate([_c(128, scale), _c(256, scale), _c(128, scale)]):
+        layers += [conv(f"conv2d_{k}_m", src, 2, _he(rng, (3, 3, cin, cout), 9 * cin), None, ternary(threshold=0.1)),
+                   _qbn(f"bn{k}", f"conv2d_{k}_m", cout, rng),
+                   qact(f"act{k}_m", f"bn{k}", qrelu(3, 1)), _pool(f"mp_{k}", f"act{k}_m")]
+        src, cin, s = f"mp_{k}", cout, (s - 2) // 2
+    layers += [_flat("flatten", src),
+               dense("dense", "flatten", _he(rng, (s * s * cin, 10), s * s * cin), rng.normal(0, 0.3, 10),
+                     ulaw(4, 0, 1), qbits(4, 0, 1)),
+               _softmax("softmax", "dense")]
+    return write_model(d, "mnist_bn", (hw, hw, 1), layers, input_name="input")
+
+
 def write_readme_cnn(d: str | Path, scale: int = 1, seed: int = 1, hw: int = 32, nb_classes: int = 10) -> Path:
     rng = np.random.default_rng(seed)
     c0, c1 = _c(18, scale), _c(32, scale)
@@ -206,6 +237,7 @@ def write_hybrid784(d: str | Path, scale: int = 1, seed: int = 9, n_in: int = 78
 #: name -> (writer, input shape, description)
 DOC_MODELS = {
     "cifar10_po2": (write_cifar10_po2, (32, 32, 3), "examples/example_cifar10_po2.py"),
+    "mnist_bn": (write_mnist_bn, (28, 28, 1), "examples/example_mnist_bn.py"),
     "readme_cnn": (write_readme_cnn, (32, 32, 3), "README.md example on 32x32x3"),
     "tutorial": (write_tutorial, (28, 28, 1), "notebook/QKerasTutorial.ipynb CreateQModel"),
     "qdense784": (write_qdense784, (784,), "examples/example_qdense.py"),

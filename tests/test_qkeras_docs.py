@@ -60,6 +60,7 @@ def _sim(out, x, tmp_path, simulator):
 #: name -> (compile options, reduced-size writer kwargs)
 SMALL = {
     "cifar10_po2": ({"input_type": Fixed(8, 0, False)}, {"scale": 32, "hw": 24}),
+    "mnist_bn": ({"input_type": Fixed(8, 0, False), "precision": Fixed(16, 6)}, {"scale": 16, "hw": 28}),
     "readme_cnn": ({"input_type": Fixed(9, 1)}, {"scale": 6, "hw": 10}),
     "qenergy784": ({"input_type": Fixed(9, 1)}, {"scale": 10, "n_in": 64}),
 }
