@@ -17,6 +17,12 @@ the documented ones; the weights are seeded random float32 values with the initi
   default quantized_po2(5)) -> quantized_relu(3,1) -> MaxPool 2, then Flatten (128) -> QDense 10
   (quantized_ulaw(4,0,1), bias quantized_bits(4,0,1)) -> softmax.  The batch normalizations are
   float scale/shift: they need a precision.
+- ``autoq_cifar10``: notebook/AutoQKeras.ipynb ``get_model("cifar10")`` (the float model AutoQKeras
+  quantizes; ConvBlockNetwork 32x32x3, filters [16, [32]*3, [64]*3, [128]*3], MobileNet separable,
+  xnornet trick): per conv a DepthwiseConv2D 3x3 same (no bias) -> BatchNormalization -> relu ->
+  Conv2D 1x1 (no bias) [-> BatchNormalization -> relu, except the block's last], per block
+  MaxPool 2 -> BatchNormalization -> relu -> Dropout(0.2); Flatten (512) -> Dense 10 -> softmax.
+  Float: it needs a precision.
 - ``readme_cnn``: the README's example on a 32x32x3 input: QConv2D 18 3x3 (stochastic_ternary
   kernel, ternary bias) -> quantized_relu(3) -> QSeparableConv2D 32 3x3 (depthwise
   quantized_bits(4,0,1), pointwise quantized_bits(3,0,1), bias quantized_bits(3)) ->
@@ -152,6 +158,53 @@ def write_mnist_bn(d: str | Path, scale: int = 1, seed: int = 3, hw: int = 28) -
     return write_model(d, "mnist_bn", (hw, hw, 1), layers, input_name="input")
 
 
+def _bn(name, src, c, rng) -> Layer:
+    return Layer(name, "BatchNormalization", {"axis": -1, "momentum": 0.99, "epsilon": 0.001, "center": True,
+                                              "scale": True}, [src],
+                 {"gamma": rng.uniform(0.5, 1.5, c), "beta": rng.normal(0, 0.3, c),
+                  "moving_mean": rng.normal(0, 0.5, c), "moving_variance": rng.uniform(0.5, 2.0, c)})
+
+
+def write_autoq_cifar10(d: str | Path, scale: int = 1, seed: int = 4, hw: int = 32) -> Path:
+    rng = np.random.default_rng(seed)
+
+    def he_uniform(shape, fan_in):
+        lim = np.sqrt(6.0 / fan_in)
+        return rng.uniform(-lim, lim, size=shape)
+
+    def relu(name, src):
+        return Layer(name, "Activation", {"activation": "relu"}, [src])
+
+    layers, src, cin, s = [], "input", 3, hw
+    for i, block in enumerate([[16], [32] * 3, [64] * 3, [128] * 3]):
+        block = [_c(f, scale) for f in block]
+        for j, f in enumerate(block):
+            sfx = "_".join([str(i)] + ([str(j)] if len(block) > 1 else []))
+            dw = Layer(f"conv2d_dw_33_{sfx}", "DepthwiseConv2D",
+                       {"kernel_size": [3, 3], "strides": [1, 1], "padding": "same", "depth_multiplier": 1,
+                        "data_format": "channels_last", "dilation_rate": [1, 1], "activation": "linear",
+                        "use_bias": False}, [src], {"depthwise_kernel": he_uniform((3, 3, cin, 1), 9)})
+            pw = Layer(f"conv2d_11_{sfx}", "Conv2D",
+                       {"filters": f, "kernel_size": [1, 1], "strides": [1, 1], "padding": "same",
+                        "data_format": "channels_last", "dilation_rate": [1, 1], "activation": "linear",
+                        "use_bias": False}, [f"conv2d_dw_act_33_{sfx}"], {"kernel": he_uniform((1, 1, cin, f), cin)})
+            layers += [dw, _bn(f"conv2d_dw_bn_33_{sfx}", dw.name, cin, rng),
+                       relu(f"conv2d_dw_act_33_{sfx}", f"conv2d_dw_bn_33_{sfx}"), pw]
+            src, cin = pw.name, f
+            if j < len(block) - 1:
+                layers += [_bn(f"bn_11_{sfx}", src, f, rng), relu(f"act_11_{sfx}", f"bn_11_{sfx}")]
+                src = f"act_11_{sfx}"
+        layers += [_pool(f"mp_{sfx}", src), _bn(f"mp_bn_{sfx}", f"mp_{sfx}", cin, rng),
+                   relu(f"mp_act_{sfx}", f"mp_bn_{sfx}"),
+                   Layer(f"drop_{sfx}", "Dropout", {"rate": 0.2}, [f"mp_act_{sfx}"])]
+        src, s = f"drop_{sfx}", s // 2
+    layers += [_flat("flatten", src),
+               Layer("dense", "Dense", {"units": 10, "activation": "linear", "use_bias": True}, ["flatten"],
+                     {"kernel": he_uniform((s * s * cin, 10), s * s * cin), "bias": np.zeros(10)}),
+               _softmax("softmax", "dense")]
+    return write_model(d, "autoq_cifar10", (hw, hw, 3), layers, input_name="input")
+
+
 def write_readme_cnn(d: str | Path, scale: int = 1, seed: int = 1, hw: int = 32, nb_classes: int = 10) -> Path:
     rng = np.random.default_rng(seed)
     c0, c1 = _c(18, scale), _c(32, scale)
@@ -238,6 +291,7 @@ def write_hybrid784(d: str | Path, scale: int = 1, seed: int = 9, n_in: int = 78
 DOC_MODELS = {
     "cifar10_po2": (write_cifar10_po2, (32, 32, 3), "examples/example_cifar10_po2.py"),
     "mnist_bn": (write_mnist_bn, (28, 28, 1), "examples/example_mnist_bn.py"),
+    "autoq_cifar10": (write_autoq_cifar10, (32, 32, 3), "notebook/AutoQKeras.ipynb cifar10 (float)"),
     "readme_cnn": (write_readme_cnn, (32, 32, 3), "README.md example on 32x32x3"),
     "tutorial": (write_tutorial, (28, 28, 1), "notebook/QKerasTutorial.ipynb CreateQModel"),
     "qdense784": (write_qdense784, (784,), "examples/example_qdense.py"),
