@@ -44,6 +44,7 @@ from qir.dialect import (
     ReluOp,
     ReshapeOp,
     ScaleOp,
+    StepsOp,
     ThresholdOp,
     TransposeOp,
     XnorOp,
@@ -310,6 +311,14 @@ def _lut(op: LutOp, args):
     in_t, out_t = elem(op.input.type), elem(op.output.type)
     table = elements_to_numpy(op.table)
     return mantissa_array(table[np.asarray(args[0], dtype=np.int64) - in_t.min_int], out_t.width)
+
+
+@impl(StepsOp)
+def _steps(op: StepsOp, args):
+    """values[number of thresholds <= x]."""
+    t, v = elements_to_numpy(op.thresholds), elements_to_numpy(op.values)
+    idx = np.searchsorted(t, np.asarray(args[0], dtype=np.int64), side="right")
+    return mantissa_array(v[idx], elem(op.output.type).width)
 
 
 @impl(MulOp)

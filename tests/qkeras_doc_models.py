@@ -23,6 +23,13 @@ the documented ones; the weights are seeded random float32 values with the initi
   Conv2D 1x1 (no bias) [-> BatchNormalization -> relu, except the block's last], per block
   MaxPool 2 -> BatchNormalization -> relu -> Dropout(0.2); Flatten (512) -> Dense 10 -> softmax.
   Float: it needs a precision.
+- ``mnist``: examples/example_mnist.py (and example_mnist_prune.py's model, 28x28x1): QConv2D 32 2x2
+  stride 2 -> quantized_relu(4,0) -> QConv2D 64 3x3 stride 2 -> quantized_relu(4,0) -> QConv2D 64
+  2x2 stride 2 -> quantized_relu(4,0) -> Flatten (576) -> QDense 10 -> softmax; every kernel and
+  bias quantized_bits(4,0,1).
+- ``mnist_po2``: examples/example_mnist_po2.py: the same geometry with quantized_relu_po2(4) on the
+  input, po2(4,1) kernels and biases, quantized_relu_po2(4,4) after the first two convs,
+  quantized_relu(4,1) after the third, QDense 10 quantized_bits(4,0,1).
 - ``readme_cnn``: the README's example on a 32x32x3 input: QConv2D 18 3x3 (stochastic_ternary
   kernel, ternary bias) -> quantized_relu(3) -> QSeparableConv2D 32 3x3 (depthwise
   quantized_bits(4,0,1), pointwise quantized_bits(3,0,1), bias quantized_bits(3)) ->
@@ -205,6 +212,31 @@ def write_autoq_cifar10(d: str | Path, scale: int = 1, seed: int = 4, hw: int = 
     return write_model(d, "autoq_cifar10", (hw, hw, 3), layers, input_name="input")
 
 
+def _write_mnist(d, name, acts, kq, bq, in_act, scale, seed, hw):
+    rng = np.random.default_rng(seed)
+    layers, src, cin, s = ([qact("acti", "input", in_act)], "acti") if in_act else ([], "input"), None, 1, hw
+    layers, src = layers
+    for k, (cout, ks) in enumerate([(_c(32, scale), 2), (_c(64, scale), 3), (_c(64, scale), 2)]):
+        layers += [conv(f"conv2d_{k}_m", src, 2, _he(rng, (ks, ks, cin, cout), ks * ks * cin), rng.normal(0, 0.3, cout),
+                        kq, bq, strides=2),
+                   qact(f"act{k}_m", f"conv2d_{k}_m", acts[k])]
+        src, cin, s = f"act{k}_m", cout, (s - ks) // 2 + 1
+    layers += [_flat("flatten", src),
+               dense("dense", "flatten", _he(rng, (s * s * cin, 10), s * s * cin), rng.normal(0, 0.3, 10),
+                     qbits(4, 0, 1), qbits(4, 0, 1)),
+               _softmax("softmax", "dense")]
+    return write_model(d, name, (hw, hw, 1), layers, input_name="input")
+
+
+def write_mnist(d: str | Path, scale: int = 1, seed: int = 42, hw: int = 28) -> Path:
+    return _write_mnist(d, "mnist", [qrelu(4, 0)] * 3, qbits(4, 0, 1), qbits(4, 0, 1), None, scale, seed, hw)
+
+
+def write_mnist_po2(d: str | Path, scale: int = 1, seed: int = 42, hw: int = 28) -> Path:
+    return _write_mnist(d, "mnist_po2", [relu_po2(4, 4), relu_po2(4, 4), qrelu(4, 1)], po2(4, 1), po2(4, 1),
+                        relu_po2(4), scale, seed, hw)
+
+
 def write_readme_cnn(d: str | Path, scale: int = 1, seed: int = 1, hw: int = 32, nb_classes: int = 10) -> Path:
     rng = np.random.default_rng(seed)
     c0, c1 = _c(18, scale), _c(32, scale)
@@ -292,6 +324,8 @@ DOC_MODELS = {
     "cifar10_po2": (write_cifar10_po2, (32, 32, 3), "examples/example_cifar10_po2.py"),
     "mnist_bn": (write_mnist_bn, (28, 28, 1), "examples/example_mnist_bn.py"),
     "autoq_cifar10": (write_autoq_cifar10, (32, 32, 3), "notebook/AutoQKeras.ipynb cifar10 (float)"),
+    "mnist": (write_mnist, (28, 28, 1), "examples/example_mnist.py"),
+    "mnist_po2": (write_mnist_po2, (28, 28, 1), "examples/example_mnist_po2.py"),
     "readme_cnn": (write_readme_cnn, (32, 32, 3), "README.md example on 32x32x3"),
     "tutorial": (write_tutorial, (28, 28, 1), "notebook/QKerasTutorial.ipynb CreateQModel"),
     "qdense784": (write_qdense784, (784,), "examples/example_qdense.py"),

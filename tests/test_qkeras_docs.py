@@ -50,6 +50,29 @@ def test_cifar10_po2_ulaw_dense_imports_exact(tmp_path):
     assert set(w.tolist()) <= {0.0, float(mid), 0.875} and float(mid) in w.tolist()
 
 
+@pytest.mark.parametrize("spec", ["quantized_relu_po2(4,4)", "quantized_po2(4)", "quantized_relu_po2(3)"])
+def test_po2_activation_on_wide_input(spec):
+    """examples/example_mnist_po2.py puts quantized_relu_po2(4,4) on a conv accumulator (fixed<19,4>
+    there): too wide for a table, so it becomes a qir.steps compare chain, equal to the QKeras
+    formula on every code tried (all thresholds +-1, the ends, random codes)."""
+    from test_frontend_keras_layers import run_steps
+
+    in_t = Fixed(22, 5)
+    q = resolve_activation(spec)
+    steps = q.steps()
+    rng = np.random.default_rng(0)
+    codes = rng.integers(in_t.min_int, in_t.max_int + 1, 3000)
+    # around each power-of-two midpoint 2^(k+1/2), where the exponent changes
+    mids = np.round(np.ldexp(np.sqrt(2.0), np.arange(-9, 6)) * 2.0 ** in_t.frac).astype(np.int64)
+    near = (mids[:, None] + np.arange(-2, 3)[None, :]).ravel()
+    codes = np.concatenate([codes, near, -near, [in_t.min_int, in_t.max_int, 0, 1, -1]])
+    codes = codes[(codes >= in_t.min_int) & (codes <= in_t.max_int)]
+    x = in_t.to_real(codes)[None, :]
+    got = run_steps(steps, x, in_t)[0]
+    want = q.quantize_weights(x[0].astype(np.float32))
+    assert np.array_equal(got, want)
+
+
 def _sim(out, x, tmp_path, simulator):
     np.save(tmp_path / "x.npy", x)
     r = subprocess.run([sys.executable, "-m", "qir.cli", "sim", str(out), "--inputs", str(tmp_path / "x.npy"),
@@ -61,6 +84,7 @@ def _sim(out, x, tmp_path, simulator):
 SMALL = {
     "cifar10_po2": ({"input_type": Fixed(8, 0, False)}, {"scale": 32, "hw": 24}),
     "mnist_bn": ({"input_type": Fixed(8, 0, False), "precision": Fixed(16, 6)}, {"scale": 16, "hw": 28}),
+    "mnist_po2": ({"input_type": Fixed(8, 0, False)}, {"scale": 8, "hw": 12}),
     "readme_cnn": ({"input_type": Fixed(9, 1)}, {"scale": 6, "hw": 10}),
     "qenergy784": ({"input_type": Fixed(9, 1)}, {"scale": 10, "n_in": 64}),
 }
