@@ -114,7 +114,7 @@ def _variants() -> dict:
         "qk_autoq_cifar10": doc("autoq_cifar10", ["--input-type", "fixed<9,1>", "--precision", "fixed<16,6>"],
                                 unit_x((32, 32, 3), True)),
         "qk_mnist": doc("mnist", ["--input-type", "ufixed<8,0>"], unit_x((28, 28, 1), False)),
-        "qk_mnist_po2": doc("mnist_po2", [], unit_x((28, 28, 1), False)),
+        "qk_mnist_po2": doc("mnist_po2", ["--input-type", "ufixed<8,0>"], unit_x((28, 28, 1), False)),
         "qk_readme_cnn": doc("readme_cnn", ["--input-type", "fixed<9,1>"], unit_x((32, 32, 3), True)),
         "qk_tutorial": doc("tutorial", ["--input-type", "fixed<9,1>"], unit_x((28, 28, 1), True)),
         "qk_qdense784": doc("qdense784", [], unit_x((784,), False)),
