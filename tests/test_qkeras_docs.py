@@ -104,3 +104,14 @@ def test_doc_models_stream_bit_exact(tmp_path, name):
     shp = (n_in,) if n_in else (kw["hw"], kw["hw"], shape[-1])
     x = np.random.default_rng(1).uniform(-1, 1, size=(4, *shp))
     _sim(out, x, tmp_path, "icarus")
+
+
+@pytest.mark.sim
+def test_steps_parallel_bit_exact(tmp_path):
+    """qir.steps (relu_po2 on the conv accumulators of example_mnist_po2) in the parallel
+    design: the compare chains bit-exact in Icarus, the lowered IR keeps them."""
+    js = DOC_MODELS["mnist_po2"][0](tmp_path / "m", scale=8, hw=12)
+    out = tmp_path / "out"
+    compile_model(js, out, io="parallel", softmax="none", input_type=Fixed(8, 0, False))
+    assert (out / "lowered.mlir").read_text().count("qir.steps") == 2
+    _sim(out, np.random.default_rng(4).uniform(0, 1, size=(8, 12, 12, 1)), tmp_path, "icarus")
