@@ -7,15 +7,16 @@ Each model is compiled with ``qir compile`` (the installed CLI of this checkout)
 directory; the sha256 of every ``rtl/*.v``, every ``tb/*`` and ``lowered.mlir`` is printed one per
 line (``<model>/<file> <sha256>``), and of ``net.mlir`` and ``report.json``; ``<model>/plan`` is
 report.json's plan in clear (the R per folded layer, ``ii_cycles``, ``latency_cycles``), so that a
-change of the folding choice or the cycle model's figures reads as such.  The models: the bundled QKeras/Keras/ONNX models of
-``tests/data`` and the binary/ternary/BNN MLPs of ``tests/mlp_models.py`` with the default pipeline,
-plus a few style variants (mac, a table softmax), IR-level conv/pool cases of
-``tests/test_rtl_layers.py`` and, for ``--io stream``, KERAS_conv1d_small and the IR cases of
-``tests/test_stream.py``, so that every RTL generator is covered; the stream cycle model and stage
-graph (``qir.stream``) through stream designs with folded layers (``--reuse``), a padded window,
-joins (the Add / Concatenate branch nets of tests/test_stream.py, the RESIDUAL IR case), a
-``qir.stream_mvu`` (tests/stream_mvu_models.py) and planned designs (``--target-ii``,
-``--max-luts``, and ``qir-fold-auto{target-ii=N}`` on the IR cases).
+change of the folding choice or the cycle model's figures reads as such. The models: the bundled
+QKeras/Keras/ONNX models of ``tests/data`` and the binary/ternary/BNN MLPs of
+``tests/mlp_models.py`` with the default pipeline, plus a few style variants (mac, a table
+softmax), IR-level conv/pool cases of ``tests/test_rtl_layers.py`` and, for ``--io stream``,
+KERAS_conv1d_small and the IR cases of ``tests/test_stream.py``, so that every RTL generator is
+covered; the stream cycle model and stage graph (``qir.stream``) through stream designs with
+folded layers (``--reuse``), a padded window, joins (the Add / Concatenate branch nets of
+tests/test_stream.py, the RESIDUAL IR case), a ``qir.stream_mvu`` (tests/stream_mvu_models.py) and
+planned designs (``--target-ii``, ``--max-luts``, and ``qir-fold-auto{target-ii=N}`` on the IR
+cases).
 """
 from __future__ import annotations
 
@@ -115,7 +116,8 @@ def _ir_cases() -> dict[str, str]:
     cases = {k.lower(): getattr(test_stream, k) for k in names if hasattr(test_stream, k)}
     runs = [(case, text, STREAM_PIPELINE) for case, text in sorted(cases.items())]
     # planned: the stage graph and cycle model inside qir-fold-auto (a join: RESIDUAL)
-    runs += [(f"{case}_tii{n}", cases[case], STREAM_PIPELINE.replace("qir-fold-auto", f"qir-fold-auto{{target-ii={n}}}"))
+    runs += [(f"{case}_tii{n}", cases[case],
+              STREAM_PIPELINE.replace("qir-fold-auto", f"qir-fold-auto{{target-ii={n}}}"))
              for case, n in (("residual", 90), ("cnn", 200), ("cnn1d", 40)) if case in cases]
     for case, text, pipeline in runs:
         module = run_passes(parse_module(text), "qir-infer-widths")
