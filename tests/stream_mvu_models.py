@@ -69,3 +69,18 @@ def write_binary_cnn(directory: str | Path, seed: int = 0, shape=(6, 6, 1), filt
                    dense("fc2", "a2", rng.integers(-8, 8, size=(n_out, 3)) / 8, rng.integers(-8, 8, 3) / 8, wq, wq)]
     name = f"bcnn_{seed}{'_01' if use_01 else ''}{'' if sign_after else '_pop'}{'_mp' if pool else ''}"
     return write_model(directory, name, shape, layers)
+
+
+def write_binary_head(directory: str | Path, kernel: np.ndarray, bias, shape=(4, 4, 2), use_01: bool = False,
+                      sign_after: bool = False) -> Path:
+    """The corner model of the xnor ``qir.stream_mvu``: ``shape`` input ``quantized_bits(6,2,alpha=1)`` ->
+    QActivation ``binary`` (per beat: x >= 0 is +1, else -1; {0, 1} with ``use_01``) -> Flatten ->
+    QDense with ``binary(alpha=1)`` weights ``kernel`` and ``quantized_bits(9,8)`` ``bias`` (up to
+    +-256: a constant sign) [-> QActivation ``binary``]."""
+    act = "binary(use_01=True)" if use_01 else "binary(alpha=1)"
+    layers = [qact("qin", "x", "quantized_bits(6,2,alpha=1)"), qact("a1", "qin", act),
+              Layer("flat", "Flatten", {"data_format": "channels_last"}, ["a1"]),
+              dense("fc1", "flat", kernel, bias, "binary(alpha=1)", "quantized_bits(9,8,alpha=1)")]
+    if sign_after:
+        layers.append(qact("a2", "fc1", "binary(alpha=1)"))
+    return write_model(directory, f"bhead{'_01' if use_01 else ''}{'_sign' if sign_after else ''}", shape, layers)
