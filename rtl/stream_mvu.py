@@ -24,7 +24,7 @@ from __future__ import annotations
 from amaranth.hdl import Array, Cat, Const, Module, Mux, Signal, Value, unsigned
 from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
-from qir.rtl.fold import po2_code, product, rom, tree_sum
+from qir.rtl.fold import _select, po2_code, product, rom, tree_sum
 from qir.rtl.values import elem_shape, range_shape
 from qir.rtl.xnor import popcount
 
@@ -152,9 +152,12 @@ class StreamMvuStage(wiring.Component):
             with m.If(v1):
                 for p in range(P):  # one adder per output slot, shared by the slot's G accumulators
                     js = [g * P + p for g in range(G) if g * P + p < self.n_out]
-                    cur = acc[js[0]] if G == 1 else Array([acc[j] for j in js])[g1]
-                    off = Const(offsets[js[0]], acc[0].shape()) if G == 1 else \
-                        Array([Const(offsets[j], acc[0].shape()) for j in js])[g1]
+                    if xnor:  # offset 0; the slot's accumulators by a mux tree (no partial case: lint)
+                        cur, off = _select([acc[j] for j in js], g1), Const(0, acc[0].shape())
+                    else:
+                        cur = acc[js[0]] if G == 1 else Array([acc[j] for j in js])[g1]
+                        off = Const(offsets[js[0]], acc[0].shape()) if G == 1 else \
+                            Array([Const(offsets[j], acc[0].shape()) for j in js])[g1]
                     new = Signal(acc[0].shape(), name=f"sum{p}")
                     m.d.comb += new.eq(Mux(first1, off, cur) + parts[p])
                     for gg, j in enumerate(js):
