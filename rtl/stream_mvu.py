@@ -14,6 +14,12 @@ slot, its G accumulators selected by the group) into the exact accumulators of t
 the last beat each group's new sums go to the output register; after the last group ``o.valid``
 rises and stays until taken.
 
+Style ``xnor`` (a binary dense): ``hold`` keeps only bit k of each input (``qir.xnor``'s bit),
+the ROM field is one bit per weight (the XNOR constant ``one_k ^ w``; 0 in padded slots, so they
+count nothing), each slot's S terms ``x ^ field`` are counted by ``rtl.xnor.popcount`` and added
+into exact popcount accumulators (offset 0, [0, n_in]); the output register takes the count or,
+with thresholds, ``above``/``below`` from the compare of the final count with T.
+
 Handshake: every register advances with ``ce = ~o.valid | o.ready`` (the ROM port's enable too),
 so a full output stalls the stage; ``i.ready = ce & (~full | last cycle of the held beat)``: at
 full rate a beat is accepted every R x G cycles.  ``rtl/stream_timing.py`` (``_StreamMvu``) models

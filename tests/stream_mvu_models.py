@@ -84,3 +84,31 @@ def write_binary_head(directory: str | Path, kernel: np.ndarray, bias, shape=(4,
     if sign_after:
         layers.append(qact("a2", "fc1", "binary(alpha=1)"))
     return write_model(directory, f"bhead{'_01' if use_01 else ''}{'_sign' if sign_after else ''}", shape, layers)
+
+
+def write_bcnn28(directory: str | Path, seed: int = 28, filters: int = 16, units: int = 256) -> Path:
+    """A binary CNN for MNIST-sized inputs (issue #12, the xnor ``qir.stream_mvu``): 28x28x1 input
+    ``quantized_bits(8,0,alpha=1)`` -> QConv2D(``filters``, 3x3, valid, ``binary`` kernel) ->
+    BatchNormalization -> ``binary`` -> Flatten (26 x 26 x filters) -> QDense(``units``, ``binary``
+    kernel) -> BatchNormalization -> ``binary`` -> QDense(10, 4-bit); seeded.  Float batchnorm:
+    compile with a ``--precision``."""
+    rng = np.random.default_rng(seed)
+    bq = "binary(alpha=1)"
+
+    def bn(name, src, c, spread):
+        return Layer(name, "BatchNormalization", {"axis": -1, "momentum": 0.99, "epsilon": 0.001, "center": True,
+                                                  "scale": True}, [src],
+                     {"gamma": rng.uniform(0.5, 1.5, c), "beta": rng.normal(0, 0.3, c),
+                      "moving_mean": rng.normal(0, 0.5, c) * spread,
+                      "moving_variance": (spread * rng.uniform(0.7, 1.3, c)) ** 2})
+
+    n_in = 26 * 26 * filters
+    layers = [qact("qin", "x", "quantized_bits(8,0,alpha=1)"),
+              conv("c1", "qin", 2, rng.choice([-1.0, 1.0], size=(3, 3, 1, filters)), None, bq, padding="valid"),
+              bn("bn1", "c1", filters, 1.5), qact("a1", "bn1", "binary(alpha=1)"),
+              Layer("flat", "Flatten", {"data_format": "channels_last"}, ["a1"]),
+              dense("fc1", "flat", rng.choice([-1.0, 1.0], size=(n_in, units)), None, bq),
+              bn("bn2", "fc1", units, float(np.sqrt(n_in))), qact("a2", "bn2", "binary(alpha=1)"),
+              dense("fc2", "a2", rng.integers(-8, 8, size=(units, 10)) / 8, rng.integers(-8, 8, 10) / 8,
+                    "quantized_bits(4,0,alpha=1)", "quantized_bits(4,0,alpha=1)")]
+    return write_model(directory, f"bcnn28_{filters}_{units}", (28, 28, 1), layers)
