@@ -189,3 +189,25 @@ def test_stream_xnor_verilator_lint_deterministic(tmp_path):
                            str(tmp_path / "out" / "rtl" / "sxnor.v")], capture_output=True, text=True, timeout=300)
     assert lint.returncode == 0, lint.stderr
     _sim(tmp_path / "out", random_inputs(6, shape=(5, 6, 2)), tmp_path, "verilator")
+
+
+@pytest.mark.sim
+@pytest.mark.parametrize("kind", ["xnor", "mac"])
+def test_sliced_rom_icarus(tmp_path, monkeypatch, kind):
+    """A weight ROM above ``rtl.fold.ROM_SLICE_BITS`` is several memories of whole 72-bit lanes
+    read as one port (the threshold lowered here so a small design splits): bit-exact with stalls."""
+    from stream_mvu_models import write_small_cnn
+
+    import qir.rtl.fold as fold
+
+    monkeypatch.setattr(fold, "ROM_SLICE_BITS", 200)
+    assert fold.rom_slices(36, 150) == [(0, 72), (72, 72), (144, 6)]
+    if kind == "xnor":
+        js, shape = write_binary_cnn(tmp_path / "m", seed=3, shape=(8, 8, 1), n_out=60, sign_after=False), (8, 8, 1)
+    else:
+        js, shape = write_small_cnn(tmp_path / "m", seed=3, kind="mac", n_out=12), (6, 6, 2)
+    out = tmp_path / "out"
+    compile_model(js, out, io="stream", reuse=1)
+    v = next((out / "rtl").glob("*.v")).read_text()
+    assert "rom0" in v and "rom1" in v
+    _sim(out, random_inputs(4, shape=shape, seed=3), tmp_path)
