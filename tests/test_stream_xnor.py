@@ -196,9 +196,8 @@ def test_stream_xnor_verilator_lint_deterministic(tmp_path):
 def test_sliced_rom_icarus(tmp_path, monkeypatch, kind):
     """A weight ROM above ``rtl.fold.ROM_SLICE_BITS`` is several memories of whole 72-bit lanes
     read as one port (the threshold lowered here so a small design splits): bit-exact with stalls."""
-    from stream_mvu_models import write_small_cnn
-
     import qir.rtl.fold as fold
+    from stream_mvu_models import write_small_cnn
 
     monkeypatch.setattr(fold, "ROM_SLICE_BITS", 200)
     assert fold.rom_slices(36, 150) == [(0, 72), (72, 72), (144, 6)]
