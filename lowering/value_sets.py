@@ -150,6 +150,9 @@ def _structural_codes(v: SSAValue) -> np.ndarray | None:
         return _beat_codes(outer.operands[k])
     if isinstance(op, (MapOp, JoinOp)):
         beat = element_codes(op.model().output().outs[0])
+        if beat is not None:  # per element its distinct codes: the body's K source codes often give
+            flat = beat.reshape(beat.shape[0], -1)  # two values (a sign after a 12-bit accumulator)
+            beat = _padded_rows([np.unique(flat[:, e]) for e in range(flat.shape[1])], beat.shape[1:])
         if beat is None or beat.shape[0] * size > MAX_ENTRIES:
             return None
         return np.broadcast_to(beat.reshape((beat.shape[0],) + (1,) * (len(shape) - 1) + beat.shape[1:]),

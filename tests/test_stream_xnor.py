@@ -210,3 +210,19 @@ def test_sliced_rom_icarus(tmp_path, monkeypatch, kind):
     v = next((out / "rtl").glob("*.v")).read_text()
     assert "rom0" in v and "rom1" in v
     _sim(out, random_inputs(4, shape=shape, seed=3), tmp_path)
+
+
+def test_two_valued_through_a_wide_map(tmp_path):
+    """Regression (bcnn28): a binary activation after an 8-bit binary-kernel conv (2,304 accumulator
+    codes) on 26 x 26 positions: the map's result codes are two per element, so the dense after the
+    Flatten is xnor (before, the map passed on all 2,304 source codes per element, 2,304 x 2,704 >
+    MAX_ENTRIES, and the dense fell back to ternary)."""
+    from stream_mvu_models import write_bcnn28
+
+    from qir.fixed import Fixed
+    from qir.lowering.xnor import xnor_plan
+
+    net = import_model(write_bcnn28(tmp_path, filters=4, units=8), precision=Fixed.parse("fixed<16,6>"))
+    run_passes(net, parse_pipeline("qir-infer-widths,qir-stream-conv,qir-stream-form"))
+    fc1 = next(d for d in net.walk() if isinstance(d, DenseOp) and d.attributes["layer"].data == "fc1")
+    assert xnor_plan(fc1)[2:] == (-1, 1)
