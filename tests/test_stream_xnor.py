@@ -217,10 +217,10 @@ def test_two_valued_through_a_wide_map(tmp_path):
     codes) on 26 x 26 positions: the map's result codes are two per element, so the dense after the
     Flatten is xnor (before, the map passed on all 2,304 source codes per element, 2,304 x 2,704 >
     MAX_ENTRIES, and the dense fell back to ternary)."""
+    from qir.lowering.xnor import xnor_plan
     from stream_mvu_models import write_bcnn28
 
     from qir.fixed import Fixed
-    from qir.lowering.xnor import xnor_plan
 
     net = import_model(write_bcnn28(tmp_path, filters=4, units=8), precision=Fixed.parse("fixed<16,6>"))
     run_passes(net, parse_pipeline("qir-infer-widths,qir-stream-conv,qir-stream-form"))
