@@ -602,6 +602,27 @@ def estimate_digitserial(matrix: np.ndarray, offset, in_t: Fixed, R: int, graph_
             "rom_bits": 0, "rom": "logic", "bram18": 0}
 
 
+def digitserial_searched(est: dict, g) -> dict:
+    """``est`` (an ``estimate_digitserial`` result) with its graph priced by the searched
+    unfolded adder graph ``g`` (``qir.addergraph.AdderGraph`` of the same matrix) re-costed at
+    the digit width (``qir.digitserial.digit_graph``: the same nodes on k-bit digits), the scale
+    on which ``qir-fold-auto`` prices R = 1 (``unfolded_luts``)."""
+    from qir.digitserial import digit_graph
+
+    bits = digit_graph(g, est["digit_bits"]).lut_bits()
+    lut = est["lut"] + (bits - est["graph_lut"]) * DIGITSERIAL_LUT_PER_BIT
+    return {**est, "lut": int(round(lut)), "graph_lut": int(bits)}
+
+
+def muxgraph_searched(est: dict, g) -> dict:
+    """``est`` (an ``estimate_muxgraph`` result) priced from the searched unfolded adder graph
+    ``g`` of the same matrix: its LUT bits x ``MUXGRAPH_FACTOR[P]`` + the control (the scale of
+    ``qir-fold-auto``'s R = 1 figure; ``estimate_muxgraph`` is the rough graph x
+    ``MUXGRAPH_SEARCH`` x the factor)."""
+    lut = g.lut_bits() * LUT_PER_ADDER_BIT * MUXGRAPH_FACTOR[est.get("phases", 1)] + CONTROL_LUTS
+    return {**est, "lut": int(round(lut))}
+
+
 def range_bits_of(lo: int, hi: int) -> int:
     """Bits of the narrowest two's-complement (lo < 0) or unsigned type holding [lo, hi]."""
     from qir.addergraph import range_bits
