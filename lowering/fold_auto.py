@@ -283,12 +283,18 @@ def candidates(op, allowed: int) -> list[int]:
     """R's worth pricing for a layer that may take up to ``allowed``: 1 .. 4, the powers of two,
     ``allowed`` itself, the smallest R with its products per cycle (``same_work_reuse``) and the
     smallest with its inputs per cycle folding over inputs only (the estimate is not monotone in
-    the products: output groups add registers).  Largest first."""
+    the products: output groups add registers), and for each of those the smallest R with its
+    digit-serial digits (``qir.digitserial.digit_shape``).  Largest first."""
     n_out = op.weights.get_shape()[-1]
     n_in = max_reuse(op) // max(n_out, 1)
     cut = min(allowed, n_in)
     cs = set(SMALL_REUSE) | {1 << k for k in range(allowed.bit_length())} | {
         allowed, same_work_reuse(op, allowed), -(-n_in // -(-n_in // cut))}
+    from qir.digitserial import digit_shape
+    from qir.dialect import elem
+
+    bits = elem(op.input.type).width  # digit-serial: the smallest R with the same digits
+    cs |= {digit_shape(bits, r)[0] for r in list(cs) if r >= 2}
     return sorted((r for r in cs if 1 <= r <= allowed), reverse=True)
 
 

@@ -552,13 +552,15 @@ def _csd_digits(v: int) -> int:
     return n
 
 
-#: digit-serial adder graphs (``impl = "digitserial"``, ``qir.digitserial``): the graph's adder
-#: LUTs per LUT bit of the searched digit graph (``AdderGraph.lut_bits``, as the unfolded graph's
-#: ``qir.report.LUT_PER_ADDER_BIT``), the searched / rough graph ratio (as ``MUXGRAPH_SEARCH``),
-#: LUTs per bit of an accumulator (an adder whose first operand is a 2:1 mux of the offset
-#: constant and the shifted register: one LUT6) and per bit of the digit multiplexer (live
-#: digit at the start or the held one)
-DIGITSERIAL_LUT_PER_BIT = 1.0
+#: digit-serial adder graphs (``impl = "digitserial"``, ``qir.digitserial``): Yosys
+#: ``synth_xilinx`` LUTs (INV included) per LUT bit of the searched digit graph
+#: (``AdderGraph.lut_bits``; ``qir.report.LUT_PER_ADDER_BIT`` for the unfolded graph): fitted on
+#: qkeras_3layer at R = 2 (four digit-serial layers, 13,169 graph LUT bits, 2,056 accumulator
+#: bits, 512 digit-mux bits; Yosys 22,694 LUTs for the design, estimate 22,736), the searched /
+#: rough graph ratio (as ``MUXGRAPH_SEARCH``), LUTs per bit of an accumulator (an adder whose
+#: first operand is a 2:1 mux of the offset constant and the shifted register: one LUT6) and per
+#: bit of the digit multiplexer (live digit at the start or the held one)
+DIGITSERIAL_LUT_PER_BIT = 1.28
 DIGITSERIAL_SEARCH = MUXGRAPH_SEARCH
 DIGITSERIAL_ACC_LUT_PER_BIT = 1.0
 DIGITSERIAL_MUX_LUT_PER_BIT = 1.0
@@ -610,7 +612,9 @@ def digitserial_searched(est: dict, g) -> dict:
     from qir.digitserial import digit_graph
 
     bits = digit_graph(g, est["digit_bits"]).lut_bits()
-    lut = est["lut"] + (bits - est["graph_lut"]) * DIGITSERIAL_LUT_PER_BIT
+    # the graph at the R = 1 figure's factor (``LUT_PER_ADDER_BIT`` per searched LUT bit): the
+    # planner compares graph bits with graph bits
+    lut = est["lut"] - est["graph_lut"] * DIGITSERIAL_LUT_PER_BIT + bits * LUT_PER_ADDER_BIT
     return {**est, "lut": int(round(lut)), "graph_lut": int(bits)}
 
 
