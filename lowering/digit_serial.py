@@ -15,8 +15,8 @@ def lower_mvu(mv, depth_slack: int = 1, target: str = "xilinx", digits: int | No
     ``digits`` (2 .. min(R, input bits)) overrides ``digit_shape``'s D (tests)."""
     from xdsl.rewriter import Rewriter
 
-    from qir.digitserial import digit_shape
     from qir.dialect import DigitSerialOp, elem, elements_to_numpy, shape_of
+    from qir.digitserial import digit_shape
     from qir.errors import QirError
     from qir.ir import layer_of
     from qir.progress import note

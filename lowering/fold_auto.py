@@ -290,8 +290,8 @@ def candidates(op, allowed: int) -> list[int]:
     cut = min(allowed, n_in)
     cs = set(SMALL_REUSE) | {1 << k for k in range(allowed.bit_length())} | {
         allowed, same_work_reuse(op, allowed), -(-n_in // -(-n_in // cut))}
-    from qir.digitserial import digit_shape
     from qir.dialect import elem
+    from qir.digitserial import digit_shape
 
     bits = elem(op.input.type).width  # digit-serial: the smallest R with the same digits
     cs |= {digit_shape(bits, r)[0] for r in list(cs) if r >= 2}

@@ -23,8 +23,8 @@ from qir.rtl import registry
 from qir.rtl.addergraph import generate as generate_graph
 from qir.rtl.values import Tensor, elem_shape, range_shape
 
-from qir.digitserial import base_offset
 from qir.dialect import DigitSerialOp, elem, elements_to_numpy, shape_of
+from qir.digitserial import base_offset
 from qir.fixed import Fixed
 
 
