@@ -133,8 +133,9 @@ def test_folded_interpreter_equals_unfolded(tmp_path):
     ref = evaluate(net, [x]).outputs[0]
     from qir.flow import run_passes
 
-    for R, op in ((5, "qir.mvu"), (3, "qir.muxgraph")):  # R > 4: a ROM; small R: muxgraph (test_muxgraph.py)
-        folded = parse_module(_set_reuse(parse_module(print_module(net)), R))
+    for R, impl, op in ((5, "rom", "qir.mvu"), (3, "muxgraph", "qir.muxgraph"), (3, "digitserial", "qir.digitserial"),
+                        (6, "digitserial", "qir.digitserial")):  # each form pinned (test_muxgraph/test_digitserial)
+        folded = parse_module(_set_reuse(parse_module(print_module(net)), R, impl=impl))
         run_passes(folded, "qir-infer-widths,qir-lower-dense{style=auto},qir-lower-cmvm,qir-pipeline{max-depth=5}")
         assert op in print_module(folded)
         assert np.array_equal(np.asarray(evaluate(folded, [x]).outputs[0]), np.asarray(ref))
@@ -198,7 +199,8 @@ def test_folded_mlp(tmp_path, kind, R, io):
     js = mlp_models.write_mlp(tmp_path / "m", kind)
     opts = {"precision": Fixed.parse(mlp_models.BNN_PRECISION)} if kind == "bnn" else {}
     src = tmp_path / "folded.mlir"
-    src.write_text(_set_reuse(import_model(js, input_type=Fixed.parse(mlp_models.INPUT_TYPE), **opts), R))
+    # the ROM form pinned (at R = 5 the ternary layers' cheapest form is digit-serial, test_digitserial.py)
+    src.write_text(_set_reuse(import_model(js, input_type=Fixed.parse(mlp_models.INPUT_TYPE), **opts), R, impl="rom"))
     out = tmp_path / "out"
     rep = compile_model(src, out, io=io)
     assert rep["ii_cycles"] == R
