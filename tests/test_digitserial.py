@@ -123,6 +123,32 @@ def test_choice_and_planner_scale():
     assert "digitserial" not in impl_estimates(m, np.zeros(64), t, 2, "mac")
 
 
+def test_precision_config_impl_key(tmp_path):
+    """``impl`` in the precision configuration pins a layer's folded implementation; a bad value
+    is one error naming the file."""
+    import json
+
+    from qir.errors import QirError
+    from qir.precision import PrecisionConfig
+
+    js = _corner_model(tmp_path / "m")
+    cfg = tmp_path / "cfg.json"
+    cfg.write_text(json.dumps({"layers": {"fc1": {"reuse": 2, "impl": "digitserial"},
+                                          "fc2": {"reuse": 2, "impl": "rom"}}}))
+    net = import_model(js, input_type=Fixed.parse("fixed<8,1>"), precision=PrecisionConfig.load(cfg))
+    from qir.ir import print_module
+
+    text = print_module(net)
+    assert 'impl = "digitserial"' in text and 'impl = "rom"' in text
+    out = tmp_path / "out"
+    compile_model(js, out, input_type=Fixed.parse("fixed<8,1>"), precision=PrecisionConfig.load(cfg))
+    low = (out / "lowered.mlir").read_text()
+    assert low.count("qir.digitserial ") == 1 and low.count("qir.mvu ") == 1
+    cfg.write_text(json.dumps({"layers": {"fc1": {"reuse": 2, "impl": "digits"}}}))
+    with pytest.raises(QirError, match="impl 'digits' is not one of rom, muxgraph, digitserial"):
+        PrecisionConfig.load(cfg)
+
+
 @pytest.mark.sim
 @pytest.mark.parametrize("io, R", [("parallel", 2), ("stream", 3), ("parallel", 5), ("stream", 11)])
 def test_digitserial_rtl_corners(tmp_path, io, R):
