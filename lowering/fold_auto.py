@@ -340,10 +340,14 @@ class Planner:
         always when ``against`` is None).  The adder-graph folds are priced on the same scale
         whenever the R = 1 graph can be searched: digit-serial as the searched graph re-costed at
         the digit width (``qir.folding.digitserial_searched``), a multiplexed graph as the searched
-        graph x ``MUXGRAPH_FACTOR`` (``qir.folding.muxgraph_searched``)."""
+        graph x ``MUXGRAPH_FACTOR`` (``qir.folding.muxgraph_searched``); where R = 1 is priced
+        rough (``against`` beyond the tolerance of the rough R = 1 figure), they are too."""
         est = self.estimate(lay, r)
         rough = int(est["lut"])
         if r != 1 and est.get("impl") in ("digitserial", "muxgraph"):
+            r1 = int(self.estimate(lay, 1)["lut"])
+            if against is not None and not r1 / ROUGH_R1_TOLERANCE <= against <= r1 * ROUGH_R1_TOLERANCE:
+                return rough  # R = 1 is priced rough here too (no search): the same scale
             g = unfolded_graph(lay.op, lay.style)
             if g is None:
                 return rough
@@ -359,7 +363,8 @@ class Planner:
         """The fewest-LUT R among the candidates up to ``allowed`` (smaller R on a tie): R's that
         are bigger and slower than another candidate are dropped."""
         cands = candidates(lay.op, allowed)
-        top = int(self.estimate(lay, cands[0])["lut"]) if cands[0] == 1 else self.luts_at(lay, cands[0])
+        rough_top = int(self.estimate(lay, cands[0])["lut"])
+        top = rough_top if cands[0] == 1 else self.luts_at(lay, cands[0], against=rough_top)
         best, best_luts = cands[0], top
         for r in cands[1:]:
             luts = self.luts_at(lay, r, against=top)
