@@ -366,8 +366,8 @@ class Planner:
         rough_top = int(self.estimate(lay, cands[0])["lut"])
         top = rough_top if cands[0] == 1 else self.luts_at(lay, cands[0], against=rough_top)
         best, best_luts = cands[0], top
-        for r in cands[1:]:
-            luts = self.luts_at(lay, r, against=top)
+        for r in cands[1:]:  # one tolerance reference for every candidate: one pricing scale
+            luts = self.luts_at(lay, r, against=rough_top)
             if luts <= best_luts:
                 best, best_luts = r, luts
         return best

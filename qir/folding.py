@@ -422,13 +422,14 @@ def impl_estimates(matrix: np.ndarray, offset, in_t: Fixed, R: int, style: str) 
     """The estimates of every implementation offered for a layer folded by R > 1 in ``style``:
     ``rom`` always; for the adder-graph styles (cmvm, po2, ternary) ``muxgraph`` (at least 2
     outputs and R <= MUXGRAPH_MAX_R: ``muxgraph_phases``) and ``digitserial`` (an input of 2 or
-    more bits)."""
+    more bits, at most ``DIGITSERIAL_MAX_WEIGHTS`` weights: its lowering searches the whole
+    layer's adder graph, as R = 1 does; a pinned ``impl`` still builds it)."""
     m = np.asarray(matrix, dtype=object)
     out = {"rom": estimate_matrix(m, offset, in_t, R, "mac" if style == "cmvm" else style)}
     if style in ("cmvm", "po2", "ternary") and R >= 2:
         if muxgraph_phases(m, R):
             out["muxgraph"] = estimate_muxgraph(m, offset, in_t, R)
-        if in_t.width >= 2:
+        if in_t.width >= 2 and m.size <= DIGITSERIAL_MAX_WEIGHTS:
             out["digitserial"] = estimate_digitserial(m, offset, in_t, R)
     return out
 
@@ -561,6 +562,10 @@ def _csd_digits(v: int) -> int:
 #: first operand is a 2:1 mux of the offset constant and the shifted register: one LUT6) and per
 #: bit of the digit multiplexer (live digit at the start or the held one)
 DIGITSERIAL_LUT_PER_BIT = 1.28
+#: digit-serial is offered automatically up to this many weights (the planner's searched-R = 1
+#: limit, ``qir.lowering.fold_auto.EXACT_R1_MAX_WEIGHTS``): beyond it the whole-layer adder-graph
+#: search takes minutes (a 784 x 256 layer), which folding is there to avoid
+DIGITSERIAL_MAX_WEIGHTS = 1 << 16
 DIGITSERIAL_SEARCH = MUXGRAPH_SEARCH
 DIGITSERIAL_ACC_LUT_PER_BIT = 1.0
 DIGITSERIAL_MUX_LUT_PER_BIT = 1.0
