@@ -288,8 +288,8 @@ def _entry(entry, where: str) -> dict:
                 raise QirError(f"{k} {v!r} is not one of {', '.join(_MODE_KEYS[k])}", where=where)
             out[k] = v
         else:
-            raise QirError(f"unknown key {k!r}; use {', '.join(_TYPE_KEYS + tuple(_MODE_KEYS) + ('style', 'reuse', 'impl'))}",
-                           where=where)
+            keys = _TYPE_KEYS + tuple(_MODE_KEYS) + ("style", "reuse", "impl")
+            raise QirError(f"unknown key {k!r}; use {', '.join(keys)}", where=where)
     return out
 
 
