@@ -123,6 +123,25 @@ def test_choice_and_planner_scale():
     assert "digitserial" not in impl_estimates(m, np.zeros(64), t, 2, "mac")
 
 
+def test_conv_impl_pin_reaches_the_kernel():
+    """An ``impl`` pin on a conv reaches its folded product in both forms: the stream kernel's
+    dense (qir-stream-conv) and the parallel conv matrix (qir-lower-conv)."""
+    from qir.dialect import MvuOp
+    from qir.flow import run_passes
+    from qir.ir import parse_module
+
+    src = """qir.model @c {
+      %0 = qir.input "x" : tensor<4x4x1x!qir.fixed<6,3>>
+      %1 = qir.conv %0 weights(dense<[[[[1, 0]], [[2, 1]], [[0, 1]]], [[[1, 1]], [[-1, 2]], [[0, 0]]], [[[3, 1]], [[1, -1]], [[2, 2]]]]> : tensor<3x3x1x2xi32> : !qir.fixed<4,2>) strides [1, 1] dilations [1, 1] pads [1, 1, 1, 1] groups 1 {impl = "digitserial", layer = "c1", reuse = 4 : i64} : tensor<4x4x1x!qir.fixed<6,3>> -> tensor<4x4x2x!qir.fixed<12,7>>
+      qir.output %1 : tensor<4x4x2x!qir.fixed<12,7>>
+    }"""
+    for passes in ("qir-infer-widths,qir-stream-conv,qir-stream-form,qir-lower-dense{style=auto}",
+                   "qir-infer-widths,qir-lower-conv{style=auto}"):
+        m = parse_module(src)
+        run_passes(m, passes)
+        assert [o.impl.data for o in m.walk() if isinstance(o, MvuOp)] == ["digitserial"], passes
+
+
 def test_precision_config_impl_key(tmp_path):
     """``impl`` in the precision configuration pins a layer's folded implementation; a bad value
     is one error naming the file."""
