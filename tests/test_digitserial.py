@@ -12,7 +12,7 @@ import sys
 import numpy as np
 import pytest
 from qir.lowering.adder_graph import build
-from test_fold import _compile_corner, _corner_model, _set_reuse, _sim_corners_and_estimate
+from test_fold import _compile_corner, _corner_model, _sim_corners_and_estimate
 
 from qir.digitserial import base_offset, digit_shape, evaluate, partial_ranges
 from qir.fixed import Fixed
@@ -189,22 +189,12 @@ def test_digitserial_rtl_corners(tmp_path, io, R):
 def test_digitserial_verilator_lint_and_determinism(tmp_path):
     """R = 2 and 4 parallel: Verilator == interpreter, ``verilator --lint-only -Wall`` clean,
     byte-identical across two compiles."""
-    from qir.sim.tools import find_verilator
-    from test_fold import _corner_inputs
+    from test_fold import _compile_twice_and_lint, _corner_inputs
 
     js = _corner_model(tmp_path / "m")
     np.save(tmp_path / "x.npy", _corner_inputs())
     for R in (2, 4):
-        src = tmp_path / f"f{R}.mlir"
-        src.write_text(_set_reuse(import_model(js, input_type=Fixed.parse("fixed<8,1>")), R, impl="digitserial"))
-        a, b = tmp_path / f"a{R}", tmp_path / f"b{R}"
-        compile_model(src, a)
-        compile_model(src, b)
-        va, vb = (sorted((d / "rtl").glob("*.v")) for d in (a, b))
-        assert [f.read_bytes() for f in va] == [f.read_bytes() for f in vb]
-        lint = subprocess.run([str(find_verilator().exe), "--lint-only", "-Wall", "--top-module", "corner",
-                               *map(str, va)], capture_output=True, text=True)
-        assert lint.returncode == 0 and "%Warning" not in lint.stderr, lint.stderr
+        a = _compile_twice_and_lint(tmp_path, js, R, "digitserial")
         r = subprocess.run([sys.executable, "-m", "qir.cli", "sim", str(a), "--inputs", str(tmp_path / "x.npy"),
                             "--simulator", "verilator"], capture_output=True, text=True)
         assert r.returncode == 0 and " 0 mismatches" in r.stdout + r.stderr, r.stdout + r.stderr
