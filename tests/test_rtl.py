@@ -683,8 +683,9 @@ def test_conversion_runs_no_automatic_full_collections(monkeypatch):
     objects; the collector is left as it was found (thresholds, nothing frozen)."""
     import gc
 
-    from qir.flow import import_model, run_passes
     from qir.lowering import DEFAULT_PIPELINE
+
+    from qir.flow import import_model, run_passes
 
     q3 = Path(__file__).parent / "data" / "qkeras_3layer" / "qkeras_3layer.json"
     net = import_model(q3, input_type=Fixed(16, 6), softmax="none")

@@ -6,10 +6,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from qir.lowering import lower_cmvm
 
 import qir
 from qir.flow import import_model, run_passes
-from qir.lowering import lower_cmvm
 
 Q3 = Path(__file__).parent / "data" / "qkeras_3layer" / "qkeras_3layer.json"
 LOWER = "qir-infer-widths,qir-lower-dense{style=auto},qir-lower-cmvm"
