@@ -143,10 +143,11 @@ class Leaves:
             self.mods[name] = (wa, wb, sa, sb, neg, w)
         return name
 
-    def rtlil(self) -> list[tuple[str, str]]:
-        """(name, RTLIL text) of every leaf module, in name order."""
+    def rtlil(self, part: int = 0, parts: int = 1) -> list[tuple[str, str]]:
+        """(name, RTLIL text) of every leaf module, in name order (of every ``parts``-th one from
+        the ``part``-th on: one worker's share)."""
         out = []
-        for k, name in enumerate(sorted(self.mods)):
+        for k, name in enumerate(sorted(self.mods)[part::parts]):
             out.append((name, _adder_rtlil(name, *self.mods[name])))
             if k % LEAVES_PER_COLLECT == LEAVES_PER_COLLECT - 1:
                 gc.collect()
@@ -216,6 +217,7 @@ def few_collections():
 
 
 _JOBS: list[Piece] = []  # read by forked workers
+_LIB: list = [None, 1]  # the design's Leaves and the number of leaf shares, read by forked workers
 
 
 def _convert_collected(piece: Piece) -> str:
@@ -224,8 +226,11 @@ def _convert_collected(piece: Piece) -> str:
     return text
 
 
-def _convert_job(k: int) -> tuple[str, str]:
-    """("rtlil" | "verilog", text) of job k."""
+def _convert_job(k: int) -> tuple[str, str | list]:
+    """("rtlil" | "verilog", text) of job k; jobs past the pieces are shares of the leaf modules:
+    ("leaves", [(name, RTLIL text), ...])."""
+    if k >= len(_JOBS):
+        return "leaves", _LIB[0].rtlil(k - len(_JOBS), _LIB[1])
     text = _convert_collected(_JOBS[k])
     if _JOBS[k].weight >= OWN_YOSYS_WEIGHT:
         return "verilog", to_verilog([text])
@@ -267,18 +272,22 @@ def convert(top_rtlil: str, pieces: list[Piece], lib: Leaves | None = None) -> s
 def _convert_all(top_rtlil: str, pieces: list[Piece], lib: Leaves | None) -> str:
     global _JOBS
     n = workers(pieces)
-    leaf = lib.rtlil() if lib is not None else []
     if n <= 1:
+        leaf = lib.rtlil() if lib is not None else []
         return to_verilog([top_rtlil] + [_convert_collected(p) for p in pieces] + [text for _, text in leaf])
     import multiprocessing
 
+    # the pieces largest first, then the leaf modules in one share per worker
     order = sorted(range(len(pieces)), key=lambda k: -pieces[k].weight)
-    _JOBS = pieces
+    order += [len(pieces) + j for j in range(n if lib is not None and lib.mods else 0)]
+    _JOBS, _LIB[:] = pieces, [lib, n]
     try:
         with multiprocessing.get_context("fork").Pool(n) as pool:
             done = pool.map(_convert_job, order, chunksize=1)
     finally:
-        _JOBS = []
+        _JOBS, _LIB[:] = [], [None, 1]
+    leaf = sorted(x for kind, texts in done if kind == "leaves" for x in texts)
+    order, done = zip(*[(k, d) for k, d in zip(order, done) if d[0] != "leaves"]) if pieces else ((), ())
     # Yosys writes the modules sorted by name (the top first: its name prefixes the others'),
     # each on its own (no design-wide names), so the Verilog of a module converted alone is the
     # same text as in a joint run: runs of consecutive RTLIL pieces in name order share one
