@@ -14,7 +14,7 @@ in a parallel model (the whole design's II becomes the largest R).
   it a fold only adds idle cycles).
 - ``target-ii=N`` (FINN's SetFolding idea): every unpinned layer is folded as far as the target
   allows (``beats x R <= N``) without slowing the pipeline, where the pipeline's II is the stream
-  cycle model's (``rtl.stream_timing``; a window and the folded map after it stall each other),
+  cycle model's (``qir.stream.cycles``; a window and the folded map after it stall each other),
   and never to an R that is bigger and slower than a smaller one (``Planner``).  A target below
   what a layer at R = 1 (or a pinned layer, or a stage that cannot fold: a window walking its
   padded map, the input beats) needs, or below the cycle model's II of the fastest folding, is
@@ -127,10 +127,9 @@ def foldable_layers(module: ModuleOp) -> tuple[list[Layer], int, str]:
                 if n > floor:
                     floor, why = n, f"the input stream has {n} beats per image"
             elif isinstance(op, WindowOp):
-                from qir.dialect import int_values, shape_of
+                from qir.stream.geometry import WindowGeometry
 
-                sp, pads = shape_of(op.input.type)[:-1], int_values(op.pads)
-                steps = prod(s + pads[d] + pads[len(sp) + d] for d, s in enumerate(sp))
+                steps = WindowGeometry(op).steps
                 if steps > floor:
                     floor, why = steps, f"the window of layer '{layer_of(op)}' walks {steps} steps per image"
             elif isinstance(op, (MapOp, JoinOp)):
@@ -187,18 +186,14 @@ def unfolded_luts(op, style: str | None) -> int | None:
 
 def stream_timing_nodes(module: ModuleOp, ii_of) -> tuple | None:
     """(nodes, n_out, beats_in, beats_out) of the stream model in ``module`` for
-    ``rtl.stream_timing.simulate_dag``, before lowering: the same stages ``rtl.stream_top`` builds
-    (windows, maps, collects, joins, a fork per value with several users, a FIFO in front of a
-    join input that needs one, at the unbounded-FIFO depth the generator sizes it to), a map's
-    II = ``ii_of(map op)`` (its folded layers' largest R), its latency II + 1 (the II does not
-    depend on it).  None for a parallel model."""
-    from qir.rtl.stream_collect import collect_geometry
-    from qir.rtl.stream_join import fifo_depth
-    from qir.rtl.stream_top import _needs
-    from qir.rtl.stream_window import WindowGeometry
-
+    ``qir.stream.cycles.simulate_dag``, before lowering: the stage graph ``rtl.stream_top`` builds
+    (``qir.stream.graph.stage_graph``: windows, maps, collects, joins, forks, FIFOs at the
+    unbounded depth the generator sizes them to; a collect that ``qir-stream-mvu`` will turn into
+    a ``qir.stream_mvu`` as one), a map's II = ``ii_of(map op)`` (its folded layers' largest R),
+    its latency II + 1 (the II does not depend on it).  None for a parallel model."""
     from qir.dialect import DenseOp, ModelOp
-    from qir.dialect.stream_ops import CollectOp, JoinOp, MapOp, WindowOp, is_stream_model
+    from qir.dialect.stream_ops import is_stream_model
+    from qir.stream.graph import stage_graph
 
     model = next((m for m in module.ops if isinstance(m, ModelOp)), None)
     if model is None or not is_stream_model(model):
@@ -210,51 +205,13 @@ def stream_timing_nodes(module: ModuleOp, ii_of) -> tuple | None:
     def stream_mvu_r(col):
         d = streamed.get(id(col))
         return None if d is None else max(1, ii_of(d))
-    ops = [o for o in model.block.ops if isinstance(o, (WindowOp, MapOp, JoinOp, CollectOp))]
-    in_v = model.inputs()[0].result
-    beats_in, beats_out = _beats(in_v.type), _beats(model.output().outs[0].type)
-    need = _needs(ops, in_v, beats_in)
-    nodes: list = []
-    n_out: list = []
-    src: dict = {}
 
-    def provide(v, node):
-        users = len(list(v.uses))
-        if users <= 1:
-            src[v] = [(node, 0)]
-            return
-        nodes.append(("fork", users, [(node, 0)]))
-        n_out.append(users)
-        src[v] = [(len(nodes) - 1, p) for p in range(users)]
+    def timing(op):
+        ii = ii_of(op)
+        return (ii + 1, ii) if ii > 1 else (1, 1)
 
-    provide(in_v, -1)
-    for op in ops:
-        if isinstance(op, JoinOp):
-            ins = []
-            for v, other in ((op.lhs, op.rhs), (op.rhs, op.lhs)):
-                d = fifo_depth(need[v], need[other], 0)
-                if d:
-                    nodes.append(("fifo", d + len(need[v]) + 4, [src[v].pop(0)]))
-                    n_out.append(1)
-                    ins.append((len(nodes) - 1, 0))
-                else:
-                    ins.append(src[v].pop(0))
-            ii = ii_of(op)
-            nodes.append(("join", (ii + 1, ii) if ii > 1 else 1, ins))
-        elif isinstance(op, WindowOp):
-            nodes.append(("window", WindowGeometry(op), [src[op.input].pop(0)]))
-        elif isinstance(op, MapOp):
-            ii = ii_of(op)
-            nodes.append(("map", (ii + 1, ii) if ii > 1 else 1, [src[op.input].pop(0)]))
-        else:
-            mvu = stream_mvu_r(op)
-            if mvu is not None:  # qir-stream-mvu replaces collect + dense: the dense takes each beat
-                nodes.append(("stream_mvu", (collect_geometry(op)[0], mvu), [src[op.input].pop(0)]))
-            else:
-                nodes.append(("collect", collect_geometry(op)[0], [src[op.input].pop(0)]))
-        n_out.append(1)
-        provide(op.output, len(nodes) - 1)
-    return nodes, n_out, beats_in, beats_out
+    g = stage_graph(model, timing=timing, streamed=stream_mvu_r, registers=False)
+    return g.timing_nodes(g.unbounded_depths())
 
 
 def same_work_reuse(op, r: int) -> int:
@@ -293,7 +250,7 @@ class Planner:
       the fewest estimated LUTs, the smaller R on a tie (``best_reuse``; the candidates:
       ``candidates``); R = 1 is priced by the
       adder-graph search where that can matter (``unfolded_luts``);
-    - *II*: the II of a choice is the cycle model's (``rtl.stream_timing``, the model ``qir sim``
+    - *II*: the II of a choice is the cycle model's (``qir.stream.cycles``, the model ``qir sim``
       checks the RTL against), not max(beats x R): a window and the folded map after it stall
       each other, and a window over a padded map walks more steps than it emits.  ``for_target``
       plans every layer for a layer target N' (beats x R <= N') and lowers N' until the cycle
@@ -465,7 +422,7 @@ class Planner:
             if t is None or not any(k == "window" for k, _, _ in t[0]):
                 self._ii[key] = base
             else:
-                from qir.rtl.stream_timing import simulate_dag
+                from qir.stream.cycles import simulate_dag
 
                 self._ii[key] = max(base, simulate_dag(*t, steady=True)[1])
         return self._ii[key]

@@ -328,7 +328,7 @@ def compile_firmware(args) -> dict:
     if args.clock_ns is not None:
         if not args.clock_ns > 0:
             raise QirError("--clock-ns must be a positive number of nanoseconds")
-        spec, timing = choose_pipeline(import_model(args.model, **opts), spec, args.clock_ns)
+        spec, timing = choose_pipeline(import_model(args.model, **opts), spec, args.clock_ns, fold=_folding(args))
     for opt in ("part", "quartus_part"):
         if getattr(args, opt):
             _check_part(getattr(args, opt), "--" + opt.replace("_", "-"))
@@ -340,9 +340,13 @@ def compile_firmware(args) -> dict:
                                quartus_part=args.quartus_part, clock_ns=args.clock_ns)
         if timing is None:
             from qir.ir import read_module
+            from qir.timing import fixed_stages
 
             lowered = read_module(tmp / "lowered.mlir")
-            extra["timing"] = timing_entry(levels_of_spec(spec), max_adder_width(lowered), None)
+            levels, fixed = levels_of_spec(spec), [lv for lv, _ in fixed_stages(lowered)]
+            deeper = levels is not None and fixed and max(fixed) > levels  # a stream_mvu deeper than max-depth
+            extra["timing"] = timing_entry(levels, max_adder_width(lowered), None,
+                                           deepest=max(fixed) if deeper else None)
         else:
             extra["timing"] = timing
         return extra

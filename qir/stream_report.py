@@ -19,8 +19,7 @@ from math import ceil, log2
 def estimate_stream(model) -> dict:
     from qir.dialect.stream_ops import CollectOp, JoinOp, MapOp, StreamMvuOp, WindowOp
     from qir.report import LUT_PER_ADDER_BIT, estimate
-    from qir.rtl.stream_collect import collect_geometry
-    from qir.rtl.stream_window import WindowGeometry
+    from qir.stream.geometry import WindowGeometry, collect_geometry
 
     tot = {"adder_bits": 0, "epilogue_luts": 0, "other_luts": 0, "multipliers": 0, "reg_bits": 0,
            "memory_bits": 0}

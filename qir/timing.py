@@ -75,13 +75,39 @@ def kernels(model) -> list:
     return [m for m in model.walk() if isinstance(m, ModelOp) and not is_stream_model(m)]
 
 
-def stage_levels(model, max_depth: int) -> int:
+def fixed_stages(model) -> list[tuple[int, int]]:
+    """(adder levels, widest adder bits) of the stages ``qir-pipeline`` does not cut: every
+    ``qir.stream_mvu`` (``rtl/stream_mvu.py``) sums the S products of a cycle in a balanced tree
+    (ceil(log2 S) levels) and adds that to its accumulator (one more level, at the accumulator's
+    width: ``qir.folding.acc_range``; xnor: a popcount up to the tensor's inputs) between two
+    registers, whatever max-depth is."""
+    from qir.addergraph import range_bits
+    from qir.dialect import ModelOp, elem, elements_to_numpy
+    from qir.dialect.stream_ops import StreamMvuOp, is_stream_model
+    from qir.folding import acc_range, geometry
+    from qir.ir import get_model
+
+    if not isinstance(model, ModelOp):
+        model = get_model(model)
+    out = []
+    for op in model.block.ops if is_stream_model(model) else ():
+        if isinstance(op, StreamMvuOp):
+            s = geometry(op.beat, op.R)[0]
+            t = elem(op.input.type)
+            lo, hi = ((0, op.beats * op.beat) if op.style.data == "xnor" else
+                      acc_range(elements_to_numpy(op.matrix), elements_to_numpy(op.offset), t.min_int, t.max_int))
+            out.append(((s - 1).bit_length() + 1, range_bits(lo, hi)))
+    return out
+
+
+def stage_levels(model, max_depth: int, fixed: bool = True) -> int:
     """Adder levels in the deepest stage when ``model`` (lowered, not yet pipelined) is pipelined
     with ``qir-pipeline{max-depth=max_depth}``: at most ``max_depth``, fewer when the layers'
-    depths do not fill the budget."""
+    depths do not fill the budget; more when a stage ``qir-pipeline`` does not cut is deeper
+    (``fixed_stages``, unless ``fixed`` is False)."""
     from qir.lowering.pipeline import plan
 
-    levels = [1]
+    levels = [1] + ([lv for lv, _ in fixed_stages(model)] if fixed else [])
     for k in kernels(model):
         when, _, graphs, _ = plan(k, max_depth)
         levels += [min(lv, max_depth) for _, lv in when.values()]
@@ -90,9 +116,13 @@ def stage_levels(model, max_depth: int) -> int:
     return max(levels)
 
 
-def max_adder_width(model) -> int:
-    """Widest ``qir.addergraph`` node (bits); element width of the widest result otherwise."""
+def max_adder_width(model, fixed: bool = True) -> int:
+    """Widest ``qir.addergraph`` node (bits); element width of the widest result otherwise; at
+    least the widest adder of ``fixed_stages`` (a ``qir.stream_mvu``'s accumulator) unless
+    ``fixed`` is False."""
     from qir.dialect import AdderGraphOp, elem
+
+    wide = [w for _, w in fixed_stages(model)] if fixed else []
 
     ops = [op for k in kernels(model) for op in k.block.ops]
     w = 0
@@ -107,7 +137,7 @@ def max_adder_width(model) -> int:
                     w = max(w, elem(r.type).width)
                 except Exception:  # not a fixed-point tensor
                     pass
-    return max(w, 1)
+    return max([w, 1] + wide)
 
 
 _PIPE = re.compile(r"qir-pipeline(\{[^}]*\})?$")
@@ -147,20 +177,34 @@ def levels_of_spec(spec: str) -> int | None:
     return int(m.group(1)) if m else None
 
 
-def choose_pipeline(net, spec: str, clock_ns: float, target: str = TARGET) -> tuple[str, dict]:
+def choose_pipeline(net, spec: str, clock_ns: float, target: str = TARGET,
+                    fold: dict | None = None) -> tuple[str, dict]:
     """The pipeline spec meeting ``clock_ns`` and the timing entry for report.json.
 
-    Runs the passes before qir-pipeline on a copy of ``net`` to learn the adder widths."""
+    Runs the passes before qir-pipeline on a copy of ``net`` to learn the adder widths.  ``fold``:
+    the folding options (``qir.flow.fold_spec`` keywords) the compile will give ``qir-fold-auto``;
+    the stages ``qir-pipeline`` does not cut (``fixed_stages``: a folded ``qir.stream_mvu``) are
+    taken from a second copy run with them up to ``qir-stream-mvu``."""
     from qir.flow import run_passes
 
     before, _ = split_pipeline(spec)
     probe = net.clone()
     if before:
         run_passes(probe, before)
-    width = max_adder_width(probe)
+    fixed = fixed_stages(probe)
+    if fold and any(v is not None for v in fold.values()):
+        from qir.flow import fold_spec
+
+        parts = _split_top(fold_spec(before, **fold))
+        k = next((i for i, p in enumerate(parts) if p.strip() == "qir-stream-mvu"), None)
+        if k is not None:
+            folded = run_passes(net.clone(), ",".join(parts[:k + 1]))
+            fixed = fixed_stages(folded)
+    width = max([max_adder_width(probe, fixed=False)] + [w for _, w in fixed])
     d = levels_for_clock(clock_ns, width, target)
     new = f"{before + ',' if before else ''}qir-pipeline{{max-depth={d}}}"
-    return new, timing_entry(d, width, clock_ns, target, stage_levels(probe, d))
+    deepest = max([stage_levels(probe, d, fixed=False)] + [lv for lv, _ in fixed])
+    return new, timing_entry(d, width, clock_ns, target, deepest)
 
 
 def timing_entry(levels: int | None, width: int, clock_ns: float | None, target: str = TARGET,

@@ -3,21 +3,12 @@
 The input is taken at full rate; only the last beat of a tensor waits for a free output."""
 from __future__ import annotations
 
-from math import prod
-
 from amaranth.hdl import Cat, Module, Signal
 from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from qir.dialect import elem, shape_of
 from qir.dialect.stream_ops import COLLECT_MAX_BITS
-
-
-def collect_geometry(op) -> tuple[int, int]:
-    """(beats per tensor, beat width in bits) of a ``qir.collect``."""
-    ishape = shape_of(op.input.type)
-    return prod(ishape[:-1]), ishape[-1] * elem(op.input.type).width
-
+from qir.stream.geometry import collect_geometry
 
 #: Amaranth's netlist numbers the bits of a cell output or port with 16 bits (``Net.from_cell``)
 MAX_SIGNAL_BITS = COLLECT_MAX_BITS

@@ -10,8 +10,8 @@
 - ``FifoStage``: Amaranth ``lib.fifo.SyncFIFOBuffered`` (block-RAM friendly) in front of the
   join input whose branch reaches the join first.
 
-``fifo_depth`` computes the depth each join input needs so that no input or stall pattern can
-deadlock (see its docstring); ``stream_top`` inserts a FIFO where it is positive.
+``qir.stream.geometry.fifo_depth`` computes the depth each join input needs so that no input or
+stall pattern can deadlock; ``qir.stream.graph.stage_graph`` places a FIFO where it is positive.
 """
 from __future__ import annotations
 
@@ -95,21 +95,3 @@ class FifoStage(wiring.Component):
         wiring.connect(m, wiring.flipped(self.i), fifo.w_stream)
         wiring.connect(m, fifo.r_stream, wiring.flipped(self.o))
         return m
-
-
-# ------------------------------------------------------------------ FIFO depths (per image)
-def fifo_depth(need_this: list[int], need_other: list[int], holding: int) -> int:
-    """Beats of FIFO a join input needs so that no pattern can deadlock.
-
-    ``need_x[j]``: the model-input beats that must have entered before beat j of branch x can
-    exist (from the window geometry: a window's output beat j needs the input beats up to its
-    emitting step); ``holding``: the beats the stages on this branch between its fork and the
-    join are guaranteed to hold when stalled (one output register per registered stage).
-    While the join waits for the other branch's beat j, the fork must have given that branch
-    need_other[j] model-input beats; this branch must have taken all but the last of them (the
-    fork's taken flag keeps the last one for it), and all of its beats j .. that exist by then
-    wait, so depth = max_j(#{m : need_this[m] <= need_other[j] - 1} - j) - holding (>= 0)."""
-    from bisect import bisect_right
-
-    worst = max((bisect_right(need_this, n - 1) - j for j, n in enumerate(need_other)), default=0)
-    return max(0, worst - holding)

@@ -16,7 +16,7 @@ rises and stays until taken.
 
 Handshake: every register advances with ``ce = ~o.valid | o.ready`` (the ROM port's enable too),
 so a full output stalls the stage; ``i.ready = ce & (~full | last cycle of the held beat)``: at
-full rate a beat is accepted every R x G cycles.  ``rtl/stream_timing.py`` (``_StreamMvu``) models
+full rate a beat is accepted every R x G cycles.  ``qir/stream/cycles.py`` (``_StreamMvu``) models
 exactly these equations.
 """
 from __future__ import annotations
@@ -29,6 +29,7 @@ from qir.rtl.values import elem_shape, range_shape
 
 from qir.dialect import elem, elements_to_numpy, shape_of
 from qir.folding import acc_range, column_shifts, geometry, shift_span, weight_bits
+from qir.stream.geometry import stream_mvu_timing
 
 
 class StreamMvuStage(wiring.Component):
@@ -45,7 +46,7 @@ class StreamMvuStage(wiring.Component):
 
     @property
     def cycles_per_beat(self) -> int:
-        return self.R * self.G
+        return stream_mvu_timing(self.op)[1]
 
     @property
     def memory_bits(self) -> int:

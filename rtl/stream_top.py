@@ -16,8 +16,10 @@ Stages (one Amaranth ``lib.wiring`` Component each, connected with ``lib.stream`
 ``qir.collect`` -> ``stream_collect.CollectStage``, ``qir.join`` -> ``stream_join.JoinStage``.
 The model is a DAG from the one input to the one output: a value with several users gets a
 ``stream_join.ForkStage``, a join input whose branch arrives early a ``stream_join.FifoStage``
-(depth: ``stream_join.fifo_depth`` plus the throughput slack found by the cycle model); every
-other stage holds its output until it is taken.
+(depth: ``qir.stream.geometry.fifo_depth`` plus the throughput slack found by the cycle model);
+every other stage holds its output until it is taken.  Which stages, forks and FIFOs, in which
+order, is ``qir.stream.graph.stage_graph`` (the graph ``qir-fold-auto`` plans with); this module
+builds its nodes as components.
 """
 from __future__ import annotations
 
@@ -112,182 +114,84 @@ class _StreamTop(wiring.Component):
         return m
 
 
-def _needs(ops, in_value, beats_in: int) -> dict:
-    """Per stream value, per beat j of one image: the model-input beats needed before it exists."""
-    from qir.rtl.stream_collect import collect_geometry
-    from qir.rtl.stream_window import WindowGeometry
-
-    need = {in_value: list(range(1, beats_in + 1))}
-    for op in ops:
-        if isinstance(op, MapOp):
-            need[op.output] = need[op.input]
-        elif isinstance(op, JoinOp):
-            need[op.output] = [max(a, b) for a, b in zip(need[op.lhs], need[op.rhs])]
-        elif isinstance(op, CollectOp):
-            need[op.output] = [need[op.input][collect_geometry(op)[0] - 1]]
-        elif isinstance(op, StreamMvuOp):
-            need[op.output] = [need[op.input][op.beats - 1]]
-        else:
-            g, src, out, taken = WindowGeometry(op), need[op.input], [], 0
-            for py in range(g.Hp):
-                for px in range(g.Wp):
-                    if g.interior_row(py) and g.interior_col(px):
-                        taken += 1
-                    if g.emit_row(py) and g.emit_col(px):
-                        out.append(src[taken - 1] if taken else 0)
-            need[op.output] = out
-    return need
-
-
-def _size_fifos(model, nodes, n_out, beats_in, beats_out, fifos) -> tuple[int, int, int]:
-    """Adds the throughput slack to every FIFO (see ``generate_stream``); (latency, steady-state
-    ii, images the cycle model fed to reach it: ``stream_timing.simulate_dag(steady=True)``)."""
-    from qir.rtl.stream_timing import simulate_dag
-
-    def run(k):
-        depth = {f["node"]: f["min_depth"] + k for f in fifos}
-        try:
-            return simulate_dag([(kd, depth.get(n, i), ins) for n, (kd, i, ins) in enumerate(nodes)], n_out,
-                                beats_in, beats_out, steady=True)
-        except RuntimeError as e:  # a bug in the depth computation, never the user's input
-            raise QirError(f"--io stream: internal error, the stream graph of @{model.sym_name.data} "
-                           f"does not run in the cycle model ({e})") from None
-
-    if not fifos:
-        return run(0)
-    lo, hi = 0, max(f["beats"] for f in fifos) + 4
-    best = run(hi)
-    while lo < hi:
-        mid = (lo + hi) // 2
-        if run(mid)[:2] == best[:2]:
-            hi = mid
-        else:
-            lo = mid + 1
-    for f in fifos:
-        f["depth"] = f["min_depth"] + lo
-        f["fifo"].depth = f["depth"]
-    return run(lo)
-
-
 def generate_stream(model, top: str | None = None, fifo_delta: int | None = None,
                     convert: bool = True) -> StreamRtlDesign:
-    """FIFO depths: ``min_depth`` (``stream_join.fifo_depth``, the least that cannot deadlock)
-    plus the least common slack k with which the cycle model reaches the II and latency of
-    unbounded FIFOs (SyncFIFOBuffered's two-cycle fall-through and the branch pipelines otherwise
-    throttle the fork).  ``fifo_delta`` (tests only): depths min_depth + fifo_delta, no slack
-    search, no timing (to show that min_depth is needed)."""
-    from qir.rtl.stream_join import FifoStage, ForkStage, fifo_depth
-    from qir.rtl.stream_window import WindowGeometry
+    """The stages, forks and FIFOs of ``qir.stream.graph.stage_graph`` as Amaranth components.
+    FIFO depths: ``min_depth`` (``qir.stream.geometry.fifo_depth``, the least that cannot
+    deadlock) plus the least common slack with which the cycle model reaches the II and latency
+    of unbounded FIFOs (``StageGraph.size_fifos``).  ``fifo_delta`` (tests only): depths
+    min_depth + fifo_delta, no slack search, no timing (to show that min_depth is needed)."""
+    from qir.rtl.stream_collect import check_collect
+    from qir.rtl.stream_join import FifoStage, ForkStage
+
+    from qir.stream.graph import stage_graph
 
     if top is None:
         top = legalize(model.sym_name.data)
     elif not is_identifier(top):
         raise QirError(f"top module name {top!r} is not a plain Verilog identifier")
     ops = _graph(model)
-    from qir.rtl.stream_collect import check_collect
-
-    from qir.dialect.stream_ops import CollectOp
-
     for o in ops:
         if isinstance(o, CollectOp):
             check_collect(o)
-    in_v = model.inputs()[0].result
-    in_t, out_t = in_v.type, model.output().outs[0].type
-    beats_in, beats_out = prod(shape_of(in_t)[:-1]), prod(shape_of(out_t)[:-1])
-    need = _needs(ops, in_v, beats_in)
-    stages, edges, nodes, n_out, info, fifos = [], [], [], [], [], []
-    src: dict = {}  # value -> list of (interface, node, port) still free, one per user
-
-    def add(name, comp, kind, tinfo, ins):
-        stages.append((name, comp))
-        nodes.append((kind, tinfo, [(n, p) for _, n, p in ins]))
-        return len(nodes) - 1
-
-    def provide(v, iface, node, width):
-        users = len(list(v.uses))
-        if users <= 1:
-            src[v] = [(iface, node, 0)]
-            return
-        f = ForkStage(users, width)
-        k = add(legalize(f"s{len(stages)}_fork", "s"), f, "fork", users, [(iface, node, 0)])
-        edges.append((iface, f.i))
-        n_out.append(users)
-        src[v] = [(o, k, p) for p, o in enumerate(f.outs())]
-
-    def take(v, dst):
-        iface, node, port = src[v].pop(0)
-        edges.append((iface, dst))
-        return (iface, node, port)
-
-    def holding(v) -> int:
-        h = 0
-        while len(list(v.uses)) == 1 and isinstance(v.owner, (WindowOp, MapOp, CollectOp, JoinOp, StreamMvuOp)):
-            st = built[v.owner]
-            h += 1 if (getattr(st, "latency", 1) >= 1 and getattr(st, "n", 2) > 1) else 0
-            if isinstance(v.owner, JoinOp):
-                break
-            v = v.owner.input
-        return h
-
-    built: dict = {}
-    w_in = shape_of(in_t)[-1] * elem(in_t).width
-    provide(in_v, None, -1, w_in)
-    for op in ops:
-        st = _stage(op)
-        built[op] = st
-        kind = {WindowOp: "window", MapOp: "map", JoinOp: "join", CollectOp: "collect",
-                StreamMvuOp: "stream_mvu"}[type(op)]
-        layer = op.attributes.get("layer")
-        name = legalize(f"s{len(stages)}_{kind}_{layer.data if layer is not None else ''}".rstrip("_"), "s")
-        d = {"stage": name, "kind": kind, "layer": layer.data if layer is not None else None}
-        if kind == "join":
-            ins = []
-            for port, (v, other) in enumerate(((op.lhs, op.rhs), (op.rhs, op.lhs))):
-                depth = fifo_depth(need[v], need[other], holding(v))
-                if depth and fifo_delta is not None:
-                    depth = max(depth + fifo_delta, 0)
-                dst = st.ins()[port]
-                if depth:
-                    width = shape_of(v.type)[-1] * elem(v.type).width
-                    f = FifoStage(depth, width)
-                    fname = legalize(f"s{len(stages)}_fifo_{layer.data if layer is not None else ''}".rstrip("_"), "s")
-                    fk = add(fname, f, "fifo", depth, [take(v, f.i)])
-                    n_out.append(1)
-                    fifos.append({"stage": fname, "join": name, "input": ("lhs", "rhs")[port], "depth": depth,
-                                  "min_depth": depth, "width": width, "node": fk, "fifo": f,
-                                  "beats": len(need[v])})
-                    edges.append((f.o, dst))
-                    ins.append((f.o, fk, 0))
-                else:
-                    ins.append(take(v, dst))
-            tinfo = (st.latency, st.ii) if st.ii > 1 else st.latency
-            d.update(latency_cycles=st.latency, **({"ii_cycles": st.ii} if st.ii > 1 else {}))
-        else:
-            ins = [take(op.input, st.i)]
-            if kind == "window":
-                g = WindowGeometry(op)
-                tinfo = g
-                d.update(memory_bits=g.memory_bits, line_buffer_rows=g.span_h - 1, line_buffer_depth=g.Wp,
-                         steps_per_image=g.steps)
-            elif kind == "map":
-                tinfo = (st.latency, st.ii) if st.ii > 1 else st.latency
-                d.update(latency_cycles=st.latency, **({"ii_cycles": st.ii} if st.ii > 1 else {}))
-            elif kind == "stream_mvu":
-                tinfo = (st.n, st.cycles_per_beat)
-                d.update(beats=st.n, reuse=st.R, groups=st.G, cycles_per_beat=st.cycles_per_beat,
-                         memory_bits=st.memory_bits)
-            else:
-                tinfo = st.n
-                d.update(beats=st.n, register_bits=st.register_bits)
-        node = add(name, st, kind, tinfo, ins)
-        n_out.append(1)
-        info.append(d)
-        provide(op.output, st.o, node, st.o.payload.shape().width)
+    in_t, out_t = model.inputs()[0].result.type, model.output().outs[0].type
+    built = {op: _stage(op) for op in ops}
+    graph = stage_graph(model, ops, lambda op: (built[op].latency, built[op].ii), fifo_delta=fifo_delta or 0)
     if fifo_delta is not None:
         latency = ii = ii_images = None
     else:
-        latency, ii, ii_images = _size_fifos(model, nodes, n_out, beats_in, beats_out, fifos)
-    fifos = [{k: v for k, v in f.items() if k not in ("node", "fifo", "beats")} for f in fifos]
+        latency, ii, ii_images = graph.size_fifos(model.sym_name.data)
+    w_in = shape_of(in_t)[-1] * elem(in_t).width
+    fifo_at = {f.node: f for f in graph.fifos}
+    n_fifos = {}  # join node -> its FIFOs (named before them: s<k>_join with k the first FIFO's index)
+    for f in graph.fifos:
+        n_fifos[f.join] = n_fifos.get(f.join, 0) + 1
+
+    def layer_of(op) -> str | None:
+        layer = op.attributes.get("layer")
+        return layer.data if layer is not None else None
+
+    names, comps, info, fifos = [], [], [], []
+    for k, n in enumerate(graph.nodes):
+        if n.kind == "fork":
+            names.append(legalize(f"s{k}_fork", "s"))
+            (s, _), = n.ins
+            comps.append(ForkStage(n.n_out, w_in if s < 0 else comps[s].o.payload.shape().width))
+        elif n.kind == "fifo":
+            f = fifo_at[k]
+            names.append(legalize(f"s{k}_fifo_{layer_of(n.op) or ''}".rstrip("_"), "s"))
+            width = shape_of(f.value.type)[-1] * elem(f.value.type).width
+            comps.append(FifoStage(f.depth, width))
+            fifos.append({"stage": names[-1], "join": f.join, "input": ("lhs", "rhs")[f.port], "depth": f.depth,
+                          "min_depth": f.min_depth, "width": width})
+        else:
+            st = built[n.op]
+            names.append(legalize(f"s{k - n_fifos.get(k, 0)}_{n.kind}_{layer_of(n.op) or ''}".rstrip("_"), "s"))
+            comps.append(st)
+            d = {"stage": names[-1], "kind": n.kind, "layer": layer_of(n.op)}
+            if n.kind in ("map", "join"):
+                d.update(latency_cycles=st.latency, **({"ii_cycles": st.ii} if st.ii > 1 else {}))
+            elif n.kind == "window":
+                g = n.info
+                d.update(memory_bits=g.memory_bits, line_buffer_rows=g.span_h - 1, line_buffer_depth=g.Wp,
+                         steps_per_image=g.steps)
+            elif n.kind == "stream_mvu":
+                d.update(beats=st.n, reuse=st.R, groups=st.G, cycles_per_beat=st.cycles_per_beat,
+                         memory_bits=st.memory_bits)
+            else:
+                d.update(beats=st.n, register_bits=st.register_bits)
+            info.append(d)
+    for f in fifos:
+        f["join"] = names[f["join"]]
+
+    def out_iface(k, p):
+        return None if k < 0 else (comps[k].outs()[p] if graph.nodes[k].kind == "fork" else comps[k].o)
+
+    def in_iface(k, q):
+        return comps[k].ins()[q] if graph.nodes[k].kind == "join" else comps[k].i
+
+    stages = list(zip(names, comps))
+    edges = [(out_iface(*s), in_iface(*d)) for s, d in graph.edges]
     w_out = stages[-1][1].o.payload.shape().width
     if convert:
         text = verilog.convert(_StreamTop(stages, edges, w_in, w_out), name=top, emit_src=False,
@@ -302,10 +206,11 @@ def generate_stream(model, top: str | None = None, fifo_delta: int | None = None
     ports = [one("clk", "input"), one("rst", "input"), one("in_valid", "input"), one("in_ready", "output"),
              _port("in_data", "input", in_t), one("out_valid", "output"), one("out_ready", "input"),
              _port("out_data", "output", out_t)]
-    stream = {"io": "stream", "ii_cycles": ii, "ii_images": ii_images, "beats_in": beats_in, "beats_out": beats_out,
+    stream = {"io": "stream", "ii_cycles": ii, "ii_images": ii_images, "beats_in": graph.beats_in,
+              "beats_out": graph.beats_out,
               "memory_bits": sum(d.get("memory_bits", 0) for d in info), "fifo_depths": fifos, "stages": info,
               "timing_graph": None}
     design = StreamRtlDesign(top=top, files={f"{top}.v": _with_waivers(text)}, latency=latency, ports=ports,
                              stream=stream)
-    design.timing_nodes = (nodes, n_out, beats_in, beats_out)
+    design.timing_nodes = graph.timing_nodes()
     return design

@@ -13,7 +13,8 @@ whose bottom-right corner it is: the taps (ky * dh, kx * dw) in row-major order,
 The line buffer is read one column ahead (synchronous read port, so it can be block RAM): the
 address is the next step's column, enabled when the step advances.
 
-A 1-D window (L x C) is a 2-D one with H = 1.
+A 1-D window (L x C) is a 2-D one with H = 1.  The walk (padding, stride phase, emitting steps)
+is ``qir.stream.geometry.WindowGeometry``, which the cycle model and the planner share.
 """
 from __future__ import annotations
 
@@ -22,58 +23,8 @@ from amaranth.lib import stream, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
-from qir.dialect import elem, int_values, shape_of
 from qir.errors import QirError
-
-
-class WindowGeometry:
-    """The 2-D view of a ``qir.window`` (1-D windows get H = 1)."""
-
-    def __init__(self, op):
-        ishape = shape_of(op.input.type)
-        sp = ishape[:-1]
-        k, s, d, p = (int_values(op.window), int_values(op.strides), int_values(op.dilations),
-                      int_values(op.pads))
-        n = len(sp)
-        if n == 1:
-            sp, k, s, d, p = (1, sp[0]), (1, k[0]), (1, s[0]), (1, d[0]), (0, p[0], 0, p[1])
-        elif n != 2:
-            raise QirError(f"--io stream: {n}-D windows are not supported (1-D and 2-D only)")
-        self.H, self.W = sp
-        self.C = ishape[-1]
-        self.kh, self.kw = k
-        self.sh, self.sw = s
-        self.dh, self.dw = d
-        self.pt, self.pl, self.pb, self.pr = p[0], p[1], p[2], p[3]
-        self.Hp, self.Wp = self.H + self.pt + self.pb, self.W + self.pl + self.pr
-        self.span_h, self.span_w = (self.kh - 1) * self.dh + 1, (self.kw - 1) * self.dw + 1
-        self.OH = (self.Hp - self.span_h) // self.sh + 1
-        self.OW = (self.Wp - self.span_w) // self.sw + 1
-        self.ew = elem(op.input.type).width
-        self.fill = op.fill.value.data
-        self.taps = self.kh * self.kw
-
-    def interior_row(self, py: int) -> bool:
-        return self.pt <= py < self.pt + self.H
-
-    def interior_col(self, px: int) -> bool:
-        return self.pl <= px < self.pl + self.W
-
-    def emit_row(self, py: int) -> bool:
-        q = py - (self.span_h - 1)
-        return q >= 0 and q % self.sh == 0 and q // self.sh < self.OH
-
-    def emit_col(self, px: int) -> bool:
-        q = px - (self.span_w - 1)
-        return q >= 0 and q % self.sw == 0 and q // self.sw < self.OW
-
-    @property
-    def memory_bits(self) -> int:
-        return (self.span_h - 1) * self.C * self.ew * self.Wp if self.span_h > 1 else 0
-
-    @property
-    def steps(self) -> int:
-        return self.Hp * self.Wp
+from qir.stream.geometry import WindowGeometry
 
 
 def _table(flags) -> Const:

@@ -244,7 +244,7 @@ def simulate_stream(outdir, x_mant: np.ndarray, simulator: str, seed: int | None
             k, c = ln.split()
             (ti_ if k == "i" else to_).append(int(c))
         firsts_in, firsts_out = ti_[::bi], to_[::bo]
-        from qir.rtl.stream_timing import steady_ii
+        from qir.stream.cycles import steady_ii
 
         return {"outputs": outs, "latency": firsts_out[0] - firsts_in[0],
                 "ii": steady_ii(firsts_in, firsts_out) if len(firsts_in) > 1 else None, "cycles": summ["cycles"]}

@@ -142,3 +142,38 @@ def test_stream_line_buffer_is_ram_in_yosys(tmp_path, capsys):
     assert s["lutram"] + s["bram"] > 0 and s["lutram_luts"] is not None
     assert s["ff"] < 1088  # all registers of the design together hold fewer bits than the line buffer
     assert s["dsp"] == 0  # an adder graph: no multipliers
+
+
+def test_clock_ns_counts_the_stream_mvu_adders(tmp_path):
+    """--clock-ns charged only the qir.map bodies' adder graphs: a qir.stream_mvu sums its S
+    products of a cycle and adds them to its accumulator in one stage that qir-pipeline does not
+    cut, and neither its levels nor its accumulator's width were in the estimate (12x12x2 -> conv
+    -> Flatten -> 432-input dense, --reuse 1: S = 3 products per cycle, 2 + 1 levels; the
+    accumulator is wider than every kernel adder).  A design without a stream_mvu is unchanged
+    (the residual net: test_stream_clock_ns_sets_the_map_bodies_depth)."""
+    import sys
+
+    sys.path.insert(0, str(Path(__file__).parent))
+    from stream_mvu_models import write_small_cnn
+
+    from qir.addergraph import range_bits
+    from qir.dialect import elem, elements_to_numpy
+    from qir.dialect.stream_ops import StreamMvuOp
+    from qir.folding import acc_range
+    from qir.ir import get_model, read_module
+    from qir.timing import fixed_stages, levels_for_clock, max_adder_width, stage_ns
+
+    js = write_small_cnn(tmp_path, kind="mac", shape=(12, 12, 2))
+    out = tmp_path / "o"
+    assert qir_main(["compile", str(js), "-o", str(out), "--io", "stream", "-q", "--reuse", "1",
+                     "--clock-ns", "8"]) == 0
+    t = json.loads((out / "report.json").read_text())["timing"]
+    low = read_module(out / "lowered.mlir")
+    (mvu,) = [o for o in get_model(low).block.ops if isinstance(o, StreamMvuOp)]
+    it = elem(mvu.input.type)
+    acc = range_bits(*acc_range(elements_to_numpy(mvu.matrix), elements_to_numpy(mvu.offset), it.min_int, it.max_int))
+    assert (mvu.beat, mvu.R) == (3, 1) and fixed_stages(low) == [(3, acc)]
+    assert acc > max_adder_width(low, fixed=False)  # wider than the map bodies' adders: it sets W
+    assert t["max_adder_width"] == acc and t["deepest_stage_levels"] >= 3
+    assert t["levels_per_stage"] == levels_for_clock(8, acc)
+    assert t["stage_ns"] == pytest.approx(stage_ns(t["deepest_stage_levels"], acc), abs=1e-3)

@@ -318,7 +318,7 @@ def test_cycle_model_ii_counts_the_slow_stage_behind_buffers():
     the input and output intervals (``steady_ii``, also what qir sim measures on the RTL)."""
     from types import SimpleNamespace
 
-    from qir.rtl.stream_timing import simulate, steady_ii
+    from qir.stream.cycles import simulate, steady_ii
 
     g = SimpleNamespace(Hp=1, Wp=20, interior_row=lambda y: True, interior_col=lambda x: True,
                         emit_row=lambda y: True, emit_col=lambda x: 9 <= x < 20)

@@ -26,16 +26,6 @@ FORBIDDEN = {
     "qir.sim": {"qir.lowering", "qir.frontends"},
     "qir.frontends": {"qir.lowering", "qir.rtl", "qir.sim"},
 }
-#: the one planned exception: the automatic-folding pass plans with the stream cycle model, which
-#: lives beside the generator it models (rtl/stream_*.py: the stage geometry, FIFO sizing and
-#: ``simulate_dag`` that ``qir sim`` checks the RTL against); exactly these imports of
-#: ``qir.lowering.fold_auto``, until that model moves into the core (docs/ARCHITECTURE.md "Layers")
-PLANNER_MODEL = {("qir.lowering.fold_auto", m) for m in (
-    "qir.rtl.stream_collect", "qir.rtl.stream_collect.collect_geometry",
-    "qir.rtl.stream_join", "qir.rtl.stream_join.fifo_depth",
-    "qir.rtl.stream_top", "qir.rtl.stream_top._needs",
-    "qir.rtl.stream_window", "qir.rtl.stream_window.WindowGeometry",
-    "qir.rtl.stream_timing", "qir.rtl.stream_timing.simulate_dag")}
 MAX_LINES = 800
 #: the one module over MAX_LINES, being split on its own branch (issue 10, item 3)
 TOO_LONG_OK = {"frontends/onnx.py"}
@@ -84,7 +74,7 @@ def test_imports_go_downward():
             continue
         for line, mod in _imports(path, name):
             target = _layer(mod)
-            if target is not None and target in FORBIDDEN[pkg] and (name, mod) not in PLANNER_MODEL:
+            if target is not None and target in FORBIDDEN[pkg]:
                 bad.append(f"{path.relative_to(ROOT)}:{line}: {name} imports {mod}")
     assert not bad, "imports against the layering:\n" + "\n".join(bad)
 

@@ -485,8 +485,9 @@ def test_residual_join_lowering_and_fifo_depth():
     beats, the fork keeps the last); with min_depth no valid/ready pattern deadlocks the cycle
     model, one beat less deadlocks it even at full rate.  The built depth adds the slack that
     gives the II of an unbounded FIFO."""
-    from qir.rtl.stream_timing import simulate_dag
     from qir.rtl.stream_top import generate_stream
+
+    from qir.stream.cycles import simulate_dag
 
     net, low = _lower(RESIDUAL)
     assert "qir.join" in [o.name for o in get_model(low).block.ops]
@@ -558,8 +559,9 @@ def test_qkeras_branches_stream_icarus(merge, tmp_path):
     # one guaranteed register) one beat less deadlocks.  With a pipelined map between the fork and
     # the join (the 5x5 branch) min_depth counts one register per stage, so it may be above the
     # least depth some patterns need (safe, not necessarily tight).
-    from qir.rtl.stream_timing import simulate_dag
     from qir.rtl.stream_top import generate_stream
+
+    from qir.stream.cycles import simulate_dag
 
     low = import_keras(path)
     run_passes(low, STREAM_PIPELINE)

@@ -2,8 +2,9 @@
 FIFO stages: ``simulate_dag``), for report.json's ``ii_cycles`` and
 ``latency_cycles`` (and checked against the RTL by ``qir sim``).
 
-Each stage is modelled by the same equations as its generator (``stream_window``,
-``stream_map``, ``stream_collect``): per cycle the valids are computed from the source forward,
+Each stage is modelled by the same equations as its generator (``rtl/stream_window.py``,
+``stream_map``, ``stream_collect``, ``stream_mvu``, ``stream_join``; the graph:
+``qir.stream.graph.stage_graph``): per cycle the valids are computed from the source forward,
 the readies from the sink backward, then every stage's registers update.  The source offers a
 beat every cycle, the sink is always ready (full rate).  ``latency``: edges from the one at
 which the first input beat of the first image is accepted to the first edge at which the first
