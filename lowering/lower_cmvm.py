@@ -103,24 +103,11 @@ def _search_job(k: int) -> tuple:
 
 
 def search_workers(n_jobs: int, weights: int) -> int:
-    """Search worker processes: one per available CPU (``QIR_SEARCH_JOBS=N`` overrides), at most
-    one per layer; 1 (search in this process) for small models, without ``fork`` or in a process
-    with other threads (as ``qir.rtl.separate.workers``)."""
-    import multiprocessing
-    import os
-    import threading
+    """Search worker processes (``qir.jobs.fork_workers``, ``QIR_SEARCH_JOBS=N``): 1 (search in
+    this process) for layers of fewer than ``MIN_PARALLEL_WEIGHTS`` non-zero weights in all."""
+    from qir.jobs import fork_workers
 
-    env = os.environ.get("QIR_SEARCH_JOBS")
-    try:
-        cpus = len(os.sched_getaffinity(0))
-    except AttributeError:
-        cpus = os.cpu_count() or 1
-    n = int(env) if env and env.isdigit() and int(env) > 0 else cpus
-    if env is None and weights < MIN_PARALLEL_WEIGHTS:
-        n = 1
-    if "fork" not in multiprocessing.get_all_start_methods() or threading.active_count() > 1:
-        n = 1
-    return max(1, min(n, n_jobs))
+    return fork_workers("QIR_SEARCH_JOBS", n_jobs, weights < MIN_PARALLEL_WEIGHTS)
 
 
 def search_all(ops: list[CmvmOp], depth_slack: int = 1, target: str = "xilinx") -> list:

@@ -19,7 +19,6 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import gc
-import os
 from dataclasses import dataclass, field
 
 from amaranth.back import rtlil, verilog
@@ -238,25 +237,11 @@ def _convert_job(k: int) -> tuple[str, str | list]:
 
 
 def workers(pieces: list[Piece]) -> int:
-    """Worker processes to use: one per available CPU, at most one per piece; none (convert in
-    this process) for small designs, without ``fork``, in a process with other threads, or with
-    ``QIR_RTL_JOBS=1``."""
-    env = os.environ.get("QIR_RTL_JOBS")
-    try:
-        cpus = len(os.sched_getaffinity(0))
-    except AttributeError:
-        cpus = os.cpu_count() or 1
-    n = int(env) if env and env.isdigit() and int(env) > 0 else cpus
-    if env is None and sum(p.weight for p in pieces) < MIN_PARALLEL_WEIGHT:
-        n = 1
-    import multiprocessing
-    import threading
+    """Worker processes to use (``qir.jobs.fork_workers``, ``QIR_RTL_JOBS=N``): none (convert in
+    this process) for designs below ``MIN_PARALLEL_WEIGHT``."""
+    from qir.jobs import fork_workers
 
-    # fork only a single-threaded process: a forked child of a threaded one (a notebook, a
-    # server) can inherit a lock held by another thread
-    if "fork" not in multiprocessing.get_all_start_methods() or threading.active_count() > 1:
-        n = 1
-    return max(1, min(n, len(pieces)))
+    return fork_workers("QIR_RTL_JOBS", len(pieces), sum(p.weight for p in pieces) < MIN_PARALLEL_WEIGHT)
 
 
 def convert(top_rtlil: str, pieces: list[Piece], lib: Leaves | None = None) -> str:
