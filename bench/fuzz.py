@@ -21,7 +21,8 @@ style auto instead), time.  Exits 1 on any mismatch, internal error or refusal.
 (``random_models.generate(seed, reuse=True)``, issue #12: folded layers, in_ready, R cycles per
 input) and checks them in Icarus only: the batched Verilator bench drives every model at one
 input per cycle and has no in_ready.  Each layer gets the cheaper folded implementation
-(``rom`` or, for small R, ``muxgraph``); the count of models with a muxgraph layer is printed.
+(``rom``, for small R ``muxgraph``, or ``digitserial``: about 30% of the folded layers are pinned
+to it); the counts of models with a muxgraph / digitserial layer are printed.
 ``--io stream`` compiles them with ``--io stream`` (with
 ``--reuse``: a folded dense after a Flatten of a conv/pool stream is a ``qir.stream_mvu``) and runs
 the stream bench (full rate and random valid gaps / ready stalls) in Icarus.
@@ -111,6 +112,7 @@ def main(argv=None) -> int:
     counts = {"ok": 0, "mismatch": 0, "internal": 0, "refused": 0}
     notes = 0
     muxgraph = 0  # models with a multiplexed-adder-graph layer (--reuse)
+    digitserial = 0  # models with a digit-serial adder-graph layer (--reuse)
     n_verilator = 0
     seeds = list(range(lo, hi))
     jobs = [(seeds[k:k + a.batch], a.verilator_every, a.vectors, out, a.keep, a.reuse, a.io)
@@ -126,6 +128,7 @@ def main(argv=None) -> int:
         n_verilator += "verilator" in sims
         notes += bool(r.status == "ok" and r.detail)
         muxgraph += "'muxgraph'" in desc
+        digitserial += "'digitserial'" in desc.split("impl:")[-1] if "impl:" in desc else 0
         if r.status != "ok":
             print(f"seed {r.seed}: {r.status.upper()} ({work})\n  {r.detail.strip()}\n  {desc}", flush=True)
     dt = time.perf_counter() - t0
@@ -137,6 +140,7 @@ def main(argv=None) -> int:
           f"{n_verilator} | {dt:.0f} s ({dt / max(n, 1):.2f} s/model) |")
     if a.reuse:
         print(f"models with a folded layer built as a multiplexed adder graph (impl muxgraph): {muxgraph}")
+        print(f"models with a folded layer built as a digit-serial adder graph (impl digitserial): {digitserial}")
     return 0 if counts["ok"] == n else 1
 
 

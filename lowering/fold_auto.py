@@ -153,13 +153,13 @@ ROUGH_R1_TOLERANCE = 3.0
 #: small R always considered beside the largest allowed one (candidates of the dominance rule)
 SMALL_REUSE = (1, 2, 3, 4)
 
-_UNFOLDED: dict = {}   # content key -> searched adder-graph LUTs (shared by plan and summary)
+_UNFOLDED: dict = {}   # content key -> searched unfolded adder graph (shared by plan and summary)
 
 
-def unfolded_luts(op, style: str | None) -> int | None:
-    """The searched adder graph's LUTs (``qir report``'s figure after ``qir-lower-cmvm``, without
-    the epilogue that every R has) of an unfolded ``qir.dense`` in an adder-graph style, or None
-    (xnor/mac, a conv, a layer above ``EXACT_R1_MAX_WEIGHTS``: the estimate's own figure then)."""
+def unfolded_graph(op, style: str | None):
+    """The searched adder graph (``qir.lowering.adder_graph.build``, what ``qir-lower-cmvm``
+    builds) of an unfolded ``qir.dense`` in an adder-graph style, or None (xnor/mac, a conv, a
+    layer above ``EXACT_R1_MAX_WEIGHTS``); cached by content."""
     from qir.dialect import DenseOp
 
     if not isinstance(op, DenseOp) or style in ("xnor", "mac"):
@@ -171,17 +171,26 @@ def unfolded_luts(op, style: str | None) -> int | None:
     from qir.lowering.lower_dense import cmvm_from_dense
 
     from qir.dialect import elements_to_numpy
-    from qir.folding import LUT_PER_ADDER_BIT
 
     cm = cmvm_from_dense(op, style or auto_style(w))
     try:
         m = elements_to_numpy(cm.matrix)
         key = (cm.style.data, str(cm.input.type), m.shape, m.tobytes(), elements_to_numpy(cm.offset).tobytes())
         if key not in _UNFOLDED:
-            _UNFOLDED[key] = int(round(graph_for(cm).lut_bits() * LUT_PER_ADDER_BIT))
+            _UNFOLDED[key] = graph_for(cm)
     finally:
         cm.erase()  # built only to be searched: drop its use of the layer's input
     return _UNFOLDED[key]
+
+
+def unfolded_luts(op, style: str | None) -> int | None:
+    """The searched adder graph's LUTs (``qir report``'s figure after ``qir-lower-cmvm``, without
+    the epilogue that every R has) of an unfolded ``qir.dense`` in an adder-graph style, or None
+    (``unfolded_graph``: the estimate's own figure then)."""
+    from qir.folding import LUT_PER_ADDER_BIT
+
+    g = unfolded_graph(op, style)
+    return None if g is None else int(round(g.lut_bits() * LUT_PER_ADDER_BIT))
 
 
 def stream_timing_nodes(module: ModuleOp, ii_of) -> tuple | None:
@@ -231,12 +240,18 @@ def candidates(op, allowed: int) -> list[int]:
     """R's worth pricing for a layer that may take up to ``allowed``: 1 .. 4, the powers of two,
     ``allowed`` itself, the smallest R with its products per cycle (``same_work_reuse``) and the
     smallest with its inputs per cycle folding over inputs only (the estimate is not monotone in
-    the products: output groups add registers).  Largest first."""
+    the products: output groups add registers), and for each of those the smallest R with its
+    digit-serial digits (``qir.digitserial.digit_shape``).  Largest first."""
     n_out = op.weights.get_shape()[-1]
     n_in = max_reuse(op) // max(n_out, 1)
     cut = min(allowed, n_in)
     cs = set(SMALL_REUSE) | {1 << k for k in range(allowed.bit_length())} | {
         allowed, same_work_reuse(op, allowed), -(-n_in // -(-n_in // cut))}
+    from qir.dialect import elem
+    from qir.digitserial import digit_shape
+
+    bits = elem(op.input.type).width  # digit-serial: the smallest R with the same digits
+    cs |= {digit_shape(bits, r)[0] for r in list(cs) if r >= 2}
     return sorted((r for r in cs if 1 <= r <= allowed), reverse=True)
 
 
@@ -279,8 +294,23 @@ class Planner:
     def luts_at(self, lay: Layer, r: int, against: int | None = None) -> int:
         """The layer's LUTs at R; at R = 1 the searched adder graph's figure when ``against``
         (a folded alternative's LUTs) is within ``ROUGH_R1_TOLERANCE`` of the rough one (or
-        always when ``against`` is None)."""
-        rough = int(self.estimate(lay, r)["lut"])
+        always when ``against`` is None).  The adder-graph folds are priced on the same scale
+        whenever the R = 1 graph can be searched: digit-serial as the searched graph re-costed at
+        the digit width (``qir.folding.digitserial_searched``), a multiplexed graph as the searched
+        graph x ``MUXGRAPH_FACTOR`` (``qir.folding.muxgraph_searched``); where R = 1 is priced
+        rough (``against`` beyond the tolerance of the rough R = 1 figure), they are too."""
+        est = self.estimate(lay, r)
+        rough = int(est["lut"])
+        if r != 1 and est.get("impl") in ("digitserial", "muxgraph"):
+            r1 = int(self.estimate(lay, 1)["lut"])
+            if against is not None and not r1 / ROUGH_R1_TOLERANCE <= against <= r1 * ROUGH_R1_TOLERANCE:
+                return rough  # R = 1 is priced rough here too (no search): the same scale
+            g = unfolded_graph(lay.op, lay.style)
+            if g is None:
+                return rough
+            from qir.folding import digitserial_searched, muxgraph_searched
+
+            return int((digitserial_searched if est["impl"] == "digitserial" else muxgraph_searched)(est, g)["lut"])
         if r != 1 or (against is not None and not rough / ROUGH_R1_TOLERANCE <= against <= rough * ROUGH_R1_TOLERANCE):
             return rough
         exact = unfolded_luts(lay.op, lay.style)
@@ -290,10 +320,11 @@ class Planner:
         """The fewest-LUT R among the candidates up to ``allowed`` (smaller R on a tie): R's that
         are bigger and slower than another candidate are dropped."""
         cands = candidates(lay.op, allowed)
-        top = int(self.estimate(lay, cands[0])["lut"])
+        rough_top = int(self.estimate(lay, cands[0])["lut"])
+        top = rough_top if cands[0] == 1 else self.luts_at(lay, cands[0], against=rough_top)
         best, best_luts = cands[0], top
-        for r in cands[1:]:
-            luts = self.luts_at(lay, r, against=top)
+        for r in cands[1:]:  # one tolerance reference for every candidate: one pricing scale
+            luts = self.luts_at(lay, r, against=rough_top)
             if luts <= best_luts:
                 best, best_luts = r, luts
         return best
@@ -361,15 +392,18 @@ class Planner:
         return max([self.min_ii()] + [lay.beats * (lay.pinned or lay.max_reuse) for lay in self.layers])
 
     def luts(self, rs: list[int], budget: int | None = None) -> int:
-        """Summed LUTs of choice ``rs`` (R = 1 layers: the searched figure).  With ``budget``: when
-        even the rough R = 1 figures divided by ``ROUGH_R1_TOLERANCE`` exceed it, that lower bound
-        (the choice does not fit either way, no search needed)."""
+        """Summed LUTs of choice ``rs`` (R = 1 and digit-serial layers: the searched figure).  With
+        ``budget``: when even the rough R = 1 / digit-serial figures divided by
+        ``ROUGH_R1_TOLERANCE`` exceed it, that lower bound (the choice does not fit either way, no
+        search needed)."""
         rough = [int(self.estimate(lay, r)["lut"]) for lay, r in zip(self.layers, rs)]
+        searched = [r == 1 or self.estimate(lay, r).get("impl") in ("digitserial", "muxgraph")
+                    for lay, r in zip(self.layers, rs)]
         if budget is not None:
-            low = sum(v / ROUGH_R1_TOLERANCE if r == 1 else v for v, r in zip(rough, rs))
+            low = sum(v / ROUGH_R1_TOLERANCE if s else v for v, s in zip(rough, searched))
             if low > budget:
                 return int(low)
-        return sum(self.luts_at(lay, r) if r == 1 else v for lay, r, v in zip(self.layers, rs, rough))
+        return sum(self.luts_at(lay, r) if s else v for lay, r, v, s in zip(self.layers, rs, rough, searched))
 
     def for_max_luts(self, budget: int) -> tuple[int, list[int]]:
         """(II, R per layer): the smallest layer target whose choice fits ``budget`` (bisection: the
@@ -470,8 +504,8 @@ def folding_summary(module: ModuleOp) -> dict:
     for lay in layers:
         r = reuse_of(lay.op)
         est = dict(plan.estimate(lay, r))
-        if r == 1:
-            est["lut"] = plan.luts_at(lay, 1)
+        if r == 1 or est.get("impl") in ("digitserial", "muxgraph"):  # the searched graph's figure (``luts_at``)
+            est["lut"] = plan.luts_at(lay, r)
         rows.append({"layer": lay.name, "beats": lay.beats, "reuse": r, "cycles": lay.beats * r,
                      "implementation": est.get("implementation", est.get("style")),
                      "estimate": {k: v for k, v in est.items() if k not in ("implementation", "style")}})

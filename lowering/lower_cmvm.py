@@ -12,7 +12,8 @@ RTL can fold the rounding constant into the offset and share the saturation logi
 are unchanged (the interpreter applies the very same relu and quantize).
 
 A folded ``qir.mvu`` with ``impl = "muxgraph"`` becomes ``qir.muxgraph``: R phase adder
-graphs merged into one (``qir.lowering.mux_adder_graph``).  ``mac`` products stay
+graphs merged into one (``qir.lowering.mux_adder_graph``); with ``impl = "digitserial"``
+``qir.digitserial``: the adder graph on input digits (``qir.lowering.digit_serial``).  ``mac`` products stay
 ``qir.cmvm``.  Pipeline stages are left to ``qir-pipeline``.
 """
 from __future__ import annotations
@@ -179,6 +180,10 @@ class LowerCmvm(ModulePass):
             from qir.lowering.mux_adder_graph import lower_mvu
 
             lower_mvu(mv, self.depth_slack, self.target)
+        for mv in [o for o in op.walk() if isinstance(o, MvuOp) and o.impl.data == "digitserial"]:
+            from qir.lowering.digit_serial import lower_mvu as lower_digits
+
+            lower_digits(mv, self.depth_slack, self.target)
 
     def _lower(self, cm: CmvmOp, arrays: tuple) -> None:
         props = AdderGraphOp.properties_of_arrays(*arrays)

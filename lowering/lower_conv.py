@@ -163,7 +163,7 @@ class LowerConv(ModulePass):
         if reuse_of(op) > 1:  # folded (issue 12): the same product over R cycles
             from qir.lowering.lower_dense import folded
 
-            cm = folded(cm, reuse_of(op))
+            cm = folded(cm, reuse_of(op), op.attributes["impl"].data if "impl" in op.attributes else None)
         new.append(set_layer(cm, layer))
         # move a following element-wise relu/quantize chain before the closing reshape
         value, last, moved = cm.output, op.output, []

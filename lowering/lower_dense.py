@@ -44,15 +44,16 @@ def cmvm_from_dense(op: DenseOp, style: str) -> CmvmOp:
 def folded(cm: CmvmOp, reuse: int, impl: str | None = None) -> MvuOp:
     """``cm`` folded by ``reuse`` > 1 (``qir.folding``): a ``qir.mvu`` with the same numbers and
     the cheaper implementation (``qir.folding.choose_impl``; ``impl`` pins it: the layer op's
-    ``impl`` attribute): ``muxgraph`` keeps the adder-graph style; as ``rom`` the style ``cmvm``
-    becomes ``mac``."""
+    ``impl`` attribute): ``muxgraph`` and ``digitserial`` keep the adder-graph style; as ``rom``
+    the style ``cmvm`` becomes ``mac``."""
     from qir.dialect import elements_to_numpy
     from qir.folding import choose_impl
 
-    if impl not in ("rom", "muxgraph") or cm.style.data not in ("cmvm", "po2", "ternary") or \
-            cm.output.type.get_shape()[0] < 2:
+    if impl not in ("rom", "muxgraph", "digitserial") or cm.style.data not in ("cmvm", "po2", "ternary") or \
+            (impl == "muxgraph" and cm.output.type.get_shape()[0] < 2) or \
+            (impl == "digitserial" and elem(cm.input.type).width < 2):
         impl = choose_impl(elements_to_numpy(cm.matrix), elements_to_numpy(cm.offset), elem(cm.input.type), reuse,
-                           cm.style.data)  # rom, or muxgraph (qir-lower-cmvm builds it)
+                           cm.style.data)  # rom, muxgraph or digitserial (qir-lower-cmvm builds the last two)
     style = "mac" if cm.style.data == "cmvm" and impl == "rom" else cm.style.data
     mv = MvuOp.build(operands=[cm.input], result_types=[cm.output.type],
                      properties={"matrix": cm.matrix, "offset": cm.offset, "shift": cm.shift,

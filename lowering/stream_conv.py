@@ -184,6 +184,8 @@ def _kernel_dense(block: Block, beat: SSAValue, props: dict, op: Operation, laye
         d.attributes["style"] = style
     if "reuse" in op.attributes:  # the kernel folded (issue 12, qir.folding)
         d.attributes["reuse"] = op.attributes["reuse"]
+    if "impl" in op.attributes:  # its pinned folded implementation
+        d.attributes["impl"] = op.attributes["impl"]
     block.add_op(d)
     value = d.output
     if value.type != want:

@@ -365,10 +365,11 @@ def _layer_matrix(op):
 
 
 #: folded implementations (``qir.mvu``'s ``impl``): ``rom`` (weight ROM + product units, any
-#: style) and ``muxgraph`` (R constant adder graphs multiplexed into one, ``qir.muxgraph``: the
+#: style), ``muxgraph`` (R constant adder graphs multiplexed into one, ``qir.muxgraph``: the
 #: adder-graph styles cmvm/po2/ternary, folded over the outputs into P <= R phases, R <=
-#: MUXGRAPH_MAX_R)
-IMPLS = ("rom", "muxgraph")
+#: MUXGRAPH_MAX_R) and ``digitserial`` (the unfolded adder graph on D <= R input digits,
+#: shift-accumulated, ``qir.digitserial``: the adder-graph styles, inputs of 2 or more bits)
+IMPLS = ("rom", "muxgraph", "digitserial")
 MUXGRAPH_MAX_R = 4
 #: merged graph / unfolded graph adder LUTs by phases P (``MuxGraph.target_cost`` over
 #: ``AdderGraph.lut_bits``, measured with ``build_mux`` on qkeras_3layer's four layers, summed:
@@ -417,20 +418,32 @@ def estimate_muxgraph(matrix: np.ndarray, offset, in_t: Fixed, R: int, out_width
             "rom_bits": 0, "rom": "logic", "bram18": 0}
 
 
-def choose_impl(matrix: np.ndarray, offset, in_t: Fixed, R: int, style: str) -> str:
-    """``rom`` or ``muxgraph`` for a layer folded by R > 1 in ``style``: the one with fewer
-    estimated LUTs (the budget ``qir-fold-auto`` plans with; the ROM's DSPs are reported, not
-    traded); muxgraph only for the adder-graph styles (cmvm, po2, ternary), at least 2 outputs
-    (``muxgraph_phases``) and a merged graph cheaper than the unfolded one (``MUXGRAPH_FACTOR`` <
-    1: otherwise folding by R buys nothing that R = 1 does not have)."""
+def impl_estimates(matrix: np.ndarray, offset, in_t: Fixed, R: int, style: str) -> dict[str, dict]:
+    """The estimates of every implementation offered for a layer folded by R > 1 in ``style``:
+    ``rom`` always; for the adder-graph styles (cmvm, po2, ternary) ``muxgraph`` (at least 2
+    outputs and R <= MUXGRAPH_MAX_R: ``muxgraph_phases``) and ``digitserial`` (an input of 2 or
+    more bits, at most ``DIGITSERIAL_MAX_WEIGHTS`` weights: its lowering searches the whole
+    layer's adder graph, as R = 1 does; a pinned ``impl`` still builds it)."""
     m = np.asarray(matrix, dtype=object)
-    if style not in ("cmvm", "po2", "ternary") or R < 2 or not muxgraph_phases(m, R):
+    out = {"rom": estimate_matrix(m, offset, in_t, R, "mac" if style == "cmvm" else style)}
+    if style in ("cmvm", "po2", "ternary") and R >= 2:
+        if muxgraph_phases(m, R):
+            out["muxgraph"] = estimate_muxgraph(m, offset, in_t, R)
+        if in_t.width >= 2 and m.size <= DIGITSERIAL_MAX_WEIGHTS:
+            out["digitserial"] = estimate_digitserial(m, offset, in_t, R)
+    return out
+
+
+def choose_impl(matrix: np.ndarray, offset, in_t: Fixed, R: int, style: str) -> str:
+    """The implementation of a layer folded by R > 1 in ``style``: the offered one
+    (``impl_estimates``: rom; muxgraph and digitserial for the adder-graph styles) with the
+    fewest estimated LUTs (the budget ``qir-fold-auto`` plans with; the ROM's DSPs are reported,
+    not traded), the earlier of rom, muxgraph, digitserial on a tie: never one the estimate says
+    is bigger than another offered one."""
+    if R < 2:
         return "rom"
-    if MUXGRAPH_FACTOR[muxgraph_phases(m, R)] >= 1.0:
-        return "rom"
-    rom = estimate_matrix(m, offset, in_t, R, "mac" if style == "cmvm" else style)
-    mux = estimate_muxgraph(m, offset, in_t, R)
-    return "muxgraph" if mux["lut"] < rom["lut"] else "rom"
+    ests = impl_estimates(matrix, offset, in_t, R, style)
+    return min(ests, key=lambda k: (ests[k]["lut"], IMPLS.index(k)))
 
 
 def _estimate_lowered_muxgraph(op) -> dict:
@@ -465,6 +478,8 @@ def estimate(op, R: int, style: str | None = None, beat: int | None = None) -> d
     geometry(1, R)  # validates R
     if op.name == "qir.muxgraph":
         return _estimate_lowered_muxgraph(op)
+    if op.name == "qir.digitserial":
+        return _estimate_lowered_digitserial(op)
     matrix, offset, in_t = _layer_matrix(op)
     explicit = style is not None
     if style is None:
@@ -485,6 +500,8 @@ def estimate(op, R: int, style: str | None = None, beat: int | None = None) -> d
         impl = op.impl.data
     elif pinned is not None and pinned.data in IMPLS:  # an ``impl`` attribute on the layer pins it
         impl = pinned.data if graph_style in ("cmvm", "po2", "ternary") else "rom"
+        if impl == "digitserial" and in_t.width < 2:
+            impl = choose_impl(matrix, offset, in_t, R, graph_style)
     elif R > 1 and graph_style in ("cmvm", "po2", "ternary"):
         impl = choose_impl(matrix, offset, in_t, R, graph_style)
     else:
@@ -492,6 +509,10 @@ def estimate(op, R: int, style: str | None = None, beat: int | None = None) -> d
     if R > 1 and impl == "muxgraph":
         out = estimate_muxgraph(matrix, offset, in_t, R)
         out.update(style=graph_style, implementation="muxgraph")
+        return out
+    if R > 1 and impl == "digitserial" and in_t.width >= 2:
+        out = estimate_digitserial(matrix, offset, in_t, R)
+        out.update(style=graph_style, implementation=f"digitserial ({out['digits']} x {out['digit_bits']} bits)")
         return out
     if style == "cmvm":
         style = "mac"
@@ -530,3 +551,100 @@ def _csd_digits(v: int) -> int:
             v = v + 1 if v & 2 else v - 1
         v >>= 1
     return n
+
+
+#: digit-serial adder graphs (``impl = "digitserial"``, ``qir.digitserial``): Yosys
+#: ``synth_xilinx`` LUTs (INV included) per LUT bit of the searched digit graph
+#: (``AdderGraph.lut_bits``; ``qir.report.LUT_PER_ADDER_BIT`` for the unfolded graph): fitted on
+#: qkeras_3layer at R = 2 (four digit-serial layers, 13,169 graph LUT bits, 2,056 accumulator
+#: bits, 512 digit-mux bits; Yosys 22,694 LUTs for the design, estimate 22,736), the searched /
+#: rough graph ratio (as ``MUXGRAPH_SEARCH``), LUTs per bit of an accumulator (an adder whose
+#: first operand is a 2:1 mux of the offset constant and the shifted register: one LUT6) and per
+#: bit of the digit multiplexer (live digit at the start or the held one)
+DIGITSERIAL_LUT_PER_BIT = 1.28
+#: digit-serial is offered automatically up to this many weights (the planner's searched-R = 1
+#: limit, ``qir.lowering.fold_auto.EXACT_R1_MAX_WEIGHTS``): beyond it the whole-layer adder-graph
+#: search takes minutes (a 784 x 256 layer), which folding is there to avoid
+DIGITSERIAL_MAX_WEIGHTS = 1 << 16
+DIGITSERIAL_SEARCH = MUXGRAPH_SEARCH
+DIGITSERIAL_ACC_LUT_PER_BIT = 1.0
+DIGITSERIAL_MUX_LUT_PER_BIT = 1.0
+
+
+def rough_graph_luts(matrix: np.ndarray, in_bits: int) -> float:
+    """The rough LUTs of the unfolded adder graph of ``matrix`` on ``in_bits``-bit inputs: one
+    adder per CSD digit beyond the first of a column, ``ADDER_SHARING`` of them left after
+    sharing, each ``in_bits`` + half the weight bits wide (``estimate`` at R = 1)."""
+    m = np.asarray(matrix, dtype=object)
+    digits = sum(_csd_digits(abs(int(v))) for v in m.ravel() if v)
+    wb = weight_bits(m, "mac")
+    return ADDER_SHARING * LUT_PER_ADDER_BIT * max(digits - m.shape[1], 0) * (in_bits + wb / 2)
+
+
+def estimate_digitserial(matrix: np.ndarray, offset, in_t: Fixed, R: int, graph_luts: float | None = None,
+                         digits: int | None = None) -> dict:
+    """The digit-serial implementation (``qir.digitserial``) of ``y = x @ matrix + offset``
+    folded by R: D digits of k bits (``qir.digitserial.digit_shape``); LUTs: the adder graph at
+    the digit width (``graph_luts``: the searched digit graph's LUT bits, else the rough
+    ``rough_graph_luts`` x ``DIGITSERIAL_SEARCH``), one accumulator adder per output (its exact
+    width, ``partial_ranges``), the digit multiplexer (n_in x k) and, for D > 2, the hold shift
+    register's load/shift multiplexer ((D - 2) x k per input), the control; FFs: the held digits,
+    the accumulators and the retired low bits per output, the step counter."""
+    from qir.digitserial import digit_shape, partial_ranges
+
+    m = np.asarray(matrix, dtype=object)
+    n_in, n_out = m.shape
+    n = in_t.width
+    D, k = digit_shape(n, digits or R)
+    if graph_luts is None:
+        graph_luts = rough_graph_luts(m, k) * DIGITSERIAL_SEARCH
+    ranges = partial_ranges(m, offset, in_t.min_int, n, D, k)
+    acc_bits = [range_bits_of(lo, hi) for lo, hi in ranges]
+    lut = (graph_luts * DIGITSERIAL_LUT_PER_BIT + DIGITSERIAL_ACC_LUT_PER_BIT * sum(acc_bits)
+           + DIGITSERIAL_MUX_LUT_PER_BIT * n_in * k + LUT_PER_MUX_BIT * n_in * k * max(D - 2, 0) + CONTROL_LUTS)
+    ff = n_in * k * (D - 1) + sum(acc_bits) + n_out * k * (D - 1) + max((D - 1).bit_length(), 1)
+    return {"lut": int(round(lut)), "ff": int(ff), "dsp": 0, "memory_bits": 0, "cycles_per_beat": int(R),
+            "S": n_in, "G": n_out, "acc_bits": max(acc_bits, default=1), "weight_bits": weight_bits(m, "mac"),
+            "impl": "digitserial", "digits": D, "digit_bits": k, "graph_lut": int(round(graph_luts)),
+            "rom_bits": 0, "rom": "logic", "bram18": 0}
+
+
+def digitserial_searched(est: dict, g) -> dict:
+    """``est`` (an ``estimate_digitserial`` result) with its graph priced by the searched
+    unfolded adder graph ``g`` (``qir.addergraph.AdderGraph`` of the same matrix) re-costed at
+    the digit width (``qir.digitserial.digit_graph``: the same nodes on k-bit digits), the scale
+    on which ``qir-fold-auto`` prices R = 1 (``unfolded_luts``)."""
+    from qir.digitserial import digit_graph
+
+    bits = digit_graph(g, est["digit_bits"]).lut_bits()
+    # the graph at the R = 1 figure's factor (``LUT_PER_ADDER_BIT`` per searched LUT bit): the
+    # planner compares graph bits with graph bits
+    lut = est["lut"] - est["graph_lut"] * DIGITSERIAL_LUT_PER_BIT + bits * LUT_PER_ADDER_BIT
+    return {**est, "lut": int(round(lut)), "graph_lut": int(bits)}
+
+
+def muxgraph_searched(est: dict, g) -> dict:
+    """``est`` (an ``estimate_muxgraph`` result) priced from the searched unfolded adder graph
+    ``g`` of the same matrix: its LUT bits x ``MUXGRAPH_FACTOR[P]`` + the control (the scale of
+    ``qir-fold-auto``'s R = 1 figure; ``estimate_muxgraph`` is the rough graph x
+    ``MUXGRAPH_SEARCH`` x the factor)."""
+    lut = g.lut_bits() * LUT_PER_ADDER_BIT * MUXGRAPH_FACTOR[est.get("phases", 1)] + CONTROL_LUTS
+    return {**est, "lut": int(round(lut))}
+
+
+def range_bits_of(lo: int, hi: int) -> int:
+    """Bits of the narrowest two's-complement (lo < 0) or unsigned type holding [lo, hi]."""
+    from qir.addergraph import range_bits
+
+    return range_bits(lo, hi)
+
+
+def _estimate_lowered_digitserial(op) -> dict:
+    """A lowered ``qir.digitserial``: its digit graph's LUT bits (``AdderGraph.lut_bits``)."""
+    from qir.dialect import elem, elements_to_numpy
+
+    out = estimate_digitserial(op.matrix(), elements_to_numpy(op.offset), elem(op.input.type), op.R,
+                               graph_luts=op.graph().lut_bits(), digits=op.D)
+    out.update(style=op.style.data, implementation=f"digitserial ({op.D} x {op.k} bits)",
+               adders=op.graph().n_adders, in_bits=elem(op.input.type).width)
+    return out

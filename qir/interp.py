@@ -28,6 +28,7 @@ from qir.dialect import (
     ConcatOp,
     ConvOp,
     DenseOp,
+    DigitSerialOp,
     InputOp,
     LeakyReluOp,
     LutOp,
@@ -146,6 +147,16 @@ def _addergraph(op: AdderGraphOp, args):
 def _muxgraph(op: MuxGraphOp, args):
     """The R phase graphs of the multiplexed adder graph, each on its output columns (exact)."""
     return mantissa_array(op.graph().evaluate(args[0]), elem(op.output.type).width)
+
+
+@impl(DigitSerialOp)
+def _digitserial(op: DigitSerialOp, args):
+    """The digit adder graph on every digit of the offset-binary input, shifted and summed, plus
+    the offset (``qir.digitserial.evaluate``: exact; equal to x @ W + offset)."""
+    from qir.digitserial import evaluate
+
+    y = evaluate(op.graph(), elements_to_numpy(op.offset), op.x_min, op.n_bits, op.D, op.k, args[0])
+    return mantissa_array(y, elem(op.output.type).width)
 
 
 @impl(XnorOp)

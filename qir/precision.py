@@ -16,7 +16,7 @@ weights, biases and layer results; this module is where the user states them:
        act: {table: "fixed<12,4>"}     # index type of a table activation (tanh, sigmoid, ...)
        output: {result: null}          # null: exact (no rounding) for this layer's result
        fc2: {style: mac}               # how a dense/conv layer is built (quantized models too)
-       fc3: {reuse: 4}                 # fold a dense/conv layer over 4 cycles (issue #12)
+       fc3: {reuse: 4, impl: digitserial}  # fold a dense/conv layer over 4 cycles (issue #12), pinned impl
 
 Every name under ``layers`` must be a layer of the model (``qir config MODEL -o FILE`` writes a
 template with all of them); a misspelled name, an unknown key or a bad type is one error naming
@@ -29,7 +29,8 @@ build that layer that way unless their ``layers=`` option names it.  It applies 
 models as well.  ``reuse`` (a positive integer, per dense/conv layer or in ``default``) is written
 the same way, as an ``i64`` ``reuse`` attribute: the layer computes its products over R cycles
 with about 1/R of the arithmetic; ``qir-fold-auto`` keeps it (a pinned layer) and chooses R for
-the others (``--reuse``, ``--target-ii``, ``--max-luts``).
+the others (``--reuse``, ``--target-ii``, ``--max-luts``).  ``impl`` (rom, muxgraph, digitserial)
+pins a folded layer's implementation (an ``impl`` attribute; else ``qir.folding.choose_impl``).
 
 Semantics (the defaults, stated once here and in docs/ARCHITECTURE.md):
 
@@ -92,10 +93,13 @@ class LayerPrecision:
     accum_overflow: str = "sat"
     style: str | None = None  # implementation of a dense/conv layer (None: the pipeline's choice)
     reuse: int | None = None  # folding of a dense/conv layer (None: qir-fold-auto's choice)
+    impl: str | None = None  # folded implementation of a dense/conv layer (None: qir.folding.choose_impl)
 
 
 #: the values of a ``style`` key: the dense lowering styles (``qir-lower-dense``)
 STYLE_CHOICES = ("auto", "mac", "cmvm", "ternary", "po2", "xnor")
+#: the values of an ``impl`` key: the folded implementations (``qir.folding.IMPLS``)
+IMPL_CHOICES = ("rom", "muxgraph", "digitserial")
 
 
 class _LayerTable(dict):
@@ -168,7 +172,7 @@ class PrecisionConfig:
         ops = [o for o in module.walk() if isinstance(o, (DenseOp, ConvOp))]
         names = {layer_of(o) for o in ops}
         for name, over in self.layers.items():
-            for key in ("style", "reuse"):
+            for key in ("style", "reuse", "impl"):
                 if key in over and name not in names:
                     known = ", ".join(sorted(n for n in names if n)) or "none"
                     raise QirError(f"layer '{name}' has {key} {over[key]!r} but the model has no dense or conv "
@@ -184,6 +188,9 @@ class PrecisionConfig:
             reuse = self.for_layer(layer_of(o) or "").reuse
             if reuse is not None:
                 o.attributes["reuse"] = IntegerAttr(reuse, i64)
+            impl = self.for_layer(layer_of(o) or "").impl
+            if impl is not None:  # pins the folded implementation (issue #12)
+                o.attributes["impl"] = StringAttr(impl)
 
     def require(self, name: str, what: str, where: str) -> Fixed:
         """The type for ``what`` (weight/bias) of layer ``name``; a clear error if none is set."""
@@ -263,6 +270,12 @@ def _entry(entry, where: str) -> dict:
             if v not in STYLE_CHOICES:
                 raise QirError(f"style {v!r} is not one of {', '.join(STYLE_CHOICES)}", where=where)
             out[k] = v
+        elif k == "impl":
+            if v is None:
+                continue
+            if v not in IMPL_CHOICES:
+                raise QirError(f"impl {v!r} is not one of {', '.join(IMPL_CHOICES)}", where=where)
+            out[k] = v
         elif k == "reuse":
             if v is None:  # null: not pinned (qir-fold-auto / --reuse choose), what the template writes
                 continue
@@ -275,8 +288,8 @@ def _entry(entry, where: str) -> dict:
                 raise QirError(f"{k} {v!r} is not one of {', '.join(_MODE_KEYS[k])}", where=where)
             out[k] = v
         else:
-            raise QirError(f"unknown key {k!r}; use {', '.join(_TYPE_KEYS + tuple(_MODE_KEYS) + ('style', 'reuse'))}",
-                           where=where)
+            keys = _TYPE_KEYS + tuple(_MODE_KEYS) + ("style", "reuse", "impl")
+            raise QirError(f"unknown key {k!r}; use {', '.join(keys)}", where=where)
     return out
 
 

@@ -267,6 +267,8 @@ def format_report(r: dict) -> str:
                          + (f", {lay['memory_bits']} memory bits" if "memory_bits" in lay else ""))
         elif "cycles_per_beat" in lay:  # a folded layer (qir.folding.estimate)
             how = (f"{lay['phases']} phases of outputs" if lay.get("impl") == "muxgraph"
+                   else f"{lay['digits']} input digits of {lay['digit_bits']} bits, one adder graph of {lay['S']} "
+                        f"inputs x {lay['G']} outputs" if lay.get("impl") == "digitserial"
                    else f"{lay['S']} inputs x {lay.get('G', '?')} outputs per cycle")
             lines.append(f"  {lay['layer']}: {lay['style']} folded, reuse {lay['reuse']} ({lay['impl']}: "
                          f"{how}), ~{lay['lut']} LUTs, {lay['ff']} FFs, {lay['dsp']} DSPs, "

@@ -270,7 +270,8 @@ class Case:
     precision: dict[str, dict] = field(default_factory=dict)  # float layers: types and modes
     reuse: dict[str, int] = field(default_factory=dict)  # folded layers (issue 12): layer -> R
     io: str = "parallel"  # "stream": qir compile --io stream (dense styles as op attributes)
-    impl: dict[str, str] = field(default_factory=dict)  # after build: folded layer -> rom / muxgraph
+    impl: dict[str, str] = field(default_factory=dict)  # after build: folded layer -> rom / muxgraph / digitserial
+    pin: dict[str, str] = field(default_factory=dict)  # folded layer -> pinned impl attribute
 
     @property
     def pipeline(self) -> str:
@@ -303,6 +304,8 @@ class Case:
             parts.append(f"precision {name}: {pc}")
         if self.reuse:
             parts.append(f"reuse: {self.reuse}")
+        if self.pin:
+            parts.append(f"pinned impl: {self.pin}")
         if self.io != "parallel":
             parts.append(f"io {self.io}")
         if self.impl:
@@ -499,6 +502,9 @@ def generate(seed: int, reuse: bool = False, io: str = "parallel") -> Case:
         for name in list(case.reuse):  # output folding: large R
             if rng.random() < 0.35:
                 case.reuse[name] = int(rng.choice(LARGE_REUSE))
+        for name in list(case.reuse):  # a digit-serial pin on some folded layers (else the cost model's choice)
+            if case.reuse[name] > 1 and rng.random() < 0.3:
+                case.pin[name] = "digitserial"
         if case.pipeline_opt.startswith("latency="):  # folded layers add their R cycles each
             extra = sum(r + 1 for r in case.reuse.values() if r > 1)
             case.pipeline_opt = f"latency={int(case.pipeline_opt.split('=')[1]) + extra}"
@@ -684,6 +690,8 @@ def build(case: Case, workdir: Path):
             r = case.reuse.get(layer_of(op) or "", 1)
             if op.name in ("qir.dense", "qir.conv") and (r > 1 or case.io == "stream"):  # stream: R = 1 pinned
                 op.attributes["reuse"] = IntegerAttr(r, i64)  # too (a dense after a Flatten: qir.stream_mvu)
+            if op.name in ("qir.dense", "qir.conv") and r > 1 and layer_of(op) in case.pin:
+                op.attributes["impl"] = StringAttr(case.pin[layer_of(op)])
             if case.io == "stream" and op.name == "qir.dense" and layer_of(op) in case.dense_styles:
                 op.attributes["style"] = StringAttr(case.dense_styles[layer_of(op)])
         src = workdir / "net_reuse.mlir"
@@ -696,8 +704,9 @@ def build(case: Case, workdir: Path):
 
 
 def folded_impls(lowered: str) -> dict[str, str]:
-    """Folded layer -> its implementation in a lowered.mlir text: ``muxgraph`` (``qir.muxgraph``)
-    or ``rom`` (``qir.mvu``, a folded ``qir.xnor``), so the fuzz can count what it exercised."""
+    """Folded layer -> its implementation in a lowered.mlir text: ``muxgraph`` (``qir.muxgraph``),
+    ``digitserial`` (``qir.digitserial``) or ``rom`` (``qir.mvu``, a folded ``qir.xnor``), so the
+    fuzz can count what it exercised."""
     import re
 
     out = {}
@@ -707,6 +716,8 @@ def folded_impls(lowered: str) -> dict[str, str]:
             continue
         if "qir.muxgraph " in line:
             out[m.group(1)] = "muxgraph"
+        elif "qir.digitserial " in line:
+            out[m.group(1)] = "digitserial"
         elif "qir.mvu " in line or ("qir.xnor " in line and " reuse " in line):
             out.setdefault(m.group(1), "rom")
     return out

@@ -133,8 +133,9 @@ def test_folded_interpreter_equals_unfolded(tmp_path):
     ref = evaluate(net, [x]).outputs[0]
     from qir.flow import run_passes
 
-    for R, op in ((5, "qir.mvu"), (3, "qir.muxgraph")):  # R > 4: a ROM; small R: muxgraph (test_muxgraph.py)
-        folded = parse_module(_set_reuse(parse_module(print_module(net)), R))
+    for R, impl, op in ((5, "rom", "qir.mvu"), (3, "muxgraph", "qir.muxgraph"), (3, "digitserial", "qir.digitserial"),
+                        (6, "digitserial", "qir.digitserial")):  # each form pinned (test_muxgraph/test_digitserial)
+        folded = parse_module(_set_reuse(parse_module(print_module(net)), R, impl=impl))
         run_passes(folded, "qir-infer-widths,qir-lower-dense{style=auto},qir-lower-cmvm,qir-pipeline{max-depth=5}")
         assert op in print_module(folded)
         assert np.array_equal(np.asarray(evaluate(folded, [x]).outputs[0]), np.asarray(ref))
@@ -164,25 +165,32 @@ def test_folded_rtl_corners(tmp_path, io, R):
     assert sorted((int(w) + 1) * (int(d) + 1) for w, d in roms) == sorted(lay["rom_bits"] for lay in folded)
 
 
+def _compile_twice_and_lint(tmp_path: Path, js: Path, R: int, impl: str | None = None) -> Path:
+    """The corner model folded by R (``impl`` pinned) compiled twice: byte-identical Verilog,
+    ``verilator --lint-only -Wall`` clean; returns the first output folder."""
+    from qir.sim.tools import find_verilator
+
+    src = tmp_path / f"folded{R}{impl or ''}.mlir"
+    src.write_text(_set_reuse(import_model(js, input_type=Fixed.parse("fixed<8,1>")), R, impl=impl))
+    a, b = tmp_path / f"a{R}{impl or ''}", tmp_path / f"b{R}{impl or ''}"
+    compile_model(src, a)
+    compile_model(src, b)
+    va, vb = (sorted((d / "rtl").glob("*.v")) for d in (a, b))
+    assert [f.read_bytes() for f in va] == [f.read_bytes() for f in vb]
+    lint = subprocess.run([str(find_verilator().exe), "--lint-only", "-Wall", "--top-module", "corner",
+                           *map(str, va)], capture_output=True, text=True)
+    assert lint.returncode == 0 and "%Warning" not in lint.stderr, lint.stderr
+    return a
+
+
 @pytest.mark.sim
 def test_folded_parallel_cocotb_and_lint(tmp_path):
     """The generated cocotb bench presents each vector until in_ready; the Verilog is lint-clean
-    and byte-identical across two compiles: R = 4 (both layers multiplexed adder graphs) and R = 13
-    (both fold over outputs too, with idle cycles; cocotb on this one)."""
-    from qir.sim.tools import find_verilator
-
+    and byte-identical across two compiles: R = 4 (the cheapest offered forms) and R = 13 (both
+    fold over outputs too, with idle cycles; cocotb on this one)."""
     js = _corner_model(tmp_path / "m")
     for R in (4, 13):
-        src = tmp_path / f"folded{R}.mlir"
-        src.write_text(_set_reuse(import_model(js, input_type=Fixed.parse("fixed<8,1>")), R))
-        a, b = tmp_path / f"a{R}", tmp_path / f"b{R}"
-        compile_model(src, a)
-        compile_model(src, b)
-        va, vb = (sorted((d / "rtl").glob("*.v")) for d in (a, b))
-        assert [f.read_bytes() for f in va] == [f.read_bytes() for f in vb]
-        lint = subprocess.run([str(find_verilator().exe), "--lint-only", "-Wall", "--top-module", "corner",
-                               str(va[0])], capture_output=True, text=True)
-        assert lint.returncode == 0, lint.stderr
+        a = _compile_twice_and_lint(tmp_path, js, R)
     r = subprocess.run([sys.executable, "run_cocotb.py", "--simulator", "icarus"], cwd=a / "tb",
                        capture_output=True, text=True, timeout=600)
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
@@ -198,7 +206,8 @@ def test_folded_mlp(tmp_path, kind, R, io):
     js = mlp_models.write_mlp(tmp_path / "m", kind)
     opts = {"precision": Fixed.parse(mlp_models.BNN_PRECISION)} if kind == "bnn" else {}
     src = tmp_path / "folded.mlir"
-    src.write_text(_set_reuse(import_model(js, input_type=Fixed.parse(mlp_models.INPUT_TYPE), **opts), R))
+    # the ROM form pinned (at R = 5 the ternary layers' cheapest form is digit-serial, test_digitserial.py)
+    src.write_text(_set_reuse(import_model(js, input_type=Fixed.parse(mlp_models.INPUT_TYPE), **opts), R, impl="rom"))
     out = tmp_path / "out"
     rep = compile_model(src, out, io=io)
     assert rep["ii_cycles"] == R

@@ -101,13 +101,13 @@ def test_target_ii_choice_in_net_report_and_config_round_trip(tmp_path):
     rep = compile_model(Q3, tmp_path / "a", pipeline=QUICK, target_ii=4, **Q3_OPTS)
     fold = rep["folding"]
     # parallel form: cycles = R; every layer folded as far as the target allows, unless a smaller R
-    # is smaller and faster (the dominance rule: fc2 and fc3 as one multiplexed adder graph of three
-    # phases at R = 3, which the estimate prices at R = 4 too; R = 2 is a ROM, bigger than R = 1;
-    # fc1 and output are smallest as ROMs at R = 4)
+    # is smaller and faster (the dominance rule: fc2, fc3 and output take 6-bit inputs, three
+    # digit-serial digits of 2 bits at R = 3, which R = 4 prices the same; fc1's 16-bit input is
+    # four digits of 4 bits at R = 4)
     chosen = {r["layer"]: r["reuse"] for r in fold["layers"]}
-    assert chosen == {"fc1": 4, "fc2": 3, "fc3": 3, "output": 4}
+    assert chosen == {"fc1": 4, "fc2": 3, "fc3": 3, "output": 3}
     assert {r["layer"]: r["implementation"].split()[0] for r in fold["layers"]} == {
-        "fc1": "rom", "fc2": "muxgraph", "fc3": "muxgraph", "output": "rom"}
+        "fc1": "digitserial", "fc2": "digitserial", "fc3": "digitserial", "output": "digitserial"}
     for row in fold["layers"]:
         if row["reuse"] < 4:
             assert row["estimate"]["lut"] <= qir.folding.estimate(_op(tmp_path, row["layer"]), 4)["lut"]

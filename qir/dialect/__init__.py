@@ -50,6 +50,8 @@ Dataflow ops (what lowering/ produces and rtl/ consumes):
   ``qir.threshold`` per-channel step x >= T ? above : below (a folded batchnorm + sign)
   ``qir.mvu``       a ``qir.cmvm`` folded over ``reuse`` cycles (``impl`` rom or muxgraph)
   ``qir.muxgraph``  a folded constant-matrix product as one time-multiplexed adder graph
+  ``qir.digitserial`` a folded constant-matrix product as the unfolded adder graph on D input
+                    digits, shift-accumulated
 
 Stream-level ops (``--io stream``; ``stream_ops.py``):
   ``qir.window``    the sliding windows of a feature map (line buffers in hardware)
@@ -63,8 +65,9 @@ from __future__ import annotations
 
 from xdsl.ir import Dialect
 
-from qir.dialect import dataflow_ops, layer_ops, muxgraph_op, spatial_ops, stream_ops
+from qir.dialect import dataflow_ops, digitserial_op, layer_ops, muxgraph_op, spatial_ops, stream_ops
 from qir.dialect.dataflow_ops import *  # noqa: F403
+from qir.dialect.digitserial_op import *  # noqa: F403
 from qir.dialect.layer_ops import *  # noqa: F403
 from qir.dialect.muxgraph_op import *  # noqa: F403
 from qir.dialect.spatial_ops import *  # noqa: F403
@@ -75,5 +78,6 @@ from qir.dialect.types import *  # noqa: F403
 from qir.dialect.types import FixedType, UFixedType
 
 #: the one xDSL dialect: the ``OPS`` of every op module and the two fixed-point types
-QIR = Dialect("qir", [*layer_ops.OPS, *spatial_ops.OPS, *dataflow_ops.OPS, *muxgraph_op.OPS, *stream_ops.OPS],
+QIR = Dialect("qir", [*layer_ops.OPS, *spatial_ops.OPS, *dataflow_ops.OPS, *muxgraph_op.OPS, *digitserial_op.OPS,
+                     *stream_ops.OPS],
               [FixedType, UFixedType])

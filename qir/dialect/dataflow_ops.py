@@ -522,7 +522,7 @@ class XnorOp(IRDLOperation):
 
 # -------------------------------------------------------------- folded layers (issue 12)
 #: implementations of a folded layer: ``rom`` (weights in a ROM, S x n_out product units)
-MVU_IMPLS = ("rom", "muxgraph")
+MVU_IMPLS = ("rom", "muxgraph", "digitserial")
 
 
 @irdl_op_definition
@@ -599,7 +599,7 @@ def check_mvu(self, n_in: int) -> None:
         raise VerifyException(f"{where}: matrix {m.shape} / offset {off.shape} do not match "
                               f"({n_in}, {n_out}) / ({n_out},)")
     styles = tuple(s for s in FOLD_STYLES if s != "xnor")
-    if self.impl.data == "muxgraph":  # adder graphs: the unfolded adder-graph styles
+    if self.impl.data in ("muxgraph", "digitserial"):  # adder graphs: the unfolded adder-graph styles
         styles = ("cmvm", "po2", "ternary")
     if self.style.data not in styles:
         raise VerifyException(f"{where}: style {self.style.data!r} is not one of {', '.join(styles)} "

@@ -5,9 +5,9 @@
 // Parallel form: every layer's cycles per image are its R.  fc1 is pinned (reuse = 3, what a
 // `reuse` key in the precision configuration writes) and kept; fc2 gets the largest R that meets
 // the target, at most its 2 x 3 weights (folded over inputs and outputs: one product per cycle),
-// unless a smaller R is smaller and faster: R = 3 and 4 are one multiplexed adder graph of three
-// phases (56 LUTs, R = 1: 66, R = 2: a 176-LUT ROM, two phases costing more than unfolded), so
-// under target 4 it takes 3 (fold_auto_dominance.mlir; reuse=R is not a target).
+// unless a smaller R is smaller and faster: R = 2 .. 4 are multiplexed adder graphs (80, 71, 71
+// LUTs priced from the searched graph, R = 1: 61), so under target 4 it stays unfolded
+// (fold_auto_dominance.mlir; reuse=R is not a target).
 qir.model @par {
   %0 = qir.input "x" : tensor<5x!qir.fixed<8,3>>
   %1 = qir.dense %0 weights(dense<[[3, -5], [7, 1], [1, 2], [-2, 3], [5, 5]]> : tensor<5x2xi32> : !qir.fixed<4,1>) {layer = "fc1", reuse = 3 : i64} : tensor<5x!qir.fixed<8,3>> -> tensor<2x!qir.fixed<14,6>>
@@ -15,7 +15,7 @@ qir.model @par {
   qir.output %2 : tensor<3x!qir.fixed<20,8>>
 }
 // II4:  qir.dense %0 {{.*}} {layer = "fc1", reuse = 3 : i64}
-// II4:  qir.dense %1 {{.*}} {layer = "fc2", reuse = 3 : i64}
+// II4:  qir.dense %1 {{.*}} {layer = "fc2", reuse = 1 : i64}
 // R8:   qir.dense %0 {{.*}} {layer = "fc1", reuse = 3 : i64}
 // R8:   qir.dense %1 {{.*}} {layer = "fc2", reuse = 6 : i64}
 // PIN:  qir-fold-auto: target II 2 cycles is impossible: layer 'fc1' is pinned at reuse 3 and takes 3 cycles per image

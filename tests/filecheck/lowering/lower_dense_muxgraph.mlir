@@ -1,18 +1,17 @@
 // RUN: qir-opt %s --split-input-file -p 'qir-lower-dense{style=auto}' | filecheck %s --check-prefix=MVU
 // RUN: qir-opt %s --split-input-file -p 'qir-lower-dense{style=auto},qir-lower-cmvm' | filecheck %s --check-prefix=GRAPH
-// A folded layer in an adder-graph style gets the cheaper implementation (qir.folding.choose_impl):
-// the multiplexed adder graphs (impl "muxgraph", qir-lower-cmvm then builds qir.muxgraph: P phase
-// graphs merged into one) only where the merged graph is cheaper than the unfolded one
-// (MUXGRAPH_FACTOR[P] < 1: P = 3, not P = 2, in Yosys's LUT count) and than the weight ROM with
-// multipliers (impl "rom", style mac); beyond MUXGRAPH_MAX_R always the ROM.  An impl attribute
-// pins it.
+// A folded layer in an adder-graph style gets the cheapest offered implementation
+// (qir.folding.choose_impl): the multiplexed adder graphs (impl "muxgraph", qir-lower-cmvm then
+// builds qir.muxgraph: P phase graphs merged into one, R <= MUXGRAPH_MAX_R), the digit-serial
+// graph (impl "digitserial", lower_dense_digitserial.mlir) or the weight ROM with multipliers
+// (impl "rom", style mac).  An impl attribute pins it.
 
 qir.model @small_r {
   %0 = qir.input "x" : tensor<4x!qir.fixed<8,3>>
   %1 = qir.dense %0 weights(dense<[[3, -5, 7, 11], [13, 9, -3, 5], [-7, 3, 5, 9], [11, 13, -9, 3]]> : tensor<4x4xi32> : !qir.fixed<6,2>) bias(dense<[1, 2, -3, 0]> : tensor<4xi32> : !qir.fixed<6,2>) {layer = "fc", reuse = 2 : i64} : tensor<4x!qir.fixed<8,3>> -> tensor<4x!qir.fixed<17,8>>
   qir.output %1 : tensor<4x!qir.fixed<17,8>>
 }
-// R = 2: two phases cost 1.12x the unfolded graph: the ROM
+// R = 2: this small layer's ROM (180 LUTs estimated) beats two phases (191) and two digits (204)
 // MVU-LABEL: qir.model @small_r
 // MVU:       qir.mvu %0 {{.*}} style "mac" reuse 2 : i64 impl "rom" {layer = "fc"}
 // GRAPH-LABEL: qir.model @small_r

@@ -17,7 +17,7 @@ qir.model @mac {
 // Weights 0 or +-2^k: po2 (shift-add units); a non-divisor R (5 cycles for 3 inputs) is kept.
 qir.model @po2 {
   %0 = qir.input "x" : tensor<3x!qir.fixed<8,3>>
-  %1 = qir.dense %0 weights(dense<[[1, -2], [0, 4], [-4, 1]]> : tensor<3x2xi32> : !qir.fixed<4,3>) {layer = "fc", reuse = 5 : i64} : tensor<3x!qir.fixed<8,3>> -> tensor<2x!qir.fixed<14,8>>
+  %1 = qir.dense %0 weights(dense<[[1, -2], [0, 4], [-4, 1]]> : tensor<3x2xi32> : !qir.fixed<4,3>) {impl = "rom", layer = "fc", reuse = 5 : i64} : tensor<3x!qir.fixed<8,3>> -> tensor<2x!qir.fixed<14,8>>
   qir.output %1 : tensor<2x!qir.fixed<14,8>>
 }
 // CHECK-LABEL: qir.model @po2

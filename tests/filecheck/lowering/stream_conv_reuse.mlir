@@ -1,8 +1,8 @@
 // RUN: qir-opt %s -p qir-stream-conv | filecheck %s
 // RUN: qir-opt %s -p 'qir-stream-conv,qir-stream-form,qir-lower-dense{style=auto}' | filecheck %s --check-prefix=LOWER
 // A conv's reuse attribute (issue #12) goes onto the map body's dense, which qir-lower-dense folds
-// (this small kernel has 2 outputs, so at most 2 phases, which cost more than the unfolded graph
-// (qir.folding.MUXGRAPH_FACTOR[2] >= 1): the weight ROM with multipliers at reuse 4).
+// (the cheapest offered implementation, qir.folding.choose_impl: for this small kernel, 2 outputs,
+// two multiplexed phases at reuse 4).
 
 qir.model @c {
   %0 = qir.input "x" : tensor<4x4x1x!qir.fixed<6,3>>
@@ -12,4 +12,4 @@ qir.model @c {
 // CHECK:      qir.model @c1_kernel {
 // CHECK:        qir.dense %{{[0-9]+}} weights({{.*}}) {layer = "c1", reuse = 4 : i64}
 // LOWER:      qir.model @c1_kernel {
-// LOWER:        qir.mvu %{{[0-9]+}} matrix({{.*}} style "mac" reuse 4 : i64 impl "rom" {layer = "c1"}
+// LOWER:        qir.mvu %{{[0-9]+}} matrix({{.*}} style "cmvm" reuse 4 : i64 impl "muxgraph" {layer = "c1"}
