@@ -39,15 +39,15 @@ def counted(monkeypatch):
 
 def test_planner_and_lowering_search_each_matrix_once(counted):
     net = _net()
-    run_passes(net, "qir-infer-widths,qir-fold-auto{target-ii=2},qir-lower-dense{style=auto},qir-lower-cmvm")
-    # target-ii=2 leaves every layer at R = 1 after pricing it with the search: four layers,
+    run_passes(net, "qir-infer-widths,qir-fold-auto{max-luts=40000},qir-lower-dense{style=auto},qir-lower-cmvm")
+    # max-luts=40000 leaves every layer at R = 1 after pricing it with the search: four layers,
     # one search each (eight before the planner's graphs were kept)
     assert sorted(counted) == [(16, 64), (32, 5), (32, 32), (64, 32)]
     assert len(list(o for o in net.walk() if o.name == "qir.addergraph")) == 4
     shared = str(net)
     lower_cmvm._GRAPHS.clear()  # the same compile, searched again from scratch: the same text
     again = _net()
-    run_passes(again, "qir-infer-widths,qir-fold-auto{target-ii=2},qir-lower-dense{style=auto},qir-lower-cmvm")
+    run_passes(again, "qir-infer-widths,qir-fold-auto{max-luts=40000},qir-lower-dense{style=auto},qir-lower-cmvm")
     assert str(again) == shared
 
 
