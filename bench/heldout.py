@@ -86,6 +86,7 @@ def write_cnn(directory: Path, name: str, convs: list[tuple[int, bool]], relu_bi
 def _variants() -> dict:
     from mlp_models import BNN784, random_inputs, write_mlp
     from qkeras_writer import write_cnn32
+    from stream_mvu_models import write_bcnn28
 
     def cnn_x(n):
         return np.random.default_rng(3).integers(-128, 128, size=(n, 32, 32, 3)) / 128.0
@@ -111,6 +112,9 @@ def _variants() -> dict:
                    lambda d: write_mlp(d, "bnn", sizes=BNN784), bnn_opts, bnn_x),
         "bnn784_01": ("the same with {0,1} activations (use_01)", lambda d: write_mlp(d, "bnn01", sizes=BNN784),
                       bnn_opts, bnn_x),
+        "bcnn28": ("28x28x1 binary conv16 + batchnorm + binary -> flatten 10816 -> binary 256 (xnor stream_mvu) "
+                   "-> 10", lambda d: write_bcnn28(d), ["--precision", "fixed<16,6>"],
+                   lambda n: np.random.default_rng(3).integers(-128, 128, size=(n, 28, 28, 1)) / 128.0),
     }
 
 

@@ -162,11 +162,15 @@ def _digitserial(op: DigitSerialOp, args):
 @impl(XnorOp)
 def _xnor(op: XnorOp, args):
     """Popcount of XNOR(input bit, weight bit) per output; with thresholds, the two codes."""
+    return _popcount_out(op, np.asarray(args[0]), elements_to_numpy(op.weights).astype(np.int64))
+
+
+def _popcount_out(op, x: np.ndarray, w: np.ndarray):
+    """``qir.xnor``'s numbers (also the xnor ``qir.stream_mvu``'s): x (N, n_in), weight bits w
+    (n_out, n_in)."""
     k = op.bit()
-    x = np.asarray(args[0])
     raw = (x.astype(object) >> k) & 1 if x.dtype == object else (x.astype(np.int64) >> k) & 1
     b = (raw.astype(np.int64) == ((op.one.value.data >> k) & 1)).astype(np.int64)  # (N, n_in)
-    w = elements_to_numpy(op.weights).astype(np.int64)  # (n_out, n_in)
     p = b @ w.T + (1 - b) @ (1 - w).T
     out_t = elem(op.output.type)
     tt = op.threshold_table()
@@ -473,4 +477,6 @@ def _collect(op: CollectOp, args):
 def _stream_mvu(op: StreamMvuOp, args):
     """The numbers of ``qir.mvu`` on the flattened stream (beats only matter to hardware)."""
     x = np.asarray(args[0])
+    if op.is_xnor:  # qir.xnor on the flattened stream, weights = matrix^T
+        return _popcount_out(op, x.reshape(x.shape[0], -1), elements_to_numpy(op.matrix).astype(np.int64).T)
     return _cmvm(op, [x.reshape(x.shape[0], -1)])
