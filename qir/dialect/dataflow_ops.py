@@ -184,12 +184,16 @@ class AdderGraphOp(IRDLOperation):
         inverse."""
         from qir.addergraph import to_arrays
 
-        nodes, outs, offset = to_arrays(g)
+        return AdderGraphOp.properties_of_arrays(*to_arrays(g))
+
+    @staticmethod
+    def properties_of_arrays(nodes, outs, offset) -> dict:
+        """``properties_of`` from the graph's ``qir.addergraph.to_arrays`` (nodes, outputs, offset)."""
         return {
             "nodes": int_elements(nodes),
             "outputs": int_elements(outs),
             "offset": int_elements(offset),
-            "stages": int_elements(np.zeros(g.n_adders + g.n_out, dtype=np.int64)),
+            "stages": int_elements(np.zeros(len(nodes) + len(outs), dtype=np.int64)),
             "latency": IntegerAttr(0, i32),
         }
 
