@@ -77,8 +77,19 @@ def make_piece(name: str, sub, inputs: list, outputs: list, clocked: bool, weigh
     if len(set(names)) != len(names) or "clk" in names:
         return None
     # elaborated in a worker, not here: keep Amaranth's "created but never used" warning quiet
-    sub._MustUse__used = True
+    _mark_used(sub)
     return Piece(name, sub, ins, outs, clocked, weight)
+
+
+def _mark_used(e) -> None:
+    """``e`` and the elaboratables already attached to it as submodules (an ``amaranth.hdl.Module``'s
+    named and anonymous ones, e.g. a table's ``Memory``) count as used: a piece converted in a
+    forked worker is never elaborated in this process, so Amaranth would otherwise warn
+    ``UnusedElaboratable`` for each of them when they are freed."""
+    e._MustUse__used = True
+    if isinstance(e, Module):
+        for sub, _ in [*e._named_submodules.values(), *e._anon_submodules]:
+            _mark_used(sub)
 
 
 def _uses_domain(frag: Fragment, domain: str) -> bool:

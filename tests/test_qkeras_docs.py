@@ -115,3 +115,18 @@ def test_steps_parallel_bit_exact(tmp_path):
     compile_model(js, out, io="parallel", softmax="none", input_type=Fixed(8, 0, False))
     assert (out / "lowered.mlir").read_text().count("qir.steps") == 2
     _sim(out, np.random.default_rng(4).uniform(0, 1, size=(8, 12, 12, 1)), tmp_path, "icarus")
+
+
+def test_worker_converted_pieces_leave_no_unused_elaboratable(tmp_path):
+    """Regression: a parallel design big enough for worker processes (rtl/separate.py) converts
+    its pieces in forked workers; the parent's copies of the pieces' submodules (here the input
+    table's ``Memory`` of rtl/lut.py) are never elaborated there, and Amaranth used to warn
+    ``UnusedElaboratable ... created but never used`` at the end of every such compile."""
+    js = DOC_MODELS["mnist_po2"][0](tmp_path / "m", scale=8, hw=12)
+    env = {**__import__("os").environ, "QIR_RTL_JOBS": "2"}
+    r = subprocess.run([sys.executable, "-m", "qir.cli", "compile", str(js), "-o", str(tmp_path / "out"),
+                        "--softmax", "none", "--input-type", "ufixed<8,0>", "--quiet"],
+                       capture_output=True, text=True, env=env, timeout=300)
+    assert r.returncode == 0, r.stderr
+    assert "UnusedElaboratable" not in r.stderr and "never used" not in r.stderr
+    assert "qir.lut" in (tmp_path / "out" / "lowered.mlir").read_text()
