@@ -279,6 +279,8 @@ class Planner:
         self._cache: dict[tuple[int, int], dict] = {}
         self._plans: dict[int, list[int]] = {}
         self._ii: dict[tuple[int, ...], int] = {}
+        self._searched: dict[tuple[int, int], int] = {}   # (layer op, R) -> searched-scale LUTs
+        self._digit_bits: dict[tuple[int, int], int] = {}  # (layer op, digit bits) -> graph LUT bits
 
     def estimate(self, lay: Layer, r: int) -> dict:
         key = (id(lay.op), r)
@@ -305,16 +307,31 @@ class Planner:
             r1 = int(self.estimate(lay, 1)["lut"])
             if against is not None and not r1 / ROUGH_R1_TOLERANCE <= against <= r1 * ROUGH_R1_TOLERANCE:
                 return rough  # R = 1 is priced rough here too (no search): the same scale
-            g = unfolded_graph(lay.op, lay.style)
-            if g is None:
-                return rough
-            from qir.folding import digitserial_searched, muxgraph_searched
-
-            return int((digitserial_searched if est["impl"] == "digitserial" else muxgraph_searched)(est, g)["lut"])
+            key = (id(lay.op), r)
+            if key not in self._searched:  # the same answer for every layer target (bisection step)
+                self._searched[key] = self._fold_searched(lay, est, rough)
+            return self._searched[key]
         if r != 1 or (against is not None and not rough / ROUGH_R1_TOLERANCE <= against <= rough * ROUGH_R1_TOLERANCE):
             return rough
         exact = unfolded_luts(lay.op, lay.style)
         return rough if exact is None else exact
+
+    def _fold_searched(self, lay: Layer, est: dict, rough: int) -> int:
+        """A digit-serial / multiplexed-graph fold priced from the searched R = 1 graph
+        (``luts_at``); the digit graph's LUT bits are re-derived once per digit width."""
+        g = unfolded_graph(lay.op, lay.style)
+        if g is None:
+            return rough
+        from qir.folding import digitserial_searched, muxgraph_searched
+
+        if est["impl"] == "muxgraph":
+            return int(muxgraph_searched(est, g)["lut"])
+        key = (id(lay.op), est["digit_bits"])
+        if key not in self._digit_bits:
+            from qir.digitserial import digit_graph
+
+            self._digit_bits[key] = digit_graph(g, est["digit_bits"]).lut_bits()
+        return int(digitserial_searched(est, g, bits=self._digit_bits[key])["lut"])
 
     def best_reuse(self, lay: Layer, allowed: int) -> int:
         """The fewest-LUT R among the candidates up to ``allowed`` (smaller R on a tie): R's that

@@ -44,6 +44,7 @@ its per-beat kernel, the stream form) and on the lowered ops (``qir.cmvm``, ``qi
 """
 from __future__ import annotations
 
+import functools
 from math import ceil, log2
 from typing import NamedTuple
 
@@ -389,6 +390,25 @@ MUXGRAPH_LUT_PER_BIT = 1.06
 MUXGRAPH_SEARCH = 0.68
 
 
+#: a multiplexed adder graph is offered automatically only up to this many non-zero CSD digits
+#: in the matrix (the adders before sharing, what its search and merge scale with): its
+#: lowering searches every phase (twice above ``BOTH_SPLITS_MAX``) and then pairs the phases'
+#: adders, which on a 576 x 64 layer of 16-bit weights (~150,000 digits) ran for more than 9
+#: minutes (bench/README.md "Held-out-style models", qk_autoq_cifar10); a pinned ``impl`` still
+#: builds it
+MUXGRAPH_MAX_DIGITS = 1 << 14
+
+
+def csd_digit_count(matrix: np.ndarray) -> int:
+    """Non-zero CSD digits of all entries of ``matrix``."""
+    return sum(_csd_digits(abs(int(v))) for v in np.asarray(matrix, dtype=object).ravel() if v)
+
+
+def muxgraph_searchable(matrix: np.ndarray) -> bool:
+    """A multiplexed adder graph of ``matrix`` is cheap enough to search (``MUXGRAPH_MAX_DIGITS``)."""
+    return csd_digit_count(matrix) <= MUXGRAPH_MAX_DIGITS
+
+
 def muxgraph_phases(matrix: np.ndarray, R: int) -> int:
     """The phases P (2 .. min(R, outputs)) of the cheapest multiplexed adder graph for reuse
     R <= MUXGRAPH_MAX_R (``MUXGRAPH_FACTOR``; fewer phases than R cycles just idle), 0 when none
@@ -423,13 +443,14 @@ def estimate_muxgraph(matrix: np.ndarray, offset, in_t: Fixed, R: int, out_width
 def impl_estimates(matrix: np.ndarray, offset, in_t: Fixed, R: int, style: str) -> dict[str, dict]:
     """The estimates of every implementation offered for a layer folded by R > 1 in ``style``:
     ``rom`` always; for the adder-graph styles (cmvm, po2, ternary) ``muxgraph`` (at least 2
-    outputs and R <= MUXGRAPH_MAX_R: ``muxgraph_phases``) and ``digitserial`` (an input of 2 or
+    outputs and R <= MUXGRAPH_MAX_R: ``muxgraph_phases``; at most ``MUXGRAPH_MAX_DIGITS`` CSD
+    digits) and ``digitserial`` (an input of 2 or
     more bits, at most ``DIGITSERIAL_MAX_WEIGHTS`` weights: its lowering searches the whole
     layer's adder graph, as R = 1 does; a pinned ``impl`` still builds it)."""
     m = np.asarray(matrix, dtype=object)
     out = {"rom": estimate_matrix(m, offset, in_t, R, "mac" if style == "cmvm" else style)}
     if style in ("cmvm", "po2", "ternary") and R >= 2:
-        if muxgraph_phases(m, R):
+        if muxgraph_phases(m, R) and muxgraph_searchable(m):
             out["muxgraph"] = estimate_muxgraph(m, offset, in_t, R)
         if in_t.width >= 2 and m.size <= DIGITSERIAL_MAX_WEIGHTS:
             out["digitserial"] = estimate_digitserial(m, offset, in_t, R)
@@ -544,6 +565,7 @@ def estimate(op, R: int, style: str | None = None, beat: int | None = None) -> d
 ADDER_SHARING = 0.7
 
 
+@functools.lru_cache(maxsize=1 << 17)
 def _csd_digits(v: int) -> int:
     """Non-zero digits of v >= 0 in canonical signed-digit form."""
     n = 0
@@ -611,14 +633,16 @@ def estimate_digitserial(matrix: np.ndarray, offset, in_t: Fixed, R: int, graph_
             "rom_bits": 0, "rom": "logic", "bram18": 0}
 
 
-def digitserial_searched(est: dict, g) -> dict:
+def digitserial_searched(est: dict, g, bits: int | None = None) -> dict:
     """``est`` (an ``estimate_digitserial`` result) with its graph priced by the searched
     unfolded adder graph ``g`` (``qir.addergraph.AdderGraph`` of the same matrix) re-costed at
     the digit width (``qir.digitserial.digit_graph``: the same nodes on k-bit digits), the scale
-    on which ``qir-fold-auto`` prices R = 1 (``unfolded_luts``)."""
+    on which ``qir-fold-auto`` prices R = 1 (``unfolded_luts``); ``bits``: that digit graph's
+    LUT bits when the caller has them already (the planner keeps them per digit width)."""
     from qir.digitserial import digit_graph
 
-    bits = digit_graph(g, est["digit_bits"]).lut_bits()
+    if bits is None:
+        bits = digit_graph(g, est["digit_bits"]).lut_bits()
     # the graph at the R = 1 figure's factor (``LUT_PER_ADDER_BIT`` per searched LUT bit): the
     # planner compares graph bits with graph bits
     lut = est["lut"] - est["graph_lut"] * DIGITSERIAL_LUT_PER_BIT + bits * LUT_PER_ADDER_BIT

@@ -188,3 +188,45 @@ def test_muxgraph_three_and_four_phases(tmp_path, io, P):
     r = subprocess.run([sys.executable, "-m", "qir.cli", "sim", str(out), "--inputs", str(tmp_path / "x.npy"),
                         "--simulator", "icarus"], capture_output=True, text=True)
     assert r.returncode == 0 and " 0 mismatches" in r.stdout + r.stderr, r.stdout + r.stderr
+
+
+def test_muxgraph_offered_only_up_to_the_search_bound(tmp_path, monkeypatch):
+    """A multiplexed adder graph is offered (and so searched by ``qir-lower-cmvm``) only up to
+    ``qir.folding.MUXGRAPH_MAX_DIGITS`` CSD digits: above it the planner and ``choose_impl``
+    never pick it, so no ``build_mux`` runs (qk_autoq_cifar10's 576 x 64 layer of 16-bit weights
+    spent > 9 minutes in that search).  Counts searches, not time: a 16 -> 32 dense on 1-bit
+    inputs (no digit-serial form) folded by 3 is a muxgraph under the bound and a ROM above it."""
+    import qir.lowering.mux_adder_graph as mag
+    from qkeras_writer import dense, q, write_model
+    from test_fold import QBITS
+
+    import qir.folding as folding
+    from qir.dialect import MuxGraphOp, MvuOp, elements_to_numpy
+    from qir.flow import run_passes
+    from qir.ir import parse_module, print_module
+
+    rng = np.random.default_rng(2)
+    k = rng.integers(-7, 8, size=(16, 32)) / 8
+    js = write_model(tmp_path / "m", "bound", (16,), [
+        dense("fc", "x", k, None, q("quantized_bits", bits=4, integer=1, **QBITS))])
+    net = print_module(import_model(js, input_type=Fixed.parse("ufixed<1,1>")))
+    calls = []
+    real = mag.build_mux
+    monkeypatch.setattr(mag, "build_mux", lambda *a, **kw: calls.append(1) or real(*a, **kw))
+
+    def lower():
+        m = parse_module(net)
+        run_passes(m, "qir-infer-widths,qir-fold-auto{reuse=3},qir-lower-dense{style=auto}")
+        (mv,) = [o for o in m.walk() if isinstance(o, MvuOp)]
+        impl, digits = mv.impl.data, folding.csd_digit_count(elements_to_numpy(mv.matrix))
+        run_passes(m, "qir-lower-cmvm")
+        return impl, sum(isinstance(o, MuxGraphOp) for o in m.walk()), digits
+
+    impl, n_mux, digits = lower()  # under the bound: offered, chosen, searched
+    assert 0 < digits <= folding.MUXGRAPH_MAX_DIGITS and (impl, n_mux) == ("muxgraph", 1) and calls
+    calls.clear()
+    monkeypatch.setattr(folding, "MUXGRAPH_MAX_DIGITS", digits - 1)
+    assert lower()[:2] == ("rom", 0) and not calls  # above it: not offered, never searched
+    m = (k * 8).astype(int)
+    monkeypatch.setattr(folding, "MUXGRAPH_MAX_DIGITS", folding.csd_digit_count(m) - 1)
+    assert set(folding.impl_estimates(m, np.zeros(32), Fixed.parse("ufixed<1,1>"), 3, "cmvm")) == {"rom"}
