@@ -159,14 +159,17 @@ _UNFOLDED: dict = {}   # content key -> searched unfolded adder graph (shared by
 def unfolded_graph(op, style: str | None):
     """The searched adder graph (``qir.lowering.adder_graph.build``, what ``qir-lower-cmvm``
     builds) of an unfolded ``qir.dense`` in an adder-graph style, or None (xnor/mac, a conv, a
-    layer above ``EXACT_R1_MAX_WEIGHTS``); cached by content."""
+    layer above ``EXACT_R1_MAX_WEIGHTS`` weights or ``qir.folding.DIGITSERIAL_MAX_DIGITS`` CSD
+    digits); cached by content."""
     from qir.dialect import DenseOp
 
     if not isinstance(op, DenseOp) or style in ("xnor", "mac"):
         return None
     w = op.folded()[0]
-    if w.size > EXACT_R1_MAX_WEIGHTS:
-        return None
+    from qir.folding import DIGITSERIAL_MAX_DIGITS, digits_at_most
+
+    if w.size > EXACT_R1_MAX_WEIGHTS or not digits_at_most(w, DIGITSERIAL_MAX_DIGITS):
+        return None  # priced rough, R = 1 and the folds alike (``luts_at``)
     from qir.lowering.lower_cmvm import auto_style, graph_for
     from qir.lowering.lower_dense import cmvm_from_dense
 

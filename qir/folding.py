@@ -393,10 +393,12 @@ MUXGRAPH_SEARCH = 0.68
 #: a multiplexed adder graph is offered automatically only up to this many non-zero CSD digits
 #: in the matrix (the adders before sharing, what its search and merge scale with): its
 #: lowering searches every phase (twice above ``BOTH_SPLITS_MAX``) and then pairs the phases'
-#: adders, which on a 576 x 64 layer of 16-bit weights (~150,000 digits) ran for more than 9
-#: minutes (bench/README.md "Held-out-style models", qk_autoq_cifar10); a pinned ``impl`` still
+#: adders: measured (``build_mux``, P = 3, this 2-core machine under load) 13.3 s CPU for a random
+#: 64 x 32 matrix of 8-bit weights (5,658 digits; its R = 1 search 7.3 s), while a 576 x 64 layer
+#: of 16-bit weights ran for more than 9 minutes (bench/README.md "Held-out-style models",
+#: qk_autoq_cifar10); qkeras_3layer's layers have 254-1,628 digits.  A pinned ``impl`` still
 #: builds it
-MUXGRAPH_MAX_DIGITS = 1 << 14
+MUXGRAPH_MAX_DIGITS = 1 << 13
 
 
 def csd_digit_count(matrix: np.ndarray) -> int:
@@ -404,9 +406,16 @@ def csd_digit_count(matrix: np.ndarray) -> int:
     return sum(_csd_digits(abs(int(v))) for v in np.asarray(matrix, dtype=object).ravel() if v)
 
 
+def digits_at_most(matrix: np.ndarray, bound: int) -> bool:
+    """``csd_digit_count(matrix) <= bound`` (every non-zero entry has a digit: a big matrix is
+    refused without counting)."""
+    m = np.asarray(matrix)
+    return np.count_nonzero(m) <= bound and csd_digit_count(m) <= bound
+
+
 def muxgraph_searchable(matrix: np.ndarray) -> bool:
     """A multiplexed adder graph of ``matrix`` is cheap enough to search (``MUXGRAPH_MAX_DIGITS``)."""
-    return csd_digit_count(matrix) <= MUXGRAPH_MAX_DIGITS
+    return digits_at_most(matrix, MUXGRAPH_MAX_DIGITS)
 
 
 def muxgraph_phases(matrix: np.ndarray, R: int) -> int:
@@ -445,14 +454,15 @@ def impl_estimates(matrix: np.ndarray, offset, in_t: Fixed, R: int, style: str) 
     ``rom`` always; for the adder-graph styles (cmvm, po2, ternary) ``muxgraph`` (at least 2
     outputs and R <= MUXGRAPH_MAX_R: ``muxgraph_phases``; at most ``MUXGRAPH_MAX_DIGITS`` CSD
     digits) and ``digitserial`` (an input of 2 or
-    more bits, at most ``DIGITSERIAL_MAX_WEIGHTS`` weights: its lowering searches the whole
+    more bits, at most ``DIGITSERIAL_MAX_WEIGHTS`` weights and ``DIGITSERIAL_MAX_DIGITS`` CSD
+    digits: its lowering searches the whole
     layer's adder graph, as R = 1 does; a pinned ``impl`` still builds it)."""
     m = np.asarray(matrix, dtype=object)
     out = {"rom": estimate_matrix(m, offset, in_t, R, "mac" if style == "cmvm" else style)}
     if style in ("cmvm", "po2", "ternary") and R >= 2:
         if muxgraph_phases(m, R) and muxgraph_searchable(m):
             out["muxgraph"] = estimate_muxgraph(m, offset, in_t, R)
-        if in_t.width >= 2 and m.size <= DIGITSERIAL_MAX_WEIGHTS:
+        if in_t.width >= 2 and m.size <= DIGITSERIAL_MAX_WEIGHTS and digits_at_most(m, DIGITSERIAL_MAX_DIGITS):
             out["digitserial"] = estimate_digitserial(m, offset, in_t, R)
     return out
 
@@ -590,6 +600,11 @@ DIGITSERIAL_LUT_PER_BIT = 1.28
 #: limit, ``qir.lowering.fold_auto.EXACT_R1_MAX_WEIGHTS``): beyond it the whole-layer adder-graph
 #: search takes minutes (a 784 x 256 layer), which folding is there to avoid
 DIGITSERIAL_MAX_WEIGHTS = 1 << 16
+#: ... and up to this many non-zero CSD digits (the search's adders before sharing; the planner's
+#: searched-R = 1 limit too, ``fold_auto.unfolded_graph``): a 576 x 64 layer of 16-bit weights
+#: (qk_autoq_cifar10) is within the weight limit but its search would take many minutes; the
+#: R = 1 search of a random 64 x 32 matrix of 8-bit weights (5,658 digits) took 7.3 s CPU here
+DIGITSERIAL_MAX_DIGITS = 1 << 14
 DIGITSERIAL_SEARCH = MUXGRAPH_SEARCH
 DIGITSERIAL_ACC_LUT_PER_BIT = 1.0
 DIGITSERIAL_MUX_LUT_PER_BIT = 1.0

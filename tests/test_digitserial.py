@@ -198,3 +198,46 @@ def test_digitserial_verilator_lint_and_determinism(tmp_path):
         r = subprocess.run([sys.executable, "-m", "qir.cli", "sim", str(a), "--inputs", str(tmp_path / "x.npy"),
                             "--simulator", "verilator"], capture_output=True, text=True)
         assert r.returncode == 0 and " 0 mismatches" in r.stdout + r.stderr, r.stdout + r.stderr
+
+
+def test_search_bound_prices_rough_without_searching(tmp_path, monkeypatch):
+    """Above ``qir.folding.DIGITSERIAL_MAX_DIGITS`` CSD digits a layer is neither offered
+    digit-serial nor searched by the planner at R = 1 (``fold_auto.unfolded_graph`` is None: R = 1
+    and the folds are priced rough, one scale); qk_autoq_cifar10's 576 x 64 layer of 16-bit
+    weights is within the weight limit, its search would take many minutes.  Counts searches."""
+    import qir.lowering.lower_cmvm as lc
+    from qir.lowering.fold_auto import _UNFOLDED, unfolded_graph
+    from qkeras_writer import dense, q, write_model
+    from test_fold import QBITS
+
+    import qir.folding as folding
+    from qir.dialect import DenseOp
+    from qir.flow import import_model, run_passes
+    from qir.ir import parse_module, print_module
+
+    rng = np.random.default_rng(4)
+    js = write_model(tmp_path / "m", "ds", (12,), [
+        dense("fc", "x", rng.integers(-7, 8, size=(12, 8)) / 8, None, q("quantized_bits", bits=4, integer=1, **QBITS))])
+    net = print_module(import_model(js, input_type=Fixed.parse("fixed<8,1>")))
+    calls = []
+    real = lc.graph_for
+    monkeypatch.setattr(lc, "graph_for", lambda *a, **kw: calls.append(1) or real(*a, **kw))
+
+    def layer():
+        m = parse_module(net)
+        run_passes(m, "qir-infer-widths")
+        (d,) = [o for o in m.walk() if isinstance(o, DenseOp)]
+        return d
+
+    _UNFOLDED.clear()
+    d = layer()
+    w = d.folded()[0]
+    digits = folding.csd_digit_count(w)
+    t = Fixed.parse("fixed<8,1>")
+    assert "digitserial" in folding.impl_estimates(w, np.zeros(8), t, 2, "cmvm")
+    assert unfolded_graph(d, "cmvm") is not None and calls  # under the bound: searched
+    calls.clear()
+    _UNFOLDED.clear()
+    monkeypatch.setattr(folding, "DIGITSERIAL_MAX_DIGITS", digits - 1)
+    assert "digitserial" not in folding.impl_estimates(w, np.zeros(8), t, 2, "cmvm")
+    assert unfolded_graph(layer(), "cmvm") is None and not calls
