@@ -226,6 +226,34 @@ def stream_timing_nodes(module: ModuleOp, ii_of) -> tuple | None:
     return g.timing_nodes(g.unbounded_depths())
 
 
+_SIMULATED: dict = {}  # timing-graph content -> the cycle model's steady II (``simulated_ii``)
+#: cycle-model results kept across planners (``--max-luts`` reruns the planner with a lower budget)
+SIMULATED_MAX = 512
+
+
+def _info_key(info):
+    if isinstance(info, (int, tuple, str)):
+        return info
+    return (type(info).__name__, tuple(sorted((k, repr(v)) for k, v in vars(info).items())))
+
+
+def simulated_ii(t: tuple) -> int:
+    """The steady II of ``qir.stream.cycles.simulate_dag`` on timing nodes ``t``
+    (``stream_timing_nodes``), remembered by the graph's content: each run is a cycle-by-cycle
+    walk of several images, and the planner's bisections and ``--max-luts``'s reruns ask for the
+    same graphs again."""
+    nodes, n_out, beats_in, beats_out = t
+    key = (tuple((kind, _info_key(info), tuple(tuple(i) for i in ins)) for kind, info, ins in nodes),
+           tuple(n_out), beats_in, beats_out)
+    if key not in _SIMULATED:
+        from qir.stream.cycles import simulate_dag
+
+        if len(_SIMULATED) >= SIMULATED_MAX:
+            _SIMULATED.pop(next(iter(_SIMULATED)))
+        _SIMULATED[key] = simulate_dag(*t, steady=True)[1]
+    return _SIMULATED[key]
+
+
 def same_work_reuse(op, r: int) -> int:
     """The smallest R that does the same work per cycle as ``r`` (``qir.folding.fold_shape``: S
     inputs x G outputs per cycle, so at least ceil(n_in / S) x ceil(n_out / G) cycles): the same
@@ -476,9 +504,7 @@ class Planner:
             if t is None or not any(k == "window" for k, _, _ in t[0]):
                 self._ii[key] = base
             else:
-                from qir.stream.cycles import simulate_dag
-
-                self._ii[key] = max(base, simulate_dag(*t, steady=True)[1])
+                self._ii[key] = max(base, simulated_ii(t))
         return self._ii[key]
 
 
