@@ -71,8 +71,9 @@ RAMB18_COST, RAMB36_COST = 129, 257
 #: YOSYS_FOLDED``, bench/README.md "Folded layers"): the input hold register's load/shift mux and
 #: the chunk select (a LUT3 per bit, not half a LUT6); an accumulator with R_out = 1 (``acc <=
 #: start ? part + offset : acc + part``: two adders' worth with non-zero offsets, a load mux
-#: beside the carry chain's propagate LUT when every offset is 0), with R_out > 1 (``first ? offset[group] : acc`` merges into the propagate LUT: one per bit, the
-#: offset select included); mac's sum of the S products per output (Yosys' carry-save ``$macc``
+#: beside the carry chain's propagate LUT when every offset is 0), with R_out > 1 (``first ?
+#: offset[group] : acc`` merges into the propagate LUT: one per bit, the offset select
+#: included); mac's sum of the S products per output (Yosys' carry-save ``$macc``
 #: tree of the S products and the accumulator); po2/ternary's product bits (negation, zero/sign
 #: select and the sum, ``_datapath``'s ``products x (pw + log2 S)``; the shifter's mux levels stay
 #: at ``LUT_PER_MUX_BIT``: MUXF7/8 build them)
