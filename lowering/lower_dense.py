@@ -41,11 +41,13 @@ def cmvm_from_dense(op: DenseOp, style: str) -> CmvmOp:
     return cm
 
 
-def folded(cm: CmvmOp, reuse: int, impl: str | None = None) -> MvuOp:
+def folded(cm: CmvmOp, reuse: int, impl: str | None = None, recheck: bool = False) -> MvuOp:
     """``cm`` folded by ``reuse`` > 1 (``qir.folding``): a ``qir.mvu`` with the same numbers and
     the cheaper implementation (``qir.folding.choose_impl``; ``impl`` pins it: the layer op's
     ``impl`` attribute): ``muxgraph`` and ``digitserial`` keep the adder-graph style; as ``rom``
-    the style ``cmvm`` becomes ``mac``."""
+    the style ``cmvm`` becomes ``mac``.  ``recheck`` (a dense layer, at most
+    ``qir.lowering.fold_auto.EXACT_R1_MAX_WEIGHTS`` weights): an automatic ROM choice is compared
+    with the searched digit-serial figure (``_searched_digitserial_smaller``)."""
     from qir.dialect import elements_to_numpy
     from qir.folding import choose_impl
 
@@ -54,7 +56,7 @@ def folded(cm: CmvmOp, reuse: int, impl: str | None = None) -> MvuOp:
             (impl == "digitserial" and elem(cm.input.type).width < 2):
         impl = choose_impl(elements_to_numpy(cm.matrix), elements_to_numpy(cm.offset), elem(cm.input.type), reuse,
                            cm.style.data)  # rom, muxgraph or digitserial (qir-lower-cmvm builds the last two)
-        if impl == "rom" and _searched_digitserial_smaller(cm, reuse):
+        if impl == "rom" and recheck and _searched_digitserial_smaller(cm, reuse):
             impl = "digitserial"
     style = "mac" if cm.style.data == "cmvm" and impl == "rom" else cm.style.data
     mv = MvuOp.build(operands=[cm.input], result_types=[cm.output.type],
@@ -82,7 +84,9 @@ def _searched_digitserial_smaller(cm: CmvmOp, reuse: int) -> bool:
     ests = impl_estimates(elements_to_numpy(cm.matrix), elements_to_numpy(cm.offset), elem(cm.input.type), reuse,
                           cm.style.data)
     ds, rom = ests.get("digitserial"), ests["rom"]["lut"]
-    if ds is None or ds["lut"] > DIGITSERIAL_RECHECK * rom:
+    from qir.lowering.fold_auto import EXACT_R1_MAX_WEIGHTS
+
+    if ds is None or ds["lut"] > DIGITSERIAL_RECHECK * rom or elements_to_numpy(cm.matrix).size > EXACT_R1_MAX_WEIGHTS:
         return False
     from qir.lowering.lower_cmvm import graph_for
 
@@ -128,4 +132,4 @@ class LowerDense(ModulePass):
                 style = auto_style(dense.folded()[0])
             cm = cmvm_from_dense(dense, style)
             pin = dense.attributes["impl"].data if "impl" in dense.attributes else None
-            Rewriter.replace_op(dense, folded(cm, reuse, pin) if reuse > 1 else cm)
+            Rewriter.replace_op(dense, folded(cm, reuse, pin, recheck=True) if reuse > 1 else cm)
