@@ -156,7 +156,7 @@ def _folded_layer(style: str, n_in: int, n_out: int, wbits: int, seed: int):
 @pytest.mark.parametrize("shape, yosys_lut", YOSYS_FOLDED)
 def test_rom_form_estimate_matches_yosys(shape, yosys_lut):
     """The ROM form's LUT estimate is within 8% of Yosys on every measured layer (before the
-    calibration it was 8-50% low: 2:1 muxes at half a LUT, one LUT per accumulator bit)."""
+    calibration it was off by -51% to +8%: 2:1 muxes at half a LUT, one LUT per accumulator bit)."""
     from qir.folding import estimate_matrix
 
     style, n_in, n_out, R, wbits, in_t, seed = shape
