@@ -25,7 +25,9 @@ input per cycle and has no in_ready.  Each layer gets the cheaper folded impleme
 to it); the counts of models with a muxgraph / digitserial layer are printed.
 ``--io stream`` compiles them with ``--io stream`` (with
 ``--reuse``: a folded dense after a Flatten of a conv/pool stream is a ``qir.stream_mvu``) and runs
-the stream bench (full rate and random valid gaps / ready stalls) in Icarus.
+the stream bench (full rate and random valid gaps / ready stalls) in Icarus; 30% of its seeds
+are binary CNNs (``random_models._generate_binary_cnn``: a binary dense after the Flatten is an
+xnor ``qir.stream_mvu``).
 """
 from __future__ import annotations
 
@@ -112,6 +114,7 @@ def main(argv=None) -> int:
     counts = {"ok": 0, "mismatch": 0, "internal": 0, "refused": 0}
     notes = 0
     muxgraph = 0  # models with a multiplexed-adder-graph layer (--reuse)
+    xnor_stream = 0  # models with an xnor qir.stream_mvu (--reuse --io stream: binary CNNs)
     digitserial = 0  # models with a digit-serial adder-graph layer (--reuse)
     n_verilator = 0
     seeds = list(range(lo, hi))
@@ -128,6 +131,7 @@ def main(argv=None) -> int:
         n_verilator += "verilator" in sims
         notes += bool(r.status == "ok" and r.detail)
         muxgraph += "'muxgraph'" in desc
+        xnor_stream += "'stream xnor'" in desc
         digitserial += "'digitserial'" in desc.split("impl:")[-1] if "impl:" in desc else 0
         if r.status != "ok":
             print(f"seed {r.seed}: {r.status.upper()} ({work})\n  {r.detail.strip()}\n  {desc}", flush=True)
@@ -141,6 +145,8 @@ def main(argv=None) -> int:
     if a.reuse:
         print(f"models with a folded layer built as a multiplexed adder graph (impl muxgraph): {muxgraph}")
         print(f"models with a folded layer built as a digit-serial adder graph (impl digitserial): {digitserial}")
+    if a.reuse and a.io == "stream":
+        print(f"models with a binary dense consuming the stream (xnor qir.stream_mvu): {xnor_stream}")
     return 0 if counts["ok"] == n else 1
 
 

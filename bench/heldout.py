@@ -86,6 +86,7 @@ def write_cnn(directory: Path, name: str, convs: list[tuple[int, bool]], relu_bi
 def _variants() -> dict:
     from mlp_models import BNN784, random_inputs, write_mlp
     from qkeras_writer import write_cnn32
+    from stream_mvu_models import write_bcnn28
 
     def cnn_x(n):
         return np.random.default_rng(3).integers(-128, 128, size=(n, 32, 32, 3)) / 128.0
@@ -94,7 +95,35 @@ def _variants() -> dict:
         return random_inputs(n, seed=3, n_in=784)
 
     bnn_opts = ["--input-type", "fixed<8,3>", "--precision", "fixed<16,6>"]
-    return {
+
+    def doc(name, opts, inputs):
+        from qkeras_doc_models import DOC_MODELS
+
+        write, _, where = DOC_MODELS[name]
+        return (f"QKeras docs: {where}", lambda d: write(d), opts, inputs)
+
+    def unit_x(shape, signed):
+        def x(n):
+            v = np.random.default_rng(3).integers(0, 256, size=(n, *shape)) / 256.0
+            return 2 * v - 1 if signed else v
+        return x
+
+    docs = {
+        "qk_cifar10_po2": doc("cifar10_po2", ["--input-type", "ufixed<8,0>"], unit_x((32, 32, 3), False)),
+        "qk_mnist_bn": doc("mnist_bn", ["--input-type", "ufixed<8,0>", "--precision", "fixed<16,6>"],
+                           unit_x((28, 28, 1), False)),
+        "qk_autoq_cifar10": doc("autoq_cifar10", ["--input-type", "fixed<9,1>", "--precision", "fixed<16,6>"],
+                                unit_x((32, 32, 3), True)),
+        "qk_mnist": doc("mnist", ["--input-type", "ufixed<8,0>"], unit_x((28, 28, 1), False)),
+        "qk_mnist_po2": doc("mnist_po2", ["--input-type", "ufixed<8,0>"], unit_x((28, 28, 1), False)),
+        "qk_readme_cnn": doc("readme_cnn", ["--input-type", "fixed<9,1>"], unit_x((32, 32, 3), True)),
+        "qk_tutorial": doc("tutorial", ["--input-type", "fixed<9,1>"], unit_x((28, 28, 1), True)),
+        "qk_qdense784": doc("qdense784", [], unit_x((784,), False)),
+        "qk_qenergy784": doc("qenergy784", ["--input-type", "ufixed<8,0>"], unit_x((784,), False)),
+        "qk_hybrid784": doc("hybrid784", ["--input-type", "ufixed<8,0>", "--precision", "fixed<16,6>"],
+                            unit_x((784,), False)),
+    }
+    return {**docs, **{
         "cnn32_r3": ("conv16 -> flatten 16384 (3-bit) -> 128 -> 10", lambda d: write_cnn32(d, relu_bits=3), [], cnn_x),
         "cnn32_r4": ("conv16 -> flatten 16384 (4-bit) -> 128 -> 10 (the issue's model)",
                      lambda d: write_cnn32(d, relu_bits=4), [], cnn_x),
@@ -111,7 +140,10 @@ def _variants() -> dict:
                    lambda d: write_mlp(d, "bnn", sizes=BNN784), bnn_opts, bnn_x),
         "bnn784_01": ("the same with {0,1} activations (use_01)", lambda d: write_mlp(d, "bnn01", sizes=BNN784),
                       bnn_opts, bnn_x),
-    }
+        "bcnn28": ("28x28x1 binary conv16 + batchnorm + binary -> flatten 10816 -> binary 256 (xnor stream_mvu) "
+                   "-> 10", lambda d: write_bcnn28(d), ["--precision", "fixed<16,6>"],
+                   lambda n: np.random.default_rng(3).integers(-128, 128, size=(n, 28, 28, 1)) / 128.0),
+    }}
 
 
 #: runs a command and prints its (and its children's) CPU seconds and peak RSS on the last line

@@ -22,6 +22,7 @@ from dataclasses import dataclass, fields, replace
 from typing import Any, ClassVar
 
 import numpy as np
+from qir.frontends.keras_activations import FloatFunction, KerasActivation
 from qir.frontends.keras_graph import layer_package
 from qir.frontends.keras_spec import Spec, parse_spec  # noqa: F401  (re-exported)
 from qir.frontends.keras_steps import (
@@ -29,7 +30,6 @@ from qir.frontends.keras_steps import (
     Clip,
     LeakyRelu,
     Param,
-    Positive,
     Quantize,
     Relu,
     Sign,
@@ -644,7 +644,7 @@ class QuantizedPo2(Quantizer):
         return sign * np.ldexp(1.0, self._exponent(np.abs(x)))
 
     def steps(self) -> list[Step]:
-        return [Table(self.NAME, lambda v: self._values(v.astype(F32)))]
+        return [Table(self.NAME, lambda v: self._values(v.astype(F32)), monotone=True)]
 
 
 @quantizer("quantized_relu_po2")
@@ -688,60 +688,44 @@ def _rejected(name: str, why: str):
 
 
 _rejected("bernoulli", "it samples randomly even at inference")
-_rejected("quantized_ulaw", "its outputs are not on a fixed-point grid (mu-law)")
-_rejected("quantized_hswish", "hard swish quantization is not implemented")
 
 
-# ------------------------------------------------------------------------------ Keras activations
-def _f32(fn):
-    def run(v):
-        with np.errstate(all="ignore"):
-            return fn(np.asarray(v, dtype=F32)).astype(np.float64)
-    return run
-
-
-#: Keras activation functions evaluated by a table (float32 formulas, as Keras computes them).
-KERAS_FUNCTIONS = {
-    "sigmoid": _f32(lambda x: F32(1) / (F32(1) + np.exp(-x))),
-    "tanh": _f32(np.tanh),
-    "softsign": _f32(lambda x: x / (F32(1) + np.abs(x))),
-    "softplus": _f32(lambda x: np.logaddexp(F32(0), x)),
-    "elu": _f32(lambda x: np.where(x > 0, x, np.expm1(x))),
-    "selu": _f32(lambda x: F32(1.0507009873554805) * np.where(x > 0, x, F32(1.6732632423543772) * np.expm1(x))),
-    "swish": _f32(lambda x: x / (F32(1) + np.exp(-x))),
-    "silu": _f32(lambda x: x / (F32(1) + np.exp(-x))),
-    "exponential": _f32(np.exp),
-}
-_EXACT_KERAS = {"linear": [], "relu": [Relu()], "softmax": [Softmax()]}
-
-
+@quantizer("quantized_ulaw")
 @dataclass(frozen=True)
-class FloatFunction(Step):
-    """A Keras float activation computed by a table; its table index type and result type come
-    from the precision configuration (resolved by the importer into a ``Table``)."""
+class QuantizedUlaw(Quantizer):
+    """mu-law codebook (docs/quantizer_semantics.md §1.5).  As a weight quantizer its 2^bits levels
+    are float32 constants (QKeras multiplies by exactly these), imported as exact wide constants; as
+    an activation its outputs are not on a fixed-point grid and it is rejected."""
 
-    name: str
+    bits: Any = 8
+    integer: Any = 0
+    symmetric: Any = 0
+    u: Any = 255.0
 
-    def table(self, in_type: Fixed, out_type: Fixed) -> Table:
-        return Table(self.name, KERAS_FUNCTIONS[self.name], in_type, out_type)
+    def check(self) -> None:
+        super().check()
+        _as_int(self.bits, f"{self.NAME} bits", 1, 16)
+        _as_int(self.integer, f"{self.NAME} integer")
+        _as_bool(self.symmetric, f"{self.NAME} symmetric")
+        if not _as_float(self.u, f"{self.NAME} u") > 0:
+            raise QirError(f"{self.NAME}: u must be > 0, got {self.u!r}")
 
-
-@dataclass(frozen=True)
-class KerasActivation:
-    """A plain Keras activation function by name."""
-
-    name: str
+    def _values(self, x):
+        m = F32(2.0 ** (_as_int(self.bits, "bits") - 1))
+        m_i = F32(2.0 ** _as_int(self.integer, "integer"))
+        u = F32(_as_float(self.u, "u"))
+        p = _hard_sigmoid(x / m_i) * m
+        rp = F32(2.0) * (np.rint(p) / m) - F32(1.0)
+        ulaw = np.sign(rp) * np.log(F32(1) + u * np.abs(rp)) / np.log(F32(1) + u)
+        lo = F32(-1.0) + F32(float(_as_bool(self.symmetric, "symmetric"))) / m
+        return (m_i * np.clip(ulaw, lo, F32(1.0) - F32(1.0) / m)).astype(F32)
 
     def steps(self) -> list[Step]:
-        if self.name == "binary_tanh":  # the QKeras function: 2*rne(hard_sigmoid(x)) - 1, 0 -> -1
-            return [Positive(), Affine(2.0, -1.0)]
-        if self.name in _EXACT_KERAS:
-            return list(_EXACT_KERAS[self.name])
-        if self.name in KERAS_FUNCTIONS:
-            return [FloatFunction(self.name)]
-        raise QirError(f"Keras activation {self.name!r} is not supported; supported: "
-                       f"{', '.join([*_EXACT_KERAS, *KERAS_FUNCTIONS, 'binary_tanh'])} and the QKeras "
-                       f"quantizers {', '.join(supported_quantizers())}")
+        raise QirError(f"{self.NAME} is not supported as an activation: its outputs are not on a fixed-point "
+                       "grid (mu-law); use it as a kernel/bias quantizer, or quantized_bits/quantized_po2 here")
+
+
+_rejected("quantized_hswish", "hard swish quantization is not implemented")
 
 
 def _class_name(d: dict) -> str:

@@ -34,6 +34,7 @@ from qir.dialect import (
     ReluOp,
     ReshapeOp,
     ScaleOp,
+    StepsOp,
     TransposeOp,
     elem,
     fixed_type,
@@ -310,12 +311,15 @@ class Table(Step):
     fn: Callable = field(compare=False)
     in_type: Fixed | None = None
     out_type: Fixed | None = None
+    monotone: bool = False  # fn is non-decreasing: a wide input becomes a qir.steps compare chain
 
     def build(self, xs, emit, types):
         x = xs[0]
         if self.in_type is not None:
             x = emit(QuantizeOp(x, tensor_of(self.in_type, shape_of(x.type)), "rnd_conv", "sat"))
         in_t = elem(x.type)
+        if in_t.width > LUT_MAX_INPUT_WIDTH and self.monotone:
+            return self._steps(x, in_t, emit)
         if in_t.width > LUT_MAX_INPUT_WIDTH:
             raise QirError(f"{self.name} is computed by a table indexed by its input, but the input "
                            f"type {in_t} is wider than {LUT_MAX_INPUT_WIDTH} bits; quantize the input "
@@ -331,6 +335,43 @@ class Table(Step):
             mant, out_t = quantize_float(y, self.out_type), self.out_type
         return emit(LutOp.create(operands=[x], result_types=[tensor_of(out_t, shape_of(x.type))],
                                  properties={"table": int_elements(mant)}))
+
+    def _steps(self, x, in_t: Fixed, emit):
+        """The non-decreasing function on every code of a wide ``in_t`` as its change points
+        (bisection over the codes: exact for a monotone step function) -> ``qir.steps``."""
+        def f(code: int) -> float:
+            return float(np.asarray(self.fn(in_t.to_real(np.array([code], dtype=np.int64))), dtype=np.float64)[0])
+
+        lo, hi = in_t.min_int, in_t.max_int
+        points, stack = [], [(lo, f(lo), hi, f(hi))]
+        while stack:
+            a, fa, b, fb = stack.pop()
+            if fa == fb:
+                continue
+            if len(points) > MAX_STEPS:
+                raise QirError(f"{self.name} on the {in_t} input has more than {MAX_STEPS} steps; quantize "
+                               "the input first (a QActivation before it)")
+            if b == a + 1:
+                points.append(b)
+                continue
+            m = (a + b) // 2
+            fm = f(m)
+            stack += [(a, fa, m, fm), (m, fm, b, fb)]
+        points = sorted(points) or [hi]  # a constant: one threshold that changes nothing
+        y = np.array([f(lo)] + [f(c) for c in points], dtype=np.float64)
+        if np.any(np.diff(y) < 0):
+            raise QirError(f"{self.name} is not monotone on its {in_t} input; quantize the input first")
+        if self.out_type is None:
+            mant, out_t = exact_fixed(y, f"{self.name} steps")
+        else:
+            mant, out_t = quantize_float(y, self.out_type), self.out_type
+        return emit(StepsOp.create(operands=[x], result_types=[tensor_of(out_t, shape_of(x.type))],
+                                   properties={"thresholds": int_elements(np.array(points, dtype=np.int64)),
+                                               "values": int_elements(mant)}))
+
+
+#: most change points a ``qir.steps`` table may have (a quantizer's output codes)
+MAX_STEPS = 1 << 12
 
 
 # ------------------------------------------------------------------------------ affine layer steps

@@ -10,6 +10,11 @@ p < T, another for p >= T (either direction, or constant: T = 0) -- that op's re
 thresholded ``qir.xnor`` (below = the table at p = 0, above = the table at p = n_in).  The furthest
 such op wins; the chain up to it is erased.  A chain that never becomes a step is left alone.
 
+An xnor ``qir.stream_mvu`` (a binary dense on a flattened stream) gets the same: its popcount
+beat feeds a ``qir.map`` whose body starts with the exact scale; the step chain from the body's
+input is folded into the ``qir.stream_mvu``'s thresholds, the body keeps the rest (an empty map
+is removed).
+
 The same holds after any other value with at most 2^16 codes (a dense/adder-graph accumulator, an
 input), evaluated on all its codes per channel: a batchnorm + sign after a non-binary layer
 becomes one ``qir.threshold`` (x >= T[c] ? above[c] : below[c]) instead of a constant
@@ -94,6 +99,46 @@ def fold(xn: XnorOp) -> bool:
     return True
 
 
+def fold_stream(sm) -> bool:
+    """``fold`` for an xnor ``qir.stream_mvu`` whose one user is a ``qir.map``: the step chain at
+    the head of the map's body becomes the op's thresholds."""
+    from qir.dialect import InputOp
+    from qir.dialect.stream_ops import MapOp, StreamMvuOp
+    from qir.ir import layer_of
+
+    if not sm.is_xnor or sm.thresholds is not None:
+        return False
+    mp = _single_user(sm.output)
+    if not isinstance(mp, MapOp):
+        return False
+    body = mp.model()
+    old = body.inputs()[0]
+    n, n_out = int(np.prod(shape_of(sm.input.type))), shape_of(sm.output.type)[0]
+    rows = np.broadcast_to(np.arange(n + 1, dtype=np.int64)[:, None], (n + 1, n_out)).copy()
+    best = _step_chain(old.result, rows)
+    if best is None:
+        return False
+    chain, (t, below, above) = best
+    last = chain[-1]
+    props = dict(sm.properties)
+    props.update(thresholds=int_elements(t), below=int_elements(below), above=int_elements(above))
+    new = StreamMvuOp.build(operands=[sm.input], result_types=[last.results[0].type], properties=props,
+                            attributes=dict(sm.attributes))
+    Rewriter.insert_op(new, InsertPoint.before(sm))
+    inp = InputOp(old.port.data, last.results[0].type, layer=layer_of(old))
+    Rewriter.insert_op(inp, InsertPoint.before(old))
+    last.results[0].replace_all_uses_with(inp.result)
+    for o in reversed(chain):
+        Rewriter.erase_op(o)
+    Rewriter.erase_op(old)
+    mp.operands = [new.output]
+    Rewriter.erase_op(sm)
+    if body.output().outs[0] is inp.result and len(list(body.block.ops)) == 2:  # nothing left: no map
+        mp.output.replace_all_uses_with(new.output)
+        Rewriter.erase_op(mp)
+    return True
+
+
 def fold_value(v) -> bool:
     """The same for any other value with at most ``MAX_CODES`` codes: the step chain after it
     becomes a per-channel ``qir.threshold`` (tables per channel over all codes of ``v``: the
@@ -130,8 +175,12 @@ class FoldThreshold(ModulePass):
     all: bool = True
 
     def apply(self, ctx: Context, op: ModuleOp) -> None:
+        from qir.dialect.stream_ops import StreamMvuOp
+
         for xn in [o for o in op.walk() if isinstance(o, XnorOp)]:
             fold(xn)
+        for sm in [o for o in op.walk() if isinstance(o, StreamMvuOp)]:
+            fold_stream(sm)
         if not self.all:
             return
         for o in list(op.walk()):

@@ -18,6 +18,7 @@ graphs merged into one (``qir.lowering.mux_adder_graph``); with ``impl = "digits
 """
 from __future__ import annotations
 
+from collections import OrderedDict
 from dataclasses import dataclass
 
 import numpy as np
@@ -28,7 +29,7 @@ from xdsl.ir import Operation
 from xdsl.passes import ModulePass
 from xdsl.rewriter import Rewriter
 
-from qir.addergraph import TARGETS, AdderGraph
+from qir.addergraph import TARGETS, AdderGraph, to_arrays
 from qir.dialect import (
     ADDERGRAPH_STYLES,
     AdderGraphOp,
@@ -44,13 +45,114 @@ from qir.dialect import (
 from qir.errors import QirError
 from qir.ir import layer_of
 
+#: searched graphs of at most this many matrix entries are kept (``graph_for``): the planner
+#: (``qir-fold-auto``) prices R = 1 of layers up to 2^16 weights with the very search that
+#: ``qir-lower-cmvm`` then runs on the same matrix
+CACHE_MAX_ENTRIES = 1 << 16
+#: the cache holds graphs of at most this many matrix entries in all (least recently used out)
+CACHE_TOTAL_ENTRIES = 1 << 18
+_GRAPHS: OrderedDict = OrderedDict()  # search key -> (entries, AdderGraph)
 
-def graph_for(op: CmvmOp, depth_slack: int = 1, target: str = "xilinx") -> AdderGraph:
+
+def search_key(op: CmvmOp, depth_slack: int = 1, target: str = "xilinx") -> tuple:
+    """Everything the search result depends on: the matrix and offset (shape and int64 bytes),
+    the input type's range and the search options."""
+    in_t = elem(op.input.type)
+    m, off = elements_to_numpy(op.matrix), elements_to_numpy(op.offset)
+    return (m.shape, m.tobytes(), off.shape, off.tobytes(), in_t.min_int, in_t.max_int, depth_slack, target)
+
+
+def _search(op: CmvmOp, depth_slack: int, target: str) -> AdderGraph:
     in_t = elem(op.input.type)
     (n_in,) = shape_of(op.input.type)
-    m = elements_to_numpy(op.matrix)
-    return build(m, elements_to_numpy(op.offset), [in_t.min_int] * n_in, [in_t.max_int] * n_in,
-                 depth_slack=depth_slack, target=target)
+    return build(elements_to_numpy(op.matrix), elements_to_numpy(op.offset), [in_t.min_int] * n_in,
+                 [in_t.max_int] * n_in, depth_slack=depth_slack, target=target)
+
+
+def graph_for(op: CmvmOp, depth_slack: int = 1, target: str = "xilinx") -> AdderGraph:
+    """The searched adder graph of ``op``'s matrix; a matrix of at most ``CACHE_MAX_ENTRIES``
+    entries searched before with the same key (``search_key``; e.g. by the planner in the same
+    compile) is not searched again (the search is deterministic: the same graph)."""
+    key = search_key(op, depth_slack, target)
+    hit = _GRAPHS.get(key)
+    if hit is not None:
+        _GRAPHS.move_to_end(key)
+        return hit[1]
+    g = _search(op, depth_slack, target)
+    size = elements_to_numpy(op.matrix).size
+    if size <= CACHE_MAX_ENTRIES:
+        _GRAPHS[key] = (size, g)
+        while sum(e for e, _ in _GRAPHS.values()) > CACHE_TOTAL_ENTRIES:
+            _GRAPHS.popitem(last=False)
+    return g
+
+
+def cached_graph(op: CmvmOp, depth_slack: int = 1, target: str = "xilinx") -> AdderGraph | None:
+    hit = _GRAPHS.get(search_key(op, depth_slack, target))
+    return None if hit is None else hit[1]
+
+
+#: at least this many non-zero weights in the layers still to search before they are searched
+#: in worker processes (forking costs more than it saves on small models)
+MIN_PARALLEL_WEIGHTS = 2048
+_JOBS: list = []  # (op, depth_slack, target) read by forked search workers
+
+
+def _search_job(k: int) -> tuple:
+    op, depth_slack, target = _JOBS[k]
+    return to_arrays(_search(op, depth_slack, target))
+
+
+def search_workers(n_jobs: int, weights: int) -> int:
+    """Search worker processes (``qir.jobs.fork_workers``, ``QIR_SEARCH_JOBS=N``): 1 (search in
+    this process) for layers of fewer than ``MIN_PARALLEL_WEIGHTS`` non-zero weights in all."""
+    from qir.jobs import fork_workers
+
+    return fork_workers("QIR_SEARCH_JOBS", n_jobs, weights < MIN_PARALLEL_WEIGHTS)
+
+
+def search_all(ops: list[CmvmOp], depth_slack: int = 1, target: str = "xilinx") -> list:
+    """The graph of every op as ``to_arrays``'s (nodes, outputs, offset): cached ones from
+    ``graph_for``'s cache, the others searched, in forked worker processes when there are
+    several (``search_workers``), largest first.  The search is deterministic, so the result
+    does not depend on the number of workers."""
+    global _JOBS
+    from qir.progress import note
+
+    out: list = [None] * len(ops)
+    todo = []
+    for k, cm in enumerate(ops):
+        g = cached_graph(cm, depth_slack, target)
+        if g is not None:
+            out[k] = to_arrays(g)
+        else:
+            todo.append(k)
+    nnz = {k: int(np.count_nonzero(elements_to_numpy(ops[k].matrix))) for k in todo}
+    n = search_workers(len(todo), sum(nnz.values()))
+    if n <= 1:
+        for k in todo:
+            _note_search(ops[k], note)
+            out[k] = to_arrays(graph_for(ops[k], depth_slack, target))
+        return out
+    import multiprocessing
+
+    order = sorted(todo, key=lambda k: -nnz[k])
+    for k in todo:
+        _note_search(ops[k], note)
+    _JOBS = [(ops[k], depth_slack, target) for k in order]
+    try:
+        with multiprocessing.get_context("fork").Pool(n) as pool:
+            done = pool.map(_search_job, range(len(order)), chunksize=1)
+    finally:
+        _JOBS = []
+    for k, arrays in zip(order, done):
+        out[k] = arrays
+    return out
+
+
+def _note_search(cm: CmvmOp, note) -> None:
+    m = shape_of(cm.matrix.type) if hasattr(cm.matrix, "type") else None
+    note(f"adder graph search: layer {layer_of(cm) or '?'}" + (f" ({m[0]}x{m[1]})" if m and len(m) == 2 else ""))
 
 
 def _single_user(value) -> Operation | None:
@@ -71,8 +173,9 @@ class LowerCmvm(ModulePass):
             raise QirError("qir-lower-cmvm: depth-slack must be >= 0")
         if self.target not in TARGETS:
             raise QirError(f"qir-lower-cmvm: unknown target {self.target!r}; use one of {', '.join(TARGETS)}")
-        for cm in [o for o in op.walk() if isinstance(o, CmvmOp) and o.style.data in ADDERGRAPH_STYLES]:
-            self._lower(cm)
+        cms = [o for o in op.walk() if isinstance(o, CmvmOp) and o.style.data in ADDERGRAPH_STYLES]
+        for cm, arrays in zip(cms, search_all(cms, self.depth_slack, self.target)):
+            self._lower(cm, arrays)
         for mv in [o for o in op.walk() if isinstance(o, MvuOp) and o.impl.data == "muxgraph"]:
             from qir.lowering.mux_adder_graph import lower_mvu
 
@@ -82,13 +185,8 @@ class LowerCmvm(ModulePass):
 
             lower_digits(mv, self.depth_slack, self.target)
 
-    def _lower(self, cm: CmvmOp) -> None:
-        from qir.progress import note
-
-        m = shape_of(cm.matrix.type) if hasattr(cm.matrix, "type") else None
-        note(f"adder graph search: layer {layer_of(cm) or '?'}" + (f" ({m[0]}x{m[1]})" if m and len(m) == 2 else ""))
-        g = graph_for(cm, self.depth_slack, self.target)
-        props = AdderGraphOp.properties_of(g)
+    def _lower(self, cm: CmvmOp, arrays: tuple) -> None:
+        props = AdderGraphOp.properties_of_arrays(*arrays)
         props.update(shift=cm.shift, style=cm.style)
         result_type = cm.output.type
         fused: list[Operation] = []

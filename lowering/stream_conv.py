@@ -56,7 +56,7 @@ from qir.ir import layer_of, set_layer
 from qir.names import legalize
 
 #: element-wise ops that act on each beat independently (per element or per channel)
-BEAT_OPS_NAMES = ("qir.relu", "qir.quantize", "qir.scale", "qir.leaky_relu", "qir.lut", "qir.threshold")
+BEAT_OPS_NAMES = ("qir.relu", "qir.quantize", "qir.scale", "qir.leaky_relu", "qir.lut", "qir.threshold", "qir.steps")
 
 
 def _single_user(value: SSAValue) -> Operation | None:

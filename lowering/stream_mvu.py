@@ -11,21 +11,30 @@ rest of the map body (relu, quantize, the next dense, ...) in a map over its one
 Which dense layers (``stream_dense``): the first op of a ``qir.map`` body fed by a collect of a
 multi-beat stream, or the first after a chain of relu/quantize ops (a QActivation after the
 Flatten: they move onto the stream, a ``qir.map`` before the ``qir.stream_mvu``), the body's input
-used only by that chain or dense, and not an ``xnor`` layer (binary weights on
-a provably two-valued input keep the folded ``qir.xnor`` on the collected bits).  They are
+used only by that chain or dense.  They are
 rewritten when folded (a ``reuse`` attribute: ``qir-fold-auto`` or a pinned configuration; here
 R is the cycles per *beat*, ``qir.folding.stream_fold`` maps it to input chunks x output groups)
 or when the collected beat would exceed an Amaranth signal (then at R = 1); without folding a
 narrower flatten keeps the fully parallel adder graph.  Style: the dense's ``style`` attribute
 (``mac``, ``po2``, ``ternary``; ``cmvm`` -> ``mac``; the precision configuration's ``style``
-key) or, for ``auto``, from the weights (``qir.folding.auto_fold_style``); the ``layers=`` option
-of ``qir-lower-dense``, which runs later, does not reach it.
+key) or, for ``auto``, ``xnor`` where ``qir-lower-dense{style=auto}`` would build it (binary
+weights on a provably two-valued input, ``qir.lowering.xnor.xnor_plan``), else from the weights
+(``qir.folding.auto_fold_style``); the ``layers=`` option of ``qir-lower-dense``, which runs
+later, does not reach it.
+
+The ``xnor`` form: ``lower_xnor`` rewrites the dense in the body as ``qir.xnor`` + the exact
+``qir.scale`` (+ a wrap ``qir.quantize``) of the parallel lowering; the ``qir.xnor`` becomes the
+``qir.stream_mvu`` (style ``xnor``, its weight bits transposed into ``matrix``, popcount result)
+and the scale stays at the head of the map after it, where ``qir-fold-threshold`` folds it and a
+following batchnorm/sign chain into the ``qir.stream_mvu``'s thresholds as it does for a
+``qir.xnor``.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
 from math import prod
 
+import numpy as np
 from xdsl.context import Context
 from xdsl.dialects.builtin import IntegerAttr, ModuleOp, StringAttr, i64
 from xdsl.passes import ModulePass
@@ -74,11 +83,6 @@ def stream_dense(dense) -> CollectOp | None:
     if head is None or head[1] is not dense or len(list(col.output.uses)) != 1 \
             or prod(shape_of(col.input.type)[:-1]) < 2:
         return None
-    if style_of(dense) in (None, "auto", "xnor"):
-        from qir.lowering.xnor import xnor_plan
-
-        if not isinstance(xnor_plan(dense), str):
-            return None
     return col
 
 
@@ -87,38 +91,59 @@ def collect_bits(col: CollectOp) -> int:
     return prod(shape_of(col.input.type)) * elem(col.input.type).width
 
 
-def _style(dense, matrix) -> str:
-    from qir.folding import auto_fold_style
+def _style(dense) -> str | tuple:
+    """The folded style, or for ``xnor`` the plan of ``qir.lowering.xnor`` (s, a, lo, hi)."""
+    from qir.lowering.xnor import xnor_plan
 
     st = style_of(dense)
-    if st in (None, "auto"):
-        return auto_fold_style(matrix)
+    if st in (None, "auto", "xnor"):
+        plan = xnor_plan(dense)
+        if not isinstance(plan, str):
+            return plan
+        if st == "xnor":
+            raise QirError(f"qir-stream-mvu: layer '{layer_of(dense)}' cannot use style xnor: {plan}; use style "
+                           "ternary, mac or auto for it")
+        from qir.folding import auto_fold_style
+
+        return auto_fold_style(dense.folded()[0])
     if st == "cmvm":
         return "mac"
     if st not in ("mac", "po2", "ternary"):
         raise QirError(f"qir-stream-mvu: layer '{layer_of(dense)}' has style {st!r}; a dense on a flattened "
-                       "stream uses mac, po2, ternary, cmvm (as mac) or auto")
+                       "stream uses mac, po2, ternary, xnor, cmvm (as mac) or auto")
     return st
 
 
 def lower_stream_dense(dense: DenseOp, col: CollectOp) -> StreamMvuOp:
     from qir.lowering.lower_dense import cmvm_from_dense
 
-    from qir.dialect import elements_to_numpy
+    from qir.dialect import elements_to_numpy, int_elements
     from qir.folding import stream_fold
 
     mp = next(iter(col.output.uses)).operation
     body = mp.model()
     chain = head_chain(body)[0]
-    cm = cmvm_from_dense(dense, "mac")
-    style = _style(dense, elements_to_numpy(cm.matrix))
+    style = _style(dense)
     beat, n_out = shape_of(col.input.type)[-1], shape_of(dense.output.type)[0]
     rb, g = stream_fold(beat, n_out, reuse_of(dense))
-    sm = StreamMvuOp.build(operands=[col.input], result_types=[dense.output.type],
-                           properties={"matrix": cm.matrix, "offset": cm.offset, "shift": cm.shift,
-                                       "style": StringAttr(style), "reuse": IntegerAttr(rb, i64),
-                                       "groups": IntegerAttr(g, i64), "impl": StringAttr("rom")},
-                           attributes={k: v for k, v in dense.attributes.items() if k == "layer"})
+    common = {"reuse": IntegerAttr(rb, i64), "groups": IntegerAttr(g, i64), "impl": StringAttr("rom")}
+    layer = {k: v for k, v in dense.attributes.items() if k == "layer"}
+    if isinstance(style, tuple):  # xnor: the qir.xnor of lower_xnor moves out of the body
+        from qir.lowering.xnor import lower_xnor
+
+        dense = lower_xnor(dense, style)  # in the body: qir.xnor + scale (+ quantize); the xnor moves out
+        bits = elements_to_numpy(dense.weights).T
+        zeros = int_elements(np.zeros(n_out, dtype=np.int64))
+        sm = StreamMvuOp.build(operands=[col.input], result_types=[dense.output.type],
+                               properties={"matrix": int_elements(bits), "offset": zeros,
+                                           "shift": IntegerAttr(0, i64), "style": StringAttr("xnor"),
+                                           "one": dense.one, "zero": dense.zero, **common}, attributes=layer)
+    else:
+        cm = cmvm_from_dense(dense, "mac")
+        sm = StreamMvuOp.build(operands=[col.input], result_types=[dense.output.type],
+                               properties={"matrix": cm.matrix, "offset": cm.offset, "shift": cm.shift,
+                                           "style": StringAttr(style), **common}, attributes=layer)
+        cm.erase()
     if chain:  # the uniform ops before the dense act on every beat of the stream: a map before it
         from qir.lowering.stream_conv import beat_type, finish_map, new_map
 
@@ -135,7 +160,6 @@ def lower_stream_dense(dense: DenseOp, col: CollectOp) -> StreamMvuOp:
         Rewriter.insert_op(pre, InsertPoint.before(mp))
         sm.operands = [pre.output]
     Rewriter.insert_op(sm, InsertPoint.before(mp))
-    cm.erase()
     out = body.output()
     if out.outs[0] is dense.output and len(list(dense.output.uses)) == 1:  # the map was only the dense
         mp.output.replace_all_uses_with(sm.output)

@@ -40,7 +40,7 @@ from qir.dialect import (
     elem,
     shape_of,
 )
-from qir.dialect.stream_ops import CollectOp, JoinOp, MapOp, WindowOp
+from qir.dialect.stream_ops import CollectOp, JoinOp, MapOp, StreamMvuOp, WindowOp
 
 
 def elementwise(op) -> bool:
@@ -58,12 +58,18 @@ MAX_ENTRIES = 1 << 22
 MAX_WORK = 1 << 26
 
 
+def _reaches(op) -> bool:
+    """``op`` states the codes its result can take (``reachable()``): a ``qir.xnor``, a
+    ``qir.threshold``, an xnor ``qir.stream_mvu``."""
+    return isinstance(op, (XnorOp, ThresholdOp)) or (isinstance(op, StreamMvuOp) and op.is_xnor)
+
+
 def _codes_count(v: SSAValue, cap: int = MAX_ENTRIES) -> int | None:
     """How many source codes enumerating ``v`` takes (the batch size K), None beyond the caps
     (``cap``: codes x elements)."""
     shape = shape_of(v.type)
     size = int(np.prod(shape)) if shape else 1
-    if isinstance(v.owner, (XnorOp, ThresholdOp)):
+    if _reaches(v.owner):
         k = max((len(c) for c in v.owner.reachable()), default=1)
     else:
         t = elem(v.type)
@@ -80,7 +86,7 @@ def source_codes(v: SSAValue) -> np.ndarray | None:
     if k is None:
         return None
     shape = shape_of(v.type)
-    if isinstance(v.owner, (XnorOp, ThresholdOp)):
+    if _reaches(v.owner):
         per = v.owner.reachable()
         rows = np.array([[c[min(r, len(c) - 1)] for c in per] for r in range(k)], dtype=np.int64)
         return rows.reshape((k,) + shape)
@@ -144,6 +150,9 @@ def _structural_codes(v: SSAValue) -> np.ndarray | None:
         return _beat_codes(outer.operands[k])
     if isinstance(op, (MapOp, JoinOp)):
         beat = element_codes(op.model().output().outs[0])
+        if beat is not None:  # per element its distinct codes: the body's K source codes often give
+            flat = beat.reshape(beat.shape[0], -1)  # two values (a sign after a 12-bit accumulator)
+            beat = _padded_rows([np.unique(flat[:, e]) for e in range(flat.shape[1])], beat.shape[1:])
         if beat is None or beat.shape[0] * size > MAX_ENTRIES:
             return None
         return np.broadcast_to(beat.reshape((beat.shape[0],) + (1,) * (len(shape) - 1) + beat.shape[1:]),
@@ -252,7 +261,7 @@ def _batched_values(v: SSAValue) -> np.ndarray | None:
     for i in range(len(chain) + 1):  # the furthest enumerable value wins
         src = chain[i - 1].results[0] if i else cur
         k = _codes_count(src, MAX_WORK)
-        if k is None or isinstance(src.owner, (XnorOp, ThresholdOp)):
+        if k is None or _reaches(src.owner):
             continue
         shape = shape_of(src.type)
         size = int(np.prod(shape)) if shape else 1

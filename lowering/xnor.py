@@ -78,9 +78,9 @@ def xnor_constants(dense: DenseOp, plan) -> tuple[np.ndarray, np.ndarray, np.nda
     return bits, g, c, frac
 
 
-def lower_xnor(dense: DenseOp, plan, reuse: int = 1) -> None:
+def lower_xnor(dense: DenseOp, plan, reuse: int = 1) -> XnorOp:
     """Replace ``dense`` by ``qir.xnor`` + ``qir.scale`` (+ a wrap ``qir.quantize``); ``reuse`` > 1:
-    a folded ``qir.xnor`` (``qir.folding``)."""
+    a folded ``qir.xnor`` (``qir.folding``).  Returns the ``qir.xnor``."""
     bits, g, c, frac = xnor_constants(dense, plan)
     _, _, lo, hi = plan
     n_in = shape_of(dense.input.type)[0]
@@ -112,3 +112,4 @@ def lower_xnor(dense: DenseOp, plan, reuse: int = 1) -> None:
     Rewriter.insert_op(new, InsertPoint.before(dense))
     dense.output.replace_all_uses_with(new[-1].results[0])
     Rewriter.erase_op(dense)
+    return xn

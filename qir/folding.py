@@ -35,6 +35,8 @@ MVU on a stream): the n_in = N x C inputs arrive as N beats of C; per beat the l
 holds N x R_b x R_out words of S x G fields).  One reuse figure R (cycles per beat, what the
 automatic folding chooses) maps to ``stream_fold(C, n_out, R)``: R_b = min(R, C), R_out =
 min(n_out, max(1, R // C)), so outputs are folded only once a beat is down to one input per cycle.
+The ``xnor`` style of the stream form (a binary dense on a flattened two-valued stream) has the
+same geometry with 1-bit fields, 1-bit held inputs and popcount accumulators.
 
 ``estimate(op, R, style)`` works on a layer op before lowering (``qir.dense``; ``qir.conv`` as
 its per-beat kernel, the stream form) and on the lowered ops (``qir.cmvm``, ``qir.xnor``,

@@ -45,6 +45,7 @@ from qir.dialect import (
     ReluOp,
     ReshapeOp,
     ScaleOp,
+    StepsOp,
     ThresholdOp,
     TransposeOp,
     XnorOp,
@@ -162,11 +163,15 @@ def _digitserial(op: DigitSerialOp, args):
 @impl(XnorOp)
 def _xnor(op: XnorOp, args):
     """Popcount of XNOR(input bit, weight bit) per output; with thresholds, the two codes."""
+    return _popcount_out(op, np.asarray(args[0]), elements_to_numpy(op.weights).astype(np.int64))
+
+
+def _popcount_out(op, x: np.ndarray, w: np.ndarray):
+    """``qir.xnor``'s numbers (also the xnor ``qir.stream_mvu``'s): x (N, n_in), weight bits w
+    (n_out, n_in)."""
     k = op.bit()
-    x = np.asarray(args[0])
     raw = (x.astype(object) >> k) & 1 if x.dtype == object else (x.astype(np.int64) >> k) & 1
     b = (raw.astype(np.int64) == ((op.one.value.data >> k) & 1)).astype(np.int64)  # (N, n_in)
-    w = elements_to_numpy(op.weights).astype(np.int64)  # (n_out, n_in)
     p = b @ w.T + (1 - b) @ (1 - w).T
     out_t = elem(op.output.type)
     tt = op.threshold_table()
@@ -323,6 +328,14 @@ def _lut(op: LutOp, args):
     return mantissa_array(table[np.asarray(args[0], dtype=np.int64) - in_t.min_int], out_t.width)
 
 
+@impl(StepsOp)
+def _steps(op: StepsOp, args):
+    """values[number of thresholds <= x]."""
+    t, v = elements_to_numpy(op.thresholds), elements_to_numpy(op.values)
+    idx = np.searchsorted(t, np.asarray(args[0], dtype=np.int64), side="right")
+    return mantissa_array(v[idx], elem(op.output.type).width)
+
+
 @impl(MulOp)
 def _mul(op: MulOp, args):
     """a * b (b broadcast numpy-style behind the batch axis), exact."""
@@ -473,4 +486,6 @@ def _collect(op: CollectOp, args):
 def _stream_mvu(op: StreamMvuOp, args):
     """The numbers of ``qir.mvu`` on the flattened stream (beats only matter to hardware)."""
     x = np.asarray(args[0])
+    if op.is_xnor:  # qir.xnor on the flattened stream, weights = matrix^T
+        return _popcount_out(op, x.reshape(x.shape[0], -1), elements_to_numpy(op.matrix).astype(np.int64).T)
     return _cmvm(op, [x.reshape(x.shape[0], -1)])

@@ -32,7 +32,7 @@ per output and cycle (``rtl.xnor.popcount``), the threshold compare on the accum
 from __future__ import annotations
 
 import numpy as np
-from amaranth.hdl import Const, Module, Mux, Signal, Value, unsigned
+from amaranth.hdl import Cat, Const, Module, Mux, Signal, Value, unsigned
 from amaranth.lib.memory import Memory
 from qir.rtl import registry
 from qir.rtl.values import Tensor, elem_shape, range_shape
@@ -206,10 +206,55 @@ def rom(m: Module, fields: list[list[list[int]]], fbits: int, attrs: dict | None
             for j, v in enumerate(row):
                 w |= (v & mask) << ((s * n_j + j) * fbits)
         words.append(w)
-    mem = Memory(shape=unsigned(n_s * n_j * fbits), depth=len(words), init=words, attrs=attrs)
-    m.submodules.rom = mem
-    rd = mem.read_port(domain=domain)
+    width = n_s * n_j * fbits
+    cuts = rom_slices(len(words), width)
+    if len(cuts) == 1:
+        mem = Memory(shape=unsigned(width), depth=len(words), init=words, attrs=attrs)
+        m.submodules.rom = mem
+        rd = mem.read_port(domain=domain)
+    else:  # several memories side by side (``rom_slices``), read as one port
+        rd = _SlicedPort(m, words, cuts, attrs, domain)
     return rd, [[rd.data[(s * n_j + j) * fbits:(s * n_j + j + 1) * fbits] for j in range(n_j)] for s in range(n_s)]
+
+
+#: a weight ROM with more bits than this is built as several memories of whole 72-bit lanes
+#: (``rom_slices``): Amaranth's RTLIL backend expands a memory's initial value into one net object
+#: per bit (``emit_memory``: about 230 bytes per bit at its peak; an 8.4 Mbit ROM, 2 GB), one
+#: memory at a time, so slices bound that peak; Yosys ``memory_libmap`` splits a wide memory into
+#: lanes of its block-RAM port width anyway (72, 36, 18, 9, 4, 2, 1 bits, all dividing 72), so
+#: the block RAM count does not change
+ROM_SLICE_BITS = 1 << 20
+#: the lane the slices are cut in (a multiple of every RAMB18/RAMB36 port width)
+ROM_LANE = 72
+
+
+def rom_slices(depth: int, width: int) -> list[tuple[int, int]]:
+    """The (low bit, width) of each memory of a ``depth`` x ``width`` ROM: one when it holds at
+    most ``ROM_SLICE_BITS`` bits, else slices of whole ``ROM_LANE`` lanes of at most that many
+    bits (at least one lane), the last one the rest."""
+    if depth * width <= ROM_SLICE_BITS:
+        return [(0, width)]
+    step = max(ROM_LANE, ROM_SLICE_BITS // max(depth, 1) // ROM_LANE * ROM_LANE)
+    return [(lo, min(step, width - lo)) for lo in range(0, width, step)]
+
+
+class _SlicedPort:
+    """One read port over several memories (``rom_slices``): ``addr`` (and, synchronous, ``en``)
+    fan out to every slice's port, ``data`` is their concatenation."""
+
+    def __init__(self, m: Module, words: list[int], cuts: list[tuple[int, int]], attrs, domain: str):
+        ports = []
+        for k, (lo, w) in enumerate(cuts):
+            mask = (1 << w) - 1
+            mem = Memory(shape=unsigned(w), depth=len(words), init=[(v >> lo) & mask for v in words], attrs=attrs)
+            m.submodules[f"rom{k}"] = mem
+            ports.append(mem.read_port(domain=domain))
+        self.addr = Signal(range(max(len(words), 2)), name="rom_addr")
+        m.d.comb += [p.addr.eq(self.addr) for p in ports]
+        if domain != "comb":
+            self.en = Signal(name="rom_en", init=1)  # undriven: always enabled
+            m.d.comb += [p.en.eq(self.en) for p in ports]
+        self.data = Cat(*(p.data for p in ports))
 
 
 def po2_code(w: int, k0: int) -> int:

@@ -14,6 +14,12 @@ slot, its G accumulators selected by the group) into the exact accumulators of t
 the last beat each group's new sums go to the output register; after the last group ``o.valid``
 rises and stays until taken.
 
+Style ``xnor`` (a binary dense): ``hold`` keeps only bit k of each input (``qir.xnor``'s bit),
+the ROM field is one bit per weight (the XNOR constant ``one_k ^ w``; 0 in padded slots, so they
+count nothing), each slot's S terms ``x ^ field`` are counted by ``rtl.xnor.popcount`` and added
+into exact popcount accumulators (offset 0, [0, n_in]); the output register takes the count or,
+with thresholds, ``above``/``below`` from the compare of the final count with T.
+
 Handshake: every register advances with ``ce = ~o.valid | o.ready`` (the ROM port's enable too),
 so a full output stalls the stage; ``i.ready = ce & (~full | last cycle of the held beat)``: at
 full rate a beat is accepted every R x G cycles.  ``qir/stream/cycles.py`` (``_StreamMvu``) models
@@ -21,11 +27,12 @@ exactly these equations.
 """
 from __future__ import annotations
 
-from amaranth.hdl import Array, Cat, Const, Module, Mux, Signal
+from amaranth.hdl import Array, Cat, Const, Module, Mux, Signal, Value, unsigned
 from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
-from qir.rtl.fold import po2_code, product, rom, tree_sum
+from qir.rtl.fold import _select, po2_code, product, rom, tree_sum
 from qir.rtl.values import elem_shape, range_shape
+from qir.rtl.xnor import popcount
 
 from qir.dialect import elem, elements_to_numpy, shape_of
 from qir.folding import acc_range, column_shifts, geometry, shift_span, weight_bits
@@ -65,7 +72,12 @@ class StreamMvuStage(wiring.Component):
         w = elements_to_numpy(op.matrix)
         n_in = w.shape[0]
         style = op.style.data
-        if style == "mac":
+        pad = None
+        if style == "xnor":  # one bit per weight: the XNOR constant one_k ^ w (term = input bit ^ field)
+            one_k = (op.one.value.data >> op.bit()) & 1
+            fb, k0, kb, pad = 1, [0] * P, 0, 0  # padded slots: input 0 ^ field 0 = no count
+            code = lambda v, p: one_k ^ int(v)  # noqa: E731
+        elif style == "mac":
             fb, k0, kb = weight_bits(w, "mac"), [0] * P, 0
             code = lambda v, p: int(v)  # noqa: E731
         else:  # one constant shift per output slot (output j in slot j % P): qir.folding's rule
@@ -80,8 +92,8 @@ class StreamMvuStage(wiring.Component):
                     for s in range(S):
                         c = r * S + s
                         i = b * C + c
-                        word.append([code(w[i, g * P + p] if c < C and i < n_in and g * P + p < self.n_out else 0, p)
-                                     for p in range(P)])
+                        word.append([code(w[i, g * P + p], p) if c < C and i < n_in and g * P + p < self.n_out
+                                     else (code(0, p) if pad is None else pad) for p in range(P)])
                     fields.append(word)
         return fields, fb, k0, kb
 
@@ -89,8 +101,11 @@ class StreamMvuStage(wiring.Component):
         m = Module()
         op, N, C, R, G, S, P = self.op, self.n, self.C, self.R, self.G, self.S, self.P
         style = op.style.data
-        xsh, osh = elem_shape(self.in_t), elem_shape(self.out_t)
+        xnor = style == "xnor"
+        # xnor: only bit k of each input code is held (``qir.xnor``'s bit)
+        xsh, osh = (unsigned(1) if xnor else elem_shape(self.in_t)), elem_shape(self.out_t)
         iw = self.in_t.width
+        kbit = op.bit() if xnor else 0
         words = N * R * G
         fields, fb, k0, kb = self._fields()
         rd, field = rom(m, fields, fb)
@@ -108,12 +123,20 @@ class StreamMvuStage(wiring.Component):
         v1, first1, last1, final1 = Signal(), Signal(), Signal(), Signal()
         g1 = Signal(range(max(G, 2)), init=0)
         chunk1 = [Signal(xsh, name=f"x{s}", init=0) for s in range(S)]
-        lo, hi = acc_range(elements_to_numpy(op.matrix), elements_to_numpy(op.offset), self.in_t.min_int,
-                           self.in_t.max_int)
+        if xnor:  # popcounts: every partial count lies in [0, n_in]
+            lo, hi = 0, N * C
+            stmts: list = []
+            parts = [popcount([chunk1[s] ^ field[s][p] for s in range(S)], S, f"p{p}", stmts) for p in range(P)]
+            m.d.comb += stmts
+        else:
+            lo, hi = acc_range(elements_to_numpy(op.matrix), elements_to_numpy(op.offset), self.in_t.min_int,
+                               self.in_t.max_int)
+            parts = [tree_sum([product(style, chunk1[s], field[s][p], k0[p], kb) for s in range(S)])
+                     for p in range(P)]
         acc = [Signal(range_shape(lo, hi), name=f"acc{j}", init=0) for j in range(self.n_out)]
         out = [Signal(osh, name=f"y{j}", init=0) for j in range(self.n_out)]
         offsets = [int(v) for v in elements_to_numpy(op.offset).ravel()]
-        parts = [tree_sum([product(style, chunk1[s], field[s][p], k0[p], kb) for s in range(S)]) for p in range(P)]
+        result = self._result if xnor else (lambda j, v: v)
         with m.If(self.rst):
             m.d.sync += [full.eq(0), k.eq(0), g.eq(0), a.eq(0), v1.eq(0), self.o.valid.eq(0)]
         with m.Elif(ce):
@@ -129,23 +152,37 @@ class StreamMvuStage(wiring.Component):
                     m.d.sync += full.eq(0)
             with m.If(take):
                 m.d.sync += [full.eq(1), k.eq(0), g.eq(0)]
-                m.d.sync += [hold[c].eq(self.i.payload[c * iw:(c + 1) * iw]) for c in range(C)]
+                m.d.sync += [hold[c].eq(self.i.payload[c * iw + kbit] if xnor else self.i.payload[c * iw:(c + 1) * iw])
+                             for c in range(C)]
             with m.If(self.o.ready):
                 m.d.sync += self.o.valid.eq(0)
             with m.If(v1):
                 for p in range(P):  # one adder per output slot, shared by the slot's G accumulators
                     js = [g * P + p for g in range(G) if g * P + p < self.n_out]
-                    cur = acc[js[0]] if G == 1 else Array([acc[j] for j in js])[g1]
-                    off = Const(offsets[js[0]], acc[0].shape()) if G == 1 else \
-                        Array([Const(offsets[j], acc[0].shape()) for j in js])[g1]
+                    if xnor:  # offset 0; the slot's accumulators by a mux tree (no partial case: lint)
+                        cur, off = _select([acc[j] for j in js], g1), Const(0, acc[0].shape())
+                    else:
+                        cur = acc[js[0]] if G == 1 else Array([acc[j] for j in js])[g1]
+                        off = Const(offsets[js[0]], acc[0].shape()) if G == 1 else \
+                            Array([Const(offsets[j], acc[0].shape()) for j in js])[g1]
                     new = Signal(acc[0].shape(), name=f"sum{p}")
                     m.d.comb += new.eq(Mux(first1, off, cur) + parts[p])
                     for gg, j in enumerate(js):
                         with m.If(g1 == gg):
                             m.d.sync += acc[j].eq(new)
                             with m.If(last1):
-                                m.d.sync += out[j].eq(new)
+                                m.d.sync += out[j].eq(result(j, new))
                 with m.If(final1):
                     m.d.sync += self.o.valid.eq(1)
         m.d.comb += self.o.payload.eq(Cat(*out))
         return m
+
+    def _result(self, j: int, count: Value) -> Value:
+        """xnor: output j from its final popcount: the count on the result's grid, or with
+        thresholds the code above[j] if count >= T[j] else below[j] (``qir.xnor``'s)."""
+        osh = elem_shape(self.out_t)
+        tt = self.op.threshold_table()
+        if tt is None:
+            return count << self.out_t.frac if self.out_t.frac > 0 else count
+        t, below, above = (int(v[j]) for v in tt)
+        return Mux(count >= t, Const(above, osh), Const(below, osh))

@@ -359,9 +359,10 @@ def generate(model: ModelOp | ModuleOp, top: str | None = None) -> RtlDesign:
     note("RTL: elaborating, Amaranth netlist, RTLIL, Yosys write_verilog")
     comp = _Top(model, plan, name=top)
     lib = separate.Leaves(top)
-    with separate.collecting(lib):  # adder graphs instantiate shared adder modules (rtl/separate.py)
-        top_rtlil = rtlil.convert(comp, name=top, emit_src=False)  # elaborates: fills comp.pieces
-    text = separate.convert(top_rtlil, comp.pieces, lib)
+    with separate.few_collections():  # (rtl/separate.py: full collections walk the netlist in vain)
+        with separate.collecting(lib):  # adder graphs instantiate shared adder modules (rtl/separate.py)
+            top_rtlil = rtlil.convert(comp, name=top, emit_src=False)  # elaborates: fills comp.pieces
+        text = separate.convert(top_rtlil, comp.pieces, lib)
     ports = [
         {"name": "clk", "direction": "input", "width": 1, "type": None, "shape": None},
         {"name": "rst", "direction": "input", "width": 1, "type": None, "shape": None},

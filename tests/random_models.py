@@ -483,12 +483,70 @@ REUSE_CHOICES = (1, 2, 3, 4, 5, 7, 16)
 LARGE_REUSE = (11, 23, 40)
 
 
+#: share of ``--io stream`` seeds that draw a binary CNN (``_generate_binary_cnn``) instead
+BINARY_CNN_SHARE = 0.3
+
+
+def _generate_binary_cnn(seed: int) -> Case:
+    """A random binary CNN for the xnor ``qir.stream_mvu`` (issue #12): a QConv2D (any kernel)
+    with a ``binary`` activation ({-1,+1} or {0,1}), maybe a binary-kernel valid QConv2D with a
+    ``binary`` activation (xnor in its map) and a 2x2 max pool, Flatten, a binary-kernel QDense
+    (style xnor or auto) with a ``binary`` activation (thresholds), a linear or quantized one,
+    and maybe a last QDense."""
+    g = _Gen(seed + 0xB1C0)
+    w_in = g.bits(1, 8)
+    input_type = "ufixed<1,1>" if g.chance(0.2) else f"fixed<{max(w_in, 2)},{int(g.rng.integers(0, 4))}>"
+    shape = (int(g.rng.integers(3, 7)), int(g.rng.integers(3, 7)), int(g.rng.integers(1, 3)))
+    in_shape = shape
+    layers: list[Layer] = []
+
+    def bact():
+        return q("binary", use_01=g.chance(0.4), alpha=None, use_stochastic_rounding=False)
+
+    cur = "x"
+    for k in range(1 + int(g.chance(0.4) and min(shape[:2]) >= 4)):
+        name = g.name("conv")
+        ks = int(g.rng.integers(1, min(3, min(shape[:2])) + 1))
+        filters = int(g.rng.integers(1, 4))
+        kq, w, _ = g.kernel((ks, ks, shape[-1], filters), "binary" if k else None)
+        bq, b = g.bias(filters) if not k else (None, None)
+        padding = "valid" if k else g.pick(["valid", "same"])
+        layers.append(conv(name, cur, 2, w, b, kq, bq, bact(), 1, padding))
+        sp = [n if padding == "same" else n - ks + 1 for n in shape[:2]]
+        shape, cur = (*sp, filters), name
+    if g.chance(0.4) and min(shape[:2]) >= 2:
+        pname = g.name("pool")
+        layers.append(Layer(pname, "MaxPooling2D", {"pool_size": [2, 2], "strides": [2, 2], "padding": "valid",
+                                                    "data_format": "channels_last"}, [cur]))
+        shape, cur = (shape[0] // 2, shape[1] // 2, shape[2]), pname
+    fname = g.name("flat")
+    layers.append(Layer(fname, "Flatten", {"data_format": "channels_last"}, [cur]))
+    n_in = int(np.prod(shape))
+    name = g.name("fc")
+    units = int(g.rng.integers(1, 7))
+    kq, w, _ = g.kernel((n_in, units), "binary")
+    bq, b = g.bias(units)
+    act = g.pick([bact(), bact(), "linear", g.activation_q()])
+    layers.append(dense(name, fname, w, b, kq, bq, act))
+    dense_styles = {name: g.pick(["xnor", "auto"])}
+    if g.chance(0.5):
+        name2 = g.name("fc")
+        kq, w, _ = g.kernel((units, int(g.rng.integers(1, 4))))
+        bq, b = g.bias(w.shape[1])
+        layers.append(dense(name2, name, w, b, kq, bq, "linear"))
+        dense_styles[name2] = "auto"
+    return Case(seed, input_type, in_shape, layers, dense_styles, "auto", "max-depth=5", {})
+
+
 def generate(seed: int, reuse: bool = False, io: str = "parallel") -> Case:
     """A random valid model; the same seed always gives the same model.  ``reuse``: also a
     random reuse factor R per dense/conv layer (issue 12; drawn from its own generator, so the
     model is the one of ``generate(seed)``).  ``io="stream"``: compiled with ``--io stream``
-    (a folded dense after a Flatten of a stream is a ``qir.stream_mvu``; R = cycles per beat)."""
-    case = _generate(seed)
+    (a folded dense after a Flatten of a stream is a ``qir.stream_mvu``; R = cycles per beat);
+    ``BINARY_CNN_SHARE`` of those seeds draw a binary CNN instead (``_generate_binary_cnn``: the
+    xnor ``qir.stream_mvu``)."""
+    binary_cnn = io == "stream" and np.random.default_rng(seed + 0xB1C0).random() < BINARY_CNN_SHARE
+    case = _generate_binary_cnn(seed) if binary_cnn else _generate(seed)
     case.io = io
     if io == "stream":
         case.pipeline_opt = "max-depth=5"
@@ -705,8 +763,8 @@ def build(case: Case, workdir: Path):
 
 def folded_impls(lowered: str) -> dict[str, str]:
     """Folded layer -> its implementation in a lowered.mlir text: ``muxgraph`` (``qir.muxgraph``),
-    ``digitserial`` (``qir.digitserial``) or ``rom`` (``qir.mvu``, a folded ``qir.xnor``), so the
-    fuzz can count what it exercised."""
+    ``digitserial`` (``qir.digitserial``), ``stream xnor`` (an xnor ``qir.stream_mvu``) or ``rom``
+    (``qir.mvu``, a folded ``qir.xnor``), so the fuzz can count what it exercised."""
     import re
 
     out = {}
@@ -714,7 +772,9 @@ def folded_impls(lowered: str) -> dict[str, str]:
         m = re.search(r'layer = "([^"]+)"', line)
         if not m:
             continue
-        if "qir.muxgraph " in line:
+        if "qir.stream_mvu " in line and 'style "xnor"' in line:
+            out[m.group(1)] = "stream xnor"
+        elif "qir.muxgraph " in line:
             out[m.group(1)] = "muxgraph"
         elif "qir.digitserial " in line:
             out[m.group(1)] = "digitserial"

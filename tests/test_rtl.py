@@ -674,3 +674,39 @@ def test_jet_tagger_sized_generation_time_and_bit_exact(tmp_path):
                            rng.integers(-(1 << 15), 1 << 15, size=(150, 16)),
                            rng.integers(-600, 600, size=(100, 16))])
     check_bit_exact(model, design, [vecs], tmp_path)
+
+
+def test_conversion_runs_no_automatic_full_collections(monkeypatch):
+    """Full garbage collections walk Amaranth's whole netlist (millions of live objects on a
+    large design) to free nothing: the RTL phase runs only the explicit ones after each piece
+    (qir.rtl.separate.few_collections), which are bounded by the pieces, not by the design's
+    objects; the collector is left as it was found (thresholds, nothing frozen)."""
+    import gc
+
+    from qir.lowering import DEFAULT_PIPELINE
+
+    from qir.flow import import_model, run_passes
+
+    q3 = Path(__file__).parent / "data" / "qkeras_3layer" / "qkeras_3layer.json"
+    net = import_model(q3, input_type=Fixed(16, 6), softmax="none")
+    run_passes(net, DEFAULT_PIPELINE)
+    full, explicit = [0], [0]
+    real_collect = gc.collect
+
+    def counted_collect(*a, **k):
+        explicit[0] += 1
+        return real_collect(*a, **k)
+
+    def on_gc(phase, info):
+        if phase == "start" and info["generation"] == 2:
+            full[0] += 1
+    monkeypatch.setenv("QIR_RTL_JOBS", "1")
+    monkeypatch.setattr(gc, "collect", counted_collect)
+    before = gc.get_threshold()
+    gc.callbacks.append(on_gc)
+    try:
+        generate(net)
+    finally:
+        gc.callbacks.remove(on_gc)
+    assert full[0] - explicit[0] == 0, f"{full[0] - explicit[0]} automatic full collections"
+    assert gc.get_threshold() == before and gc.get_freeze_count() == 0

@@ -160,11 +160,12 @@ def test_target_ii_counts_beats(tmp_path):
 
 
 @pytest.mark.sim
-@pytest.mark.parametrize("seed", [63, 77, 126, 39])
+@pytest.mark.parametrize("seed", [63, 77, 126, 39, 5])
 def test_random_models_stream_icarus(tmp_path, seed):
     """Random models with ``--io stream`` and a random R per layer (``bench/fuzz.py --reuse --io
     stream``): the dense after the Flatten is a qir.stream_mvu (63: 2 chunks x 2 output groups,
-    77: ternary, 126 and 39: a folded map after it, 39: a quantized relu after the Flatten);
+    77: ternary, 126 and 39: a folded map after it, 39: a quantized relu after the Flatten, 5: a
+    binary CNN, the xnor form with thresholds);
     RTL == interpreter == Fraction reference, at full rate (II and latency as report.json says)
     and with stalls.  126 and 39 were cycle-model bugs: 4 modelled images ended before the input
     stopped running ahead of the slow last map (report II 12 and 9, RTL 16 over 26 vectors)."""
@@ -173,4 +174,7 @@ def test_random_models_stream_icarus(tmp_path, seed):
     case = rm.generate(seed, reuse=True, io="stream")
     r = rm.check(case, tmp_path, ("icarus",))
     assert r.status == "ok", f"{r.status}: {r.detail}\n{case.describe()}"
-    assert "qir.stream_mvu" in (tmp_path / "out" / "lowered.mlir").read_text()
+    low = (tmp_path / "out" / "lowered.mlir").read_text()
+    assert "qir.stream_mvu" in low
+    if seed == 5:
+        assert 'style "xnor"' in low and "thresholds" in low

@@ -184,12 +184,16 @@ class AdderGraphOp(IRDLOperation):
         inverse."""
         from qir.addergraph import to_arrays
 
-        nodes, outs, offset = to_arrays(g)
+        return AdderGraphOp.properties_of_arrays(*to_arrays(g))
+
+    @staticmethod
+    def properties_of_arrays(nodes, outs, offset) -> dict:
+        """``properties_of`` from the graph's ``qir.addergraph.to_arrays`` (nodes, outputs, offset)."""
         return {
             "nodes": int_elements(nodes),
             "outputs": int_elements(outs),
             "offset": int_elements(offset),
-            "stages": int_elements(np.zeros(g.n_adders + g.n_out, dtype=np.int64)),
+            "stages": int_elements(np.zeros(len(nodes) + len(outs), dtype=np.int64)),
             "latency": IntegerAttr(0, i32),
         }
 
@@ -471,15 +475,7 @@ class XnorOp(IRDLOperation):
 
     def reachable(self) -> list[list[int]]:
         """Per output element, the codes it can take (sorted)."""
-        n, n_out = self.n_in, shape_of(self.output.type)[0]
-        tt = self.threshold_table()
-        if tt is None:
-            return [list(range(n + 1)) for _ in range(n_out)]
-        out = []
-        for t, b, a in zip(*(v.tolist() for v in tt)):
-            codes = ({b} if t > 0 else set()) | ({a} if t <= n else set())
-            out.append(sorted(codes))
-        return out
+        return xnor_reachable(self.threshold_table(), self.n_in, shape_of(self.output.type)[0])
 
     def verify_(self) -> None:
         where = _layer(self)
@@ -493,27 +489,46 @@ class XnorOp(IRDLOperation):
             raise VerifyException(f"{where}: weights shape {w.shape} != ({n_out}, {n_in}) (outputs x inputs)")
         if w.size and not np.isin(w, (0, 1)).all():
             raise VerifyException(f"{where}: weights must be bits (0 = -, 1 = +)")
-        one, zero = self.one.value.data, self.zero.value.data
-        if one == zero or not (in_t.contains(one, one) and in_t.contains(zero, zero)):
-            raise VerifyException(f"{where}: the codes one {one} and zero {zero} must be two different "
-                                  f"mantissas of the input type {in_t}")
         if self.R < 1:
             raise VerifyException(f"{where}: reuse must be an integer >= 1, got {self.R}")
-        present = [a is not None for a in (self.thresholds, self.below, self.above)]
-        if any(present) and not all(present):
-            raise VerifyException(f"{where}: thresholds, below and above go together")
-        if self.thresholds is None:
-            _check_bounds(where, out_t, 0, n_in, 0)
-            return
-        t, b, a = self.threshold_table()
-        for name, v in (("thresholds", t), ("below", b), ("above", a)):
-            if v.shape != (n_out,):
-                raise VerifyException(f"{where}: {name} shape {v.shape} != ({n_out},)")
-        if t.size and (t.min() < 0 or t.max() > n_in + 1):
-            raise VerifyException(f"{where}: thresholds must lie in [0, {n_in + 1}] (0: always above, "
-                                  f"{n_in + 1}: always below)")
-        _check_in_type(b, out_t, f"{where} below")
-        _check_in_type(a, out_t, f"{where} above")
+        check_xnor_codes(self, where, in_t, out_t, n_in, n_out)
+
+
+def check_xnor_codes(op, where: str, in_t, out_t, n_in: int, n_out: int) -> None:
+    """The checks ``qir.xnor`` and the xnor ``qir.stream_mvu`` share: the codes ``one``/``zero``
+    of the input type, thresholds/below/above together, and the result type (the popcount's
+    [0, n_in] on the integer grid, or the two codes)."""
+    one, zero = op.one.value.data, op.zero.value.data
+    if one == zero or not (in_t.contains(one, one) and in_t.contains(zero, zero)):
+        raise VerifyException(f"{where}: the codes one {one} and zero {zero} must be two different "
+                              f"mantissas of the input type {in_t}")
+    present = [a is not None for a in (op.thresholds, op.below, op.above)]
+    if any(present) and not all(present):
+        raise VerifyException(f"{where}: thresholds, below and above go together")
+    if op.thresholds is None:
+        _check_bounds(where, out_t, 0, n_in, 0)
+        return
+    t, b, a = op.threshold_table()
+    for name, v in (("thresholds", t), ("below", b), ("above", a)):
+        if v.shape != (n_out,):
+            raise VerifyException(f"{where}: {name} shape {v.shape} != ({n_out},)")
+    if t.size and (t.min() < 0 or t.max() > n_in + 1):
+        raise VerifyException(f"{where}: thresholds must lie in [0, {n_in + 1}] (0: always above, "
+                              f"{n_in + 1}: always below)")
+    _check_in_type(b, out_t, f"{where} below")
+    _check_in_type(a, out_t, f"{where} above")
+
+
+def xnor_reachable(tt, n: int, n_out: int) -> list[list[int]]:
+    """Per output element, the codes a popcount of ``n`` bits (``tt`` None) or its threshold
+    table ``tt`` = (T, below, above) can give (sorted)."""
+    if tt is None:
+        return [list(range(n + 1)) for _ in range(n_out)]
+    out = []
+    for t, b, a in zip(*(v.tolist() for v in tt)):
+        codes = ({b} if t > 0 else set()) | ({a} if t <= n else set())
+        out.append(sorted(codes))
+    return out
 
 
 # -------------------------------------------------------------- folded layers (issue 12)

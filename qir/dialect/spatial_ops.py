@@ -510,6 +510,37 @@ class LutOp(IRDLOperation):
         _check_in_type(t, out_t, f"{where} table")
 
 
+@irdl_op_definition
+class StepsOp(IRDLOperation):
+    """y = values[#{k : x >= thresholds[k]}] on mantissas: a monotone elementwise step function
+    given by its ascending input thresholds (mantissas of the input type) and its K + 1 result
+    mantissas (FINN's MultiThreshold).  The frontend writes it for a table whose input is too wide
+    to index (``qir.lut``), e.g. ``quantized_relu_po2`` on an accumulator."""
+
+    name = "qir.steps"
+    input = operand_def(TensorType)
+    thresholds = prop_def(DenseIntOrFPElementsAttr)
+    values = prop_def(DenseIntOrFPElementsAttr)
+    output = result_def(TensorType)
+    traits = traits_def(Elementwise(), Pure())
+    assembly_format = ("$input `thresholds` `(` $thresholds `)` `values` `(` $values `)` attr-dict `:` "
+                       "type($input) `->` type($output)")
+
+    def verify_(self) -> None:
+        where = _layer(self)
+        in_t = elem(self.input.type, f"{where} input")
+        out_t = elem(self.output.type, f"{where} result")
+        if shape_of(self.input.type) != shape_of(self.output.type):
+            raise VerifyException(f"{where}: qir.steps must keep the shape")
+        t, v = elements_to_numpy(self.thresholds), elements_to_numpy(self.values)
+        if t.ndim != 1 or v.shape != (t.size + 1,):
+            raise VerifyException(f"{where}: qir.steps needs K thresholds and K + 1 values, got {t.shape} / {v.shape}")
+        if t.size and (np.any(np.diff(t) <= 0) or t[0] <= in_t.min_int or t[-1] > in_t.max_int):
+            raise VerifyException(f"{where}: thresholds must ascend strictly within ({in_t.min_int}, "
+                                  f"{in_t.max_int}] (input mantissas of {in_t})")
+        _check_in_type(v, out_t, f"{where} values")
+
+
 # ------------------------------------------------- layer-level ops: products and reductions
 def broadcast_index(a_shape, b_shape) -> np.ndarray:
     """For every element of a tensor of ``a_shape`` (row-major), the flat index of the element
@@ -615,4 +646,5 @@ class ReduceOp(MaxKeepsType, IRDLOperation):
 
 
 #: the ops of this module, registered with the dialect (qir.dialect.QIR)
-OPS = (ConvOp, PoolOp, ScaleOp, LeakyReluOp, AddOp, ConcatOp, ReshapeOp, TransposeOp, PadOp, LutOp, MulOp, ReduceOp)
+OPS = (ConvOp, PoolOp, ScaleOp, LeakyReluOp, AddOp, ConcatOp, ReshapeOp, TransposeOp, PadOp, LutOp, MulOp, ReduceOp,
+       StepsOp)

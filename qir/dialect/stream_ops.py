@@ -24,17 +24,21 @@ the beat order only fixes the hardware's port protocol.
   ``qir.mvu`` on the ``qir.collect`` of x).  Hardware (``qir.rtl.stream_mvu``, FINN's MVU on a
   stream): each beat of C inputs takes ``reuse`` x ``groups`` cycles (``qir.folding``: S =
   ceil(C / reuse) inputs times P = ceil(n_out / groups) outputs per cycle, weights from a ROM
-  addressed by a beat counter, exact accumulators); one output beat per tensor.
+  addressed by a beat counter, exact accumulators); one output beat per tensor.  Style ``xnor``
+  (a binary dense): ``matrix`` holds weight bits and the result is ``qir.xnor``'s on the
+  flattened stream (popcounts, or the two codes of a threshold), 1 ROM bit per weight.
 """
 from __future__ import annotations
 
 from math import prod
 
+import numpy as np
 from xdsl.dialects.builtin import DenseArrayBase, DenseIntOrFPElementsAttr, IntegerAttr, StringAttr, TensorType, i64
 from xdsl.irdl import (
     IRDLOperation,
     irdl_op_definition,
     operand_def,
+    opt_prop_def,
     prop_def,
     region_def,
     result_def,
@@ -43,7 +47,7 @@ from xdsl.irdl import (
 from xdsl.traits import NoTerminator, Pure
 from xdsl.utils.exceptions import VerifyException
 
-from qir.dialect.dataflow_ops import MvuOp, check_mvu
+from qir.dialect.dataflow_ops import MvuOp, check_mvu, check_xnor_codes, xnor_bit, xnor_reachable
 from qir.dialect.layer_ops import ModelOp
 from qir.dialect.types import (
     BareInt,
@@ -54,6 +58,7 @@ from qir.dialect.types import (
     _check_window_params,
     _layer,
     elem,
+    elements_to_numpy,
     int_values,
     shape_of,
     window_geometry,
@@ -194,7 +199,15 @@ class StreamMvuOp(ExactResult, IRDLOperation):
     on ``qir.collect(input)``).  Folding (``qir.folding``): every beat takes ``reuse`` = R_b input
     chunks (S = ceil(C / R_b) inputs each, 1 <= R_b <= C) times ``groups`` = G output groups
     (P = ceil(n_out / G) outputs each, 1 <= G <= n_out): R_b x G cycles per beat.  ``style``:
-    ``mac`` (multipliers), ``po2`` / ``ternary`` (shift-add); ``impl "rom"``."""
+    ``mac`` (multipliers), ``po2`` / ``ternary`` (shift-add), ``xnor``; ``impl "rom"``.
+
+    Style ``xnor`` (a binary dense, ``qir-stream-mvu`` from ``lowering/xnor.py``'s plan): the
+    numbers of ``qir.xnor`` on the flattened input with weights = ``matrix`` transposed: ``matrix``
+    is an (n_in, n_out) 0/1 matrix (1 = +), ``one``/``zero`` the input's two codes (bit(x) =
+    bit k of x's code equals bit k of ``one``, k the lowest bit where they differ),
+    p[j] = #{i : bit(x[i]) == matrix[i, j]}; the result is p (offset 0, shift 0) or, with
+    ``thresholds``/``below``/``above`` (``qir-fold-threshold``), above[j] if p[j] >= T[j] else
+    below[j]."""
 
     name = "qir.stream_mvu"
     input = operand_def(TensorType)
@@ -205,12 +218,37 @@ class StreamMvuOp(ExactResult, IRDLOperation):
     reuse = prop_def(IntegerAttr)
     groups = prop_def(IntegerAttr)
     impl = prop_def(StringAttr)
+    one = opt_prop_def(IntegerAttr)
+    zero = opt_prop_def(IntegerAttr)
+    thresholds = opt_prop_def(DenseIntOrFPElementsAttr)
+    below = opt_prop_def(DenseIntOrFPElementsAttr)
+    above = opt_prop_def(DenseIntOrFPElementsAttr)
     output = result_def(TensorType)
     traits = traits_def(Pure())
     assembly_format = (
         "$input `matrix` `(` $matrix `)` `offset` `(` $offset `)` `shift` $shift `style` $style "
+        "(`one` $one^ `zero` $zero)? "
+        "(`thresholds` `(` $thresholds^ `)` `below` `(` $below `)` `above` `(` $above `)`)? "
         "`reuse` $reuse `groups` $groups `impl` $impl attr-dict `:` type($input) `->` type($output)"
     )
+
+    @property
+    def is_xnor(self) -> bool:
+        return self.style.data == "xnor"
+
+    def bit(self) -> int:
+        """xnor: the bit of an input code that tells ``one`` from ``zero``."""
+        return xnor_bit(self.one.value.data, self.zero.value.data)
+
+    def threshold_table(self):
+        """xnor: (thresholds, below, above) as int64 arrays of shape (n_out,); None without."""
+        if self.thresholds is None:
+            return None
+        return (elements_to_numpy(self.thresholds), elements_to_numpy(self.below), elements_to_numpy(self.above))
+
+    def reachable(self) -> list[list[int]]:
+        """xnor: per output element, the codes it can take (sorted): ``qir.xnor``'s."""
+        return xnor_reachable(self.threshold_table(), prod(shape_of(self.input.type)), shape_of(self.output.type)[0])
 
     @property
     def R(self) -> int:
@@ -238,20 +276,45 @@ class StreamMvuOp(ExactResult, IRDLOperation):
 
         return estimate(self, self.R, self.style.data)
 
-    exact_bounds = MvuOp.exact_bounds  # the numbers of qir.mvu (the input's elements in any order)
+    def exact_bounds(self):
+        """The numbers of qir.mvu (the input's elements in any order); xnor: the popcount's
+        [0, n_in] on the integer grid, or the threshold codes on the result's grid."""
+        if not self.is_xnor:
+            return MvuOp.exact_bounds(self)
+        if self.thresholds is None:
+            return 0, prod(shape_of(self.input.type)), 0
+        codes = [c for cs in self.reachable() for c in cs] or [0]
+        return min(codes), max(codes), elem(self.output.type).frac
 
     def verify_(self) -> None:
         where = _layer(self)
         ishape, oshape = shape_of(self.input.type), shape_of(self.output.type)
         if len(ishape) < 2 or len(oshape) != 1:
             raise VerifyException(f"{where}: qir.stream_mvu takes a stream (rank >= 2) and returns a 1-D tensor")
-        check_mvu(self, prod(ishape))
+        if self.is_xnor:
+            self._verify_xnor(where, prod(ishape), oshape[0])
+        else:
+            if self.one is not None or self.thresholds is not None:
+                raise VerifyException(f"{where}: one/zero/thresholds belong to the xnor style only")
+            check_mvu(self, prod(ishape))
         if self.impl.data != "rom":
             raise VerifyException(f"{where}: qir.stream_mvu has impl \"rom\" only, got {self.impl.data!r}")
         if not 1 <= self.R <= ishape[-1]:
             raise VerifyException(f"{where}: reuse (input chunks per beat) must be in 1..{ishape[-1]}, got {self.R}")
         if not 1 <= self.G <= oshape[0]:
             raise VerifyException(f"{where}: groups (output groups) must be in 1..{oshape[0]}, got {self.G}")
+
+    def _verify_xnor(self, where: str, n_in: int, n_out: int) -> None:
+        m, off = elements_to_numpy(self.matrix), elements_to_numpy(self.offset)
+        if m.shape != (n_in, n_out) or off.shape != (n_out,):
+            raise VerifyException(f"{where}: matrix {m.shape} / offset {off.shape} do not match "
+                                  f"({n_in}, {n_out}) / ({n_out},)")
+        if (m.size and not np.isin(m, (0, 1)).all()) or (off.size and off.any()) or self.shift.value.data:
+            raise VerifyException(f"{where}: the xnor style has a 0/1 weight-bit matrix, zero offset and shift 0")
+        if self.one is None or self.zero is None:
+            raise VerifyException(f"{where}: the xnor style needs the input codes one and zero")
+        check_xnor_codes(self, where, elem(self.input.type, f"{where} input"),
+                         elem(self.output.type, f"{where} result"), n_in, n_out)
 
 
 OPS = [WindowOp, MapOp, JoinOp, CollectOp, StreamMvuOp]

@@ -276,3 +276,21 @@ qir.model @lut_values {
   qir.output %1 : tensor<2x!qir.fixed<4,1>>
 }
 // CHECK: layer 'act' table: mantissas [0, 8] do not fit fixed<4,1> [-8, 7]
+
+// -----
+
+qir.model @steps_order {
+  %0 = qir.input "x" : tensor<2x!qir.fixed<20,4>>
+  %1 = qir.steps %0 thresholds(dense<[182, 91]> : tensor<2xi32>) values(dense<[1, 2, 4]> : tensor<3xi32>) {layer = "act"} : tensor<2x!qir.fixed<20,4>> -> tensor<2x!qir.ufixed<5,2>>
+  qir.output %1 : tensor<2x!qir.ufixed<5,2>>
+}
+// CHECK: layer 'act': thresholds must ascend strictly within (-524288, 524287] (input mantissas of fixed<20,4>)
+
+// -----
+
+qir.model @steps_count {
+  %0 = qir.input "x" : tensor<2x!qir.fixed<20,4>>
+  %1 = qir.steps %0 thresholds(dense<[91, 182]> : tensor<2xi32>) values(dense<[1, 2]> : tensor<2xi32>) {layer = "act"} : tensor<2x!qir.fixed<20,4>> -> tensor<2x!qir.ufixed<5,2>>
+  qir.output %1 : tensor<2x!qir.ufixed<5,2>>
+}
+// CHECK: layer 'act': qir.steps needs K thresholds and K + 1 values, got (2,) / (2,)

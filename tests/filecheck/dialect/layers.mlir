@@ -55,3 +55,18 @@ qir.model @seq {
 // CHECK-NEXT:   %5 = qir.lut %0 table(dense<[0, 1, 2, 3, 3, 2, 1, 0]> : tensor<8xi32>) {layer = "act"} : tensor<3x2x4x!qir.ufixed<3,1>> -> tensor<3x2x4x!qir.ufixed<2,0>>
 // CHECK-NEXT:   qir.output %4, %5 : tensor<11x1x!qir.fixed<8,3>>, tensor<3x2x4x!qir.ufixed<2,0>>
 // CHECK-NEXT: }
+
+// -----
+
+// qir.steps: a monotone step function on a wide input (quantized_relu_po2 on an accumulator).
+qir.model @steps {
+  %0 = qir.input "x" : tensor<4x!qir.fixed<20,4>>
+  %1 = qir.steps %0 thresholds(dense<[91, 182, 363]> : tensor<3xi32>) values(dense<[1, 2, 4, 8]> : tensor<4xi32>) {layer = "act"} : tensor<4x!qir.fixed<20,4>> -> tensor<4x!qir.ufixed<5,2>>
+  qir.output %1 : tensor<4x!qir.ufixed<5,2>>
+}
+
+// CHECK:      qir.model @steps {
+// CHECK-NEXT:   %0 = qir.input "x" : tensor<4x!qir.fixed<20,4>>
+// CHECK-NEXT:   %1 = qir.steps %0 thresholds(dense<[91, 182, 363]> : tensor<3xi32>) values(dense<[1, 2, 4, 8]> : tensor<4xi32>) {layer = "act"} : tensor<4x!qir.fixed<20,4>> -> tensor<4x!qir.ufixed<5,2>>
+// CHECK-NEXT:   qir.output %1 : tensor<4x!qir.ufixed<5,2>>
+// CHECK-NEXT: }
