@@ -41,11 +41,13 @@ def cmvm_from_dense(op: DenseOp, style: str) -> CmvmOp:
     return cm
 
 
-def folded(cm: CmvmOp, reuse: int, impl: str | None = None) -> MvuOp:
+def folded(cm: CmvmOp, reuse: int, impl: str | None = None, recheck: bool = False) -> MvuOp:
     """``cm`` folded by ``reuse`` > 1 (``qir.folding``): a ``qir.mvu`` with the same numbers and
     the cheaper implementation (``qir.folding.choose_impl``; ``impl`` pins it: the layer op's
     ``impl`` attribute): ``muxgraph`` and ``digitserial`` keep the adder-graph style; as ``rom``
-    the style ``cmvm`` becomes ``mac``."""
+    the style ``cmvm`` becomes ``mac``.  ``recheck`` (a dense layer, at most
+    ``qir.lowering.fold_auto.EXACT_R1_MAX_WEIGHTS`` weights): an automatic ROM choice is compared
+    with the searched digit-serial figure (``_searched_digitserial_smaller``)."""
     from qir.dialect import elements_to_numpy
     from qir.folding import choose_impl
 
@@ -54,6 +56,8 @@ def folded(cm: CmvmOp, reuse: int, impl: str | None = None) -> MvuOp:
             (impl == "digitserial" and elem(cm.input.type).width < 2):
         impl = choose_impl(elements_to_numpy(cm.matrix), elements_to_numpy(cm.offset), elem(cm.input.type), reuse,
                            cm.style.data)  # rom, muxgraph or digitserial (qir-lower-cmvm builds the last two)
+        if impl == "rom" and recheck and _searched_digitserial_smaller(cm, reuse):
+            impl = "digitserial"
     style = "mac" if cm.style.data == "cmvm" and impl == "rom" else cm.style.data
     mv = MvuOp.build(operands=[cm.input], result_types=[cm.output.type],
                      properties={"matrix": cm.matrix, "offset": cm.offset, "shift": cm.shift,
@@ -61,6 +65,32 @@ def folded(cm: CmvmOp, reuse: int, impl: str | None = None) -> MvuOp:
                                  "impl": StringAttr(impl)},
                      attributes={k: v for k, v in cm.attributes.items() if k == "layer"})
     return mv
+
+
+#: the rough digit-serial estimate (``qir.folding.estimate_digitserial``) runs up to ~1.9x the
+#: searched one (qkeras_3layer at R = 8 and 16: 12,573 against 7,143 layer LUTs); within this
+#: factor of the ROM's estimate the lowering searches the graph and compares the searched figure
+DIGITSERIAL_RECHECK = 2.0
+
+
+def _searched_digitserial_smaller(cm: CmvmOp, reuse: int) -> bool:
+    """Whether the digit-serial form of ``cm`` at ``reuse``, priced by its searched adder graph
+    (``qir.folding.digitserial_searched``, what ``qir-fold-auto`` plans with), is smaller than
+    the ROM form: checked only where the rough figure is within ``DIGITSERIAL_RECHECK`` of the
+    ROM's (the search costs what the R = 1 lowering's does)."""
+    from qir.dialect import elements_to_numpy
+    from qir.folding import digitserial_searched, impl_estimates
+
+    ests = impl_estimates(elements_to_numpy(cm.matrix), elements_to_numpy(cm.offset), elem(cm.input.type), reuse,
+                          cm.style.data)
+    ds, rom = ests.get("digitserial"), ests["rom"]["lut"]
+    from qir.lowering.fold_auto import EXACT_R1_MAX_WEIGHTS
+
+    if ds is None or ds["lut"] > DIGITSERIAL_RECHECK * rom or elements_to_numpy(cm.matrix).size > EXACT_R1_MAX_WEIGHTS:
+        return False
+    from qir.lowering.lower_cmvm import graph_for
+
+    return digitserial_searched(ds, graph_for(cm))["lut"] < rom
 
 
 @dataclass(frozen=True)
@@ -102,4 +132,4 @@ class LowerDense(ModulePass):
                 style = auto_style(dense.folded()[0])
             cm = cmvm_from_dense(dense, style)
             pin = dense.attributes["impl"].data if "impl" in dense.attributes else None
-            Rewriter.replace_op(dense, folded(cm, reuse, pin) if reuse > 1 else cm)
+            Rewriter.replace_op(dense, folded(cm, reuse, pin, recheck=True) if reuse > 1 else cm)

@@ -69,6 +69,23 @@ DSP_MIN_WIDTH = 4
 #: (``brams_xcu.txt``); it maps a ROM to whichever is cheaper (``rom_map``)
 ROM_LOGIC_COST_PER_BIT = 1 / 64
 RAMB18_COST, RAMB36_COST = 129, 257
+#: the folded ROM form's (``rtl/fold.py``) LUTs per bit where Yosys ``synth_xilinx`` (xcup) differs
+#: from the generic figures above, fitted on single folded layers (``tests/test_fold.py::
+#: YOSYS_FOLDED``, bench/README.md "Folded layers"): the input hold register's load/shift mux and
+#: the chunk select (a LUT3 per bit, not half a LUT6); an accumulator with R_out = 1 (``acc <=
+#: start ? part + offset : acc + part``: two adders' worth with non-zero offsets, a load mux
+#: beside the carry chain's propagate LUT when every offset is 0), with R_out > 1 (``first ?
+#: offset[group] : acc`` merges into the propagate LUT: one per bit, the offset select
+#: included); mac's sum of the S products per output (Yosys' carry-save ``$macc``
+#: tree of the S products and the accumulator); po2/ternary's product bits (negation, zero/sign
+#: select and the sum, ``_datapath``'s ``products x (pw + log2 S)``; the shifter's mux levels stay
+#: at ``LUT_PER_MUX_BIT``: MUXF7/8 build them)
+ROM_HOLD_LUT_PER_BIT = 1.0
+ROM_ACC_LUT_PER_BIT = 2.25
+ROM_ACC0_LUT_PER_BIT = 2.0
+ROM_GROUP_ACC_LUT_PER_BIT = 1.0
+ROM_SUM_LUT_PER_BIT = 1.3
+ROM_PO2_LUT_PER_BIT = 2.1
 #: (data width, depth) configurations of a RAMB18 / RAMB36 read port (9-bit lanes hold data bits)
 RAMB18_SHAPES = ((1, 16384), (2, 8192), (4, 4096), (9, 2048), (18, 1024), (36, 512))
 RAMB36_SHAPES = ((1, 32768), (2, 16384), (4, 8192), (9, 4096), (18, 2048), (36, 1024), (72, 512))
@@ -247,15 +264,20 @@ def estimate_matrix(matrix: np.ndarray, offset, in_t: Fixed, R: int, style: str,
     wb = weight_bits(m, style, G)
     acc_w, xw = _acc_width(m, offset, in_t, style)
     products = S * G
-    lut, dsp = _datapath(style, S, G, products, xw, wb, acc_w, G)
     folded = steps > 1
+    # folded: the Yosys-measured ROM-form terms (ROM_*_LUT_PER_BIT); with R_out > 1 the group's
+    # offset select is part of the accumulator's LUT, the output registers' enables one per group
+    no_offset = not np.any(np.asarray(offset, dtype=object).reshape(-1) != 0)
+    cal = dict(acc_lut=ROM_GROUP_ACC_LUT_PER_BIT if fs.R_out > 1 else
+               ROM_ACC0_LUT_PER_BIT if no_offset else ROM_ACC_LUT_PER_BIT,
+               sum_lut=ROM_SUM_LUT_PER_BIT, po2_lut=ROM_PO2_LUT_PER_BIT) if folded else {}
+    lut, dsp = _datapath(style, S, G, products, xw, wb, acc_w, G, **cal)
     # input: the held chunks (a 2:1 mux per bit: load / shift) and the live-or-held first chunk;
     # a shift register of R_in - 1 chunks, or all R_in rotating when every group needs them
     hold_bits = ((fs.R_in - (fs.R_out == 1)) * S * xw) if folded else 0
-    lut += LUT_PER_MUX_BIT * (hold_bits + S * xw) if folded else 0
+    lut += ROM_HOLD_LUT_PER_BIT * (hold_bits + S * xw) if folded else 0
     out_bits = n_out * acc_w if fs.R_out > 1 else 0  # output registers, written per group
-    # the group's offset at its first cycle, the output registers' write enable per group
-    lut += LUT_PER_MUX_BIT * acc_w * G + fs.R_out if fs.R_out > 1 else 0
+    lut += fs.R_out if fs.R_out > 1 else 0
     rom_bits = fs.depth * products * wb if folded else 0
     rom = rom_map(fs.depth, products * wb) if folded else {"rom": "logic", "lut": 0, "bram18": 0}
     lut += rom["lut"]
@@ -303,12 +325,17 @@ def _estimate_stream(m: np.ndarray, offset, in_t: Fixed, R: int, style: str, bea
             "R_in": int(R), "R_out": r_out, "acc_bits": acc_w, "weight_bits": wb}
 
 
-def _datapath(style: str, S: int, P: int, products: int, xw: int, wb: int, acc_w: int, n_acc: int):
+def _datapath(style: str, S: int, P: int, products: int, xw: int, wb: int, acc_w: int, n_acc: int,
+              acc_lut: float = LUT_PER_ADDER_BIT, sum_lut: float = LUT_PER_ADDER_BIT,
+              po2_lut: float = LUT_PER_ADDER_BIT):
     """(LUTs, DSPs) of one cycle's S x P products, their sums per output slot and ``n_acc``
-    accumulators: the one product/adder cost of every folded form."""
+    accumulators: the one product/adder cost of every folded form.  ``acc_lut`` / ``sum_lut`` /
+    ``po2_lut``: LUTs per accumulator bit, per bit of mac's product sums, per po2/ternary
+    product-and-sum bit (the ROM form's measured ``ROM_*_LUT_PER_BIT``; the generic adder bit
+    by default)."""
     dsp = 0
     if style == "xnor":
-        lut = XNOR_LUTS_PER_INPUT * products + LUT_PER_ADDER_BIT * acc_w * n_acc
+        lut = XNOR_LUTS_PER_INPUT * products + acc_lut * acc_w * n_acc
     elif style == "mac":
         pw = xw + wb
         if xw > DSP_MIN_WIDTH and wb > DSP_MIN_WIDTH:
@@ -316,12 +343,11 @@ def _datapath(style: str, S: int, P: int, products: int, xw: int, wb: int, acc_w
             mul_luts = 0
         else:
             mul_luts = products * xw * wb / 2
-        lut = mul_luts + LUT_PER_ADDER_BIT * (products - P) * (pw + log2(max(S, 1))) \
-            + LUT_PER_ADDER_BIT * acc_w * n_acc
+        lut = mul_luts + sum_lut * (products - P) * (pw + log2(max(S, 1))) + acc_lut * acc_w * n_acc
     else:  # po2 / ternary: a shifter (log2 of the shift span mux levels) and a negation per product
         pw = xw + (1 << max(wb - 2, 0)) - 1
         shift_luts = products * pw * LUT_PER_MUX_BIT * max(wb - 2, 0)
-        lut = shift_luts + LUT_PER_ADDER_BIT * products * (pw + log2(max(S, 1))) + LUT_PER_ADDER_BIT * acc_w * n_acc
+        lut = shift_luts + po2_lut * products * (pw + log2(max(S, 1))) + acc_lut * acc_w * n_acc
     return lut, dsp
 
 

@@ -18,8 +18,9 @@ sys.path.insert(0, str(Path(__file__).parent))
 DATA = Path(__file__).parent / "data"
 CONV1D = DATA / "keras_conv1d" / "KERAS_conv1d.json"
 CONV1D_OPTS = {"input_type": qir.Fixed(16, 6), "precision": qir.Fixed(16, 6), "softmax": "none"}
-#: the target II with which KERAS_conv1d's estimate fits 100k LUTs (bench/README.md)
-CONV1D_TARGET = 9900
+#: the target II with which KERAS_conv1d's estimate fits 100k LUTs (bench/README.md; the plan of
+#: ``--max-luts 100000``; 9900 before the ROM form's estimate followed Yosys, qir.folding ROM_*)
+CONV1D_TARGET = 12700
 
 
 def _plan(path, opts, **fold):
@@ -34,17 +35,17 @@ def _plan(path, opts, **fold):
 
 
 def test_conv1d_plan_at_the_target_ii():
-    """KERAS_conv1d (three 40-tap Conv1D x 32 on 100 beats, dense 3200 -> 50 -> 5) at target 9900:
-    by beats alone each conv kernel could take R = 99, but the windows over padded maps stall the
+    """KERAS_conv1d (three 40-tap Conv1D x 32 on 100 beats, dense 3200 -> 50 -> 5) at target 12700:
+    by beats alone each conv kernel could take R = 127, but the windows over padded maps stall the
     folded maps feeding them, so the planner meets the target in the stream cycle model with the
-    convs at R = 84 / 80 / 80 (each the smallest R with its products per cycle); fc1 consumes the
-    flattened stream beat by beat (qir.stream_mvu) at R = 32 per beat, smaller than any R up to 99
-    (the dominance rule); the 50 -> 5 layer (one beat) folds fully (one product per cycle)."""
+    convs at R = 105 / 107 / 107 (each the smallest R with its products per cycle); fc1 consumes
+    the flattened stream beat by beat (qir.stream_mvu) at R = 107 per beat (the dominance rule);
+    the 50 -> 5 layer (one beat) folds fully (one product per cycle)."""
     f = _plan(CONV1D, CONV1D_OPTS, target_ii=CONV1D_TARGET)
     assert [(r["layer"], r["beats"], r["reuse"]) for r in f["layers"]] == [
-        ("conv1_relu", 100, 84), ("conv2_relu", 100, 80), ("conv3_relu", 100, 80), ("fc1_relu", 100, 32),
+        ("conv1_relu", 100, 105), ("conv2_relu", 100, 107), ("conv3_relu", 100, 107), ("fc1_relu", 100, 107),
         ("output_softmax", 1, 250)]
-    assert f["ii_cycles_layers"] == 8400 < f["ii_cycles_estimate"] <= CONV1D_TARGET
+    assert f["ii_cycles_layers"] == 10700 < f["ii_cycles_estimate"] <= CONV1D_TARGET
     assert f["luts_estimate"] < 100_000
 
 
@@ -64,7 +65,7 @@ def test_conv1d_stream_target_ii_fits_100k_and_is_bit_exact(tmp_path):
     out = tmp_path / "c1d"
     rep = compile_model(CONV1D, out, io="stream", target_ii=CONV1D_TARGET, **CONV1D_OPTS)
     assert report(out)["estimate"]["luts_estimate"] <= 100_000
-    assert [r["reuse"] for r in rep["folding"]["layers"]] == [84, 80, 80, 32, 250]
+    assert [r["reuse"] for r in rep["folding"]["layers"]] == [105, 107, 107, 107, 250]
     assert rep["ii_cycles"] == rep["folding"]["ii_cycles_estimate"] <= CONV1D_TARGET
     _sim_all(out, np.load(DATA / "keras_conv1d" / "vectors.npz")["x"])  # all 200 vectors
 

@@ -11,12 +11,13 @@ qir.model @small_r {
   %1 = qir.dense %0 weights(dense<[[3, -5, 7, 11], [13, 9, -3, 5], [-7, 3, 5, 9], [11, 13, -9, 3]]> : tensor<4x4xi32> : !qir.fixed<6,2>) bias(dense<[1, 2, -3, 0]> : tensor<4xi32> : !qir.fixed<6,2>) {layer = "fc", reuse = 2 : i64} : tensor<4x!qir.fixed<8,3>> -> tensor<4x!qir.fixed<17,8>>
   qir.output %1 : tensor<4x!qir.fixed<17,8>>
 }
-// R = 2: this small layer's ROM (180 LUTs estimated) beats two phases (191) and two digits (204)
+// R = 2: two phases (191 LUTs estimated) beat two digits (203) and the ROM (283 since its
+// estimate follows Yosys, qir.folding ROM_*_LUT_PER_BIT; 180 before, when the ROM was chosen)
 // MVU-LABEL: qir.model @small_r
-// MVU:       qir.mvu %0 {{.*}} style "mac" reuse 2 : i64 impl "rom" {layer = "fc"}
+// MVU:       qir.mvu %0 {{.*}} style "cmvm" reuse 2 : i64 impl "muxgraph" {layer = "fc"}
 // GRAPH-LABEL: qir.model @small_r
-// GRAPH:       qir.mvu %0 {{.*}} impl "rom"
-// GRAPH-NOT:   qir.muxgraph
+// GRAPH:       qir.muxgraph %0 {{.*}} phases 2 : i64
+// GRAPH-NOT:   qir.mvu
 
 // -----
 
@@ -39,7 +40,7 @@ qir.model @pinned {
   %1 = qir.dense %0 weights(dense<[[3, -5, 7, 11], [13, 9, -3, 5], [-7, 3, 5, 9], [11, 13, -9, 3]]> : tensor<4x4xi32> : !qir.fixed<6,2>) bias(dense<[1, 2, -3, 0]> : tensor<4xi32> : !qir.fixed<6,2>) {layer = "fc", reuse = 2 : i64, impl = "muxgraph"} : tensor<4x!qir.fixed<8,3>> -> tensor<4x!qir.fixed<17,8>>
   qir.output %1 : tensor<4x!qir.fixed<17,8>>
 }
-// pinned: R = 2 as two phases although the ROM is chosen unpinned
+// pinned: R = 2 as two phases (the unpinned choice too, @small_r)
 // MVU-LABEL: qir.model @pinned
 // MVU:       qir.mvu %0 {{.*}} style "cmvm" reuse 2 : i64 impl "muxgraph" {layer = "fc"}
 // GRAPH-LABEL: qir.model @pinned
