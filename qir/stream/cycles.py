@@ -12,6 +12,8 @@ output beat of that image is valid (0 = the same cycle).  ``ii``: edges between 
 of the first beats of consecutive images, in steady state."""
 from __future__ import annotations
 
+from collections import deque
+
 
 def steady_ii(firsts_in: list[int], firsts_out: list[int]) -> int:
     """The II from the cycles of the first input beats and the first output beats of consecutive
@@ -28,10 +30,13 @@ def steady_ii(firsts_in: list[int], firsts_out: list[int]) -> int:
 class _Window:
     def __init__(self, g):
         self.g, self.py, self.px, self.ov = g, 0, 0, False
+        # the geometry's row / column flags (interior, emit), constants of the stage
+        self.rows = tuple((g.interior_row(y), g.emit_row(y)) for y in range(g.Hp))
+        self.cols = tuple((g.interior_col(x), g.emit_col(x)) for x in range(g.Wp))
 
     def flags(self):
-        g = self.g
-        return (g.interior_row(self.py) and g.interior_col(self.px)), (g.emit_row(self.py) and g.emit_col(self.px))
+        (ir, er), (ic, ec) = self.rows[self.py], self.cols[self.px]
+        return ir and ic, er and ec
 
     def out_valid(self, in_valid):
         return self.ov
@@ -61,7 +66,9 @@ class _Map:
 
     def __init__(self, info):
         latency, self.ii = info if isinstance(info, tuple) else (info, 1)
-        self.v = [False] * latency
+        # the valid shift register (v[0] = the newest stage): a deque shifts in O(1), a folded
+        # body's pipeline is II + 1 stages long (``fold_auto.stream_timing_nodes``)
+        self.v = deque([False] * latency, maxlen=latency)
         self.cool = 0
 
     def out_valid(self, in_valid):
@@ -74,7 +81,7 @@ class _Map:
     def step(self, in_valid, out_ready):
         if self.v and (not self.v[-1] or out_ready):
             take = in_valid and self.cool == 0
-            self.v = [take] + self.v[:-1]
+            self.v.appendleft(take)  # maxlen: drops v[-1]
             if self.ii > 1:
                 self.cool = self.ii - 1 if take else max(self.cool - 1, 0)
 
@@ -241,7 +248,7 @@ class _Fifo:
 
 
 def _freeze(v):
-    if isinstance(v, (list, tuple)):
+    if isinstance(v, (list, tuple, deque)):
         return tuple(_freeze(x) for x in v)
     if isinstance(v, (bool, int, float, str)) or v is None:
         return v
@@ -271,6 +278,10 @@ class _One:
         self.s.step(iv[0], ors[0])
 
 
+#: ``simulate_dag`` walks a chain of one-input stages on their scalar valid/ready (False: the DAG
+#: walk for every graph; tests compare the two)
+CHAIN_FAST = True
+
 #: ``simulate_dag(steady=True)``: the most images fed before the II is taken as it stands
 STEADY_MAX_IMAGES = 64
 
@@ -298,25 +309,49 @@ def simulate_dag(nodes: list[tuple[str, object, list[tuple[int, int]]]], n_out: 
     t_in, t_out = [], []
     total_in = beats_in * images
     idle = 0
+    # the per-cycle walk with its loop constants bound once (the planner runs it many times); a
+    # chain (every stage one input from the stage before, one output) walks the stage models'
+    # scalar valid/ready directly: the same equations, without the DAG's per-port lists
+    chain = CHAIN_FAST and all(isinstance(m, _One) for m in models) and all(
+        list(ins) == [(k - 1, 0)] for k, (_, _, ins) in enumerate(nodes)) and all(n == 1 for n in n_out)
+    ins_of = [list(ins) for _, _, ins in nodes]
+    fwd = list(zip(ins_of, [m.out_valids for m in models]))
+    bwd = list(zip(reversed(range(len(nodes))), reversed(ins_of), [m.in_readies for m in reversed(models)]))
+    steps = [m.step for m in models]
+    c_ov = [m.s.out_valid for m in models] if chain else None
+    c_ir = [m.s.in_ready for m in reversed(models)] if chain else None
+    c_st = [m.s.step for m in models] if chain else None
     for cyc in range(max_cycles):
         src_valid = sent < total_in and (valid is None or valid(cyc))
         snk_ready = ready is None or ready(cyc)
-        ov: list[list[bool]] = []
-        iv: list[list[bool]] = []
-        for k, (_, _, ins) in enumerate(nodes):
-            iv.append([src_valid if n < 0 else ov[n][p] for n, p in ins])
-            ov.append(models[k].out_valids(iv[k]))
-        ors = [[False] * n for n in n_out]
-        ors[-1][0] = snk_ready
-        src_ready = False
-        irs: list = [None] * len(nodes)
-        for k in reversed(range(len(nodes))):
-            irs[k] = models[k].in_readies(iv[k], ors[k])
-            for (n, p), r in zip(nodes[k][2], irs[k]):
-                if n < 0:
-                    src_ready = r
-                else:
-                    ors[n][p] = r
+        if chain:
+            vals = []  # vals[k]: stage k's input valid
+            out_v = src_valid
+            for out_valid in c_ov:
+                vals.append(out_v)
+                out_v = out_valid(out_v)
+            rds = []  # rds[j]: the output ready of stage n - 1 - j
+            src_ready = snk_ready
+            for in_ready in c_ir:
+                rds.append(src_ready)
+                src_ready = in_ready(src_ready)
+        else:
+            ov: list[list[bool]] = []
+            iv: list[list[bool]] = []
+            for ins, out_valids in fwd:
+                v = [src_valid if n < 0 else ov[n][p] for n, p in ins]
+                iv.append(v)
+                ov.append(out_valids(v))
+            ors = [[False] * n for n in n_out]
+            ors[-1][0] = snk_ready
+            src_ready = False
+            for k, ins, in_readies in bwd:
+                for (n, p), r in zip(ins, in_readies(iv[k], ors[k])):
+                    if n < 0:
+                        src_ready = r
+                    else:
+                        ors[n][p] = r
+            out_v = ov[-1][0]
         moved = False
         if src_valid and src_ready:
             if sent % beats_in == 0:
@@ -329,15 +364,19 @@ def simulate_dag(nodes: list[tuple[str, object, list[tuple[int, int]]]], n_out: 
                     seen.add(key)
             sent += 1
             moved = True
-        if ov[-1][0] and snk_ready:
+        if out_v and snk_ready:
             if got % beats_out == 0:
                 t_out.append(cyc)
             got += 1
-        for k in range(len(nodes)):
-            models[k].step(iv[k], ors[k])
+        if chain:
+            for step, a, b in zip(c_st, vals, reversed(rds)):
+                step(a, b)
+        else:
+            for step, i, o in zip(steps, iv, ors):
+                step(i, o)
         if got == beats_out * images:
             break
-        idle = 0 if moved or (ov[-1][0] and snk_ready) else idle + 1
+        idle = 0 if moved or (out_v and snk_ready) else idle + 1
         if idle > 100_000:
             raise RuntimeError(f"stream deadlock: {sent} input beats taken, {got} output beats given")
     else:
