@@ -324,3 +324,47 @@ def test_cycle_model_ii_counts_the_slow_stage_behind_buffers():
                         emit_row=lambda y: True, emit_col=lambda x: 9 <= x < 20)
     assert simulate([("window", g), ("map", 1), ("collect", 11), ("map", (100, 40))], 20, 1)[1] == 40
     assert steady_ii([0, 20, 40, 60], [100, 140, 180, 220]) == 40
+
+
+@pytest.mark.parametrize("option", [{"target_ii": 40}, {"target_ii": 100}, {"max_luts": 2500}])
+def test_cycle_model_chain_fast_path_equals_the_dag_walk(monkeypatch, option):
+    """The planner's stream cycle model walks a chain of one-input stages on their scalar
+    valid/ready (``qir.stream.cycles.CHAIN_FAST``, the planning of a many-conv CNN spent minutes
+    in the DAG walk's per-port lists): on every graph the planner simulates for KERAS_conv1d_small
+    (windows over padded maps, folded maps, a collect), the fast path gives the DAG walk's
+    (latency, II, images) and the chain model's (``simulate``), and the plan is the same."""
+    from qir.lowering import STREAM_PIPELINE, fold_auto
+
+    from qir.flow import _lower
+    from qir.stream import cycles
+
+    f16 = qir.Fixed(16, 6)
+    src = DATA / "keras_conv1d_small" / "KERAS_conv1d_small.json"
+    graphs, real = [], cycles.simulate_dag
+
+    def record(*a, **k):
+        graphs.append((a, k))
+        return real(*a, **k)
+
+    plans = []
+    for fast in (True, False):
+        monkeypatch.setattr(cycles, "CHAIN_FAST", fast)
+        monkeypatch.setattr(cycles, "simulate_dag", record)
+        monkeypatch.setattr(fold_auto, "_SIMULATED", {})
+        net = import_model(src, input_type=f16, precision=f16, softmax="none")
+        _, low, folding, _ = _lower(net, STREAM_PIPELINE, None, option.get("target_ii"), option.get("max_luts"))
+        plans.append(([row["reuse"] for row in folding["layers"]], folding["ii_cycles_estimate"]))
+    monkeypatch.setattr(cycles, "simulate_dag", real)
+    assert plans[0] == plans[1]
+    chains = 0
+    for a, k in graphs:
+        nodes = a[0]
+        monkeypatch.setattr(cycles, "CHAIN_FAST", True)
+        got = real(*a, **k)
+        monkeypatch.setattr(cycles, "CHAIN_FAST", False)
+        assert got == real(*a, **k)
+        if all(list(ins) == [(i - 1, 0)] for i, (_, _, ins) in enumerate(nodes)):
+            chains += 1
+            assert cycles.simulate([(kind, info) for kind, info, _ in nodes], a[2], a[3],
+                                   images=got[2])[1] == got[1]
+    assert chains >= 2
