@@ -254,7 +254,11 @@ class _SlicedPort:
         if domain != "comb":
             self.en = Signal(name="rom_en", init=1)  # undriven: always enabled
             m.d.comb += [p.en.eq(self.en) for p in ports]
-        self.data = Cat(*(p.data for p in ports))
+        # a Signal, not the Cat itself: every field is a slice of ``data``, and Amaranth's domain
+        # lowering rebuilds each statement's expressions, so a slice of a Cat would carry (and the
+        # netlist emitter re-walk) the whole word per field: S x G fields x the word's width nets
+        self.data = Signal(sum(w for _, w in cuts), name="rom_data")
+        m.d.comb += self.data.eq(Cat(*(p.data for p in ports)))
 
 
 def po2_code(w: int, k0: int) -> int:

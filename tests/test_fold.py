@@ -449,3 +449,49 @@ def test_folded_block_ram_rom(tmp_path, io):
     r = subprocess.run([sys.executable, "-m", "qir.cli", "sim", str(out), "--inputs", str(tmp_path / "x.npy"),
                         "--simulator", "icarus"], capture_output=True, text=True)
     assert r.returncode == 0 and " 0 mismatches" in r.stdout + r.stderr, r.stdout + r.stderr
+
+
+def _rom_convert_peak(monkeypatch, slice_bits: int) -> tuple[int, int]:
+    """(number of memories, tracemalloc peak bytes of ``rtlil.convert``) of a 4 x 2048-bit weight
+    ROM (16 x 32 fields of 4 bits) whose 512 fields each feed their own register (four uses
+    each), under a clock enable (``EnableInserter``) as in a stream map stage."""
+    import tracemalloc
+
+    import qir.rtl.fold as fold
+    from amaranth.back import rtlil
+    from amaranth.hdl import EnableInserter, Module, Mux, Signal
+
+    monkeypatch.setattr(fold, "ROM_SLICE_BITS", slice_bits)
+    rng = np.random.default_rng(0)
+    fields = rng.integers(0, 16, size=(4, 16, 32)).tolist()
+    m = Module()
+    rd, field = fold.rom(m, fields, 4, domain="comb")
+    addr = Signal(2)
+    m.d.comb += rd.addr.eq(addr)
+    outs = []
+    for s, row in enumerate(field):
+        for j, f in enumerate(row):
+            o = Signal(4, name=f"o{s}_{j}")
+            m.d.sync += o.eq(Mux(f[0], f ^ o, Mux(f[1], o + f[2:], o - f[2:])))  # uses like ``product``'s
+            outs.append(o)
+    n_mem = len(fold.rom_slices(4, 16 * 32 * 4))
+    ce = Signal()
+    tracemalloc.start()
+    try:
+        rtlil.convert(EnableInserter(ce)(m), ports=[addr, ce, *outs])
+        return n_mem, tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+
+
+def test_sliced_rom_fields_do_not_copy_the_word(monkeypatch):
+    """Regression (qk_cifar10_po2's conv2d_1_m at R = 116: 4.2 GB converting that one map stage):
+    the fields of a ROM cut into several memories (``rom_slices``) were slices of one ``Cat`` of
+    the memories' data; Amaranth's domain lowering rebuilds every statement's expressions, so each
+    of the S x G fields carried its own copy of the whole word and the netlist emitter walked it
+    per field (fields x word width nets: quadratic).  Sliced and single-memory ROMs now convert
+    with about the same peak."""
+    one, single = _rom_convert_peak(monkeypatch, 1 << 30)
+    many, sliced = _rom_convert_peak(monkeypatch, 1024)
+    assert (one, many) == (1, 10)
+    assert sliced < 1.5 * single, (sliced, single)
