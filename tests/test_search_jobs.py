@@ -59,7 +59,28 @@ def test_graph_cache_is_bounded(counted, monkeypatch):
     assert len(counted) == 4
 
 
+def _single_threaded(monkeypatch):
+    """``qir.jobs.fork_workers`` never forks from a process with other Python threads; in the
+    whole suite some earlier test (a library) leaves one alive, which made the fork tests below
+    pass or fail with the test order.  They test the choice and the forked search as in a
+    single-threaded ``qir compile``; ``test_no_fork_with_other_threads`` tests the guard."""
+    import threading
+
+    monkeypatch.setattr(threading, "active_count", lambda: 1)
+
+
+def test_no_fork_with_other_threads(monkeypatch):
+    import threading
+
+    monkeypatch.setenv("QIR_SEARCH_JOBS", "2")
+    monkeypatch.setattr(threading, "active_count", lambda: 2)
+    assert lower_cmvm.search_workers(4, 10 ** 6) == 1
+    _single_threaded(monkeypatch)
+    assert lower_cmvm.search_workers(4, 10 ** 6) == 2
+
+
 def test_layers_searched_in_workers_give_the_same_ir(monkeypatch):
+    _single_threaded(monkeypatch)
     monkeypatch.setattr(lower_cmvm, "_GRAPHS", type(lower_cmvm._GRAPHS)())
     monkeypatch.setenv("QIR_SEARCH_JOBS", "1")
     one = _net()
@@ -74,6 +95,7 @@ def test_layers_searched_in_workers_give_the_same_ir(monkeypatch):
 
 
 def test_search_workers_choice(monkeypatch):
+    _single_threaded(monkeypatch)
     monkeypatch.delenv("QIR_SEARCH_JOBS", raising=False)
     assert lower_cmvm.search_workers(4, lower_cmvm.MIN_PARALLEL_WEIGHTS - 1) == 1  # small: no fork
     assert lower_cmvm.search_workers(1, 10 ** 6) == 1  # one layer: searched here
