@@ -2,6 +2,7 @@
 
     .venv/bin/python bench/run.py [--models qkeras_3layer,...] [--no-synth] [--flow xilinx|ecp5]
                                   [--da4ml-rounding exact|rnd] [--no-da4ml] [--out bench/out]
+                                  [--da4ml-results FILE [--da4ml-refresh]]
 
 For every model: ``qir compile`` (default pipeline unless ``--pipeline``), timed; the same
 integer weights, biases and activation quantizers exported from qir's imported ``net.mlir`` are
@@ -13,14 +14,27 @@ model (``CombLogic.predict``) runs on every vector against the same interpreter.
 designs are synthesized with ``yosys -p "synth_xilinx -family xcup -flatten -top TOP; stat"``
 (``qir.report.synthesize``).  LUT is every LUT-mapped cell, LUT1-6 plus INV (a one-input LUT
 in the xcup mapping; the INV share is listed again in its own column); MUXF7/8/9 and carry cells
-are listed beside it.  Prints one side-by-side table; ``bench/out/results.json`` keeps
-all figures.
+are listed beside it.  Compile time is the wall and the CPU seconds (user + sys of the tool's
+process tree, ``RUSAGE_CHILDREN``) with the 1-minute load average at its start; da4ml's figure
+leaves out the run of its bit-exact model on the vectors (timed inside ``da4ml_build.py``).
+Prints one side-by-side table with the qir / da4ml ratios of LUT (incl. INV) and FF;
+``bench/out/results.json`` keeps all figures.
+
+``--da4ml-results FILE`` keeps da4ml's side (build, check, synthesis) in a JSON file: da4ml and
+its inputs do not change while qir does.  An entry is reused only when da4ml's version, the Yosys
+version and the digest of everything da4ml sees (the exported layer chain, the input vectors,
+``da4ml_build.py``, the rounding, the flow) are the same; a missing entry is built and added; an
+entry that differs is refused (``--da4ml-refresh`` rebuilds it).  Its bit-exact check is reused
+only while qir's reference outputs on the vectors have the same digest.
 """
 from __future__ import annotations
 
 import argparse
+import datetime
+import hashlib
 import json
 import os
+import resource
 import subprocess
 import sys
 import time
@@ -115,6 +129,87 @@ def sim_env() -> dict:
     return env
 
 
+def timed(cmd: list, **kw) -> tuple[subprocess.CompletedProcess, dict]:
+    """Run ``cmd``; wall seconds, CPU seconds (user + sys of the whole process tree: every child
+    is waited for) and the 1-minute load average at the start."""
+    load = os.getloadavg()[0]
+    r0 = resource.getrusage(resource.RUSAGE_CHILDREN)
+    t0 = time.perf_counter()
+    r = subprocess.run([str(c) for c in cmd], capture_output=True, text=True, **kw)
+    wall = time.perf_counter() - t0
+    r1 = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (r1.ru_utime - r0.ru_utime) + (r1.ru_stime - r0.ru_stime)
+    return r, {"wall": round(wall, 2), "cpu": round(cpu, 2), "load": round(load, 2)}
+
+
+def synth_summary(s: dict) -> dict:
+    """The figures of one ``qir.report.synthesize`` result kept in the results: every count but
+    the raw cell list, plus MUXF7/8/9 one by one (xilinx)."""
+    out = {k: v for k, v in s.items() if k != "cells"}
+    cells = s.get("cells", {})
+    for c in ("MUXF7", "MUXF8", "MUXF9"):
+        if c in cells or "lut_only" in s:
+            out[c.lower()] = cells.get(c, 0)
+    return out
+
+
+def yosys_version() -> str:
+    from qir.report import yosys_binary
+
+    return subprocess.run([yosys_binary(), "-V"], capture_output=True, text=True).stdout.strip()
+
+
+def da4ml_digest(chain: dict, x_mant: np.ndarray, rounding: str, flow: str) -> str:
+    """sha256 of everything da4ml's side depends on besides da4ml and Yosys themselves."""
+    h = hashlib.sha256()
+    h.update(json.dumps(chain, sort_keys=True, separators=(",", ":")).encode())
+    x = np.ascontiguousarray(x_mant, dtype=np.int64)
+    h.update(repr(x.shape).encode() + x.tobytes())
+    h.update((HERE / "da4ml_build.py").read_bytes())
+    h.update(f"rounding={rounding};flow={flow}".encode())
+    return h.hexdigest()
+
+
+def array_digest(a: np.ndarray) -> str:
+    a = np.ascontiguousarray(a, dtype=np.float64)
+    return hashlib.sha256(repr(a.shape).encode() + a.tobytes()).hexdigest()
+
+
+class StaleCache(SystemExit):
+    pass
+
+
+def cache_key(model: str, flow: str) -> str:
+    return model if flow == "xilinx" else f"{model}@{flow}"
+
+
+def cache_lookup(path: Path | None, key: str, meta: dict, refresh: bool = False) -> dict | None:
+    """The cached da4ml entry ``key`` of ``path`` when its ``meta`` (da4ml/Yosys versions, input
+    digest) equals ``meta``; None when there is none (or ``refresh``); refuses a stale one."""
+    if path is None or refresh or not path.exists():
+        return None
+    entry = json.loads(path.read_text()).get("models", {}).get(key)
+    if entry is None:
+        return None
+    for k, v in meta.items():
+        if entry.get(k) != v:
+            raise StaleCache(f"bench: {path} holds da4ml results for {key} with {k} {entry.get(k)!r}, "
+                             f"this run has {v!r}; rerun with --da4ml-refresh to rebuild it, or use another file")
+    return entry
+
+
+def cache_store(path: Path, key: str, entry: dict) -> None:
+    data = json.loads(path.read_text()) if path.exists() else {}
+    data.setdefault("about", "da4ml side of bench/run.py (--da4ml-results); figures, not inputs")
+    data.setdefault("models", {})[key] = entry
+    data["models"] = dict(sorted(data["models"].items()))
+    path.write_text(json.dumps(data, indent=1, sort_keys=True) + "\n")
+
+
+DA4ML_KEYS = ("da4ml_latency", "da4ml_cost", "da4ml_seconds", "da4ml_cpu", "da4ml_load", "da4ml_build_seconds",
+              "da4ml_mismatches", "da4ml_vectors", "da4ml_synth")
+
+
 def run_model(name: str, spec: dict, out: Path, args, py: Path) -> dict:
     from qir.fixed import Fixed
     from qir.interp import evaluate_real
@@ -135,9 +230,8 @@ def run_model(name: str, spec: dict, out: Path, args, py: Path) -> dict:
         cmd += ["--pipeline", args.pipeline]
     if args.target != "xilinx":
         cmd += ["--target", args.target]
-    t0 = time.perf_counter()
-    r = qir_cli(*cmd)
-    res["qir_seconds"] = round(time.perf_counter() - t0, 2)
+    r, tm = timed([Path(sys.executable).parent / "qir", *cmd, "-q"])
+    res["qir_seconds"], res["qir_cpu"], res["qir_load"] = tm["wall"], tm["cpu"], tm["load"]
     if r.returncode:
         raise SystemExit(f"bench: qir compile failed for {name}: {r.stderr.strip()}")
     rep = json.loads((qdir / "report.json").read_text())
@@ -155,27 +249,45 @@ def run_model(name: str, spec: dict, out: Path, args, py: Path) -> dict:
     if args.no_da4ml:
         if not args.no_synth:
             qs = synthesize(sorted((qdir / "rtl").glob("*.v")), rep["top"], args.flow)
-            res["qir_synth"] = {k: v for k, v in qs.items() if k != "cells"}
+            res["qir_synth"] = synth_summary(qs)
         return res
     # -- da4ml
     chain = export_chain(qdir / "net.mlir")
     (d / "chain.json").write_text(json.dumps(chain))
-    t = Fixed.parse(spec["input_type"])
-    np.save(d / "x_mant.npy", t.from_real(x, "bench inputs"))
+    x_mant = Fixed.parse(spec["input_type"]).from_real(x, "bench inputs")
+    np.save(d / "x_mant.npy", x_mant)
     ddir = d / "da4ml"
-    t0 = time.perf_counter()
-    r = subprocess.run([str(py), str(HERE / "da4ml_build.py"), str(d / "chain.json"), str(ddir),
-                        "--x", str(d / "x_mant.npy"), "--rounding", args.da4ml_rounding],
-                       capture_output=True, text=True)
-    res["da4ml_seconds"] = round(time.perf_counter() - t0, 2)
+    ref, _ = evaluate_real(read_module(qdir / "net.mlir"), [x])
+    cache = Path(args.da4ml_results) if args.da4ml_results else None
+    meta = {"da4ml": DA4ML.split("==")[1], "yosys": yosys_version(),
+            "inputs_sha256": da4ml_digest(chain, x_mant, args.da4ml_rounding, args.flow)}
+    key = cache_key(name, args.flow)
+    hit = cache_lookup(cache, key, meta, args.da4ml_refresh)
+    if hit is not None:
+        res.update({k: hit[k] for k in DA4ML_KEYS if k in hit})
+        res["da4ml_cached"] = hit.get("measured", "?")
+        same = hit.get("reference_sha256") == array_digest(ref[0])
+        res["da4ml_checked"] = (f"model {hit['da4ml_vectors']}, {hit['da4ml_mismatches']} bad" if same else
+                                "STALE: qir's reference outputs changed since the cached check")
+        if not args.no_synth:
+            qs = synthesize(sorted((qdir / "rtl").glob("*.v")), rep["top"], args.flow)
+            res["qir_synth"] = synth_summary(qs)
+        return res
+    r, tm = timed([py, HERE / "da4ml_build.py", d / "chain.json", ddir, "--x", d / "x_mant.npy",
+                   "--rounding", args.da4ml_rounding])
     if r.returncode:
         raise SystemExit(f"bench: da4ml failed for {name}: {r.stderr.strip()[-2000:]}")
     info = json.loads((ddir / "da4ml.json").read_text())
+    # compile time without the run of da4ml's own model on the vectors (timed in da4ml_build.py)
+    res["da4ml_seconds"] = round(tm["wall"] - info.get("predict_seconds", 0.0), 2)
+    res["da4ml_cpu"] = round(tm["cpu"] - info.get("predict_cpu", 0.0), 2)
+    res["da4ml_load"] = tm["load"]
+    res["da4ml_build_seconds"] = info["build_seconds"]
     res["da4ml_latency"] = info["latency_cycles"]
     res["da4ml_cost"] = info["cost_adder_bits"]
-    ref, _ = evaluate_real(read_module(qdir / "net.mlir"), [x])
     y = np.load(ddir / "y_real.npy")
     res["da4ml_mismatches"] = int((y.reshape(ref[0].shape) != ref[0]).any(axis=1).sum())
+    res["da4ml_vectors"] = len(x)
     res["da4ml_checked"] = f"model {len(x)}, {res['da4ml_mismatches']} bad"
     # -- synthesis
     if not args.no_synth:
@@ -184,32 +296,48 @@ def run_model(name: str, spec: dict, out: Path, args, py: Path) -> dict:
         files = sorted(src.glob(f"{chain['name']}*.v")) + [p for p in sorted((src / "static").glob("*.v"))
                                                             if p.name != "lookup_table.v"]
         ds = synthesize(files, info["top"], args.flow)
-        for who, s in (("qir", qs), ("da4ml", ds)):
-            res[f"{who}_synth"] = {k: v for k, v in s.items() if k != "cells"}
+        res["qir_synth"], res["da4ml_synth"] = synth_summary(qs), synth_summary(ds)
+    if cache is not None:
+        entry = {**meta, "measured": datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC"),
+                 "reference_sha256": array_digest(ref[0]), **{k: res[k] for k in DA4ML_KEYS if k in res}}
+        cache_store(cache, key, entry)
     return res
 
 
+def _fmt(v) -> str:
+    return "-" if v is None else f"{v:,}" if isinstance(v, int) else str(v)
+
+
 def table(rows: list[dict], flow: str = "xilinx") -> str:
-    head = ["model", "tool", "LUT", "(INV)", "MUXF", "carry", "FF", "DSP", "latency", "compile s",
-            "checked (mismatches)"]
+    """The side-by-side table: per model one row per tool and a ratio row qir / da4ml."""
+    head = ["model", "tool", "LUT+INV", "LUT1-6", "INV", "MUXF7/8/9", "carry", "FF", "DSP", "latency",
+            "wall s", "CPU s", "load", "checked (mismatches)"]
     lines = [head]
     for r in rows:
         for who in ("qir", "da4ml"):
             if f"{who}_latency" not in r:
                 continue
             s = r.get(f"{who}_synth", {})
+            muxf = ("/".join(_fmt(s.get(k)) for k in ("muxf7", "muxf8", "muxf9")) if "muxf7" in s
+                    else _fmt(s.get("muxf")))
             checked = r["qir_checked"] if who == "qir" else r["da4ml_checked"]
-            lines.append([r["model"], who, *(str(s.get(k, "-")) for k in ("lut", "inv", "muxf", "carry", "ff", "dsp")),
-                          str(r[f"{who}_latency"]), f"{r[f'{who}_seconds']:.2f}", checked])
-        if "qir_synth" in r and r.get("da4ml_synth", {}).get("lut"):
-            lines.append([r["model"], "ratio", f"{r['qir_synth']['lut'] / r['da4ml_synth']['lut']:.3f}",
-                          "", "", "", "", "", "", "", ""])
+            if who == "da4ml" and r.get("da4ml_cached"):
+                checked += f" (cached {r['da4ml_cached']})"
+            lines.append([r["model"], who, *(_fmt(s.get(k)) for k in ("lut", "lut_only", "inv")), muxf,
+                          *(_fmt(s.get(k)) for k in ("carry", "ff", "dsp")), str(r[f"{who}_latency"]),
+                          f"{r[f'{who}_seconds']:.2f}", _fmt(r.get(f"{who}_cpu")), _fmt(r.get(f"{who}_load")),
+                          checked])
+        q, d = r.get("qir_synth", {}), r.get("da4ml_synth", {})
+        if q and d.get("lut"):
+            ff = f"{q['ff'] / d['ff']:.3f}" if d.get("ff") else "-"
+            lines.append([r["model"], "qir/da4ml", f"{q['lut'] / d['lut']:.3f}", "", "", "", "", ff, "", "", "", "",
+                          "", ""])
             if flow == "ecp5":  # total logic: LUT4 + 2 x CCU2C (a CCU2C holds two LUT4s)
-                q, d = (r[f"{w}_synth"]["lut"] + 2 * r[f"{w}_synth"]["carry"] for w in ("qir", "da4ml"))
-                lines.append([r["model"], "LUT4+2xCCU2C", f"{q} / {d} = {q / d:.3f}", "", "", "", "", "", "", "",
-                              ""])
+                tq, td = (s["lut"] + 2 * s["carry"] for s in (q, d))
+                lines.append([r["model"], "LUT4+2xCCU2C", f"{tq} / {td} = {tq / td:.3f}", "", "", "", "", "", "", "",
+                              "", "", "", ""])
     widths = [max(len(row[i]) for row in lines) for i in range(len(head))]
-    return "\n".join("  ".join(c.ljust(w) for c, w in zip(row, widths)) for row in lines)
+    return "\n".join("  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip() for row in lines)
 
 
 def main() -> int:
@@ -223,6 +351,10 @@ def main() -> int:
                     help="qir compile --target: the cost model of qir's adder-graph search")
     ap.add_argument("--da4ml-rounding", default="exact", choices=("exact", "rnd"))
     ap.add_argument("--no-da4ml", action="store_true", help="qir only (compile, simulate, synthesize)")
+    ap.add_argument("--da4ml-results", metavar="FILE",
+                    help="JSON file of da4ml's side: reused when da4ml, Yosys and the inputs' digest match, "
+                         "built and added when missing, refused when stale")
+    ap.add_argument("--da4ml-refresh", action="store_true", help="rebuild the --da4ml-results entries of this run")
     args = ap.parse_args()
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -236,6 +368,7 @@ def main() -> int:
         rows.append(run_model(name, all_models[name], out, args, py))
         (out / "results.json").write_text(json.dumps(rows, indent=1) + "\n")
     print(table(rows, args.flow))
+    print(f"yosys: {yosys_version()}; load average at the end: {' '.join(f'{v:.2f}' for v in os.getloadavg())}")
     return 0
 
 
