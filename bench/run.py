@@ -3,6 +3,7 @@
     .venv/bin/python bench/run.py [--models qkeras_3layer,...] [--no-synth] [--flow xilinx|ecp5]
                                   [--da4ml-rounding exact|rnd] [--no-da4ml] [--out bench/out]
                                   [--da4ml-results FILE [--da4ml-refresh]]
+    .venv/bin/python bench/run.py --models qkeras_3layer --repeat 3   # compile times only
 
 For every model: ``qir compile`` (default pipeline unless ``--pipeline``), timed; the same
 integer weights, biases and activation quantizers exported from qir's imported ``net.mlir`` are
@@ -340,6 +341,43 @@ def table(rows: list[dict], flow: str = "xilinx") -> str:
     return "\n".join("  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip() for row in lines)
 
 
+def compile_times(name: str, spec: dict, out: Path, args, py: Path, n: int) -> list[str]:
+    """``n`` rounds, alternating, of ``qir compile`` and da4ml's build (trace + Verilog write, no
+    run on the vectors) of one model: the min and the max of wall and CPU seconds of each, with the
+    load average at each start.  No simulation or synthesis."""
+    d = out / name / "times"
+    d.mkdir(parents=True, exist_ok=True)
+    cmd = [Path(sys.executable).parent / "qir", "compile", spec["path"], "--input-type", spec["input_type"],
+           "--softmax", "none", "-q", "-o", d / "qir"]
+    if "precision" in spec:
+        cmd += ["--precision", spec["precision"]]
+    r, _ = timed(cmd)  # also the net.mlir the chain comes from (this first run is not counted)
+    if r.returncode:
+        raise SystemExit(f"bench: qir compile failed for {name}: {r.stderr.strip()}")
+    (d / "chain.json").write_text(json.dumps(export_chain(d / "qir" / "net.mlir")))
+    runs: dict[str, list[dict]] = {"qir": [], "da4ml": []}
+    for _ in range(n):
+        r, tm = timed(cmd)
+        runs["qir"].append(tm)
+        r2, tm2 = timed([py, HERE / "da4ml_build.py", d / "chain.json", d / "da4ml", "--rounding",
+                         args.da4ml_rounding])
+        if r.returncode or r2.returncode:
+            raise SystemExit(f"bench: compile failed for {name}: {(r.stderr + r2.stderr).strip()[-2000:]}")
+        tm2["build"] = json.loads((d / "da4ml" / "da4ml.json").read_text())["build_seconds"]
+        runs["da4ml"].append(tm2)
+    lines = []
+    for who, ts in runs.items():
+        w, c = sorted(t["wall"] for t in ts), sorted(t["cpu"] for t in ts)
+        extra = f", in-process build min {min(t['build'] for t in ts):.2f} s" if who == "da4ml" else ""
+        lines.append(f"{name}  {who:5}  wall min {w[0]:.2f} max {w[-1]:.2f} s  CPU min {c[0]:.2f} max {c[-1]:.2f} s  "
+                     f"load {'/'.join(str(t['load']) for t in ts)}{extra}")
+    wq, wd = min(t["wall"] for t in runs["qir"]), min(t["wall"] for t in runs["da4ml"])
+    cq, cd = min(t["cpu"] for t in runs["qir"]), min(t["cpu"] for t in runs["da4ml"])
+    lines.append(f"{name}  qir/da4ml  wall {wq / wd:.2f}  CPU {cq / cd:.2f}  (min of {n})")
+    (d / "times.json").write_text(json.dumps(runs, indent=1) + "\n")
+    return lines
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description="qir vs da4ml 0.6.0 side by side")
     ap.add_argument("--models", default="qkeras_3layer,qkeras_mnist_dense,binary_mlp,ternary_mlp,bnn_mlp,bnn01_mlp")
@@ -355,11 +393,22 @@ def main() -> int:
                     help="JSON file of da4ml's side: reused when da4ml, Yosys and the inputs' digest match, "
                          "built and added when missing, refused when stale")
     ap.add_argument("--da4ml-refresh", action="store_true", help="rebuild the --da4ml-results entries of this run")
+    ap.add_argument("--repeat", type=int, metavar="N",
+                    help="compile times only: N alternating rounds of qir compile and da4ml's build per model "
+                         "(min and max of wall and CPU s), no simulation or synthesis")
     args = ap.parse_args()
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     py = None if args.no_da4ml else ensure_venv()
     all_models = models(out)
+    if args.repeat:
+        if py is None:
+            raise SystemExit("bench: --repeat compares with da4ml; drop --no-da4ml")
+        for name in args.models.split(","):
+            if name not in all_models:
+                raise SystemExit(f"bench: unknown model {name!r}; known: {', '.join(all_models)}")
+            print("\n".join(compile_times(name, all_models[name], out, args, py, args.repeat)), flush=True)
+        return 0
     rows = []
     for name in args.models.split(","):
         if name not in all_models:
