@@ -143,14 +143,13 @@ def timed(cmd: list, **kw) -> tuple[subprocess.CompletedProcess, dict]:
     return r, {"wall": round(wall, 2), "cpu": round(cpu, 2), "load": round(load, 2)}
 
 
-def synth_summary(s: dict) -> dict:
+def synth_summary(s: dict, flow: str = "xilinx") -> dict:
     """The figures of one ``qir.report.synthesize`` result kept in the results: every count but
     the raw cell list, plus MUXF7/8/9 one by one (xilinx)."""
     out = {k: v for k, v in s.items() if k != "cells"}
-    cells = s.get("cells", {})
-    for c in ("MUXF7", "MUXF8", "MUXF9"):
-        if c in cells or "lut_only" in s:
-            out[c.lower()] = cells.get(c, 0)
+    if flow == "xilinx":
+        for c in ("MUXF7", "MUXF8", "MUXF9"):
+            out[c.lower()] = s.get("cells", {}).get(c, 0)
     return out
 
 
@@ -250,7 +249,7 @@ def run_model(name: str, spec: dict, out: Path, args, py: Path | None) -> dict:
     if args.no_da4ml:
         if not args.no_synth:
             qs = synthesize(sorted((qdir / "rtl").glob("*.v")), rep["top"], args.flow)
-            res["qir_synth"] = synth_summary(qs)
+            res["qir_synth"] = synth_summary(qs, args.flow)
         return res
     # -- da4ml
     chain = export_chain(qdir / "net.mlir")
@@ -272,7 +271,7 @@ def run_model(name: str, spec: dict, out: Path, args, py: Path | None) -> dict:
                                 "STALE: qir's reference outputs changed since the cached check")
         if not args.no_synth:
             qs = synthesize(sorted((qdir / "rtl").glob("*.v")), rep["top"], args.flow)
-            res["qir_synth"] = synth_summary(qs)
+            res["qir_synth"] = synth_summary(qs, args.flow)
         return res
     py = py or ensure_venv()  # only on a cache miss: cached runs need no da4ml venv
     r, tm = timed([py, HERE / "da4ml_build.py", d / "chain.json", ddir, "--x", d / "x_mant.npy",
@@ -298,7 +297,7 @@ def run_model(name: str, spec: dict, out: Path, args, py: Path | None) -> dict:
         files = sorted(src.glob(f"{chain['name']}*.v")) + [p for p in sorted((src / "static").glob("*.v"))
                                                             if p.name != "lookup_table.v"]
         ds = synthesize(files, info["top"], args.flow)
-        res["qir_synth"], res["da4ml_synth"] = synth_summary(qs), synth_summary(ds)
+        res["qir_synth"], res["da4ml_synth"] = synth_summary(qs, args.flow), synth_summary(ds, args.flow)
     if cache is not None:
         entry = {**meta, "measured": datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC"),
                  "reference_sha256": array_digest(ref[0]), **{k: res[k] for k in DA4ML_KEYS if k in res}}

@@ -95,3 +95,9 @@ def test_cache_reuses_a_matching_entry_and_refuses_a_stale_one(run, tmp_path):
     for k, v in (("inputs_sha256", "b" * 64), ("yosys", "Yosys 0.40"), ("da4ml", "0.7.0")):
         with pytest.raises(SystemExit, match=f"{k}.*--da4ml-refresh"):
             run.cache_lookup(f, "m", {**meta, k: v})
+
+
+def test_synth_summary_of_ecp5_has_no_muxf_split(run):
+    stat = STAT.replace("CARRY8", "CCU2C").replace("LUT2", "LUT4").replace("FDRE", "TRELLIS_FF")
+    s = run.synth_summary(parse_stat(stat, "ecp5"), "ecp5")
+    assert (s["lut"], s["carry"], s["ff"]) == (11, 3, 4) and "muxf7" not in s
