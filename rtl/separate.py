@@ -166,6 +166,7 @@ class Leaves:
 
 
 def _adder_rtlil(name: str, wa: int, wb: int, sa: int, sb: int, neg: bool, w: int) -> str:
+    m = Module()
     a, b, y = Signal(wa, name="a"), Signal(wb, name="b"), Signal(w, name="y")
 
     def operand(f: Value, shift: int, negate: bool) -> Value:
@@ -173,9 +174,8 @@ def _adder_rtlil(name: str, wa: int, wb: int, sa: int, sb: int, neg: bool, w: in
         return bits[:w + 2] if len(bits) > w + 2 else bits
 
     s = operand(a, sa, False) + operand(b, sb, neg)
-    frag = Fragment()  # the fragment a Module with this one comb statement elaborates to, built directly
-    frag.add_statements("comb", y.eq(s[1:w + 1]))
-    return _leaf_rtlil(frag, [("a", a, None), ("b", b, None), ("y", y, None)], name)
+    m.d.comb += y.eq(s[1:w + 1])
+    return _leaf_rtlil(Fragment.get(m, None), [("a", a, None), ("b", b, None), ("y", y, None)], name)
 
 
 def _leaf_rtlil(frag: Fragment, ports: list, name: str) -> str:
