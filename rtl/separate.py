@@ -178,32 +178,6 @@ def _adder_rtlil(name: str, wa: int, wb: int, sa: int, sb: int, neg: bool, w: in
     return _leaf_rtlil(Fragment.get(m, None), [("a", a, None), ("b", b, None), ("y", y, None)], name)
 
 
-def _leaf_rtlil(frag: Fragment, ports: list, name: str) -> str:
-    """``amaranth.back.rtlil.convert_fragment(frag, ports, name=name, emit_src=False)``'s text
-    (``amaranth.hdl._ir.build_netlist`` step by step) without ``check_comb_cycles``: a leaf is
-    one operator from its inputs to its output, so it has no combinational cycle, and the check
-    was ~15% of the leaves' conversion (641 leaves of qkeras_3layer: ~0.14 of ~0.95 s CPU)."""
-    design = frag.prepare(ports=ports, hierarchy=(name,))
-    netlist = _ir._nir.Netlist()
-    _ir._emit_netlist(netlist, design, all_undef_to_ff=False)
-    netlist.resolve_all_nets()
-    _ir._compute_net_flows(netlist)
-    _ir._compute_ports(netlist)
-    _ir._compute_ionet_dirs(netlist)
-    _ir._compute_io_ports(netlist, design.ports)
-    empty = rtlil.EmptyModuleChecker(netlist)
-    builder = rtlil.Design(emit_src=False)
-    name_map = SignalDict()
-    for idx, module in enumerate(netlist.modules):
-        if empty.is_empty(idx):
-            continue
-        mb = builder.module(".".join(module.name), src_loc=module.src_loc)
-        if idx == 0:
-            mb.attribute("top", 1)
-        rtlil.ModuleEmitter(mb, netlist, module, name_map, empty_checker=empty).emit()
-    return str(builder)
-
-
 _LEAVES: contextvars.ContextVar = contextvars.ContextVar("qir_rtl_leaves", default=None)
 
 
@@ -378,7 +352,8 @@ def _builtin_yosys():
 
 def prestart_yosys(n: int) -> None:
     """Start builtin Yosys processes until ``n`` wait for a script (none when Amaranth would use
-    another Yosys); ``to_verilog`` uses them, ``release_yosys`` ends unused ones."""
+    another Yosys); the next ``to_verilog`` in this process uses them all.  Processes a failed
+    compile did not use wait (no CPU) for the next design or end at exit (``release_yosys``)."""
     import os
     import subprocess
     import sys
@@ -471,3 +446,29 @@ def _split_verilog(rtlil_texts: list[str], procs: list) -> str:
         t.join()
     texts = [_BuiltinYosys._process_result(p.returncode, out, err, True, 0) for p, (out, err) in zip(procs, results)]
     return texts[0] + "".join(_strip_header(t) for t in texts[1:])
+
+
+def _leaf_rtlil(frag: Fragment, ports: list, name: str) -> str:
+    """``amaranth.back.rtlil.convert_fragment(frag, ports, name=name, emit_src=False)``'s text
+    (``amaranth.hdl._ir.build_netlist`` step by step) without ``check_comb_cycles``: a leaf is
+    one operator from its inputs to its output, so it has no combinational cycle, and the check
+    was ~15% of the leaves' conversion (641 leaves of qkeras_3layer: ~0.14 of ~0.95 s CPU)."""
+    design = frag.prepare(ports=ports, hierarchy=(name,))
+    netlist = _ir._nir.Netlist()
+    _ir._emit_netlist(netlist, design, all_undef_to_ff=False)
+    netlist.resolve_all_nets()
+    _ir._compute_net_flows(netlist)
+    _ir._compute_ports(netlist)
+    _ir._compute_ionet_dirs(netlist)
+    _ir._compute_io_ports(netlist, design.ports)
+    empty = rtlil.EmptyModuleChecker(netlist)
+    builder = rtlil.Design(emit_src=False)
+    name_map = SignalDict()
+    for idx, module in enumerate(netlist.modules):
+        if empty.is_empty(idx):
+            continue
+        mb = builder.module(".".join(module.name), src_loc=module.src_loc)
+        if idx == 0:
+            mb.attribute("top", 1)
+        rtlil.ModuleEmitter(mb, netlist, module, name_map, empty_checker=empty).emit()
+    return str(builder)

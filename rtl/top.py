@@ -357,18 +357,15 @@ def generate(model: ModelOp | ModuleOp, top: str | None = None) -> RtlDesign:
         raise QirError(f"top module name {top!r} is not a plain Verilog identifier")
     plan = _plan(model)
     note("RTL: elaborating, Amaranth netlist, RTLIL, Yosys write_verilog")
-    comp = _Top(model, plan, name=top)
-    lib = separate.Leaves(top)
     # the final Yosys run(s) start while this process elaborates (rtl/separate.py prestart_yosys)
     adders = sum(op.graph().n_adders for op in model.block.ops if isinstance(op, AdderGraphOp))
     separate.prestart_yosys(2 if adders >= separate.SPLIT_MIN_ADDERS else 1)
-    try:
-        with separate.few_collections():  # (rtl/separate.py: full collections walk the netlist in vain)
-            with separate.collecting(lib):  # adder graphs instantiate shared adder modules (rtl/separate.py)
-                top_rtlil = rtlil.convert(comp, name=top, emit_src=False)  # elaborates: fills comp.pieces
-            text = separate.convert(top_rtlil, comp.pieces, lib)
-    finally:
-        separate.release_yosys()
+    comp = _Top(model, plan, name=top)
+    lib = separate.Leaves(top)
+    with separate.few_collections():  # (rtl/separate.py: full collections walk the netlist in vain)
+        with separate.collecting(lib):  # adder graphs instantiate shared adder modules (rtl/separate.py)
+            top_rtlil = rtlil.convert(comp, name=top, emit_src=False)  # elaborates: fills comp.pieces
+        text = separate.convert(top_rtlil, comp.pieces, lib)
     ports = [
         {"name": "clk", "direction": "input", "width": 1, "type": None, "shape": None},
         {"name": "rst", "direction": "input", "width": 1, "type": None, "shape": None},
