@@ -118,17 +118,7 @@ def _convert(piece: Piece) -> str:
     netlist = _ir.build_netlist(design, name=piece.name)
     del design
     gc.collect()
-    empty = rtlil.EmptyModuleChecker(netlist)
-    builder = rtlil.Design(emit_src=False)
-    name_map = SignalDict()
-    for idx, module in enumerate(netlist.modules):
-        if empty.is_empty(idx):
-            continue
-        mb = builder.module(".".join(module.name), src_loc=module.src_loc)
-        if idx == 0:
-            mb.attribute("top", 1)
-        rtlil.ModuleEmitter(mb, netlist, module, name_map, empty_checker=empty).emit()
-    return str(builder)
+    return _rtlil_text(netlist)
 
 
 @dataclass
@@ -461,6 +451,12 @@ def _leaf_rtlil(frag: Fragment, ports: list, name: str) -> str:
     _ir._compute_ports(netlist)
     _ir._compute_ionet_dirs(netlist)
     _ir._compute_io_ports(netlist, design.ports)
+    return _rtlil_text(netlist)
+
+
+def _rtlil_text(netlist) -> str:
+    """The RTLIL text of a built netlist, as ``amaranth.back.rtlil.convert_fragment`` writes it
+    (``emit_src=False``; the first module is the top)."""
     empty = rtlil.EmptyModuleChecker(netlist)
     builder = rtlil.Design(emit_src=False)
     name_map = SignalDict()
