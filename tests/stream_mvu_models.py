@@ -1,14 +1,13 @@
 """Small stream CNNs for ``qir.stream_mvu`` (issue #12): conv -> relu -> Flatten -> dense; and the
-checks tests/test_stream_mvu.py and tests/test_stream_xnor.py share (lowering with a reuse, ``qir
-sim``, two compiles + lint)."""
+steps tests/test_stream_mvu.py and tests/test_stream_xnor.py share (lowering with a reuse, two
+compiles + lint)."""
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 from qkeras_writer import Layer, conv, dense, qact, write_model
+from sim_checks import lint_clean
 
 
 def write_small_cnn(directory: str | Path, seed: int = 0, kind: str = "mac", shape=(6, 6, 2), filters: int = 3,
@@ -66,23 +65,6 @@ def lowered(js, R: int):
             op.attributes["reuse"] = IntegerAttr(R, i64)
     run_passes(low, parse_pipeline(STREAM_PIPELINE))
     return net, low
-
-
-def sim_ok(out: Path, x: np.ndarray, tmp_path: Path, simulator: str = "icarus") -> None:
-    """``qir sim`` of the compiled design ``out`` on ``x`` (saved as tmp_path/x.npy): 0 mismatches."""
-    np.save(tmp_path / "x.npy", x)
-    r = subprocess.run([sys.executable, "-m", "qir.cli", "sim", str(out), "--inputs", str(tmp_path / "x.npy"),
-                        "--simulator", simulator], capture_output=True, text=True, timeout=600)
-    assert r.returncode == 0 and " 0 mismatches" in r.stdout, r.stdout + r.stderr
-
-
-def lint_clean(v: Path, top: str) -> None:
-    """``verilator --lint-only -Wall`` of the one file ``v`` passes."""
-    from qir.sim import tools
-
-    lint = subprocess.run([str(tools.find_verilator().exe), "--lint-only", "-Wall", "--top-module", top, str(v)],
-                          capture_output=True, text=True, timeout=300)
-    assert lint.returncode == 0, lint.stderr
 
 
 def compile_twice_and_lint(js, tmp_path: Path, top: str, reuse: int) -> Path:

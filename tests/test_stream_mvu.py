@@ -10,13 +10,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from qir.lowering import STREAM_PIPELINE
+from sim_checks import lint_clean, sim_ok
 from stream_mvu_models import (
     compile_twice_and_lint,
-    lint_clean,
     lowered,
     mantissas,
     random_inputs,
-    sim_ok,
     write_small_cnn,
 )
 

@@ -13,12 +13,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from qir.lowering import STREAM_PIPELINE
+from sim_checks import sim_ok
 from stream_mvu_models import (
     compile_twice_and_lint,
     lowered,
     mantissas,
     random_inputs,
-    sim_ok,
     write_binary_cnn,
     write_binary_head,
 )
