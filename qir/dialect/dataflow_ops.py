@@ -48,18 +48,26 @@ from qir.fixed import OVERFLOW_MODES, ROUNDING_MODES, Fixed
 CMVM_STYLES = ("mac", "cmvm", "ternary", "po2")
 
 
-@irdl_op_definition
-class CmvmOp(ExactResult, IRDLOperation):
-    """out[j] = sum_i in[i] * matrix[i, j] + offset[j] on mantissas; result frac = in frac + shift."""
+class ConstProductOp(IRDLOperation):
+    """What the ops of a constant matrix times the vector ``input`` on mantissas declare alike
+    (``qir.cmvm``, ``qir.addergraph``, the folded ``FoldedLayerOp``s): the constant ``offset``
+    added per output, ``shift`` (the sums on the grid of input frac + shift), the implementation
+    ``style``; a layer stage of its own (``qir-pipeline``)."""
 
-    name = "qir.cmvm"
     input = operand_def(TensorType)
-    matrix = prop_def(DenseIntOrFPElementsAttr)
     offset = prop_def(DenseIntOrFPElementsAttr)
     shift = prop_def(IntegerAttr)
     style = prop_def(StringAttr)
     output = result_def(TensorType)
     traits = traits_def(LayerStage(), Pure())
+
+
+@irdl_op_definition
+class CmvmOp(ExactResult, ConstProductOp):
+    """out[j] = sum_i in[i] * matrix[i, j] + offset[j] on mantissas; result frac = in frac + shift."""
+
+    name = "qir.cmvm"
+    matrix = prop_def(DenseIntOrFPElementsAttr)
     assembly_format = (
         "$input `matrix` `(` $matrix `)` `offset` `(` $offset `)` `shift` $shift `style` $style "
         "attr-dict `:` type($input) `->` type($output)"
@@ -119,7 +127,7 @@ ADDERGRAPH_STYLES = ("cmvm", "ternary", "po2")
 
 
 @irdl_op_definition
-class AdderGraphOp(IRDLOperation):
+class AdderGraphOp(ConstProductOp):
     """A constant matrix-vector product as an explicit graph of two-input adders.
 
     Values ``v``: the input mantissas ``v[0..n_in-1]``, then one per row of ``nodes``
@@ -137,20 +145,14 @@ class AdderGraphOp(IRDLOperation):
     """
 
     name = "qir.addergraph"
-    input = operand_def(TensorType)
     nodes = prop_def(DenseIntOrFPElementsAttr)
     outputs = prop_def(DenseIntOrFPElementsAttr)
-    offset = prop_def(DenseIntOrFPElementsAttr)
-    shift = prop_def(IntegerAttr)
-    style = prop_def(StringAttr)
     stages = prop_def(DenseIntOrFPElementsAttr)
     latency = prop_def(IntegerAttr)
     acc_type = opt_prop_def(base(FixedType) | base(UFixedType))
     relu = opt_prop_def(IntegerAttr)
     rounding = opt_prop_def(StringAttr)
     overflow = opt_prop_def(StringAttr)
-    output = result_def(TensorType)
-    traits = traits_def(LayerStage(), Pure())
     assembly_format = (
         "$input `nodes` `(` $nodes `)` `outputs` `(` $outputs `)` `offset` `(` $offset `)` "
         "`shift` $shift `style` $style `stages` `(` $stages `)` `latency` $latency "
@@ -536,19 +538,12 @@ MVU_IMPLS = ("rom", "muxgraph", "digitserial")
 FOLDED_GRAPH_STYLES = ("cmvm", "po2", "ternary")
 
 
-class FoldedLayerOp(ExactResult, IRDLOperation):
-    """What the ops of a constant matrix-vector product folded over ``reuse`` = R cycles declare
-    alike (``qir.mvu``, ``qir.muxgraph``, ``qir.digitserial``): the 1-D ``input``, the constants'
-    ``offset`` and ``shift`` (result frac = input frac + shift, exact result type), the
-    ``style``, ``reuse``; a layer stage of its own."""
+class FoldedLayerOp(ExactResult, ConstProductOp):
+    """A ``ConstProductOp`` folded over ``reuse`` = R cycles (``qir.mvu``, ``qir.muxgraph``,
+    ``qir.digitserial``): 1-D input and result, exact result type (result frac = input frac +
+    shift)."""
 
-    input = operand_def(TensorType)
-    offset = prop_def(DenseIntOrFPElementsAttr)
-    shift = prop_def(IntegerAttr)
-    style = prop_def(StringAttr)
     reuse = prop_def(IntegerAttr)
-    output = result_def(TensorType)
-    traits = traits_def(LayerStage(), Pure())
 
     @property
     def R(self) -> int:
