@@ -30,6 +30,7 @@ from qir.dialect.types import (
     _check_1d,
     _check_bounds,
     _check_in_type,
+    _check_per_channel,
     _check_shifted_result,
     _layer,
     cached_graph,
@@ -334,11 +335,7 @@ class ThresholdOp(IRDLOperation):
 
     def verify_(self) -> None:
         where = _layer(self)
-        in_t = elem(self.input.type, f"{where} input")
-        out_t = elem(self.output.type, f"{where} result")
-        ishape = shape_of(self.input.type)
-        if not ishape or ishape != shape_of(self.output.type):
-            raise VerifyException(f"{where}: qir.threshold must keep the (non-scalar) shape")
+        in_t, out_t, ishape = _check_per_channel(self, where)
         for name in ("thresholds", "below", "above"):
             v = elements_to_numpy(getattr(self, name))
             if v.shape not in ((ishape[-1],), (1,)):

@@ -33,6 +33,7 @@ from qir.dialect.types import (
     _check_bounds,
     _check_in_type,
     _check_out_shape,
+    _check_per_channel,
     _check_reuse,
     _check_same_elem,
     _check_window_params,
@@ -256,11 +257,7 @@ class ScaleOp(ExactResult, IRDLOperation):
 
     def verify_(self) -> None:
         where = _layer(self)
-        elem(self.input.type, f"{where} input")
-        out_t = elem(self.output.type, f"{where} result")
-        ishape = shape_of(self.input.type)
-        if not ishape or ishape != shape_of(self.output.type):
-            raise VerifyException(f"{where}: qir.scale must keep the (non-scalar) shape")
+        _, out_t, ishape = _check_per_channel(self, where)
         if (self.scale is None) != (self.scale_type is None) or (self.bias is None) != (self.bias_type is None):
             raise VerifyException(f"{where}: each constant and its type go together")
         if self.scale is None and self.bias is None:
@@ -303,11 +300,7 @@ class LeakyReluOp(ExactResult, IRDLOperation):
 
     def verify_(self) -> None:
         where = _layer(self)
-        elem(self.input.type, f"{where} input")
-        out_t = elem(self.output.type, f"{where} result")
-        ishape = shape_of(self.input.type)
-        if not ishape or ishape != shape_of(self.output.type):
-            raise VerifyException(f"{where}: qir.leaky_relu must keep the (non-scalar) shape")
+        _, out_t, ishape = _check_per_channel(self, where)
         _channel_const(where, "alpha", self.alpha, self.alpha_type, ishape[-1])
         _check_bounds(where, out_t, *self.exact_bounds())
 

@@ -297,6 +297,18 @@ def _check_1d(op: IRDLOperation, where: str) -> None:
         raise VerifyException(f"{where}: {op.name} takes and returns 1-D tensors")
 
 
+def _check_per_channel(op: IRDLOperation, where: str) -> tuple[Fixed, Fixed, tuple[int, ...]]:
+    """A per-channel elementwise op (``qir.threshold``, ``qir.scale``, ``qir.leaky_relu``):
+    fixed-point input and result of one non-scalar shape; returns (input type, result type,
+    shape)."""
+    in_t = elem(op.input.type, f"{where} input")
+    out_t = elem(op.output.type, f"{where} result")
+    ishape = shape_of(op.input.type)
+    if not ishape or ishape != shape_of(op.output.type):
+        raise VerifyException(f"{where}: {op.name} must keep the (non-scalar) shape")
+    return in_t, out_t, ishape
+
+
 def _check_shifted_result(op: IRDLOperation, where: str, in_t: Fixed, out_t: Fixed) -> None:
     """The result of a constant product (``shift`` property: result frac = input frac + shift)
     is on exactly that grid and holds ``op.exact_bounds()``."""
