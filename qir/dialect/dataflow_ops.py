@@ -32,6 +32,7 @@ from qir.dialect.types import (
     _check_in_type,
     _check_per_channel,
     _check_shifted_result,
+    _check_vector,
     _layer,
     cached_graph,
     elem,
@@ -231,10 +232,7 @@ class AdderGraphOp(ConstProductOp):
 
     def verify_(self) -> None:
         where = _layer(self)
-        in_t = elem(self.input.type, f"{where} input")
-        elem(self.output.type, f"{where} result")  # a fixed-point result
-        _check_1d(self, where)
-        (n_in,), (n_out,) = shape_of(self.input.type), shape_of(self.output.type)
+        in_t, _, n_in, n_out = _check_vector(self, where)
         nodes, outs = elements_to_numpy(self.nodes), elements_to_numpy(self.outputs)
         st = elements_to_numpy(self.stages)
         check_graph_arrays(where, n_in, n_out, nodes, outs, elements_to_numpy(self.offset))
@@ -476,10 +474,7 @@ class XnorOp(IRDLOperation):
 
     def verify_(self) -> None:
         where = _layer(self)
-        in_t = elem(self.input.type, f"{where} input")
-        out_t = elem(self.output.type, f"{where} result")
-        _check_1d(self, where)
-        (n_in,), (n_out,) = shape_of(self.input.type), shape_of(self.output.type)
+        in_t, out_t, n_in, n_out = _check_vector(self, where)
         w = elements_to_numpy(self.weights)
         if w.shape != (n_out, n_in):
             raise VerifyException(f"{where}: weights shape {w.shape} != ({n_out}, {n_in}) (outputs x inputs)")
@@ -568,10 +563,7 @@ class FoldedGraphOp(FoldedLayerOp):
 
     def verify_(self) -> None:
         where = _layer(self)
-        in_t = elem(self.input.type, f"{where} input")
-        out_t = elem(self.output.type, f"{where} result")
-        _check_1d(self, where)
-        (n_in,), (n_out,) = shape_of(self.input.type), shape_of(self.output.type)
+        in_t, out_t, n_in, n_out = _check_vector(self, where)
         self._verify_graph(where, in_t, n_in, n_out)
         if self.style.data not in FOLDED_GRAPH_STYLES:
             raise VerifyException(f"{where}: style {self.style.data!r} is not one of {', '.join(FOLDED_GRAPH_STYLES)}")

@@ -297,6 +297,16 @@ def _check_1d(op: IRDLOperation, where: str) -> None:
         raise VerifyException(f"{where}: {op.name} takes and returns 1-D tensors")
 
 
+def _check_vector(op: IRDLOperation, where: str) -> tuple[Fixed, Fixed, int, int]:
+    """A vector op: fixed-point input and result, both 1-D (``_check_1d``); returns (input type,
+    result type, n_in, n_out)."""
+    in_t = elem(op.input.type, f"{where} input")
+    out_t = elem(op.output.type, f"{where} result")
+    _check_1d(op, where)
+    (n_in,), (n_out,) = shape_of(op.input.type), shape_of(op.output.type)
+    return in_t, out_t, n_in, n_out
+
+
 def _check_per_channel(op: IRDLOperation, where: str) -> tuple[Fixed, Fixed, tuple[int, ...]]:
     """A per-channel elementwise op (``qir.threshold``, ``qir.scale``, ``qir.leaky_relu``):
     fixed-point input and result of one non-scalar shape; returns (input type, result type,
