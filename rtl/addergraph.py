@@ -126,13 +126,10 @@ def generate(op: AdderGraphOp, ins: list[Tensor], prefix: str, where: str) -> tu
             m.submodules[f"{prefix}_a{k}"] = Instance(mod, i_a=fa, i_b=fbv, o_y=node)
             vals.append(node)
             continue
-        va = operand(a, st_k, sa, False, w + 2)
-        vb = operand(b, st_k, sb, g.sign[i] < 0, w + 2)
         node = Signal(unsigned(w), name=f"{prefix}_n{k}")
-        # both operands carry one extra zero LSB and the result is bits [1, w]: the same value,
-        # but Yosys's alumacc never sees an adder output feeding another adder unchanged, so it
-        # cannot merge adder chains into $macc compressor trees (more LUTs than carry chains)
-        comb.append(node.eq((va + vb)[1:w + 1]))
+        # the same expression as the shared leaf modules (an extra LSB keeps Yosys from merging
+        # adder chains into $macc trees; a subtraction is written so that no bit needs an INV)
+        comb.append(node.eq(separate.adder_value(field(a, st_k), field(b, st_k), sa, sb, g.sign[i] < 0, w)))
         vals.append(node)
 
     out_t = elem(op.output.type)
@@ -158,10 +155,11 @@ def generate(op: AdderGraphOp, ins: list[Tensor], prefix: str, where: str) -> tu
             const = g.offset[j] + c0 + ((base[k] << sh) if not neg else -((base[k] + fk) << sh))
             wy = range_bits(ylo, yhi)
             mod = 1 << (wy + 2)
-            ve = operand(k, out_stage[j], sh, neg, wy + 2)
-            ce = Const((const << 1) % mod, wy + 2)
             y = Signal(_shape(ylo, yhi), name=f"{name}_acc" if epi else name)
-            e = (ve + ce)[1:wy + 1]
+            if neg:  # const + (~u << sh) as a subtraction from the constant: no INV on the DI inputs
+                e = separate.adder_value(Const(const % (mod >> 1), wy + 1), field(k, out_stage[j]), 0, sh, True, wy)
+            else:
+                e = (operand(k, out_stage[j], sh, False, wy + 2) + Const((const << 1) % mod, wy + 2))[1:wy + 1]
             comb.append(y.eq(e.as_signed() if ylo < 0 else e))
         if not epi:
             if k < 0:
