@@ -107,31 +107,10 @@ def generate(op: AdderGraphOp, ins: list[Tensor], prefix: str, where: str) -> tu
         wk = max(top[k].bit_length(), 1)
         return f[:wk] if len(f) > wk else f
 
-    for i in range(n_add):
-        k = n_in + i
-        st_k = node_stage[k]
-        a, b, sa, sb = g.a[i], g.b[i], g.sa[i], g.sb[i]
-        fb = (1 << max(top[b].bit_length(), 1)) - 1  # the complement of u[b] is fb - u[b]
-        if g.sign[i] > 0:
-            base.append((base[a] << sa) + (base[b] << sb))
-            top.append((top[a] << sa) + (top[b] << sb))
-        else:
-            base.append((base[a] << sa) - ((base[b] + fb) << sb))
-            top.append((top[a] << sa) + (fb << sb))
-        w = max(top[k].bit_length(), 1)
-        if lib is not None:  # one Instance of a shared adder module (fewer Amaranth objects per bit)
-            fa, fbv = field(a, st_k), field(b, st_k)
-            node = Signal(unsigned(w), name=f"{prefix}_n{k}")
-            mod = lib.adder(len(fa), len(fbv), sa, sb, g.sign[i] < 0, w)
-            m.submodules[f"{prefix}_a{k}"] = Instance(mod, i_a=fa, i_b=fbv, o_y=node)
-            vals.append(node)
-            continue
-        node = Signal(unsigned(w), name=f"{prefix}_n{k}")
-        # the same expression as the shared leaf modules (an extra LSB keeps Yosys from merging
-        # adder chains into $macc trees; a subtraction is written so that no bit needs an INV)
-        comb.append(node.eq(separate.adder_value(field(a, st_k), field(b, st_k), sa, sb, g.sign[i] < 0, w)))
-        vals.append(node)
-
+    # Storage polarity (``AdderGraph.polarity``): node k's field f[k] holds v[k] = base[k] +
+    # pol[k] * f[k], chosen so that few subtractions leave complemented bits outside the other
+    # operand's field (one INV each); the adder computes f_a + f_b, f_a + ~f_b or ~f_a + f_b
+    # (``AdderGraph.node_form``), and the outputs' constants absorb any polarity.
     out_t = elem(op.output.type)
     acc_t = op.acc_spec
     epi = op.acc_type is not None
@@ -140,6 +119,27 @@ def generate(op: AdderGraphOp, ins: list[Tensor], prefix: str, where: str) -> tu
     fold = epi and rounding in _FOLDED_ROUNDING and ovf in _FOLDED_OVERFLOW
     s = acc_t.frac - out_t.frac if epi else 0
     c0 = (1 << (s - 1)) if fold and s > 0 and rounding != "trn" else 0
+    pol = g.polarity(c0)
+    for i in range(n_add):
+        k = n_in + i
+        st_k = node_stage[k]
+        b0, t0, (a, sa, b, sb, neg) = g.node_form(i, pol, base, top)
+        base.append(b0)
+        top.append(t0)
+        w = max(top[k].bit_length(), 1)
+        if lib is not None:  # one Instance of a shared adder module (fewer Amaranth objects per bit)
+            fa, fbv = field(a, st_k), field(b, st_k)
+            node = Signal(unsigned(w), name=f"{prefix}_n{k}")
+            mod = lib.adder(len(fa), len(fbv), sa, sb, neg, w)
+            m.submodules[f"{prefix}_a{k}"] = Instance(mod, i_a=fa, i_b=fbv, o_y=node)
+            vals.append(node)
+            continue
+        node = Signal(unsigned(w), name=f"{prefix}_n{k}")
+        # the same expression as the shared leaf modules (an extra LSB keeps Yosys from merging
+        # adder chains into $macc trees; a subtraction is written so that no bit needs an INV)
+        comb.append(node.eq(separate.adder_value(field(a, st_k), field(b, st_k), sa, sb, neg, w)))
+        vals.append(node)
+
     elems, los, his = [], [], []
     for j in range(g.n_out):
         k, lo, hi = g.onode[j], *g.out_bounds(j)
@@ -149,11 +149,9 @@ def generate(op: AdderGraphOp, ins: list[Tensor], prefix: str, where: str) -> tu
             y: Value = Const(g.offset[j] + c0, _shape(ylo, yhi))
         else:
             sh = g.oshift[j]
-            fk = (1 << max(top[k].bit_length(), 1)) - 1
-            neg = g.osign[j] < 0
-            # y = offset + c0 +/- (v << sh), v = base + u: a field plus one constant
-            const = g.offset[j] + c0 + ((base[k] << sh) if not neg else -((base[k] + fk) << sh))
-            wy = range_bits(ylo, yhi)
+            # y = offset + c0 + osign * ((base + pol * f) << sh): the field (or its complement)
+            # plus one constant
+            const, neg, wy = g.out_constant(j, pol, base, top, c0)
             mod = 1 << (wy + 2)
             y = Signal(_shape(ylo, yhi), name=f"{name}_acc" if epi else name)
             if neg:  # const + (~u << sh) as a subtraction from the constant: no INV on the DI inputs
