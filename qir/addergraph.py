@@ -279,12 +279,15 @@ class AdderGraph:
             return a_only
         raise ValueError("polarity: both operands of an adder complemented")
 
-    def polarity(self, c0: int = 0) -> list[int]:
+    def polarity(self, c0: int = 0, keep: set[int] | frozenset[int] = frozenset()) -> list[int]:
         """A storage polarity (+1: v = base + f, -1: v = base - f) per node that keeps the
         inverted stand-alone bits of ``polarity_cost`` low: each node in graph order takes the
         cheaper of its two valid choices (pol[a], or sign * pol[b]), then two passes in reverse
         order flip a node where that lowers its own and its readers' cost and every reader stays
-        valid.  Inputs are +1.  Deterministic; the outputs absorb any polarity (their constant)."""
+        valid.  Inputs are +1, and so are the nodes in ``keep`` and all their operands, transitively
+        (their fields stay exactly those of the all-+1 graph: ``qir.rtl.addergraph`` keeps the
+        registered nodes so, since a changed field there cost flip-flops in Yosys).
+        Deterministic; the outputs absorb any polarity (their constant)."""
         n = self.n_in
         pol = [1] * self.n_nodes
         readers: list[list[int]] = [[] for _ in range(self.n_nodes)]
@@ -293,12 +296,19 @@ class AdderGraph:
             if self.b[i] != self.a[i]:
                 readers[self.b[i]].append(i)
 
+        fixed = set(keep)
+        for i in reversed(range(self.n_adders)):
+            if n + i in fixed:
+                fixed.update((self.a[i], self.b[i]))
+
         def valid(i: int) -> bool:
             k = n + i
             return pol[k] * pol[self.a[i]] > 0 or pol[k] * self.sign[i] * pol[self.b[i]] > 0
 
         for i in range(self.n_adders):
             k = n + i
+            if k in fixed:
+                continue  # its operands are fixed too: +1 is valid
             best = None
             for p in sorted({pol[self.a[i]], self.sign[i] * pol[self.b[i]]}, reverse=True):
                 pol[k] = p
@@ -310,6 +320,8 @@ class AdderGraph:
             changed = False
             for i in reversed(range(self.n_adders)):
                 k = n + i
+                if k in fixed:
+                    continue
                 group = [i] + readers[k]
                 before = sum(self.polarity_cost(j, pol) for j in group)
                 pol[k] = -pol[k]
@@ -328,7 +340,7 @@ class AdderGraph:
         base, top, _ = self.fields(pol)
         for i in range(self.n_adders):
             k = n + i
-            if readers[k] or not outs[k]:
+            if readers[k] or not outs[k] or k in fixed:
                 continue
             best = None
             for p in (pol[k], -pol[k]):
