@@ -50,6 +50,14 @@ def _add_import_options(p: argparse.ArgumentParser) -> None:
                         "(emulate; int8 only, not bit-exact at float32 ties)")
 
 
+def _add_input_options(p: argparse.ArgumentParser) -> None:
+    """``--inputs`` and ``--quantize-inputs`` of ``qir eval`` and ``qir sim``."""
+    p.add_argument("--inputs", required=True, help="X.npy: (N, *input shape) real values on the input grid")
+    p.add_argument("--quantize-inputs", action="store_true",
+                   help="accept off-grid float inputs: each value is rounded to nearest, ties to even, and "
+                        "saturated to the model's input type (counts printed on stderr)")
+
+
 def _add_firmware_options(p: argparse.ArgumentParser) -> None:
     """Options of qir.firmware (AXI-Stream wrapper, FuseSoC core, vendor scripts, clock target)."""
     p.add_argument("--axi-stream", action="store_true",
@@ -258,10 +266,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("eval", help="run the reference interpreter on IR")
     p.add_argument("net", help="qir IR file (.mlir)")
-    p.add_argument("--inputs", required=True, help="X.npy: (N, *input shape) real values on the input grid")
-    p.add_argument("--quantize-inputs", action="store_true",
-                   help="accept off-grid float inputs: each value is rounded to nearest, ties to even, and "
-                        "saturated to the model's input type (counts printed on stderr)")
+    _add_input_options(p)
     p.add_argument("-o", "--output", required=True, help="Y.npy: real outputs (float64)")
     p.add_argument("--trace", metavar="DIR", help="write <layer>.npy for every source layer into DIR")
     p.set_defaults(func=cmd_eval)
@@ -286,10 +291,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("sim", help="simulate OUTDIR's RTL on inputs and check it against the reference")
     p.add_argument("outdir", help="a directory written by qir compile")
-    p.add_argument("--inputs", required=True, help="X.npy: (N, *input shape) real values on the input grid")
-    p.add_argument("--quantize-inputs", action="store_true",
-                   help="accept off-grid float inputs: each value is rounded to nearest, ties to even, and "
-                        "saturated to the model's input type (counts printed on stderr)")
+    _add_input_options(p)
     p.add_argument("--simulator", choices=("verilator", "icarus"), default="verilator")
     p.add_argument("-o", "--output", help="Y.npy: the RTL's outputs as real values")
     p.set_defaults(func=cmd_sim)
