@@ -16,7 +16,8 @@ Cost model (``AdderGraph.cost``): one unit per result bit an adder computes, i.e
 width minus the pass-through LSBs, plus the same for each output's constant add or negation.
 ``AdderGraph.lut_bits`` counts what Yosys actually spends on the offset-binary RTL of
 ``qir.rtl.addergraph``: one LUT per bit where both operands can be non-zero (bits of one
-operand only, and constant adds, ride the carry chain without a LUT).
+operand only, and constant adds, ride the carry chain without a LUT, except where that bit is
+complemented: an ``INV``, which ``AdderGraph.polarity`` keeps few).
 """
 from __future__ import annotations
 
