@@ -7,7 +7,10 @@ the adder itself is an ``Instance`` of a module shared by all adders of its shap
 sees one opaque cell per adder; elsewhere (stream map bodies) it is written inline.  Shifted-in zero LSBs are not added
 (synthesis keeps them as wires), so an adder costs only the bits where both operands can be
 non-zero.  A node in stage s whose operand was made in an earlier stage reads a registered copy
-(one register per node and stage, shared by all readers).
+(one register per node and stage, shared by all readers).  Each node is stored as an unsigned
+field f with v = base +/- f (``AdderGraph.polarity``: fewer complemented bits standing alone,
+each an ``INV`` on Xilinx), and a complemented operand is written as a subtraction
+(``qir.rtl.separate.adder_value``) so that the carry chain needs no inverter where both overlap.
 
 Outputs: ``acc[j] = offset[j] +/- (v[node] << shift)``.  With a fused epilogue (relu, then
 re-gridding by s = acc frac - result frac bits with ``rnd``/``rnd_conv``/``trn`` and ``sat`` or
