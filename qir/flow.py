@@ -282,7 +282,7 @@ def compile_model(model_path: str | Path, outdir: str | Path, *, pipeline: str |
     from qir.rtl import generate
 
     note("generating RTL (Amaranth)")
-    design = generate(model, top=legalize(top or model.sym_name.data))
+    design = generate(model, top=legalize(top or model.sym_name.data), target=target)
     note("writing Verilog and testbenches")
     report = {
         "top": design.top,

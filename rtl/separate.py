@@ -142,6 +142,7 @@ class Leaves:
 
     top: str
     mods: dict = field(default_factory=dict)  # name -> the adder's shape
+    target: str = "xilinx"  # the ``--target``: ``ecp5`` writes subtractions as ``_sub_rtlil_ecp5``
 
     def adder(self, wa: int, wb: int, sa: int, sb: int, neg: bool, w: int) -> str:
         """The module computing ``y = ((a << sa) +/- (b << sb))`` on offset-binary fields (``neg``:
@@ -158,7 +159,8 @@ class Leaves:
         the ``part``-th on: one worker's share)."""
         out = []
         for k, name in enumerate(sorted(self.mods)[part::parts]):
-            out.append((name, _adder_rtlil(name, *self.mods[name])))
+            conv = _sub_rtlil_ecp5 if self.target == "ecp5" and self.mods[name][4] else _adder_rtlil
+            out.append((name, conv(name, *self.mods[name])))
             if k % LEAVES_PER_COLLECT == LEAVES_PER_COLLECT - 1:
                 gc.collect()
         return out
@@ -177,6 +179,44 @@ def _adder_rtlil(name: str, wa: int, wb: int, sa: int, sb: int, neg: bool, w: in
     text, _ = rtlil.convert_fragment(Fragment.get(m, None), [("a", a, None), ("b", b, None), ("y", y, None)],
                                      name=name, emit_src=False)
     return text
+
+
+def _sub_rtlil_ecp5(name: str, wa: int, wb: int, sa: int, sb: int, neg: bool, w: int) -> str:
+    """``_adder_rtlil``'s subtracting adder for ``--target ecp5`` (``sub_ecp5``)."""
+    assert neg
+    m, a, b, y = sub_ecp5(wa, wb, sa, sb, w)
+    text, _ = rtlil.convert_fragment(Fragment.get(m, None), [("a", a, None), ("b", b, None), ("y", y, None)],
+                                     name=name, emit_src=False)
+    return text
+
+
+def sub_ecp5(wa: int, wb: int, sa: int, sb: int, w: int) -> tuple[Module, Signal, Signal, Signal]:
+    """The subtracting adder's module for ``--target ecp5``: the same ``y = ((a << sa) + (~b <<
+    sb)) mod 2^w`` as ``_adder_rtlil`` (``~b`` over its ``wb`` bits), written as a subtraction so
+    that the complement rides the carry chain: Yosys maps ``A - B`` to an ``$alu`` with ``BI =
+    1``, which ``synth_ecp5`` feeds to the ``CCU2C``'s own LUTs, where ``a + ~b`` costs one
+    ``LUT4`` inverter per bit of b beside the chain.  With ``B = b`` padded with ones above (so
+    ``~B`` is ``~b`` zero-extended) and one extra LSB, ``(Cat(0, a) - Cat(1, B)) >> 1 = a + ~B``;
+    the extra bit costs one chain bit (no constant Yosys strips) and hides the adder from
+    ``alumacc`` as the zero LSB does.  The bits below ``sb`` are a's, passed around the chain."""
+    m = Module()
+    a, b, y = Signal(wa, name="a"), Signal(wb, name="b"), Signal(w, name="y")
+    av = Cat(Const(0, sa), a) if sa else a  # a << sa
+    if sb >= w:  # the complement lies wholly above y
+        m.d.comb += y.eq(av[:w] if len(av) > w else av)
+        return m, a, b, y
+    ln = w - sb + 1  # the chain: the extra LSB, then y's bits from sb up
+    aop = Cat(Const(0, 1), av[sb:] if sb else av)
+    aop = aop[:ln] if len(aop) > ln else aop
+    pad = ln - 1 - wb
+    bop = Cat(Const(1, 1), b, Const((1 << pad) - 1, pad)) if pad > 0 else Cat(Const(1, 1), b)[:ln]
+    s = aop - bop
+    if sb:
+        low = Cat(av, Const(0, sb))[:sb] if len(av) < sb else av[:sb]
+        m.d.comb += y.eq(Cat(low, s[1:ln]))
+    else:
+        m.d.comb += y.eq(s[1:ln])
+    return m, a, b, y
 
 
 _LEAVES: contextvars.ContextVar = contextvars.ContextVar("qir_rtl_leaves", default=None)

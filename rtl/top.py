@@ -341,8 +341,9 @@ class _Builder:
         return Tensor(x.spec, x.shape, elems, x.lo, x.hi)
 
 
-def generate(model: ModelOp | ModuleOp, top: str | None = None) -> RtlDesign:
-    """Verilog for a lowered, pipelined ``qir.model`` (a ModuleOp holding one is accepted too)."""
+def generate(model: ModelOp | ModuleOp, top: str | None = None, target: str = "xilinx") -> RtlDesign:
+    """Verilog for a lowered, pipelined ``qir.model`` (a ModuleOp holding one is accepted too).
+    ``target`` (``--target``) picks the adder modules' form (``separate.Leaves``)."""
     if isinstance(model, ModuleOp):
         model = get_model(model)
     from qir.dialect.stream_ops import is_stream_model
@@ -358,7 +359,7 @@ def generate(model: ModelOp | ModuleOp, top: str | None = None) -> RtlDesign:
     plan = _plan(model)
     note("RTL: elaborating, Amaranth netlist, RTLIL, Yosys write_verilog")
     comp = _Top(model, plan, name=top)
-    lib = separate.Leaves(top)
+    lib = separate.Leaves(top, target=target)
     with separate.few_collections():  # (rtl/separate.py: full collections walk the netlist in vain)
         with separate.collecting(lib):  # adder graphs instantiate shared adder modules (rtl/separate.py)
             top_rtlil = rtlil.convert(comp, name=top, emit_src=False)  # elaborates: fills comp.pieces
