@@ -638,6 +638,23 @@ def test_ecp5_subtracting_adder_exhaustive(shape):
     assert not bad, bad[:5]
 
 
+def test_compile_target_ecp5_reaches_the_adder_modules(tmp_path):
+    """``compile_model(target="ecp5")`` (``qir compile --target ecp5``) hands the target to the
+    RTL: its subtracting adder modules are written as ``a - B`` without an inverter."""
+    from qir.flow import compile_model
+
+    rng = np.random.default_rng(4)
+    net = Net("tgt_ag")
+    x = net.input(F(8, 3), [6])
+    net.output(net.cmvm(x, rng.integers(-32, 32, size=(6, 5)), style="cmvm", layer="fc1"))
+    compile_model(net.module, tmp_path / "out", pipeline="qir-lower-cmvm{target=ecp5},qir-pipeline{max-depth=2}",
+                  target="ecp5")
+    text = (tmp_path / "out" / "rtl" / "tgt_ag.v").read_text()
+    subs = [text.split(ln, 1)[1].split("endmodule")[0] for ln in text.splitlines()
+            if ln.startswith("module \\tgt_ag.add.") and "_mb" in ln]
+    assert subs and all(" - " in b and "~" not in b for b in subs)
+
+
 @pytest.mark.sim
 def test_addergraph_ecp5_adder_modules_bit_exact(tmp_path):
     """The ``ecp5`` adder modules: subtractions as ``a - B`` with no inverter (``~``) left, adds
