@@ -101,6 +101,7 @@ def generate(op: AdderGraphOp, ins: list[Tensor], prefix: str, where: str) -> tu
         return bits[:width] if len(bits) > width else bits
 
     lib = separate.leaves()
+    cut = separate.chunks(prefix, n_add, g.cost())  # big graphs: adders in chunk modules
 
     def field(k: int, stage: int) -> Value:
         f = at(k, stage)
@@ -123,7 +124,7 @@ def generate(op: AdderGraphOp, ins: list[Tensor], prefix: str, where: str) -> tu
             fa, fbv = field(a, st_k), field(b, st_k)
             node = Signal(unsigned(w), name=f"{prefix}_n{k}")
             mod = lib.adder(len(fa), len(fbv), sa, sb, g.sign[i] < 0, w)
-            m.submodules[f"{prefix}_a{k}"] = Instance(mod, i_a=fa, i_b=fbv, o_y=node)
+            cut.add(m, f"{prefix}_a{k}", Instance(mod, i_a=fa, i_b=fbv, o_y=node), i)
             vals.append(node)
             continue
         va = operand(a, st_k, sa, False, w + 2)
@@ -185,6 +186,7 @@ def generate(op: AdderGraphOp, ins: list[Tensor], prefix: str, where: str) -> tu
         elems.append(res)
         los.append(rlo)
         his.append(rhi)
+    cut.finish(m, comb + sync)
     m.d.comb += comb
     if sync:
         m.d.sync += sync

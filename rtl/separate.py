@@ -44,6 +44,7 @@ class Piece:
     outs: list[Signal]        # distinct signals driven inside ``sub`` that the parent reads
     clocked: bool             # the op has internal registers (a ``clk`` port, domain ``sync``)
     weight: int               # estimated conversion work (for scheduling)
+    own_yosys: bool = False   # a worker runs Yosys on it whatever its weight (``Chunks``)
 
     def instance(self, clk: Value) -> Instance:
         kw = {"i_clk": clk} if self.clocked else {}
@@ -52,7 +53,8 @@ class Piece:
         return Instance(self.name, **kw)
 
 
-def make_piece(name: str, sub, inputs: list, outputs: list, clocked: bool, weight: int) -> Piece | None:
+def make_piece(name: str, sub, inputs: list, outputs: list, clocked: bool, weight: int,
+               own_yosys: bool = False) -> Piece | None:
     """A ``Piece`` for ``sub`` reading the element values ``inputs`` and producing ``outputs``,
     or None when it cannot be cut out by ports (an element that is neither a Signal nor a Const,
     or two signals with one name)."""
@@ -78,7 +80,7 @@ def make_piece(name: str, sub, inputs: list, outputs: list, clocked: bool, weigh
         return None
     # elaborated in a worker, not here: keep Amaranth's "created but never used" warning quiet
     _mark_used(sub)
-    return Piece(name, sub, ins, outs, clocked, weight)
+    return Piece(name, sub, ins, outs, clocked, weight, own_yosys)
 
 
 def _mark_used(e) -> None:
@@ -142,6 +144,7 @@ class Leaves:
 
     top: str
     mods: dict = field(default_factory=dict)  # name -> the adder's shape
+    pieces: list = field(default_factory=list)  # chunks of big adder graphs (``Chunks``), converted as pieces
 
     def adder(self, wa: int, wb: int, sa: int, sb: int, neg: bool, w: int) -> str:
         """The module computing ``y = ((a << sa) +/- (b << sb))`` on offset-binary fields (``neg``:
@@ -177,6 +180,84 @@ def _adder_rtlil(name: str, wa: int, wb: int, sa: int, sb: int, neg: bool, w: in
     text, _ = rtlil.convert_fragment(Fragment.get(m, None), [("a", a, None), ("b", b, None), ("y", y, None)],
                                      name=name, emit_src=False)
     return text
+
+
+#: an adder graph of more adder bits than this (``AdderGraph.cost``) is cut into chunks of about
+#: this size, each converted as its own piece (``Chunks``): a worker converting a piece grows by
+#: ~1.5-2 kB per adder bit (Amaranth's netlist), so one 195k-adder layer would need ~5 GB
+CHUNK_BITS = 100000
+
+
+class Chunks:
+    """The adders of one adder graph, cut into modules ``<top>.<prefix>.chunk<j>`` of consecutive
+    adders (topological order) when the graph has more than ``CHUNK_BITS`` adder bits.
+
+    The generator hands every adder ``Instance`` to ``add`` instead of adding it to its module,
+    then calls ``finish`` with the statements of its own module.  Below the chunk size (and with
+    no ``Leaves``) ``add`` puts the instance into the generator's module as before, so small
+    designs do not change.  Above it, each chunk is a ``Piece`` (converted separately, in a
+    worker, with its own Yosys run): its input ports are the signals its adders read that it does
+    not drive (layer inputs, registered copies, other chunks' nodes), its output ports the nodes
+    it drives that another chunk or the generator's statements read; the generator's module holds
+    one ``Instance`` per chunk.  The logic is the same; only the module boundaries move."""
+
+    def __init__(self, lib: Leaves | None, prefix: str, n_add: int, bits: int):
+        self.lib, self.prefix, self.n_add = lib, prefix, n_add
+        self.n = -(-bits // CHUNK_BITS) if lib is not None and n_add > 1 and bits > CHUNK_BITS else 1
+        self.n = min(self.n, n_add)
+        self.parts: list[list] = [[] for _ in range(self.n)] if self.n > 1 else []
+
+    def add(self, m: Module, name: str, inst: Instance, i: int) -> None:
+        """Adder ``i`` (of ``n_add``, in graph order), the instance ``inst`` named ``name``."""
+        if self.n <= 1:
+            m.submodules[name] = inst
+        else:
+            self.parts[i * self.n // self.n_add].append((name, inst))
+
+    def finish(self, m: Module, stmts: list) -> None:
+        """Put the chunks into ``m``; ``stmts``: every statement of ``m`` that may read a node."""
+        if self.n <= 1:
+            return
+        reads, drives = [], []  # per chunk: signals its instances read / drive, first-seen order
+        for part in self.parts:
+            r, d = SignalDict(), SignalDict()
+            for _, inst in part:
+                for value, kind in inst.ports.values():
+                    for sig in value._rhs_signals():
+                        (d if kind == "o" else r)[sig] = None
+            reads.append(r)
+            drives.append(d)
+        outside = SignalDict()  # signals read outside their chunk
+        for st in stmts:
+            for sig in st._rhs_signals():
+                outside[sig] = None
+        for j, r in enumerate(reads):
+            for sig in r:
+                if sig not in drives[j]:
+                    outside[sig] = None
+        pieces = []
+        for j, part in enumerate(self.parts):
+            sub = Module()
+            for name, inst in part:
+                sub.submodules[name] = inst
+            ins = [s for s in reads[j] if s not in drives[j]]
+            outs = [s for s in drives[j] if s in outside]
+            piece = make_piece(f"{self.lib.top}.{self.prefix}.chunk{j}", sub, ins, outs, False,
+                               sum(len(s) for s in drives[j]), own_yosys=True)
+            if piece is None:  # cannot be cut by ports (a name clash): the adders stay in ``m``
+                for name, inst in (x for p in self.parts for x in p):
+                    m.submodules[name] = inst
+                return
+            pieces.append(piece)
+        for j, piece in enumerate(pieces):
+            m.submodules[f"{self.prefix}_chunk{j}"] = piece.instance(Const(0, 1))
+        self.lib.pieces += pieces
+
+
+def chunks(prefix: str, n_add: int, bits: int) -> Chunks:
+    """The ``Chunks`` of an adder graph of ``n_add`` adders and ``bits`` adder bits in the design
+    being elaborated (one chunk, i.e. no cut, outside ``collecting``)."""
+    return Chunks(leaves(), prefix, n_add, bits)
 
 
 _LEAVES: contextvars.ContextVar = contextvars.ContextVar("qir_rtl_leaves", default=None)
@@ -242,7 +323,7 @@ def _convert_job(k: int) -> tuple[str, str | list]:
     if k >= len(_JOBS):
         return "leaves", _LIB[0].rtlil(k - len(_JOBS), _LIB[1])
     text = _convert_collected(_JOBS[k])
-    if _JOBS[k].weight >= OWN_YOSYS_WEIGHT:
+    if _JOBS[k].weight >= OWN_YOSYS_WEIGHT or _JOBS[k].own_yosys:
         return "verilog", to_verilog([text])
     return "rtlil", text
 
@@ -259,6 +340,8 @@ def convert(top_rtlil: str, pieces: list[Piece], lib: Leaves | None = None) -> s
     """The Verilog of the top (its RTLIL), every piece and every leaf module of ``lib``."""
     gc.collect()  # what elaborating and converting the top left behind
     gc.freeze()  # the elaborated design: alive until the end, never walked by a collection again
+    if lib is not None and lib.pieces:  # chunks of big adder graphs (``Chunks``)
+        pieces = pieces + lib.pieces
     try:
         return _convert_all(top_rtlil, pieces, lib)
     finally:
@@ -268,7 +351,7 @@ def convert(top_rtlil: str, pieces: list[Piece], lib: Leaves | None = None) -> s
 def _convert_all(top_rtlil: str, pieces: list[Piece], lib: Leaves | None) -> str:
     global _JOBS
     n = workers(pieces)
-    if n <= 1:
+    if n <= 1 and not any(p.own_yosys for p in pieces):
         leaf = lib.rtlil() if lib is not None else []
         return to_verilog([top_rtlil] + [_convert_collected(p) for p in pieces] + [text for _, text in leaf])
     import multiprocessing
@@ -278,8 +361,11 @@ def _convert_all(top_rtlil: str, pieces: list[Piece], lib: Leaves | None) -> str
     order += [len(pieces) + j for j in range(n if lib is not None and lib.mods else 0)]
     _JOBS, _LIB[:] = pieces, [lib, n]
     try:
-        with multiprocessing.get_context("fork").Pool(n) as pool:
-            done = pool.map(_convert_job, order, chunksize=1)
+        if n <= 1:  # in this process, but the chunks still through their own Yosys runs
+            done = [_convert_job(k) for k in order]
+        else:
+            with multiprocessing.get_context("fork").Pool(n) as pool:
+                done = pool.map(_convert_job, order, chunksize=1)
     finally:
         _JOBS, _LIB[:] = [], [None, 1]
     leaf = sorted(x for kind, texts in done if kind == "leaves" for x in texts)
