@@ -101,7 +101,7 @@ def generate(op: AdderGraphOp, ins: list[Tensor], prefix: str, where: str) -> tu
         return bits[:width] if len(bits) > width else bits
 
     lib = separate.leaves()
-    cut = separate.chunks(prefix, n_add, g.cost())  # big graphs: adders in chunk modules
+    cut = separate.chunks(prefix, g.cost())  # big graphs: adders in chunk modules
 
     def field(k: int, stage: int) -> Value:
         f = at(k, stage)
@@ -124,7 +124,7 @@ def generate(op: AdderGraphOp, ins: list[Tensor], prefix: str, where: str) -> tu
             fa, fbv = field(a, st_k), field(b, st_k)
             node = Signal(unsigned(w), name=f"{prefix}_n{k}")
             mod = lib.adder(len(fa), len(fbv), sa, sb, g.sign[i] < 0, w)
-            cut.add(m, f"{prefix}_a{k}", Instance(mod, i_a=fa, i_b=fbv, o_y=node), i)
+            cut.add(m, f"{prefix}_a{k}", Instance(mod, i_a=fa, i_b=fbv, o_y=node))
             vals.append(node)
             continue
         va = operand(a, st_k, sa, False, w + 2)

@@ -182,10 +182,13 @@ def _adder_rtlil(name: str, wa: int, wb: int, sa: int, sb: int, neg: bool, w: in
     return text
 
 
-#: an adder graph of more adder bits than this (``AdderGraph.cost``) is cut into chunks of about
-#: this size, each converted as its own piece (``Chunks``): a worker converting a piece grows by
-#: ~1.5-2 kB per adder bit (Amaranth's netlist), so one 195k-adder layer would need ~5 GB
-CHUNK_BITS = 100000
+#: an adder graph of more adder bits than this (``AdderGraph.cost``) is cut into chunks of at
+#: most this many node bits, each converted as its own piece (``Chunks``): a worker converting a
+#: piece grows by ~1.5-2 kB per adder bit (Amaranth's netlist), so one 195k-adder layer would
+#: need ~5 GB.  Below 2^16: an Amaranth cell (the chunk's instance) has at most 65,536 output bits
+CHUNK_BITS = 50000
+#: at most this many input bits per chunk (its ports are the output bits of Amaranth's ``Top`` cell)
+CHUNK_IN_BITS = 60000
 
 
 class Chunks:
@@ -195,57 +198,73 @@ class Chunks:
     The generator hands every adder ``Instance`` to ``add`` instead of adding it to its module,
     then calls ``finish`` with the statements of its own module.  Below the chunk size (and with
     no ``Leaves``) ``add`` puts the instance into the generator's module as before, so small
-    designs do not change.  Above it, each chunk is a ``Piece`` (converted separately, in a
-    worker, with its own Yosys run): its input ports are the signals its adders read that it does
-    not drive (layer inputs, registered copies, other chunks' nodes), its output ports the nodes
-    it drives that another chunk or the generator's statements read; the generator's module holds
-    one ``Instance`` per chunk.  The logic is the same; only the module boundaries move."""
+    designs do not change.  Above it, the adders are taken in order into chunks of at most
+    ``CHUNK_BITS`` node bits and ``CHUNK_IN_BITS`` input bits; each chunk is a ``Piece``
+    (converted separately, in a worker, with its own Yosys run): its input ports are the signals
+    its adders read that it does not drive (layer inputs, registered copies, other chunks'
+    nodes), its output ports the nodes it drives that another chunk or the generator's
+    statements read; the generator's module holds one ``Instance`` per chunk.  The logic is the
+    same; only the module boundaries move."""
 
-    def __init__(self, lib: Leaves | None, prefix: str, n_add: int, bits: int):
-        self.lib, self.prefix, self.n_add = lib, prefix, n_add
-        self.n = -(-bits // CHUNK_BITS) if lib is not None and n_add > 1 and bits > CHUNK_BITS else 1
-        self.n = min(self.n, n_add)
-        self.parts: list[list] = [[] for _ in range(self.n)] if self.n > 1 else []
+    def __init__(self, lib: Leaves | None, prefix: str, bits: int):
+        self.lib, self.prefix = lib, prefix
+        self.cut = lib is not None and bits > CHUNK_BITS
+        self.adders: list = []
 
-    def add(self, m: Module, name: str, inst: Instance, i: int) -> None:
-        """Adder ``i`` (of ``n_add``, in graph order), the instance ``inst`` named ``name``."""
-        if self.n <= 1:
-            m.submodules[name] = inst
+    def add(self, m: Module, name: str, inst: Instance) -> None:
+        """The next adder (graph order), the instance ``inst`` named ``name``."""
+        if self.cut:
+            self.adders.append((name, inst))
         else:
-            self.parts[i * self.n // self.n_add].append((name, inst))
+            m.submodules[name] = inst
+
+    def _parts(self) -> tuple[list, list, list]:
+        """The adders in chunks, and per chunk the signals it reads from outside / drives."""
+        parts, reads, drives = [], [], []  # reads / drives: per chunk, {id(signal): signal}
+        r = d = None
+        rbits = dbits = 0
+        for name, inst in self.adders:
+            ins, outs = {}, {}
+            for value, kind in inst.ports.values():
+                for sig in value._rhs_signals():
+                    (outs if kind == "o" else ins)[id(sig)] = sig
+            new_in = [s for k, s in ins.items() if r is None or (k not in r and k not in d)]
+            nb_in, nb_out = sum(len(s) for s in new_in), sum(len(s) for s in outs.values())
+            if r is None or (dbits + nb_out > CHUNK_BITS or rbits + nb_in > CHUNK_IN_BITS) and parts[-1]:
+                parts.append([])
+                r, d = {}, {}
+                reads.append(r)
+                drives.append(d)
+                rbits = dbits = 0
+                new_in, nb_in = list(ins.values()), sum(len(s) for s in ins.values())
+            parts[-1].append((name, inst))
+            for s in new_in:
+                r[id(s)] = s
+            d.update(outs)
+            rbits, dbits = rbits + nb_in, dbits + nb_out
+        return parts, reads, drives
 
     def finish(self, m: Module, stmts: list) -> None:
         """Put the chunks into ``m``; ``stmts``: every statement of ``m`` that may read a node."""
-        if self.n <= 1:
+        if not self.cut:
             return
-        reads, drives = [], []  # per chunk: signals its instances read / drive, first-seen order
-        for part in self.parts:
-            r, d = SignalDict(), SignalDict()
-            for _, inst in part:
-                for value, kind in inst.ports.values():
-                    for sig in value._rhs_signals():
-                        (d if kind == "o" else r)[sig] = None
-            reads.append(r)
-            drives.append(d)
-        outside = SignalDict()  # signals read outside their chunk
+        parts, reads, drives = self._parts()
+        self.adders = []
+        outside = set()  # ids of the signals read outside the chunk that drives them
         for st in stmts:
-            for sig in st._rhs_signals():
-                outside[sig] = None
-        for j, r in enumerate(reads):
-            for sig in r:
-                if sig not in drives[j]:
-                    outside[sig] = None
+            outside.update(id(sig) for sig in st._rhs_signals())
+        for r in reads:
+            outside.update(r)
         pieces = []
-        for j, part in enumerate(self.parts):
+        for j, part in enumerate(parts):
             sub = Module()
             for name, inst in part:
                 sub.submodules[name] = inst
-            ins = [s for s in reads[j] if s not in drives[j]]
-            outs = [s for s in drives[j] if s in outside]
-            piece = make_piece(f"{self.lib.top}.{self.prefix}.chunk{j}", sub, ins, outs, False,
-                               sum(len(s) for s in drives[j]), own_yosys=True)
+            outs = [s for k, s in drives[j].items() if k in outside]
+            piece = make_piece(f"{self.lib.top}.{self.prefix}.chunk{j}", sub, list(reads[j].values()), outs, False,
+                               sum(len(s) for s in drives[j].values()), own_yosys=True)
             if piece is None:  # cannot be cut by ports (a name clash): the adders stay in ``m``
-                for name, inst in (x for p in self.parts for x in p):
+                for name, inst in (x for p in parts for x in p):
                     m.submodules[name] = inst
                 return
             pieces.append(piece)
@@ -254,10 +273,10 @@ class Chunks:
         self.lib.pieces += pieces
 
 
-def chunks(prefix: str, n_add: int, bits: int) -> Chunks:
-    """The ``Chunks`` of an adder graph of ``n_add`` adders and ``bits`` adder bits in the design
-    being elaborated (one chunk, i.e. no cut, outside ``collecting``)."""
-    return Chunks(leaves(), prefix, n_add, bits)
+def chunks(prefix: str, bits: int) -> Chunks:
+    """The ``Chunks`` of an adder graph of ``bits`` adder bits in the design being elaborated (no
+    cut outside ``collecting`` or below ``CHUNK_BITS``)."""
+    return Chunks(leaves(), prefix, bits)
 
 
 _LEAVES: contextvars.ContextVar = contextvars.ContextVar("qir_rtl_leaves", default=None)
