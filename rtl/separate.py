@@ -189,11 +189,14 @@ def _adder_rtlil(name: str, wa: int, wb: int, sa: int, sb: int, neg: bool, w: in
 CHUNK_BITS = 50000
 #: at most this many input bits per chunk (its ports are the output bits of Amaranth's ``Top`` cell)
 CHUNK_IN_BITS = 60000
+#: only graphs of more adder bits than this are cut (a cut costs CPU: ports between chunks, a
+#: Yosys run per chunk); below it the Verilog is the same as without cutting
+CUT_BITS = 200000
 
 
 class Chunks:
     """The adders of one adder graph, cut into modules ``<top>.<prefix>.chunk<j>`` of consecutive
-    adders (topological order) when the graph has more than ``CHUNK_BITS`` adder bits.
+    adders (topological order) when the graph has more than ``CUT_BITS`` adder bits.
 
     The generator hands every adder ``Instance`` to ``add`` instead of adding it to its module,
     then calls ``finish`` with the statements of its own module.  Below the chunk size (and with
@@ -208,7 +211,7 @@ class Chunks:
 
     def __init__(self, lib: Leaves | None, prefix: str, bits: int):
         self.lib, self.prefix = lib, prefix
-        self.cut = lib is not None and bits > CHUNK_BITS
+        self.cut = lib is not None and bits > max(CUT_BITS, CHUNK_BITS)
         self.adders: list = []
 
     def add(self, m: Module, name: str, inst: Instance) -> None:
@@ -275,7 +278,7 @@ class Chunks:
 
 def chunks(prefix: str, bits: int) -> Chunks:
     """The ``Chunks`` of an adder graph of ``bits`` adder bits in the design being elaborated (no
-    cut outside ``collecting`` or below ``CHUNK_BITS``)."""
+    cut outside ``collecting`` or below ``CUT_BITS``)."""
     return Chunks(leaves(), prefix, bits)
 
 

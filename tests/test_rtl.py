@@ -618,6 +618,7 @@ def test_addergraph_cut_into_chunks_bit_exact(tmp_path, monkeypatch):
     base = _addergraph_design().files["lint_ag.v"]
     assert ".chunk" not in base
     monkeypatch.setattr(separate, "CHUNK_BITS", 40)
+    monkeypatch.setattr(separate, "CUT_BITS", 40)
     monkeypatch.setenv("QIR_RTL_JOBS", "1")
     source = []
     design = _addergraph_design(source)
