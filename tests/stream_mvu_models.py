@@ -1,10 +1,13 @@
-"""Small stream CNNs for ``qir.stream_mvu`` (issue #12): conv -> relu -> Flatten -> dense."""
+"""Small stream CNNs for ``qir.stream_mvu`` (issue #12): conv -> relu -> Flatten -> dense; and the
+steps tests/test_stream_mvu.py and tests/test_stream_xnor.py share (lowering with a reuse, two
+compiles + lint)."""
 from __future__ import annotations
 
 from pathlib import Path
 
 import numpy as np
 from qkeras_writer import Layer, conv, dense, qact, write_model
+from sim_checks import lint_clean
 
 
 def write_small_cnn(directory: str | Path, seed: int = 0, kind: str = "mac", shape=(6, 6, 2), filters: int = 3,
@@ -39,6 +42,44 @@ def random_inputs(n: int, shape=(6, 6, 2), seed: int = 1) -> np.ndarray:
     x = rng.integers(-32, 32, size=(n, *shape)) / 8
     x[0], x[1] = -4.0, 31 / 8
     return x
+
+
+def mantissas(x: np.ndarray) -> np.ndarray:
+    """The input mantissas of ``random_inputs`` (fixed<6,3>: 3 fractional bits)."""
+    return np.round(x * 8).astype(np.int64)
+
+
+def lowered(js, R: int):
+    """(imported, lowered): the model ``js`` and a copy with ``reuse = R`` on every dense, run
+    through ``STREAM_PIPELINE``."""
+    from qir.lowering import STREAM_PIPELINE
+    from xdsl.dialects.builtin import IntegerAttr, i64
+
+    from qir.dialect import DenseOp
+    from qir.flow import import_model, parse_pipeline, run_passes
+
+    net = import_model(js)
+    low = net.clone()
+    for op in low.walk():
+        if isinstance(op, DenseOp):
+            op.attributes["reuse"] = IntegerAttr(R, i64)
+    run_passes(low, parse_pipeline(STREAM_PIPELINE))
+    return net, low
+
+
+def compile_twice_and_lint(js, tmp_path: Path, top: str, reuse: int) -> Path:
+    """``js`` compiled ``--io stream`` with ``reuse`` into tmp_path/out and again into a deeper
+    folder: byte-identical Verilog, lint-clean; returns tmp_path/out."""
+    from qir.flow import compile_model
+
+    outs = []
+    for k in range(2):
+        out = tmp_path / f"o{k}" / "deep" if k else tmp_path / "out"
+        compile_model(js, out, io="stream", reuse=reuse, top=top)
+        outs.append((out / "rtl" / f"{top}.v").read_bytes())
+    assert outs[0] == outs[1]
+    lint_clean(tmp_path / "out" / "rtl" / f"{top}.v", top)
+    return tmp_path / "out"
 
 
 def write_binary_cnn(directory: str | Path, seed: int = 0, shape=(6, 6, 1), filters: int = 3, n_out: int = 5,

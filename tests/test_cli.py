@@ -137,3 +137,17 @@ def test_compile_a_model_file_named_like_a_verilog_keyword(tmp_path, stem):
     top = json.loads((out / "report.json").read_text())["top"]
     assert top != stem and stem in top and top[0].isalpha()
     assert f"module {top}(" in (out / "rtl" / f"{top}.v").read_text()
+
+
+def test_compile_command_line_flushes_before_its_fast_exit(tmp_path):
+    """``qir compile`` from its own command line ends with ``os._exit`` (qir.cli._exit_now, no
+    interpreter teardown): its summary line still reaches a pipe, the exit status is 0 and the
+    output directory is complete."""
+    from mlp_models import INPUT_TYPE, write_mlp
+
+    src = write_mlp(tmp_path / "src", "ternary")
+    out = tmp_path / "out"
+    r = run("qir", "compile", src, "-o", out, "--input-type", INPUT_TYPE)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.startswith("qir: compiled ") and r.stdout.endswith("\n")
+    assert (out / "report.json").is_file() and (out / "rtl").is_dir()

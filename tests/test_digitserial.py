@@ -6,12 +6,10 @@ widths, the verifier, the choice; RTL == interpreter in Icarus (parallel and str
 Verilator, lint-clean and byte-deterministic."""
 from __future__ import annotations
 
-import subprocess
-import sys
-
 import numpy as np
 import pytest
 from qir.lowering.adder_graph import build
+from sim_checks import sim_ok
 from test_fold import _compile_corner, _corner_model, _sim_corners_and_estimate
 
 from qir.digitserial import base_offset, digit_shape, evaluate, partial_ranges
@@ -192,12 +190,8 @@ def test_digitserial_verilator_lint_and_determinism(tmp_path):
     from test_fold import _compile_twice_and_lint, _corner_inputs
 
     js = _corner_model(tmp_path / "m")
-    np.save(tmp_path / "x.npy", _corner_inputs())
     for R in (2, 4):
-        a = _compile_twice_and_lint(tmp_path, js, R, "digitserial")
-        r = subprocess.run([sys.executable, "-m", "qir.cli", "sim", str(a), "--inputs", str(tmp_path / "x.npy"),
-                            "--simulator", "verilator"], capture_output=True, text=True)
-        assert r.returncode == 0 and " 0 mismatches" in r.stdout + r.stderr, r.stdout + r.stderr
+        sim_ok(_compile_twice_and_lint(tmp_path, js, R, "digitserial"), _corner_inputs(), tmp_path, "verilator")
 
 
 def test_search_bound_prices_rough_without_searching(tmp_path, monkeypatch):
@@ -207,21 +201,15 @@ def test_search_bound_prices_rough_without_searching(tmp_path, monkeypatch):
     weights is within the weight limit, its search would take many minutes.  Counts searches."""
     import qir.lowering.lower_cmvm as lc
     from qir.lowering.fold_auto import _UNFOLDED, unfolded_graph
-    from qkeras_writer import dense, q, write_model
-    from test_fold import QBITS
+    from test_fold import _count_calls, _one_dense_net
 
     import qir.folding as folding
     from qir.dialect import DenseOp
-    from qir.flow import import_model, run_passes
-    from qir.ir import parse_module, print_module
+    from qir.flow import run_passes
+    from qir.ir import parse_module
 
-    rng = np.random.default_rng(4)
-    js = write_model(tmp_path / "m", "ds", (12,), [
-        dense("fc", "x", rng.integers(-7, 8, size=(12, 8)) / 8, None, q("quantized_bits", bits=4, integer=1, **QBITS))])
-    net = print_module(import_model(js, input_type=Fixed.parse("fixed<8,1>")))
-    calls = []
-    real = lc.graph_for
-    monkeypatch.setattr(lc, "graph_for", lambda *a, **kw: calls.append(1) or real(*a, **kw))
+    net = _one_dense_net(tmp_path, "ds", np.random.default_rng(4).integers(-7, 8, size=(12, 8)) / 8, "fixed<8,1>")
+    calls = _count_calls(monkeypatch, lc, "graph_for")
 
     def layer():
         m = parse_module(net)

@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 import random_models as rm
 from qkeras_writer import dense, q, write_model
+from sim_checks import sim_ok
 
 from qir.dialect import DenseOp
 from qir.fixed import Fixed
@@ -51,6 +52,22 @@ def _corner_model(d: Path) -> Path:
     return write_model(d, "corner", (7,), layers)
 
 
+def _one_dense_net(tmp_path: Path, name: str, k: np.ndarray, input_type: str) -> str:
+    """The printed import (on ``input_type``) of the model ``name``: one dense ``fc`` with kernel
+    ``k`` (``quantized_bits(4,1)``), no bias."""
+    js = write_model(tmp_path / "m", name, (k.shape[0],), [
+        dense("fc", "x", k, None, q("quantized_bits", bits=4, integer=1, **QBITS))])
+    return print_module(import_model(js, input_type=Fixed.parse(input_type)))
+
+
+def _count_calls(monkeypatch, module, name: str) -> list:
+    """``module.name`` wrapped for the test: each call appends to the returned list, then runs."""
+    calls = []
+    real = getattr(module, name)
+    monkeypatch.setattr(module, name, lambda *a, **kw: calls.append(1) or real(*a, **kw))
+    return calls
+
+
 def _corner_inputs(n_random: int = 12) -> np.ndarray:
     lo, hi, n = -128, 127, 7
     alt = np.arange(n) % 2
@@ -72,10 +89,7 @@ def _compile_corner(tmp_path: Path, R: int, impl: str, io: str) -> tuple[Path, d
 def _sim_corners_and_estimate(tmp_path: Path, out: Path) -> dict:
     """``qir sim`` of the corner inputs in Icarus (asserts 0 mismatches), then ``qir report
     --json``'s estimate."""
-    np.save(tmp_path / "x.npy", _corner_inputs())
-    r = subprocess.run([sys.executable, "-m", "qir.cli", "sim", str(out), "--inputs", str(tmp_path / "x.npy"),
-                        "--simulator", "icarus"], capture_output=True, text=True)
-    assert r.returncode == 0 and " 0 mismatches" in r.stdout + r.stderr, r.stdout + r.stderr
+    sim_ok(out, _corner_inputs(), tmp_path)
     return json.loads(subprocess.run([sys.executable, "-m", "qir.cli", "report", str(out), "--json"],
                                      capture_output=True, text=True, check=True).stdout)["estimate"]
 
@@ -281,10 +295,7 @@ def test_folded_mlp(tmp_path, kind, R, io):
     assert rep["ii_cycles"] == R
     low = (out / "lowered.mlir").read_text()
     assert (f"reuse {R}" in low) and ("qir.xnor" in low if kind == "bnn" else "qir.mvu" in low)
-    np.save(tmp_path / "x.npy", mlp_models.random_inputs(24))
-    r = subprocess.run([sys.executable, "-m", "qir.cli", "sim", str(out), "--inputs", str(tmp_path / "x.npy"),
-                        "--simulator", "icarus"], capture_output=True, text=True)
-    assert r.returncode == 0 and " 0 mismatches" in r.stdout + r.stderr, r.stdout + r.stderr
+    sim_ok(out, mlp_models.random_inputs(24), tmp_path)
     rep = subprocess.run([sys.executable, "-m", "qir.cli", "report", str(out), "--html"], capture_output=True,
                          text=True)  # folded layers in the text and HTML reports (a folded xnor too)
     assert rep.returncode == 0 and f"folded, reuse {R}" in rep.stdout, rep.stdout + rep.stderr
@@ -401,11 +412,8 @@ def test_folded_layer_in_join_body(tmp_path):
     rng = np.random.default_rng(1)
     x = rng.integers(-32, 32, size=(10, 3, 3, 2)) / 8.0
     x[0], x[1] = -4.0, 31 / 8  # min and max inputs
-    np.save(tmp_path / "x.npy", x)
-    r = subprocess.run([sys.executable, "-m", "qir.cli", "sim", str(out), "--inputs", str(tmp_path / "x.npy"),
-                        "--simulator", "icarus"], capture_output=True, text=True)
-    assert r.returncode == 0 and " 0 mismatches" in r.stdout + r.stderr and "II 63 cycles" in r.stdout, \
-        r.stdout + r.stderr
+    r = sim_ok(out, x, tmp_path)
+    assert "II 63 cycles" in r.stdout, r.stdout
 
 
 def _deep_rom_model(path: Path, R: int) -> Path:
@@ -445,10 +453,7 @@ def test_folded_block_ram_rom(tmp_path, io):
     assert lint.returncode == 0, lint.stderr
     x = np.random.default_rng(2).integers(-128, 128, size=(8, 32))
     x[0], x[1], x[2] = -128, 127, np.where(np.arange(32) % 2, -128, 127)
-    np.save(tmp_path / "x.npy", x / 32.0)
-    r = subprocess.run([sys.executable, "-m", "qir.cli", "sim", str(out), "--inputs", str(tmp_path / "x.npy"),
-                        "--simulator", "icarus"], capture_output=True, text=True)
-    assert r.returncode == 0 and " 0 mismatches" in r.stdout + r.stderr, r.stdout + r.stderr
+    sim_ok(out, x / 32.0, tmp_path)
 
 
 def _rom_convert_peak(monkeypatch, slice_bits: int) -> tuple[int, int]:

@@ -4,13 +4,11 @@ the outputs and merged into one (``qir.lowering.mux_adder_graph``, ``qir.muxgrap
 field widths, the codec and its checks, the cost and the choice; RTL == interpreter in Icarus."""
 from __future__ import annotations
 
-import subprocess
-import sys
-
 import numpy as np
 import pytest
 from qir.lowering.adder_graph import build
 from qir.lowering.mux_adder_graph import build_mux, phase_columns
+from sim_checks import sim_ok
 from test_fold import _compile_corner, _set_reuse, _sim_corners_and_estimate
 
 from qir.fixed import Fixed
@@ -184,10 +182,7 @@ def test_muxgraph_three_and_four_phases(tmp_path, io, P):
     assert rep["ii_cycles"] == 4 and (out / "lowered.mlir").read_text().count(f"phases {P} : i64") == 2
     x = rng.integers(-128, 128, size=(16, 6))
     x[:4] = [[-128] * 6, [127] * 6, [0] * 6, [-128, 127] * 3]
-    np.save(tmp_path / "x.npy", x * 2.0 ** -7)
-    r = subprocess.run([sys.executable, "-m", "qir.cli", "sim", str(out), "--inputs", str(tmp_path / "x.npy"),
-                        "--simulator", "icarus"], capture_output=True, text=True)
-    assert r.returncode == 0 and " 0 mismatches" in r.stdout + r.stderr, r.stdout + r.stderr
+    sim_ok(out, x * 2.0 ** -7, tmp_path)
 
 
 def test_muxgraph_offered_only_up_to_the_search_bound(tmp_path, monkeypatch):
@@ -197,22 +192,16 @@ def test_muxgraph_offered_only_up_to_the_search_bound(tmp_path, monkeypatch):
     spent > 9 minutes in that search).  Counts searches, not time: a 16 -> 32 dense on 1-bit
     inputs (no digit-serial form) folded by 3 is a muxgraph under the bound and a ROM above it."""
     import qir.lowering.mux_adder_graph as mag
-    from qkeras_writer import dense, q, write_model
-    from test_fold import QBITS
+    from test_fold import _count_calls, _one_dense_net
 
     import qir.folding as folding
     from qir.dialect import MuxGraphOp, MvuOp, elements_to_numpy
     from qir.flow import run_passes
-    from qir.ir import parse_module, print_module
+    from qir.ir import parse_module
 
-    rng = np.random.default_rng(2)
-    k = rng.integers(-7, 8, size=(16, 32)) / 8
-    js = write_model(tmp_path / "m", "bound", (16,), [
-        dense("fc", "x", k, None, q("quantized_bits", bits=4, integer=1, **QBITS))])
-    net = print_module(import_model(js, input_type=Fixed.parse("ufixed<1,1>")))
-    calls = []
-    real = mag.build_mux
-    monkeypatch.setattr(mag, "build_mux", lambda *a, **kw: calls.append(1) or real(*a, **kw))
+    k = np.random.default_rng(2).integers(-7, 8, size=(16, 32)) / 8
+    net = _one_dense_net(tmp_path, "bound", k, "ufixed<1,1>")
+    calls = _count_calls(monkeypatch, mag, "build_mux")
 
     def lower():
         m = parse_module(net)

@@ -11,6 +11,7 @@ import pytest
 from qir.frontends.keras import import_keras
 from qir.frontends.keras_quantizers import resolve_activation, resolve_quantizer
 from qkeras_doc_models import DOC_MODELS
+from sim_checks import sim_ok
 
 from qir.dialect import DenseOp, elements_to_numpy
 from qir.errors import QirError
@@ -73,13 +74,6 @@ def test_po2_activation_on_wide_input(spec):
     assert np.array_equal(got, want)
 
 
-def _sim(out, x, tmp_path, simulator):
-    np.save(tmp_path / "x.npy", x)
-    r = subprocess.run([sys.executable, "-m", "qir.cli", "sim", str(out), "--inputs", str(tmp_path / "x.npy"),
-                        "--simulator", simulator, "--quantize-inputs"], capture_output=True, text=True, timeout=900)
-    assert r.returncode == 0 and " 0 mismatches" in r.stdout, r.stdout + r.stderr
-
-
 #: name -> (compile options, reduced-size writer kwargs)
 SMALL = {
     "cifar10_po2": ({"input_type": Fixed(8, 0, False)}, {"scale": 32, "hw": 24}),
@@ -103,7 +97,7 @@ def test_doc_models_stream_bit_exact(tmp_path, name):
     n_in = kw.get("n_in")
     shp = (n_in,) if n_in else (kw["hw"], kw["hw"], shape[-1])
     x = np.random.default_rng(1).uniform(-1, 1, size=(4, *shp))
-    _sim(out, x, tmp_path, "icarus")
+    sim_ok(out, x, tmp_path, "icarus", "--quantize-inputs", timeout=900)
 
 
 @pytest.mark.sim
@@ -114,7 +108,8 @@ def test_steps_parallel_bit_exact(tmp_path):
     out = tmp_path / "out"
     compile_model(js, out, io="parallel", softmax="none", input_type=Fixed(8, 0, False))
     assert (out / "lowered.mlir").read_text().count("qir.steps") == 2
-    _sim(out, np.random.default_rng(4).uniform(0, 1, size=(8, 12, 12, 1)), tmp_path, "icarus")
+    sim_ok(out, np.random.default_rng(4).uniform(0, 1, size=(8, 12, 12, 1)), tmp_path, "icarus", "--quantize-inputs",
+           timeout=900)
 
 
 def test_worker_converted_pieces_leave_no_unused_elaboratable(tmp_path):

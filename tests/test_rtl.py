@@ -518,6 +518,41 @@ def test_same_verilog_with_or_without_worker_processes(monkeypatch):
     assert "\\mlp.fc1_cmvm  fc1_cmvm (" in one and ".fc1_cmvm_y0(fc1_cmvm_y0)" in one
 
 
+def test_prestarted_split_yosys_runs_write_the_same_verilog(monkeypatch):
+    """The final Yosys run can start before the design is elaborated and be split over two
+    processes (qir.rtl.separate.prestart_yosys / to_verilog): the text is the one of a single
+    Amaranth ``_convert_rtlil_text`` run, with Amaranth's own script, and no process is left."""
+    from amaranth._toolchain import yosys as amaranth_yosys
+    from amaranth.back import verilog
+    from qir.rtl import separate
+
+    net, y = _mlp()
+    model = net.output(y)
+    monkeypatch.setenv("QIR_RTL_JOBS", "1")
+    texts = []
+    real = separate.to_verilog
+    monkeypatch.setattr(separate, "to_verilog", lambda t: texts.append(list(t)) or real(t))
+    monkeypatch.setattr(separate, "SPLIT_MIN_ADDERS", 0)  # two processes even for this small design
+    monkeypatch.setattr(separate, "SPLIT_MIN_CHARS", 0)
+    split = generate(model).files["mlp.v"]
+    assert not separate._SPARE  # both used (or ended): nothing waits on stdin
+    [batch] = texts
+    assert len(separate._rtlil_modules(batch)) > 2  # top, pieces, adder modules: a real split
+    one = verilog._convert_rtlil_text("\n".join(batch), strip_internal_attrs=True)
+    body = one.split("\n", 1)[1]  # after Yosys's header line (rtl.top adds lint waivers above it)
+    assert body in split and split.count("endmodule") == body.count("endmodule")
+    # the script is Amaranth's
+    scripts = []
+    monkeypatch.setattr(amaranth_yosys._BuiltinYosys, "run", classmethod(lambda cls, a, s, **k: scripts.append(s)))
+    verilog._convert_rtlil_text(batch[0], strip_internal_attrs=True)
+    assert scripts == [separate._yosys_script(batch[0])]
+    # started and not used: ended
+    separate.prestart_yosys(2)
+    procs = separate._SPARE[1:]
+    separate.release_yosys()
+    assert len(procs) == 2 and all(p.returncode == 0 for p in procs) and not separate._SPARE
+
+
 def test_constant_products_are_not_multipliers():
     """+-1 and +-2^k coefficients become wires, shifts and negations; others constant products."""
     net = Net("shifts")

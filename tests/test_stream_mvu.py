@@ -7,13 +7,17 @@ Verilog (slow), and a flatten wider than an Amaranth signal lowered without fold
 """
 from __future__ import annotations
 
-import subprocess
-import sys
-
 import numpy as np
 import pytest
 from qir.lowering import STREAM_PIPELINE
-from stream_mvu_models import random_inputs, write_small_cnn
+from sim_checks import lint_clean, sim_ok
+from stream_mvu_models import (
+    compile_twice_and_lint,
+    lowered,
+    mantissas,
+    random_inputs,
+    write_small_cnn,
+)
 
 from qir.dialect import DenseOp, shape_of
 from qir.dialect.stream_ops import StreamMvuOp
@@ -21,10 +25,6 @@ from qir.flow import compile_model, import_model, parse_pipeline, run_passes
 from qir.folding import estimate, stream_fold
 from qir.interp import evaluate
 from qir.ir import get_model, layer_of
-
-
-def _mantissas(x: np.ndarray) -> np.ndarray:
-    return np.round(x * 8).astype(np.int64)  # fixed<6,3>: 3 fractional bits
 
 
 def test_stream_fold():
@@ -39,19 +39,12 @@ def test_stream_fold():
 def test_interpreter_equals_dense(tmp_path, kind, R):
     """The lowered model (qir.stream_mvu) equals the imported one (plain dense on the flattened
     vector) on corners and random vectors; the op's cost is the planner's estimate."""
-    from xdsl.dialects.builtin import IntegerAttr, i64
-
     js = write_small_cnn(tmp_path, seed=R, kind=kind)
-    net = import_model(js)
-    low = net.clone()
-    for op in low.walk():
-        if isinstance(op, DenseOp):
-            op.attributes["reuse"] = IntegerAttr(R, i64)
-    run_passes(low, parse_pipeline(STREAM_PIPELINE))
+    net, low = lowered(js, R)
     sm = [o for o in low.walk() if isinstance(o, StreamMvuOp)]
     assert len(sm) == 1 and sm[0].style.data == kind and (sm[0].R, sm[0].G) == stream_fold(3, 5, R)
     assert "qir.collect" not in str(low)
-    x = _mantissas(random_inputs(16))
+    x = mantissas(random_inputs(16))
     assert np.array_equal(evaluate(get_model(net), [x]).outputs[0], evaluate(get_model(low), [x]).outputs[0])
     dense = next(o for o in import_model(js).walk() if isinstance(o, DenseOp))
     assert estimate(dense, R, beat=3) == sm[0].cost()  # one formula: before lowering and after
@@ -77,17 +70,9 @@ def test_stream_mvu_icarus(tmp_path, kind, R):
     rb, g = stream_fold(3, 5, R)
     assert f"reuse {rb} : i64 groups {g} : i64" in low and "qir.collect" not in low
     assert rep["ii_cycles"] >= 36 * rb * g
-    np.save(tmp_path / "x.npy", random_inputs(5, seed=R))
-    r = subprocess.run([sys.executable, "-m", "qir.cli", "sim", str(out), "--inputs", str(tmp_path / "x.npy"),
-                        "--simulator", "icarus"], capture_output=True, text=True, timeout=600)
-    assert r.returncode == 0 and " 0 mismatches" in r.stdout, r.stdout + r.stderr
+    sim_ok(out, random_inputs(5, seed=R), tmp_path)
     if R == 1:  # one chunk, one group: no zero-width counter may reach the Verilog (lint: ASCRANGE)
-        from qir.sim import tools
-
-        v = out / "rtl" / f"{rep['top']}.v"
-        lint = subprocess.run([str(tools.find_verilator().exe), "--lint-only", "-Wall", "--top-module", rep["top"],
-                               str(v)], capture_output=True, text=True, timeout=300)
-        assert lint.returncode == 0, lint.stderr
+        lint_clean(out / "rtl" / f"{rep['top']}.v", rep["top"])
 
 
 @pytest.mark.sim
@@ -99,10 +84,7 @@ def test_activation_after_flatten_icarus(tmp_path):
     compile_model(js, out, io="stream", reuse=2)
     low = (out / "lowered.mlir").read_text()
     assert "qir.stream_mvu" in low and "qir.collect" not in low
-    np.save(tmp_path / "x.npy", random_inputs(4, seed=5))
-    r = subprocess.run([sys.executable, "-m", "qir.cli", "sim", str(out), "--inputs", str(tmp_path / "x.npy"),
-                        "--simulator", "icarus"], capture_output=True, text=True, timeout=600)
-    assert r.returncode == 0 and " 0 mismatches" in r.stdout, r.stdout + r.stderr
+    sim_ok(out, random_inputs(4, seed=5), tmp_path)
 
 
 @pytest.mark.sim
@@ -110,23 +92,9 @@ def test_activation_after_flatten_icarus(tmp_path):
 def test_stream_mvu_verilator_lint_deterministic(tmp_path):
     """Verilator bit-exact (stalls too), ``verilator --lint-only -Wall`` clean, and the Verilog
     byte-identical when compiled again elsewhere."""
-    from qir.sim import tools
-
     js = write_small_cnn(tmp_path / "m", seed=3, kind="mac", shape=(5, 4, 3), filters=4, n_out=6)
-    outs = []
-    for k in range(2):
-        out = tmp_path / f"o{k}" / "deep" if k else tmp_path / "out"
-        compile_model(js, out, io="stream", reuse=9, top="smvu")
-        outs.append((out / "rtl" / "smvu.v").read_bytes())
-    assert outs[0] == outs[1]
-    lint = subprocess.run([str(tools.find_verilator().exe), "--lint-only", "-Wall", "--top-module", "smvu",
-                           str(tmp_path / "out" / "rtl" / "smvu.v")], capture_output=True, text=True, timeout=300)
-    assert lint.returncode == 0, lint.stderr
-    np.save(tmp_path / "x.npy", random_inputs(6, shape=(5, 4, 3)))
-    r = subprocess.run([sys.executable, "-m", "qir.cli", "sim", str(tmp_path / "out"), "--inputs",
-                        str(tmp_path / "x.npy"), "--simulator", "verilator"], capture_output=True, text=True,
-                       timeout=600)
-    assert r.returncode == 0 and " 0 mismatches" in r.stdout, r.stdout + r.stderr
+    out = compile_twice_and_lint(js, tmp_path, "smvu", 9)
+    sim_ok(out, random_inputs(6, shape=(5, 4, 3)), tmp_path, "verilator")
 
 
 def test_wide_flatten_without_folding(tmp_path):

@@ -10,13 +10,18 @@ it under ``--target-ii``/``--max-luts``; Verilator + lint + deterministic Verilo
 """
 from __future__ import annotations
 
-import subprocess
-import sys
-
 import numpy as np
 import pytest
 from qir.lowering import STREAM_PIPELINE
-from stream_mvu_models import random_inputs, write_binary_cnn, write_binary_head
+from sim_checks import sim_ok
+from stream_mvu_models import (
+    compile_twice_and_lint,
+    lowered,
+    mantissas,
+    random_inputs,
+    write_binary_cnn,
+    write_binary_head,
+)
 
 from qir.dialect import DenseOp, XnorOp
 from qir.dialect.stream_ops import StreamMvuOp
@@ -27,42 +32,19 @@ from qir.interp import evaluate
 from qir.ir import get_model
 
 
-def _mantissas(x: np.ndarray) -> np.ndarray:
-    return np.round(x * 8).astype(np.int64)  # fixed<6,3>: 3 fractional bits
-
-
-def _lowered(js, R: int):
-    from xdsl.dialects.builtin import IntegerAttr, i64
-
-    net = import_model(js)
-    low = net.clone()
-    for op in low.walk():
-        if isinstance(op, DenseOp):
-            op.attributes["reuse"] = IntegerAttr(R, i64)
-    run_passes(low, parse_pipeline(STREAM_PIPELINE))
-    return net, low
-
-
-def _sim(out, x, tmp_path, simulator="icarus"):
-    np.save(tmp_path / "x.npy", x)
-    r = subprocess.run([sys.executable, "-m", "qir.cli", "sim", str(out), "--inputs", str(tmp_path / "x.npy"),
-                        "--simulator", simulator], capture_output=True, text=True, timeout=600)
-    assert r.returncode == 0 and " 0 mismatches" in r.stdout, r.stdout + r.stderr
-
-
 @pytest.mark.parametrize("use_01,sign_after,R", [(False, True, 1), (True, True, 2), (False, False, 7),
                                                  (True, False, 3)])
 def test_interpreter_equals_dense(tmp_path, use_01, sign_after, R):
     """Lowered (qir.stream_mvu xnor, thresholds folded when a sign follows) == imported, on
     corners and random vectors; no collect, no qir.xnor left; cost() == the planner's estimate."""
     js = write_binary_cnn(tmp_path, seed=R, use_01=use_01, sign_after=sign_after)
-    net, low = _lowered(js, R)
+    net, low = lowered(js, R)
     sm = [o for o in low.walk() if isinstance(o, StreamMvuOp)]
     assert len(sm) == 1 and sm[0].is_xnor and (sm[0].R, sm[0].G) == stream_fold(3, 5, R)
     assert (sm[0].zero.value.data, sm[0].one.value.data) == ((0, 1) if use_01 else (-1, 1))
     assert (sm[0].thresholds is not None) == sign_after
     assert "qir.collect" not in str(low) and not any(isinstance(o, XnorOp) for o in low.walk())
-    x = _mantissas(random_inputs(24, shape=(6, 6, 1)))
+    x = mantissas(random_inputs(24, shape=(6, 6, 1)))
     assert np.array_equal(evaluate(get_model(net), [x]).outputs[0], evaluate(get_model(low), [x]).outputs[0])
     dense = next(o for o in import_model(js).walk() if isinstance(o, DenseOp) and o.attributes["layer"].data == "fc1")
     assert estimate(dense, R, "xnor", beat=3) == sm[0].cost()
@@ -110,12 +92,12 @@ def test_corner_counts_interpreter(tmp_path, use_01):
     shape = (4, 4, 2)
     k, b = _corner_kernel(32)
     js = write_binary_head(tmp_path, k, b, shape, use_01=use_01)
-    net, low = _lowered(js, 3)
+    net, low = lowered(js, 3)
     x = _corner_inputs(shape)
     bits = (x.reshape(len(x), -1) >= 0).astype(np.int64)
     xs = bits if use_01 else 2 * bits - 1
     want = xs @ k.astype(np.int64) + b
-    y = evaluate(get_model(low), [_mantissas(x)]).outputs[0]
+    y = evaluate(get_model(low), [mantissas(x)]).outputs[0]
     assert np.array_equal(y, want.astype(np.int64)), (y, want)
     # row 0 (every bit 1): column 0 (all +) all agree p = 32, column 1 (all -) all disagree p = 0;
     # row 1 (every bit 0): column 0 all disagree (y = 0 for {0,1}, -32 for {-1,+1})
@@ -137,7 +119,7 @@ def test_corner_counts_icarus(tmp_path, use_01, sign_after, R):
     assert 'style "xnor"' in low and "qir.collect" not in low
     if sign_after:  # the constant columns: T = 0 (always the code 'above', which equals 'below')
         assert "thresholds(dense<[16, 16, 16, 17, 0, 0]>" in low
-    _sim(out, _corner_inputs(shape), tmp_path)
+    sim_ok(out, _corner_inputs(shape), tmp_path)
 
 
 @pytest.mark.sim
@@ -149,7 +131,7 @@ def test_binary_cnn_icarus(tmp_path):
     compile_model(js, out, io="stream", reuse=6)
     low = (out / "lowered.mlir").read_text()
     assert 'style "xnor"' in low and "thresholds" in low and "qir.collect" not in low
-    _sim(out, random_inputs(5, shape=(8, 8, 1), seed=4), tmp_path)
+    sim_ok(out, random_inputs(5, shape=(8, 8, 1), seed=4), tmp_path)
 
 
 def test_fold_auto_chooses_xnor_stream(tmp_path):
@@ -176,19 +158,9 @@ def test_fold_auto_chooses_xnor_stream(tmp_path):
 def test_stream_xnor_verilator_lint_deterministic(tmp_path):
     """Verilator bit-exact (stalls too), ``verilator --lint-only -Wall`` clean, and the Verilog
     byte-identical when compiled again elsewhere; {0,1} encoding, 3 groups of 2 outputs."""
-    from qir.sim import tools
-
     js = write_binary_cnn(tmp_path / "m", seed=9, shape=(5, 6, 2), filters=4, n_out=6, use_01=True)
-    outs = []
-    for k in range(2):
-        out = tmp_path / f"o{k}" / "deep" if k else tmp_path / "out"
-        compile_model(js, out, io="stream", reuse=13, top="sxnor")
-        outs.append((out / "rtl" / "sxnor.v").read_bytes())
-    assert outs[0] == outs[1]
-    lint = subprocess.run([str(tools.find_verilator().exe), "--lint-only", "-Wall", "--top-module", "sxnor",
-                           str(tmp_path / "out" / "rtl" / "sxnor.v")], capture_output=True, text=True, timeout=300)
-    assert lint.returncode == 0, lint.stderr
-    _sim(tmp_path / "out", random_inputs(6, shape=(5, 6, 2)), tmp_path, "verilator")
+    out = compile_twice_and_lint(js, tmp_path, "sxnor", 13)
+    sim_ok(out, random_inputs(6, shape=(5, 6, 2)), tmp_path, "verilator")
 
 
 @pytest.mark.sim
@@ -209,7 +181,7 @@ def test_sliced_rom_icarus(tmp_path, monkeypatch, kind):
     compile_model(js, out, io="stream", reuse=1)
     v = next((out / "rtl").glob("*.v")).read_text()
     assert "rom0" in v and "rom1" in v
-    _sim(out, random_inputs(4, shape=shape, seed=3), tmp_path)
+    sim_ok(out, random_inputs(4, shape=shape, seed=3), tmp_path)
 
 
 def test_two_valued_through_a_wide_map(tmp_path):

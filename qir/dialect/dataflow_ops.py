@@ -2,7 +2,6 @@
 ``qir.addergraph``, ``qir.threshold``, ``qir.xnor`` (and the popcount structure)."""
 from __future__ import annotations
 
-import weakref
 from typing import ClassVar
 
 import numpy as np
@@ -28,13 +27,18 @@ from qir.dialect.types import (
     FixedType,
     LayerStage,
     UFixedType,
+    _check_1d,
     _check_bounds,
     _check_in_type,
+    _check_per_channel,
+    _check_shifted_result,
+    _check_vector,
     _layer,
-    dense_bounds,
+    cached_graph,
     elem,
     elements_to_numpy,
     int_elements,
+    matrix_exact_bounds,
     shape_of,
     tree_levels,
 )
@@ -46,18 +50,26 @@ from qir.fixed import OVERFLOW_MODES, ROUNDING_MODES, Fixed
 CMVM_STYLES = ("mac", "cmvm", "ternary", "po2")
 
 
-@irdl_op_definition
-class CmvmOp(ExactResult, IRDLOperation):
-    """out[j] = sum_i in[i] * matrix[i, j] + offset[j] on mantissas; result frac = in frac + shift."""
+class ConstProductOp(IRDLOperation):
+    """What the ops of a constant matrix times the vector ``input`` on mantissas declare alike
+    (``qir.cmvm``, ``qir.addergraph``, the folded ``FoldedLayerOp``s): the constant ``offset``
+    added per output, ``shift`` (the sums on the grid of input frac + shift), the implementation
+    ``style``; a layer stage of its own (``qir-pipeline``)."""
 
-    name = "qir.cmvm"
     input = operand_def(TensorType)
-    matrix = prop_def(DenseIntOrFPElementsAttr)
     offset = prop_def(DenseIntOrFPElementsAttr)
     shift = prop_def(IntegerAttr)
     style = prop_def(StringAttr)
     output = result_def(TensorType)
     traits = traits_def(LayerStage(), Pure())
+
+
+@irdl_op_definition
+class CmvmOp(ExactResult, ConstProductOp):
+    """out[j] = sum_i in[i] * matrix[i, j] + offset[j] on mantissas; result frac = in frac + shift."""
+
+    name = "qir.cmvm"
+    matrix = prop_def(DenseIntOrFPElementsAttr)
     assembly_format = (
         "$input `matrix` `(` $matrix `)` `offset` `(` $offset `)` `shift` $shift `style` $style "
         "attr-dict `:` type($input) `->` type($output)"
@@ -70,9 +82,7 @@ class CmvmOp(ExactResult, IRDLOperation):
 
     def exact_bounds(self):
         """(lo, hi, frac) over every output, x anywhere in the input type's range."""
-        in_t = elem(self.input.type)
-        lo, hi = dense_bounds(in_t, elements_to_numpy(self.matrix), elements_to_numpy(self.offset))
-        return int(min(lo, default=0)), int(max(hi, default=0)), in_t.frac + self.shift.value.data
+        return matrix_exact_bounds(self, elements_to_numpy(self.matrix))
 
     def levels(self) -> int:
         """Adder levels when not cut inside (``qir-pipeline{max-depth=N}``)."""
@@ -89,10 +99,7 @@ class CmvmOp(ExactResult, IRDLOperation):
                                   f"({n_in}, {n_out}) / ({n_out},)")
         if self.style.data not in CMVM_STYLES:
             raise VerifyException(f"{where}: style {self.style.data!r} is not one of {', '.join(CMVM_STYLES)}")
-        frac = in_t.frac + self.shift.value.data
-        if out_t.frac != frac:
-            raise VerifyException(f"{where}: result must have exactly {frac} fractional bits, has {out_t.frac}")
-        _check_bounds(where, out_t, *self.exact_bounds())
+        _check_shifted_result(self, where, in_t, out_t)
 
 
 @irdl_op_definition
@@ -122,7 +129,7 @@ ADDERGRAPH_STYLES = ("cmvm", "ternary", "po2")
 
 
 @irdl_op_definition
-class AdderGraphOp(IRDLOperation):
+class AdderGraphOp(ConstProductOp):
     """A constant matrix-vector product as an explicit graph of two-input adders.
 
     Values ``v``: the input mantissas ``v[0..n_in-1]``, then one per row of ``nodes``
@@ -140,20 +147,14 @@ class AdderGraphOp(IRDLOperation):
     """
 
     name = "qir.addergraph"
-    input = operand_def(TensorType)
     nodes = prop_def(DenseIntOrFPElementsAttr)
     outputs = prop_def(DenseIntOrFPElementsAttr)
-    offset = prop_def(DenseIntOrFPElementsAttr)
-    shift = prop_def(IntegerAttr)
-    style = prop_def(StringAttr)
     stages = prop_def(DenseIntOrFPElementsAttr)
     latency = prop_def(IntegerAttr)
     acc_type = opt_prop_def(base(FixedType) | base(UFixedType))
     relu = opt_prop_def(IntegerAttr)
     rounding = opt_prop_def(StringAttr)
     overflow = opt_prop_def(StringAttr)
-    output = result_def(TensorType)
-    traits = traits_def(LayerStage(), Pure())
     assembly_format = (
         "$input `nodes` `(` $nodes `)` `outputs` `(` $outputs `)` `offset` `(` $offset `)` "
         "`shift` $shift `style` $style `stages` `(` $stages `)` `latency` $latency "
@@ -166,16 +167,13 @@ class AdderGraphOp(IRDLOperation):
         cached per op while its properties are the same attribute objects)."""
         from qir.addergraph import from_arrays
 
-        key = (self.nodes, self.outputs, self.offset, self.input.type)
-        hit = _GRAPH_CACHE.get(self)
-        if hit is not None and all(a is b for a, b in zip(hit[0], key)):
-            return hit[1]
-        in_t = elem(self.input.type)
-        n_in = shape_of(self.input.type)[0] if shape_of(self.input.type) else 1
-        g = from_arrays(n_in, [in_t.min_int] * n_in, [in_t.max_int] * n_in, elements_to_numpy(self.nodes),
-                        elements_to_numpy(self.outputs), elements_to_numpy(self.offset))
-        _GRAPH_CACHE[self] = (key, g)
-        return g
+        def build():
+            in_t = elem(self.input.type)
+            n_in = shape_of(self.input.type)[0] if shape_of(self.input.type) else 1
+            return from_arrays(n_in, [in_t.min_int] * n_in, [in_t.max_int] * n_in, elements_to_numpy(self.nodes),
+                               elements_to_numpy(self.outputs), elements_to_numpy(self.offset))
+
+        return cached_graph(self, (self.nodes, self.outputs, self.offset, self.input.type), build)
 
     @staticmethod
     def properties_of(g) -> dict:
@@ -234,25 +232,10 @@ class AdderGraphOp(IRDLOperation):
 
     def verify_(self) -> None:
         where = _layer(self)
-        in_t = elem(self.input.type, f"{where} input")
-        elem(self.output.type, f"{where} result")  # a fixed-point result
-        if len(shape_of(self.input.type)) != 1 or len(shape_of(self.output.type)) != 1:
-            raise VerifyException(f"{where}: qir.addergraph takes and returns 1-D tensors")
-        (n_in,), (n_out,) = shape_of(self.input.type), shape_of(self.output.type)
+        in_t, _, n_in, n_out = _check_vector(self, where)
         nodes, outs = elements_to_numpy(self.nodes), elements_to_numpy(self.outputs)
-        off, st = elements_to_numpy(self.offset), elements_to_numpy(self.stages)
-        if nodes.ndim != 2 or nodes.shape[1] != 5:
-            raise VerifyException(f"{where}: nodes must be an N x 5 array [a, sa, b, sb, sign]")
-        if outs.shape != (n_out, 3) or off.shape != (n_out,):
-            raise VerifyException(f"{where}: outputs must be {n_out} x 3 [node, shift, sign] and offset ({n_out},)")
-        n_nodes = n_in + nodes.shape[0]
-        for k, (a, sa, b, sb, sg) in enumerate(nodes.tolist(), start=n_in):
-            if not (0 <= a < k and 0 <= b < k) or sa < 0 or sb < 0 or sg not in (-1, 1):
-                raise VerifyException(f"{where}: node {k} = [{a}, {sa}, {b}, {sb}, {sg}] must use earlier nodes, "
-                                      "non-negative shifts and sign +-1")
-        for j, (k, sh, sg) in enumerate(outs.tolist()):
-            if not -1 <= k < n_nodes or sh < 0 or sg not in (-1, 1):
-                raise VerifyException(f"{where}: output {j} = [{k}, {sh}, {sg}] is not a node, shift >= 0, sign +-1")
+        st = elements_to_numpy(self.stages)
+        check_graph_arrays(where, n_in, n_out, nodes, outs, elements_to_numpy(self.offset))
         if self.style.data not in ADDERGRAPH_STYLES:
             raise VerifyException(f"{where}: style {self.style.data!r} is not one of {', '.join(ADDERGRAPH_STYLES)}")
         lat = self.latency.value.data
@@ -293,8 +276,24 @@ class AdderGraphOp(IRDLOperation):
                                          else "0 or +-2^k"))
 
 
-#: op -> ((properties the graph was built from), graph); weak, so erased ops and their weights go
-_GRAPH_CACHE: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+def check_graph_arrays(where: str, n_in: int, n_out: int, nodes, outs, off, max_shift: int | None = None) -> None:
+    """The arrays of an adder graph (``qir.addergraph``, ``qir.digitserial``): ``nodes`` N x 5
+    [a, sa, b, sb, sign] on earlier nodes, ``outputs`` n_out x 3 [node, shift, sign] (node -1:
+    none), ``offset`` (n_out,); shifts >= 0 (and <= ``max_shift`` when given), signs +-1."""
+    if nodes.ndim != 2 or nodes.shape[1] != 5:
+        raise VerifyException(f"{where}: nodes must be an N x 5 array [a, sa, b, sb, sign]")
+    if outs.shape != (n_out, 3) or off.shape != (n_out,):
+        raise VerifyException(f"{where}: outputs must be {n_out} x 3 [node, shift, sign] and offset ({n_out},)")
+    top = float("inf") if max_shift is None else max_shift
+    shifts = "non-negative shifts" if max_shift is None else f"shifts 0 .. {max_shift}"
+    n_nodes = n_in + nodes.shape[0]
+    for k, (a, sa, b, sb, sg) in enumerate(nodes.tolist(), start=n_in):
+        if not (0 <= a < k and 0 <= b < k) or not 0 <= sa <= top or not 0 <= sb <= top or sg not in (-1, 1):
+            raise VerifyException(f"{where}: node {k} = [{a}, {sa}, {b}, {sb}, {sg}] must use earlier nodes, "
+                                  f"{shifts} and sign +-1")
+    for j, (k, sh, sg) in enumerate(outs.tolist()):
+        if not -1 <= k < n_nodes or not 0 <= sh <= top or sg not in (-1, 1):
+            raise VerifyException(f"{where}: output {j} = [{k}, {sh}, {sg}] is not a node, shift >= 0, sign +-1")
 
 
 @irdl_op_definition
@@ -334,11 +333,7 @@ class ThresholdOp(IRDLOperation):
 
     def verify_(self) -> None:
         where = _layer(self)
-        in_t = elem(self.input.type, f"{where} input")
-        out_t = elem(self.output.type, f"{where} result")
-        ishape = shape_of(self.input.type)
-        if not ishape or ishape != shape_of(self.output.type):
-            raise VerifyException(f"{where}: qir.threshold must keep the (non-scalar) shape")
+        in_t, out_t, ishape = _check_per_channel(self, where)
         for name in ("thresholds", "below", "above"):
             v = elements_to_numpy(getattr(self, name))
             if v.shape not in ((ishape[-1],), (1,)):
@@ -479,11 +474,7 @@ class XnorOp(IRDLOperation):
 
     def verify_(self) -> None:
         where = _layer(self)
-        in_t = elem(self.input.type, f"{where} input")
-        out_t = elem(self.output.type, f"{where} result")
-        if len(shape_of(self.input.type)) != 1 or len(shape_of(self.output.type)) != 1:
-            raise VerifyException(f"{where}: qir.xnor takes and returns 1-D tensors")
-        (n_in,), (n_out,) = shape_of(self.input.type), shape_of(self.output.type)
+        in_t, out_t, n_in, n_out = _check_vector(self, where)
         w = elements_to_numpy(self.weights)
         if w.shape != (n_out, n_in):
             raise VerifyException(f"{where}: weights shape {w.shape} != ({n_out}, {n_in}) (outputs x inputs)")
@@ -534,10 +525,53 @@ def xnor_reachable(tt, n: int, n_out: int) -> list[list[int]]:
 # -------------------------------------------------------------- folded layers (issue 12)
 #: implementations of a folded layer: ``rom`` (weights in a ROM, S x n_out product units)
 MVU_IMPLS = ("rom", "muxgraph", "digitserial")
+#: styles of a layer folded as an adder graph (``impl`` muxgraph / digitserial): the unfolded
+#: adder-graph styles
+FOLDED_GRAPH_STYLES = ("cmvm", "po2", "ternary")
+
+
+class FoldedLayerOp(ExactResult, ConstProductOp):
+    """A ``ConstProductOp`` folded over ``reuse`` = R cycles (``qir.mvu``, ``qir.muxgraph``,
+    ``qir.digitserial``): 1-D input and result, exact result type (result frac = input frac +
+    shift)."""
+
+    reuse = prop_def(IntegerAttr)
+
+    @property
+    def R(self) -> int:
+        """Cycles per input (the reuse factor)."""
+        return self.reuse.value.data
+
+
+class FoldedGraphOp(FoldedLayerOp):
+    """A ``FoldedLayerOp`` computed by an adder graph (``qir.muxgraph``, ``qir.digitserial``): the
+    graph's ``nodes``/``outputs`` arrays (their format is the subclass's), a ``style`` of
+    ``FOLDED_GRAPH_STYLES``; ``graph()`` decodes them (cached), the cost is ``qir.folding``'s."""
+
+    nodes = prop_def(DenseIntOrFPElementsAttr)
+    outputs = prop_def(DenseIntOrFPElementsAttr)
+
+    def cost(self) -> dict:
+        """Cost for ``qir report``: ``qir.folding.estimate`` of the lowered op."""
+        from qir.folding import estimate
+
+        return estimate(self, self.R)
+
+    def _verify_graph(self, where: str, in_t, n_in: int, n_out: int) -> None:
+        """The subclass's own checks (folding parameters, arrays)."""
+        raise NotImplementedError
+
+    def verify_(self) -> None:
+        where = _layer(self)
+        in_t, out_t, n_in, n_out = _check_vector(self, where)
+        self._verify_graph(where, in_t, n_in, n_out)
+        if self.style.data not in FOLDED_GRAPH_STYLES:
+            raise VerifyException(f"{where}: style {self.style.data!r} is not one of {', '.join(FOLDED_GRAPH_STYLES)}")
+        _check_shifted_result(self, where, in_t, out_t)
 
 
 @irdl_op_definition
-class MvuOp(ExactResult, IRDLOperation):
+class MvuOp(FoldedLayerOp):
     """A constant matrix-vector product folded over ``reuse`` = R cycles (FINN's MVAU, hls4ml's
     Resource strategy): the numbers of ``qir.cmvm`` (out[j] = sum_i in[i] * matrix[i, j] +
     offset[j] on mantissas, result frac = input frac + shift, exact result type); the hardware
@@ -547,23 +581,12 @@ class MvuOp(ExactResult, IRDLOperation):
     ``po2`` (weights 0 or +-2^k: shift-add units), ``ternary`` (0 or +-c, c = 2^k)."""
 
     name = "qir.mvu"
-    input = operand_def(TensorType)
     matrix = prop_def(DenseIntOrFPElementsAttr)
-    offset = prop_def(DenseIntOrFPElementsAttr)
-    shift = prop_def(IntegerAttr)
-    style = prop_def(StringAttr)
-    reuse = prop_def(IntegerAttr)
     impl = prop_def(StringAttr)
-    output = result_def(TensorType)
-    traits = traits_def(LayerStage(), Pure())
     assembly_format = (
         "$input `matrix` `(` $matrix `)` `offset` `(` $offset `)` `shift` $shift `style` $style "
         "`reuse` $reuse `impl` $impl attr-dict `:` type($input) `->` type($output)"
     )
-
-    @property
-    def R(self) -> int:
-        return self.reuse.value.data
 
     def cycles(self) -> int:
         """Internal latency: the result is registered R cycles after the input (``qir-pipeline``
@@ -579,9 +602,7 @@ class MvuOp(ExactResult, IRDLOperation):
 
     def exact_bounds(self):
         """(lo, hi, frac) over every output, x anywhere in the input type's range."""
-        in_t = elem(self.input.type)
-        lo, hi = dense_bounds(in_t, elements_to_numpy(self.matrix), elements_to_numpy(self.offset))
-        return int(min(lo, default=0)), int(max(hi, default=0)), in_t.frac + self.shift.value.data
+        return matrix_exact_bounds(self, elements_to_numpy(self.matrix))
 
     def levels(self) -> int:
         """Adder levels of one cycle's products (S of them) and the accumulator."""
@@ -590,9 +611,7 @@ class MvuOp(ExactResult, IRDLOperation):
         return tree_levels(fold_shape(shape_of(self.input.type)[0], shape_of(self.output.type)[0], self.R).S) + 1
 
     def verify_(self) -> None:
-        where = _layer(self)
-        if len(shape_of(self.input.type)) != 1 or len(shape_of(self.output.type)) != 1:
-            raise VerifyException(f"{where}: qir.mvu takes and returns 1-D tensors")
+        _check_1d(self, _layer(self))
         check_mvu(self, shape_of(self.input.type)[0])
 
 
@@ -610,8 +629,8 @@ def check_mvu(self, n_in: int) -> None:
         raise VerifyException(f"{where}: matrix {m.shape} / offset {off.shape} do not match "
                               f"({n_in}, {n_out}) / ({n_out},)")
     styles = tuple(s for s in FOLD_STYLES if s != "xnor")
-    if self.impl.data in ("muxgraph", "digitserial"):  # adder graphs: the unfolded adder-graph styles
-        styles = ("cmvm", "po2", "ternary")
+    if self.impl.data in ("muxgraph", "digitserial"):  # adder graphs
+        styles = FOLDED_GRAPH_STYLES
     if self.style.data not in styles:
         raise VerifyException(f"{where}: style {self.style.data!r} is not one of {', '.join(styles)} "
                               "(a folded xnor layer is a qir.xnor with reuse)")
@@ -625,10 +644,7 @@ def check_mvu(self, n_in: int) -> None:
         raise VerifyException(f"{where}: style {self.style.data!r} needs weights "
                               + ("in {-c, 0, c} (c a power of two)" if self.style.data == "ternary"
                                  else "0 or +-2^k"))
-    frac = in_t.frac + self.shift.value.data
-    if out_t.frac != frac:
-        raise VerifyException(f"{where}: result must have exactly {frac} fractional bits, has {out_t.frac}")
-    _check_bounds(where, out_t, *self.exact_bounds())
+    _check_shifted_result(self, where, in_t, out_t)
 
 
 #: the ops of this module, registered with the dialect (qir.dialect.QIR)

@@ -107,11 +107,11 @@ class OutputOp(IRDLOperation):
             elem(v.type, "qir.output operand")
 
 
-@irdl_op_definition
-class DenseOp(ExactResult, IRDLOperation):
-    """y = x @ (W * 2^-fw) + (b * 2^-fb), exact (the result type must hold every result)."""
+class WeightedLayerOp(ExactResult, IRDLOperation):
+    """What the layer ops with weights declare alike (``qir.dense``, ``qir.conv``): ``weights``
+    (mantissas) of ``weight_type``, an optional ``bias`` (one per output channel) of
+    ``bias_type``; exact result type, a layer stage of its own."""
 
-    name = "qir.dense"
     input = operand_def(TensorType)
     weights = prop_def(DenseIntOrFPElementsAttr)
     weight_type = prop_def(base(FixedType) | base(UFixedType))
@@ -119,28 +119,45 @@ class DenseOp(ExactResult, IRDLOperation):
     bias_type = opt_prop_def(base(FixedType) | base(UFixedType))
     output = result_def(TensorType)
     traits = traits_def(LayerStage(), Pure())
+
+    def folded(self):
+        """(weights, offset, frac): the weights and the bias on one integer grid whose products
+        have ``frac`` fractional bits, aligned without loss (``fold_affine``)."""
+        b = None if self.bias is None else elements_to_numpy(self.bias)
+        bt = None if self.bias_type is None else self.bias_type.spec
+        return fold_affine(elem(self.input.type).frac, elements_to_numpy(self.weights), self.weight_type.spec, b, bt)
+
+    def levels(self) -> int:
+        """Adder levels when not cut inside (``qir-pipeline{max-depth=N}``)."""
+        return tree_levels(int(np.prod(shape_of(self.operands[0].type))))
+
+    def _check_weights_bias(self, where: str, n_out: int) -> None:
+        """Weights in their type; bias and its type together, ``n_out`` of them, in the type."""
+        if (self.bias is None) != (self.bias_type is None):
+            raise VerifyException(f"{where}: bias and its type go together")
+        _check_in_type(elements_to_numpy(self.weights), self.weight_type.spec, f"{where} weights")
+        if self.bias is not None:
+            if tuple(self.bias.get_shape()) != (n_out,):
+                raise VerifyException(f"{where}: bias shape {tuple(self.bias.get_shape())} != ({n_out},)")
+            _check_in_type(elements_to_numpy(self.bias), self.bias_type.spec, f"{where} bias")
+
+
+@irdl_op_definition
+class DenseOp(WeightedLayerOp):
+    """y = x @ (W * 2^-fw) + (b * 2^-fb), exact (the result type must hold every result);
+    ``folded()``: the op as one integer matrix-vector product plus offset."""
+
+    name = "qir.dense"
     assembly_format = (
         "$input `weights` `(` $weights `:` $weight_type `)` "
         "(`bias` `(` $bias^ `:` $bias_type `)`)? attr-dict `:` type($input) `->` type($output)"
     )
-
-    def folded(self):
-        """(matrix, offset, frac): the op as one integer matrix-vector product plus offset whose
-        result has ``frac`` fractional bits; bias and products aligned without loss
-        (``fold_affine``, as every op with weights)."""
-        b = None if self.bias is None else elements_to_numpy(self.bias)
-        bt = None if self.bias_type is None else self.bias_type.spec
-        return fold_affine(elem(self.input.type).frac, elements_to_numpy(self.weights), self.weight_type.spec, b, bt)
 
     def exact_bounds(self):
         """(lo, hi, frac) over every output, x anywhere in the input type's range."""
         w, off, frac = self.folded()
         lo, hi = dense_bounds(elem(self.input.type), w, off)
         return int(min(lo, default=0)), int(max(hi, default=0)), frac
-
-    def levels(self) -> int:
-        """Adder levels when not cut inside (``qir-pipeline{max-depth=N}``)."""
-        return tree_levels(int(np.prod(shape_of(self.operands[0].type))))
 
     def verify_(self) -> None:
         where = _layer(self)
@@ -150,13 +167,7 @@ class DenseOp(ExactResult, IRDLOperation):
         wshape = tuple(self.weights.get_shape())
         if wshape != (n_in, n_out):
             raise VerifyException(f"{where}: weights shape {wshape} != ({n_in}, {n_out})")
-        if (self.bias is None) != (self.bias_type is None):
-            raise VerifyException(f"{where}: bias and its type go together")
-        _check_in_type(elements_to_numpy(self.weights), self.weight_type.spec, f"{where} weights")
-        if self.bias is not None:
-            if tuple(self.bias.get_shape()) != (n_out,):
-                raise VerifyException(f"{where}: bias shape {tuple(self.bias.get_shape())} != ({n_out},)")
-            _check_in_type(elements_to_numpy(self.bias), self.bias_type.spec, f"{where} bias")
+        self._check_weights_bias(where, n_out)
         _check_reuse(self)
         _check_bounds(where, out_t, *self.exact_bounds())
 

@@ -20,6 +20,7 @@ from xdsl.irdl import (
 from xdsl.traits import Pure
 from xdsl.utils.exceptions import VerifyException
 
+from qir.dialect.layer_ops import WeightedLayerOp
 from qir.dialect.types import (
     _FIXED_T,
     _I64_ARRAY,
@@ -27,12 +28,12 @@ from qir.dialect.types import (
     Elementwise,
     ExactResult,
     IntList,
-    LayerStage,
     MaxKeepsType,
     _channel_const,
     _check_bounds,
     _check_in_type,
     _check_out_shape,
+    _check_per_channel,
     _check_reuse,
     _check_same_elem,
     _check_window_params,
@@ -42,29 +43,22 @@ from qir.dialect.types import (
     fold_affine,
     int_values,
     shape_of,
-    tree_levels,
     window_geometry,
 )
 from qir.fixed import Fixed
 
 
 @irdl_op_definition
-class ConvOp(ExactResult, IRDLOperation):
+class ConvOp(WeightedLayerOp):
     """N-D convolution, channels last: y[p, o] = sum_{t, i} x[p*s - pb + t*d, g*Cg + i] *
-    W[t, i, o] + b[o], with g = o // (C_out/groups), zero padding; exact result type."""
+    W[t, i, o] + b[o], with g = o // (C_out/groups), zero padding; exact result type;
+    ``folded()``: weights (kernel..., C_in/groups, C_out) and bias on one integer grid."""
 
     name = "qir.conv"
-    input = operand_def(TensorType)
-    weights = prop_def(DenseIntOrFPElementsAttr)
-    weight_type = prop_def(_FIXED_T)
-    bias = opt_prop_def(DenseIntOrFPElementsAttr)
-    bias_type = opt_prop_def(_FIXED_T)
     strides = prop_def(_I64_ARRAY)
     dilations = prop_def(_I64_ARRAY)
     pads = prop_def(_I64_ARRAY)
     groups = prop_def(IntegerAttr)
-    output = result_def(TensorType)
-    traits = traits_def(LayerStage(), Pure())
     custom_directives = (IntList, BareInt)
     assembly_format = (
         "$input `weights` `(` $weights `:` $weight_type `)` "
@@ -78,13 +72,6 @@ class ConvOp(ExactResult, IRDLOperation):
         spatial = shape_of(self.input.type)[:-1]
         k = tuple(self.weights.get_shape())[:-2]
         return window_geometry(spatial, k, int_values(self.strides), int_values(self.dilations), int_values(self.pads))
-
-    def folded(self):
-        """(w, b, frac): weights (kernel..., C_in/groups, C_out) and bias on one integer grid."""
-        b = None if self.bias is None else elements_to_numpy(self.bias)
-        bt = None if self.bias_type is None else self.bias_type.spec
-        return fold_affine(elem(self.input.type).frac, elements_to_numpy(self.weights),
-                           self.weight_type.spec, b, bt)
 
     def exact_bounds(self):
         """(lo, hi, frac): tight mantissa bounds over every output (border windows see fewer taps)."""
@@ -108,10 +95,6 @@ class ConvOp(ExactResult, IRDLOperation):
             lo, hi = (cl, ch) if lo is None else (min(lo, cl), max(hi, ch))
         return lo, hi, frac
 
-    def levels(self) -> int:
-        """Adder levels when not cut inside (``qir-pipeline{max-depth=N}``)."""
-        return tree_levels(int(np.prod(shape_of(self.operands[0].type))))
-
     def verify_(self) -> None:
         where = _layer(self)
         _check_reuse(self)
@@ -132,13 +115,7 @@ class ConvOp(ExactResult, IRDLOperation):
         _check_window_params(where, ishape[:-1], wshape[:-2], int_values(self.strides),
                              int_values(self.dilations), int_values(self.pads), "kernel")
         _check_out_shape(where, oshape, [o for o, _ in self.geometry()], c_out)
-        if (self.bias is None) != (self.bias_type is None):
-            raise VerifyException(f"{where}: bias and its type go together")
-        _check_in_type(elements_to_numpy(self.weights), self.weight_type.spec, f"{where} weights")
-        if self.bias is not None:
-            if tuple(self.bias.get_shape()) != (c_out,):
-                raise VerifyException(f"{where}: bias shape {tuple(self.bias.get_shape())} != ({c_out},)")
-            _check_in_type(elements_to_numpy(self.bias), self.bias_type.spec, f"{where} bias")
+        self._check_weights_bias(where, c_out)
         _check_bounds(where, out_t, *self.exact_bounds())
 
 
@@ -280,11 +257,7 @@ class ScaleOp(ExactResult, IRDLOperation):
 
     def verify_(self) -> None:
         where = _layer(self)
-        elem(self.input.type, f"{where} input")
-        out_t = elem(self.output.type, f"{where} result")
-        ishape = shape_of(self.input.type)
-        if not ishape or ishape != shape_of(self.output.type):
-            raise VerifyException(f"{where}: qir.scale must keep the (non-scalar) shape")
+        _, out_t, ishape = _check_per_channel(self, where)
         if (self.scale is None) != (self.scale_type is None) or (self.bias is None) != (self.bias_type is None):
             raise VerifyException(f"{where}: each constant and its type go together")
         if self.scale is None and self.bias is None:
@@ -327,11 +300,7 @@ class LeakyReluOp(ExactResult, IRDLOperation):
 
     def verify_(self) -> None:
         where = _layer(self)
-        elem(self.input.type, f"{where} input")
-        out_t = elem(self.output.type, f"{where} result")
-        ishape = shape_of(self.input.type)
-        if not ishape or ishape != shape_of(self.output.type):
-            raise VerifyException(f"{where}: qir.leaky_relu must keep the (non-scalar) shape")
+        _, out_t, ishape = _check_per_channel(self, where)
         _channel_const(where, "alpha", self.alpha, self.alpha_type, ishape[-1])
         _check_bounds(where, out_t, *self.exact_bounds())
 

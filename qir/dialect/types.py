@@ -3,6 +3,7 @@ numpy arrays, exact bounds and their one checker, window geometry, custom syntax
 from __future__ import annotations
 
 import itertools
+import weakref
 from collections import OrderedDict
 from typing import ClassVar
 
@@ -288,6 +289,67 @@ def _check_bounds(where: str, out_t: Fixed, lo: int, hi: int, frac: int) -> None
             f"[{lo * 2.0 ** -frac}, {hi * 2.0 ** -frac}]; it needs at least {need} "
             "(run qir-infer-widths)"
         )
+
+
+def _check_1d(op: IRDLOperation, where: str) -> None:
+    """A vector op (``input`` and result 1-D tensors)."""
+    if len(shape_of(op.input.type)) != 1 or len(shape_of(op.output.type)) != 1:
+        raise VerifyException(f"{where}: {op.name} takes and returns 1-D tensors")
+
+
+def _check_vector(op: IRDLOperation, where: str) -> tuple[Fixed, Fixed, int, int]:
+    """A vector op: fixed-point input and result, both 1-D (``_check_1d``); returns (input type,
+    result type, n_in, n_out)."""
+    in_t = elem(op.input.type, f"{where} input")
+    out_t = elem(op.output.type, f"{where} result")
+    _check_1d(op, where)
+    (n_in,), (n_out,) = shape_of(op.input.type), shape_of(op.output.type)
+    return in_t, out_t, n_in, n_out
+
+
+def _check_per_channel(op: IRDLOperation, where: str) -> tuple[Fixed, Fixed, tuple[int, ...]]:
+    """A per-channel elementwise op (``qir.threshold``, ``qir.scale``, ``qir.leaky_relu``):
+    fixed-point input and result of one non-scalar shape; returns (input type, result type,
+    shape)."""
+    in_t = elem(op.input.type, f"{where} input")
+    out_t = elem(op.output.type, f"{where} result")
+    ishape = shape_of(op.input.type)
+    if not ishape or ishape != shape_of(op.output.type):
+        raise VerifyException(f"{where}: {op.name} must keep the (non-scalar) shape")
+    return in_t, out_t, ishape
+
+
+def _check_shifted_result(op: IRDLOperation, where: str, in_t: Fixed, out_t: Fixed) -> None:
+    """The result of a constant product (``shift`` property: result frac = input frac + shift)
+    is on exactly that grid and holds ``op.exact_bounds()``."""
+    frac = in_t.frac + op.shift.value.data
+    if out_t.frac != frac:
+        raise VerifyException(f"{where}: result must have exactly {frac} fractional bits, has {out_t.frac}")
+    _check_bounds(where, out_t, *op.exact_bounds())
+
+
+def matrix_exact_bounds(op: IRDLOperation, matrix: np.ndarray) -> tuple[int, int, int]:
+    """``ExactResult.exact_bounds`` of ``x @ matrix + offset`` (the op's ``offset`` and ``shift``
+    properties), x anywhere in the input type's range: (lo, hi, frac) over every output."""
+    in_t = elem(op.input.type)
+    lo, hi = dense_bounds(in_t, matrix, elements_to_numpy(op.offset))
+    return int(min(lo, default=0)), int(max(hi, default=0)), in_t.frac + op.shift.value.data
+
+
+#: op -> ((attributes the graph was built from), graph) of ``cached_graph``; weak, so erased ops and
+#: their weights go
+_GRAPH_CACHE: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def cached_graph(op: IRDLOperation, key: tuple, build):
+    """The op's decoded graph (``qir.addergraph``, ``qir.muxgraph``, ``qir.digitserial``):
+    ``build()`` once, again only when an attribute of ``key`` is no longer the same object."""
+    hit = _GRAPH_CACHE.get(op)
+    if hit is not None and all(a is b for a, b in zip(hit[0], key)):
+        return hit[1]
+    value = build()
+    _GRAPH_CACHE[op] = (key, value)
+    return value
 
 
 def _check_same_elem(where: str, in_type, out_type) -> None:
