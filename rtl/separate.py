@@ -331,11 +331,35 @@ def _convert_collected(piece: Piece) -> str:
     return text
 
 
+_GROUPS: dict = {}  # first chunk of a group -> the group's pieces (``_chunk_groups``), read by workers
+#: consecutive chunks of one layer (name order) up to this many node bits share one Yosys run
+GROUP_BITS = 150000
+
+
+def _chunk_groups(pieces: list[Piece]) -> dict[int, list[int]]:
+    """Chunks (``own_yosys`` pieces) in groups of consecutive module names of one layer, at most
+    ``GROUP_BITS`` in all: each group is converted piece by piece and written by one Yosys run (a
+    Yosys start costs ~0.25 s of CPU); no other module's name falls between a group's names, so
+    the joined text is the same as with one run per chunk."""
+    groups: dict[int, list[int]] = {}
+    lead, layer, bits = None, None, 0
+    for k in sorted((k for k, p in enumerate(pieces) if p.own_yosys), key=lambda k: pieces[k].name):
+        name = pieces[k].name.rsplit(".", 1)[0]
+        if lead is None or name != layer or bits + pieces[k].weight > GROUP_BITS:
+            lead, layer, bits = k, name, 0
+            groups[k] = []
+        groups[lead].append(k)
+        bits += pieces[k].weight
+    return groups
+
+
 def _convert_job(k: int) -> tuple[str, str | list]:
     """("rtlil" | "verilog", text) of job k; jobs past the pieces are shares of the leaf modules:
     ("leaves", [(name, RTLIL text), ...])."""
     if k >= len(_JOBS):
         return "leaves", _LIB[0].rtlil(k - len(_JOBS), _LIB[1])
+    if k in _GROUPS:  # a group of chunks: one Yosys run
+        return "verilog", to_verilog([_convert_collected(_JOBS[j]) for j in _GROUPS[k]])
     text = _convert_collected(_JOBS[k])
     if _JOBS[k].weight >= OWN_YOSYS_WEIGHT or _JOBS[k].own_yosys:
         return "verilog", to_verilog([text])
@@ -363,7 +387,7 @@ def convert(top_rtlil: str, pieces: list[Piece], lib: Leaves | None = None) -> s
 
 
 def _convert_all(top_rtlil: str, pieces: list[Piece], lib: Leaves | None) -> str:
-    global _JOBS
+    global _JOBS, _GROUPS
     n = workers(pieces)
     if n <= 1 and not any(p.own_yosys for p in pieces):
         leaf = lib.rtlil() if lib is not None else []
@@ -371,10 +395,13 @@ def _convert_all(top_rtlil: str, pieces: list[Piece], lib: Leaves | None) -> str
     import multiprocessing
 
     # the pieces largest first, then the leaf modules in LEAF_SHARES_PER_WORKER shares per worker
-    order = sorted(range(len(pieces)), key=lambda k: -pieces[k].weight)
+    groups = _chunk_groups(pieces)
+    inside = {j for g in groups.values() for j in g[1:]}  # converted in their group's job
+    order = sorted((k for k in range(len(pieces)) if k not in inside),
+                   key=lambda k: -sum(pieces[j].weight for j in groups.get(k, [k])))
     shares = n * LEAF_SHARES_PER_WORKER
     order += [len(pieces) + j for j in range(shares if lib is not None and lib.mods else 0)]
-    _JOBS, _LIB[:] = pieces, [lib, shares]
+    _JOBS, _LIB[:], _GROUPS = pieces, [lib, shares], groups
     try:
         if n <= 1:  # in this process, but the chunks still through their own Yosys runs
             done = [_convert_job(k) for k in order]
@@ -382,7 +409,7 @@ def _convert_all(top_rtlil: str, pieces: list[Piece], lib: Leaves | None) -> str
             with multiprocessing.get_context("fork").Pool(n) as pool:
                 done = pool.map(_convert_job, order, chunksize=1)
     finally:
-        _JOBS, _LIB[:] = [], [None, 1]
+        _JOBS, _LIB[:], _GROUPS = [], [None, 1], {}
     leaf = sorted(x for kind, texts in done if kind == "leaves" for x in texts)
     order, done = zip(*[(k, d) for k, d in zip(order, done) if d[0] != "leaves"]) if pieces else ((), ())
     # Yosys writes the modules sorted by name (the top first: its name prefixes the others'),

@@ -664,6 +664,8 @@ def test_addergraph_cut_into_chunks_bit_exact(tmp_path, monkeypatch):
     assert text.count("\\lint_ag.add.") == base.count("\\lint_ag.add.")
     monkeypatch.setenv("QIR_RTL_JOBS", "2")
     assert _addergraph_design().files["lint_ag.v"] == text
+    monkeypatch.setattr(separate, "GROUP_BITS", 0)  # one Yosys run per chunk instead of per group
+    assert _addergraph_design().files["lint_ag.v"] == text
     matrix = np.random.default_rng(4).integers(-32, 32, size=(6, 5))
     vecs = _corner_vectors(F(8, 3), matrix, np.random.default_rng(5), 150)
     check_bit_exact(source[0], design, [vecs], tmp_path)
