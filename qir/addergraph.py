@@ -16,7 +16,8 @@ Cost model (``AdderGraph.cost``): one unit per result bit an adder computes, i.e
 width minus the pass-through LSBs, plus the same for each output's constant add or negation.
 ``AdderGraph.lut_bits`` counts what Yosys actually spends on the offset-binary RTL of
 ``qir.rtl.addergraph``: one LUT per bit where both operands can be non-zero (bits of one
-operand only, and constant adds, ride the carry chain without a LUT).
+operand only, and constant adds, ride the carry chain without a LUT, except where that bit is
+complemented: an ``INV``, which ``AdderGraph.polarity`` keeps few).
 """
 from __future__ import annotations
 
@@ -248,6 +249,175 @@ class AdderGraph:
                 tot += ASIC_FULL * ov + ASIC_HALF * (ch - ov)
             return tot
         raise ValueError(f"unknown target {target!r}; one of {', '.join(TARGETS)}")
+
+    # -- storage polarity (``qir.rtl.addergraph``) -------------------------------------------
+    def _field_width(self, k: int) -> int:
+        return max((self.hi[k] - self.lo[k]).bit_length(), 1)
+
+    def _alone_bits(self, i: int) -> tuple[int, int]:
+        """(bits of operand a's field outside operand b's, and b's outside a's) of adder i."""
+        spans = []
+        for k, sh in ((self.a[i], self.sa[i]), (self.b[i], self.sb[i])):
+            spans.append((sh, sh + self._field_width(k)))
+        ov = max(0, min(spans[0][1], spans[1][1]) - max(spans[0][0], spans[1][0]))
+        return spans[0][1] - spans[0][0] - ov, spans[1][1] - spans[1][0] - ov
+
+    def polarity_cost(self, i: int, pol: list[int]) -> int:
+        """Inverted stand-alone bits of adder i (node n_in + i) under storage polarities ``pol``:
+        node k's field f holds v = base + pol[k] * f, so the adder computes f_a +/- f_b (with
+        alpha = pol[k] pol[a], beta = pol[k] sign pol[b]): a plain sum costs no inverter, ``a +
+        ~b`` one per bit where only b is live, ``~a + b`` one per bit where only a is (where both
+        are live the carry-chain LUT absorbs it); alpha = beta = -1 is never chosen."""
+        k = self.n_in + i
+        alpha = pol[k] * pol[self.a[i]]
+        beta = pol[k] * self.sign[i] * pol[self.b[i]]
+        if alpha > 0 and beta > 0:
+            return 0
+        a_only, b_only = self._alone_bits(i)
+        if alpha > 0:
+            return b_only
+        if beta > 0:
+            return a_only
+        raise ValueError("polarity: both operands of an adder complemented")
+
+    def polarity(self, c0: int = 0, keep: set[int] | frozenset[int] = frozenset()) -> list[int]:
+        """A storage polarity (+1: v = base + f, -1: v = base - f) per node that keeps the
+        inverted stand-alone bits of ``polarity_cost`` low: each node in graph order takes the
+        cheaper of its two valid choices (pol[a], or sign * pol[b]), then two passes in reverse
+        order flip a node where that lowers its own and its readers' cost and every reader stays
+        valid.  Inputs are +1, and so are the nodes in ``keep`` and all their operands, transitively
+        (their fields stay exactly those of the all-+1 graph: ``qir.rtl.addergraph`` keeps the
+        registered nodes so, since a changed field there cost flip-flops in Yosys).
+        Deterministic; the outputs absorb any polarity (their constant)."""
+        n = self.n_in
+        pol = [1] * self.n_nodes
+        readers: list[list[int]] = [[] for _ in range(self.n_nodes)]
+        for i in range(self.n_adders):
+            readers[self.a[i]].append(i)
+            if self.b[i] != self.a[i]:
+                readers[self.b[i]].append(i)
+
+        fixed = set(keep)
+        for i in reversed(range(self.n_adders)):
+            if n + i in fixed:
+                fixed.update((self.a[i], self.b[i]))
+
+        def valid(i: int) -> bool:
+            k = n + i
+            return pol[k] * pol[self.a[i]] > 0 or pol[k] * self.sign[i] * pol[self.b[i]] > 0
+
+        for i in range(self.n_adders):
+            k = n + i
+            if k in fixed:
+                continue  # its operands are fixed too: +1 is valid
+            best = None
+            for p in sorted({pol[self.a[i]], self.sign[i] * pol[self.b[i]]}, reverse=True):
+                pol[k] = p
+                c = self.polarity_cost(i, pol)
+                if best is None or c < best[0]:
+                    best = (c, p)
+            pol[k] = best[1]
+        for _ in range(2):
+            changed = False
+            for i in reversed(range(self.n_adders)):
+                k = n + i
+                if k in fixed:
+                    continue
+                group = [i] + readers[k]
+                before = sum(self.polarity_cost(j, pol) for j in group)
+                pol[k] = -pol[k]
+                if all(valid(j) for j in group) and sum(self.polarity_cost(j, pol) for j in group) < before:
+                    changed = True
+                    continue
+                pol[k] = -pol[k]
+            if not changed:
+                break
+        # nodes read by outputs only: their polarity also sets their outputs' constants, so
+        # take the one with fewer inverted bits in the adder and the constant adds together
+        outs: list[list[int]] = [[] for _ in range(self.n_nodes)]
+        for j, k in enumerate(self.onode):
+            if k >= n:
+                outs[k].append(j)
+        base, top, _ = self.fields(pol)
+        for i in range(self.n_adders):
+            k = n + i
+            if readers[k] or not outs[k] or k in fixed:
+                continue
+            best = None
+            for p in (pol[k], -pol[k]):
+                pol[k] = p
+                if not valid(i):
+                    continue
+                b0, t0, _ = self.node_form(i, pol, base, top)
+                base[k], top[k] = b0, t0
+                c = self.polarity_cost(i, pol) + sum(self.out_inv_bits(j, pol, base, top, c0) for j in outs[k])
+                if best is None or c < best[0]:
+                    best = (c, p, b0, t0)
+            pol[k], base[k], top[k] = best[1], best[2], best[3]
+        return pol
+
+    def node_form(self, i: int, pol: list[int], base: list[int], top: list[int]) -> tuple[int, int, tuple]:
+        """(base, top, (a, sa, b, sb, neg)) of adder i's node under the storage polarities
+        ``pol``, given its operands' ``base`` and ``top`` (the field's largest value): v = (v_a <<
+        sa) + sign (v_b << sb) with v_x = base[x] + pol[x] f_x is stored as f = alpha f_a << sa +
+        beta f_b << sb + K >= 0 (alpha = pol pol_a, beta = pol sign pol_b; K the complement's
+        constant), so v = base + pol f with base = (base_a << sa) + sign (base_b << sb) - pol K.
+        The triple is what the hardware adds: (f_a << sa) + (f_b, or ~f_b with ``neg``, << sb),
+        the operands swapped when alpha = -1 (``qir.rtl.separate.adder_value``)."""
+        k = self.n_in + i
+        a, b, sa, sb, s = self.a[i], self.b[i], self.sa[i], self.sb[i], self.sign[i]
+        alpha, beta = pol[k] * pol[a], pol[k] * s * pol[b]
+        c = (base[a] << sa) + s * (base[b] << sb)
+        if alpha > 0 and beta > 0:
+            return c, (top[a] << sa) + (top[b] << sb), (a, sa, b, sb, False)
+        if alpha > 0:  # f_a + ~f_b (~ over b's field: fb - f_b)
+            fb = (1 << max(top[b].bit_length(), 1)) - 1
+            return c - pol[k] * (fb << sb), (top[a] << sa) + (fb << sb), (a, sa, b, sb, True)
+        if beta > 0:  # ~f_a + f_b
+            fa = (1 << max(top[a].bit_length(), 1)) - 1
+            return c - pol[k] * (fa << sa), (fa << sa) + (top[b] << sb), (b, sb, a, sa, True)
+        raise ValueError("adder graph polarity: both operands of an adder complemented")
+
+    def fields(self, pol: list[int]) -> tuple[list[int], list[int], list[tuple]]:
+        """(base, top, forms) of every node under ``pol`` (``node_form``; inputs are offset
+        binary: base = the input's minimum, top = its span)."""
+        base = [int(v) for v in self.lo[:self.n_in]]
+        top = [int(h) - int(lo) for lo, h in zip(self.lo[:self.n_in], self.hi[:self.n_in])]
+        forms = []
+        for i in range(self.n_adders):
+            b0, t0, form = self.node_form(i, pol, base, top)
+            base.append(b0)
+            top.append(t0)
+            forms.append(form)
+        return base, top, forms
+
+    def out_constant(self, j: int, pol: list[int], base: list[int], top: list[int], c0: int = 0
+                     ) -> tuple[int, bool, int]:
+        """(const, neg, width) of output j's constant add: y = offset + c0 + osign (v << sh) is
+        const + (f << sh), or const + (~f << sh) with ``neg`` (~ over the field's width), over
+        ``width`` bits (the exact range of y)."""
+        k, sh = self.onode[j], self.oshift[j]
+        lo, hi = self.out_bounds(j)
+        fk = (1 << max(top[k].bit_length(), 1)) - 1
+        neg = self.osign[j] * pol[k] < 0
+        const = self.offset[j] + c0 + ((self.osign[j] * base[k] - (fk if neg else 0)) << sh)
+        return const, neg, range_bits(lo + c0, hi + c0)
+
+    def out_inv_bits(self, j: int, pol: list[int], base: list[int], top: list[int], c0: int = 0) -> int:
+        """Inverted bits of output j's constant add: carry-chain bits whose sum input is the
+        field bit XOR 1 (const bit 1 on f, const bit 0 on ~f), one ``INV`` each."""
+        if self.onode[j] < 0:
+            return 0
+        const, neg, wy = self.out_constant(j, pol, base, top, c0)
+        sh = self.oshift[j]
+        w = max(top[self.onode[j]].bit_length(), 1)
+        bits = [(const >> t) & 1 for t in range(sh, min(sh + w, wy))]
+        return bits.count(0) if neg else bits.count(1)
+
+    def inv_bits(self, pol: list[int] | None = None) -> int:
+        """Inverted stand-alone adder bits (``polarity_cost``) under ``pol`` (default: ``polarity``)."""
+        pol = self.polarity() if pol is None else pol
+        return sum(self.polarity_cost(i, pol) for i in range(self.n_adders))
 
     def max_depth(self) -> int:
         return max((self.depth[k] + self.out_extra_depth(j) for j, k in enumerate(self.onode) if k >= 0),

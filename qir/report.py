@@ -103,10 +103,11 @@ LUTRAM_LUTS = {"RAM32X1S": 1, "RAM32X1D": 2, "RAM32M": 4, "RAM32M16": 8, "RAM64X
                "RAM512X1S": 8, "RAMS32": 1, "RAMD32": 1, "RAMS64E": 1, "RAMD64E": 1}
 
 #: Yosys LUTs per adder LUT bit (``AdderGraph.lut_bits``: bits where both operands can be
-#: non-zero) and per epilogue output bit, fitted on qkeras_3layer: 32,261 LUT-mapped cells
-#: (25,471 LUT1-6 + 6,790 INV, most of them feeding carry chains) for 23,968 adder LUT bits and
-#: 128 six-bit epilogues; estimate 32,215, -0.14%.  (Counting LUT1-6 only it was 1.0.)
-LUT_PER_ADDER_BIT = 1.28
+#: non-zero) and per epilogue output bit, fitted on qkeras_3layer: 27,885 LUT-mapped cells
+#: (25,407 LUT1-6 + 2,478 INV: subtractions written so that no carry-chain DI needs an inverter,
+#: and node storage polarities, ``AdderGraph.polarity``) for 23,968 adder LUT bits and 128
+#: six-bit epilogues; estimate 27,901, +0.06%.  (1.28 before, with 6,790 INV.)
+LUT_PER_ADDER_BIT = 1.10
 
 
 def yosys_binary() -> str:

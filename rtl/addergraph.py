@@ -7,7 +7,10 @@ the adder itself is an ``Instance`` of a module shared by all adders of its shap
 sees one opaque cell per adder; elsewhere (stream map bodies) it is written inline.  Shifted-in zero LSBs are not added
 (synthesis keeps them as wires), so an adder costs only the bits where both operands can be
 non-zero.  A node in stage s whose operand was made in an earlier stage reads a registered copy
-(one register per node and stage, shared by all readers).
+(one register per node and stage, shared by all readers).  Each node is stored as an unsigned
+field f with v = base +/- f (``AdderGraph.polarity``: fewer complemented bits standing alone,
+each an ``INV`` on Xilinx), and a complemented operand is written as a subtraction
+(``qir.rtl.separate.adder_value``) so that the carry chain needs no inverter where both overlap.
 
 Outputs: ``acc[j] = offset[j] +/- (v[node] << shift)``.  With a fused epilogue (relu, then
 re-gridding by s = acc frac - result frac bits with ``rnd``/``rnd_conv``/``trn`` and ``sat`` or
@@ -108,34 +111,10 @@ def generate(op: AdderGraphOp, ins: list[Tensor], prefix: str, where: str) -> tu
         wk = max(top[k].bit_length(), 1)
         return f[:wk] if len(f) > wk else f
 
-    for i in range(n_add):
-        k = n_in + i
-        st_k = node_stage[k]
-        a, b, sa, sb = g.a[i], g.b[i], g.sa[i], g.sb[i]
-        fb = (1 << max(top[b].bit_length(), 1)) - 1  # the complement of u[b] is fb - u[b]
-        if g.sign[i] > 0:
-            base.append((base[a] << sa) + (base[b] << sb))
-            top.append((top[a] << sa) + (top[b] << sb))
-        else:
-            base.append((base[a] << sa) - ((base[b] + fb) << sb))
-            top.append((top[a] << sa) + (fb << sb))
-        w = max(top[k].bit_length(), 1)
-        if lib is not None:  # one Instance of a shared adder module (fewer Amaranth objects per bit)
-            fa, fbv = field(a, st_k), field(b, st_k)
-            node = Signal(unsigned(w), name=f"{prefix}_n{k}")
-            mod = lib.adder(len(fa), len(fbv), sa, sb, g.sign[i] < 0, w)
-            cut.add(m, f"{prefix}_a{k}", Instance(mod, i_a=fa, i_b=fbv, o_y=node))
-            vals.append(node)
-            continue
-        va = operand(a, st_k, sa, False, w + 2)
-        vb = operand(b, st_k, sb, g.sign[i] < 0, w + 2)
-        node = Signal(unsigned(w), name=f"{prefix}_n{k}")
-        # both operands carry one extra zero LSB and the result is bits [1, w]: the same value,
-        # but Yosys's alumacc never sees an adder output feeding another adder unchanged, so it
-        # cannot merge adder chains into $macc compressor trees (more LUTs than carry chains)
-        comb.append(node.eq((va + vb)[1:w + 1]))
-        vals.append(node)
-
+    # Storage polarity (``AdderGraph.polarity``): node k's field f[k] holds v[k] = base[k] +
+    # pol[k] * f[k], chosen so that few subtractions leave complemented bits outside the other
+    # operand's field (one INV each); the adder computes f_a + f_b, f_a + ~f_b or ~f_a + f_b
+    # (``AdderGraph.node_form``), and the outputs' constants absorb any polarity.
     out_t = elem(op.output.type)
     acc_t = op.acc_spec
     epi = op.acc_type is not None
@@ -144,6 +123,31 @@ def generate(op: AdderGraphOp, ins: list[Tensor], prefix: str, where: str) -> tu
     fold = epi and rounding in _FOLDED_ROUNDING and ovf in _FOLDED_OVERFLOW
     s = acc_t.frac - out_t.frac if epi else 0
     c0 = (1 << (s - 1)) if fold and s > 0 and rounding != "trn" else 0
+    # nodes read in a later stage keep their all-+1 fields (with their operands): a changed
+    # registered field cost Yosys flip-flops on qkeras_3layer (8,754 -> 8,793)
+    later = {k for i in range(n_add) for k in (g.a[i], g.b[i]) if node_stage[n_in + i] > node_stage[k]}
+    later |= {k for j, k in enumerate(g.onode) if k >= 0 and out_stage[j] > node_stage[k]}
+    pol = g.polarity(c0, later)
+    for i in range(n_add):
+        k = n_in + i
+        st_k = node_stage[k]
+        b0, t0, (a, sa, b, sb, neg) = g.node_form(i, pol, base, top)
+        base.append(b0)
+        top.append(t0)
+        w = max(top[k].bit_length(), 1)
+        if lib is not None:  # one Instance of a shared adder module (fewer Amaranth objects per bit)
+            fa, fbv = field(a, st_k), field(b, st_k)
+            node = Signal(unsigned(w), name=f"{prefix}_n{k}")
+            mod = lib.adder(len(fa), len(fbv), sa, sb, neg, w)
+            cut.add(m, f"{prefix}_a{k}", Instance(mod, i_a=fa, i_b=fbv, o_y=node))
+            vals.append(node)
+            continue
+        node = Signal(unsigned(w), name=f"{prefix}_n{k}")
+        # the same expression as the shared leaf modules (an extra LSB keeps Yosys from merging
+        # adder chains into $macc trees; a subtraction is written so that no bit needs an INV)
+        comb.append(node.eq(separate.adder_value(field(a, st_k), field(b, st_k), sa, sb, neg, w)))
+        vals.append(node)
+
     elems, los, his = [], [], []
     for j in range(g.n_out):
         k, lo, hi = g.onode[j], *g.out_bounds(j)
@@ -153,16 +157,15 @@ def generate(op: AdderGraphOp, ins: list[Tensor], prefix: str, where: str) -> tu
             y: Value = Const(g.offset[j] + c0, _shape(ylo, yhi))
         else:
             sh = g.oshift[j]
-            fk = (1 << max(top[k].bit_length(), 1)) - 1
-            neg = g.osign[j] < 0
-            # y = offset + c0 +/- (v << sh), v = base + u: a field plus one constant
-            const = g.offset[j] + c0 + ((base[k] << sh) if not neg else -((base[k] + fk) << sh))
-            wy = range_bits(ylo, yhi)
+            # y = offset + c0 + osign * ((base + pol * f) << sh): the field (or its complement)
+            # plus one constant
+            const, neg, wy = g.out_constant(j, pol, base, top, c0)
             mod = 1 << (wy + 2)
-            ve = operand(k, out_stage[j], sh, neg, wy + 2)
-            ce = Const((const << 1) % mod, wy + 2)
             y = Signal(_shape(ylo, yhi), name=f"{name}_acc" if epi else name)
-            e = (ve + ce)[1:wy + 1]
+            if neg:  # const + (~u << sh) as a subtraction from the constant: no INV on the DI inputs
+                e = separate.adder_value(Const(const % (mod >> 1), wy + 1), field(k, out_stage[j]), 0, sh, True, wy)
+            else:
+                e = (operand(k, out_stage[j], sh, False, wy + 2) + Const((const << 1) % mod, wy + 2))[1:wy + 1]
             comb.append(y.eq(e.as_signed() if ylo < 0 else e))
         if not epi:
             if k < 0:

@@ -158,16 +158,35 @@ class Leaves:
         return out
 
 
+def adder_value(a: Value, b: Value, sa: int, sb: int, neg: bool, w: int) -> Value:
+    """The ``w`` bits of ``(a << sa) + (b << sb)`` or, with ``neg``, of ``(a << sa) + (~b << sb)``
+    (``~b`` over b's own width, zero above), for unsigned ``a`` and ``b``.
+
+    Both operands get one extra LSB and the result is bits [1, w] of the sum, so that Yosys's
+    ``alumacc`` cannot merge chains of adders into ``$macc`` trees.  ``neg`` is written as a
+    subtraction, ``(a << sa) - X`` with X = (b << sb) - 2^(sb+wb) + 2^sb - 1 (ones below and
+    above b) and the extra LSB of X set (the -1 of ``a + ~b = a - b - 1``): Yosys then maps it
+    to a carry chain whose DI input is a, so no bit needs an inverter (``synth_xilinx``: one
+    ``INV`` per bit where only ~b is live, none where a and b overlap); with ``a + ~b`` Yosys
+    picks ~b as the DI input in about half the adders of a flattened design, and each such bit
+    costs an ``INV`` cell (a LUT)."""
+    n = w + 2
+    A = Cat(Const(0, sa + 1), a)
+    if neg:
+        B = Cat(Const(-1, sb + 1), b)
+        if len(B) < n:
+            B = Cat(B, Const(-1, n - len(B)))
+        A, B = A[:n] if len(A) > n else A, B[:n]
+        return (A - B)[1:w + 1]
+    B = Cat(Const(0, sb + 1), b)
+    A, B = A[:n] if len(A) > n else A, B[:n] if len(B) > n else B
+    return (A + B)[1:w + 1]
+
+
 def _adder_rtlil(name: str, wa: int, wb: int, sa: int, sb: int, neg: bool, w: int) -> str:
     m = Module()
     a, b, y = Signal(wa, name="a"), Signal(wb, name="b"), Signal(w, name="y")
-
-    def operand(f: Value, shift: int, negate: bool) -> Value:
-        bits = Cat(Const(0, shift + 1), ~f if negate else f)
-        return bits[:w + 2] if len(bits) > w + 2 else bits
-
-    s = operand(a, sa, False) + operand(b, sb, neg)
-    m.d.comb += y.eq(s[1:w + 1])
+    m.d.comb += y.eq(adder_value(a, b, sa, sb, neg, w))
     return _leaf_rtlil(Fragment.get(m, None), [("a", a, None), ("b", b, None), ("y", y, None)], name)
 
 

@@ -642,6 +642,24 @@ def test_addergraph_shared_adder_modules_bit_exact(tmp_path):
     check_bit_exact(source[0], design, [vecs], tmp_path)
 
 
+def test_compile_target_ecp5_reaches_the_adder_modules(tmp_path):
+    """``compile_model(target="ecp5")`` (``qir compile --target ecp5``): its subtracting adder
+    modules are written as ``a - B`` without an inverter (``separate.adder_value``; ``a + ~b``
+    cost one LUT4 per bit of b beside the CCU2C chain)."""
+    from qir.flow import compile_model
+
+    rng = np.random.default_rng(4)
+    net = Net("tgt_ag")
+    x = net.input(F(8, 3), [6])
+    net.output(net.cmvm(x, rng.integers(-32, 32, size=(6, 5)), style="cmvm", layer="fc1"))
+    compile_model(net.module, tmp_path / "out", pipeline="qir-lower-cmvm{target=ecp5},qir-pipeline{max-depth=2}",
+                  target="ecp5")
+    text = (tmp_path / "out" / "rtl" / "tgt_ag.v").read_text()
+    subs = [text.split(ln, 1)[1].split("endmodule")[0] for ln in text.splitlines()
+            if ln.startswith("module \\tgt_ag.add.") and "_mb" in ln]
+    assert subs and all(" - " in b and "~" not in b for b in subs)
+
+
 @pytest.mark.sim
 def test_addergraph_cut_into_chunks_bit_exact(tmp_path, monkeypatch):
     """A big adder graph's adders are cut into chunk modules (qir.rtl.separate.Chunks), each
