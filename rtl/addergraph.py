@@ -104,6 +104,7 @@ def generate(op: AdderGraphOp, ins: list[Tensor], prefix: str, where: str) -> tu
         return bits[:width] if len(bits) > width else bits
 
     lib = separate.leaves()
+    cut = separate.chunks(prefix, g.cost())  # big graphs: adders in chunk modules
 
     def field(k: int, stage: int) -> Value:
         f = at(k, stage)
@@ -138,7 +139,7 @@ def generate(op: AdderGraphOp, ins: list[Tensor], prefix: str, where: str) -> tu
             fa, fbv = field(a, st_k), field(b, st_k)
             node = Signal(unsigned(w), name=f"{prefix}_n{k}")
             mod = lib.adder(len(fa), len(fbv), sa, sb, neg, w)
-            m.submodules[f"{prefix}_a{k}"] = Instance(mod, i_a=fa, i_b=fbv, o_y=node)
+            cut.add(m, f"{prefix}_a{k}", Instance(mod, i_a=fa, i_b=fbv, o_y=node))
             vals.append(node)
             continue
         node = Signal(unsigned(w), name=f"{prefix}_n{k}")
@@ -188,6 +189,7 @@ def generate(op: AdderGraphOp, ins: list[Tensor], prefix: str, where: str) -> tu
         elems.append(res)
         los.append(rlo)
         his.append(rhi)
+    cut.finish(m, comb + sync)
     m.d.comb += comb
     if sync:
         m.d.sync += sync

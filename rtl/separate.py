@@ -45,6 +45,7 @@ class Piece:
     outs: list[Signal]        # distinct signals driven inside ``sub`` that the parent reads
     clocked: bool             # the op has internal registers (a ``clk`` port, domain ``sync``)
     weight: int               # estimated conversion work (for scheduling)
+    own_yosys: bool = False   # a worker runs Yosys on it whatever its weight (``Chunks``)
 
     def instance(self, clk: Value) -> Instance:
         kw = {"i_clk": clk} if self.clocked else {}
@@ -53,7 +54,8 @@ class Piece:
         return Instance(self.name, **kw)
 
 
-def make_piece(name: str, sub, inputs: list, outputs: list, clocked: bool, weight: int) -> Piece | None:
+def make_piece(name: str, sub, inputs: list, outputs: list, clocked: bool, weight: int,
+               own_yosys: bool = False) -> Piece | None:
     """A ``Piece`` for ``sub`` reading the element values ``inputs`` and producing ``outputs``,
     or None when it cannot be cut out by ports (an element that is neither a Signal nor a Const,
     or two signals with one name)."""
@@ -79,7 +81,7 @@ def make_piece(name: str, sub, inputs: list, outputs: list, clocked: bool, weigh
         return None
     # elaborated in a worker, not here: keep Amaranth's "created but never used" warning quiet
     _mark_used(sub)
-    return Piece(name, sub, ins, outs, clocked, weight)
+    return Piece(name, sub, ins, outs, clocked, weight, own_yosys)
 
 
 def _mark_used(e) -> None:
@@ -133,6 +135,7 @@ class Leaves:
 
     top: str
     mods: dict = field(default_factory=dict)  # name -> the adder's shape
+    pieces: list = field(default_factory=list)  # chunks of big adder graphs (``Chunks``), converted as pieces
 
     def adder(self, wa: int, wb: int, sa: int, sb: int, neg: bool, w: int) -> str:
         """The module computing ``y = ((a << sa) +/- (b << sb))`` on offset-binary fields (``neg``:
@@ -185,6 +188,106 @@ def _adder_rtlil(name: str, wa: int, wb: int, sa: int, sb: int, neg: bool, w: in
     a, b, y = Signal(wa, name="a"), Signal(wb, name="b"), Signal(w, name="y")
     m.d.comb += y.eq(adder_value(a, b, sa, sb, neg, w))
     return _leaf_rtlil(Fragment.get(m, None), [("a", a, None), ("b", b, None), ("y", y, None)], name)
+
+
+#: an adder graph of more adder bits than this (``AdderGraph.cost``) is cut into chunks of at
+#: most this many node bits, each converted as its own piece (``Chunks``): a worker converting a
+#: piece grows by ~1.5-2 kB per adder bit (Amaranth's netlist), so one 195k-adder layer would
+#: need ~5 GB.  Below 2^16: an Amaranth cell (the chunk's instance) has at most 65,536 output bits
+CHUNK_BITS = 50000
+#: at most this many input bits per chunk (its ports are the output bits of Amaranth's ``Top`` cell)
+CHUNK_IN_BITS = 60000
+#: only graphs of more adder bits than this are cut (a cut costs CPU: ports between chunks, a
+#: Yosys run per chunk); below it the Verilog is the same as without cutting
+CUT_BITS = 200000
+
+
+class Chunks:
+    """The adders of one adder graph, cut into modules ``<top>.<prefix>.chunk<j>`` of consecutive
+    adders (topological order) when the graph has more than ``CUT_BITS`` adder bits.
+
+    The generator hands every adder ``Instance`` to ``add`` instead of adding it to its module,
+    then calls ``finish`` with the statements of its own module.  Below the chunk size (and with
+    no ``Leaves``) ``add`` puts the instance into the generator's module as before, so small
+    designs do not change.  Above it, the adders are taken in order into chunks of at most
+    ``CHUNK_BITS`` node bits and ``CHUNK_IN_BITS`` input bits; each chunk is a ``Piece``
+    (converted separately, in a worker, with its own Yosys run): its input ports are the signals
+    its adders read that it does not drive (layer inputs, registered copies, other chunks'
+    nodes), its output ports the nodes it drives that another chunk or the generator's
+    statements read; the generator's module holds one ``Instance`` per chunk.  The logic is the
+    same; only the module boundaries move."""
+
+    def __init__(self, lib: Leaves | None, prefix: str, bits: int):
+        self.lib, self.prefix = lib, prefix
+        self.cut = lib is not None and bits > max(CUT_BITS, CHUNK_BITS)
+        self.adders: list = []
+
+    def add(self, m: Module, name: str, inst: Instance) -> None:
+        """The next adder (graph order), the instance ``inst`` named ``name``."""
+        if self.cut:
+            self.adders.append((name, inst))
+        else:
+            m.submodules[name] = inst
+
+    def _parts(self) -> tuple[list, list, list]:
+        """The adders in chunks, and per chunk the signals it reads from outside / drives."""
+        parts, reads, drives = [], [], []  # reads / drives: per chunk, {id(signal): signal}
+        r = d = None
+        rbits = dbits = 0
+        for name, inst in self.adders:
+            ins, outs = {}, {}
+            for value, kind in inst.ports.values():
+                for sig in value._rhs_signals():
+                    (outs if kind == "o" else ins)[id(sig)] = sig
+            new_in = [s for k, s in ins.items() if r is None or (k not in r and k not in d)]
+            nb_in, nb_out = sum(len(s) for s in new_in), sum(len(s) for s in outs.values())
+            if r is None or (dbits + nb_out > CHUNK_BITS or rbits + nb_in > CHUNK_IN_BITS) and parts[-1]:
+                parts.append([])
+                r, d = {}, {}
+                reads.append(r)
+                drives.append(d)
+                rbits = dbits = 0
+                new_in, nb_in = list(ins.values()), sum(len(s) for s in ins.values())
+            parts[-1].append((name, inst))
+            for s in new_in:
+                r[id(s)] = s
+            d.update(outs)
+            rbits, dbits = rbits + nb_in, dbits + nb_out
+        return parts, reads, drives
+
+    def finish(self, m: Module, stmts: list) -> None:
+        """Put the chunks into ``m``; ``stmts``: every statement of ``m`` that may read a node."""
+        if not self.cut:
+            return
+        parts, reads, drives = self._parts()
+        self.adders = []
+        outside = set()  # ids of the signals read outside the chunk that drives them
+        for st in stmts:
+            outside.update(id(sig) for sig in st._rhs_signals())
+        for r in reads:
+            outside.update(r)
+        pieces = []
+        for j, part in enumerate(parts):
+            sub = Module()
+            for name, inst in part:
+                sub.submodules[name] = inst
+            outs = [s for k, s in drives[j].items() if k in outside]
+            piece = make_piece(f"{self.lib.top}.{self.prefix}.chunk{j}", sub, list(reads[j].values()), outs, False,
+                               sum(len(s) for s in drives[j].values()), own_yosys=True)
+            if piece is None:  # cannot be cut by ports (a name clash): the adders stay in ``m``
+                for name, inst in (x for p in parts for x in p):
+                    m.submodules[name] = inst
+                return
+            pieces.append(piece)
+        for j, piece in enumerate(pieces):
+            m.submodules[f"{self.prefix}_chunk{j}"] = piece.instance(Const(0, 1))
+        self.lib.pieces += pieces
+
+
+def chunks(prefix: str, bits: int) -> Chunks:
+    """The ``Chunks`` of an adder graph of ``bits`` adder bits in the design being elaborated (no
+    cut outside ``collecting`` or below ``CUT_BITS``)."""
+    return Chunks(leaves(), prefix, bits)
 
 
 _LEAVES: contextvars.ContextVar = contextvars.ContextVar("qir_rtl_leaves", default=None)
@@ -247,13 +350,37 @@ def _convert_collected(piece: Piece) -> str:
     return text
 
 
+_GROUPS: dict = {}  # first chunk of a group -> the group's pieces (``_chunk_groups``), read by workers
+#: consecutive chunks of one layer (name order) up to this many node bits share one Yosys run
+GROUP_BITS = 150000
+
+
+def _chunk_groups(pieces: list[Piece]) -> dict[int, list[int]]:
+    """Chunks (``own_yosys`` pieces) in groups of consecutive module names of one layer, at most
+    ``GROUP_BITS`` in all: each group is converted piece by piece and written by one Yosys run (a
+    Yosys start costs ~0.25 s of CPU); no other module's name falls between a group's names, so
+    the joined text is the same as with one run per chunk."""
+    groups: dict[int, list[int]] = {}
+    lead, layer, bits = None, None, 0
+    for k in sorted((k for k, p in enumerate(pieces) if p.own_yosys), key=lambda k: pieces[k].name):
+        name = pieces[k].name.rsplit(".", 1)[0]
+        if lead is None or name != layer or bits + pieces[k].weight > GROUP_BITS:
+            lead, layer, bits = k, name, 0
+            groups[k] = []
+        groups[lead].append(k)
+        bits += pieces[k].weight
+    return groups
+
+
 def _convert_job(k: int) -> tuple[str, str | list]:
     """("rtlil" | "verilog", text) of job k; jobs past the pieces are shares of the leaf modules:
     ("leaves", [(name, RTLIL text), ...])."""
     if k >= len(_JOBS):
         return "leaves", _LIB[0].rtlil(k - len(_JOBS), _LIB[1])
+    if k in _GROUPS:  # a group of chunks: one Yosys run
+        return "verilog", to_verilog([_convert_collected(_JOBS[j]) for j in _GROUPS[k]])
     text = _convert_collected(_JOBS[k])
-    if _JOBS[k].weight >= OWN_YOSYS_WEIGHT:
+    if _JOBS[k].weight >= OWN_YOSYS_WEIGHT or _JOBS[k].own_yosys:
         return "verilog", to_verilog([text])
     return "rtlil", text
 
@@ -270,6 +397,8 @@ def convert(top_rtlil: str, pieces: list[Piece], lib: Leaves | None = None) -> s
     """The Verilog of the top (its RTLIL), every piece and every leaf module of ``lib``."""
     gc.collect()  # what elaborating and converting the top left behind
     gc.freeze()  # the elaborated design: alive until the end, never walked by a collection again
+    if lib is not None and lib.pieces:  # chunks of big adder graphs (``Chunks``)
+        pieces = pieces + lib.pieces
     try:
         return _convert_all(top_rtlil, pieces, lib)
     finally:
@@ -277,23 +406,29 @@ def convert(top_rtlil: str, pieces: list[Piece], lib: Leaves | None = None) -> s
 
 
 def _convert_all(top_rtlil: str, pieces: list[Piece], lib: Leaves | None) -> str:
-    global _JOBS
+    global _JOBS, _GROUPS
     n = workers(pieces)
-    if n <= 1:
+    if n <= 1 and not any(p.own_yosys for p in pieces):
         leaf = lib.rtlil() if lib is not None else []
         return to_verilog([top_rtlil] + [_convert_collected(p) for p in pieces] + [text for _, text in leaf])
     import multiprocessing
 
     # the pieces largest first, then the leaf modules in LEAF_SHARES_PER_WORKER shares per worker
-    order = sorted(range(len(pieces)), key=lambda k: -pieces[k].weight)
+    groups = _chunk_groups(pieces)
+    inside = {j for g in groups.values() for j in g[1:]}  # converted in their group's job
+    order = sorted((k for k in range(len(pieces)) if k not in inside),
+                   key=lambda k: -sum(pieces[j].weight for j in groups.get(k, [k])))
     shares = n * LEAF_SHARES_PER_WORKER
     order += [len(pieces) + j for j in range(shares if lib is not None and lib.mods else 0)]
-    _JOBS, _LIB[:] = pieces, [lib, shares]
+    _JOBS, _LIB[:], _GROUPS = pieces, [lib, shares], groups
     try:
-        with multiprocessing.get_context("fork").Pool(n) as pool:
-            done = pool.map(_convert_job, order, chunksize=1)
+        if n <= 1:  # in this process, but the chunks still through their own Yosys runs
+            done = [_convert_job(k) for k in order]
+        else:
+            with multiprocessing.get_context("fork").Pool(n) as pool:
+                done = pool.map(_convert_job, order, chunksize=1)
     finally:
-        _JOBS, _LIB[:] = [], [None, 1]
+        _JOBS, _LIB[:], _GROUPS = [], [None, 1], {}
     leaf = sorted(x for kind, texts in done if kind == "leaves" for x in texts)
     order, done = zip(*[(k, d) for k, d in zip(order, done) if d[0] != "leaves"]) if pieces else ((), ())
     # Yosys writes the modules sorted by name (the top first: its name prefixes the others'),
