@@ -92,17 +92,6 @@ def generate(op: AdderGraphOp, ins: list[Tensor], prefix: str, where: str) -> tu
         staged[(k, stage)] = r
         return r
 
-    def operand(k: int, stage: int, shift: int, negate: bool, width: int) -> Value:
-        """(u[k] or its complement over its own width) << shift, one extra zero LSB, zero-extended
-        to ``width`` bits (see the adder below for the extra LSB)."""
-        f = at(k, stage)
-        wk = max(top[k].bit_length(), 1)
-        f = f[:wk] if len(f) > wk else f
-        if negate:
-            f = ~f
-        bits = Cat(Const(0, shift + 1), f)  # unsigned: the sum zero-extends it implicitly
-        return bits[:width] if len(bits) > width else bits
-
     lib = separate.leaves()
     cut = separate.chunks(prefix, g.cost())  # big graphs: adders in chunk modules
 
@@ -110,6 +99,12 @@ def generate(op: AdderGraphOp, ins: list[Tensor], prefix: str, where: str) -> tu
         f = at(k, stage)
         wk = max(top[k].bit_length(), 1)
         return f[:wk] if len(f) > wk else f
+
+    def operand(k: int, stage: int, shift: int, width: int) -> Value:
+        """field(k) << shift, one extra zero LSB, zero-extended to ``width`` bits (the extra LSB:
+        ``separate.adder_value``)."""
+        bits = Cat(Const(0, shift + 1), field(k, stage))  # unsigned: the sum zero-extends it implicitly
+        return bits[:width] if len(bits) > width else bits
 
     # Storage polarity (``AdderGraph.polarity``): node k's field f[k] holds v[k] = base[k] +
     # pol[k] * f[k], chosen so that few subtractions leave complemented bits outside the other
@@ -165,7 +160,7 @@ def generate(op: AdderGraphOp, ins: list[Tensor], prefix: str, where: str) -> tu
             if neg:  # const + (~u << sh) as a subtraction from the constant: no INV on the DI inputs
                 e = separate.adder_value(Const(const % (mod >> 1), wy + 1), field(k, out_stage[j]), 0, sh, True, wy)
             else:
-                e = (operand(k, out_stage[j], sh, False, wy + 2) + Const((const << 1) % mod, wy + 2))[1:wy + 1]
+                e = (operand(k, out_stage[j], sh, wy + 2) + Const((const << 1) % mod, wy + 2))[1:wy + 1]
             comb.append(y.eq(e.as_signed() if ylo < 0 else e))
         if not epi:
             if k < 0:
